@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Create .venv and install stase with everything it needs. Usage: tools/setup.sh [runtime|test]
+# "runtime" installs what `stase demo` needs; "test" adds the system packages the tests drive
+# (JACK, Ardour, Lua) and the dev extras. System packages are installed only when we are root.
+set -euo pipefail
+mode=${1:-runtime}
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+
+apt_pkgs=(libportaudio2 libsndfile1)
+if [ "$mode" = test ]; then
+  apt_pkgs+=(jackd2 lua5.4 ardour xvfb)
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+else
+  echo "setup: not root; make sure these system packages are installed: ${apt_pkgs[*]}"
+fi
+
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+pip="$VENV/bin/python -m pip"
+$pip install -q --upgrade pip wheel setuptools
+# The CPU build of torch first, so sentence-transformers does not pull a multi-GB CUDA build.
+$VENV/bin/python -c "import torch" 2>/dev/null || $pip install -q torch==2.13.0
+if [ "$mode" = test ]; then
+  $pip install -q -e ".[dev,train]"
+else
+  $pip install -q -e .
+fi
+echo "setup: $mode environment ready in $VENV"
