@@ -129,6 +129,7 @@ ROOM_SCHEMA: dict[str, Field] = {
 
 ROLE_PLACEMENT_SCHEMA: dict[str, Field] = {
     "role": Field("str", required=True, pattern=ID_PATTERN),
+    "name": Field("str", doc="track name for this seat when a template has two seats of one role"),
     "azimuth_deg": Field("number", required=True, minimum=-180.0, maximum=180.0),
     "elevation_deg": Field("number", minimum=-90.0, maximum=90.0),
     "distance_m": Field("number", required=True, minimum=0.1, maximum=100.0),
