@@ -1,0 +1,125 @@
+"""Track names -> roles, using ``presets/lexicon.yaml``.
+
+Holds
+-----
+* :func:`normalise_words` splits a DAW track name into lower-case words ("ElecGtr_L2" ->
+  ``["elec", "gtr", "l", "2"]``).
+* :func:`match_track_role` maps a track name to one of the 24 roles (or ``None``): the longest alias
+  phrase found in the name wins; words that are only modifiers ("lead", "main") count last; a
+  one-letter typo in a long word is forgiven (difflib ratio >= 0.8).
+* :class:`Lexicon` is the compiled alias table (built once, cached) that the parser also uses to
+  find instrument mentions in a prompt.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Words in track names that say which side, take or chain a track is, not what it is.
+MARKER_WORDS = frozenset({
+    "l", "r", "c", "left", "right", "centre", "center", "st", "stereo", "mono", "di", "mic", "amp", "in",
+    "out", "top", "bottom", "bot", "dbl", "double", "take", "tk", "comp", "alt", "main", "bus", "grp",
+    "group", "fx", "dry", "wet", "close", "far", "hi", "lo", "the", "a", "my", "and", "mix", "track",
+    "audio", "print", "new", "copy", "final", "v", "ver",
+})
+#: Aliases that only modify another instrument word ("Lead Gtr" is a guitar, "Lead" alone a synth).
+WEAK_ALIASES = frozenset({"lead", "synth", "syn", "electric", "acoustic", "backing", "hook", "sub", "key",
+                          "string", "break"})
+FUZZY_RATIO = 0.8
+FUZZY_MIN_LENGTH = 5
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])")
+
+
+def normalise_words(text: str) -> list[str]:
+    """Lower-case words of a track name or phrase: camelCase, digits and punctuation split."""
+    text = _CAMEL.sub(" ", str(text))
+    return [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
+
+
+@dataclass(frozen=True)
+class AliasHit:
+    """One alias phrase found in a word list: ``words[start:end]`` names ``role``."""
+
+    role: str
+    start: int
+    end: int
+    alias: str
+    weak: bool
+    fuzzy: bool = False
+
+
+class Lexicon:
+    """The alias table: phrase (tuple of words) -> role."""
+
+    def __init__(self, roles: dict[str, dict]):
+        self.roles = dict(roles)
+        self.phrases: dict[tuple[str, ...], str] = {}
+        for role, spec in roles.items():
+            for phrase in [role.replace("_", " ")] + list(spec["aliases"]):
+                words = tuple(normalise_words(phrase))
+                # first role listing a phrase keeps it; the YAML order is the tie-break
+                self.phrases.setdefault(words, role)
+        self.max_words = max(len(p) for p in self.phrases)
+        self.single_words = sorted(p[0] for p in self.phrases if len(p) == 1 and len(p[0]) >= FUZZY_MIN_LENGTH)
+
+    def find(self, words: list[str], fuzzy: bool = True, skip: frozenset[str] = frozenset()) -> list[AliasHit]:
+        """Non-overlapping alias hits in ``words``, longest phrases first, in word order.
+
+        ``skip`` lists single-word aliases to ignore (the parser passes English words that are
+        only instruments in a track name, such as "kit" or "voice").
+        """
+        taken = [False] * len(words)
+        hits: list[AliasHit] = []
+        for n in range(min(self.max_words, len(words)), 0, -1):
+            for i in range(len(words) - n + 1):
+                if any(taken[i:i + n]):
+                    continue
+                phrase = tuple(words[i:i + n])
+                role = self.phrases.get(phrase)
+                if role is None and n == 1 and len(phrase[0]) > 3 and phrase[0].endswith("s"):
+                    role = self.phrases.get((phrase[0][:-1],))
+                if role is None or (n == 1 and phrase[0] in skip):
+                    continue
+                hits.append(AliasHit(role, i, i + n, " ".join(phrase), n == 1 and phrase[0] in WEAK_ALIASES))
+                taken[i:i + n] = [True] * n
+        if fuzzy:
+            for i, w in enumerate(words):
+                if taken[i] or len(w) < FUZZY_MIN_LENGTH or w in MARKER_WORDS or w in skip:
+                    continue
+                close = difflib.get_close_matches(w, self.single_words, n=1, cutoff=FUZZY_RATIO)
+                if close:
+                    hits.append(AliasHit(self.phrases[(close[0],)], i, i + 1, close[0],
+                                         close[0] in WEAK_ALIASES, fuzzy=True))
+                    taken[i] = True
+        return sorted(hits, key=lambda h: h.start)
+
+    def role_of(self, name: str) -> str | None:
+        """The role a track name stands for, or ``None`` when no alias fits."""
+        words = normalise_words(name)
+        # digits stay unless they are takes: "808" and "909" are instruments, "Gtr 2" is a take
+        words = [w for w in words if not w.isdigit() or (w,) in self.phrases]
+        hits = self.find(words)
+        if not hits:
+            return None
+        # strong (instrument) words beat modifiers; exact beats fuzzy; longer beats shorter;
+        # among equals the last word is the head noun in English ("Lead Gtr", "Synth Bass")
+        best = max(hits, key=lambda h: (not h.weak, not h.fuzzy, h.end - h.start, h.start))
+        return best.role
+
+
+@lru_cache(maxsize=2)
+def get_lexicon(root: str | None = None) -> Lexicon:
+    """The validated lexicon from ``presets/`` (cached)."""
+    from presets import load_lexicon
+    from pathlib import Path
+    return Lexicon(load_lexicon(Path(root) if root else None)["roles"])
+
+
+def match_track_role(track_name: str) -> str | None:
+    """The role a DAW track name stands for: ``match_track_role("Gtr L") -> "electric_guitar"``."""
+    if not isinstance(track_name, str):
+        raise TypeError(f"track name must be a string, got {type(track_name).__name__}")
+    return get_lexicon().role_of(track_name)
