@@ -1,0 +1,196 @@
+"""One dispatcher maps ``/stase/<verb>`` OSC requests to handlers (routing, apart from transport).
+
+Request: address ``/stase/<verb>`` with exactly one OSC string argument holding a JSON object;
+the object may carry a client ``"id"`` (string or number), echoed in every reply.
+
+Replies (address ``/stase/reply``, one JSON string argument), sent to the request's sender:
+
+* ``{"id", "ok": true, "status": "done", "result": {...}}``  - a short verb's answer;
+* ``{"id", "ok": true, "status": "accepted", "job": n}``      - a long job was queued;
+* ``{"id", "ok": true, "status": "progress", "job": n, "progress": 0..1, "message": "..."}``;
+* ``{"id", "ok": true, "status": "done", "job": n, "result": {...}}`` - the long job's result;
+* ``{"id", "ok": false, "status": "error", "error": "what was wrong and what is accepted"}``.
+
+Handlers are ``handler(params: dict) -> dict`` (long ones also get ``progress(fraction, message)``).
+They validate and raise ``InputError``/``ValueError``/``TypeError`` for bad requests (an error
+reply with their message), ``StaseError`` for backend failures.  Anything else is a bug: it is
+logged with its traceback, counted in ``internal_errors`` and answered with an error reply.
+Long jobs run one at a time on a worker thread, behind a bounded queue (``busy`` when full).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from dsp.errors import StaseError
+
+log = logging.getLogger("stase.dispatcher")
+
+PREFIX = "/stase/"
+REPLY_ADDRESS = "/stase/reply"
+MAX_REQUEST_CHARS = 1_000_000
+
+SendReply = Callable[[Any, dict], None]   # (sender, payload) -> None
+Handler = Callable[..., Any]
+
+
+@dataclass
+class Route:
+    verb: str
+    handler: Handler
+    long: bool
+    help: str
+
+
+class Dispatcher:
+    """Routes requests to handlers and sends the JSON replies through ``send_reply``.
+
+    Parameters
+    ----------
+    send_reply : ``send_reply(sender, payload_dict)``; the transport turns it into an OSC
+        message to ``sender``.
+    max_pending_jobs : how many long jobs may wait behind the running one.
+    """
+
+    def __init__(self, send_reply: SendReply, max_pending_jobs: int = 8):
+        self._send_reply = send_reply
+        self._routes: dict[str, Route] = {}
+        self._jobs: queue.Queue = queue.Queue(maxsize=max_pending_jobs)
+        self._job_ids = itertools.count(1)
+        self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.stats = {"requests": 0, "ok": 0, "errors": 0, "internal_errors": 0,
+                      "unknown_verb": 0, "jobs_done": 0, "jobs_failed": 0, "busy": 0}
+        self.current_job: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- setup
+    def register(self, verb: str, handler: Handler, long: bool = False, help: str = "") -> None:
+        """Route ``/stase/<verb>`` to ``handler``; ``long`` runs it as a background job."""
+        self._routes[verb] = Route(verb, handler, long, help)
+
+    @property
+    def verbs(self) -> list[str]:
+        return sorted(self._routes)
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._stopping.clear()
+            self._worker = threading.Thread(target=self._work, name="stase-jobs", daemon=True)
+            self._worker.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self._stopping.set()
+        if self._worker is not None:
+            self._worker.join(timeout_s)
+            if self._worker.is_alive():
+                log.warning("a long job is still running; leaving it behind at shutdown")
+            self._worker = None
+
+    # ---------------------------------------------------------------- requests
+    def handle(self, address: str, args: list, sender: Any) -> None:
+        """Handle one parsed OSC message; always answers ``sender`` exactly once (or more for jobs)."""
+        self.stats["requests"] += 1
+        request_id = None
+        try:
+            verb, params = self._parse(address, args)
+            request_id = params.get("id")
+            route = self._routes[verb]
+            if route.long:
+                self._enqueue(route, params, sender, request_id)
+                return
+            result = route.handler(params)
+            self.stats["ok"] += 1
+            self._reply(sender, {"id": request_id, "ok": True, "status": "done", "result": result})
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
+            self._reply_error(sender, request_id, exc)
+
+    def _parse(self, address: str, args: list) -> tuple[str, dict]:
+        if not isinstance(address, str) or not address.startswith(PREFIX):
+            self.stats["unknown_verb"] += 1
+            raise ValueError(f"unknown address {str(address)[:80]!r}: requests are "
+                             f"{PREFIX}<verb> with verbs {self.verbs}")
+        verb = address[len(PREFIX):]
+        if verb not in self._routes:
+            self.stats["unknown_verb"] += 1
+            raise ValueError(f"unknown verb {verb[:80]!r}; verbs: {self.verbs}")
+        if len(args) != 1 or not isinstance(args[0], str):
+            types = ",".join(type(a).__name__ for a in args) or "none"
+            raise TypeError(f"{address} takes exactly one JSON string argument, got ({types})")
+        text = args[0]
+        if len(text) > MAX_REQUEST_CHARS:
+            raise ValueError(f"request of {len(text)} characters is over the {MAX_REQUEST_CHARS} limit")
+        if not text.strip():
+            params: Any = {}
+        else:
+            try:
+                params = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}); "
+                                 "send one JSON object, e.g. '{\"id\": 1}'") from exc
+        if not isinstance(params, dict):
+            raise TypeError(f"the JSON argument must be an object, got {type(params).__name__}")
+        rid = params.get("id")
+        if rid is not None and not isinstance(rid, (str, int, float)) or isinstance(rid, bool):
+            raise TypeError(f"id must be a string or a number, got {rid!r}")
+        return verb, params
+
+    # ---------------------------------------------------------------- long jobs
+    def _enqueue(self, route: Route, params: dict, sender: Any, request_id: Any) -> None:
+        job = next(self._job_ids)
+        try:
+            self._jobs.put_nowait((job, route, params, sender, request_id))
+        except queue.Full:
+            self.stats["busy"] += 1
+            raise StaseError(f"busy: {self._jobs.maxsize} jobs already waiting; try again later")
+        self._reply(sender, {"id": request_id, "ok": True, "status": "accepted", "job": job,
+                             "verb": route.verb, "queued": self._jobs.qsize()})
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job, route, params, sender, request_id = self._jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.current_job = {"job": job, "verb": route.verb, "started_at": time.time()}
+
+            def progress(fraction: float, message: str = "", _job=job, _s=sender, _id=request_id):
+                self._reply(_s, {"id": _id, "ok": True, "status": "progress", "job": _job,
+                                 "progress": round(float(fraction), 3), "message": str(message)})
+
+            try:
+                result = route.handler(params, progress)
+                self.stats["ok"] += 1
+                self.stats["jobs_done"] += 1
+                self._reply(sender, {"id": request_id, "ok": True, "status": "done", "job": job,
+                                     "result": result})
+            except Exception as exc:  # noqa: BLE001 - becomes the job's error reply
+                self.stats["jobs_failed"] += 1
+                self._reply_error(sender, request_id, exc, job=job)
+            finally:
+                self.current_job = None
+
+    # ---------------------------------------------------------------- replies
+    def _reply_error(self, sender: Any, request_id: Any, exc: BaseException, job: int | None = None) -> None:
+        self.stats["errors"] += 1
+        if isinstance(exc, (ValueError, TypeError, KeyError)):
+            message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        elif isinstance(exc, StaseError):
+            cause = f" (caused by {exc.__cause__!r})" if exc.__cause__ else ""
+            message = f"{exc}{cause}"
+        else:
+            self.stats["internal_errors"] += 1
+            log.exception("internal error while handling a request")
+            message = f"internal error: {type(exc).__name__}: {exc}"
+        payload = {"id": request_id, "ok": False, "status": "error", "error": message}
+        if job is not None:
+            payload["job"] = job
+        self._reply(sender, payload)
+
+    def _reply(self, sender: Any, payload: dict) -> None:
+        self._send_reply(sender, payload)

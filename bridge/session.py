@@ -1,0 +1,215 @@
+"""The daemon's session state, saved atomically on every change and restored on start.
+
+What is kept (JSON, one file, default ``stase-session.json`` in the folder the daemon was started
+from, i.e. next to the DAW project)::
+
+    {"version": 1,
+     "tracks": [{"name": "Vox", "daw_id": 1}, ...],      # the DAW's track list (or ours)
+     "selected": "Vox" | null,                           # target of MIDI control
+     "plan": {... dsp.plan.Plan ...},                    # room, roles, positions, gains, modes
+     "stems_dir": null | "path"}
+
+Every mutation goes through a method that validates, changes the state and writes the file with
+a temp file + ``os.replace`` (a reader or a crash sees the old file or the new one, never half of
+one).  An unreadable session file is moved aside to ``<name>.corrupt-<time>`` with a warning, so a
+bad file never stops the daemon and is never silently overwritten.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from dsp.conventions import LOCALISATION_MODES
+from dsp.errors import InputError
+from dsp.plan import Plan, SourcePlacement
+
+log = logging.getLogger("stase.session")
+
+SESSION_VERSION = 1
+SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "distance_m", "gain_db")
+
+
+def write_atomically(path: Path, text: str, durable: bool = True) -> None:
+    """Write ``text`` via a temp file in the same folder and ``os.replace``.
+
+    ``durable`` also fsyncs the file (survives power loss, not only a killed process).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError as exc:
+            log.warning("could not remove temp file %s: %s", tmp, exc)
+        raise
+
+
+def check_source_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate a partial source update; returns the accepted fields or raises ``InputError``."""
+    out: dict[str, Any] = {}
+    problems = []
+    for key, value in fields.items():
+        if key in SOURCE_FIELDS:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                problems.append(f"{key} must be a finite number, got {value!r}")
+            elif key == "distance_m" and value <= 0:
+                problems.append(f"distance_m must be > 0, got {value}")
+            else:
+                out[key] = float(value)
+        elif key == "mode":
+            if value not in LOCALISATION_MODES:
+                problems.append(f"mode must be one of {LOCALISATION_MODES}, got {value!r}")
+            else:
+                out[key] = value
+        elif key == "role":
+            if value is not None and not isinstance(value, str):
+                problems.append(f"role must be a string or null, got {value!r}")
+            else:
+                out[key] = value
+        else:
+            problems.append(f"unknown field {key!r}; accepted: {SOURCE_FIELDS + ('mode', 'role')}")
+    if problems:
+        raise InputError("; ".join(problems))
+    return out
+
+
+class Session:
+    """Thread-safe session state bound to a file.
+
+    Parameters
+    ----------
+    path : the session file (created on the first change; restored from if it exists).
+    durable : fsync every save (default True).
+    """
+
+    def __init__(self, path: str | Path, durable: bool = True):
+        self.path = Path(path)
+        self.durable = durable
+        self.lock = threading.RLock()
+        self.tracks: list[dict[str, Any]] = []
+        self.selected: str | None = None
+        self.plan = Plan()
+        self.stems_dir: str | None = None
+        self.saves = 0
+        self.restored = self._load()
+
+    # ---------------------------------------------------------------- persistence
+    def _load(self) -> bool:
+        if not self.path.exists():
+            return False
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise InputError(f"top level is {type(data).__name__}, not an object")
+            tracks = [{"name": str(t["name"]), "daw_id": t.get("daw_id")}
+                      for t in data.get("tracks", [])]
+            plan = Plan.from_dict(data.get("plan") or {}, source=str(self.path))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            os.replace(self.path, aside)
+            log.warning("session file %s is unreadable (%s); moved it to %s and started empty",
+                        self.path, exc, aside)
+            return False
+        self.tracks, self.plan = tracks, plan
+        self.selected = data.get("selected") if isinstance(data.get("selected"), str) else None
+        self.stems_dir = data.get("stems_dir") if isinstance(data.get("stems_dir"), str) else None
+        log.info("restored session %s: %d tracks, %d sources", self.path, len(tracks),
+                 len(plan.sources))
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        with self.lock:
+            return {"version": SESSION_VERSION, "tracks": [dict(t) for t in self.tracks],
+                    "selected": self.selected, "plan": self.plan.to_dict(),
+                    "stems_dir": self.stems_dir}
+
+    def save(self) -> None:
+        """Write the whole state atomically (called by every mutation)."""
+        with self.lock:
+            write_atomically(self.path, json.dumps(self.to_dict(), indent=1) + "\n", self.durable)
+            self.saves += 1
+
+    # ---------------------------------------------------------------- queries
+    def track_names(self) -> list[str]:
+        with self.lock:
+            names = [t["name"] for t in self.tracks]
+            known = {n.lower() for n in names}
+            return names + [s.track for s in self.plan.sources if s.track.lower() not in known]
+
+    def resolve_track(self, track: Any) -> str:
+        """The canonical spelling of ``track`` (case-insensitive); ``InputError`` if unknown."""
+        if not isinstance(track, str) or not track.strip():
+            raise InputError(f"track must be a non-empty string, got {track!r}")
+        for name in self.track_names():
+            if name.lower() == track.lower():
+                return name
+        raise InputError(f"unknown track {track!r}; known tracks: {self.track_names()}")
+
+    def placement(self, track: str) -> SourcePlacement:
+        """The plan's placement for a known track (a default one if the plan has none yet)."""
+        with self.lock:
+            try:
+                return self.plan.source(track)
+            except KeyError:
+                return SourcePlacement(track=track)
+
+    # ---------------------------------------------------------------- mutations
+    def set_tracks(self, tracks: list[dict[str, Any]]) -> bool:
+        """Replace the track list (from the DAW); True when it changed."""
+        clean = [{"name": str(t["name"]), "daw_id": t.get("daw_id")} for t in tracks]
+        with self.lock:
+            if clean == self.tracks:
+                return False
+            self.tracks = clean
+            self.save()
+            return True
+
+    def set_plan(self, plan: Plan) -> None:
+        with self.lock:
+            self.plan = plan
+            self.save()
+
+    def set_source(self, track: str, **fields: Any) -> SourcePlacement:
+        """Update one source (adding it to the plan if needed); returns the new placement."""
+        accepted = check_source_fields(fields)
+        with self.lock:
+            name = self.resolve_track(track)
+            try:
+                current = self.plan.source(name)
+            except KeyError:
+                current = SourcePlacement(track=name)
+                self.plan.sources.append(current)
+            for key, value in accepted.items():
+                setattr(current, key, value)
+                if key in SOURCE_FIELDS or key == "mode":
+                    current.provenance[key] = "manual"
+            normal = current.normalised()
+            for key in SOURCE_FIELDS:
+                setattr(current, key, getattr(normal, key))
+            self.save()
+            return current
+
+    def select(self, track: str | None) -> str | None:
+        with self.lock:
+            self.selected = None if track is None else self.resolve_track(track)
+            self.save()
+            return self.selected
+
+    def set_stems_dir(self, folder: str | None) -> None:
+        with self.lock:
+            self.stems_dir = folder
+            self.save()
