@@ -1,0 +1,345 @@
+-- @noindex
+--[[
+stase_core: what the stase actions share.
+
+  core.pan_for(azimuth_deg, elevation_deg) -> REAPER pan (-1 left .. +1 right)
+  core.db_to_volume(gain_db) / core.volume_to_db(volume)
+  core.selected_tracks() / core.all_tracks() -> { {track=, name=, index=}, ... }
+  core.extract_plan(result) -> plan table or nil
+  core.match_plan(plan, tracks) -> matches, unmatched_sources, problems
+  core.apply_plan(plan, matches) -> true | false, message   (one undo block; all or nothing)
+  core.apply_gains(changes) -> true | false, message         (one undo block; all or nothing)
+  core.stored_plan() -> plan stored in the project by the last apply (or nil)
+  core.plan_diff(old_plan, new_plan) -> list of human-readable changes
+  core.format_plan(plan, matches, unmatched) -> text for a message box
+  core.message(text, title) / core.confirm(text, title) -> boolean
+
+Conventions (dsp/conventions.py): azimuth in degrees, 0 = front, POSITIVE = LEFT; elevation
+positive up; distance in metres; gains in dB. A stereo panner cannot say "behind", so the pan is
+linear in the interaural lateral angle, lateral = asin(sin(az) cos(el)), and rear sources fold
+onto the front: pan = clamp(-lateral / 90, -1, 1), exactly azimuth_to_stereo_pan.
+
+Track state written on apply (kept in the .rpp, so the project carries its plan when reopened):
+  track  P_EXT:stase_spatial   JSON {track, role, azimuth_deg, elevation_deg, distance_m, mode,
+                               gain_db, provenance, room, pan}
+  project ExtState "stase"/"plan"  the whole plan JSON (SetProjExtState)
+]]
+local core = {}
+core.EXT_KEY = "P_EXT:stase_spatial"
+core.PROJ_SECTION = "stase"
+core.TITLE = "stase"
+
+local json, transport
+
+function core.init(json_module, transport_module)
+  json, transport = json_module, transport_module
+  return core
+end
+
+-- Maths --------------------------------------------------------------------------------------
+
+function core.clamp(x, lo, hi)
+  if x < lo then return lo end
+  if x > hi then return hi end
+  return x
+end
+
+--- REAPER D_PAN for a direction (dsp.conventions.azimuth_to_stereo_pan).
+function core.pan_for(azimuth_deg, elevation_deg)
+  local az = math.rad(tonumber(azimuth_deg) or 0)
+  local el = math.rad(tonumber(elevation_deg) or 0)
+  local lateral = math.deg(math.asin(core.clamp(math.sin(az) * math.cos(el), -1, 1)))
+  local pan = core.clamp(-lateral / 90, -1, 1)
+  if pan == 0 then pan = 0.0 end  -- no "-0"
+  return pan
+end
+
+--- REAPER D_VOL (amplitude factor) for a gain in dB.
+function core.db_to_volume(gain_db)
+  return 10 ^ (gain_db / 20)
+end
+
+function core.volume_to_db(volume)
+  if volume <= 1e-10 then return -200 end
+  return 20 * math.log(volume, 10)
+end
+
+--- "35% L", "centre", "100% R"
+function core.format_pan(pan)
+  local pct = math.floor(math.abs(pan) * 100 + 0.5)
+  if pct == 0 then return "centre" end
+  return string.format("%d%% %s", pct, pan < 0 and "L" or "R")
+end
+
+--- "+1.5 dB"
+function core.format_db(db)
+  return string.format("%+.1f dB", db)
+end
+
+-- Tracks -------------------------------------------------------------------------------------
+
+local function track_entry(track, index)
+  local _, name = reaper.GetTrackName(track)
+  return { track = track, name = name or "", index = index }
+end
+
+function core.selected_tracks()
+  local list = {}
+  for i = 0, reaper.CountSelectedTracks(0) - 1 do
+    local tr = reaper.GetSelectedTrack(0, i)
+    if tr then list[#list + 1] = track_entry(tr, i) end
+  end
+  return list
+end
+
+function core.all_tracks()
+  local list = {}
+  for i = 0, reaper.CountTracks(0) - 1 do
+    local tr = reaper.GetTrack(0, i)
+    if tr then list[#list + 1] = track_entry(tr, i) end
+  end
+  return list
+end
+
+function core.track_names(tracks)
+  local names = json.array({})
+  for _, t in ipairs(tracks) do names[#names + 1] = t.name end
+  return names
+end
+
+local function key(name)
+  return (tostring(name or ""):gsub("^%s+", ""):gsub("%s+$", "")):lower()
+end
+
+-- Plans --------------------------------------------------------------------------------------
+
+--- The plan inside a daemon result: the result itself, result.plan, or a bare source list.
+function core.extract_plan(result)
+  result = json.value(result)
+  if type(result) ~= "table" then return nil end
+  if type(json.value(result.sources)) == "table" then return result end
+  local p = json.value(result.plan)
+  if type(p) == "table" and type(json.value(p.sources)) == "table" then return p end
+  if json.is_array(result) and type(result[1]) == "table" and result[1].track then
+    return { sources = result }
+  end
+  return nil
+end
+
+local function number_or(v, default)
+  v = json.value(v)
+  if type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge then return v end
+  return default
+end
+
+--- Pair each plan source with a project track by name (case- and space-insensitive).
+-- Returns matches {source=, entry=, pan=}, unmatched sources, and problems (strings) that must
+-- stop the apply (a name used by two tracks, a source without a usable azimuth).
+function core.match_plan(plan, tracks)
+  local by_name, problems = {}, {}
+  for _, t in ipairs(tracks) do
+    local k = key(t.name)
+    if by_name[k] then
+      problems[#problems + 1] = "two tracks are named '" .. t.name .. "': rename one or select only one"
+    end
+    by_name[k] = t
+  end
+  local matches, unmatched = {}, {}
+  for i, s in ipairs(json.value(plan.sources) or {}) do
+    if type(s) ~= "table" or type(json.value(s.track)) ~= "string" then
+      problems[#problems + 1] = "source " .. i .. " has no track name"
+    else
+      local az = number_or(s.azimuth_deg, nil)
+      if az == nil then
+        problems[#problems + 1] = "source '" .. s.track .. "' has no numeric azimuth_deg"
+      else
+        local t = by_name[key(s.track)]
+        if t then
+          matches[#matches + 1] = { source = s, entry = t,
+                                    pan = core.pan_for(az, number_or(s.elevation_deg, 0)) }
+        else
+          unmatched[#unmatched + 1] = s
+        end
+      end
+    end
+  end
+  return matches, unmatched, problems
+end
+
+local function side(az)
+  if az > 0.5 then return "left" elseif az < -0.5 then return "right" end
+  return "front"
+end
+
+function core.format_plan(plan, matches, unmatched)
+  local lines = {}
+  local room = json.value(plan.room)
+  lines[#lines + 1] = "Room: " .. tostring(room or "(unchanged)")
+  lines[#lines + 1] = ""
+  for _, m in ipairs(matches) do
+    local s = m.source
+    local az = number_or(s.azimuth_deg, 0)
+    lines[#lines + 1] = string.format("%-16s az %+6.1f deg (%s)  el %+5.1f  %4.1f m  -> pan %s",
+      m.entry.name, az, side(az), number_or(s.elevation_deg, 0), number_or(s.distance_m, 2),
+      core.format_pan(m.pan))
+  end
+  if unmatched and #unmatched > 0 then
+    lines[#lines + 1] = ""
+    local names = {}
+    for _, s in ipairs(unmatched) do names[#names + 1] = tostring(s.track) end
+    lines[#lines + 1] = "Not in this project (skipped): " .. table.concat(names, ", ")
+  end
+  local notes = json.value(plan.mix_notes)
+  if type(notes) == "string" and notes ~= "" then
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "Notes: " .. notes
+  end
+  return table.concat(lines, "\n")
+end
+
+--- Human-readable differences between two plans (per track: azimuth, elevation, distance,
+-- mode, gain; plus the room).
+function core.plan_diff(old_plan, new_plan)
+  local changes = {}
+  local old_room = old_plan and json.value(old_plan.room)
+  local new_room = json.value(new_plan.room)
+  if new_room ~= nil and new_room ~= old_room then
+    changes[#changes + 1] = string.format("room: %s -> %s", tostring(old_room or "-"), tostring(new_room))
+  end
+  local old_by = {}
+  for _, s in ipairs(old_plan and json.value(old_plan.sources) or {}) do
+    if type(s) == "table" and s.track then old_by[key(s.track)] = s end
+  end
+  local fields = { { "azimuth_deg", "az", "%+.1f deg" }, { "elevation_deg", "el", "%+.1f deg" },
+                   { "distance_m", "dist", "%.1f m" }, { "gain_db", "gain", "%+.1f dB" } }
+  for _, s in ipairs(json.value(new_plan.sources) or {}) do
+    if type(s) == "table" and s.track then
+      local o = old_by[key(s.track)]
+      if not o then
+        changes[#changes + 1] = string.format("%s: new, az %+.1f deg", s.track, number_or(s.azimuth_deg, 0))
+      else
+        local parts = {}
+        for _, f in ipairs(fields) do
+          local a, b = number_or(o[f[1]], nil), number_or(s[f[1]], nil)
+          if b ~= nil and (a == nil or math.abs(a - b) > 1e-6) then
+            parts[#parts + 1] = string.format("%s " .. f[3] .. " -> " .. f[3], f[2], a or 0, b)
+          end
+        end
+        if json.value(s.mode) and s.mode ~= o.mode then
+          parts[#parts + 1] = "mode " .. tostring(o.mode) .. " -> " .. tostring(s.mode)
+        end
+        if #parts > 0 then changes[#changes + 1] = s.track .. ": " .. table.concat(parts, ", ") end
+      end
+    end
+  end
+  return changes
+end
+
+function core.stored_plan()
+  local _, text = reaper.GetProjExtState(0, core.PROJ_SECTION, "plan")
+  if not text or text == "" then return nil end
+  local plan = json.decode(text)
+  if type(plan) ~= "table" then return nil end
+  return core.extract_plan(plan)
+end
+
+-- Applying -----------------------------------------------------------------------------------
+
+--- Run `change` inside one undo block with UI refresh held; if it raises, run `restore` and
+-- still close the block, so REAPER never keeps a half-applied change. Returns ok, message.
+function core.transaction(description, change, restore)
+  reaper.Undo_BeginBlock2(0)
+  reaper.PreventUIRefresh(1)
+  local ok, err = pcall(change)
+  if not ok then
+    local rok, rerr = pcall(restore)
+    if not rok then err = tostring(err) .. "\n(and restoring failed: " .. tostring(rerr) .. ")" end
+  end
+  reaper.PreventUIRefresh(-1)
+  reaper.Undo_EndBlock2(0, ok and description or (description .. " (failed, restored)"), -1)
+  reaper.TrackList_AdjustWindows(false)
+  reaper.UpdateArrange()
+  if ok then return true end
+  return false, tostring(err)
+end
+
+local function record_for(m, plan)
+  local s = m.source
+  local rec = {}
+  for k, v in pairs(s) do rec[k] = v end
+  rec.room = json.value(plan.room)
+  rec.pan = m.pan
+  return rec
+end
+
+--- Write the plan into the project: pans and P_EXT records for the matched tracks and the whole
+-- plan in the project's ExtState; all or nothing, one undo point.
+function core.apply_plan(plan, matches)
+  if #matches == 0 then return false, "none of the plan's tracks are in this project" end
+  local saved = {}
+  for i, m in ipairs(matches) do
+    local tr = m.entry.track
+    local _, old_ext = reaper.GetSetMediaTrackInfo_String(tr, core.EXT_KEY, "", false)
+    saved[i] = { pan = reaper.GetMediaTrackInfo_Value(tr, "D_PAN"), ext = old_ext or "" }
+  end
+  local _, old_plan_text = reaper.GetProjExtState(0, core.PROJ_SECTION, "plan")
+  local plan_text = json.encode(plan)
+  local records = {}
+  for i, m in ipairs(matches) do records[i] = json.encode(record_for(m, plan)) end
+  return core.transaction("stase: apply spatial plan", function()
+    for i, m in ipairs(matches) do
+      local tr = m.entry.track
+      if not reaper.SetMediaTrackInfo_Value(tr, "D_PAN", m.pan) then
+        error("REAPER refused the pan of track '" .. m.entry.name .. "'")
+      end
+      reaper.GetSetMediaTrackInfo_String(tr, core.EXT_KEY, records[i], true)
+    end
+    reaper.SetProjExtState(0, core.PROJ_SECTION, "plan", plan_text)
+  end, function()
+    for i, m in ipairs(matches) do
+      reaper.SetMediaTrackInfo_Value(m.entry.track, "D_PAN", saved[i].pan)
+      reaper.GetSetMediaTrackInfo_String(m.entry.track, core.EXT_KEY, saved[i].ext, true)
+    end
+    reaper.SetProjExtState(0, core.PROJ_SECTION, "plan", old_plan_text or "")
+  end)
+end
+
+--- Apply gain changes {entry=, gain_db=} relative to each track's current volume; all or
+-- nothing, one undo point.
+function core.apply_gains(changes)
+  if #changes == 0 then return false, "no gain change chosen" end
+  local saved = {}
+  for i, c in ipairs(changes) do saved[i] = reaper.GetMediaTrackInfo_Value(c.entry.track, "D_VOL") end
+  return core.transaction("stase: apply gain advice", function()
+    for i, c in ipairs(changes) do
+      local vol = saved[i] * core.db_to_volume(c.gain_db)
+      if not reaper.SetMediaTrackInfo_Value(c.entry.track, "D_VOL", vol) then
+        error("REAPER refused the volume of track '" .. c.entry.name .. "'")
+      end
+    end
+  end, function()
+    for i, c in ipairs(changes) do reaper.SetMediaTrackInfo_Value(c.entry.track, "D_VOL", saved[i]) end
+  end)
+end
+
+-- Messages -----------------------------------------------------------------------------------
+
+function core.message(text, title)
+  reaper.ShowMessageBox(text, title or core.TITLE, 0)
+end
+
+--- OK/Cancel box; true when the user pressed OK (ShowMessageBox returns 1=OK, 2=Cancel).
+function core.confirm(text, title)
+  return reaper.ShowMessageBox(text, title or core.TITLE, 1) == 1
+end
+
+function core.report_error(err, title)
+  core.message(type(err) == "table" and err.message or tostring(err), title or "stase: error")
+end
+
+--- Make a name safe as a GetUserInputs caption (commas split the caption list).
+function core.caption(name)
+  return (tostring(name):gsub(",", ";"):gsub("=", "-"))
+end
+
+return core

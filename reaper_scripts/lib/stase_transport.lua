@@ -1,0 +1,326 @@
+-- @noindex
+--[[
+stase_transport: how the ReaScripts reach the stase daemon.
+
+Lua inside REAPER has no sockets, so every request runs the one-shot CLI client
+`stase client VERB 'JSON'` (bridge/client.py), which sends /stase/VERB over OSC to the daemon on
+127.0.0.1 and prints the reply JSON {"id","ok","result"} or {"id","ok":false,"error"}; it exits
+non-zero with a message when the daemon is down.
+
+Quoting: the JSON argument is written with json.encode(payload, {ascii=true}), which escapes every
+space, quote, %, &, |, <, >, ^, $, backslash and non-ASCII character inside strings as \uXXXX.
+The argument then holds only letters, digits, {}[]:,.-+ and the structural double quotes, so it is
+safe between single quotes for /bin/sh and between double quotes (with \" for the inner quotes)
+for cmd.exe, whatever the user typed.
+
+The command runs from a small runner file in <REAPER resource path>/Data/stase_spool/ (a .sh or
+.bat), started with reaper.ExecProcess:
+  * request_sync(verb, payload)  -- ExecProcess(runner, timeout_ms): only for quick verbs
+                                    (status, sources); waits at most `sync_timeout_ms` (3 s).
+  * start(verb, payload) -> job  -- ExecProcess(runner, -1 / -2): returns at once; the runner
+                                    writes the client's stdout to job.out and its exit status to
+                                    job.rc (renamed into place last). job:poll() reads them.
+  * run(verb, payload, on_done, opts) -- start + a reaper.defer loop polling the job until it is
+                                    done, cancelled or past `job_timeout_s`; REAPER never freezes.
+
+Settings (reaper.GetExtState/SetExtState, section "stase", persisted):
+  stase_cmd        command that runs the stase CLI (default "stase"; e.g.
+                   /Users/me/stase/.venv/bin/stase, quote it yourself if the path has spaces)
+  client_args      extra arguments after `client` (e.g. "--port 9100")
+  sync_timeout_ms  longest blocking wait for a quick request (default 3000)
+  job_timeout_s    longest wait for a long job in the defer loop (default 180)
+]]
+local T = {}
+T.SECTION = "stase"
+T.DEFAULTS = { stase_cmd = "stase", client_args = "", sync_timeout_ms = "3000",
+               job_timeout_s = "180" }
+T.START_HINT = "Start it in a terminal with:\n\n    stase serve --daw reaper\n\n" ..
+               "(or `stase serve --daw none`), then run this action again. If `stase` lives in " ..
+               "a virtual environment, set its full path with the action 'stase: Settings'."
+
+local json
+
+--- Wire in the JSON module (the scripts load both with dofile from lib/).
+function T.init(json_module)
+  json = json_module
+  return T
+end
+
+function T.setting(key)
+  local v = reaper.GetExtState(T.SECTION, key)
+  if v == nil or v == "" then v = T.DEFAULTS[key] end
+  return v
+end
+
+function T.is_windows()
+  local os_name = reaper.GetOS and reaper.GetOS() or ""
+  return os_name:match("^Win") ~= nil
+end
+
+--- Quote one argument for the platform's shell.
+function T.quote_arg(s, windows)
+  if windows then
+    return '"' .. s:gsub('"', '\\"') .. '"'
+  end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- The full client command line for one request.
+function T.build_command(verb, payload, windows)
+  if not tostring(verb):match("^[%a_]+$") then
+    error("stase transport: a verb is letters and underscores only, got " .. tostring(verb))
+  end
+  local arg = json.encode(payload or {}, { ascii = true })
+  local parts = { T.setting("stase_cmd"), "client" }
+  local extra = T.setting("client_args")
+  if extra ~= "" then parts[#parts + 1] = extra end
+  parts[#parts + 1] = verb
+  parts[#parts + 1] = T.quote_arg(arg, windows)
+  return table.concat(parts, " ")
+end
+
+function T.spool_dir()
+  local dir = reaper.GetResourcePath() .. "/Data/stase_spool"
+  reaper.RecursiveCreateDirectory(dir, 0)
+  return dir
+end
+
+local counter = 0
+local function new_job_id()
+  counter = counter + 1
+  local t = reaper.time_precise and reaper.time_precise() or os.clock()
+  return string.format("%d_%d_%d", math.floor(t * 1000) % 100000000, counter, math.random(0, 99999))
+end
+
+local function write_file(path, text)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  f:write(text)
+  f:close()
+  return true
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+--- Write the runner file for `command`; returns the ExecProcess command line and file paths.
+-- With `files` the client's stdout/stderr/exit status go to files (background job);
+-- without, stdout and stderr go to ExecProcess's captured output (quick request).
+function T.write_runner(command, with_files)
+  local windows = T.is_windows()
+  local base = T.spool_dir() .. "/job_" .. new_job_id()
+  local paths = { out = base .. ".out", err = base .. ".err", rc = base .. ".rc" }
+  local lines
+  if windows then
+    paths.runner = base .. ".bat"
+    if with_files then
+      lines = { "@echo off", command .. ' > "' .. paths.out .. '" 2> "' .. paths.err .. '"',
+                'echo %ERRORLEVEL% > "' .. paths.rc .. '.part"',
+                'move /y "' .. paths.rc .. '.part" "' .. paths.rc .. '" > nul' }
+    else
+      lines = { "@echo off", command .. " 2>&1", "exit /b %ERRORLEVEL%" }
+    end
+  else
+    paths.runner = base .. ".sh"
+    -- REAPER started from the Finder/desktop has a minimal PATH: add the usual install places.
+    lines = { 'PATH="$PATH:$HOME/.local/bin:/usr/local/bin:/opt/homebrew/bin"; export PATH' }
+    if with_files then
+      lines[#lines + 1] = command .. ' > "' .. paths.out .. '" 2> "' .. paths.err .. '"'
+      lines[#lines + 1] = 'echo $? > "' .. paths.rc .. '.part"'
+      lines[#lines + 1] = 'mv -f "' .. paths.rc .. '.part" "' .. paths.rc .. '"'
+    else
+      lines[#lines + 1] = "exec " .. command .. " 2>&1"
+    end
+  end
+  local ok, err = write_file(paths.runner, table.concat(lines, windows and "\r\n" or "\n") ..
+                             (windows and "\r\n" or "\n"))
+  if not ok then return nil, "cannot write the request file " .. paths.runner .. ": " .. tostring(err) end
+  if windows then
+    paths.exec = 'cmd.exe /C "' .. paths.runner .. '"'
+  else
+    paths.exec = '/bin/sh "' .. paths.runner .. '"'
+  end
+  return paths
+end
+
+local function first_line(text)
+  text = (text or ""):gsub("^%s+", "")
+  return (text:match("^[^\r\n]*") or ""):sub(1, 300)
+end
+
+--- Every JSON object found in the client's output, in order (one per line; or the whole text
+-- when it is a single pretty-printed object).
+function T.parse_replies(text)
+  local replies = {}
+  if not text or text == "" then return replies end
+  local whole = json.decode(text)
+  if type(whole) == "table" and not json.is_array(whole) then
+    replies[1] = whole
+    return replies
+  end
+  for line in text:gmatch("[^\r\n]+") do
+    if line:match("^%s*{") then
+      local v = json.decode(line)
+      if type(v) == "table" and not json.is_array(v) then replies[#replies + 1] = v end
+    end
+  end
+  return replies
+end
+
+--- True for a reply that only says "accepted" or reports progress (a long job still running).
+function T.is_interim(reply)
+  local r = type(reply) == "table" and json.value(reply.result)
+  if type(r) ~= "table" or r.final == true or r.done == true then return false end
+  local status = r.status
+  return r.accepted == true or status == "accepted" or status == "running" or
+         status == "progress" or r.partial ~= nil
+end
+
+--- Turn (exit status, output) into (reply, nil) or (nil, err) where err = {kind=, message=}.
+-- kind: "not_found" (stase command missing), "down" (daemon unreachable), "daemon" (the
+-- daemon answered ok=false), "bad_reply" (unreadable output), "timeout", "exec".
+function T.interpret(rc, output)
+  local replies = T.parse_replies(output)
+  local final
+  for i = #replies, 1, -1 do
+    if replies[i].ok ~= nil and not T.is_interim(replies[i]) then final = replies[i] break end
+  end
+  if final then
+    if final.ok == true then return final end
+    local e = json.value(final.error)
+    if type(e) == "table" then e = e.message or json.encode(e) end
+    return nil, { kind = "daemon", message = "The stase daemon could not do that:\n\n" .. tostring(e or "unknown error"),
+                  reply = final }
+  end
+  local said = first_line(output)
+  if rc == 127 or rc == 9009 or said:match("not found") or said:match("not recognized") or
+     said:match("No such file") then
+    return nil, { kind = "not_found", message = "The `stase` command could not be run (" ..
+      T.setting("stase_cmd") .. "): " .. said .. "\n\nSet its full path with the action " ..
+      "'stase: Settings', for example /path/to/stase/.venv/bin/stase." }
+  end
+  if rc ~= 0 then
+    return nil, { kind = "down", message = "The stase daemon is not reachable.\n\n" .. T.START_HINT ..
+      (said ~= "" and ("\n\nThe client said: " .. said) or "") }
+  end
+  return nil, { kind = "bad_reply", message = "The stase client printed no reply the scripts " ..
+    "understand: " .. (said ~= "" and said or "(no output)") }
+end
+
+--- Send one quick request and wait at most sync_timeout_ms. Returns reply or nil, err.
+function T.request_sync(verb, payload, timeout_ms)
+  local ok_build, command = pcall(T.build_command, verb, payload, T.is_windows())
+  if not ok_build then return nil, { kind = "exec", message = tostring(command) } end
+  local paths, werr = T.write_runner(command, false)
+  if not paths then return nil, { kind = "exec", message = werr } end
+  timeout_ms = timeout_ms or tonumber(T.setting("sync_timeout_ms")) or 3000
+  local raw = reaper.ExecProcess(paths.exec, timeout_ms)
+  os.remove(paths.runner)
+  if raw == nil then
+    return nil, { kind = "timeout", message = "The stase client did not answer within " ..
+      timeout_ms .. " ms (or could not be started).\n\nIs the daemon running? " .. T.START_HINT }
+  end
+  local rc, output = raw:match("^(-?%d+)\r?\n(.*)$")
+  if not rc then rc, output = raw:match("^(-?%d+)$"), "" end
+  return T.interpret(tonumber(rc) or -1, output or raw)
+end
+
+local Job = {}
+Job.__index = Job
+
+--- Start a long request in the background; returns a job (poll it) or nil, err.
+function T.start(verb, payload)
+  local ok_build, command = pcall(T.build_command, verb, payload, T.is_windows())
+  if not ok_build then return nil, { kind = "exec", message = tostring(command) } end
+  local paths, werr = T.write_runner(command, true)
+  if not paths then return nil, { kind = "exec", message = werr } end
+  -- -1: do not wait (POSIX); -2: do not wait and keep the console window minimised (Windows).
+  local started = reaper.ExecProcess(paths.exec, T.is_windows() and -2 or -1)
+  if started == nil then
+    os.remove(paths.runner)
+    return nil, { kind = "exec", message = "REAPER could not start the stase client (" ..
+      paths.exec .. ")." }
+  end
+  local now = reaper.time_precise()
+  return setmetatable({ verb = verb, paths = paths, started = now, state = "running",
+                        seen = 0 }, Job)
+end
+
+--- Poll once. Returns "running", interim_replies | "done", reply, err.
+function Job:poll()
+  if self.state ~= "running" then return self.state, self.reply, self.err end
+  local rc_text = read_file(self.paths.rc)
+  if rc_text == nil then
+    local partial = read_file(self.paths.out) or ""
+    local interim = {}
+    -- Only complete lines: the client may be in the middle of writing the last one.
+    local complete = partial:match("^(.*\n)") or ""
+    for _, r in ipairs(T.parse_replies(complete)) do interim[#interim + 1] = r end
+    return "running", interim
+  end
+  local out = read_file(self.paths.out) or ""
+  local err_text = read_file(self.paths.err) or ""
+  local rc = tonumber(rc_text:match("-?%d+")) or -1
+  self.reply, self.err = T.interpret(rc, out ~= "" and out or err_text)
+  if self.err and self.err.kind ~= "daemon" and err_text ~= "" and out ~= "" then
+    self.err.message = self.err.message .. "\n" .. first_line(err_text)
+  end
+  self.state = "done"
+  self:cleanup()
+  return "done", self.reply, self.err
+end
+
+function Job:cleanup()
+  for _, key in ipairs({ "runner", "out", "err", "rc" }) do os.remove(self.paths[key]) end
+end
+
+--- Stop waiting (the client process finishes on its own; its files are removed when it is done
+-- or on the next cleanup).
+function Job:cancel()
+  if self.state == "running" then
+    self.state = "cancelled"
+    self.err = { kind = "cancelled", message = "cancelled" }
+  end
+end
+
+--- Start a request and poll it from a reaper.defer loop.
+-- on_done(reply, err) runs exactly once; opts.on_progress(interim_replies) on each new interim
+-- reply; opts.timeout_s overrides job_timeout_s. Returns the job (or nil after on_done(nil, err)).
+function T.run(verb, payload, on_done, opts)
+  opts = opts or {}
+  local job, err = T.start(verb, payload)
+  if not job then
+    on_done(nil, err)
+    return nil
+  end
+  local timeout_s = opts.timeout_s or tonumber(T.setting("job_timeout_s")) or 180
+  local function tick()
+    local state, a, b = job:poll()
+    if state == "running" then
+      if opts.on_progress and #a > job.seen then
+        job.seen = #a
+        opts.on_progress(a)
+      end
+      if reaper.time_precise() - job.started > timeout_s then
+        job:cancel()
+        on_done(nil, { kind = "timeout", message = "The stase daemon did not finish '" .. verb ..
+          "' within " .. timeout_s .. " s. It may still be working; try again in a moment " ..
+          "(the limit is the setting job_timeout_s)." })
+        return
+      end
+      reaper.defer(tick)
+    elseif state == "done" then
+      on_done(a, b)
+    end
+    -- "cancelled": stop polling silently; whoever cancelled has already told the user.
+  end
+  reaper.defer(tick)
+  return job
+end
+
+return T
