@@ -1,0 +1,317 @@
+"""Deterministic, seeded training / test data for the Spatial-AST listener.
+
+Every clip is a pure function of ``(split, stage, index)``: the same call gives the same audio on
+any machine, so the held-out test split needs no stored files and the bench can re-render its
+clips (the classical baseline needs waveforms).  Nothing here is committed as data.
+
+One clip (1 s at 32 kHz, binaural):
+
+* a mono source: a 1 s excerpt of a generator voice (``agent.music.generate_stems``, one of the
+  24 roles, varied keys / tempi / seeds) or, with probability ``NOISE_PROB``, a noise burst
+  (white / pink / brown, random band and envelope; no role label);
+* a direction drawn uniformly over the sphere, clipped to the elevations the HRTF set measures,
+  and a distance uniform in 0.5-10 m;
+* rendered through our renderer's pieces at 32 kHz: the interpolated KEMAR HRIR that
+  ``dsp.scene`` applies (``dsp.hrtf.HrtfSet.hrir``) with the 1/r law, plus the room's binaural
+  response (``dsp.rooms.room_brir``) as a distance-independent send, in one of the ten rooms;
+* level-normalised (agent.features.loudness_lufs) to -23 dB with a +-6 dB random offset (level is not a distance cue here).
+
+Stage 1 (BAT's "perception" stage) is single sources only; stage 2 mixes in two-source clips (half
+of them): the second source is 3-12 dB quieter, at a different direction.  The targets are the
+first (louder) source's direction and distance and the union of both classes.
+
+Train indices use seed ``TRAIN_SEED``, the held-out test split ``TEST_SEED`` (disjoint seeds, and
+test sources come from generator seeds never used in training).
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import signal
+
+from agent.features import SAMPLE_RATE, CLIP_SAMPLES, binaural_features
+from dsp.conventions import db_to_gain
+
+from .labels import ROLES
+
+TRAIN_SEED = 1_000
+TEST_SEED = 9_000
+NOISE_PROB = 0.15
+MIN_DISTANCE_M = 0.5
+MAX_DISTANCE_M = 10.0
+TARGET_LUFS = -23.0
+LEVEL_JITTER_DB = 6.0
+#: Elevation range of the MIT KEMAR set we ship (Gardner & Martin 1995: -40 to +90 degrees).
+DEFAULT_ELEVATION_RANGE = (-40.0, 90.0)
+FALLBACK_ROOMS = ("dry_studio", "small_room", "living_room", "vocal_booth", "control_room",
+                  "medium_hall", "concert_hall", "church", "club", "outdoor")
+
+
+@dataclass
+class Clip:
+    """One rendered clip and its labels (source 0 is the target)."""
+
+    audio: np.ndarray                 # (2, CLIP_SAMPLES) float32, binaural mix
+    solos: list                       # [(2, CLIP_SAMPLES) float32] per source, same gain as in the mix
+    azimuth_deg: list = field(default_factory=list)
+    elevation_deg: list = field(default_factory=list)
+    distance_m: list = field(default_factory=list)
+    roles: list = field(default_factory=list)   # role id or None (noise burst)
+    room: str = ""
+
+    def class_vector(self) -> np.ndarray:
+        v = np.zeros(len(ROLES), dtype=np.float32)
+        for role in self.roles:
+            if role is not None:
+                v[ROLES.index(role)] = 1.0
+        return v
+
+
+# ----------------------------------------------------------------------------------------------
+# renderer pieces (ours when present)
+
+@functools.lru_cache(maxsize=1)
+def hrtf_set():
+    """Our shipped KEMAR set at 32 kHz, or None when ``dsp.hrtf`` is not available."""
+    try:
+        from dsp.hrtf import load_hrtf
+    except ImportError:
+        return None
+    return load_hrtf(sample_rate=SAMPLE_RATE)
+
+
+def room_ids() -> tuple[str, ...]:
+    """The ten preset rooms (``presets.load_rooms``), or stand-in names while they are missing."""
+    try:
+        from presets import load_rooms
+        rooms = load_rooms()
+        ids = tuple(sorted(rooms)) if isinstance(rooms, dict) else tuple(sorted(r["id"] for r in rooms))
+        if ids:
+            return ids
+    except Exception:  # noqa: BLE001 - presets not ready yet: fall back, say so in the metadata
+        pass
+    return FALLBACK_ROOMS
+
+
+@functools.lru_cache(maxsize=16)
+def room_response(room_id: str) -> np.ndarray:
+    """(2, n) binaural room response at 32 kHz: ``dsp.rooms.room_brir`` or a stand-in tail."""
+    try:
+        from dsp.rooms import room_brir
+        return np.asarray(room_brir(room_id, SAMPLE_RATE), dtype=np.float64)
+    except ImportError:
+        pass
+    # Stand-in until dsp.rooms lands: decorrelated exponentially decaying noise (T60 by name).
+    rng = np.random.default_rng(abs(hash(room_id)) % 2**32)
+    t60 = 0.2 + 1.8 * (FALLBACK_ROOMS.index(room_id) / 9 if room_id in FALLBACK_ROOMS else 0.5)
+    n = int(min(t60, 1.0) * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    tail = rng.standard_normal((2, n)) * np.exp(-6.91 * t / t60)
+    tail[:, : int(0.005 * SAMPLE_RATE)] = 0.0
+    return 0.25 * tail / np.sqrt(np.sum(tail ** 2) / 2)
+
+
+def elevation_range() -> tuple[float, float]:
+    hrtf = hrtf_set()
+    if hrtf is None:
+        return DEFAULT_ELEVATION_RANGE
+    el = hrtf.directions_deg[:, 1]
+    return float(el.min()), float(el.max())
+
+
+def direct_hrir(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """The HRIR our renderer applies for a static source, or a Woodworth ITD stand-in."""
+    hrtf = hrtf_set()
+    if hrtf is not None:
+        return hrtf.hrir(azimuth_deg, elevation_deg)
+    from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, lateral_angle_deg
+    lat = np.radians(lateral_angle_deg(azimuth_deg, elevation_deg))
+    itd = HEAD_RADIUS_M / SPEED_OF_SOUND_M_S * (abs(lat) + np.sin(abs(lat))) * SAMPLE_RATE
+    near, far = np.zeros(64), np.zeros(64)
+    near[2] = 1.0
+    far[2 + int(round(itd))] = 10 ** (-abs(np.sin(lat)) * 6 / 20)
+    return np.stack([near, far] if lat >= 0 else [far, near])
+
+
+def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, distance_m: float,
+                  room_id: str) -> np.ndarray:
+    """Binaural (2, CLIP_SAMPLES) float64 of a mono source at a position in a room."""
+    hrir = direct_hrir(azimuth_deg, elevation_deg)
+    direct = signal.fftconvolve(mono[None, :], hrir, axes=1)[:, :CLIP_SAMPLES]
+    # 1/r law re 1 m (dsp/conventions.REFERENCE_DISTANCE_M); the room send does not fall with
+    # distance, so the direct-to-reverberant ratio carries distance as in the renderer.
+    out = direct / max(distance_m, 0.1)
+    room = room_response(room_id)
+    out += signal.fftconvolve(mono[None, :], room, axes=1)[:, :CLIP_SAMPLES]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# sources
+
+@functools.lru_cache(maxsize=4)
+def source_bank(split: str) -> dict:
+    """{role: [(CLIP_SAMPLES,) float64 excerpts]} from the stem generator (or a stand-in synth)."""
+    seeds = range(0, 6) if split == "train" else range(100, 102)
+    bank: dict[str, list] = {role: [] for role in ROLES}
+    try:
+        from agent.music import generate_stems
+    except ImportError:
+        generate_stems = None
+    for seed in seeds:
+        rng = np.random.default_rng(seed + 77)
+        if generate_stems is not None:
+            music = {"tempo_bpm": float(rng.uniform(70, 150)),
+                     "key": f"{rng.choice(['C', 'D', 'E', 'F', 'G', 'A', 'Bb'])} {rng.choice(['major', 'minor'])}",
+                     "bars": 4, "instruments": [{"track": role, "role": role} for role in ROLES]}
+            stems = generate_stems(music, sample_rate=SAMPLE_RATE, seed=seed)
+        else:
+            stems = {role: _standin_voice(role, rng) for role in ROLES}
+        for role in ROLES:
+            x = np.asarray(stems[role], dtype=np.float64)
+            for start in range(0, x.size - CLIP_SAMPLES + 1, CLIP_SAMPLES // 2):
+                piece = x[start:start + CLIP_SAMPLES]
+                if np.sqrt(np.mean(piece ** 2)) > 1e-3 and np.mean(np.abs(piece) > 1e-4) > 0.3:
+                    bank[role].append(piece)
+    return bank
+
+
+def _standin_voice(role: str, rng: np.random.Generator) -> np.ndarray:
+    """Harmonic notes with a role-dependent register and brightness (until the generator lands)."""
+    k = ROLES.index(role)
+    n = 8 * SAMPLE_RATE
+    t = np.arange(n) / SAMPLE_RATE
+    out = np.zeros(n)
+    f_base = 55.0 * 2 ** (k % 6 / 2)
+    for start in np.arange(0, 8, 0.5):
+        f0 = f_base * 2 ** (rng.integers(0, 12) / 12)
+        seg = (t >= start) & (t < start + 0.5)
+        tt = t[seg] - start
+        note = sum(np.sin(2 * np.pi * f0 * h * tt) / h ** (1 + (k % 4) / 2) for h in range(1, 8))
+        out[seg] = note * np.exp(-tt * (1 + k % 5))
+    return out
+
+
+def noise_burst(rng: np.random.Generator) -> np.ndarray:
+    """White, pink or brown noise, band-limited, with a random burst envelope."""
+    n = CLIP_SAMPLES
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    tilt = rng.choice([0.0, 0.5, 1.0])
+    spectrum /= np.maximum(f, 20.0) ** tilt
+    lo, hi = sorted(rng.uniform(50, 14000, size=2))
+    spectrum *= (f >= min(lo, 2000)) & (f <= max(hi, 3000))
+    x = np.fft.irfft(spectrum, n)
+    env = np.zeros(n)
+    for _ in range(rng.integers(1, 4)):
+        start = rng.integers(0, n // 2)
+        length = rng.integers(n // 10, n)
+        env[start:start + length] = 1.0
+    env = np.convolve(env, np.hanning(321) / 160.0, mode="same")
+    return x * env
+
+
+# ----------------------------------------------------------------------------------------------
+# clips
+
+def _loudness_gain(audio: np.ndarray, target_lufs: float) -> float:
+    from agent.features import loudness_lufs
+    return float(db_to_gain(target_lufs - loudness_lufs(audio, SAMPLE_RATE)))
+
+
+def make_clip(split: str, index: int, stage: int = 1) -> Clip:
+    """The deterministic clip ``index`` of ``split`` ("train" or "test") at curriculum ``stage``."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    rng = np.random.default_rng([TRAIN_SEED if split == "train" else TEST_SEED, stage, index])
+    bank = source_bank(split)
+    rooms = room_ids()
+    room = rooms[rng.integers(len(rooms))]
+    el_lo, el_hi = elevation_range()
+    n_sources = 2 if (stage >= 2 and rng.random() < 0.5) else 1
+    clip = Clip(audio=np.zeros((2, CLIP_SAMPLES), np.float32), solos=[], room=room)
+    solos = []
+    for s in range(n_sources):
+        if rng.random() < NOISE_PROB:
+            mono, role = noise_burst(rng), None
+        else:
+            role = ROLES[rng.integers(len(ROLES))]
+            while s == 1 and role in clip.roles:
+                role = ROLES[rng.integers(len(ROLES))]
+            pieces = bank[role] or bank[ROLES[0]]
+            mono = pieces[rng.integers(len(pieces))]
+        mono = mono / max(np.sqrt(np.mean(mono ** 2)), 1e-9) * 0.1
+        while True:   # uniform over the sphere, within the measured elevations
+            az = float(rng.uniform(-180.0, 180.0))
+            el = float(np.degrees(np.arcsin(rng.uniform(-1.0, 1.0))))
+            if el_lo <= el <= el_hi and (s == 0 or abs(az - clip.azimuth_deg[0]) > 30):
+                break
+        dist = float(rng.uniform(MIN_DISTANCE_M, MAX_DISTANCE_M))
+        wet = render_source(mono, az, el, dist, room)
+        if s == 1:
+            wet *= db_to_gain(-rng.uniform(3.0, 12.0)) * np.sqrt(np.mean(solos[0] ** 2) / max(np.mean(wet ** 2), 1e-20))
+        solos.append(wet)
+        clip.azimuth_deg.append(az)
+        clip.elevation_deg.append(el)
+        clip.distance_m.append(dist)
+        clip.roles.append(role)
+    mix = np.sum(solos, axis=0)
+    gain = _loudness_gain(mix, TARGET_LUFS + rng.uniform(-LEVEL_JITTER_DB, LEVEL_JITTER_DB))
+    clip.audio = (mix * gain).astype(np.float32)
+    clip.solos = [(x * gain).astype(np.float32) for x in solos]
+    return clip
+
+
+def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, start: int = 0,
+                  progress: bool = True) -> Path:
+    """Render clips ``start..start+n_clips`` to ``folder/{split}_s{stage}.npy`` (features, float16)
+    plus ``.labels.npz``; resumes a partly written set (rows already done are kept)."""
+    from tqdm import tqdm
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{split}_s{stage}"
+    feat_path, label_path, done_path = stem.with_suffix(".npy"), stem.with_suffix(".labels.npz"), stem.with_suffix(".done")
+    shape = (n_clips, 4, 1 + CLIP_SAMPLES // 320, 128)
+    mode = "r+" if feat_path.exists() else "w+"
+    feats = np.lib.format.open_memmap(feat_path, mode=mode, dtype=np.float16, shape=shape if mode == "w+" else None)
+    if feats.shape != shape:
+        raise ValueError(f"{feat_path} holds {feats.shape}, asked for {shape}; delete it to regenerate")
+    labels = {"azimuth_deg": np.zeros(n_clips), "elevation_deg": np.zeros(n_clips),
+              "distance_m": np.zeros(n_clips), "classes": np.zeros((n_clips, len(ROLES)), np.float32)}
+    done = 0
+    if label_path.exists() and done_path.exists():
+        old = np.load(label_path)
+        labels = {k: old[k].copy() for k in labels}
+        done = int(done_path.read_text())
+    for i in tqdm(range(done, n_clips), initial=done, total=n_clips, disable=not progress,
+                  desc=f"{split} stage {stage}"):
+        clip = make_clip(split, start + i, stage)
+        feats[i] = binaural_features(clip.audio).astype(np.float16)
+        labels["azimuth_deg"][i] = clip.azimuth_deg[0]
+        labels["elevation_deg"][i] = clip.elevation_deg[0]
+        labels["distance_m"][i] = clip.distance_m[0]
+        labels["classes"][i] = clip.class_vector()
+        if (i + 1) % 500 == 0 or i + 1 == n_clips:
+            feats.flush()
+            np.savez(label_path, **labels)
+            done_path.write_text(str(i + 1))
+    meta = {"split": split, "stage": stage, "n_clips": n_clips, "start": start,
+            "hrtf": getattr(hrtf_set(), "source", "stand-in Woodworth ITD"), "rooms": list(room_ids())}
+    stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return feat_path
+
+
+if __name__ == "__main__":
+    import argparse
+    parser = argparse.ArgumentParser(description="render Spatial-AST training / test features")
+    parser.add_argument("folder")
+    parser.add_argument("--split", default="train", choices=["train", "test"])
+    parser.add_argument("--stage", type=int, default=1)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--start", type=int, default=0)
+    a = parser.parse_args()
+    write_dataset(a.folder, a.split, a.n, a.stage, a.start)

@@ -1,0 +1,79 @@
+"""Label bins of the Spatial-AST heads and their decoding (NumPy only; used at run time).
+
+Our convention (dsp/conventions.py): azimuth degrees, 0 = front, positive = LEFT, (-180, 180];
+elevation positive up.  Bins: azimuth bin ``i`` = ``i`` degrees mod 360 (360 bins), elevation bin
+``j`` = ``j - 90`` degrees (180 bins), distance bin ``k`` = ``0.5 k`` m (21 bins, 0-10 m), as
+BAT's Spatial-AST heads (github.com/zszheng147/Spatial-AST).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ROLES = ("lead_vocal", "backing_vocals", "choir", "drums", "percussion", "hand_drums", "bass",
+         "double_bass", "electric_guitar", "acoustic_guitar", "piano", "organ", "synth_lead",
+         "synth_pad", "violins", "violas", "cellos", "strings", "brass", "trumpet", "saxophone",
+         "woodwinds", "flute", "plucked")
+N_DISTANCE_BINS = 21
+DISTANCE_STEP_M = 0.5
+N_AZIMUTH_BINS = 360
+N_ELEVATION_BINS = 180
+
+
+def azimuth_to_bin(azimuth_deg):
+    return np.mod(np.rint(np.asarray(azimuth_deg, dtype=float)), 360).astype(np.int64)
+
+
+def elevation_to_bin(elevation_deg):
+    return np.clip(np.rint(np.asarray(elevation_deg, dtype=float)) + 90, 0, N_ELEVATION_BINS - 1).astype(np.int64)
+
+
+def distance_to_bin(distance_m):
+    return np.clip(np.rint(np.asarray(distance_m, dtype=float) / DISTANCE_STEP_M), 0, N_DISTANCE_BINS - 1).astype(np.int64)
+
+
+def bin_to_azimuth(index):
+    a = np.mod(np.asarray(index, dtype=float) + 180.0, 360.0) - 180.0
+    return np.where(a == -180.0, 180.0, a)
+
+
+def softmax(logits, axis=-1):
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def sigmoid(logits):
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def decode_direction(azimuth_prob, elevation_prob, window_bins: int = 5):
+    """Azimuth and elevation (deg) from bin probabilities ``(B, 360)``, ``(B, 180)``.
+
+    The argmax bin (as BAT) refined by the probability-weighted mean of the bins within
+    ``window_bins`` of it (circular for azimuth).  Returns ``(azimuth_deg, elevation_deg, mass)``
+    where ``mass`` is the azimuth probability within +-10 degrees of the answer (a confidence).
+    """
+    az_p = np.atleast_2d(azimuth_prob)
+    el_p = np.atleast_2d(elevation_prob)
+    offsets = np.arange(-window_bins, window_bins + 1)
+    az_peak = az_p.argmax(axis=1)
+    idx = np.mod(az_peak[:, None] + offsets[None], N_AZIMUTH_BINS)
+    w = np.take_along_axis(az_p, idx, axis=1)
+    az = az_peak + (w * offsets).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+    el_peak = el_p.argmax(axis=1)
+    idx = np.clip(el_peak[:, None] + offsets[None], 0, N_ELEVATION_BINS - 1)
+    w = np.take_along_axis(el_p, idx, axis=1)
+    el = (w * idx).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12) - 90.0
+    near = np.mod(az_peak[:, None] + np.arange(-10, 11)[None], N_AZIMUTH_BINS)
+    mass = np.take_along_axis(az_p, near, axis=1).sum(axis=1)
+    return bin_to_azimuth(az), el, mass
+
+
+def decode_distance(distance_prob):
+    """Expected distance (m) over the bins within one bin of the argmax (BAT reads the argmax)."""
+    p = np.atleast_2d(distance_prob)
+    peak = p.argmax(axis=1)
+    idx = np.clip(peak[:, None] + np.arange(-1, 2)[None], 0, N_DISTANCE_BINS - 1)
+    w = np.take_along_axis(p, idx, axis=1) * (np.abs(idx - peak[:, None]) <= 1)
+    return (w * idx).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12) * DISTANCE_STEP_M

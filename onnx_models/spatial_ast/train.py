@@ -1,0 +1,202 @@
+"""Train the Spatial-AST listener (torch; the ``train`` extra, not needed at run time).
+
+    python -m onnx_models.spatial_ast.train --data .cache/spatial_ast --out .cache/spatial_ast/ckpt.pt \
+        --stage1-steps 2000 --stage2-steps 1500 --batch 32 --threads 2
+    python -m onnx_models.spatial_ast.train --smoke --out /tmp/smoke.pt --steps 4   # CI, seconds
+
+Features come pre-rendered from :mod:`onnx_models.spatial_ast.data` (``train_s1.npy`` for BAT's
+single-source perception stage, ``train_s2.npy`` for the mixture stage); the model learns from
+the feature map (the front end has no parameters, and ``agent.features`` reproduces it).
+
+Checkpoints (``--out``) hold the model, optimiser, step, config and both random states, written
+atomically every ``--save-every`` steps; ``--resume`` continues exactly where one stopped (a run
+of 3 + 2 steps equals a run of 5).  Uses CUDA when available, else the CPU with ``--threads``.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .labels import ROLES, azimuth_to_bin, distance_to_bin, elevation_to_bin
+from .model import build_model, spatial_ast_loss
+
+DEFAULT_CONFIG = dict(embed_dim=128, depth=4, heads=4, mlp_ratio=4.0)
+SMOKE_CONFIG = dict(embed_dim=32, depth=1, heads=2, mlp_ratio=2.0)
+
+
+class FeatureSet:
+    """Pre-rendered features (memory-mapped float16) and their labels."""
+
+    def __init__(self, features: np.ndarray, labels: dict):
+        self.features = features
+        self.labels = labels
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> "FeatureSet":
+        done_path = folder / f"{name}.done"
+        n = int(done_path.read_text()) if done_path.exists() else None
+        feats = np.load(folder / f"{name}.npy", mmap_mode="r")
+        lab = dict(np.load(folder / f"{name}.labels.npz"))
+        n = n or feats.shape[0]
+        return cls(feats[:n], {k: v[:n] for k, v in lab.items()})
+
+    @classmethod
+    def synthetic(cls, n: int, frames: int, seed: int) -> "FeatureSet":
+        """Random features and labels (for the CI smoke run; nothing to learn, shapes only)."""
+        rng = np.random.default_rng(seed)
+        feats = rng.standard_normal((n, 4, frames, 128)).astype(np.float16)
+        labels = {"azimuth_deg": rng.uniform(-180, 180, n), "elevation_deg": rng.uniform(-40, 90, n),
+                  "distance_m": rng.uniform(0.5, 10, n),
+                  "classes": (rng.random((n, len(ROLES))) < 0.1).astype(np.float32)}
+        return cls(feats, labels)
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    def batch(self, idx: np.ndarray, device) -> tuple[torch.Tensor, dict]:
+        idx = np.sort(idx)
+        x = torch.from_numpy(np.asarray(self.features[idx], dtype=np.float32)).to(device)
+        lab = self.labels
+        targets = {"classes": torch.from_numpy(lab["classes"][idx].astype(np.float32)).to(device),
+                   "azimuth_bin": torch.from_numpy(azimuth_to_bin(lab["azimuth_deg"][idx])).to(device),
+                   "elevation_bin": torch.from_numpy(elevation_to_bin(lab["elevation_deg"][idx])).to(device),
+                   "distance_bin": torch.from_numpy(distance_to_bin(lab["distance_m"][idx])).to(device)}
+        return x, targets
+
+
+def learning_rate(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, batch_rng, extra: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "config": model.config, "batch_rng": batch_rng.bit_generator.state,
+             "torch_rng": torch.get_rng_state(), **extra}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def quick_eval(model, data: FeatureSet, device, batch: int = 64) -> dict:
+    """Great-circle MAE / ER20 (deg) and DER on ``data`` with argmax decoding (as BAT's eval)."""
+    from dsp.conventions import great_circle_deg
+    from .labels import bin_to_azimuth
+    model.eval()
+    az, el, dist = [], [], []
+    for start in range(0, len(data), batch):
+        x, _ = data.batch(np.arange(start, min(start + batch, len(data))), device)
+        _, d_logits, a_logits, e_logits = model.forward_features(x)
+        az.append(a_logits.argmax(1).cpu().numpy())
+        el.append(e_logits.argmax(1).cpu().numpy())
+        dist.append(d_logits.argmax(1).cpu().numpy())
+    model.train()
+    az_deg = bin_to_azimuth(np.concatenate(az))
+    el_deg = np.concatenate(el) - 90.0
+    err = great_circle_deg(az_deg, el_deg, data.labels["azimuth_deg"], data.labels["elevation_deg"])
+    dist_err = np.abs(np.concatenate(dist) - distance_to_bin(data.labels["distance_m"]))
+    return {"mae_deg": float(np.mean(err)), "er20": float(np.mean(err > 20)), "der": float(np.mean(dist_err > 1))}
+
+
+def train(args) -> dict:
+    torch.set_num_threads(max(1, args.threads))
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu else "cpu")
+    out = Path(args.out)
+    if args.smoke:
+        stage1 = FeatureSet.synthetic(24, 101, seed=1)
+        stage2, valid = stage1, FeatureSet.synthetic(8, 101, seed=2)
+        config = dict(SMOKE_CONFIG)
+    else:
+        folder = Path(args.data)
+        stage1 = FeatureSet.load(folder, "train_s1")
+        stage2 = FeatureSet.load(folder, "train_s2") if (folder / "train_s2.done").exists() else stage1
+        valid = FeatureSet.load(folder, "test_s2") if (folder / "test_s2.npy").exists() else None
+        config = dict(DEFAULT_CONFIG)
+    total = args.steps if args.steps else args.stage1_steps + args.stage2_steps
+    stage1_steps = min(args.stage1_steps, total) if not args.steps else total // 2
+
+    torch.manual_seed(args.seed)
+    batch_rng = np.random.default_rng(args.seed)
+    step = 0
+    resume_state = None
+    if args.resume and out.exists():
+        resume_state = torch.load(out, map_location="cpu", weights_only=False)
+        config = resume_state["config"]
+    model = build_model(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        step = int(resume_state["step"])
+        batch_rng.bit_generator.state = resume_state["batch_rng"]
+        torch.set_rng_state(resume_state["torch_rng"])
+        print(f"resumed from {out} at step {step}")
+
+    from tqdm import tqdm
+    bar = tqdm(total=total, initial=step, desc="spatial-ast", disable=args.quiet)
+    history = []
+    started = time.time()
+    model.train()
+    while step < total:
+        if not args.smoke and step % 200 == 0:
+            # The generator may still be writing the sets: pick up the rows finished since.
+            stage1 = FeatureSet.load(folder, "train_s1")
+            if (folder / "train_s2.done").exists():
+                stage2 = FeatureSet.load(folder, "train_s2")
+        data = stage1 if step < stage1_steps or len(stage2) < 500 else stage2
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, total, args.lr, args.warmup)
+        x, targets = data.batch(batch_rng.choice(len(data), size=min(args.batch, len(data)), replace=False), device)
+        loss, parts = spatial_ast_loss(model.forward_features(x), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(loss):.3f}", az=f"{parts['azimuth']:.2f}", cls=f"{parts['class']:.3f}")
+        if step % args.save_every == 0 or step == total:
+            record = {"step": step, "loss": float(loss), **parts, "elapsed_s": time.time() - started}
+            if valid is not None and (step % args.eval_every == 0 or step == total):
+                record.update(quick_eval(model, valid, device))
+                bar.write(f"step {step}: {record}")
+            history.append(record)
+            save_checkpoint(out, model, optimizer, step, batch_rng, {"history": history})
+    bar.close()
+    return {"step": step, "history": history, "out": str(out)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=".cache/spatial_ast", help="folder written by onnx_models.spatial_ast.data")
+    p.add_argument("--out", default=".cache/spatial_ast/ckpt.pt", help="checkpoint path")
+    p.add_argument("--stage1-steps", type=int, default=2000, help="single-source (perception) steps")
+    p.add_argument("--stage2-steps", type=int, default=1500, help="mixture-stage steps")
+    p.add_argument("--steps", type=int, default=0, help="total steps (overrides the two stages; half each)")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=150)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="tiny model on random features (CI)")
+    p.add_argument("--cpu", action="store_true", help="ignore a GPU")
+    p.add_argument("--quiet", action="store_true")
+    train(p.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
