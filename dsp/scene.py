@@ -1,0 +1,331 @@
+"""A block-streaming binaural scene: sources with exclusive localisation modes and a shared room.
+
+Holds
+-----
+SceneRenderer(sample_rate=48000, block_size=128, room="dry_studio", reverb_engine="convolution",
+              hrtf=None, max_sources=256)
+    ``add_source`` / ``move_source`` / ``remove_source`` at any time, ``process(inputs, out)``
+    for any block length (1 .. anything), ``reset()``.  Parameters are ramped over ``ramp_s``
+    (20 ms); a mode change crossfades two voices; a removed source's filters ring out.
+
+Signal flow per source (all in :mod:`dsp.scene_kernel`, one numba call per block)::
+
+    x -> gain * 1/r (dsp.distance) -> air-absorption low-pass -> localisation (one mode) -> out
+    x -> gain * send (constant with distance) -> shared mono send -> room reverb -> out
+
+Localisation modes are exclusive per source, so no cue is counted twice: ``pan`` (constant-power
+sine/cosine law on the lateral angle), ``itd_ild`` (Woodworth ITD as a fractional delay on the
+far ear + Brown-Duda head shadow per ear, no HRTF), ``hrtf`` (interpolated HRIR convolution,
+with the interpolated onset delays as fractional delays).
+
+Changes made before the first ``process`` call after construction or ``reset`` take effect at
+once (an offline render starts exactly where the plan says); later ones take effect at the next
+128-sample frame boundary and are ramped.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M,
+                          clamp_elevation_deg, wrap_azimuth_deg)
+from .distance import air_absorption_db_per_m, air_reference_hz, reverb_send_gain
+from .errors import InputError, StaseError
+from .hrtf import HrtfSet, load_hrtf
+from . import scene_kernel as K
+
+#: Degrees a source must move before its HRTF filter is re-interpolated (and crossfaded).
+FILTER_UPDATE_DEG = 1.0
+
+
+class SceneRenderer:
+    """Render mono source blocks to a binaural (2, n) block; see the module docstring.
+
+    Parameters
+    ----------
+    sample_rate : Hz.
+    block_size : the usual host block (the room reverb is prepared for it); any length works.
+    room : room preset id, path of a RIR file, or None for no reverb.
+    reverb_engine : "convolution" or "fdn" (passed to :class:`dsp.rooms.RoomReverb`).
+    hrtf : an :class:`HrtfSet`, a SOFA path, or None for the shipped KEMAR set.
+    max_sources : most sources at once.
+    ramp_s : duration of parameter ramps and mode crossfades, seconds.
+    """
+
+    def __init__(self, sample_rate: int = 48000, block_size: int = 128, room: str | None = "dry_studio",
+                 reverb_engine: str = "convolution", hrtf: HrtfSet | str | Path | None = None,
+                 max_sources: int = 256, ramp_s: float = 0.02):
+        if not isinstance(sample_rate, (int, np.integer)) or sample_rate < 8000:
+            raise InputError(f"sample_rate must be an integer >= 8000 Hz, got {sample_rate!r}")
+        if not isinstance(block_size, (int, np.integer)) or block_size < 1:
+            raise InputError(f"block_size must be a positive integer, got {block_size!r}")
+        if not isinstance(max_sources, (int, np.integer)) or max_sources < 1:
+            raise InputError(f"max_sources must be a positive integer, got {max_sources!r}")
+        self.sample_rate = int(sample_rate)
+        self.block_size = int(block_size)
+        self.max_sources = int(max_sources)
+        self.frame = K.FRAME
+        self.ramp_frames = max(1, int(math.ceil(ramp_s * self.sample_rate / self.frame)))
+        if isinstance(hrtf, HrtfSet):
+            if hrtf.sample_rate != self.sample_rate:
+                raise InputError(f"the HRTF set is at {hrtf.sample_rate} Hz but the scene runs at "
+                                 f"{self.sample_rate} Hz; load it with load_hrtf(path, {self.sample_rate})")
+            self.hrtf = hrtf
+        else:
+            self.hrtf = load_hrtf(hrtf, self.sample_rate)
+        self.room_id = room
+        self.reverb_engine = reverb_engine
+        self._reverb, room_preset = _make_reverb(room, reverb_engine, self.sample_rate, self.block_size)
+        self._allocate(room_preset)
+        self._tracks: list[str] = []          # input rows, in order
+        self._voice_of: dict[str, int] = {}   # track (lower case) -> voice slot
+        self._started = False
+
+    # -- set-up --------------------------------------------------------------------------
+    def _allocate(self, room_preset) -> None:
+        spec = self.hrtf.partition_spectra(self.frame)
+        self._hrtf_spec = np.ascontiguousarray(spec)
+        self._hrtf_delays = np.ascontiguousarray(self.hrtf.delays, dtype=np.float64)
+        self._face_inverse = np.ascontiguousarray(self.hrtf.face_inverse)
+        self._faces = np.ascontiguousarray(self.hrtf.faces)
+        n_voices = 2 * self.max_sources + 8  # mode crossfades and ringing tails need spare slots
+        parts, bins = spec.shape[2], spec.shape[3]
+        self._fp = np.zeros((n_voices, K.N_FLOAT))
+        self._ip = np.zeros((n_voices, K.N_INT), dtype=np.int64)
+        self._gi = np.zeros(3, dtype=np.int64)
+        self._gi[K.G_PARTS] = parts
+        f_ref = air_reference_hz(self.sample_rate)
+        self._cfg = np.zeros(8)
+        self._cfg[K.C_RATE] = self.sample_rate
+        self._cfg[K.C_SEND] = reverb_send_gain(room_preset) if self._reverb is not None else 0.0
+        self._cfg[K.C_AIR_DB_PER_M] = air_absorption_db_per_m(f_ref)
+        self._cfg[K.C_AIR_OMEGA] = 2.0 * math.pi * f_ref / self.sample_rate
+        self._cfg[K.C_UPDATE_COS] = math.cos(math.radians(FILTER_UPDATE_DEG))
+        self._cfg[K.C_BASE_DELAY] = 1.0
+        self._cfg[K.C_REF_DIST] = REFERENCE_DISTANCE_M
+        self._cfg[K.C_MIN_DIST] = MIN_DISTANCE_M
+        self._dline = np.zeros((n_voices, K.DELAY_LINE), dtype=np.float32)
+        self._ear_in = np.zeros((n_voices, 2, 2 * self.frame), dtype=np.float32)
+        self._fdl = np.zeros((parts, n_voices, 2, bins), dtype=np.complex64)
+        self._hbuf = np.zeros((n_voices, 2, 2, parts, bins), dtype=np.complex64)
+        self._acc = np.zeros((3, 2, bins), dtype=np.complex64)
+        self._ytime = np.zeros((3, 2, 2 * self.frame), dtype=np.float32)
+        self._tmp_w = np.zeros(3)
+        self._tmp_d = np.zeros(3)
+        self._axes = np.array([0], dtype=np.int64)
+        self._send = np.zeros(max(self.block_size, self.frame), dtype=np.float32)
+        self._reverb_out = np.zeros((2, max(self.block_size, self.frame)), dtype=np.float32)
+        # tail after a voice stops: FDL partitions + longest delay, in frames
+        self._tail_frames = parts + K.DELAY_LINE // self.frame + 2
+
+    # -- sources -------------------------------------------------------------------------
+    @property
+    def source_ids(self) -> list[str]:
+        """Track names in the order of the rows ``process`` expects."""
+        return list(self._tracks)
+
+    def add_source(self, track: str, azimuth_deg: float = 0.0, elevation_deg: float = 0.0,
+                   distance_m: float = 2.0, mode: str = "hrtf", gain_db: float = 0.0) -> None:
+        """Add a source as the last input row (faded in over ``ramp_s`` once streaming)."""
+        if not isinstance(track, str) or not track.strip():
+            raise InputError(f"track must be a non-empty string, got {track!r}")
+        if track.lower() in self._voice_of:
+            raise InputError(f"source {track!r} already exists; use move_source to change it")
+        if len(self._tracks) >= self.max_sources:
+            raise InputError(f"the scene holds at most {self.max_sources} sources (max_sources)")
+        values = _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode)
+        row = len(self._tracks)
+        v = self._new_voice(row, *values, fade_in=self._started)
+        self._tracks.append(track)
+        self._voice_of[track.lower()] = v
+
+    def move_source(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
+                    distance_m: float | None = None, gain_db: float | None = None,
+                    mode: str | None = None) -> None:
+        """Change a source; values ramp over ``ramp_s``; a new mode crossfades from the old one."""
+        v = self._voice(track)
+        fp, ip = self._fp, self._ip
+        old = (fp[v, K.F_AZ_TGT], fp[v, K.F_EL_TGT], fp[v, K.F_DIST_TGT], fp[v, K.F_GAIN_DB_TGT])
+        az, el, dist, gain, new_mode = _checked(
+            old[0] if azimuth_deg is None else azimuth_deg,
+            old[1] if elevation_deg is None else elevation_deg,
+            old[2] if distance_m is None else distance_m,
+            old[3] if gain_db is None else gain_db,
+            LOCALISATION_MODES[[K.MODE_PAN, K.MODE_ITD_ILD, K.MODE_HRTF].index(ip[v, K.I_MODE])]
+            if mode is None else mode)
+        if K.MODE_CODES[new_mode] != ip[v, K.I_MODE]:
+            row = ip[v, K.I_ROW]
+            if self._started:
+                fp[v, K.F_FADE_TGT] = 0.0
+                ip[v, K.I_FADE_LEFT] = self.ramp_frames
+                ip[v, K.I_FREE_AFTER_FADE] = self._tail_frames
+            else:
+                ip[v, K.I_ACTIVE] = 0
+            self._voice_of[track.lower()] = self._new_voice(row, az, el, dist, gain, new_mode,
+                                                            fade_in=self._started)
+            return
+        fp[v, K.F_AZ_TGT], fp[v, K.F_EL_TGT] = az, el
+        fp[v, K.F_DIST_TGT], fp[v, K.F_GAIN_DB_TGT] = dist, gain
+        if self._started:
+            ip[v, K.I_RAMP] = self.ramp_frames
+        else:
+            fp[v, K.F_AZ], fp[v, K.F_EL], fp[v, K.F_DIST], fp[v, K.F_GAIN_DB] = az, el, dist, gain
+            self._init(v)
+
+    def remove_source(self, track: str) -> None:
+        """Remove a source; later rows move up by one; what it already fed rings out."""
+        v = self._voice(track)
+        row = int(self._ip[v, K.I_ROW])
+        del self._voice_of[track.lower()]
+        self._tracks.pop(row)
+        active = self._ip[:, K.I_ACTIVE] != 0
+        for slot in np.flatnonzero(active):
+            r = self._ip[slot, K.I_ROW]
+            if r == row:  # the source's voice, and a voice still fading out of a mode change
+                self._ip[slot, K.I_ROW] = -1
+                if self._started:
+                    if self._ip[slot, K.I_DRAIN] == 0:
+                        self._ip[slot, K.I_DRAIN] = self._tail_frames
+                else:
+                    self._ip[slot, K.I_ACTIVE] = 0
+            elif r > row:
+                self._ip[slot, K.I_ROW] = r - 1
+
+    def source(self, track: str) -> dict:
+        """The target placement of a source: azimuth_deg, elevation_deg, distance_m, gain_db, mode."""
+        v = self._voice(track)
+        fp = self._fp[v]
+        return {"azimuth_deg": float(fp[K.F_AZ_TGT]), "elevation_deg": float(fp[K.F_EL_TGT]),
+                "distance_m": float(fp[K.F_DIST_TGT]), "gain_db": float(fp[K.F_GAIN_DB_TGT]),
+                "mode": LOCALISATION_MODES[[K.MODE_PAN, K.MODE_ITD_ILD, K.MODE_HRTF].index(
+                    self._ip[v, K.I_MODE])]}
+
+    def _voice(self, track: str) -> int:
+        try:
+            return self._voice_of[str(track).lower()]
+        except KeyError:
+            raise InputError(f"no source {track!r} in the scene; sources: {self._tracks}") from None
+
+    def _new_voice(self, row, az, el, dist, gain, mode, fade_in) -> int:
+        free = np.flatnonzero(self._ip[:, K.I_ACTIVE] == 0)
+        if len(free) == 0:
+            raise StaseError("no free voice slot (too many sources changing mode at once)")
+        v = int(free[0])
+        fp, ip = self._fp, self._ip
+        fp[v] = 0.0
+        ip[v] = 0
+        ip[v, K.I_ACTIVE] = 1
+        ip[v, K.I_MODE] = K.MODE_CODES[mode]
+        ip[v, K.I_ROW] = row
+        fp[v, K.F_AZ] = fp[v, K.F_AZ_TGT] = az
+        fp[v, K.F_EL] = fp[v, K.F_EL_TGT] = el
+        fp[v, K.F_DIST] = fp[v, K.F_DIST_TGT] = dist
+        fp[v, K.F_GAIN_DB] = fp[v, K.F_GAIN_DB_TGT] = gain
+        fp[v, K.F_FADE_TGT] = 1.0
+        if fade_in:
+            fp[v, K.F_FADE] = 0.0
+            ip[v, K.I_FADE_LEFT] = self.ramp_frames
+        else:
+            fp[v, K.F_FADE] = 1.0
+        self._init(v)
+        return v
+
+    def _init(self, v: int) -> None:
+        K.init_voice(v, self._fp, self._ip, self._cfg, self._hrtf_delays, self._face_inverse,
+                     self._faces, self._hrtf_spec, self._hbuf, self._dline, self._ear_in,
+                     self._fdl, self._tmp_w, self._tmp_d)
+
+    # -- streaming -----------------------------------------------------------------------
+    def process(self, inputs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Render one block.
+
+        Parameters
+        ----------
+        inputs : float32 (n_sources, n), one row per ``source_ids`` entry (1-D allowed for one
+            source).  NaN/Inf samples are treated as silence.
+        out : float32 (2, n) to write into (allocated if None).
+        """
+        x = inputs
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.shape[0] != len(self._tracks):
+            raise InputError(f"inputs has {x.shape[0]} rows but the scene has {len(self._tracks)} "
+                             f"sources ({self._tracks})")
+        n = x.shape[1]
+        if out is None:
+            out = np.zeros((2, n), dtype=np.float32)
+        elif out.shape != (2, n) or out.dtype != np.float32:
+            raise InputError(f"out must be float32 (2, {n}), got {out.dtype} {out.shape}")
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
+        if len(self._send) < n:
+            self._send = np.zeros(n, dtype=np.float32)
+        self._started = True
+        K.render(x, n, out, self._send, self._fp, self._ip, self._gi, self._cfg, self._dline,
+                 self._ear_in, self._fdl, self._hbuf, self._hrtf_spec, self._hrtf_delays,
+                 self._face_inverse, self._faces, self._acc, self._ytime, self._tmp_w,
+                 self._tmp_d, self._axes)
+        if self._reverb is not None:
+            self._add_reverb(out, n)
+        return out
+
+    def _add_reverb(self, out: np.ndarray, n: int) -> None:
+        step = self.block_size
+        if self._reverb_out.shape[1] < step:
+            self._reverb_out = np.zeros((2, step), dtype=np.float32)
+        for start in range(0, n, step):
+            m = min(step, n - start)
+            wet = self._reverb_out[:, :m]
+            wet[:] = 0.0
+            self._reverb.process(self._send[start:start + m], wet)
+            np.add(out[:, start:start + m], wet, out=out[:, start:start + m])
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def reset(self) -> None:
+        """Silence every state (filters, delay lines, reverb) and finish all ramps at their targets."""
+        fp, ip = self._fp, self._ip
+        for v in np.flatnonzero(ip[:, K.I_ACTIVE]):
+            if ip[v, K.I_ROW] < 0 or (ip[v, K.I_FADE_LEFT] > 0 and fp[v, K.F_FADE_TGT] == 0.0):
+                ip[v, K.I_ACTIVE] = 0
+                continue
+            for cur, tgt in ((K.F_AZ, K.F_AZ_TGT), (K.F_EL, K.F_EL_TGT), (K.F_DIST, K.F_DIST_TGT),
+                             (K.F_GAIN_DB, K.F_GAIN_DB_TGT), (K.F_FADE, K.F_FADE_TGT)):
+                fp[v, cur] = fp[v, tgt]
+            ip[v, K.I_RAMP] = ip[v, K.I_FADE_LEFT] = ip[v, K.I_DRAIN] = 0
+            self._init(v)
+        self._gi[K.G_FRAME_POS] = 0
+        self._gi[K.G_FDL_POS] = 0
+        if self._reverb is not None:
+            self._reverb.reset()
+        self._started = False
+
+
+def _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode):
+    for name, value in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
+                        ("distance_m", distance_m), ("gain_db", gain_db)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, got {value!r}")
+    if distance_m <= 0:
+        raise InputError(f"distance_m must be > 0, got {distance_m}")
+    if mode not in LOCALISATION_MODES:
+        raise InputError(f"mode {mode!r} is not one of {LOCALISATION_MODES}")
+    return (wrap_azimuth_deg(azimuth_deg), clamp_elevation_deg(elevation_deg),
+            float(min(max(distance_m, MIN_DISTANCE_M), MAX_DISTANCE_M)), float(gain_db), mode)
+
+
+def _make_reverb(room, engine, sample_rate, block_size):
+    """``(RoomReverb or None, room preset dict or None)`` for a room id, RIR path or None."""
+    if room is None or (isinstance(room, str) and room.lower() in ("", "none", "dry")):
+        return None, None
+    try:
+        from .rooms import RoomReverb, load_room
+    except ImportError as exc:
+        raise StaseError("room reverb needs dsp.rooms, which is not available; "
+                         "use room=None for a dry render") from exc
+    preset = None
+    if not Path(str(room)).suffix:  # a preset id, not a RIR file
+        preset = load_room(room)
+    return RoomReverb(room, sample_rate, block_size, engine=engine), preset
