@@ -1,0 +1,387 @@
+"""The stase daemon: session state + OSC request server + DAW adapter + MIDI + live monitor.
+
+Wiring (transport apart from routing)::
+
+    OscEndpoint (UDP 127.0.0.1:9100) --(address, args, sender)--> Dispatcher --> handlers below
+    DawAdapter (Ardour / REAPER)  --on_tracks / on_feedback-->  Session
+    handlers --> Session (atomic save) --> DawAdapter.apply / LiveMonitor.set_source (queue)
+    MidiControl --(selected source, field, value)--> the same set_source path
+
+Handlers validate, change the session, then hand numbers to the adapter and the monitor; they
+never do DSP.  The heavy parts (conductor, advisor, listener, offline renderer) are imported
+lazily inside long-job handlers: a part that is not installed yet answers with a clear error
+reply, the daemon keeps running.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dsp.conventions import azimuth_to_stereo_pan
+from dsp.errors import InputError, StaseError
+from dsp.plan import Plan
+
+from .adapters import DawAdapter, make_adapter
+from .dispatcher import REPLY_ADDRESS, Dispatcher
+from .osc_transport import OscEndpoint
+from .session import SOURCE_FIELDS, Session
+
+log = logging.getLogger("stase.daemon")
+
+VERSION = "0.1"
+DEFAULT_PORT = 9100
+
+
+@dataclass
+class DaemonConfig:
+    """Everything ``stase serve`` can set (flags or a YAML ``--config`` file with these keys)."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    daw: str = "none"
+    daw_host: str = "127.0.0.1"
+    daw_port: int | None = None            # Ardour 3819, REAPER 8000
+    daw_listen_port: int = 9000            # REAPER sends feedback here
+    session: str = "stase-session.json"
+    audio: bool = False
+    audio_device: Any = None
+    audio_hostapi: str | None = None
+    sample_rate: int = 48000
+    block_size: int = 256
+    midi: bool = False
+    midi_map: str | None = None
+    midi_port_name: str = "stase"
+    conductor_model: str = "auto"
+    durable_saves: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "DaemonConfig":
+        import yaml
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read daemon config {p}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InputError(f"daemon config {p} must be a mapping of settings")
+        known = set(cls.__dataclass_fields__) - {"extra"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"daemon config {p}: unknown keys {unknown}; accepted: {sorted(known)}")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+def _lazy(module: str, name: str, what: str) -> Any:
+    """Import ``module.name`` or raise a StaseError saying which part is missing."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise StaseError(f"{what} is not available in this installation ({module}.{name}: {exc})") from exc
+
+
+class Daemon:
+    """The running daemon; ``start()``, then ``stop()`` (or use as a context manager)."""
+
+    def __init__(self, config: DaemonConfig):
+        self.config = config
+        self.started_at = time.time()
+        self.session = Session(config.session, durable=config.durable_saves)
+        self.lock = threading.RLock()
+        self.endpoint: OscEndpoint | None = None
+        self.dispatcher = Dispatcher(self._send_reply)
+        self.adapter: DawAdapter = DawAdapter()
+        self.monitor: Any = None
+        self.midi: Any = None
+        self._conductor: Any = None
+        self.audio_error: str | None = None
+        self._register_verbs()
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> "Daemon":
+        c = self.config
+        self.endpoint = OscEndpoint(self.dispatcher.handle, c.host, c.port, name="server")
+        self.dispatcher.start()
+        self.endpoint.start()
+        options: dict[str, Any] = {}
+        if c.daw == "ardour":
+            options = {"host": c.daw_host, "port": c.daw_port or 3819}
+        elif c.daw == "reaper":
+            options = {"host": c.daw_host, "port": c.daw_port or 8000, "listen_port": c.daw_listen_port}
+        self.adapter = make_adapter(c.daw, on_tracks=self._on_daw_tracks, **options).start()
+        if c.audio:
+            self.restart_monitor()
+        if c.midi:
+            from .midi import MidiControl
+            self.midi = MidiControl(self, mapping_path=c.midi_map, port_name=c.midi_port_name).open()
+        log.info("stase daemon listening on udp %s:%d (daw: %s, session: %s)", c.host,
+                 self.endpoint.port, c.daw, self.session.path)
+        return self
+
+    def stop(self) -> None:
+        if self.midi is not None:
+            self.midi.close()
+        if self.monitor is not None:
+            self.monitor.stop()
+        self.adapter.stop()
+        if self.endpoint is not None:
+            self.endpoint.close()
+        self.dispatcher.stop()
+        log.info("stase daemon stopped")
+
+    def __enter__(self) -> "Daemon":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self.endpoint.port if self.endpoint else self.config.port
+
+    def _send_reply(self, sender: Any, payload: dict) -> None:
+        if self.endpoint is not None and isinstance(sender, tuple):
+            self.endpoint.send_json(REPLY_ADDRESS, payload, sender)
+
+    # ---------------------------------------------------------------- DAW events
+    def _on_daw_tracks(self, tracks: list[dict[str, Any]]) -> None:
+        if self.session.set_tracks(tracks):
+            log.info("DAW tracks: %s", [t["name"] for t in tracks])
+            if self.config.audio:
+                self.restart_monitor()
+
+    def restart_monitor(self) -> None:
+        """(Re)open the live monitor for the current track list (one input per track)."""
+        from .monitor import LiveMonitor
+        with self.lock:
+            if self.monitor is not None:
+                self.monitor.stop()
+                self.monitor = None
+            names = self.session.track_names()
+            if not names:
+                self.audio_error = "no tracks yet: the monitor starts when the DAW reports tracks"
+                return
+            placements = {s.track: {"azimuth_deg": s.azimuth_deg, "elevation_deg": s.elevation_deg,
+                                    "distance_m": s.distance_m, "gain_db": s.gain_db, "mode": s.mode}
+                          for s in self.session.plan.sources}
+            try:
+                self.monitor = LiveMonitor(names, placements, self.config.sample_rate,
+                                           self.config.block_size, room=self.session.plan.room,
+                                           reverb_engine=self.session.plan.reverb_engine).start(
+                    self.config.audio_device, self.config.audio_hostapi)
+                self.audio_error = None
+            except (StaseError, ImportError) as exc:
+                self.audio_error = f"{exc}" + (f" ({exc.__cause__})" if exc.__cause__ else "")
+                log.error("live monitor unavailable: %s", self.audio_error)
+
+    # ---------------------------------------------------------------- verbs
+    def _register_verbs(self) -> None:
+        d = self.dispatcher
+        d.register("status", self.verb_status, help="daemon, DAW, audio (xruns, CPU load) state")
+        d.register("sources", self.verb_sources, help="the tracks and their placements")
+        d.register("tracks", self.verb_tracks, help="set the track list (for --daw none)")
+        d.register("set_source", self.verb_set_source, help="move one source / set mode or gain")
+        d.register("select", self.verb_select, help="select the source MIDI controls")
+        d.register("apply", self.verb_apply, help="apply the plan (or a given one) to DAW and monitor")
+        d.register("plan", self.verb_plan, long=True, help="plan a prompt for the tracks")
+        d.register("edit", self.verb_edit, long=True, help="edit the plan with a request")
+        d.register("advise", self.verb_advise, long=True, help="gain advice for the stems")
+        d.register("listen", self.verb_listen, long=True, help="hear where a rendered source is")
+        d.register("chat", self.verb_chat, long=True, help="free text, routed to the right verb")
+
+    def verb_status(self, params: dict) -> dict:
+        s = self.session
+        endpoint_stats = dict(self.endpoint.stats) if self.endpoint else {}
+        audio = self.monitor.status() if self.monitor is not None else {"running": False, "xruns": 0,
+                                                                       "cpu_load": 0.0}
+        audio["error"] = self.audio_error
+        return {"version": VERSION, "uptime_s": round(time.time() - self.started_at, 1),
+                "port": self.port, "session": str(s.path), "session_saves": s.saves,
+                "tracks": s.track_names(), "selected": s.selected, "room": s.plan.room,
+                "sources": len(s.plan.sources), "daw": self.adapter.status(), "audio": audio,
+                "osc": endpoint_stats, "requests": dict(self.dispatcher.stats),
+                "job": self.dispatcher.current_job, "verbs": self.dispatcher.verbs,
+                "midi": self.midi.status() if self.midi is not None else None}
+
+    def verb_sources(self, params: dict) -> dict:
+        s = self.session
+        with s.lock:
+            placed = {p.track.lower(): p for p in s.plan.sources}
+            out = []
+            for name in s.track_names():
+                p = placed.get(name.lower())
+                entry = {"track": name, "placed": p is not None, "role": p.role if p else None}
+                if p is not None:
+                    entry.update({k: getattr(p, k) for k in SOURCE_FIELDS + ("mode",)})
+                out.append(entry)
+        return {"room": s.plan.room, "sources": out}
+
+    def verb_tracks(self, params: dict) -> dict:
+        tracks = params.get("tracks")
+        if not isinstance(tracks, list) or not all(isinstance(t, str) and t.strip() for t in tracks):
+            raise InputError("tracks: send {\"tracks\": [\"Vox\", \"Bass\", ...]} (non-empty names)")
+        if len({t.lower() for t in tracks}) != len(tracks):
+            raise InputError("tracks: names must be unique (case-insensitive)")
+        if self.config.daw != "none":
+            raise InputError(f"the track list comes from {self.config.daw}; 'tracks' is for --daw none")
+        self._on_daw_tracks([{"name": t, "daw_id": i + 1} for i, t in enumerate(tracks)])
+        return {"tracks": self.session.track_names()}
+
+    def verb_set_source(self, params: dict) -> dict:
+        fields = {k: v for k, v in params.items() if k not in ("id", "track")}
+        if not fields:
+            raise InputError("set_source needs a track and at least one of "
+                             f"{SOURCE_FIELDS + ('mode', 'role')}")
+        placement = self.set_source(params.get("track"), **fields)
+        return {"track": placement.track, **{k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode",)}}
+
+    def set_source(self, track: Any, **fields: Any):
+        """The one path for a source change (OSC, MIDI): session, then monitor and DAW."""
+        with self.lock:
+            placement = self.session.set_source(track, **fields)
+            moved = {k: getattr(placement, k) for k in fields if k in SOURCE_FIELDS + ("mode",)}
+            if self.monitor is not None and moved:
+                self.monitor.set_source(placement.track, **moved)
+            self.adapter.apply(placement.track, placement.gain_db,
+                               azimuth_to_stereo_pan(placement.azimuth_deg, placement.elevation_deg))
+            if self.midi is not None:
+                self.midi.echo(placement)
+            return placement
+
+    def verb_select(self, params: dict) -> dict:
+        selected = self.session.select(params.get("track"))
+        if selected:
+            self.adapter.select(selected)
+        return {"selected": selected}
+
+    def verb_apply(self, params: dict) -> dict:
+        if "plan" in params:
+            self.session.set_plan(Plan.from_dict(params["plan"], source="apply.plan"))
+        plan = self.session.plan
+        applied, missing = [], []
+        with self.lock:
+            for s in plan.sources:
+                if self.monitor is not None:
+                    self.monitor.set_source(s.track, azimuth_deg=s.azimuth_deg, elevation_deg=s.elevation_deg,
+                                            distance_m=s.distance_m, gain_db=s.gain_db, mode=s.mode)
+                if self.adapter.apply(s.track, s.gain_db, azimuth_to_stereo_pan(s.azimuth_deg, s.elevation_deg)):
+                    applied.append(s.track)
+                else:
+                    missing.append(s.track)
+        return {"applied": applied, "not_in_daw": missing if self.config.daw != "none" else [],
+                "room": plan.room, "sources": len(plan.sources)}
+
+    # ---------------------------------------------------------------- long jobs
+    def conductor(self) -> Any:
+        if self._conductor is None:
+            conductor_cls = _lazy("agent.conductor", "Conductor", "the conductor (planning)")
+            self._conductor = conductor_cls(model=self.config.conductor_model)
+        return self._conductor
+
+    def verb_plan(self, params: dict, progress: Callable) -> dict:
+        prompt = params.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InputError("plan needs {\"prompt\": \"describe the stage\"}")
+        tracks = params.get("tracks", self.session.track_names())
+        if not isinstance(tracks, list) or not all(isinstance(t, str) for t in tracks):
+            raise InputError("tracks must be a list of track names")
+        progress(0.1, "loading the conductor")
+        conductor = self.conductor()
+        progress(0.4, "planning")
+        plan = conductor.plan(prompt, tracks=tracks or None, current=self.session.plan)
+        self.session.set_plan(plan)
+        progress(0.9, "plan saved")
+        return {"plan": plan.to_dict()}
+
+    def verb_edit(self, params: dict, progress: Callable) -> dict:
+        request = params.get("request") or params.get("text")
+        if not isinstance(request, str) or not request.strip():
+            raise InputError("edit needs {\"request\": \"move the sax a bit left\"}")
+        if not self.session.plan.sources:
+            raise InputError("there is no plan to edit yet; use 'plan' first")
+        progress(0.1, "loading the conductor")
+        plan = self.conductor().edit(request, self.session.plan)
+        self.session.set_plan(plan)
+        return {"plan": plan.to_dict()}
+
+    def _stems(self, params: dict, key: str = "stems_dir") -> tuple[dict, int]:
+        folder = params.get(key) or (self.session.stems_dir if key == "stems_dir" else None)
+        if not isinstance(folder, str):
+            raise InputError(f"{key}: give a folder of the tracks' audio files (one mono file per track)")
+        from dsp.audio_io import load_stems
+        stems, rate = load_stems(folder, downmix=True)
+        if key == "stems_dir" and folder != self.session.stems_dir:
+            self.session.set_stems_dir(folder)
+        return stems, rate
+
+    def verb_advise(self, params: dict, progress: Callable) -> dict:
+        advise = _lazy("agent.advisor", "advise", "the gain advisor")
+        stems, rate = self._stems(params)
+        reference = self._stems(params, "reference_dir")[0] if params.get("reference_dir") else None
+        progress(0.3, f"analysing {len(stems)} stems")
+        return advise(stems, rate, reference=reference, plan=self.session.plan)
+
+    def verb_listen(self, params: dict, progress: Callable) -> dict:
+        listener_cls = _lazy("agent.listener", "Listener", "the listener (Spatial-AST)")
+        if isinstance(params.get("path"), str):
+            from dsp.audio_io import read_audio
+            audio, rate = read_audio(params["path"])
+            if audio.shape[0] != 2:
+                raise InputError(f"listen needs a binaural (2-channel) file, got {audio.shape[0]} channels")
+            progress(0.5, "listening")
+            return {"heard": listener_cls().listen(audio, rate)}
+        track = self.session.resolve_track(params.get("track"))
+        stems, rate = self._stems(params)
+        stem = next((v for k, v in stems.items() if k.lower() == track.lower()), None)
+        if stem is None:
+            raise InputError(f"no stem for {track!r} in the stems folder; stems: {sorted(stems)}")
+        render_plan = _lazy("dsp.offline", "render_plan", "the offline renderer")
+        placement = self.session.placement(track)
+        progress(0.3, f"rendering {track} alone")
+        solo = Plan(room=self.session.plan.room, sources=[placement],
+                    reverb_engine=self.session.plan.reverb_engine)
+        rendered = render_plan({track: stem}, solo, rate)
+        progress(0.7, "listening")
+        heard = listener_cls().listen(rendered.audio, rate)
+        return {"track": track, "planned": {k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode",)},
+                "heard": heard}
+
+    def verb_chat(self, params: dict, progress: Callable) -> dict:
+        text = params.get("text") or params.get("message")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("chat needs {\"text\": \"...\"}")
+        verb = route_chat(text, has_plan=bool(self.session.plan.sources))
+        progress(0.05, f"routed to {verb}")
+        if verb in ("status", "sources"):
+            result = getattr(self, f"verb_{verb}")({})
+        elif verb == "plan":
+            result = self.verb_plan({"prompt": text}, progress)
+        elif verb == "edit":
+            result = self.verb_edit({"request": text}, progress)
+        else:
+            result = getattr(self, f"verb_{verb}")(dict(params, text=text), progress)
+        return {"routed_to": verb, "result": result}
+
+
+CHAT_ROUTES = (
+    ("advise", ("advice", "advise", "balance", "levels", "gain staging", "how loud", "too loud", "too quiet")),
+    ("listen", ("where is", "where do you hear", "listen", "check the position", "localis", "localiz")),
+    ("status", ("status", "xrun", "cpu")),
+    ("sources", ("list the", "which tracks", "what tracks", "show the sources", "sources")),
+    ("plan", ("new plan", "start over", "from scratch", "plan ", "set up a", "arrange")),
+)
+
+
+def route_chat(text: str, has_plan: bool) -> str:
+    """Which verb a free-text request goes to (keyword rules; edits are the default)."""
+    lowered = " " + text.lower() + " "
+    for verb, cues in CHAT_ROUTES:
+        if any(cue in lowered for cue in cues):
+            return verb
+    return "edit" if has_plan else "plan"
