@@ -1,0 +1,507 @@
+"""The REAPER actions (reaper_scripts/*.lua) run under Lua 5.4 against a recording stub of the
+``reaper`` API (tests/lua/reaper_stub.lua), with scripted daemon replies.
+
+Each test writes a scenario (tracks, user answers, daemon replies), runs one script through
+tests/lua/run_script.lua and asserts on the report: the API calls made, the tracks' final pan,
+volume and P_EXT state, the requests sent to the daemon and the message boxes shown. Expected
+pans come from dsp.conventions.azimuth_to_stereo_pan, not from the Lua code under test.
+
+Needs the Debian package ``lua5.4`` (``luac5.4`` too); without it the tests fail saying so.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsp.conventions import azimuth_to_stereo_pan
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "reaper_scripts"
+RUNNER = REPO / "tests" / "lua" / "run_script.lua"
+ACTIONS = ["stase_spatialize.lua", "stase_apply_plan.lua", "stase_gain_advice.lua",
+           "stase_listen_back.lua", "stase_chat.lua", "stase_settings.lua"]
+LIBS = ["lib/stase_json.lua", "lib/stase_transport.lua", "lib/stase_core.lua", "lib/stase_ui.lua"]
+
+
+def _lua() -> str:
+    path = shutil.which("lua5.4")
+    if not path:
+        pytest.fail("lua5.4 is not installed: apt-get install --no-install-recommends lua5.4")
+    return path
+
+
+def reply(result=None, ok=True, error=None, rc=0, **extra) -> dict:
+    body = {"id": "t1", "ok": ok}
+    if ok:
+        body["result"] = result
+    else:
+        body["error"] = error
+    return {"rc": rc, "out": json.dumps(body) + "\n", **extra}
+
+
+def plan_result(sources, room="jazz_club", notes="sax forward"):
+    return {"room": room, "pathway": "description", "sources": sources,
+            "music_description": "", "mix_notes": notes}
+
+
+def src(track, az, el=0.0, dist=2.0, role=None):
+    return {"track": track, "role": role, "azimuth_deg": az, "elevation_deg": el,
+            "distance_m": dist, "mode": "hrtf", "gain_db": 0.0,
+            "provenance": {"azimuth_deg": "test"}}
+
+
+@pytest.fixture
+def run(tmp_path):
+    """run(script, scenario) -> report dict."""
+    lua = _lua()
+    counter = {"n": 0}
+
+    def _run(script: str, scenario: dict) -> dict:
+        counter["n"] += 1
+        scenario = dict(scenario)
+        scenario.setdefault("resource_path", str(tmp_path / "reaper_resource"))
+        case = tmp_path / f"case{counter['n']}"
+        case.mkdir()
+        (case / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
+        proc = subprocess.run([lua, str(RUNNER), str(SCRIPTS / script), str(case / "scenario.json"),
+                               str(case / "report.json")], capture_output=True, text=True,
+                              timeout=60, cwd=REPO)
+        assert proc.returncode == 0, f"runner failed:\n{proc.stdout}\n{proc.stderr}"
+        report = json.loads((case / "report.json").read_text(encoding="utf-8"))
+        assert "error" not in report, report["error"]
+        return report
+
+    return _run
+
+
+def tracks(*specs):
+    return [{"name": n, "selected": sel, "pan": 0.0, "vol": 1.0, "ext": {}} for n, sel in specs]
+
+
+def by_name(report):
+    return {t["name"]: t for t in report["tracks"]}
+
+
+def count(report, fn):
+    return report["counts"].get(fn, 0)
+
+
+def ext_record(track):
+    raw = track["ext"]
+    return json.loads(raw["stase_spatial"]) if "stase_spatial" in raw else None
+
+
+# --- syntax and metadata -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ACTIONS + LIBS + ["ardour/stase_spatialize.lua"])
+def test_every_script_compiles(path):
+    luac = shutil.which("luac5.4")
+    if not luac:
+        pytest.fail("luac5.4 is not installed: apt-get install --no-install-recommends lua5.4")
+    # One file per call: Debian's luac5.4 -p aborts (double free) when given several files.
+    proc = subprocess.run([luac, "-p", str(SCRIPTS / path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _header(path: Path) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    current = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("--"):
+            break
+        body = line[2:].lstrip()
+        if body.startswith("@"):
+            name, _, value = body[1:].partition(" ")
+            current = name
+            tags[name] = value.strip()
+        elif current:
+            tags[current] += "\n" + body
+    return tags
+
+
+@pytest.mark.parametrize("script", ACTIONS)
+def test_reapack_headers(script):
+    tags = _header(SCRIPTS / script)
+    for key in ("description", "version", "author", "about", "provides"):
+        assert tags.get(key, "").strip(), f"{script}: missing @{key}"
+    assert tags["description"].startswith("stase: ")
+    assert tags["version"] == "0.1.0"
+
+
+def test_reapack_index_lists_every_file_once_with_the_scripts_version():
+    root = ET.parse(SCRIPTS / "index.xml").getroot()
+    assert root.tag == "index" and root.get("version") == "1" and root.get("name") == "stase"
+    packages = root.findall("./category/reapack")
+    assert [p.get("name") for p in packages] == ["stase_spatialize.lua"]
+    pkg = packages[0]
+    assert pkg.get("type") == "script"
+    versions = pkg.findall("version")
+    assert [v.get("name") for v in versions] == [_header(SCRIPTS / "stase_spatialize.lua")["version"]]
+    sources = versions[0].findall("source")
+    files = {}
+    for s in sources:
+        name = s.get("file") or "stase_spatialize.lua"
+        assert name not in files, f"{name} listed twice"
+        files[name] = s
+        assert s.text.strip().endswith("reaper_scripts/" + name)
+    assert set(files) == set(ACTIONS) | set(LIBS)
+    for action in ACTIONS:
+        assert files[action].get("main") == "main", f"{action} must be registered as an action"
+    for lib in LIBS:
+        assert files[lib].get("main") is None, f"{lib} must not be an action"
+    # @provides of the package file names exactly the other files.
+    provides = _header(SCRIPTS / "stase_spatialize.lua")["provides"].split("\n")
+    provided = {line.split("]", 1)[1].strip() for line in provides if "]" in line}
+    assert provided == (set(ACTIONS) - {"stase_spatialize.lua"}) | set(LIBS)
+
+
+# --- JSON and maths against Python references ----------------------------------------------------
+
+def _lua_eval(body: str) -> str:
+    code = f'local json = dofile("{SCRIPTS}/lib/stase_json.lua")\n{body}'
+    proc = subprocess.run([_lua(), "-e", code], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_json_round_trips_against_python(rng, tmp_path):
+    alphabet = list("abc xyz'\"%&|<>^$`\\!;()*?~#=@{}[]:,\n\t") + ["é", "ß", "中", "😀", "\u0001"]
+    values = []
+    for _ in range(40):
+        s = "".join(rng.choice(alphabet, size=int(rng.integers(0, 20))))
+        values.append({"text": s, "n": float(rng.normal() * 1e3), "i": int(rng.integers(-9, 9)),
+                       "list": [s, None, True, False, 0.1], "nested": {"k": [1.5e-7, -0.0]}})
+    src_path = tmp_path / "in.json"
+    src_path.write_text(json.dumps(values), encoding="utf-8")
+    out = _lua_eval(f"""
+local f = io.open("{src_path}", "rb"); local text = f:read("a"); f:close()
+local v = assert(json.decode(text))
+io.write(json.encode(v), "\\n", json.encode(v, {{ascii = true}}), "\\n")""")
+    plain, ascii_line = out.splitlines()
+    assert json.loads(plain) == values
+    assert json.loads(ascii_line) == values
+    # The shell-safe form holds nothing a shell or cmd.exe could interpret.
+    assert set(ascii_line) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789{}[]:,.-+\"\\")
+
+
+def test_json_rejects_invalid_text_with_a_position():
+    out = _lua_eval("""
+for _, t in ipairs({'{"a":', '[1,2,]', '{"a" 1}', '"\\\\x"', 'nul', '[1] 2'}) do
+  local v, err = json.decode(t)
+  io.write(tostring(v), "|", tostring(err), "\\n")
+end""")
+    lines = out.splitlines()
+    assert len(lines) == 6
+    for line in lines:
+        value, err = line.split("|", 1)
+        assert value == "nil" and "invalid JSON" in err
+
+
+def test_pan_matches_dsp_conventions():
+    az = np.linspace(-180, 180, 37)
+    el = np.array([-60.0, -15.0, 0.0, 30.0, 89.0])
+    out = _lua_eval(f"""
+local core = dofile("{SCRIPTS}/lib/stase_core.lua").init(json, nil)
+for _, a in ipairs({{{",".join(map(str, az))}}}) do
+  for _, e in ipairs({{{",".join(map(str, el))}}}) do
+    io.write(string.format("%.17g %.17g %.17g\\n", a, e, core.pan_for(a, e)))
+  end
+end""")
+    got = np.array([[float(x) for x in line.split()] for line in out.splitlines()])
+    expected = azimuth_to_stereo_pan(got[:, 0], got[:, 1])
+    np.testing.assert_allclose(got[:, 2], expected, atol=1e-12)
+    # Positive azimuth is LEFT, which is a negative REAPER pan.
+    assert azimuth_to_stereo_pan(30.0) < 0
+
+
+# --- Spatialize selected tracks from prompt ------------------------------------------------------
+
+SPATIAL_SOURCES = [src("Vox", 0.0, role="lead_vocal"), src("Sax", 30.0, 10.0, 3.0, "saxophone"),
+                   src("Piano", -40.0)]
+
+
+def spatialize_scenario(**over):
+    scenario = {"tracks": tracks(("Vox", True), ("Sax", True), ("Drums", False)),
+                "inputs": [{"ok": True, "csv": "jazz club, sax a bit left"}],
+                "message_box": [1],
+                "daemon": {"plan": reply(plan_result(SPATIAL_SOURCES))}}
+    scenario.update(over)
+    return scenario
+
+
+def test_spatialize_applies_the_plan_in_one_undo_block(run):
+    r = run("stase_spatialize.lua", spatialize_scenario())
+    [req] = r["requests"]
+    assert req["verb"] == "plan"
+    assert req["payload"] == {"prompt": "jazz club, sax a bit left", "tracks": ["Vox", "Sax"]}
+    t = by_name(r)
+    np.testing.assert_allclose(t["Sax"]["pan"], azimuth_to_stereo_pan(30.0, 10.0), atol=1e-12)
+    assert t["Sax"]["pan"] < 0  # left
+    assert t["Vox"]["pan"] == 0.0
+    assert t["Drums"]["pan"] == 0.0 and t["Drums"]["ext"] == {}
+    rec = ext_record(t["Sax"])
+    assert rec["azimuth_deg"] == 30.0 and rec["elevation_deg"] == 10.0 and rec["distance_m"] == 3.0
+    assert rec["room"] == "jazz_club" and rec["role"] == "saxophone"
+    np.testing.assert_allclose(rec["pan"], t["Sax"]["pan"])
+    assert json.loads(r["projext"]["stase/plan"])["sources"][1]["track"] == "Sax"
+    assert count(r, "Undo_BeginBlock2") == 1 and count(r, "Undo_EndBlock2") == 1
+    assert count(r, "PreventUIRefresh") == 2
+    end_args = next(c["args"] for c in r["calls"] if c["fn"] == "Undo_EndBlock2")
+    assert end_args == [0, "stase: apply spatial plan", -1]
+    # The plan was shown before anything changed, and named the skipped track.
+    [box] = r["messages"]
+    assert box["kind"] == 1 and "Piano" in box["text"] and "Sax" in box["text"]
+    first_pan = next(i for i, c in enumerate(r["calls"]) if c["fn"] == "SetMediaTrackInfo_Value")
+    box_call = next(i for i, c in enumerate(r["calls"]) if c["fn"] == "ShowMessageBox")
+    assert box_call < first_pan
+    assert r["defer_left"] == 0
+    assert r["ext"]["stase/last_prompt"] == "jazz club, sax a bit left"
+
+
+def test_spatialize_cancel_at_the_prompt_changes_nothing(run):
+    r = run("stase_spatialize.lua", spatialize_scenario(inputs=[{"ok": False}]))
+    assert r["requests"] == [] and count(r, "Undo_BeginBlock2") == 0
+    assert all(t["pan"] == 0.0 and t["ext"] == {} for t in r["tracks"])
+
+
+def test_spatialize_cancel_at_confirmation_changes_nothing(run):
+    r = run("stase_spatialize.lua", spatialize_scenario(message_box=[2]))
+    assert len(r["requests"]) == 1
+    assert count(r, "Undo_BeginBlock2") == 0 and count(r, "SetMediaTrackInfo_Value") == 0
+    assert count(r, "GetSetMediaTrackInfo_String") == 0 and "stase/plan" not in r["projext"]
+    assert r["defer_left"] == 0
+
+
+@pytest.mark.parametrize("daemon, needle", [("down", "stase serve"), ("missing", "stase: Settings")])
+def test_spatialize_reports_an_unreachable_daemon(run, daemon, needle):
+    r = run("stase_spatialize.lua", spatialize_scenario(daemon=daemon))
+    [box] = r["messages"]
+    assert needle in box["text"]
+    assert count(r, "Undo_BeginBlock2") == 0 and count(r, "SetMediaTrackInfo_Value") == 0
+    assert r["defer_left"] == 0
+
+
+def test_spatialize_shows_the_daemons_error(run):
+    r = run("stase_spatialize.lua", spatialize_scenario(
+        daemon={"plan": reply(ok=False, error="no model loaded: pass --model")}))
+    [box] = r["messages"]
+    assert "no model loaded" in box["text"] and count(r, "Undo_BeginBlock2") == 0
+
+
+def test_spatialize_rolls_back_when_reaper_refuses_a_change(run):
+    scenario = spatialize_scenario(refuse_pan_for="Sax")
+    scenario["tracks"][0]["pan"] = 0.25
+    scenario["tracks"][0]["ext"] = {"stase_spatial": '{"old":1}'}
+    scenario["projext"] = {"stase/plan": '{"sources":[]}'}
+    scenario["daemon"]["plan"] = reply(plan_result([src("Vox", 45.0), src("Sax", -20.0)]))
+    r = run("stase_spatialize.lua", scenario)
+    t = by_name(r)
+    assert t["Vox"]["pan"] == 0.25 and t["Vox"]["ext"] == {"stase_spatial": '{"old":1}'}
+    assert t["Sax"]["pan"] == 0.0 and t["Sax"]["ext"].get("stase_spatial", "") == ""
+    assert r["projext"]["stase/plan"] == '{"sources":[]}'
+    assert count(r, "Undo_BeginBlock2") == 1 and count(r, "Undo_EndBlock2") == 1
+    assert count(r, "PreventUIRefresh") == 2
+    assert "Nothing was changed" in r["messages"][-1]["text"]
+
+
+def test_spatialize_waits_in_a_defer_loop_and_gives_up_after_the_job_timeout(run):
+    slow = reply(plan_result(SPATIAL_SOURCES), delay_ticks=10**6)
+    r = run("stase_spatialize.lua", spatialize_scenario(
+        daemon={"plan": slow}, ext={"stase/job_timeout_s": "2"}))
+    assert r["defer_left"] == 0
+    assert 55 <= r["ticks"] <= 70  # about 2 s of REAPER's ~30 Hz timer
+    assert "did not finish" in r["messages"][-1]["text"]
+    assert count(r, "Undo_BeginBlock2") == 0
+
+
+def test_requests_survive_shell_metacharacters_posix_and_windows(run):
+    nasty = "it's \"loud\" & 50% <wide> | $HOME `id` ; ünïcødé 😀"
+    for os_name in ("Other", "Win64"):
+        r = run("stase_spatialize.lua", spatialize_scenario(
+            os=os_name, inputs=[{"ok": True, "csv": nasty}], message_box=[2]))
+        [req] = r["requests"]
+        assert req["payload"]["prompt"] == nasty
+        assert req["timeout"] == (-2 if os_name == "Win64" else -1)
+        quote = '"' if os_name == "Win64" else "'"
+        assert req["line"].startswith("stase client plan " + quote)
+
+
+def test_the_runner_really_runs_through_sh_with_a_fake_client(run, tmp_path):
+    """No stub between the transport and /bin/sh: a fake `stase` prints a plan from its argv."""
+    fake = tmp_path / "fake_stase.py"
+    fake.write_text(
+        "import json, sys\n"
+        "assert sys.argv[1] == 'client' and sys.argv[2] == 'plan', sys.argv\n"
+        "p = json.loads(sys.argv[3])\n"
+        "srcs = [{'track': t, 'azimuth_deg': 30.0 * (i + 1), 'elevation_deg': 0.0, 'distance_m': 2.0,"
+        " 'mode': 'pan', 'role': None, 'provenance': {'azimuth_deg': p['prompt']}}"
+        " for i, t in enumerate(p['tracks'])]\n"
+        "print(json.dumps({'id': '1', 'ok': True, 'result': {'room': 'dry_studio', 'sources': srcs}}))\n",
+        encoding="utf-8")
+    prompt = "it's a \"test\" & 100% $HOME"
+    r = run("stase_spatialize.lua", spatialize_scenario(
+        daemon="real", inputs=[{"ok": True, "csv": prompt}],
+        ext={"stase/stase_cmd": f"'{sys.executable}' '{fake}'"}))
+    t = by_name(r)
+    np.testing.assert_allclose([t["Vox"]["pan"], t["Sax"]["pan"]],
+                               [azimuth_to_stereo_pan(30.0), azimuth_to_stereo_pan(60.0)], atol=1e-12)
+    assert ext_record(t["Sax"])["provenance"]["azimuth_deg"] == prompt
+    assert count(r, "Undo_BeginBlock2") == 1 and r["defer_left"] == 0
+
+
+# --- Apply plan ------------------------------------------------------------------------------------
+
+def test_apply_plan_writes_every_matching_track_when_none_is_selected(run):
+    r = run("stase_apply_plan.lua", {
+        "tracks": tracks(("Vox", False), ("sax ", False), ("Bass", False)),
+        "daemon": {"sources": reply(plan_result([src("Vox", -90.0), src("Sax", 120.0)]))}})
+    assert r["requests"][0]["verb"] == "sources"
+    t = by_name(r)
+    assert t["Vox"]["pan"] == 1.0  # -90 deg = hard right
+    np.testing.assert_allclose(t["sax "]["pan"], azimuth_to_stereo_pan(120.0), atol=1e-12)
+    assert t["Bass"]["pan"] == 0.0 and t["Bass"]["ext"] == {}
+    assert count(r, "Undo_BeginBlock2") == 1 and count(r, "Undo_EndBlock2") == 1
+
+
+def test_apply_plan_offers_the_stored_plan_when_the_daemon_is_down(run):
+    stored = json.dumps(plan_result([src("Vox", 60.0)], room="cathedral"))
+    r = run("stase_apply_plan.lua", {
+        "tracks": tracks(("Vox", False)), "daemon": "down", "projext": {"stase/plan": stored},
+        "message_box": [1, 1]})
+    assert "stase serve" in r["messages"][0]["text"] and "stored" in r["messages"][0]["text"]
+    np.testing.assert_allclose(by_name(r)["Vox"]["pan"], azimuth_to_stereo_pan(60.0), atol=1e-12)
+    assert ext_record(by_name(r)["Vox"])["room"] == "cathedral"
+
+
+def test_apply_plan_refuses_ambiguous_track_names(run):
+    r = run("stase_apply_plan.lua", {
+        "tracks": tracks(("Gtr", False), ("gtr", False)),
+        "daemon": {"sources": reply(plan_result([src("Gtr", 45.0)]))}})
+    assert "two tracks" in r["messages"][0]["text"]
+    assert count(r, "Undo_BeginBlock2") == 0 and count(r, "SetMediaTrackInfo_Value") == 0
+
+
+# --- Gain advice -----------------------------------------------------------------------------------
+
+ADVICE = {"tracks": [{"track": "Vox", "gain_db": -2.0, "confidence": 0.8, "reasons": ["masks the sax"]},
+                     {"track": "Sax", "gain_db": 1.5, "confidence": 0.6, "reasons": ["too quiet"]}],
+          "summary": "Vocal a little loud."}
+
+
+def test_gain_advice_applies_only_the_chosen_changes(run):
+    scenario = {"tracks": tracks(("Vox", True), ("Sax", True)),
+                "daemon": {"advise": reply(ADVICE)}, "message_box": [1],
+                "inputs": [{"ok": True, "csv": "-3.5,"}]}
+    scenario["tracks"][0]["vol"] = 0.5
+    r = run("stase_gain_advice.lua", scenario)
+    assert r["requests"][0]["payload"] == {"tracks": ["Vox", "Sax"]}
+    assert "masks the sax" in r["messages"][0]["text"]
+    asked = r["inputs_asked"][0]
+    assert asked["n"] == 2 and asked["defaults"] == "-2.0,+1.5"
+    t = by_name(r)
+    np.testing.assert_allclose(t["Vox"]["vol"], 0.5 * 10 ** (-3.5 / 20), rtol=1e-12)
+    assert t["Sax"]["vol"] == 1.0
+    assert count(r, "Undo_BeginBlock2") == 1 and count(r, "Undo_EndBlock2") == 1
+
+
+@pytest.mark.parametrize("csv", ["abc,1", "-2,99"])
+def test_gain_advice_with_an_invalid_value_changes_nothing(run, csv):
+    r = run("stase_gain_advice.lua", {
+        "tracks": tracks(("Vox", True), ("Sax", True)), "daemon": {"advise": reply(ADVICE)},
+        "message_box": [1, 1], "inputs": [{"ok": True, "csv": csv}]})
+    assert all(t["vol"] == 1.0 for t in r["tracks"])
+    assert count(r, "Undo_BeginBlock2") == 0 and "Nothing was changed" in r["messages"][-1]["text"]
+
+
+def test_gain_advice_cancel_changes_nothing(run):
+    r = run("stase_gain_advice.lua", {
+        "tracks": tracks(("Vox", True)), "daemon": {"advise": reply(ADVICE)},
+        "message_box": [2]})
+    assert r["inputs_asked"] == [] and count(r, "Undo_BeginBlock2") == 0
+
+
+# --- Listen back -----------------------------------------------------------------------------------
+
+def test_listen_back_shows_the_per_track_error_and_changes_nothing(run):
+    result = {"tracks": [{"track": "Sax", "target": {"azimuth_deg": 30.0}, "heard": {"azimuth_deg": 18.0},
+                          "error_deg": 12.0, "confidence": 0.7}],
+              "mean_error_deg": 12.0}
+    r = run("stase_listen_back.lua", {"tracks": tracks(("Sax", True)),
+                                      "daemon": {"listen": reply(result)}})
+    [box] = r["messages"]
+    assert "Sax" in box["text"] and "meant +30 deg" in box["text"]
+    assert "heard +18 deg" in box["text"] and "error 12 deg" in box["text"]
+    assert count(r, "Undo_BeginBlock2") == 0 and count(r, "SetMediaTrackInfo_Value") == 0
+
+
+def test_listen_back_reports_the_daemon_down(run):
+    r = run("stase_listen_back.lua", {"tracks": tracks(("Sax", True)), "daemon": "down"})
+    assert "stase serve" in r["messages"][0]["text"] and r["defer_left"] == 0
+
+
+# --- Chat --------------------------------------------------------------------------------------------
+
+def chat_daemon(new_az=50.0):
+    final = {"reply": "Moved the sax further left.",
+             "plan": plan_result([src("Vox", 0.0), src("Sax", new_az)])}
+    interim = "".join(json.dumps({"id": "c", "ok": True, "result": {"partial": p}}) + "\n"
+                      for p in ["Moving", "Moving the sax"])
+    return {"chat": reply(final, interim=interim, delay_ticks=6)}
+
+
+STORED = json.dumps(plan_result([src("Vox", 0.0), src("Sax", 30.0)]))
+
+
+def test_chat_gfx_sends_streams_and_applies_on_click(run):
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False), ("Sax", False)), "daemon": chat_daemon(),
+        "projext": {"stase/plan": STORED},
+        "gfx_events": [{"tick": 2, "text": "sax more left"}, {"tick": 20, "char": 13},
+                       {"tick": 40, "click": "apply"}, {"tick": 45, "char": 27}]})
+    [req] = r["requests"]
+    assert req["verb"] == "chat" and req["payload"] == {"text": "sax more left", "tracks": ["Vox", "Sax"]}
+    np.testing.assert_allclose(by_name(r)["Sax"]["pan"], azimuth_to_stereo_pan(50.0), atol=1e-12)
+    assert count(r, "Undo_BeginBlock2") == 1 and count(r, "Undo_EndBlock2") == 1
+    drawn = "\n".join(r["drawn"])
+    assert "Moving the sax" in drawn  # streamed before the final answer
+    assert "Moved the sax further left." in drawn
+    assert "Sax: az +30.0 deg -> +50.0 deg" in drawn  # what changed, before Apply
+    assert r["defer_left"] == 0 and r["gfx_open"] is False
+    assert count(r, "gfx.init") == 1 and count(r, "gfx.quit") == 1
+
+
+def test_chat_gfx_without_apply_changes_nothing_and_reports_a_down_daemon(run):
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Sax", False)), "daemon": "down",
+        "gfx_events": [{"tick": 2, "text": "hello"}, {"tick": 10, "char": 13},
+                       {"tick": 30, "char": -1}]})
+    assert count(r, "Undo_BeginBlock2") == 0 and r["defer_left"] == 0
+    assert any("stase serve" in s for s in r["drawn"])
+
+
+def test_chat_uses_reaimgui_when_installed(run):
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False), ("Sax", False)), "daemon": chat_daemon(-30.0),
+        "projext": {"stase/plan": STORED},
+        "imgui": {"path": str(REPO / "tests" / "lua" / "imgui"),
+                  "events": [{"frame": 2, "input": "sax to the right"},
+                             {"frame": 20, "button": "Apply"}, {"frame": 25, "close": True}]}})
+    assert any(c["fn"] == "APIExists" and c["args"] == ["ImGui_GetBuiltinPath"] for c in r["calls"])
+    assert count(r, "gfx.init") == 0
+    assert r["requests"][0]["payload"]["text"] == "sax to the right"
+    np.testing.assert_allclose(by_name(r)["Sax"]["pan"], azimuth_to_stereo_pan(-30.0), atol=1e-12)
+    assert by_name(r)["Sax"]["pan"] > 0  # right
+    assert count(r, "Undo_BeginBlock2") == 1
+    fns = [c["fn"] for c in r["imgui"]["calls"]]
+    assert fns.count("Begin") == fns.count("End") == 25
+    assert fns.count("BeginChild") == fns.count("EndChild")
+    assert r["defer_left"] == 0
