@@ -188,6 +188,7 @@ class Daemon:
         d.register("tracks", self.verb_tracks, help="set the track list (for --daw none)")
         d.register("set_source", self.verb_set_source, help="move one source / set mode or gain")
         d.register("select", self.verb_select, help="select the source MIDI controls")
+        d.register("midi_learn", self.verb_midi_learn, help="bind the next MIDI CC to a field")
         d.register("apply", self.verb_apply, help="apply the plan (or a given one) to DAW and monitor")
         d.register("plan", self.verb_plan, long=True, help="plan a prompt for the tracks")
         d.register("edit", self.verb_edit, long=True, help="edit the plan with a request")
@@ -259,6 +260,12 @@ class Daemon:
         if selected:
             self.adapter.select(selected)
         return {"selected": selected}
+
+    def verb_midi_learn(self, params: dict) -> dict:
+        if self.midi is None:
+            raise InputError("MIDI is off: start the daemon with --midi")
+        self.midi.learn(params.get("field"))
+        return {"learning": params.get("field")}
 
     def verb_apply(self, params: dict) -> dict:
         if "plan" in params:

@@ -1,0 +1,213 @@
+"""Bridge parts without sockets: command queue, session file, dispatcher replies, MIDI mapping."""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import types
+
+import numpy as np
+import pytest
+
+from bridge.adapters import pan_to_position, position_to_pan
+from bridge.command_queue import OP_MOVE, WIDTH, CommandQueue
+from bridge.daemon import route_chat
+from bridge.dispatcher import Dispatcher
+from bridge.midi import MidiControl, cc_to_value, check_mapping, value_to_cc
+from bridge.session import Session
+from dsp.errors import InputError, StaseError
+
+
+# ------------------------------------------------------------------ command queue
+def test_queue_matches_a_fifo_reference_through_wraparound(rng):
+    q = CommandQueue(capacity=7)
+    reference: collections.deque = collections.deque()
+    out = np.zeros(WIDTH)
+    pushed = refused = 0
+    for _ in range(2000):
+        if rng.random() < 0.55:
+            ok = q.push(OP_MOVE, pushed, azimuth_deg=float(pushed))
+            assert ok == (len(reference) < 7)
+            if ok:
+                reference.append(pushed)
+            else:
+                refused += 1
+            pushed += 1
+        else:
+            got = q.pop_into(out)
+            assert got == bool(reference)
+            if got:
+                expected = reference.popleft()
+                assert out[1] == expected and out[2] == expected
+        assert len(q) == len(reference)
+    assert q.dropped == refused > 0
+
+
+def test_queue_full_drops_and_counts_and_nan_means_unchanged():
+    q = CommandQueue(capacity=2)
+    assert q.push(OP_MOVE, 0, azimuth_deg=10.0) and q.push(OP_MOVE, 1)
+    assert not q.push(OP_MOVE, 2)
+    assert q.dropped == 1
+    out = np.zeros(WIDTH)
+    assert q.pop_into(out) and out[2] == 10.0 and math.isnan(out[3]) and out[6] == -1
+    with pytest.raises(ValueError):
+        CommandQueue(0)
+
+
+# ------------------------------------------------------------------ session
+def test_session_saves_every_change_and_restores(tmp_path):
+    path = tmp_path / "proj" / "stase-session.json"
+    s = Session(path)
+    assert not s.restored
+    s.set_tracks([{"name": "Vox", "daw_id": 1}, {"name": "Gtr L", "daw_id": 2}])
+    s.set_source("gtr l", azimuth_deg=200.0, mode="itd_ild", gain_db=-3.0)
+    s.select("vox")
+    assert s.saves == 3
+    again = Session(path)
+    assert again.restored
+    assert again.track_names() == ["Vox", "Gtr L"]
+    p = again.plan.source("Gtr L")
+    assert p.azimuth_deg == pytest.approx(-160.0)  # wrapped to (-180, 180]
+    assert (p.mode, p.gain_db, p.provenance["azimuth_deg"]) == ("itd_ild", -3.0, "manual")
+    assert again.selected == "Vox"
+    assert not list(path.parent.glob(".*.tmp"))  # no temp file left behind
+
+
+def test_session_rejects_bad_values_without_changing_the_file(tmp_path):
+    s = Session(tmp_path / "s.json")
+    s.set_tracks([{"name": "Bass"}])
+    before = (tmp_path / "s.json").read_text()
+    for bad in ({"azimuth_deg": float("nan")}, {"distance_m": 0}, {"mode": "ambisonic"},
+                {"gain_db": "loud"}, {"colour": 1}, {"azimuth_deg": True}):
+        with pytest.raises(InputError):
+            s.set_source("Bass", **bad)
+    with pytest.raises(InputError, match="unknown track"):
+        s.set_source("Sax", azimuth_deg=1.0)
+    assert (tmp_path / "s.json").read_text() == before
+
+
+def test_corrupt_session_file_is_moved_aside(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text("{not json")
+    s = Session(path)
+    assert not s.restored and s.track_names() == []
+    aside = list(tmp_path.glob("s.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_text() == "{not json"
+
+
+# ------------------------------------------------------------------ dispatcher
+def _dispatcher():
+    sent = []
+    d = Dispatcher(lambda sender, payload: sent.append(json.loads(json.dumps(payload))))
+    d.register("echo", lambda p: {"echo": p.get("x")})
+
+    def boom(p):
+        raise RuntimeError("bug")
+    d.register("boom", boom)
+    d.register("backend", lambda p: (_ for _ in ()).throw(StaseError("model missing")))
+    return d, sent
+
+
+@pytest.mark.parametrize("address,args,fragment", [
+    ("/stase/nope", ["{}"], "unknown verb"),
+    ("/other", ["{}"], "unknown address"),
+    ("/stase/echo", [], "exactly one JSON string"),
+    ("/stase/echo", [1, 2], "exactly one JSON string"),
+    ("/stase/echo", [3.5], "exactly one JSON string"),
+    ("/stase/echo", ["{bad"], "not valid JSON"),
+    ("/stase/echo", ["[1,2]"], "must be an object"),
+    ("/stase/echo", ['{"id": [1]}'], "id must be"),
+    ("/stase/boom", ["{}"], "internal error: RuntimeError"),
+    ("/stase/backend", ["{}"], "model missing"),
+])
+def test_every_bad_request_gets_exactly_one_error_reply(address, args, fragment):
+    d, sent = _dispatcher()
+    d.handle(address, args, ("127.0.0.1", 1))
+    assert len(sent) == 1
+    assert sent[0]["ok"] is False and fragment in sent[0]["error"]
+
+
+def test_good_request_echoes_id_and_long_job_sends_accepted_progress_done():
+    d, sent = _dispatcher()
+    d.handle("/stase/echo", ['{"id": "a1", "x": 5}'], ("h", 1))
+    assert sent == [{"id": "a1", "ok": True, "status": "done", "result": {"echo": 5}}]
+    sent.clear()
+
+    def job(params, progress):
+        progress(0.5, "half")
+        return {"n": params["n"] * 2}
+    d.register("job", job, long=True)
+    d.start()
+    try:
+        d.handle("/stase/job", ['{"id": 7, "n": 21}'], ("h", 1))
+        for _ in range(100):
+            if len(sent) == 3:
+                break
+            import time
+            time.sleep(0.02)
+    finally:
+        d.stop()
+    assert [r["status"] for r in sent] == ["accepted", "progress", "done"]
+    assert sent[1]["progress"] == 0.5 and sent[2]["result"] == {"n": 42}
+    assert {r["id"] for r in sent} == {7} and len({r["job"] for r in sent}) == 1
+
+
+# ------------------------------------------------------------------ small conversions
+@pytest.mark.parametrize("pan,position", [(-1.0, 0.0), (0.0, 0.5), (1.0, 1.0), (-0.5, 0.25)])
+def test_pan_position_round_trip(pan, position):
+    assert pan_to_position(pan) == pytest.approx(position)
+    assert position_to_pan(position) == pytest.approx(pan)
+
+
+def test_cc_scaling_is_linear_and_round_trips():
+    assert cc_to_value(0, -180, 180) == -180 and cc_to_value(127, -180, 180) == 180
+    for cc in range(128):
+        assert value_to_cc(cc_to_value(cc, 0.5, 20.0), 0.5, 20.0) == cc
+    assert value_to_cc(99.0, -30, 6) == 127 and value_to_cc(-99.0, -30, 6) == 0
+
+
+def test_chat_routing():
+    assert route_chat("give me gain advice", has_plan=True) == "advise"
+    assert route_chat("where is the sax?", has_plan=True) == "listen"
+    assert route_chat("move the sax a bit left", has_plan=True) == "edit"
+    assert route_chat("a jazz trio in a small club", has_plan=False) == "plan"
+
+
+# ------------------------------------------------------------------ MIDI logic (ports in test_bridge_jack)
+class _FakeDaemon:
+    def __init__(self, tmp_path):
+        self.session = Session(tmp_path / "s.json")
+        self.session.set_tracks([{"name": "Vox"}, {"name": "Sax"}])
+        self.midi = None
+
+    def set_source(self, track, **fields):
+        p = self.session.set_source(track, **fields)
+        self.midi.echo(p)
+        return p
+
+    def verb_select(self, params):
+        return {"selected": self.session.select(params["track"])}
+
+
+def _cc(control, value, channel=0):
+    return types.SimpleNamespace(type="control_change", control=control, value=value, channel=channel)
+
+
+def test_midi_cc_moves_selected_source_and_learn_rebinds(tmp_path):
+    daemon = _FakeDaemon(tmp_path)
+    midi = MidiControl(daemon, mapping_path=str(tmp_path / "map.yaml"))
+    daemon.midi = midi
+    assert midi.handle_message(_cc(20, 1)) == {"select": "Sax"}
+    midi.handle_message(_cc(16, 127))
+    assert daemon.session.plan.source("Sax").azimuth_deg == pytest.approx(180.0)
+    midi.learn("distance_m")
+    assert midi.handle_message(_cc(70, 5, channel=2))["learned"] == "distance_m"
+    midi.handle_message(_cc(70, 127, channel=2))
+    assert daemon.session.plan.source("Sax").distance_m == pytest.approx(20.0)
+    assert midi.handle_message(_cc(18, 0)) is None  # the old binding is gone
+    reloaded = MidiControl(daemon, mapping_path=str(tmp_path / "map.yaml"))
+    assert {"cc": 70, "channel": 3, "field": "distance_m", "min": 0.5, "max": 20.0} in reloaded.mapping["controls"]
+    with pytest.raises(InputError):
+        midi.learn("colour")
+    with pytest.raises(InputError):
+        check_mapping({"controls": [{"cc": 300, "field": "x", "min": 1, "max": 1}]})
