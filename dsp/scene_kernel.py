@@ -152,7 +152,7 @@ def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf,
             fp[v, F_FADE] += (fp[v, F_FADE_TGT] - fp[v, F_FADE]) / fade
             ip[v, I_FADE_LEFT] = fade - 1
             if fade == 1 and ip[v, I_FREE_AFTER_FADE] > 0:
-                ip[v, I_ROW] = -1
+                # silent from the end of this frame on; free the slot once its tail has rung out
                 ip[v, I_DRAIN] = ip[v, I_FREE_AFTER_FADE]
         for f0 in (F_G0, F_S0, F_P0, F_DL0, F_DR0, F_GL0, F_GR0, F_BL0_0, F_BL1_0, F_AL_0,
                    F_BR0_0, F_BR1_0, F_AR_0):
