@@ -1,0 +1,266 @@
+"""Jot feedback delay network (FDN) reverb: the algorithmic alternative to convolution.
+
+What it holds
+-------------
+``FdnReverb``        mono send in, decorrelated stereo/binaural out; ``prepare``/``process``/``reset``
+``fdn_delays``       mutually prime delay lengths spread geometrically over a range
+``jot_absorption``   per-line gain and one-pole coefficient for a target T60 (low and high)
+``decay_time_s``     T60 of an impulse response by Schroeder backward integration (T20/T30 fit)
+``_fdn_kernel``      the per-sample numba loop
+
+Design (Jot & Chaigne 1991, "Digital delay networks for designing artificial reverberators",
+AES 90th conv., preprint 3030; Schroeder 1962 for the modal-density rule)
+----------------------------------------------------------------------------------------------
+``N`` delay lines (16 by default) feed back through a normalised Hadamard matrix (lossless,
+maximally diffusing, applied as a fast Walsh-Hadamard transform).  Each line ``i`` of ``m_i``
+samples carries the absorption filter ``g_i (1 - b_i) / (1 - b_i z^-1)`` with
+``g_i = 10^(-3 m_i / (T60_low fs))`` so every path decays at the same rate in dB per second, and
+``b_i = ln(10)/4 log10(g_i) (1 - 1/alpha^2)``, ``alpha = T60_high / T60_low``, which gives the
+Nyquist decay ``T60_high``.  The tone-correction filter ``(1 - beta z^-1) / (1 - beta)``,
+``beta = (1 - alpha) / (1 + alpha)``, keeps the initial spectrum flat.  The total delay is at
+least ``0.15 T60 fs`` samples (Schroeder's modal-density criterion) when the range allows.
+
+Two orthogonal output tap vectors give ``u`` and ``v``; the outputs are ``u + HP(v)`` and
+``u - HP(v)`` with a first-order high-pass at ``coherence_hz``: coherent (in phase) below it,
+uncorrelated above, as the interaural coherence of a diffuse field (Cook et al. 1955, see
+``dsp.rooms``).  Output gain is set so the impulse response has unit energy per channel.
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .errors import InputError
+
+
+def _is_prime(n: int) -> bool:
+    if n < 2:
+        return False
+    if n % 2 == 0:
+        return n == 2
+    return all(n % k for k in range(3, int(math.isqrt(n)) + 1, 2))
+
+
+def fdn_delays(n_lines: int, min_samples: float, max_samples: float) -> np.ndarray:
+    """``n_lines`` distinct primes spread geometrically over [min_samples, max_samples]."""
+    targets = np.geomspace(max(2.0, min_samples), max(min_samples + n_lines, max_samples), n_lines)
+    delays: list[int] = []
+    for t in targets:
+        d = max(2, int(round(t)))
+        while not _is_prime(d) or d in delays:
+            d += 1
+        delays.append(d)
+    return np.asarray(delays, dtype=np.int64)
+
+
+def jot_absorption(delays, sample_rate: float, t60_low_s: float, t60_high_s: float):
+    """Per-line (gain, one-pole coefficient) and the tone-correction beta (Jot & Chaigne 1991)."""
+    m = np.asarray(delays, dtype=np.float64)
+    gains = 10.0 ** (-3.0 * m / (t60_low_s * sample_rate))
+    alpha = t60_high_s / t60_low_s
+    poles = np.log(10.0) / 4.0 * np.log10(gains) * (1.0 - 1.0 / alpha ** 2)
+    beta = (1.0 - alpha) / (1.0 + alpha)
+    return gains, np.clip(poles, 0.0, 0.99), beta
+
+
+def decay_time_s(ir, sample_rate: float, fit_db=(-5.0, -35.0)) -> float:
+    """Reverberation time from the Schroeder backward-integrated energy decay (ISO 3382-1).
+
+    Parameters
+    ----------
+    ir : impulse response, 1-D or (channels, n) (channel energies are summed).
+    fit_db : the decay range fitted by least squares, (-5, -35) = T30, (-5, -25) = T20.
+
+    Returns
+    -------
+    T60 in seconds: the fitted slope extrapolated to -60 dB.
+    """
+    h = np.atleast_2d(np.asarray(ir, dtype=np.float64))
+    energy = np.sum(h * h, axis=0)
+    edc = np.cumsum(energy[::-1])[::-1]
+    if edc[0] <= 0:
+        raise InputError("impulse response is silent: no decay to measure")
+    edc_db = 10.0 * np.log10(np.maximum(edc / edc[0], 1e-30))
+    hi, lo = fit_db
+    idx = np.nonzero((edc_db <= hi) & (edc_db >= lo))[0]
+    if idx.size < 10:
+        raise InputError(f"impulse response does not decay through {hi}..{lo} dB")
+    t = idx / float(sample_rate)
+    slope, _ = np.polyfit(t, edc_db[idx], 1)
+    return float(-60.0 / slope)
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def _fdn_kernel(x, out, buf, prebuf, istate, params, fstate):
+    """Run the FDN over mono ``x`` (n,) into ``out`` (2, n).
+
+    prebuf: pre-delay ring (power-of-two length)
+    istate: [write_index, mask, n_lines, pre_index, predelay, delays...]
+    params: [gains(N), poles(N), in_taps(N), u_taps(N), v_taps(N), hp_a, beta, out_gain]
+    fstate: [line filter states(N), s(N) scratch, hp_x1, hp_y1, tone_l1, tone_r1]
+    """
+    w, mask, n_lines = istate[0], istate[1], istate[2]
+    pw, predelay = istate[3], istate[4]
+    pmask = prebuf.shape[0] - 1
+    nl = n_lines
+    p_gain, p_pole, p_in, p_u, p_v = 0, nl, 2 * nl, 3 * nl, 4 * nl
+    hp_a, beta, out_gain = params[5 * nl], params[5 * nl + 1], params[5 * nl + 2]
+    tone_norm = 1.0 / (1.0 - beta)
+    s_off = nl
+    st = 2 * nl
+    for n in range(x.shape[0]):
+        u = 0.0
+        v = 0.0
+        for i in range(nl):
+            r = buf[i, (w - istate[5 + i]) & mask]
+            pole = params[p_pole + i]
+            y = params[p_gain + i] * (1.0 - pole) * r + pole * fstate[i]
+            fstate[i] = y
+            fstate[s_off + i] = y
+            u += params[p_u + i] * y
+            v += params[p_v + i] * y
+        # normalised Hadamard feedback (fast Walsh-Hadamard transform, in place)
+        h = 1
+        while h < nl:
+            for i in range(0, nl, 2 * h):
+                for j in range(i, i + h):
+                    a = fstate[s_off + j]
+                    b = fstate[s_off + j + h]
+                    fstate[s_off + j] = a + b
+                    fstate[s_off + j + h] = a - b
+            h *= 2
+        norm = 1.0 / math.sqrt(nl)
+        prebuf[pw] = x[n]
+        xn = prebuf[(pw - predelay) & pmask]
+        pw = (pw + 1) & pmask
+        for i in range(nl):
+            buf[i, w] = fstate[s_off + i] * norm + params[p_in + i] * xn
+        w = (w + 1) & mask
+        # side channel high-passed: coherent lows, uncorrelated highs
+        hp = hp_a * (fstate[st + 1] + v - fstate[st])
+        fstate[st] = v
+        fstate[st + 1] = hp
+        left = u + hp
+        right = u - hp
+        # Jot tone correction (1 - beta z^-1) / (1 - beta)
+        out[0, n] = out_gain * tone_norm * (left - beta * fstate[st + 2])
+        out[1, n] = out_gain * tone_norm * (right - beta * fstate[st + 3])
+        fstate[st + 2] = left
+        fstate[st + 3] = right
+    istate[0] = w
+    istate[3] = pw
+
+
+class FdnReverb:
+    """Jot FDN reverb: mono in, two decorrelated channels out (wet only, no direct sound).
+
+    Parameters
+    ----------
+    sample_rate : Hz.
+    t60_s : reverberation time at low and mid frequencies, seconds.
+    n_lines : number of delay lines, a power of two (Hadamard feedback), 4..64.
+    t60_high_s : reverberation time at Nyquist (default ``0.5 * t60_s``: air and wall absorption
+        shorten the highs); equal to ``t60_s`` for a frequency-independent decay.
+    min_delay_ms, max_delay_ms : delay-line range; the maximum is stretched so the total delay
+        meets Schroeder's ``0.15 T60 fs`` modal density when it is too short.
+    coherence_hz : below it the two outputs are coherent, above it uncorrelated.
+    predelay_ms : delay before the reverb starts.
+    block_size : largest block ``process`` expects (buffers are sized once).
+    """
+
+    def __init__(self, sample_rate: float, t60_s: float, n_lines: int = 16,
+                 t60_high_s: float | None = None, min_delay_ms: float = 12.0,
+                 max_delay_ms: float = 45.0, coherence_hz: float = 500.0,
+                 predelay_ms: float = 0.0, block_size: int = 1024):
+        if not (sample_rate > 0 and math.isfinite(sample_rate)):
+            raise InputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+        if not (0.01 <= t60_s <= 30.0):
+            raise InputError(f"t60_s must be within 0.01..30 s, got {t60_s!r}")
+        if n_lines < 4 or n_lines > 64 or n_lines & (n_lines - 1):
+            raise InputError(f"n_lines must be a power of two within 4..64, got {n_lines!r}")
+        t60_high_s = 0.5 * t60_s if t60_high_s is None else float(t60_high_s)
+        if not (0.01 <= t60_high_s <= t60_s * 2.0):
+            raise InputError(f"t60_high_s must be within 0.01 s and 2 x t60_s, got {t60_high_s!r}")
+        if not (0 < min_delay_ms < max_delay_ms):
+            raise InputError("delays must satisfy 0 < min_delay_ms < max_delay_ms")
+        self.sample_rate = float(sample_rate)
+        self.t60_s, self.t60_high_s = float(t60_s), t60_high_s
+        self.n_lines = int(n_lines)
+        lo = min_delay_ms * 1e-3 * sample_rate
+        hi = max_delay_ms * 1e-3 * sample_rate
+        needed = 0.15 * t60_s * sample_rate  # Schroeder: modal density for a smooth response
+        while np.sum(np.geomspace(lo, hi, n_lines)) < needed and hi < 0.2 * sample_rate:
+            hi *= 1.1
+        pre = int(round(max(0.0, predelay_ms) * 1e-3 * sample_rate))
+        self.delays = fdn_delays(n_lines, lo, hi)
+        gains, poles, beta = jot_absorption(self.delays, sample_rate, t60_s, t60_high_s)
+        # input and output tap vectors: deterministic sign patterns (rows of a Hadamard matrix),
+        # u and v orthogonal so the two outputs start decorrelated
+        had = _hadamard(n_lines)
+        in_taps = had[1] / math.sqrt(n_lines)
+        u_taps, v_taps = had[2] / math.sqrt(n_lines), had[3] / math.sqrt(n_lines)
+        hp_a = 1.0 / (1.0 + 2.0 * math.pi * coherence_hz / sample_rate)
+        self._params = np.concatenate([gains, poles, in_taps, u_taps, v_taps,
+                                       [hp_a, beta, 1.0]]).astype(np.float64)
+        size = 1 << int(int(self.delays.max()) + 1).bit_length()
+        self._buf = np.zeros((n_lines, size), dtype=np.float64)
+        self._istate = np.zeros(5 + n_lines, dtype=np.int64)
+        self._istate[1], self._istate[2], self._istate[4] = size - 1, n_lines, pre
+        self._istate[5:] = self.delays
+        self._prebuf = np.zeros(1 << int(pre + 1).bit_length(), dtype=np.float64)
+        self._fstate = np.zeros(2 * n_lines + 4, dtype=np.float64)
+        self.block_size = int(block_size)
+        self._params[-1] = 1.0 / math.sqrt(max(self._impulse_energy(), 1e-30))
+        self.reset()
+
+    def _impulse_energy(self) -> float:
+        """Energy per channel of the unnormalised impulse response (rendered to -80 dB)."""
+        n = int(self.t60_s * 80.0 / 60.0 * self.sample_rate) + int(self.delays.max()) + 1
+        x = np.zeros(n, dtype=np.float32)
+        x[0] = 1.0
+        self.reset()
+        y = np.zeros((2, n), dtype=np.float32)
+        _fdn_kernel(x, y, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+        return float(np.mean(np.sum(y.astype(np.float64) ** 2, axis=1)))
+
+    def prepare(self, sample_rate: float | None = None, block_size: int | None = None,
+                channels: int | None = None) -> None:
+        """Check the rate (fixed at construction) and clear the state; any block size works."""
+        if sample_rate is not None and float(sample_rate) != self.sample_rate:
+            raise InputError(f"this FdnReverb was built for {self.sample_rate:g} Hz, "
+                             f"got {sample_rate}; build a new one")
+        self.block_size = int(block_size or self.block_size)
+        self.reset()
+
+    def reset(self) -> None:
+        """Silence every delay line and filter."""
+        self._buf[:] = 0
+        self._prebuf[:] = 0
+        self._fstate[:] = 0
+        self._istate[0] = 0
+        self._istate[3] = 0
+
+    def process(self, block, out=None) -> np.ndarray:
+        """Reverberate the mono ``block`` (n,) into ``out`` (2, n) float32 (allocated if None)."""
+        x = block
+        if type(x) is not np.ndarray or x.dtype != np.float32:
+            x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 2 and x.shape[0] == 1:
+            x = x[0]
+        if x.ndim != 1:
+            raise InputError(f"FdnReverb takes a mono block (n,) or (1, n), got {np.shape(block)}")
+        if out is None:
+            out = np.empty((2, x.shape[0]), dtype=np.float32)
+        elif out.shape != (2, x.shape[0]):
+            raise InputError(f"out must be (2, {x.shape[0]}), got {out.shape}")
+        _fdn_kernel(x, out, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+        return out
+
+
+def _hadamard(n: int) -> np.ndarray:
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
