@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable
 
 from pythonosc.osc_bundle import OscBundle
-from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message import OscMessage, ParseError
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 log = logging.getLogger("stase.osc")
@@ -40,12 +40,23 @@ def build_message(address: str, args: list | tuple = ()) -> bytes:
 def parse_datagram(data: bytes) -> list[tuple[str, list]]:
     """All ``(address, args)`` in a datagram (bundles flattened); raises on malformed input."""
     if OscBundle.dgram_is_bundle(data):
+        # walk the elements ourselves: python-osc's OscBundle logs and skips an element it
+        # cannot identify, which would drop it without our count
+        if len(data) < 16:
+            raise ParseError(f"bundle of {len(data)} bytes is shorter than its 16-byte header")
         out: list[tuple[str, list]] = []
-        for content in OscBundle(data):
-            if isinstance(content, OscBundle):
-                out.extend(parse_datagram(content.dgram))
-            else:
-                out.append((content.address, list(content.params)))
+        index = 16
+        while index < len(data):
+            if index + 4 > len(data):
+                raise ParseError("bundle element size is truncated")
+            size = int.from_bytes(data[index:index + 4], "big", signed=True)
+            element = data[index + 4:index + 4 + size]
+            if size <= 0 or len(element) != size:
+                raise ParseError(f"bundle element of size {size} does not fit the datagram")
+            if not (element.startswith(b"/") or OscBundle.dgram_is_bundle(element)):
+                raise ParseError(f"bundle element is neither a message nor a bundle: {element[:16]!r}")
+            out.extend(parse_datagram(element))
+            index += 4 + size
         return out
     msg = OscMessage(data)
     return [(msg.address, list(msg.params))]
@@ -84,6 +95,10 @@ class OscEndpoint:
             raise StaseError(f"{name}: cannot listen on udp {host}:{port}: {exc.strerror} "
                              "(is another stase or DAW surface using it? pick another --port)") from exc
         self.port = self._sock.getsockname()[1]
+        try:  # room for bursts (the kernel caps this at net.core.rmem_max)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        except OSError as exc:
+            log.debug("%s: could not enlarge the receive buffer: %s", name, exc)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._send_lock = threading.Lock()
