@@ -3,7 +3,8 @@
 Reusable by any test that needs a live Ardour: the bridge's adapter test and the Ardour Lua
 action test use it the same way::
 
-    from tests.ardour_host import ardour_session, ArdourUnavailable
+    from ardour_host import ardour_session, ArdourUnavailable   # tests/ is on sys.path in pytest
+    # (not "tests.ardour_host": a site-packages "tests" package can shadow the folder)
 
     with ardour_session(["Vox", "Gtr L", "Bass"]) as host:
         host.osc_port        # UDP port of Ardour's OSC surface on 127.0.0.1
