@@ -1,0 +1,216 @@
+"""Room presets, generated BRIRs (RT60, level, timing, coherence, cache) and RoomReverb."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.signal import butter, csd, fftconvolve, sosfiltfilt, welch
+
+from dsp import rooms
+from dsp.audio_io import write_audio
+from dsp.brir import band_rt60_s, diffuse_coherence, mixing_time_s
+from dsp.conventions import SPEED_OF_SOUND_M_S
+from dsp.errors import InputError
+from dsp.fdn import decay_time_s
+
+RATE = 48000
+ROOM_IDS = ("concert_hall", "jazz_club", "dry_studio", "small_chamber", "club_venue", "church",
+            "recital_hall", "world_space", "pro_studio", "outdoor")
+
+
+@pytest.fixture(scope="module")
+def cache_home(tmp_path_factory):
+    """A private BRIR cache for this module (no writes to the user's ~/.cache)."""
+    with pytest.MonkeyPatch.context() as mp:
+        home = tmp_path_factory.mktemp("xdg")
+        mp.setenv("XDG_CACHE_HOME", str(home))
+        yield home
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _mid_band(ir):
+    sos = butter(4, [355, 1414], btype="band", fs=RATE, output="sos")  # 500 Hz + 1 kHz octaves
+    return sosfiltfilt(sos, ir.astype(np.float64), axis=-1)
+
+
+def test_all_ten_presets_load_with_sources_and_positions_inside():
+    for rid in ROOM_IDS:
+        room = rooms.load_room(rid)
+        assert room["id"] == rid and len(room["source"]) > 40
+        src, lis = rooms_positions(room)
+        dims = np.asarray(room["dimensions_m"])
+        for p in (src, lis):
+            assert np.all(p > 0) and np.all(p < dims)
+    with pytest.raises(InputError, match="known rooms"):
+        rooms.load_room("ballroom")
+
+
+def rooms_positions(room):
+    from dsp.brir import _positions
+    return _positions(room)
+
+
+@pytest.mark.parametrize("rid", [r for r in ROOM_IDS if r != "outdoor"])
+def test_brir_rt60_matches_preset(cache_home, rid):
+    brir = rooms.room_brir(rid, RATE)
+    room = rooms.load_room(rid)
+    assert brir.dtype == np.float32 and brir.shape[0] == 2
+    # Schroeder T30 in the 500 Hz-1 kHz octaves, where presets state RT60
+    np.testing.assert_allclose(decay_time_s(_mid_band(brir), RATE), room["rt60_s"], rtol=0.10)
+    # unit energy per ear on average (the scene's send gain sets the level)
+    np.testing.assert_allclose(np.mean(np.sum(brir.astype(np.float64) ** 2, axis=1)), 1.0, rtol=1e-3)
+
+
+def test_high_band_decay_follows_sabine_with_air_absorption(cache_home):
+    from dsp.distance import air_absorption_db_per_m
+    room = rooms.load_room("concert_hall")
+    brir = rooms.room_brir("concert_hall", RATE)
+    sos = butter(4, [2828, 5657], btype="band", fs=RATE, output="sos")
+    measured = decay_time_s(sosfiltfilt(sos, brir.astype(np.float64), axis=-1), RATE)
+    # 1/T = 1/T_surfaces + 4 m c / (24 ln 10), m = alpha_dB / (10 log10 e) (Kuttruff ch. 5)
+    k = 4 * SPEED_OF_SOUND_M_S / (24 * math.log(10))
+    m = lambda f: air_absorption_db_per_m(f) / (10 * math.log10(math.e))  # noqa: E731
+    expected = 1.0 / (1.0 / room["rt60_s"] - k * m(707.0) + k * m(4000.0))
+    np.testing.assert_allclose(measured, expected, rtol=0.10)
+    assert band_rt60_s(room)[4000.0] == pytest.approx(expected)
+
+
+def test_direct_sound_excluded_first_reflection_time(cache_home):
+    """Nothing before the first image source: floor/wall reflections by closed form."""
+    room = rooms.load_room("jazz_club")
+    src, lis = rooms_positions(room)
+    dims = np.asarray(room["dimensions_m"])
+    r0 = np.linalg.norm(src - lis)
+    firsts = []
+    for axis in range(3):
+        for wall in (0.0, dims[axis]):
+            image = src.copy()
+            image[axis] = 2 * wall - src[axis]
+            firsts.append((np.linalg.norm(image - lis) - r0) / SPEED_OF_SOUND_M_S)
+    t1 = min(firsts)
+    brir = rooms.room_brir("jazz_club", RATE)
+    audible = np.abs(brir) > 1e-6 * np.max(np.abs(brir))  # FFT rounding is ~1e-16
+    first_nonzero = int(np.argmax(np.any(audible, axis=0)))
+    assert first_nonzero >= int(t1 * RATE) - 2
+    assert first_nonzero <= int(t1 * RATE) + 96  # + HRIR onset (< 2 ms)
+
+
+def test_outdoor_ground_reflection_delay(cache_home):
+    room = rooms.load_room("outdoor")
+    src, lis = rooms_positions(room)
+    image = src * np.array([1, 1, -1])
+    delay = (np.linalg.norm(image - lis) - np.linalg.norm(src - lis)) / SPEED_OF_SOUND_M_S
+    brir = rooms.room_brir("outdoor", RATE)
+    first = int(np.argmax(np.any(np.abs(brir) > 1e-6 * np.max(np.abs(brir)), axis=0)))
+    np.testing.assert_allclose(first / RATE, delay, atol=2.5e-3)
+    # the ground reflection dominates: most energy within 5 ms of it
+    seg = brir[:, first:first + int(0.005 * RATE)].astype(np.float64)
+    assert np.sum(seg ** 2) > 0.5 * np.sum(brir.astype(np.float64) ** 2)
+
+
+def test_tail_interaural_coherence_follows_diffuse_model(cache_home):
+    brir = rooms.room_brir("concert_hall", RATE).astype(np.float64)
+    tail = brir[:, int(2 * mixing_time_s(rooms.load_room("concert_hall")) * RATE):]
+    f, sxy = csd(tail[0], tail[1], fs=RATE, nperseg=4096)
+    _, sxx = welch(tail[0], fs=RATE, nperseg=4096)
+    _, syy = welch(tail[1], fs=RATE, nperseg=4096)
+    measured = np.real(sxy) / np.sqrt(sxx * syy)
+    for lo, hi in ((60, 150), (150, 300), (1000, 2000), (4000, 8000)):
+        band = (f >= lo) & (f < hi)
+        np.testing.assert_allclose(np.mean(measured[band]), np.mean(diffuse_coherence(f[band])),
+                                   atol=0.1)
+
+
+def test_brir_is_deterministic_and_cached(private_cache, monkeypatch):
+    first = rooms.room_brir("pro_studio", RATE)
+    files = list((private_cache / "stase" / "brir").glob("pro_studio-48000-*.npy"))
+    assert len(files) == 1
+    # a second call reads the cache: synthesis must not run again
+    import dsp.brir
+    monkeypatch.setattr(dsp.brir, "synthesize_brir", lambda *a, **k: pytest.fail("not cached"))
+    np.testing.assert_array_equal(rooms.room_brir("pro_studio", RATE), first)
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(private_cache))
+    # a corrupt cache file is regenerated, identically
+    files[0].write_bytes(b"\x93NUMPY garbage")
+    np.testing.assert_array_equal(rooms.room_brir("pro_studio", RATE), first)
+    np.testing.assert_array_equal(np.load(files[0]), first)
+    # another rate is another (deterministic) response
+    assert rooms.room_brir("pro_studio", 32000).shape[1] == pytest.approx(first.shape[1] * 2 / 3, rel=0.01)
+
+
+def test_room_reverb_convolution_streams_like_fftconvolve(cache_home, rng):
+    reverb = rooms.RoomReverb("dry_studio", RATE, 64)
+    brir = rooms.room_brir("dry_studio", RATE).astype(np.float64)
+    send = rng.standard_normal(12000).astype(np.float32)
+    out = np.zeros((2, send.size), dtype=np.float32)
+    for i in range(0, send.size, 100):
+        reverb.process(send[i:i + 100], out[:, i:i + 100])
+    ref = np.stack([fftconvolve(send, brir[e])[: send.size] for e in range(2)])
+    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-5 * np.max(np.abs(ref)))
+
+
+def test_room_reverb_fdn_decays_with_room_rt60(cache_home):
+    room = rooms.load_room("jazz_club")
+    reverb = rooms.RoomReverb("jazz_club", RATE, 128, engine="fdn")
+    x = np.zeros(int(1.2 * RATE), dtype=np.float32)
+    x[0] = 1.0
+    ir = reverb.process(x)
+    np.testing.assert_allclose(decay_time_s(_mid_band(ir), RATE), room["rt60_s"], rtol=0.10)
+    reverb.reset()
+    parts = [reverb.process(x[i:i + 128]).copy() for i in range(0, x.size, 128)]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), ir)
+
+
+def _synthetic_rir(rng, rate, t60, seconds, direct_at_s=0.01):
+    t = np.arange(int(seconds * rate)) / rate
+    rir = 0.3 * rng.standard_normal(t.size) * 10.0 ** (-3.0 * t / t60)
+    rir[t < direct_at_s + 0.004] = 0.0
+    rir[int(direct_at_s * rate)] = 1.0  # the direct sound
+    return rir.astype(np.float32)
+
+
+def test_user_rir_file_resampled_direct_cut_and_decay_kept(tmp_path, rng):
+    path = tmp_path / "hall.wav"
+    write_audio(path, _synthetic_rir(rng, 44100, 0.9, 1.2), 44100)
+    ir = rooms.load_rir_file(path, RATE)
+    assert ir.shape == (2, pytest.approx(int((1.2 - 0.01) * RATE), abs=3))
+    cut = int(rooms.DIRECT_WINDOW_S * RATE)
+    assert np.all(ir[:, :cut - 49] == 0)  # the direct sound and what follows it within 2.5 ms
+    np.testing.assert_allclose(np.mean(np.sum(ir.astype(np.float64) ** 2, axis=1)), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(decay_time_s(ir, RATE), 0.9, rtol=0.05)
+    for engine in ("convolution", "fdn"):
+        reverb = rooms.RoomReverb(str(path), RATE, 128, engine=engine)
+        out = reverb.process(np.ones(128, dtype=np.float32))
+        assert out.shape == (2, 128) and np.all(np.isfinite(out))
+
+
+def test_bad_room_files_and_arguments(tmp_path, rng):
+    with pytest.raises(InputError, match="not found"):
+        rooms.RoomReverb(str(tmp_path / "missing.wav"), RATE, 128)
+    four = tmp_path / "four.wav"
+    write_audio(four, rng.standard_normal((4, 1000)).astype(np.float32) * 0.1, RATE)
+    with pytest.raises(InputError, match="4 channels"):
+        rooms.RoomReverb(str(four), RATE, 128)
+    silent = tmp_path / "silent.wav"
+    write_audio(silent, np.zeros(1000, dtype=np.float32), RATE)
+    with pytest.raises(InputError, match="silent"):
+        rooms.load_rir_file(silent, RATE)
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF not really a wave file")
+    with pytest.raises(InputError, match="cannot read"):
+        rooms.load_rir_file(junk, RATE)
+    short = tmp_path / "short.wav"
+    write_audio(short, np.array([0.0, 1.0, 0.5], dtype=np.float32), RATE)
+    with pytest.raises(InputError, match="nothing reverberant"):
+        rooms.load_rir_file(short, RATE)
+    with pytest.raises(InputError, match="engine"):
+        rooms.RoomReverb("jazz_club", RATE, 128, engine="plate")
+    with pytest.raises(InputError, match="sample_rate"):
+        rooms.room_brir("jazz_club", 44100.5)
