@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M,
-                          clamp_elevation_deg, wrap_azimuth_deg)
+from .conventions import LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M
 from .distance import air_absorption_db_per_m, air_reference_hz, reverb_send_gain
 from .errors import InputError, StaseError
 from .hrtf import HrtfSet, load_hrtf
@@ -153,8 +152,7 @@ class SceneRenderer:
             old[1] if elevation_deg is None else elevation_deg,
             old[2] if distance_m is None else distance_m,
             old[3] if gain_db is None else gain_db,
-            LOCALISATION_MODES[[K.MODE_PAN, K.MODE_ITD_ILD, K.MODE_HRTF].index(ip[v, K.I_MODE])]
-            if mode is None else mode)
+            _MODE_NAMES[int(ip[v, K.I_MODE])] if mode is None else mode)
         if K.MODE_CODES[new_mode] != ip[v, K.I_MODE]:
             row = ip[v, K.I_ROW]
             if self._started:
@@ -199,8 +197,7 @@ class SceneRenderer:
         fp = self._fp[v]
         return {"azimuth_deg": float(fp[K.F_AZ_TGT]), "elevation_deg": float(fp[K.F_EL_TGT]),
                 "distance_m": float(fp[K.F_DIST_TGT]), "gain_db": float(fp[K.F_GAIN_DB_TGT]),
-                "mode": LOCALISATION_MODES[[K.MODE_PAN, K.MODE_ITD_ILD, K.MODE_HRTF].index(
-                    self._ip[v, K.I_MODE])]}
+                "mode": _MODE_NAMES[int(self._ip[v, K.I_MODE])]}
 
     def _voice(self, track: str) -> int:
         try:
@@ -302,18 +299,25 @@ class SceneRenderer:
         self._started = False
 
 
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+_MODE_NAMES = {code: name for name, code in K.MODE_CODES.items()}
+
+
 def _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode):
+    """Validate and normalise a placement (plain-float maths: this runs per move)."""
     for name, value in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
                         ("distance_m", distance_m), ("gain_db", gain_db)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES) or not math.isfinite(value):
             raise InputError(f"{name} must be a finite number, got {value!r}")
     if distance_m <= 0:
         raise InputError(f"distance_m must be > 0, got {distance_m}")
-    if mode not in LOCALISATION_MODES:
+    if mode not in K.MODE_CODES:
         raise InputError(f"mode {mode!r} is not one of {LOCALISATION_MODES}")
-    return (wrap_azimuth_deg(azimuth_deg), clamp_elevation_deg(elevation_deg),
-            float(min(max(distance_m, MIN_DISTANCE_M), MAX_DISTANCE_M)), float(gain_db), mode)
+    az = (float(azimuth_deg) + 180.0) % 360.0 - 180.0
+    if az == -180.0:
+        az = 180.0
+    return (az, min(max(float(elevation_deg), -90.0), 90.0),
+            min(max(float(distance_m), MIN_DISTANCE_M), MAX_DISTANCE_M), float(gain_db), mode)
 
 
 def _make_reverb(room, engine, sample_rate, block_size):
