@@ -274,11 +274,9 @@ class SceneRenderer:
             self._reverb_out = np.zeros((2, step), dtype=np.float32)
         for start in range(0, n, step):
             m = min(step, n - start)
-            wet = self._reverb_out[:, :m]
-            wet[:] = 0.0
+            wet = self._reverb_out if m == step else self._reverb_out[:, :m]
             self._reverb.process(self._send[start:start + m], wet)
-            np.add(out[:, start:start + m], wet, out=out[:, start:start + m])
-        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            K.add_wet(out, wet, start, m)
 
     def reset(self) -> None:
         """Silence every state (filters, delay lines, reverb) and finish all ramps at their targets."""

@@ -336,3 +336,12 @@ def _hrtf_segment(pos, fpos, seg, out, fp, ip, gi, ear_in, fdl, hbuf, acc, ytime
                 w = (fpos + i + 1) * inv_b
                 y += (1.0 - w) * ytime[1, e, j] + w * ytime[2, e, j]
             out[e, pos + i] += y
+
+
+@njit(cache=True)
+def add_wet(out, wet, start, m):
+    """``out[:, start:start + m] += wet[:, :m]``, replacing any non-finite result by 0."""
+    for e in range(2):
+        for i in range(m):
+            y = out[e, start + i] + wet[e, i]
+            out[e, start + i] = y if math.isfinite(y) else 0.0

@@ -204,3 +204,36 @@ def test_bad_calls_give_clear_errors(kemar):
         r.process(np.zeros((2, 64), dtype=np.float32))
     with pytest.raises(InputError, match="48000|44100"):
         SceneRenderer(sample_rate=44100, room=None, hrtf=kemar)
+
+
+def test_shared_room_reverb_is_constant_with_distance(kemar, rng):
+    """The wet part of the output is the room's response to the send, whatever the distance:
+    the direct sound falls as 1/r, the reverb does not (direct-to-reverberant balance)."""
+    from dsp.distance import reverb_send_gain
+    from dsp.rooms import RoomReverb, load_room
+    x = (0.1 * rng.standard_normal(2048)).astype(np.float32)
+    wets = []
+    for d in (1.0, 4.0):
+        dry = scene(kemar)
+        dry.add_source("s", 20.0, 0.0, d)
+        wet = SceneRenderer(sample_rate=FS, block_size=128, room="dry_studio",
+                            reverb_engine="fdn", hrtf=kemar)
+        wet.add_source("s", 20.0, 0.0, d)
+        wets.append(wet.process(x[None, :]) - dry.process(x[None, :]))
+    np.testing.assert_allclose(wets[0], wets[1], atol=1e-6)
+    reference = RoomReverb("dry_studio", FS, 128, engine="fdn").process(
+        x * np.float32(reverb_send_gain(load_room("dry_studio"))), np.zeros((2, len(x)), np.float32))
+    np.testing.assert_allclose(wets[0], reference, atol=1e-5 * np.abs(reference).max() + 1e-7)
+
+
+def test_reset_restarts_from_silence(kemar, rng):
+    x = rng.standard_normal((2, 700)).astype(np.float32)
+    r = scene(kemar)
+    r.add_source("a", 60.0, 0.0, 1.0)
+    r.add_source("b", -10.0, 0.0, 2.0, mode="itd_ild")
+    first = r.process(x).copy()
+    r.move_source("a", azimuth_deg=-60.0)
+    r.process(x)
+    r.reset()
+    r.move_source("a", azimuth_deg=60.0)   # before streaming again: takes effect at once
+    np.testing.assert_allclose(r.process(x), first, atol=1e-6)
