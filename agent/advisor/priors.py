@@ -1,0 +1,181 @@
+"""Documented balance targets for prior mode (no reference), and how tracks get their roles.
+
+Two priors, each with its source; nothing here is tuned on our own fixtures.
+
+* **Lead vocal to accompaniment ratio (LAR).**  Gerdes, K. & Siedenburg, K. (2023),
+  "Lead-vocal level in recordings of popular music 1946-2020", JASA Express Letters 3, 043201,
+  doi:10.1121/10.0017773.  Billboard year-end songs: the average LAR fell from about +5 dB to
+  about +1 dB by 1975 and stayed there; across Grammy nominees 1990-2020 it is positive for
+  country, rap and pop, about 0 dB for rock and negative for metal; solo artists sit higher than
+  bands.  The abstract gives the +1 dB average and the ordering; the per-genre centres below are
+  our approximate reading of the paper's genre figure, and the tolerances are the spread we
+  allow around them, so genre values carry a lower confidence than the overall average.
+* **Equal loudness between accompaniment tracks.**  The rule of autonomous fader control that
+  listeners rated close to human mixes: Mansbridge, S., Finn, S. & Reiss, J. D. (2012),
+  "Implementation and evaluation of autonomous multi-track fader control", AES 132nd Convention,
+  paper 8588.  Mixing practice deviates from it (drums and bass often sit higher), so its
+  confidence is modest.
+
+The accompaniment is the power sum of every non-lead track, its loudness computed from
+BS.1770 block powers (:meth:`MixAnalysis.loudness_of_sum`).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .analysis import MixAnalysis
+
+GERDES_SIEDENBURG_2023 = ("Gerdes & Siedenburg 2023, JASA Express Lett. 3:043201 "
+                          "(lead-vocal-to-accompaniment ratio in popular music)")
+MANSBRIDGE_2012 = ("Mansbridge, Finn & Reiss 2012, AES 132nd Conv. paper 8588 "
+                   "(equal-loudness autonomous fader control)")
+
+#: genre -> (LAR target dB, tolerance dB, confidence).  See the module docstring for the source.
+LAR_PRIORS_DB: dict[str, tuple[float, float, float]] = {
+    "default": (1.0, 1.5, 0.6),   # post-1975 average, abstract of the paper
+    "pop": (1.0, 1.0, 0.6),
+    "rock": (0.0, 1.0, 0.6),
+    "country": (3.0, 1.5, 0.45),  # "highest" in the paper; value read approximately
+    "rap": (2.0, 1.5, 0.45),
+    "metal": (-1.5, 1.5, 0.45),
+}
+#: tolerance (LU) and confidence of the equal-loudness accompaniment prior.
+EQUAL_LOUDNESS_TOLERANCE_LU = 1.0
+EQUAL_LOUDNESS_CONFIDENCE = 0.45
+#: roles the LAR prior applies to.
+LEAD_ROLES = ("lead_vocal",)
+
+_GENRE_WORDS = {
+    "rock": ("rock", "indie", "punk", "grunge", "garage", "britpop", "blues_rock"),
+    "metal": ("metal", "metalcore", "thrash", "doom"),
+    "country": ("country", "americana", "bluegrass", "folk"),
+    "rap": ("rap", "hip_hop", "hiphop", "hip-hop", "trap", "grime", "drill"),
+    "pop": ("pop", "synthpop", "dance", "disco", "edm", "rnb", "r&b", "soul", "funk"),
+}
+
+# last-resort name -> role table, used only when neither the plan nor agent.lexicon knows the track
+_ROLE_WORDS = (
+    ("backing_vocals", ("backing", "bvs", "bv", "harmony", "harmonies", "choir", "backs")),
+    ("lead_vocal", ("vocal", "vox", "voice", "lead vox", "singer", "vocals", "lv")),
+    ("drums", ("drum", "drums", "kit", "kick", "snare", "overhead", "oh", "hats", "hihat")),
+    ("bass", ("bass", "sub", "808")),
+    ("electric_guitar", ("gtr", "guitar", "guitars", "egtr")),
+    ("acoustic_guitar", ("acoustic", "agtr")),
+    ("piano", ("piano", "keys", "rhodes", "wurli")),
+    ("organ", ("organ", "hammond")),
+    ("synth_pad", ("pad", "pads")),
+    ("synth_lead", ("synth", "lead synth")),
+    ("strings", ("strings", "string", "violin", "viola", "cello")),
+    ("brass", ("brass", "horn", "horns", "trumpet", "trombone")),
+    ("saxophone", ("sax", "saxophone")),
+    ("percussion", ("perc", "percussion", "shaker", "tamb", "conga")),
+)
+
+
+def genre_of(plan=None, genre: str | None = None) -> str:
+    """The LAR genre key for an explicit genre or a plan (style, template, notes); else default."""
+    texts = [genre] if genre else []
+    if plan is not None:
+        music = plan.music or {}
+        texts += [str(music.get("style", "")), str(music.get("template", "")), str(plan.template or ""),
+                  plan.music_description or ""]
+    for text in texts:
+        words = set(re.split(r"[^a-z0-9&_\-]+", str(text).lower()))
+        for key, names in _GENRE_WORDS.items():
+            if words & set(names) or str(text).lower() == key:
+                return key
+    return "default"
+
+
+def role_from_name(track: str) -> str | None:
+    """A role guessed from a track name: agent.lexicon when present, else a small word table."""
+    try:
+        from agent.lexicon import match_track_role
+        role = match_track_role(track)
+        if role:
+            return role
+    except ImportError:
+        pass
+    words = re.split(r"[^a-z0-9]+", track.lower())
+    joined = " ".join(w for w in words if w)
+    for role, names in _ROLE_WORDS:
+        if any(n in words or (" " in n and n in joined) for n in names):
+            return role
+    return None
+
+
+def resolve_roles(tracks, plan=None, roles: dict[str, str] | None = None) -> dict[str, str | None]:
+    """Role per track: explicit ``roles``, then the plan's sources, then the track name."""
+    out: dict[str, str | None] = {}
+    for t in tracks:
+        role = (roles or {}).get(t)
+        if role is None and plan is not None:
+            try:
+                role = plan.source(t).role
+            except KeyError:
+                role = None
+        out[t] = role or role_from_name(t)
+    return out
+
+
+def prior_gains(analysis: MixAnalysis, roles: dict[str, str | None], genre: str | None = None,
+                plan=None, anchor: str = "median", dead_band: bool = True):
+    """Gain changes (dB) that bring a mix to the documented priors.
+
+    Parameters
+    ----------
+    analysis : the current stems' analysis.
+    roles : {track: role or None}; ``lead_vocal`` tracks get the LAR prior, the rest equal loudness.
+    genre, plan : pick the LAR genre (:func:`genre_of`).
+    anchor : "median" leaves the median accompaniment track where it is (fewest fader moves);
+        "none" is the same here and exists for symmetry with the differential solver.
+    dead_band : leave tracks alone that are already within the prior's tolerance.
+
+    Returns
+    -------
+    gains_db : {track: dB} for every non-silent track (silent ones are left out).
+    details : {track: dict} the measured value, target, tolerance, confidence and citation.
+    """
+    genre_key = genre_of(plan, genre)
+    audible = [t for t, s in analysis.stems.items() if not s.silent]
+    leads = [t for t in audible if roles.get(t) in LEAD_ROLES]
+    accompaniment = [t for t in audible if t not in leads]
+    gains: dict[str, float] = {}
+    details: dict[str, dict] = {}
+    if accompaniment:
+        levels = np.array([analysis.stems[t].integrated_lufs for t in accompaniment])
+        centre = float(np.median(levels))
+        for t, level in zip(accompaniment, levels):
+            deviation = float(level - centre)
+            within = abs(deviation) <= EQUAL_LOUDNESS_TOLERANCE_LU and len(accompaniment) > 1
+            gains[t] = 0.0 if (dead_band and within) else -deviation
+            details[t] = {"kind": "equal_loudness", "measured_lu": deviation, "target_lu": 0.0,
+                          "tolerance_lu": EQUAL_LOUDNESS_TOLERANCE_LU, "within": within,
+                          "confidence": EQUAL_LOUDNESS_CONFIDENCE if len(accompaniment) > 1 else 0.0,
+                          "role_known": roles.get(t) is not None, "citation": MANSBRIDGE_2012,
+                          "n_accompaniment": len(accompaniment)}
+    target, tolerance, confidence = LAR_PRIORS_DB[genre_key]
+    for t in leads:
+        if not accompaniment:
+            gains[t] = 0.0
+            details[t] = {"kind": "lar", "confidence": 0.0, "citation": GERDES_SIEDENBURG_2023,
+                          "measured_lu": None, "target_lu": target, "tolerance_lu": tolerance,
+                          "genre": genre_key, "within": True, "note": "no accompaniment to compare with"}
+            continue
+        accompaniment_lufs = analysis.loudness_of_sum(accompaniment, [gains[a] for a in accompaniment])
+        lar = analysis.stems[t].integrated_lufs - accompaniment_lufs
+        within = abs(lar - target) <= tolerance
+        gains[t] = 0.0 if (dead_band and within) else float(target - lar)
+        details[t] = {"kind": "lar", "measured_lu": float(lar), "target_lu": target,
+                      "tolerance_lu": tolerance, "within": within, "confidence": confidence,
+                      "genre": genre_key, "citation": GERDES_SIEDENBURG_2023}
+    return gains, details
+
+
+def equal_loudness_gains(analysis: MixAnalysis) -> dict[str, float]:
+    """The naive baseline: every audible track to the median loudness, roles ignored."""
+    audible = {t: s.integrated_lufs for t, s in analysis.stems.items() if not s.silent}
+    centre = float(np.median(list(audible.values()))) if audible else 0.0
+    return {t: centre - level for t, level in audible.items()}
