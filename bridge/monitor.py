@@ -8,7 +8,9 @@ start of each block; the renderer ramps them (``move_source`` never steps).
 
 The callback obeys sounddevice's rules: it reads preallocated buffers, creates no arrays, takes
 no lock, does no logging or I/O and never waits.  PortAudio's status flags (input overflow,
-output underflow) count as xruns; an exception inside the render (a bug) is counted, the block
+output underflow: JACK's xrun callback raises both) count as xruns, and a block whose render
+took longer than the block period counts as a callback overrun (ours, not the server's); an
+exception inside the render (a bug) is counted, the block
 is silenced and the stream keeps running.  ``sounddevice`` is imported only when a stream is
 opened, so the daemon runs without PortAudio when ``--no-audio`` is given.
 """
@@ -89,6 +91,9 @@ class LiveMonitor:
         self.callback_errors = 0
         self.last_callback_error: BaseException | None = None
         self.commands_applied = 0
+        self.callback_overruns = 0      # blocks whose render took longer than the block period
+        self.max_callback_s = 0.0
+        self._period_s = self.block_size / self.sample_rate
         self.stream: Any = None
 
     # ---------------------------------------------------------------- control side
@@ -147,12 +152,18 @@ class LiveMonitor:
             if status.output_underflow:
                 self.output_underflows += 1
             self.xruns += 1
+        started = time.perf_counter()
         try:
             self.process_block(indata, outdata)
         except Exception as exc:  # noqa: BLE001 - counted; the stream must not die in a show
             self.callback_errors += 1
             self.last_callback_error = exc
             outdata.fill(0.0)
+        spent = time.perf_counter() - started
+        if spent > self.max_callback_s:
+            self.max_callback_s = spent
+        if spent > self._period_s:
+            self.callback_overruns += 1
 
     # ---------------------------------------------------------------- stream
     def start(self, device: Any = None, hostapi: str | None = None) -> "LiveMonitor":
@@ -193,7 +204,8 @@ class LiveMonitor:
                 "block_size": self.block_size, "blocks": self.blocks, "xruns": self.xruns,
                 "input_overflows": self.input_overflows, "output_underflows": self.output_underflows,
                 "cpu_load": round(float(self.stream.cpu_load), 4) if self.stream is not None else 0.0,
-                "callback_errors": self.callback_errors,
+                "callback_errors": self.callback_errors, "callback_overruns": self.callback_overruns,
+                "max_callback_ms": round(self.max_callback_s * 1e3, 3),
                 "last_callback_error": repr(self.last_callback_error) if self.last_callback_error else None,
                 "commands_applied": self.commands_applied, "commands_dropped": self.queue.dropped,
                 "move_to_block_ms_median": round(float(np.median(lat)) * 1e3, 3) if n else None}
