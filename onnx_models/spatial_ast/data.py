@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from scipy import signal
 
 from agent.features import SAMPLE_RATE, CLIP_SAMPLES, binaural_features
 from dsp.conventions import db_to_gain
+from dsp.errors import StaseError
 
 from .labels import ROLES
 
@@ -99,12 +101,7 @@ def room_ids() -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=16)
 def room_response(room_id: str) -> np.ndarray:
-    """(2, n) binaural room response at 32 kHz: ``dsp.rooms.room_brir`` or a stand-in tail."""
-    try:
-        from dsp.rooms import room_brir
-        return np.asarray(room_brir(room_id, SAMPLE_RATE), dtype=np.float64)
-    except ImportError:
-        pass
+    """(2, n) stand-in binaural room tail at 32 kHz (used only while ``dsp.rooms`` is missing)."""
     # Stand-in until dsp.rooms lands: decorrelated exponentially decaying noise (T60 by name).
     rng = np.random.default_rng(abs(hash(room_id)) % 2**32)
     t60 = 0.2 + 1.8 * (FALLBACK_ROOMS.index(room_id) / 9 if room_id in FALLBACK_ROOMS else 0.5)
@@ -137,31 +134,91 @@ def direct_hrir(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     return np.stack([near, far] if lat >= 0 else [far, near])
 
 
+@functools.lru_cache(maxsize=16)
+def _scene(room_id: str | None):
+    """One cached ``dsp.scene.SceneRenderer`` at 32 kHz per room (None: dry), or None if missing."""
+    try:
+        from dsp.scene import SceneRenderer
+    except ImportError:
+        return None
+    return SceneRenderer(sample_rate=SAMPLE_RATE, block_size=1024, room=room_id, hrtf=hrtf_set(), max_sources=4)
+
+
+_BROKEN_ROOMS: set = set()
+
+
+@functools.lru_cache(maxsize=1)
+def rooms_available() -> bool:
+    """True when ``dsp.rooms`` (the renderer's room reverb) and the room presets exist."""
+    try:
+        import dsp.rooms  # noqa: F401
+    except ImportError:
+        return False
+    return room_ids() != FALLBACK_ROOMS
+
+
 def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, distance_m: float,
                   room_id: str) -> np.ndarray:
-    """Binaural (2, CLIP_SAMPLES) float64 of a mono source at a position in a room."""
-    hrir = direct_hrir(azimuth_deg, elevation_deg)
-    direct = signal.fftconvolve(mono[None, :], hrir, axes=1)[:, :CLIP_SAMPLES]
-    # 1/r law re 1 m (dsp/conventions.REFERENCE_DISTANCE_M); the room send does not fall with
-    # distance, so the direct-to-reverberant ratio carries distance as in the renderer.
-    out = direct / max(distance_m, 0.1)
-    room = room_response(room_id)
-    out += signal.fftconvolve(mono[None, :], room, axes=1)[:, :CLIP_SAMPLES]
+    """Binaural (2, CLIP_SAMPLES) float64 of a mono source at a position in a room.
+
+    Direct path: our ``dsp.scene.SceneRenderer`` (dry) in ``hrtf`` mode (1/r law, ISO 9613 air
+    absorption, interpolated KEMAR HRIR).  Room: :func:`room_reverb`, the renderer's reverb send.
+    """
+    scene = _scene(None)
+    if scene is not None:
+        for track in list(scene.source_ids):
+            scene.remove_source(track)
+        scene.reset()
+        scene.add_source("s", azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
+                         distance_m=distance_m, mode="hrtf")
+        out = scene.process(mono[None, :CLIP_SAMPLES].astype(np.float32)).astype(np.float64)
+    else:
+        hrir = direct_hrir(azimuth_deg, elevation_deg)
+        out = signal.fftconvolve(mono[None, :], hrir, axes=1)[:, :CLIP_SAMPLES] / max(distance_m, 0.1)
+    brir, send = room_reverb(room_id)
+    out += send * signal.fftconvolve(mono[None, :CLIP_SAMPLES], brir[:, :CLIP_SAMPLES], axes=1)[:, :CLIP_SAMPLES]
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def room_reverb(room_id: str) -> tuple[np.ndarray, float]:
+    """``(BRIR (2, n) float64, send gain)`` of a room as the renderer's reverb path uses them.
+
+    ``SceneRenderer`` feeds ``x * send`` (``dsp.distance.reverb_send_gain``, constant with
+    distance) through ``RoomReverb``'s convolution with ``dsp.rooms.room_brir``; we apply the
+    same two offline with one FFT convolution (equal to the streamed result, see the tests) because
+    the block-streamed reverb costs ~0.1 s per clip.  Falls back to a stand-in tail (send 1) while
+    ``dsp.rooms`` or the preset is missing or broken.
+    """
+    if rooms_available() and room_id not in _BROKEN_ROOMS:
+        try:
+            from dsp.distance import reverb_send_gain
+            from dsp.rooms import load_room, room_brir
+            return (np.asarray(room_brir(room_id, SAMPLE_RATE), dtype=np.float64),
+                    float(reverb_send_gain(load_room(room_id))))
+        except (StaseError, IndexError, ValueError) as exc:
+            warnings.warn(f"room {room_id!r} unavailable in dsp.rooms ({exc!r}); using a stand-in tail")
+            _BROKEN_ROOMS.add(room_id)
+    return room_response(room_id), 1.0
 
 
 # ----------------------------------------------------------------------------------------------
 # sources
+
+def _generator():
+    try:
+        from agent.music import generate_stems
+    except ImportError:
+        return None
+    return generate_stems
+
 
 @functools.lru_cache(maxsize=4)
 def source_bank(split: str) -> dict:
     """{role: [(CLIP_SAMPLES,) float64 excerpts]} from the stem generator (or a stand-in synth)."""
     seeds = range(0, 6) if split == "train" else range(100, 102)
     bank: dict[str, list] = {role: [] for role in ROLES}
-    try:
-        from agent.music import generate_stems
-    except ImportError:
-        generate_stems = None
+    generate_stems = _generator()
     for seed in seeds:
         rng = np.random.default_rng(seed + 77)
         if generate_stems is not None:
@@ -300,7 +357,9 @@ def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, star
             np.savez(label_path, **labels)
             done_path.write_text(str(i + 1))
     meta = {"split": split, "stage": stage, "n_clips": n_clips, "start": start,
-            "hrtf": getattr(hrtf_set(), "source", "stand-in Woodworth ITD"), "rooms": list(room_ids())}
+            "hrtf": getattr(hrtf_set(), "source", "stand-in Woodworth ITD"), "rooms": list(room_ids()),
+            "rooms_from_renderer": rooms_available(), "stand_in_rooms": sorted(_BROKEN_ROOMS),
+            "generator_voices": _generator() is not None}
     stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return feat_path
 
