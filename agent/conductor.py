@@ -1,0 +1,279 @@
+"""The conductor: a producer's words + the session's tracks -> a :class:`dsp.plan.Plan`.
+
+Holds
+-----
+* :class:`Conductor` with ``plan(prompt, tracks, current)`` and ``edit(request, current)``
+  (docs/CONTRACTS.md).  Numbers come from the parser (explicit cues, :mod:`agent.parser`) and the
+  retrieved stage template (:mod:`agent.retrieval`); the optional llama.cpp model
+  (:mod:`agent.llm`) writes the music description and mix notes and may propose small
+  refinements, which are validated and clamped here.
+* Seat assignment: tracks take the template seat of their role; extra tracks of a role mirror it;
+  tracks whose role has no seat sit beside a seat of the same family or in a free spot for their
+  family, never within ``MIN_SEPARATION_DEG`` of another source at a similar distance.
+
+Every azimuth/elevation/distance carries a provenance string saying where it came from.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dsp.conventions import wrap_azimuth_deg
+from dsp.errors import InputError
+from dsp.plan import Plan, SourcePlacement
+
+from .layout import (DEFAULT_LAYOUT_TEMPLATE, apply_cues, apply_mirrors, apply_swaps,
+                     assign_seats, mix_notes, music_description, resolve_collisions)
+from .lexicon import get_lexicon
+from .parser import ParseResult, normalise_text, parse_prompt
+
+#: Words naming a room outright; they override the template's room ("a choir in a cathedral").
+ROOM_WORDS: dict[str, tuple[str, ...]] = {
+    "church": ("church", "cathedral", "chapel", "basilica", "abbey", "minster"),
+    "concert_hall": ("concert hall", "symphony hall", "philharmonie", "opera house", "auditorium"),
+    "jazz_club": ("jazz club", "jazz bar", "speakeasy", "cocktail lounge"),
+    "dry_studio": ("dry room", "anechoic", "vocal booth", "dead room", "no reverb", "bone dry", "completely dry"),
+    "small_chamber": ("small room", "living room", "bedroom", "salon"),
+    "club_venue": ("nightclub", "night club", "warehouse", "club venue", "dance floor"),
+    "recital_hall": ("recital hall",),
+    "pro_studio": ("recording studio", "control room", "live room", "in the studio"),
+    "outdoor": ("outdoors", "outdoor", "open air", "open-air", "outside", "in a field", "in the park",
+                "on the beach", "in a forest", "festival"),
+}
+#: Below this retrieval score a prompt made only of explicit cues gets no template.
+DESCRIPTION_TEMPLATE_MIN_SCORE = 0.45
+DEFAULT_ROOM = "dry_studio"
+
+
+def _check_prompt(prompt: Any) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError("the prompt is empty: describe the scene or give cues such as "
+                         "'sax 30 degrees left, drums behind me'")
+    return prompt.strip()
+
+
+def _check_tracks(tracks: Any) -> list[str] | None:
+    if tracks is None:
+        return None
+    if isinstance(tracks, str):
+        tracks = [t for t in tracks.split(",")]
+    out: list[str] = []
+    for t in tracks:
+        if not isinstance(t, str) or not t.strip():
+            raise InputError(f"track names must be non-empty strings, got {t!r}")
+        if t.strip().lower() in (o.lower() for o in out):
+            raise InputError(f"track {t.strip()!r} is listed twice")
+        out.append(t.strip())
+    if not out:
+        raise InputError("no tracks given: pass at least one track name (e.g. --tracks 'Vox,Gtr,Bass')")
+    return out
+
+
+class Conductor:
+    """Turns prompts into plans.  Models load lazily, once per instance.
+
+    Parameters
+    ----------
+    model : "auto" | "none" | "smollm2" | "gemma" | path to a GGUF file.  "auto" uses the shipped
+        default, which is the measured better configuration (docs/conductor.md): parser + retrieval
+        without a language model, unless ``STASE_CONDUCTOR_MODEL`` names a GGUF.
+    presets_root : a presets folder other than the built-in one.
+    trust_model_template : let the model's pick among the top-3 retrieved templates win (off by
+        default: measured worse than retrieval alone).
+    """
+
+    def __init__(self, model: str = "auto", presets_root=None, trust_model_template: bool = False):
+        from presets import load_rooms, load_templates
+        self.model_spec = model
+        self.trust_model_template = trust_model_template
+        self.templates = load_templates(presets_root)
+        self.rooms = load_rooms(presets_root)
+        self.lexicon = get_lexicon(str(presets_root) if presets_root else None)
+        self._retriever = None
+        self._llm = None
+        self._llm_resolved = False
+
+    # -------------------------------------------------------------------- lazy components
+    @property
+    def retriever(self):
+        if self._retriever is None:
+            from .retrieval import TemplateRetriever
+            self._retriever = TemplateRetriever(self.templates)
+        return self._retriever
+
+    @property
+    def llm(self):
+        """The conductor model, or ``None`` when the configuration runs without one."""
+        if not self._llm_resolved:
+            from .llm import resolve_model_path, ConductorModel
+            path = resolve_model_path(self.model_spec)
+            self._llm = ConductorModel(path) if path else None
+            self._llm_resolved = True
+        return self._llm
+
+    def warm_up(self) -> None:
+        """Load the embedding model (and the language model if configured) now."""
+        self.retriever.rank("warm up")
+        _ = self.llm
+
+    # -------------------------------------------------------------------- public API
+    def plan(self, prompt: str, tracks: list[str] | None = None, current: Plan | None = None) -> Plan:
+        """A plan for ``tracks`` from ``prompt``; with ``current`` the prompt is an edit of it."""
+        prompt = _check_prompt(prompt)
+        if current is not None:
+            return self.edit(prompt, current, extra_tracks=_check_tracks(tracks))
+        tracks = _check_tracks(tracks)
+        text = normalise_text(prompt)
+        if tracks is None:
+            tracks, roles = self._tracks_from_prompt(prompt)
+        else:
+            roles = {t: self.lexicon.role_of(t) for t in tracks}
+        parsed = parse_prompt(prompt, tracks or [], roles, self.lexicon)
+        self._reject_unknown(parsed, tracks or [])
+        ranked = self.retriever.rank(prompt, [r for r in roles.values() if r])
+        best, score = ranked[0]
+        proposal = self._ask_model(prompt, tracks or [], roles, parsed, ranked)
+        if self.trust_model_template and proposal and proposal.get("template") in self.templates:
+            best, score = proposal["template"], dict(ranked)[proposal["template"]]
+        pathway = "description" if parsed.has_cues else "abstract"
+        template_id = best if (pathway == "abstract" or score >= DESCRIPTION_TEMPLATE_MIN_SCORE) else None
+        if not tracks:
+            # demo flow: the template's seats become the tracks
+            tracks = [seat.get("name") or seat["role"] for seat in self.templates[best]["roles"]]
+            tracks = _unique_names(tracks)
+            roles = {name: seat["role"] for name, seat in zip(tracks, self.templates[best]["roles"])}
+            parsed = parse_prompt(prompt, tracks, roles, self.lexicon)
+            template_id = best
+        layout_id = template_id or DEFAULT_LAYOUT_TEMPLATE
+        sources = assign_seats(tracks, roles, self.templates[layout_id], is_default=template_id is None,
+                               families={r: s["family"] for r, s in self.lexicon.roles.items()})
+        explicit = apply_cues(sources, parsed)
+        apply_swaps(sources, parsed)
+        apply_mirrors(sources, parsed)
+        resolve_collisions(sources, fixed=explicit)
+        room = self._room(text, self.templates[template_id]["room"] if template_id else DEFAULT_ROOM)
+        plan = Plan(room=room, sources=[s.normalised() for s in sources], pathway=pathway, template=template_id)
+        plan.music = self._music(template_id or layout_id, plan, parsed)
+        self._write_text(plan, prompt, parsed, ranked)
+        if proposal is not None or self.llm is not None:
+            from .llm import apply_proposal
+            changed = apply_proposal(plan, proposal, explicit, self.llm.path.stem)
+            plan.mix_notes += (f" Model {self.llm.path.stem}: proposed {proposal.get('template')}, changed "
+                               f"{', '.join(changed) or 'nothing'}." if proposal else
+                               f" Model {self.llm.path.stem}: no valid answer, kept the deterministic plan.")
+        return plan
+
+    def _ask_model(self, prompt, tracks, roles, parsed, ranked) -> dict | None:
+        if self.llm is None:
+            return None
+        from .llm import build_messages, proposal_schema
+        candidates = ranked[:3]
+        cue_lines = [f"{', '.join(c.tracks)}: '{c.text}'" for c in parsed.cues]
+        names = tracks or ["(template seats)"]
+        return self.llm.complete_json(
+            build_messages(prompt, names, roles, cue_lines, candidates, self.templates),
+            proposal_schema([c[0] for c in candidates], names))
+
+    def edit(self, request: str, current: Plan, extra_tracks: list[str] | None = None) -> Plan:
+        """Apply a follow-up request ("move the sax further left", "swap guitar and keys")."""
+        request = _check_prompt(request)
+        if not isinstance(current, Plan):
+            raise InputError(f"the current plan must be a Plan, got {type(current).__name__}")
+        sources = [SourcePlacement(**{**s.__dict__, "provenance": dict(s.provenance)}) for s in current.sources]
+        names = [s.track for s in sources]
+        for t in extra_tracks or []:
+            if t.lower() not in (n.lower() for n in names):
+                sources.append(SourcePlacement(track=t, role=self.lexicon.role_of(t),
+                                               provenance={"azimuth_deg": "new track"}))
+                names.append(t)
+        roles = {s.track: s.role or self.lexicon.role_of(s.track) for s in sources}
+        for s in sources:
+            s.role = roles[s.track]
+        parsed = parse_prompt(request, names, roles, self.lexicon)
+        self._reject_unknown(parsed, names)
+        text = normalise_text(request)
+        room = self._room(text, current.room)
+        if extra_tracks:
+            placed = [s for s in sources if s.provenance.get("azimuth_deg") == "new track"]
+            if placed:
+                layout = self.templates.get(current.template or DEFAULT_LAYOUT_TEMPLATE, self.templates[DEFAULT_LAYOUT_TEMPLATE])
+                fresh = assign_seats([s.track for s in placed], roles, layout, is_default=current.template is None,
+                                     families={r: s["family"] for r, s in self.lexicon.roles.items()})
+                for s, f in zip(placed, fresh):
+                    s.azimuth_deg, s.elevation_deg, s.distance_m, s.provenance = (
+                        f.azimuth_deg, f.elevation_deg, f.distance_m, f.provenance)
+        if not parsed.has_cues and room == current.room and not extra_tracks:
+            raise InputError(
+                f"could not find an edit in {request!r}: name a track ({', '.join(names)}) and a change "
+                "such as 'further left', '20 degrees right', 'back 2 m', 'closer', 'higher', "
+                "'swap X and Y', or a room ('in a cathedral')")
+        explicit = apply_cues(sources, parsed, edit=True)
+        apply_swaps(sources, parsed)
+        apply_mirrors(sources, parsed)
+        new = {s.track for s in sources if s.track not in {c.track for c in current.sources}}
+        resolve_collisions(sources, fixed=explicit | {s.track for s in sources if s.track not in new})
+        plan = Plan(room=room, sources=[s.normalised() for s in sources], pathway="edit",
+                    template=current.template, reverb_engine=current.reverb_engine)
+        plan.music = self._music(current.template or DEFAULT_LAYOUT_TEMPLATE, plan, parsed, previous=current.music)
+        self._write_text(plan, request, parsed, None, previous=current)
+        return plan
+
+    # -------------------------------------------------------------------- helpers
+    def _tracks_from_prompt(self, prompt: str) -> tuple[list[str], dict[str, str | None]]:
+        """Instruments named in a prompt become tracks when there are at least two of them."""
+        from .lexicon import normalise_words
+        from .parser import PROSE_SKIP
+        words = normalise_words(normalise_text(prompt))
+        hits = self.lexicon.find(words, fuzzy=False, skip=PROSE_SKIP)
+        roles: dict[str, str] = {}
+        for h in hits:
+            if h.role not in roles.values():
+                roles[h.alias.title()] = h.role
+        if len(roles) >= 2:
+            return list(roles), dict(roles)
+        return [], {}
+
+    def _reject_unknown(self, parsed: ParseResult, tracks: list[str]) -> None:
+        if parsed.unknown:
+            said = ", ".join(sorted({f"'{m.text}'" for m in parsed.unknown}))
+            raise InputError(f"the prompt places {said} but no session track plays that; "
+                             f"tracks: {', '.join(tracks) or '(none)'}")
+
+    def _room(self, text: str, default: str) -> str:
+        best, best_len = default, 0
+        for room, words in ROOM_WORDS.items():
+            if self.rooms and room not in self.rooms:
+                continue
+            for w in words:
+                if re.search(rf"\b{re.escape(w)}\b", text) and len(w) > best_len:
+                    best, best_len = room, len(w)
+        return best
+
+    def _music(self, template_id: str, plan: Plan, parsed: ParseResult, previous: dict | None = None) -> dict:
+        block = dict(self.templates[template_id].get("music") or {})
+        music = {"template": template_id, "style": block.get("style", template_id),
+                 "tempo_bpm": float(block.get("tempo_bpm", 100.0)), "key": str(block.get("key", "C major")),
+                 "bars": int(block.get("bars", 8)), "meter": str(block.get("meter", "4/4"))}
+        if previous:
+            music.update({k: previous[k] for k in ("style", "tempo_bpm", "key", "bars", "meter") if k in previous})
+        music.update(parsed.music)
+        music["instruments"] = [{"track": s.track, "role": s.role or "synth_pad"} for s in plan.sources]
+        return music
+
+    def _write_text(self, plan: Plan, prompt: str, parsed: ParseResult, ranked, previous: Plan | None = None) -> None:
+        template = self.templates.get(plan.template) if plan.template else None
+        plan.music_description = music_description(plan, template, self.rooms.get(plan.room))
+        plan.mix_notes = mix_notes(plan, parsed, ranked)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for n in names:
+        base, k = n, 2
+        while n.lower() in (o.lower() for o in out):
+            n, k = f"{base} {k}", k + 1
+        out.append(n)
+    return out
+
+
+__all__ = ["Conductor", "ROOM_WORDS", "wrap_azimuth_deg"]

