@@ -115,7 +115,8 @@ class SceneRenderer:
         self._tmp_d = np.zeros(3)
         self._axes = np.array([0], dtype=np.int64)
         self._send = np.zeros(max(self.block_size, self.frame), dtype=np.float32)
-        self._reverb_out = np.zeros((2, max(self.block_size, self.frame)), dtype=np.float32)
+        self._reverb_out = np.zeros(2 * max(self.block_size, self.frame), dtype=np.float32)
+        self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)  # flat: (2, n) views stay contiguous
         # tail after a voice stops: FDL partitions + longest delay, in frames
         self._tail_frames = parts + K.DELAY_LINE // self.frame + 2
 
@@ -255,10 +256,16 @@ class SceneRenderer:
             out = np.zeros((2, n), dtype=np.float32)
         elif out.shape != (2, n) or out.dtype != np.float32:
             raise InputError(f"out must be float32 (2, {n}), got {out.dtype} {out.shape}")
-        if x.dtype != np.float32:
-            x = x.astype(np.float32)
+        # One compiled specialisation (C-contiguous float32): views are copied, not recompiled.
+        if x.dtype != np.float32 or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=np.float32)
         if len(self._send) < n:
             self._send = np.zeros(n, dtype=np.float32)
+        target = out
+        if not out.flags.c_contiguous:
+            if self._scratch.size < 2 * n:
+                self._scratch = np.zeros(2 * n, dtype=np.float32)
+            out = self._scratch[:2 * n].reshape(2, n)
         self._started = True
         K.render(x, n, out, self._send, self._fp, self._ip, self._gi, self._cfg, self._dline,
                  self._ear_in, self._fdl, self._hbuf, self._hrtf_spec, self._hrtf_delays,
@@ -266,15 +273,15 @@ class SceneRenderer:
                  self._tmp_d, self._axes)
         if self._reverb is not None:
             self._add_reverb(out, n)
-        return out
+        if target is not out:
+            target[:] = out
+        return target
 
     def _add_reverb(self, out: np.ndarray, n: int) -> None:
         step = self.block_size
-        if self._reverb_out.shape[1] < step:
-            self._reverb_out = np.zeros((2, step), dtype=np.float32)
         for start in range(0, n, step):
             m = min(step, n - start)
-            wet = self._reverb_out if m == step else self._reverb_out[:, :m]
+            wet = self._reverb_out[:2 * m].reshape(2, m)
             self._reverb.process(self._send[start:start + m], wet)
             K.add_wet(out, wet, start, m)
 
