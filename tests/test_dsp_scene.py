@@ -237,3 +237,24 @@ def test_reset_restarts_from_silence(kemar, rng):
     r.reset()
     r.move_source("a", azimuth_deg=60.0)   # before streaming again: takes effect at once
     np.testing.assert_allclose(r.process(x), first, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [44100, 96000])
+def test_other_session_rates(rng, rate):
+    hrtf = load_hrtf(sample_rate=rate)
+    x = rng.standard_normal(4096).astype(np.float32)
+    r = SceneRenderer(sample_rate=rate, room=None, hrtf=hrtf)
+    r.add_source("h", -25.0, 12.0, 1.0, mode="hrtf")
+    r.add_source("i", 70.0, 0.0, 1.0, mode="itd_ild")
+    silent = np.zeros_like(x)
+    y = r.process(np.stack([x, silent]))
+    p = air_absorption_pole(1.0, rate)
+    h = hrtf.hrir(-25.0, 12.0)
+    for ear in range(2):
+        ref = fftconvolve(lfilter([1 - p], [1, -p], x.astype(float)), h[ear])[:len(x)]
+        np.testing.assert_allclose(y[ear], ref, atol=2e-5 * np.abs(ref).max())
+    r.reset()
+    y = r.process(np.stack([silent, x])).astype(float)
+    xc = correlate(y[1], y[0], mode="full")[len(x) - 1 - 128:len(x) + 128]
+    expected = woodworth_itd_s(math.radians(70.0)) * rate
+    assert abs(np.argmax(xc) - 128 - expected) <= 1.0
