@@ -1,0 +1,11 @@
+"""Gain-balance advisor: measured, explained fader advice for a set of stems.
+
+``advise(stems, sample_rate, reference=None, plan=None)`` (see :mod:`.advice`) answers "what
+should I turn up or down?" with numbers from :mod:`.analysis` (BS.1770 loudness, ERB band levels,
+activity), :mod:`.masking` (who masks whom, spatial release), :mod:`.differential` (against a
+reference balance) or :mod:`.priors` (against documented targets).  ``docs/advisor.md`` explains
+the models and the bench.
+"""
+from .advice import advise, advise_analysis, guarded_rephrase
+
+__all__ = ["advise", "advise_analysis", "guarded_rephrase"]
