@@ -5,9 +5,10 @@
 --   (installed with the "stase" package declared in stase_spatialize.lua; @noindex keeps
 --   reapack-index from listing it twice)
 -- @about
---   Asks the stase daemon to render the current placement and listen to it with its
---   localisation model, then shows, per track, where each source was meant to be, where it was
---   heard and the angular error. Changes nothing in the project.
+--   For each selected track, asks the stase daemon to render that track alone at its planned
+--   place and listen to it with its localisation model (Spatial-AST), then shows where each
+--   source was meant to be, where it was heard and the great-circle error in degrees. Changes
+--   nothing in the project.
 -- @provides [main] .
 local script_dir = debug.getinfo(1, "S").source:match("^@?(.*[/\\])") or "./"
 local json = dofile(script_dir .. "lib/stase_json.lua")
@@ -18,53 +19,64 @@ local TITLE = "stase: Listen back"
 
 local function num(v) v = json.value(v); return type(v) == "number" and v or nil end
 
-local function first_num(t, keys)
-  if type(t) ~= "table" then return nil end
-  for _, k in ipairs(keys) do
-    local v = num(t[k])
-    if v then return v end
-  end
-  return nil
+--- Great-circle angle between two directions, degrees (dsp.conventions.great_circle_deg).
+local function great_circle_deg(az1, el1, az2, el2)
+  local a1, e1, a2, e2 = math.rad(az1), math.rad(el1), math.rad(az2), math.rad(el2)
+  local c = math.sin(e1) * math.sin(e2) + math.cos(e1) * math.cos(e2) * math.cos(a1 - a2)
+  return math.deg(math.acos(core.clamp(c, -1, 1)))
 end
 
---- One line per checked track: target, heard, error (degrees) and confidence when present.
-local function format_rows(result)
-  local rows = json.value(result.tracks) or json.value(result.sources) or json.value(result.results) or {}
-  local lines = {}
-  for _, r in ipairs(rows) do
-    if type(r) == "table" then
-      local target = json.value(r.target) or json.value(r.planned) or r
-      local heard = json.value(r.heard) or json.value(r.estimate) or json.value(r.perceived) or {}
-      local t_az = first_num(target, { "azimuth_deg", "target_azimuth_deg" })
-      local h_az = first_num(heard, { "azimuth_deg" }) or first_num(r, { "heard_azimuth_deg", "estimated_azimuth_deg" })
-      local err = first_num(r, { "error_deg", "angular_error_deg", "azimuth_error_deg" })
-      local conf = first_num(r, { "confidence" }) or first_num(heard, { "confidence" })
-      local parts = { tostring(json.value(r.track) or "?") .. ":" }
-      if t_az then parts[#parts + 1] = string.format("meant %+.0f deg", t_az) end
-      if h_az then parts[#parts + 1] = string.format("heard %+.0f deg", h_az) end
-      if err then parts[#parts + 1] = string.format("error %.0f deg", err) end
-      if conf then parts[#parts + 1] = string.format("(confidence %d%%)", math.floor(conf * 100 + 0.5)) end
-      lines[#lines + 1] = table.concat(parts, "  ")
-    end
+--- One line for the daemon's listen result {track, planned = {azimuth_deg, elevation_deg, ...},
+-- heard = {azimuth_deg, elevation_deg, distance_m, confidence}}.
+local function format_row(name, result)
+  result = json.value(result) or {}
+  local planned = json.value(result.planned) or {}
+  local heard = json.value(result.heard) or {}
+  local p_az, p_el = num(planned.azimuth_deg), num(planned.elevation_deg) or 0
+  local h_az, h_el = num(heard.azimuth_deg), num(heard.elevation_deg) or 0
+  local parts = { tostring(json.value(result.track) or name) .. ":" }
+  if p_az then parts[#parts + 1] = string.format("meant %+.0f deg", p_az) end
+  if h_az then parts[#parts + 1] = string.format("heard %+.0f deg", h_az) end
+  local err
+  if p_az and h_az then
+    err = great_circle_deg(p_az, p_el, h_az, h_el)
+    parts[#parts + 1] = string.format("error %.0f deg", err)
   end
-  return lines
+  local conf = num(heard.confidence)
+  if conf then parts[#parts + 1] = string.format("(confidence %d%%)", math.floor(conf * 100 + 0.5)) end
+  return table.concat(parts, "  "), err
 end
 
 local function main()
   local tracks = core.selected_tracks()
-  local payload = {}
-  if #tracks > 0 then payload.tracks = core.track_names(tracks) end
-  transport.run("listen", payload, function(reply, err)
-    if not reply then return core.report_error(err, TITLE) end
-    local result = json.value(reply.result) or {}
-    local lines = format_rows(result)
-    local summary = json.value(result.summary)
-    if type(summary) == "string" and summary ~= "" then table.insert(lines, 1, summary .. "\n") end
-    if #lines == 0 then lines[1] = "The daemon returned no per-track result:\n" .. json.encode(result):sub(1, 600) end
-    local mean = num(result.mean_error_deg)
-    if mean then lines[#lines + 1] = string.format("\nMean error: %.0f deg", mean) end
+  if #tracks == 0 then return core.message("Select the tracks to check first.", TITLE) end
+  local lines, errors = {}, {}
+  local function finish()
+    if #errors > 0 then
+      local sum = 0
+      for _, e in ipairs(errors) do sum = sum + e end
+      lines[#lines + 1] = string.format("\nMean error over %d track(s): %.0f deg", #errors, sum / #errors)
+    end
     core.message(table.concat(lines, "\n"), TITLE)
-  end)
+  end
+  -- One request per track, one after the other, each polled from the defer loop.
+  local function check(i)
+    if i > #tracks then return finish() end
+    local name = tracks[i].name
+    transport.run("listen", { track = name }, function(reply, err)
+      if reply then
+        local line, e = format_row(name, reply.result)
+        lines[#lines + 1] = line
+        if e then errors[#errors + 1] = e end
+      elseif err.kind == "daemon" then
+        lines[#lines + 1] = name .. ": " .. err.message:gsub("^.-:%s*", "")
+      else
+        return core.report_error(err, TITLE)  -- daemon down: stop here
+      end
+      check(i + 1)
+    end)
+  end
+  check(1)
 end
 
 main()

@@ -332,7 +332,7 @@ def test_requests_survive_shell_metacharacters_posix_and_windows(run):
         assert req["payload"]["prompt"] == nasty
         assert req["timeout"] == (-2 if os_name == "Win64" else -1)
         quote = '"' if os_name == "Win64" else "'"
-        assert req["line"].startswith("stase client plan " + quote)
+        assert req["line"].startswith("stase client --progress plan " + quote)
 
 
 def test_the_runner_really_runs_through_sh_with_a_fake_client(run, tmp_path):
@@ -340,8 +340,9 @@ def test_the_runner_really_runs_through_sh_with_a_fake_client(run, tmp_path):
     fake = tmp_path / "fake_stase.py"
     fake.write_text(
         "import json, sys\n"
-        "assert sys.argv[1] == 'client' and sys.argv[2] == 'plan', sys.argv\n"
-        "p = json.loads(sys.argv[3])\n"
+        "args = [a for a in sys.argv[1:] if not a.startswith('--')]\n"
+        "assert args[:2] == ['client', 'plan'] and '--progress' in sys.argv, sys.argv\n"
+        "p = json.loads(args[2])\n"
         "srcs = [{'track': t, 'azimuth_deg': 30.0 * (i + 1), 'elevation_deg': 0.0, 'distance_m': 2.0,"
         " 'mode': 'pan', 'role': None, 'provenance': {'azimuth_deg': p['prompt']}}"
         " for i, t in enumerate(p['tracks'])]\n"
@@ -361,9 +362,12 @@ def test_the_runner_really_runs_through_sh_with_a_fake_client(run, tmp_path):
 # --- Apply plan ------------------------------------------------------------------------------------
 
 def test_apply_plan_writes_every_matching_track_when_none_is_selected(run):
+    # bridge/daemon.py verb_sources: every track, "placed": false for those without a place.
+    placed = [dict(src("Vox", -90.0), placed=True), dict(src("Sax", 120.0), placed=True),
+              {"track": "Bass", "placed": False, "role": None}]
     r = run("stase_apply_plan.lua", {
         "tracks": tracks(("Vox", False), ("sax ", False), ("Bass", False)),
-        "daemon": {"sources": reply(plan_result([src("Vox", -90.0), src("Sax", 120.0)]))}})
+        "daemon": {"sources": reply({"room": "jazz_club", "sources": placed})}})
     assert r["requests"][0]["verb"] == "sources"
     t = by_name(r)
     assert t["Vox"]["pan"] == 1.0  # -90 deg = hard right
@@ -413,6 +417,21 @@ def test_gain_advice_applies_only_the_chosen_changes(run):
     assert count(r, "Undo_BeginBlock2") == 1 and count(r, "Undo_EndBlock2") == 1
 
 
+def test_gain_advice_asks_for_the_stems_folder_when_the_daemon_needs_it(run):
+    need = reply(ok=False, error="stems_dir: give a folder of the tracks' audio files", rc=1)
+    r = run("stase_gain_advice.lua", {
+        "tracks": tracks(("Vox", True), ("Sax", True)),
+        "daemon": {"advise": [need, reply(ADVICE)]}, "message_box": [1],
+        "inputs": [{"ok": True, "csv": "/music/stems"}, {"ok": True, "csv": "-2.0,+1.5"}]})
+    assert [q["payload"].get("stems_dir") for q in r["requests"]] == [None, "/music/stems"]
+    assert r["inputs_asked"][0]["defaults"] == "/projects/song"
+    assert r["projext"]["stase/stems_dir"] == "/music/stems"
+    t = by_name(r)
+    np.testing.assert_allclose([t["Vox"]["vol"], t["Sax"]["vol"]],
+                               [10 ** (-2.0 / 20), 10 ** (1.5 / 20)], rtol=1e-12)
+    assert count(r, "Undo_BeginBlock2") == 1
+
+
 @pytest.mark.parametrize("csv", ["abc,1", "-2,99"])
 def test_gain_advice_with_an_invalid_value_changes_nothing(run, csv):
     r = run("stase_gain_advice.lua", {
@@ -431,16 +450,20 @@ def test_gain_advice_cancel_changes_nothing(run):
 
 # --- Listen back -----------------------------------------------------------------------------------
 
-def test_listen_back_shows_the_per_track_error_and_changes_nothing(run):
-    result = {"tracks": [{"track": "Sax", "target": {"azimuth_deg": 30.0}, "heard": {"azimuth_deg": 18.0},
-                          "error_deg": 12.0, "confidence": 0.7}],
-              "mean_error_deg": 12.0}
-    r = run("stase_listen_back.lua", {"tracks": tracks(("Sax", True)),
-                                      "daemon": {"listen": reply(result)}})
+def test_listen_back_checks_each_track_and_shows_the_great_circle_error(run):
+    from dsp.conventions import great_circle_deg
+    sax = {"track": "Sax", "planned": {"azimuth_deg": 30.0, "elevation_deg": 0.0, "distance_m": 2.0},
+           "heard": {"azimuth_deg": 18.0, "elevation_deg": 10.0, "distance_m": 2.5, "confidence": 0.7}}
+    r = run("stase_listen_back.lua", {
+        "tracks": tracks(("Sax", True), ("Vox", True)),
+        "daemon": {"listen": [reply(sax), reply(ok=False, error="no stem for 'Vox' in the stems folder")]}})
+    assert [q["payload"] for q in r["requests"]] == [{"track": "Sax"}, {"track": "Vox"}]
     [box] = r["messages"]
-    assert "Sax" in box["text"] and "meant +30 deg" in box["text"]
-    assert "heard +18 deg" in box["text"] and "error 12 deg" in box["text"]
+    expected = round(great_circle_deg(30.0, 0.0, 18.0, 10.0))
+    assert f"Sax:  meant +30 deg  heard +18 deg  error {expected} deg  (confidence 70%)" in box["text"]
+    assert "Vox: " in box["text"] and "no stem" in box["text"]
     assert count(r, "Undo_BeginBlock2") == 0 and count(r, "SetMediaTrackInfo_Value") == 0
+    assert r["defer_left"] == 0
 
 
 def test_listen_back_reports_the_daemon_down(run):
@@ -451,10 +474,11 @@ def test_listen_back_reports_the_daemon_down(run):
 # --- Chat --------------------------------------------------------------------------------------------
 
 def chat_daemon(new_az=50.0):
-    final = {"reply": "Moved the sax further left.",
-             "plan": plan_result([src("Vox", 0.0), src("Sax", new_az)])}
-    interim = "".join(json.dumps({"id": "c", "ok": True, "result": {"partial": p}}) + "\n"
-                      for p in ["Moving", "Moving the sax"])
+    """bridge/dispatcher.py replies: accepted, progress..., then the final result of verb_chat."""
+    final = {"routed_to": "edit", "result": {"plan": plan_result([src("Vox", 0.0), src("Sax", new_az)])}}
+    interim = (json.dumps({"id": "c", "ok": True, "status": "accepted", "job": 1}) + "\n" +
+               json.dumps({"id": "c", "ok": True, "status": "progress", "job": 1, "progress": 0.4,
+                           "message": "planning"}) + "\n")
     return {"chat": reply(final, interim=interim, delay_ticks=6)}
 
 
@@ -472,8 +496,8 @@ def test_chat_gfx_sends_streams_and_applies_on_click(run):
     np.testing.assert_allclose(by_name(r)["Sax"]["pan"], azimuth_to_stereo_pan(50.0), atol=1e-12)
     assert count(r, "Undo_BeginBlock2") == 1 and count(r, "Undo_EndBlock2") == 1
     drawn = "\n".join(r["drawn"])
-    assert "Moving the sax" in drawn  # streamed before the final answer
-    assert "Moved the sax further left." in drawn
+    assert "planning... [40%]" in drawn  # progress shown while the daemon works (wrap joins words with one space)
+    assert "I changed the plan. (edit)" in drawn
     assert "Sax: az +30.0 deg -> +50.0 deg" in drawn  # what changed, before Apply
     assert r["defer_left"] == 0 and r["gfx_open"] is False
     assert count(r, "gfx.init") == 1 and count(r, "gfx.quit") == 1

@@ -113,17 +113,32 @@ end
 
 -- Plans --------------------------------------------------------------------------------------
 
---- The plan inside a daemon result: the result itself, result.plan, or a bare source list.
-function core.extract_plan(result)
+--- The plan inside a daemon result: the result itself (a plan, or `sources`' {room, sources}),
+-- result.plan, result.result.plan (a chat routed to plan/edit), or a bare source list.
+-- Entries the daemon marks "placed": false (tracks without a placement) are left out.
+function core.extract_plan(result, depth)
   result = json.value(result)
   if type(result) ~= "table" then return nil end
-  if type(json.value(result.sources)) == "table" then return result end
-  local p = json.value(result.plan)
-  if type(p) == "table" and type(json.value(p.sources)) == "table" then return p end
-  if json.is_array(result) and type(result[1]) == "table" and result[1].track then
-    return { sources = result }
+  local plan
+  if json.is_array(result) then
+    if type(result[1]) == "table" and result[1].track then plan = { sources = result } end
+  elseif type(json.value(result.sources)) == "table" then
+    plan = result
+  elseif type(json.value(result.plan)) == "table" then
+    return core.extract_plan(result.plan, (depth or 0) + 1)
+  elseif (depth or 0) < 2 and type(json.value(result.result)) == "table" then
+    return core.extract_plan(result.result, (depth or 0) + 1)
   end
-  return nil
+  if not plan then return nil end
+  local placed = json.array({})
+  for _, s in ipairs(json.value(plan.sources) or {}) do
+    if not (type(s) == "table" and s.placed == false) then placed[#placed + 1] = s end
+  end
+  local copy = {}
+  for k, v in pairs(plan) do copy[k] = v end
+  copy.sources = placed
+  if #placed == 0 then return nil end
+  return copy
 end
 
 local function number_or(v, default)

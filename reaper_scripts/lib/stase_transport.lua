@@ -5,7 +5,9 @@ stase_transport: how the ReaScripts reach the stase daemon.
 Lua inside REAPER has no sockets, so every request runs the one-shot CLI client
 `stase client VERB 'JSON'` (bridge/client.py), which sends /stase/VERB over OSC to the daemon on
 127.0.0.1 and prints the reply JSON {"id","ok","result"} or {"id","ok":false,"error"}; it exits
-non-zero with a message when the daemon is down.
+0 (ok), 1 (the daemon answered with an error) or 3 (no daemon answered; message on stderr).
+Background jobs add --progress, so the daemon's interim replies ({"status":"accepted"} and
+{"status":"progress","progress":0..1,"message":...}) arrive one per line before the final one.
 
 Quoting: the JSON argument is written with json.encode(payload, {ascii=true}), which escapes every
 space, quote, %, &, |, <, >, ^, $, backslash and non-ASCII character inside strings as \uXXXX.
@@ -66,7 +68,7 @@ function T.quote_arg(s, windows)
 end
 
 --- The full client command line for one request.
-function T.build_command(verb, payload, windows)
+function T.build_command(verb, payload, windows, with_progress)
   if not tostring(verb):match("^[%a_]+$") then
     error("stase transport: a verb is letters and underscores only, got " .. tostring(verb))
   end
@@ -74,6 +76,7 @@ function T.build_command(verb, payload, windows)
   local parts = { T.setting("stase_cmd"), "client" }
   local extra = T.setting("client_args")
   if extra ~= "" then parts[#parts + 1] = extra end
+  if with_progress then parts[#parts + 1] = "--progress" end
   parts[#parts + 1] = verb
   parts[#parts + 1] = T.quote_arg(arg, windows)
   return table.concat(parts, " ")
@@ -174,11 +177,13 @@ end
 
 --- True for a reply that only says "accepted" or reports progress (a long job still running).
 function T.is_interim(reply)
-  local r = type(reply) == "table" and json.value(reply.result)
-  if type(r) ~= "table" or r.final == true or r.done == true then return false end
-  local status = r.status
-  return r.accepted == true or status == "accepted" or status == "running" or
-         status == "progress" or r.partial ~= nil
+  if type(reply) ~= "table" then return false end
+  -- bridge/dispatcher.py: {"ok":true,"status":"accepted"|"progress","job":n,"progress":0..1,
+  -- "message":"..."} precede the final reply of a long job.
+  local status = json.value(reply.status)
+  if status == "accepted" or status == "progress" then return true end
+  local r = json.value(reply.result)
+  return type(r) == "table" and json.value(r.partial) ~= nil and r.final ~= true and r.done ~= true
 end
 
 --- Turn (exit status, output) into (reply, nil) or (nil, err) where err = {kind=, message=}.
@@ -235,7 +240,7 @@ Job.__index = Job
 
 --- Start a long request in the background; returns a job (poll it) or nil, err.
 function T.start(verb, payload)
-  local ok_build, command = pcall(T.build_command, verb, payload, T.is_windows())
+  local ok_build, command = pcall(T.build_command, verb, payload, T.is_windows(), true)
   if not ok_build then return nil, { kind = "exec", message = tostring(command) } end
   local paths, werr = T.write_runner(command, true)
   if not paths then return nil, { kind = "exec", message = werr } end

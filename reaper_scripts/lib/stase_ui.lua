@@ -12,9 +12,10 @@ stase_ui: the chat panel's model, shared by the ReaImGui and the gfx front-ends.
   chat:dismiss()
   ui.wrap(text, width, measure) -> lines that fit `width` (measure(s) -> width of s)
 
-The daemon streams long answers as interim replies (result.partial, cumulative or pieces;
-result.progress in 0..1) followed by the final reply; result.reply / message / text / answer
-hold the final text and result.plan a changed plan.
+The daemon (bridge/daemon.py verb_chat) routes the text to plan/edit/advise/listen/status/sources
+and answers {"routed_to": verb, "result": {...}}; a plan or edit carries result.plan. While it
+works, interim replies {"status":"progress","progress":0..1,"message":...} (or streamed text in
+result.partial) are shown in place of the answer.
 ]]
 local ui = {}
 local json, transport, core
@@ -66,19 +67,22 @@ function Chat:send(text)
   return true
 end
 
---- Fold interim replies into the answer being shown (cumulative text replaces, pieces append).
+--- Fold interim replies into the answer being shown: the daemon's progress messages
+-- ({"status":"progress","progress":0..1,"message":...}) and streamed text (result.partial,
+-- cumulative or in pieces).
 function Chat:stream(interim)
-  local text, progress = "", nil
+  local text, note, progress = "", nil, nil
   for _, r in ipairs(interim) do
-    local res = json.value(r.result) or {}
-    local piece = json.value(res.partial)
+    local res = json.value(r.result)
+    local piece = type(res) == "table" and json.value(res.partial) or nil
     if type(piece) == "string" then
       if text ~= "" and piece:sub(1, #text) == text then text = piece else text = text .. piece end
     end
-    if type(json.value(res.progress)) == "number" then progress = res.progress end
+    if type(json.value(r.message)) == "string" and r.message ~= "" then note = r.message end
+    if type(json.value(r.progress)) == "number" then progress = r.progress end
   end
   self.streamed = text
-  local shown = text ~= "" and text or "..."
+  local shown = text ~= "" and text or (note and (note .. "...")) or "..."
   if progress then shown = shown .. string.format("  [%d%%]", math.floor(progress * 100 + 0.5)) end
   self.answer.text = shown
 end
@@ -90,7 +94,15 @@ function Chat:finish(reply, err)
     return
   end
   local result = json.value(reply.result)
-  self.answer.text = answer_text(result) or (self.streamed ~= "" and self.streamed) or "(done)"
+  local inner = type(result) == "table" and json.value(result.result) or nil
+  local routed = type(result) == "table" and json.value(result.routed_to) or nil
+  local text = answer_text(result) or answer_text(inner) or (self.streamed ~= "" and self.streamed)
+  if not text and type(inner) == "table" and not core.extract_plan(inner) then
+    text = json.encode(inner):sub(1, 600)
+  end
+  text = text or (routed == "edit" and "I changed the plan." or routed == "plan" and "Here is a new plan.") or "(done)"
+  if routed then text = text .. "  (" .. routed .. ")" end
+  self.answer.text = text
   local plan = type(result) == "table" and core.extract_plan(result) or nil
   if plan then
     local matches, unmatched, problems = core.match_plan(plan, core.all_tracks())

@@ -193,6 +193,7 @@ function Env:install()
     env.projext[section .. "/" .. key] = value
     return 1
   end)
+  rec("GetProjectPath", function() return env.scenario.project_path or "/projects/song" end)
   rec("CountSelectedTracks", function() return #env:selected() end)
   rec("GetSelectedTrack", function(proj, i) return env:selected()[i + 1] end)
   rec("CountTracks", function() return #env.tracks end)
