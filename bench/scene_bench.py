@@ -128,6 +128,7 @@ def bench_hrtf_sources_realtime(block: int = 128, sample_rate: int = 48000, room
         "method": "median over repeats of mean time per block; each source gets a new target every "
                   f"{8} blocks (staggered, ramped over 20 ms) via move_source; numba single-threaded",
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs",
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 

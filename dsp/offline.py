@@ -73,13 +73,16 @@ def _mono(name: str, audio) -> np.ndarray:
     return a
 
 
-def _tail_seconds(plan: Plan) -> float:
-    try:
-        from .rooms import load_room
-        rt60 = float(load_room(plan.room).get("rt60_s", 0.0))
-    except Exception:  # noqa: BLE001 - no room module / user RIR: a short tail
-        rt60 = 0.5
-    return min(rt60, MAX_TAIL_S) + 0.05
+def _tail_seconds(room, sample_rate: int) -> float:
+    """Seconds of reverberation to render after the stems end (room id, RIR path or None)."""
+    if not room:
+        return 0.05
+    from pathlib import Path
+    if Path(str(room)).suffix:  # a user RIR file: its own length
+        from .rooms import load_rir_file
+        return min(load_rir_file(room, sample_rate).shape[-1] / sample_rate, MAX_TAIL_S) + 0.05
+    from .rooms import load_room
+    return min(float(load_room(room)["rt60_s"]), MAX_TAIL_S) + 0.05
 
 
 def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, stereo: bool = False,
@@ -117,7 +120,7 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
             "elevation_deg": s.elevation_deg, "distance_m": s.distance_m, "gain_db": s.gain_db,
             "stem_peak_dbfs": round(float(gain_to_db(np.abs(stem).max())), 2),
             "stem_rms_dbfs": round(float(gain_to_db(np.sqrt(np.mean(np.square(stem, dtype=np.float64))))), 2)})
-    tail = int(round(_tail_seconds(plan) * sample_rate)) if room_id else int(0.05 * sample_rate)
+    tail = int(round(_tail_seconds(room_id, sample_rate) * sample_rate))
     total = n + tail
     audio = np.zeros((2, total), dtype=np.float32)
     silence = np.zeros((len(plan.sources), block_size), dtype=np.float32)
