@@ -350,6 +350,7 @@ class PartitionedConvolver:
             cplx[start: start + spec.size] = spec.astype(np.complex64).ravel()
         self._cplx, self._real, self._meta = cplx, np.zeros(r_off, dtype=np.float32), meta
         self._axes = np.zeros(1, dtype=np.int64)
+        self._scratch = np.zeros(cout * block_size, dtype=np.float32)
         self.reset()
 
     def reset(self) -> None:
@@ -385,7 +386,15 @@ class PartitionedConvolver:
             raise InputError(f"out must be float32 {(self.out_channels, x.shape[1])}, "
                              f"got {out.dtype} {out.shape}")
         if x.shape[1]:
-            _process_kernel(x, out, self._cplx, self._real, self._meta, self._axes)
+            if out.flags.c_contiguous:
+                _process_kernel(x, out, self._cplx, self._real, self._meta, self._axes)
+            else:  # a strided view (e.g. out[:, :m]): same compiled kernel, then one copy
+                size = self.out_channels * x.shape[1]
+                if self._scratch.size < size:
+                    self._scratch = np.zeros(size, dtype=np.float32)
+                tmp = self._scratch[:size].reshape(self.out_channels, x.shape[1])
+                _process_kernel(x, tmp, self._cplx, self._real, self._meta, self._axes)
+                out[...] = tmp
         return out
 
     @property

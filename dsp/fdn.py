@@ -212,6 +212,7 @@ class FdnReverb:
         self._prebuf = np.zeros(1 << int(pre + 1).bit_length(), dtype=np.float64)
         self._fstate = np.zeros(2 * n_lines + 4, dtype=np.float64)
         self.block_size = int(block_size)
+        self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)
         self._params[-1] = 1.0 / math.sqrt(max(self._impulse_energy(), 1e-30))
         self.reset()
 
@@ -251,11 +252,21 @@ class FdnReverb:
             x = x[0]
         if x.ndim != 1:
             raise InputError(f"FdnReverb takes a mono block (n,) or (1, n), got {np.shape(block)}")
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
         if out is None:
             out = np.empty((2, x.shape[0]), dtype=np.float32)
-        elif out.shape != (2, x.shape[0]):
-            raise InputError(f"out must be (2, {x.shape[0]}), got {out.shape}")
-        _fdn_kernel(x, out, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+        elif out.shape != (2, x.shape[0]) or out.dtype != np.float32:
+            raise InputError(f"out must be float32 (2, {x.shape[0]}), got {out.dtype} {out.shape}")
+        if out.flags.c_contiguous:
+            _fdn_kernel(x, out, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+        else:  # a strided view (e.g. out[:, :m]): same compiled kernel, then one copy
+            size = 2 * x.shape[0]
+            if self._scratch.size < size:
+                self._scratch = np.zeros(size, dtype=np.float32)
+            tmp = self._scratch[:size].reshape(2, x.shape[0])
+            _fdn_kernel(x, tmp, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+            out[...] = tmp
         return out
 
 

@@ -115,3 +115,17 @@ def test_bad_inputs():
     conv = PartitionedConvolver(np.ones((2, 10)), 64)
     with pytest.raises(InputError, match="block must be"):
         conv.process(np.zeros((3, 64), dtype=np.float32))
+
+
+def test_strided_output_view_gives_the_same_result(rng):
+    ir = rng.standard_normal((2, 3000)).astype(np.float32)
+    x = rng.standard_normal(1000).astype(np.float32)
+    ref = PartitionedConvolver(ir, 128).process(x)
+    conv = PartitionedConvolver(ir, 128)
+    wide = np.zeros((2, 256), dtype=np.float32)
+    got = []
+    for i in range(0, x.size, 100):
+        view = wide[:, :x[i:i + 100].size]  # not C-contiguous
+        conv.process(x[i:i + 100], view)
+        got.append(view.copy())
+    _assert_matches(np.concatenate(got, axis=1), ref)

@@ -103,3 +103,16 @@ def test_bad_arguments():
         FdnReverb(float("nan"), 1.0)
     with pytest.raises(InputError, match="mono"):
         FdnReverb(RATE, 1.0).process(np.zeros((2, 16), dtype=np.float32))
+
+
+def test_strided_output_view_gives_the_same_result(rng):
+    x = rng.standard_normal(1000).astype(np.float32)
+    ref = FdnReverb(RATE, 0.5).process(x)
+    fdn = FdnReverb(RATE, 0.5)
+    wide = np.zeros((2, 256), dtype=np.float32)
+    got = []
+    for i in range(0, x.size, 100):
+        view = wide[:, :x[i:i + 100].size]
+        fdn.process(x[i:i + 100], view)
+        got.append(view.copy())
+    np.testing.assert_array_equal(np.concatenate(got, axis=1), ref)
