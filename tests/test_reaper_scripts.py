@@ -529,3 +529,88 @@ def test_chat_uses_reaimgui_when_installed(run):
     assert fns.count("Begin") == fns.count("End") == 25
     assert fns.count("BeginChild") == fns.count("EndChild")
     assert r["defer_left"] == 0
+
+
+# --- Ardour action, in the real headless Ardour (ardour7-lua) ---------------------------------------
+
+FAKE_ARDOUR_CLIENT = """
+import json, sys
+args = sys.argv[1:]
+with open(sys.argv[0] + ".argv.json", "a") as log:
+    log.write(json.dumps(args) + "\\n")
+assert args[0] == "client" and args[1] == "--job-timeout", args
+verb, payload = args[3], json.loads(args[4])
+assert verb == "plan", verb
+places = {"Sax": 30.0, "Vox": -45.0, "Drums": 10.0}
+srcs = [{"track": t, "azimuth_deg": places[t], "elevation_deg": 0.0, "distance_m": 2.0,
+         "mode": "hrtf", "role": None, "provenance": {"azimuth_deg": payload["prompt"]}}
+        for t in places]
+print(json.dumps({"id": "a1", "ok": True, "result": {"plan": {"room": "jazz_club", "sources": srcs}}}))
+"""
+
+
+def test_ardour_action_pans_the_selected_tracks_in_headless_ardour(tmp_path):
+    """The Ardour script's own transport (io.popen in Ardour's Lua 5.3) against a fake client,
+    then the pans read back from Ardour's pan azimuth controls (0 = left, 1 = right)."""
+    from tests.ardour_host import ArdourUnavailable, ardour_session
+
+    fake = tmp_path / "fake_client.py"
+    fake.write_text(FAKE_ARDOUR_CLIENT, encoding="utf-8")
+    down = tmp_path / "down.sh"
+    down.write_text("#!/bin/sh\necho 'stase daemon not reachable at 127.0.0.1:9100' >&2\nexit 3\n")
+    down.chmod(0o755)
+    result = tmp_path / "result.json"
+    prompt = "jazz club, it's \"warm\" & 100% wide"
+
+    def lua_str(s: str) -> str:
+        return json.dumps(s)  # a JSON string literal is a valid Lua string literal here (ASCII)
+
+    extra = f"""
+if ardour == nil then function ardour(t) end end
+dofile({lua_str(str(SCRIPTS / "ardour" / "stase_spatialize.lua"))})
+local S = factory({{__stase_test = true, stase_cmd = {lua_str(f"'{sys.executable}' '{fake}'")}}})
+local msgs = {{ __array = true }}
+S.ui.message = function(t) msgs[#msgs + 1] = t end
+S.ui.confirm = function(t) msgs[#msgs + 1] = "CONFIRM " .. t return true end
+local routes = {{}}
+for _, n in ipairs({{"Sax", "Vox"}}) do routes[#routes + 1] = Session:route_by_name(n) end
+local function pans()
+  local p = {{}}
+  for r in Session:get_routes():iter() do
+    local c = r:pan_azimuth_control()
+    if not c:isnil() then p[r:name()] = c:get_value() end
+  end
+  return p
+end
+local before = pans()
+local ok = S.spatialize(routes, {lua_str(prompt)})
+local after = pans()
+S.stase_cmd = {lua_str(str(down))}
+local ok_down = S.spatialize(routes, "anything")
+local after_down = pans()
+local f = io.open({lua_str(str(result))}, "w")
+f:write(S.encode({{ok = ok, ok_down = ok_down, before = before, after = after,
+                   after_down = after_down, messages = msgs}}))
+f:close()
+"""
+    try:
+        with ardour_session(["Vox", "Sax", "Drums"], extra_lua=extra) as host:
+            log = host.log_tail()
+    except ArdourUnavailable as exc:
+        pytest.fail(f"headless Ardour could not run: {exc}")
+    assert result.exists(), f"the Ardour Lua did not finish; log:\n{log}"
+    r = json.loads(result.read_text(encoding="utf-8"))
+    assert r["ok"] is True and r["ok_down"] is False
+    assert r["before"] == {"Vox": 0.5, "Sax": 0.5, "Drums": 0.5, "Master": 0.5}
+    assert r["after"]["Master"] == 0.5
+    expected = {"Sax": (azimuth_to_stereo_pan(30.0) + 1) / 2, "Vox": (azimuth_to_stereo_pan(-45.0) + 1) / 2}
+    np.testing.assert_allclose([r["after"]["Sax"], r["after"]["Vox"]],
+                               [expected["Sax"], expected["Vox"]], atol=1e-6)
+    assert r["after"]["Sax"] < 0.5 < r["after"]["Vox"]  # sax left, vox right
+    assert r["after"]["Drums"] == 0.5  # not selected
+    assert r["after_down"] == r["after"]  # daemon down: nothing changed
+    assert r["messages"][0].startswith("CONFIRM Room: jazz_club")
+    assert "Not selected (skipped): Drums" in r["messages"][0]
+    assert "stase serve --daw ardour" in r["messages"][1]
+    [argv] = [json.loads(line) for line in (tmp_path / "fake_client.py.argv.json").read_text().splitlines()]
+    assert json.loads(argv[4]) == {"prompt": prompt, "tracks": ["Sax", "Vox"]}
