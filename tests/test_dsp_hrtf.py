@@ -108,3 +108,26 @@ def test_bad_sofa_files_give_clear_errors(tmp_path):
         load_hrtf(_write_sofa(tmp_path / "flat.sofa", positions=flat))
     with pytest.raises(InputError, match="sample_rate"):
         load_hrtf(sample_rate=-1)
+
+
+def test_committed_sofa_is_what_the_tool_makes():
+    """The shipped SOFA file is reproducible from slab's KEMAR data (tools/make_kemar_sofa.py)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    try:
+        import slab  # noqa: F401
+    except (ImportError, OSError) as exc:  # slab imports sounddevice, which needs PortAudio
+        pytest.skip(f"slab cannot be imported here ({exc}); apt-get install libportaudio2")
+    import sofar
+    path = Path(__file__).resolve().parents[1] / "tools" / "make_kemar_sofa.py"
+    spec = importlib.util.spec_from_file_location("make_kemar_sofa", path)
+    tool = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_kemar_sofa", tool)
+    spec.loader.exec_module(tool)
+    ir, positions, rate = tool.kemar_arrays()
+    sofa = sofar.read_sofa(str(DEFAULT_SOFA_PATH), verbose=False)
+    assert rate == sofa.Data_SamplingRate == 44100
+    np.testing.assert_array_equal(sofa.Data_IR, ir)
+    np.testing.assert_array_equal(sofa.SourcePosition, positions)
+    assert np.all((positions[:, 0] > -180) & (positions[:, 0] <= 180))
