@@ -1,0 +1,202 @@
+"""Advisor benchmark: can the advice undo random gain offsets, and how fast is the analysis?
+
+Usage::
+
+    python -m bench.advisor --json          # one JSON object on stdout
+    python -m bench.advisor --json --quick  # fewer problems, shorter stems
+
+Problem sets
+------------
+Balanced multitracks: the advisor's synthetic fixtures (:mod:`agent.advisor.fixtures`, balanced
+to the documented priors with a 0.75 dB RMS jitter standing for the spread of real balanced
+mixes) and, when ``agent.music`` is present, the stem generator's templates as generated.  Each
+problem offsets 1-3 random stems by a gain of random sign and magnitude 3..9 dB, then the whole
+set by a random -6..+6 dB (a differently mastered version: it must not matter).
+
+Modes
+-----
+* ``differential_same`` - reference = the balanced version of the same stems (aligned method);
+* ``differential_other`` - reference = the balanced stems of another seed (another "song" with
+  the same instruments: the loudness method); fixtures only;
+* ``prior`` - no reference; ``baseline`` - naive equal loudness for every track.
+
+Metrics (stated on relative levels)
+-----------------------------------
+Only the balance can be undone - a common change of every stem is not an error.  After applying
+the advice ``g`` to a problem with offsets ``o``, the error of track i is ``e_i = o_i + g_i``;
+the residual is ``|e_i - mean(e)|`` over all tracks of the problem (offset or not), reported as
+median and p90 in dB; ``residual_before`` is the same with ``g = 0``.  Direction accuracy counts,
+over offset tracks whose relative offset ``o_i - mean(o)`` is at least 1 dB, how often
+``g_i - mean(g)`` has the opposite sign.
+
+Speed
+-----
+``analysis_8x180s_s``: median wall time of :func:`agent.advisor.analysis.analyse_stems` on eight
+3-minute 48 kHz fixture stems, with ``pyloudnorm_8x180s_s`` (integrated loudness alone, by
+``pyloudnorm.Meter``) in the same process as the peer; ``loadavg`` says how busy the host was.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+RATE = 48_000
+
+
+def _offset_problem(tracks, rng):
+    k = int(rng.integers(1, min(3, len(tracks) - 1) + 1))
+    chosen = rng.choice(len(tracks), size=k, replace=False)
+    offsets = np.zeros(len(tracks))
+    offsets[chosen] = rng.uniform(3.0, 9.0, k) * rng.choice([-1.0, 1.0], k)
+    return offsets, float(rng.uniform(-6.0, 6.0))
+
+
+def _score(offsets, gains):
+    e = offsets + gains
+    residual = np.abs(e - e.mean())
+    before = np.abs(offsets - offsets.mean())
+    rel_offset = offsets - offsets.mean()
+    rel_gain = gains - gains.mean()
+    moved = (offsets != 0) & (np.abs(rel_offset) >= 1.0)
+    correct = np.sign(rel_gain[moved]) == -np.sign(rel_offset[moved])
+    return residual, before, correct
+
+
+def _summarise(records):
+    residual = np.concatenate([r[0] for r in records]) if records else np.zeros(0)
+    before = np.concatenate([r[1] for r in records]) if records else np.zeros(0)
+    correct = np.concatenate([r[2] for r in records]) if records else np.zeros(0, bool)
+    if residual.size == 0:
+        return {}
+    return {"residual_median_db": round(float(np.median(residual)), 3),
+            "residual_p90_db": round(float(np.percentile(residual, 90)), 3),
+            "residual_before_median_db": round(float(np.median(before)), 3),
+            "residual_before_p90_db": round(float(np.percentile(before, 90)), 3),
+            "direction_accuracy": round(float(np.mean(correct)), 4) if correct.size else None,
+            "problems": len(records), "track_errors": int(residual.size)}
+
+
+def _stem_sets(quick: bool):
+    from agent.advisor.fixtures import balanced_fixture
+    duration = 12.0 if quick else 30.0
+    seeds = (1, 2) if quick else (1, 2, 3, 4)
+    sets = []
+    for n in (5, 8):
+        for seed in seeds:
+            stems, roles = balanced_fixture(n, duration, RATE, seed=seed, jitter_db=0.75)
+            other, _ = balanced_fixture(n, duration, RATE, seed=seed + 100, jitter_db=0.75)
+            sets.append({"name": f"fixture{n}_seed{seed}", "kind": "fixture", "stems": stems,
+                         "roles": roles, "other": other, "genre": "pop"})
+    try:
+        from agent.music import generate_stems
+    except ImportError:
+        generate_stems = None
+    if generate_stems is not None:
+        for template in (("rock_band",) if quick else ("rock_band", "studio_recording", "jazz_ensemble")):
+            try:
+                stems = generate_stems(template, RATE, 0)
+            except Exception as exc:  # noqa: BLE001 - report, do not fail the whole bench
+                sets.append({"name": f"generator_{template}", "error": repr(exc)})
+                continue
+            sets.append({"name": f"generator_{template}", "kind": "generator", "stems": stems,
+                         "roles": None, "other": None, "genre": None, "template": template})
+    return sets
+
+
+def bench_accuracy(quick: bool = False, problems_per_set: int | None = None, seed: int = 0) -> dict:
+    from agent.advisor.advice import advise_analysis
+    from agent.advisor.analysis import analyse_stems
+    from agent.advisor.priors import equal_loudness_gains
+    from dsp.plan import Plan
+    problems_per_set = problems_per_set or (6 if quick else 15)
+    rng = np.random.default_rng(seed)
+    records = {}
+    per_set = {}
+    for s in _stem_sets(quick):
+        if "error" in s:
+            per_set[s["name"]] = {"error": s["error"]}
+            continue
+        tracks = list(s["stems"])
+        reference = analyse_stems(s["stems"], RATE)
+        other = analyse_stems(s["other"], RATE) if s["other"] is not None else None
+        plan = Plan(template=s.get("template"), music={"template": s["template"]}) if s.get("template") else None
+        # prior advice on the balanced set itself: how far its balance is from the priors
+        as_is = advise_analysis(reference, None, plan, roles=s["roles"], genre=s["genre"])
+        g0 = np.array([{t["track"]: t["gain_db"] for t in as_is["tracks"]}[t] for t in tracks])
+        per_set[s["name"]] = {"tracks": len(tracks), "seconds": round(len(next(iter(s["stems"].values()))) / RATE, 1),
+                              "prior_residual_on_balanced_median_db": round(float(np.median(np.abs(g0 - g0.mean()))), 2)}
+        for _ in range(problems_per_set):
+            offsets, common = _offset_problem(tracks, rng)
+            current_stems = {t: s["stems"][t] * np.float32(10.0 ** ((o + common) / 20.0))
+                             for t, o in zip(tracks, offsets)}
+            current = analyse_stems(current_stems, RATE)
+            modes = {"differential_same": reference, "prior": None}
+            if other is not None:
+                modes["differential_other"] = other
+            for mode, ref in modes.items():
+                result = advise_analysis(current, ref, plan, roles=s["roles"], reference_roles=s["roles"],
+                                         genre=s["genre"])
+                by_track = {t["track"]: t["gain_db"] for t in result["tracks"]}
+                gains = np.array([by_track.get(t, 0.0) for t in tracks])
+                records.setdefault((mode, s["kind"]), []).append(_score(offsets, gains))
+            base = equal_loudness_gains(current)
+            gains = np.array([base.get(t, 0.0) for t in tracks])
+            records.setdefault(("baseline_equal_loudness", s["kind"]), []).append(_score(offsets, gains))
+    out = {f"{mode}[{kind}]": _summarise(r) for (mode, kind), r in sorted(records.items())}
+    out["sets"] = per_set
+    return out
+
+
+def bench_speed(repeats: int = 3) -> dict:
+    import pyloudnorm
+
+    from agent.advisor.analysis import analyse_stems
+    from agent.advisor.fixtures import fixture_stems
+    t0 = time.perf_counter()
+    stems, _ = fixture_stems(8, 180.0, RATE, seed=11)
+    generate_s = time.perf_counter() - t0
+    ours, peer = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        analyse_stems(stems, RATE)
+        ours.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        meter = pyloudnorm.Meter(RATE)
+        for x in stems.values():
+            meter.integrated_loudness(x.astype(np.float64))
+        peer.append(time.perf_counter() - t0)
+    a, p = statistics.median(ours), statistics.median(peer)
+    return {"analysis_8x180s_s": round(a, 3), "pyloudnorm_8x180s_s": round(p, 3),
+            "analysis_vs_pyloudnorm_ratio": round(a / p, 3), "fixture_generation_s": round(generate_s, 2),
+            "goal_analysis_s": 5.0, "repeats": repeats}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter problems")
+    parser.add_argument("--skip-speed", action="store_true", help="skip the 8 x 3 min timing")
+    parser.add_argument("--problems", type=int, default=None, help="problems per stem set")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    result = {"host": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                       "loadavg": [round(v, 2) for v in os.getloadavg()]}}
+    result["accuracy"] = bench_accuracy(args.quick, args.problems)
+    if not args.skip_speed:
+        result["speed"] = bench_speed(2 if args.quick else 3)
+    result["goals"] = {"differential_residual_median_db": 0.5, "prior_residual_median_db": 2.0,
+                       "direction_accuracy": 0.95, "analysis_8x180s_s": 5.0}
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
