@@ -133,6 +133,8 @@ class Daemon:
         if self.endpoint is not None:
             self.endpoint.close()
         self.dispatcher.stop()
+        if self.config.durable_saves and self.session.path.exists():
+            self.session.sync()
         log.info("stase daemon stopped")
 
     def __enter__(self) -> "Daemon":

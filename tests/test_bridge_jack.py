@@ -94,21 +94,28 @@ def jack_server():
     old = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name
     log_path = Path(f"/tmp/{name}.log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([jackd, "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE),
-                                 "-p", str(BLOCK), "-C", "4", "-P", "2"], stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    proc = None
+    # real-time scheduling where the OS allows it (root, CAP_SYS_NICE): on a machine shared with
+    # other jobs the non-real-time dummy driver is starved and the graph xruns for reasons that
+    # have nothing to do with us; otherwise the command the issue names, --no-realtime
+    for scheduling in (["-R", "-P", "60"], ["--no-realtime"]):
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([jackd, "-n", name, *scheduling, "-d", "dummy", "-r", str(RATE),
+                                     "-p", str(BLOCK), "-C", "4", "-P", "2"], stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"jackd exited with {proc.returncode}: {log_path.read_text()[-1500:]}")
+        while time.monotonic() < deadline and proc.poll() is None:
             if "system:playback_1" in subprocess.run(["jack_lsp"], capture_output=True, text=True,
                                                        timeout=10).stdout:
                 break
             time.sleep(0.2)
-        else:
-            pytest.fail(f"jackd did not come up in 15 s: {log_path.read_text()[-1500:]}")
+        if proc.poll() is None and time.monotonic() < deadline:
+            break
+        proc.kill()
+        proc.wait(5)
+    else:
+        pytest.fail(f"jackd did not come up (real-time or not) in 15 s: {log_path.read_text()[-1500:]}")
+    try:
         import sounddevice as sd
         sd._terminate()   # PortAudio lists JACK only if a server ran when it initialised
         sd._initialize()
