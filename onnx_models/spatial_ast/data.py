@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,12 +214,30 @@ def _generator():
     return generate_stems
 
 
+CACHE_DIR = Path(os.environ.get("STASE_SPATIAL_AST_CACHE", Path(__file__).resolve().parents[2] / ".cache" / "spatial_ast"))
+
+
 @functools.lru_cache(maxsize=4)
 def source_bank(split: str) -> dict:
-    """{role: [(CLIP_SAMPLES,) float64 excerpts]} from the stem generator (or a stand-in synth)."""
-    seeds = range(0, 6) if split == "train" else range(100, 102)
-    bank: dict[str, list] = {role: [] for role in ROLES}
+    """{role: [(CLIP_SAMPLES,) float64 excerpts]} from the stem generator (or a stand-in synth).
+
+    The generator takes about a minute per call, so the bank is cached under :data:`CACHE_DIR`
+    (a pure function of the split and of which source is present; delete the file to rebuild).
+    """
     generate_stems = _generator()
+    cache = CACHE_DIR / f"bank_{split}_{'generator' if generate_stems else 'standin'}.npz"
+    if cache.is_file():
+        with np.load(cache) as stored:
+            return {role: list(stored[role]) if role in stored else [] for role in ROLES}
+    bank = _build_bank(split, generate_stems)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **{role: np.array(v) for role, v in bank.items() if v})
+    return bank
+
+
+def _build_bank(split: str, generate_stems) -> dict:
+    seeds = range(0, 5) if split == "train" else range(100, 102)
+    bank: dict[str, list] = {role: [] for role in ROLES}
     for seed in seeds:
         rng = np.random.default_rng(seed + 77)
         if generate_stems is not None:

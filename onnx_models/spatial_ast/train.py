@@ -164,9 +164,9 @@ def train(args) -> dict:
         optimizer.step()
         step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{float(loss):.3f}", az=f"{parts['azimuth']:.2f}", cls=f"{parts['class']:.3f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", az=f"{parts['azimuth']:.2f}", cls=f"{parts['class']:.3f}")
         if step % args.save_every == 0 or step == total:
-            record = {"step": step, "loss": float(loss), **parts, "elapsed_s": time.time() - started}
+            record = {"step": step, "loss": loss.item(), **parts, "elapsed_s": time.time() - started}
             if valid is not None and (step % args.eval_every == 0 or step == total):
                 record.update(quick_eval(model, valid, device))
                 bar.write(f"step {step}: {record}")

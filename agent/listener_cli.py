@@ -1,0 +1,51 @@
+"""``stase listen FILE.wav [FILE2.wav ...] [--json]``: where is the source in each binaural file.
+
+With ``--json`` it prints one JSON object per file, one per line::
+
+    {"file": "...", "azimuth_deg": 31.5, "elevation_deg": 2.0, "distance_m": 2.5,
+     "confidence": 0.61, "classes": {"lead_vocal": 0.93, ...}}
+
+(azimuth 0 = front, positive = LEFT; elevation positive up; metres).  Without it, one line of
+words per file.  The model is loaded once for all files.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="binaural (2-channel) audio files")
+    parser.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    parser.add_argument("--model", default=None, help="ONNX model (default: the shipped spatial_ast.onnx)")
+    parser.add_argument("--top", type=int, default=24, help="keep only the N best class scores (JSON)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime")
+
+
+def run(args) -> int:
+    from dsp.audio_io import read_audio
+    from dsp.errors import InputError
+    from .listener import Listener, describe
+
+    items = []
+    for path in args.files:
+        audio, rate = read_audio(path)
+        if audio.shape[0] != 2:
+            raise InputError(f"{path} has {audio.shape[0]} channel(s); stase listen needs binaural (2-channel) audio")
+        items.append((audio, rate))
+    listener = Listener(args.model, threads=args.threads)
+    results = listener.listen_many(items)
+    for path, heard in zip(args.files, results):
+        classes = dict(sorted(heard["classes"].items(), key=lambda kv: -kv[1])[: max(1, args.top)])
+        if args.json:
+            print(json.dumps({"file": str(path), **{k: heard[k] for k in
+                              ("azimuth_deg", "elevation_deg", "distance_m", "confidence")},
+                              "classes": classes}))
+        else:
+            where = describe(heard)
+            best = next(iter(classes))
+            print(f"{path}: {where['left_right']}, {where['front_behind']}, {where['above_below']} - "
+                  f"azimuth {heard['azimuth_deg']:+.0f} deg, elevation {heard['elevation_deg']:+.0f} deg, "
+                  f"{heard['distance_m']:.1f} m (confidence {heard['confidence']:.2f}); sounds like {best}")
+    sys.stdout.flush()
+    return 0

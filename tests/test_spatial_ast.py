@@ -1,0 +1,126 @@
+"""Spatial-AST model side: front-end parity (NumPy vs torch), mel bank, ONNX parity, train/resume."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from agent.features import (CLIP_FRAMES, HOP, N_FFT, SAMPLE_RATE, binaural_features, hann_periodic,
+                            mel_matrix, stft)
+from onnx_models.spatial_ast import labels
+
+
+def _binaural_noise(rng, n, delay=3, gain_db=-4.0):
+    left = rng.standard_normal(n) * 0.1
+    right = np.roll(left, delay) * 10 ** (gain_db / 20) + 0.003 * rng.standard_normal(n)
+    return np.stack([left, right])
+
+
+@pytest.mark.parametrize("n", [16000, 32000, 24001, 9999])
+def test_numpy_front_end_matches_torch_front_end(rng, n):
+    from onnx_models.spatial_ast.model import BinauralFrontEnd
+    x = _binaural_noise(rng, n)
+    ours = binaural_features(x)
+    theirs = BinauralFrontEnd()(torch.tensor(x[None], dtype=torch.float64))[0].numpy()
+    assert ours.shape == (4, 1 + n // HOP, 128)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
+    # float32 torch (what training runs) stays close too
+    theirs32 = BinauralFrontEnd()(torch.tensor(x[None], dtype=torch.float32))[0].numpy()
+    np.testing.assert_allclose(ours, theirs32, rtol=0, atol=1e-3)
+
+
+def test_stft_matches_scipy_reference(rng):
+    from scipy.signal import stft as scipy_stft
+    x = rng.standard_normal(5000)
+    ours = stft(x)
+    # scipy with the same periodic Hann, no scaling, reflect-padded input
+    padded = np.pad(x, N_FFT // 2, mode="reflect")
+    _, _, ref = scipy_stft(padded, nperseg=N_FFT, noverlap=N_FFT - HOP, window=hann_periodic(), boundary=None,
+                           padded=False, scaling="spectrum")
+    ref = ref.T * hann_periodic().sum()
+    np.testing.assert_allclose(ours, ref[: ours.shape[0]], rtol=1e-9, atol=1e-9)
+
+
+def test_mel_filters_have_unit_area_in_hz():
+    mel = mel_matrix()
+    assert mel.shape == (N_FFT // 2 + 1, 128)
+    bin_hz = SAMPLE_RATE / N_FFT
+    areas = mel.sum(axis=0) * bin_hz
+    widths = (mel > 0).sum(axis=0)
+    wide = widths >= 12   # discrete sums approximate the continuous triangle once it spans many bins
+    np.testing.assert_allclose(areas[wide], 1.0, rtol=0.05)
+    # the band edges follow fmin / fmax: nothing below 50 Hz, nothing above 14 kHz
+    freqs = np.arange(mel.shape[0]) * bin_hz
+    assert mel[freqs < 50].sum() == 0 and mel[freqs > 14000].sum() == 0
+
+
+def test_ipd_channels_follow_a_pure_delay(rng):
+    # Right = left delayed by d samples: IPD(f) = -2 pi f d / fs, so cos/sin IPD per bin are known.
+    d = 2
+    left = rng.standard_normal(SAMPLE_RATE) * 0.1
+    right = np.roll(left, d)
+    feats = binaural_features(np.stack([left, right]))
+    f = np.arange(N_FFT // 2 + 1) * SAMPLE_RATE / N_FFT
+    mel = mel_matrix()
+    expected_cos = np.cos(2 * np.pi * f * d / SAMPLE_RATE) @ mel
+    expected_sin = -np.sin(2 * np.pi * f * d / SAMPLE_RATE) @ mel
+    mid = slice(5, CLIP_FRAMES - 5)
+    np.testing.assert_allclose(feats[2, mid].mean(axis=0), expected_cos, atol=0.02)
+    np.testing.assert_allclose(feats[3, mid].mean(axis=0), expected_sin, atol=0.02)
+
+
+def test_label_bins_round_trip():
+    az = np.array([0.0, 1.0, 90.0, -90.0, 179.0, 180.0, -179.0, -1.0])
+    np.testing.assert_allclose(labels.bin_to_azimuth(labels.azimuth_to_bin(az)), az)
+    np.testing.assert_array_equal(labels.elevation_to_bin([-90, 0, 89, 90]), [0, 90, 179, 179])
+    np.testing.assert_array_equal(labels.distance_to_bin([0.5, 2.24, 10.0, 12.0]), [1, 4, 20, 20])
+
+
+def test_decode_direction_is_exact_on_one_hot():
+    az_p = np.zeros((1, 360)); az_p[0, 270] = 1.0
+    el_p = np.zeros((1, 180)); el_p[0, 120] = 1.0
+    az, el, mass = labels.decode_direction(az_p, el_p)
+    np.testing.assert_allclose([az[0], el[0], mass[0]], [-90.0, 30.0, 1.0])
+
+
+def _smoke_checkpoint(tmp_path, steps, resume=False):
+    from onnx_models.spatial_ast.train import main
+    out = tmp_path / "smoke.pt"
+    args = ["--smoke", "--out", str(out), "--steps", str(steps), "--save-every", "1", "--eval-every", "1000",
+            "--threads", "1", "--quiet"]
+    main(args + (["--resume"] if resume else []))
+    return out
+
+
+def test_training_smoke_checkpoints_and_resumes_exactly(tmp_path):
+    straight = torch.load(_smoke_checkpoint(tmp_path / "a", 5), weights_only=False)
+    _smoke_checkpoint(tmp_path / "b", 3)
+    first = torch.load(tmp_path / "b" / "smoke.pt", weights_only=False)
+    assert first["step"] == 3
+    resumed = torch.load(_smoke_checkpoint(tmp_path / "b", 5, resume=True), weights_only=False)
+    assert resumed["step"] == 5 == straight["step"]
+    for name, value in straight["model"].items():
+        torch.testing.assert_close(resumed["model"][name], value, rtol=0, atol=0)
+    # and training changed the weights
+    assert any(not torch.equal(first["model"][k], straight["model"][k]) for k in straight["model"])
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from onnx_models.spatial_ast.export import export
+    ckpt = _smoke_checkpoint(tmp_path, 2)
+    result = export(ckpt, tmp_path / "m.onnx")
+    assert result["max_abs_diff"] < 1e-4
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (1, 5):   # dynamic batch
+        outs = session.run(None, {"features": np.zeros((batch, 4, CLIP_FRAMES, 128), np.float32)})
+        assert [o.shape for o in outs] == [(batch, 24), (batch, 21), (batch, 360), (batch, 180)]
+
+
+def test_soft_targets_are_normalised_and_circular():
+    from onnx_models.spatial_ast.model import soft_targets
+    t = soft_targets(torch.tensor([0, 359]), 360, 2.0, circular=True)
+    torch.testing.assert_close(t.sum(dim=1), torch.ones(2))
+    assert t[0, 359] == pytest.approx(t[0, 1]) and t[1, 0] == pytest.approx(t[1, 358])
