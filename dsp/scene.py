@@ -289,7 +289,8 @@ class SceneRenderer:
         """Silence every state (filters, delay lines, reverb) and finish all ramps at their targets."""
         fp, ip = self._fp, self._ip
         for v in np.flatnonzero(ip[:, K.I_ACTIVE]):
-            if ip[v, K.I_ROW] < 0 or (ip[v, K.I_FADE_LEFT] > 0 and fp[v, K.F_FADE_TGT] == 0.0):
+            # voices on their way out (removed, faded out by a mode change, ringing out) go now
+            if ip[v, K.I_ROW] < 0 or fp[v, K.F_FADE_TGT] == 0.0 or ip[v, K.I_DRAIN] > 0:
                 ip[v, K.I_ACTIVE] = 0
                 continue
             for cur, tgt in ((K.F_AZ, K.F_AZ_TGT), (K.F_EL, K.F_EL_TGT), (K.F_DIST, K.F_DIST_TGT),

@@ -233,8 +233,12 @@ def test_reset_restarts_from_silence(kemar, rng):
     r.add_source("b", -10.0, 0.0, 2.0, mode="itd_ild")
     first = r.process(x).copy()
     r.move_source("a", azimuth_deg=-60.0)
+    r.move_source("b", mode="pan")
     r.process(x)
+    r.move_source("b", mode="itd_ild")
+    r.process(x[:, :300])
     r.reset()
+    assert (r._ip[:, 0] != 0).sum() == 2   # only the two sources' current voices are left
     r.move_source("a", azimuth_deg=60.0)   # before streaming again: takes effect at once
     np.testing.assert_allclose(r.process(x), first, atol=1e-6)
 
