@@ -552,7 +552,7 @@ print(json.dumps({"id": "a1", "ok": True, "result": {"plan": {"room": "jazz_club
 def test_ardour_action_pans_the_selected_tracks_in_headless_ardour(tmp_path):
     """The Ardour script's own transport (io.popen in Ardour's Lua 5.3) against a fake client,
     then the pans read back from Ardour's pan azimuth controls (0 = left, 1 = right)."""
-    from tests.ardour_host import ArdourUnavailable, ardour_session
+    from ardour_host import ArdourUnavailable, ardour_session  # tests/ is on sys.path under pytest
 
     fake = tmp_path / "fake_client.py"
     fake.write_text(FAKE_ARDOUR_CLIENT, encoding="utf-8")
@@ -614,3 +614,70 @@ f:close()
     assert "stase serve --daw ardour" in r["messages"][1]
     [argv] = [json.loads(line) for line in (tmp_path / "fake_client.py.argv.json").read_text().splitlines()]
     assert json.loads(argv[4]) == {"prompt": prompt, "tracks": ["Sax", "Vox"]}
+
+
+# --- End to end: the scripts' transport against a real daemon (stase serve --daw none) ------------
+
+@pytest.fixture
+def daemon(tmp_path):
+    """A real daemon on a free port: yields the ExtState that points the scripts at it."""
+    import os
+    import time
+
+    from ardour_host import free_udp_port
+
+    port = free_udp_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--daw", "none", "--port", str(port),
+           "--no-audio", "--session", str(tmp_path / "session.json"), "--conductor-model", "none"]
+    log = open(tmp_path / "daemon.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    client = [sys.executable, "-m", "bridge.cli", "client", "--port", str(port)]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the daemon did not start: " + (tmp_path / "daemon.log").read_text(errors="replace"))
+            if subprocess.run(client + ["status"], env=env, capture_output=True, cwd=REPO).returncode == 0:
+                break
+            time.sleep(0.3)
+
+        def call(verb, payload):
+            out = subprocess.run(client + [verb, json.dumps(payload)], env=env, capture_output=True,
+                                 text=True, cwd=REPO, check=True).stdout
+            return json.loads(out)
+
+        yield {"ext": {"stase/stase_cmd": f"env 'PYTHONPATH={REPO}' '{sys.executable}' -m bridge.cli",
+                       "stase/client_args": f"--port {port}"}, "call": call, "port": port}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_end_to_end_spatialize_then_chat_edit_against_a_real_daemon(run, daemon):
+    daemon["call"]("tracks", {"tracks": ["Vox", "Sax"]})
+    r = run("stase_spatialize.lua", spatialize_scenario(
+        daemon="real", ext=daemon["ext"], inputs=[{"ok": True, "csv": "jazz club, sax 40 degrees left"}]))
+    assert r["defer_left"] == 0 and count(r, "Undo_BeginBlock2") == 1, r["messages"]
+    sax = ext_record(by_name(r)["Sax"])
+    np.testing.assert_allclose(by_name(r)["Sax"]["pan"],
+                               azimuth_to_stereo_pan(sax["azimuth_deg"], sax["elevation_deg"]), atol=1e-12)
+    assert sax["azimuth_deg"] > 0 and by_name(r)["Sax"]["pan"] < 0  # asked for left, got left
+    # The daemon keeps the plan: "Apply plan to tracks" fetches it through `sources`.
+    r2 = run("stase_apply_plan.lua", {"tracks": tracks(("Vox", False), ("Sax", False)),
+                                      "daemon": "real", "ext": daemon["ext"], "message_box": [1]})
+    assert [q["verb"] for q in r2["requests"]] == ["sources"]
+    np.testing.assert_allclose(by_name(r2)["Sax"]["pan"], by_name(r)["Sax"]["pan"], atol=1e-12)
+
+
+def test_end_to_end_daemon_down_gives_the_start_hint(run, daemon):
+    ext = dict(daemon["ext"], **{"stase/client_args": "--port 9"})  # nobody listens there
+    r = run("stase_settings.lua", {"tracks": [], "daemon": "real", "ext": ext,
+                                   "inputs": [{"ok": True, "csv": "\n".join(
+                                       [ext["stase/stase_cmd"], "--port 9", "3000", "60"])}]})
+    assert "not reachable" in r["messages"][0]["text"] and "stase serve" in r["messages"][0]["text"]
+    assert r["ext"]["stase/client_args"] == "--port 9"
