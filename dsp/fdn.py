@@ -93,62 +93,95 @@ def decay_time_s(ir, sample_rate: float, fit_db=(-5.0, -35.0)) -> float:
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
-def _fdn_kernel(x, out, buf, prebuf, istate, params, fstate):
+def _fdn_kernel(x, out, buf, prebuf, istate, params, fstate, work):
     """Run the FDN over mono ``x`` (n,) into ``out`` (2, n).
+
+    Works in chunks no longer than the shortest delay line: within a chunk every line reads
+    only samples written before it, so each step runs over the whole chunk (vectorisable)
+    while giving exactly the per-sample result.
 
     prebuf: pre-delay ring (power-of-two length)
     istate: [write_index, mask, n_lines, pre_index, predelay, delays...]
     params: [gains(N), poles(N), in_taps(N), u_taps(N), v_taps(N), hp_a, beta, out_gain]
-    fstate: [line filter states(N), s(N) scratch, hp_x1, hp_y1, tone_l1, tone_r1]
+    fstate: [line filter states(N), unused(N), hp_x1, hp_y1, tone_l1, tone_r1]
+    work: (N + 3, chunk) scratch: line outputs, then u, v and the delayed input
     """
-    w, mask, n_lines = istate[0], istate[1], istate[2]
+    w, mask, nl = istate[0], istate[1], istate[2]
     pw, predelay = istate[3], istate[4]
     pmask = prebuf.shape[0] - 1
-    nl = n_lines
-    p_gain, p_pole, p_in, p_u, p_v = 0, nl, 2 * nl, 3 * nl, 4 * nl
     hp_a, beta, out_gain = params[5 * nl], params[5 * nl + 1], params[5 * nl + 2]
-    tone_norm = 1.0 / (1.0 - beta)
-    s_off = nl
+    gain = out_gain / (1.0 - beta)
+    norm = 1.0 / math.sqrt(nl)
     st = 2 * nl
-    for n in range(x.shape[0]):
-        u = 0.0
-        v = 0.0
+    chunk_max = work.shape[1]
+    u = work[nl]
+    v = work[nl + 1]
+    xd = work[nl + 2]
+    total = x.shape[0]
+    pos = 0
+    while pos < total:
+        m = min(chunk_max, total - pos)
+        # pre-delayed input
+        for n in range(m):
+            prebuf[(pw + n) & pmask] = x[pos + n]
+            xd[n] = prebuf[(pw + n - predelay) & pmask]
+        pw = (pw + m) & pmask
+        # delay-line outputs through each line's absorption filter
         for i in range(nl):
-            r = buf[i, (w - istate[5 + i]) & mask]
-            pole = params[p_pole + i]
-            y = params[p_gain + i] * (1.0 - pole) * r + pole * fstate[i]
+            d = istate[5 + i]
+            pole = params[nl + i]
+            b0 = params[i] * (1.0 - pole)
+            y = fstate[i]
+            row = work[i]
+            line = buf[i]
+            for n in range(m):
+                y = b0 * line[(w + n - d) & mask] + pole * y
+                row[n] = y
             fstate[i] = y
-            fstate[s_off + i] = y
-            u += params[p_u + i] * y
-            v += params[p_v + i] * y
-        # normalised Hadamard feedback (fast Walsh-Hadamard transform, in place)
+        # output taps
+        for n in range(m):
+            u[n] = 0.0
+            v[n] = 0.0
+        for i in range(nl):
+            cu = params[3 * nl + i]
+            cv = params[4 * nl + i]
+            row = work[i]
+            for n in range(m):
+                u[n] += cu * row[n]
+                v[n] += cv * row[n]
+        # normalised Hadamard feedback (fast Walsh-Hadamard transform over the lines)
         h = 1
         while h < nl:
             for i in range(0, nl, 2 * h):
                 for j in range(i, i + h):
-                    a = fstate[s_off + j]
-                    b = fstate[s_off + j + h]
-                    fstate[s_off + j] = a + b
-                    fstate[s_off + j + h] = a - b
+                    ra = work[j]
+                    rb = work[j + h]
+                    for n in range(m):
+                        a = ra[n]
+                        b = rb[n]
+                        ra[n] = a + b
+                        rb[n] = a - b
             h *= 2
-        norm = 1.0 / math.sqrt(nl)
-        prebuf[pw] = x[n]
-        xn = prebuf[(pw - predelay) & pmask]
-        pw = (pw + 1) & pmask
         for i in range(nl):
-            buf[i, w] = fstate[s_off + i] * norm + params[p_in + i] * xn
-        w = (w + 1) & mask
-        # side channel high-passed: coherent lows, uncorrelated highs
-        hp = hp_a * (fstate[st + 1] + v - fstate[st])
-        fstate[st] = v
-        fstate[st + 1] = hp
-        left = u + hp
-        right = u - hp
-        # Jot tone correction (1 - beta z^-1) / (1 - beta)
-        out[0, n] = out_gain * tone_norm * (left - beta * fstate[st + 2])
-        out[1, n] = out_gain * tone_norm * (right - beta * fstate[st + 3])
-        fstate[st + 2] = left
-        fstate[st + 3] = right
+            cin = params[2 * nl + i]
+            row = work[i]
+            line = buf[i]
+            for n in range(m):
+                line[(w + n) & mask] = row[n] * norm + cin * xd[n]
+        w = (w + m) & mask
+        # side channel high-passed (coherent lows, uncorrelated highs), Jot tone correction
+        hx, hy, tl, tr = fstate[st], fstate[st + 1], fstate[st + 2], fstate[st + 3]
+        for n in range(m):
+            hy = hp_a * (hy + v[n] - hx)
+            hx = v[n]
+            left = u[n] + hy
+            right = u[n] - hy
+            out[0, pos + n] = gain * (left - beta * tl)
+            out[1, pos + n] = gain * (right - beta * tr)
+            tl = left
+            tr = right
+        fstate[st], fstate[st + 1], fstate[st + 2], fstate[st + 3] = hx, hy, tl, tr
+        pos += m
     istate[0] = w
     istate[3] = pw
 
@@ -211,6 +244,7 @@ class FdnReverb:
         self._istate[5:] = self.delays
         self._prebuf = np.zeros(1 << int(pre + 1).bit_length(), dtype=np.float64)
         self._fstate = np.zeros(2 * n_lines + 4, dtype=np.float64)
+        self._work = np.zeros((n_lines + 3, int(self.delays.min())), dtype=np.float64)
         self.block_size = int(block_size)
         self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)
         self._params[-1] = 1.0 / math.sqrt(max(self._impulse_energy(), 1e-30))
@@ -223,7 +257,8 @@ class FdnReverb:
         x[0] = 1.0
         self.reset()
         y = np.zeros((2, n), dtype=np.float32)
-        _fdn_kernel(x, y, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+        _fdn_kernel(x, y, self._buf, self._prebuf, self._istate, self._params, self._fstate,
+                    self._work)
         return float(np.mean(np.sum(y.astype(np.float64) ** 2, axis=1)))
 
     def prepare(self, sample_rate: float | None = None, block_size: int | None = None,
@@ -259,13 +294,15 @@ class FdnReverb:
         elif out.shape != (2, x.shape[0]) or out.dtype != np.float32:
             raise InputError(f"out must be float32 (2, {x.shape[0]}), got {out.dtype} {out.shape}")
         if out.flags.c_contiguous:
-            _fdn_kernel(x, out, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+            _fdn_kernel(x, out, self._buf, self._prebuf, self._istate, self._params, self._fstate,
+                        self._work)
         else:  # a strided view (e.g. out[:, :m]): same compiled kernel, then one copy
             size = 2 * x.shape[0]
             if self._scratch.size < size:
                 self._scratch = np.zeros(size, dtype=np.float32)
             tmp = self._scratch[:size].reshape(2, x.shape[0])
-            _fdn_kernel(x, tmp, self._buf, self._prebuf, self._istate, self._params, self._fstate)
+            _fdn_kernel(x, tmp, self._buf, self._prebuf, self._istate, self._params, self._fstate,
+                        self._work)
             out[...] = tmp
         return out
 
