@@ -238,8 +238,10 @@ def spatialize_scenario(**over):
     return scenario
 
 
-def test_spatialize_applies_the_plan_in_one_undo_block(run):
+def test_spatialize_applies_the_plan_in_one_undo_block(run, tmp_path):
     r = run("stase_spatialize.lua", spatialize_scenario())
+    spool = tmp_path / "reaper_resource" / "Data" / "stase_spool"
+    assert spool.is_dir() and list(spool.iterdir()) == []  # runner and reply files cleaned up
     [req] = r["requests"]
     assert req["verb"] == "plan"
     assert req["payload"] == {"prompt": "jazz club, sax a bit left", "tracks": ["Vox", "Sax"]}
@@ -333,6 +335,11 @@ def test_requests_survive_shell_metacharacters_posix_and_windows(run):
         assert req["timeout"] == (-2 if os_name == "Win64" else -1)
         quote = '"' if os_name == "Win64" else "'"
         assert req["line"].startswith("stase client --progress plan " + quote)
+        if os_name == "Win64":
+            runner = next(c["args"][0] for c in r["calls"] if c["fn"] == "ExecProcess")
+            assert runner.startswith('cmd.exe /C "') and runner.endswith('.bat"') and "/" not in runner[12:]
+    leftovers = [p.name for p in Path(REPO).glob("*job_*")]
+    assert leftovers == [], "spool files landed in the repository"
 
 
 def test_the_runner_really_runs_through_sh_with_a_fake_client(run, tmp_path):

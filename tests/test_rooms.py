@@ -34,6 +34,11 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+def rooms_positions(room):
+    from dsp.brir import _positions
+    return _positions(room)
+
+
 def _mid_band(ir):
     sos = butter(4, [355, 1414], btype="band", fs=RATE, output="sos")  # 500 Hz + 1 kHz octaves
     return sosfiltfilt(sos, ir.astype(np.float64), axis=-1)
@@ -50,10 +55,6 @@ def test_all_ten_presets_load_with_sources_and_positions_inside():
     with pytest.raises(InputError, match="known rooms"):
         rooms.load_room("ballroom")
 
-
-def rooms_positions(room):
-    from dsp.brir import _positions
-    return _positions(room)
 
 
 @pytest.mark.parametrize("rid", [r for r in ROOM_IDS if r != "outdoor"])

@@ -84,6 +84,8 @@ end
 
 function T.spool_dir()
   local dir = reaper.GetResourcePath() .. "/Data/stase_spool"
+  -- cmd.exe can read "/x" inside a path as a switch: use backslashes throughout on Windows.
+  if T.is_windows() then dir = dir:gsub("/", "\\") end
   reaper.RecursiveCreateDirectory(dir, 0)
   return dir
 end
@@ -116,7 +118,7 @@ end
 -- without, stdout and stderr go to ExecProcess's captured output (quick request).
 function T.write_runner(command, with_files)
   local windows = T.is_windows()
-  local base = T.spool_dir() .. "/job_" .. new_job_id()
+  local base = T.spool_dir() .. (windows and "\\" or "/") .. "job_" .. new_job_id()
   local paths = { out = base .. ".out", err = base .. ".err", rc = base .. ".rc" }
   local lines
   if windows then

@@ -47,6 +47,12 @@ function M.new(scenario)
   for k, v in pairs(scenario.ext or {}) do env.ext[k] = v end
   for k, v in pairs(scenario.projext or {}) do env.projext[k] = v end
   env:install()
+  if (scenario.os or ""):match("^Win") then
+    -- The scripts build Windows paths (backslashes); map them onto this POSIX file system.
+    local open, remove = io.open, os.remove
+    io.open = function(path, mode) return open((path:gsub("\\", "/")), mode) end
+    os.remove = function(path) return remove((path:gsub("\\", "/"))) end
+  end
   return env
 end
 
@@ -82,6 +88,7 @@ end
 --- Parse the runner file the transport wrote: the client command, verb and JSON argument.
 function Env:parse_runner(cmd)
   local runner = cmd:match('^/bin/sh "(.*)"$') or cmd:match('^cmd%.exe /C "(.*)"$')
+  if runner then runner = runner:gsub("\\", "/") end
   assert(runner, "ExecProcess got an unexpected command line: " .. cmd)
   local text = assert(read_file(runner), "runner file missing: " .. runner)
   local line
@@ -96,8 +103,9 @@ function Env:parse_runner(cmd)
   local out = text:match('> "([^"]+%.out)"')
   local rc = text:match('echo [^\n]*> "([^"]+%.rc)%.part"')
   local err = text:match('2> "([^"]+%.err)"')
+  local function posix(path) return path and (path:gsub("\\", "/")) end
   return { runner = runner, text = text, line = line, verb = verb, arg = arg,
-           out = out, rc = rc and (rc) or nil, err = err }
+           out = posix(out), rc = posix(rc), err = posix(err) }
 end
 
 function Env:daemon_reply(verb, payload)
@@ -177,7 +185,7 @@ function Env:install()
   rec("GetOS", function() return env.scenario.os or "Other" end)
   rec("GetResourcePath", function() return env.scenario.resource_path end)
   rec("RecursiveCreateDirectory", function(path)
-    os.execute('mkdir -p "' .. path .. '"')
+    os.execute('mkdir -p "' .. path:gsub("\\", "/") .. '"')
     return 1
   end)
   rec("time_precise", function() return env.clock end)
