@@ -94,5 +94,5 @@ def test_format_hz(hz, text):
 def test_describe_bands_picks_the_strongest_run():
     edges = np.array([100.0, 200, 400, 800, 1600, 3200])
     assert M.describe_bands(np.array([0.6, 0.0, 0.9, 0.8, 0.1]), edges) == "400 Hz-1.6 kHz"
-    assert M.describe_bands(np.array([0.0, 0.0, 0.0, 0.9, 0.8]), edges) == "0.8-3.2 kHz"
+    assert M.describe_bands(np.array([0.0, 0.0, 0.0, 0.9, 0.8]), edges) == "800 Hz-3.2 kHz"
     assert M.describe_bands(np.zeros(5), edges) is None
