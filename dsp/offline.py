@@ -108,13 +108,12 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
                           reverb_engine=plan.reverb_engine, hrtf=hrtf,
                           max_sources=len(plan.sources))
     n = max(len(a) for a in matched.values())
-    inputs = np.zeros((len(plan.sources), n), dtype=np.float32)
+    columns = [matched[s.track] for s in plan.sources]
     report_sources = []
-    for row, s in enumerate(plan.sources):
+    for s in plan.sources:
         mode = "pan" if stereo else s.mode
         scene.add_source(s.track, s.azimuth_deg, s.elevation_deg, s.distance_m, mode, s.gain_db)
         stem = matched[s.track]
-        inputs[row, :len(stem)] = stem
         report_sources.append({
             "track": s.track, "mode": mode, "azimuth_deg": s.azimuth_deg,
             "elevation_deg": s.elevation_deg, "distance_m": s.distance_m, "gain_db": s.gain_db,
@@ -123,14 +122,16 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
     tail = int(round(_tail_seconds(room_id, sample_rate) * sample_rate))
     total = n + tail
     audio = np.zeros((2, total), dtype=np.float32)
-    silence = np.zeros((len(plan.sources), block_size), dtype=np.float32)
+    block = np.zeros((len(plan.sources), block_size), dtype=np.float32)  # one block of every stem
     for start in range(0, total, block_size):
         stop = min(start + block_size, total)
-        block = inputs[:, start:stop] if start < n else silence[:, :stop - start]
-        if block.shape[1] != stop - start:  # the block straddles the end of the stems
-            block = np.zeros((len(plan.sources), stop - start), dtype=np.float32)
-            block[:, :n - start] = inputs[:, start:n]
-        scene.process(np.ascontiguousarray(block), audio[:, start:stop])
+        m = stop - start
+        for row, stem in enumerate(columns):
+            piece = stem[start:stop]
+            block[row, :len(piece)] = piece
+            block[row, len(piece):m] = 0.0
+        scene.process(block if m == block_size else np.ascontiguousarray(block[:, :m]),
+                      audio[:, start:stop])
     peak = float(np.abs(audio).max())
     peak_dbfs = float(gain_to_db(peak))
     lufs = _loudness(audio, sample_rate)
