@@ -110,8 +110,10 @@ def _voice(role, duration_s, rate, rng, beat_s):
             _place(out, int(eighth * beat_s / 2 * rate), tone * _envelope(n, rate, 0.005, 0.03, 3.0))
     elif role == "drums":
         noise = rng.standard_normal(int(0.4 * rate))
-        snare_noise = scipy.signal.sosfilt(scipy.signal.butter(2, [1500, 6000], "bandpass", fs=rate, output="sos"), noise)
-        hat_noise = scipy.signal.sosfilt(scipy.signal.butter(4, min(7000, 0.4 * rate), "highpass", fs=rate, output="sos"), noise)
+        snare_band = [min(1500, 0.2 * rate), min(6000, 0.45 * rate)]
+        snare_noise = scipy.signal.sosfilt(scipy.signal.butter(2, snare_band, "bandpass", fs=rate, output="sos"), noise)
+        hat_filter = scipy.signal.butter(4, min(7000, 0.35 * rate), "highpass", fs=rate, output="sos")
+        hat_noise = scipy.signal.sosfilt(hat_filter, noise)
         t = np.arange(int(0.35 * rate)) / rate
         kick = np.sin(2 * np.pi * (50 * t + 70 * (1 - np.exp(-t / 0.03)) * 0.03)) * np.exp(-t / 0.12)
         snare = (snare_noise[: len(t)] * 0.7 + 0.5 * np.sin(2 * np.pi * 190 * t)) * np.exp(-t / 0.08)
