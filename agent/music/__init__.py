@@ -1,0 +1,19 @@
+"""Text-to-music for stase: the stem generator and the `stase demo` / `stase generate` commands.
+
+Map of the package
+------------------
+* :mod:`.generator`  ``generate_stems(music, sample_rate, seed)`` (the contract's entry point),
+  ``resolve_music``, ``arrange_music``.
+* :mod:`.theory`, :mod:`.styles`  keys, chords, progressions; the ten styles (one per template).
+* :mod:`.arranger`, :mod:`.parts`, :mod:`.melody`  who plays what; part writers; MIDI via mido.
+* :mod:`.kernels`, :mod:`.synth`, :mod:`.vocals`, :mod:`.drums`, :mod:`.render`  the voices
+  (numba kernels, subtractive/FM/additive/Karplus-Strong, formant singers, sampled-noise drums).
+* :mod:`.mixing`  levels per role, peak limits.
+* :mod:`.musicgen`  adapter for a local MusicGen model (transformers), optional.
+* :mod:`.demo`, :mod:`.stage_map`, :mod:`.report`  the CLI, the stage picture, the markdown report.
+"""
+from __future__ import annotations
+
+from .generator import ROLES, arrange_music, generate_stems, resolve_music
+
+__all__ = ["generate_stems", "resolve_music", "arrange_music", "ROLES"]
