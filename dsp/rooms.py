@@ -192,7 +192,7 @@ class RoomReverb:
         self.room = str(room)
         self.preset = None
         self._ir = None
-        is_file = isinstance(room, Path) or bool(Path(str(room)).suffix)
+        is_file = isinstance(room, Path) or bool(Path(str(room)).suffix) or Path(str(room)).is_file()
         if is_file:
             p = Path(room)
             if not p.is_file():
