@@ -688,3 +688,25 @@ def test_end_to_end_daemon_down_gives_the_start_hint(run, daemon):
                                        [ext["stase/stase_cmd"], "--port 9", "3000", "60"])}]})
     assert "not reachable" in r["messages"][0]["text"] and "stase serve" in r["messages"][0]["text"]
     assert r["ext"]["stase/client_args"] == "--port 9"
+
+
+def test_end_to_end_chat_edit_streams_progress_and_applies(run, daemon):
+    daemon["call"]("tracks", {"tracks": ["Vox", "Sax"]})
+    daemon["call"]("set_source", {"track": "Sax", "azimuth_deg": 10.0})
+    daemon["call"]("set_source", {"track": "Vox", "azimuth_deg": 0.0})
+    stored = json.dumps(plan_result([src("Vox", 0.0), src("Sax", 10.0)]))
+    events = [{"tick": 2, "text": "move the sax 60 degrees left"}, {"tick": 40, "char": 13}]
+    # Click Apply as soon as it is on screen, then close: the stub needs fixed ticks, so offer
+    # the click on many ticks; only the first one that finds the button can apply (it then goes).
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False), ("Sax", False)), "daemon": "real", "ext": daemon["ext"],
+        "projext": {"stase/plan": stored}, "max_ticks": 1200,
+        "gfx_events": events + [{"tick": 1199, "char": 27}], "click_when_shown": "apply",
+        "close_after_apply": True})
+    assert r["requests"][0]["verb"] == "chat"
+    sax = by_name(r)["Sax"]
+    assert count(r, "Undo_BeginBlock2") == 1, "\n".join(r["drawn"][-20:])
+    rec = ext_record(sax)
+    np.testing.assert_allclose(sax["pan"], azimuth_to_stereo_pan(rec["azimuth_deg"], rec["elevation_deg"]))
+    assert rec["azimuth_deg"] > 10.0 and sax["pan"] < azimuth_to_stereo_pan(10.0)
+    assert r["defer_left"] == 0

@@ -283,6 +283,14 @@ function Env:make_gfx()
   G.measurestr = function(s) return 7 * #s, 15 end
   G.getchar = function()
     G.mouse_cap = 0
+    -- Real-daemon tests cannot know the tick an answer lands on: click a button once it shows.
+    local want = env.scenario.click_when_shown
+    local shown = want and _G.stase_chat_ui and _G.stase_chat_ui.buttons[want]
+    if env.clicked_when_shown and env.scenario.close_after_apply and not shown then return 27 end
+    if shown and not env.clicked_when_shown then
+      env.clicked_when_shown = true
+      G.mouse_x, G.mouse_y, G.mouse_cap = shown.x + 2, shown.y + 2, 1
+    end
     for _, e in ipairs(env.scenario.gfx_events or {}) do
       if e.tick == env.ticks then
         if e.click then
