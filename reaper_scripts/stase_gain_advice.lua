@@ -96,25 +96,11 @@ local function on_advice(tracks, reply, err)
   if not applied then core.message("Nothing was changed: " .. msg, TITLE) end
 end
 
---- The advisor listens to the tracks' audio: a folder of one mono file per track (the daemon
--- remembers it). Asked once per project and kept in the project's ExtState.
-local function ask_stems_dir(why)
-  local _, current = reaper.GetProjExtState(0, core.PROJ_SECTION, "stems_dir")
-  if current == "" then current = reaper.GetProjectPath("") end
-  local ok, folder = reaper.GetUserInputs(TITLE .. ": stems folder", 1,
-    "Folder of the tracks' audio (one file per track):,extrawidth=360", current)
-  if not ok or folder == "" then return nil end
-  reaper.SetProjExtState(0, core.PROJ_SECTION, "stems_dir", folder)
-  return folder
-end
-
 local function request(tracks, asked)
-  local payload = { tracks = core.track_names(tracks) }
-  local _, stems_dir = reaper.GetProjExtState(0, core.PROJ_SECTION, "stems_dir")
-  if stems_dir ~= "" then payload.stems_dir = stems_dir end
+  local payload = core.with_stems({ tracks = core.track_names(tracks) })
   transport.run("advise", payload, function(reply, err)
-    if not reply and err.kind == "daemon" and not asked and err.message:find("stems_dir") then
-      if ask_stems_dir(err.message) then return request(tracks, true) end
+    if not reply and not asked and core.needs_stems(err) then
+      if core.ask_stems_dir(TITLE) then return request(tracks, true) end
       return
     end
     on_advice(tracks, reply, err)

@@ -60,10 +60,16 @@ local function main()
     core.message(table.concat(lines, "\n"), TITLE)
   end
   -- One request per track, one after the other, each polled from the defer loop.
+  local asked = false
   local function check(i)
     if i > #tracks then return finish() end
     local name = tracks[i].name
-    transport.run("listen", { track = name }, function(reply, err)
+    transport.run("listen", core.with_stems({ track = name }), function(reply, err)
+      if not reply and not asked and core.needs_stems(err) then
+        asked = true
+        if core.ask_stems_dir(TITLE) then return check(i) end
+        return
+      end
       if reply then
         local line, e = format_row(name, reply.result)
         lines[#lines + 1] = line

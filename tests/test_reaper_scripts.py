@@ -710,3 +710,15 @@ def test_end_to_end_chat_edit_streams_progress_and_applies(run, daemon):
     np.testing.assert_allclose(sax["pan"], azimuth_to_stereo_pan(rec["azimuth_deg"], rec["elevation_deg"]))
     assert rec["azimuth_deg"] > 10.0 and sax["pan"] < azimuth_to_stereo_pan(10.0)
     assert r["defer_left"] == 0
+
+
+def test_listen_back_asks_for_the_stems_folder_once_then_retries(run):
+    need = reply(ok=False, error="stems_dir: give a folder of the tracks' audio files", rc=1)
+    sax = {"track": "Sax", "planned": {"azimuth_deg": 30.0, "elevation_deg": 0.0},
+           "heard": {"azimuth_deg": 30.0, "elevation_deg": 0.0, "confidence": 0.9}}
+    r = run("stase_listen_back.lua", {
+        "tracks": tracks(("Sax", True)), "daemon": {"listen": [need, reply(sax)]},
+        "inputs": [{"ok": True, "csv": "/music/stems"}]})
+    assert [q["payload"] for q in r["requests"]] == [{"track": "Sax"},
+                                                      {"track": "Sax", "stems_dir": "/music/stems"}]
+    assert "error 0 deg" in r["messages"][0]["text"] and len(r["inputs_asked"]) == 1

@@ -352,6 +352,36 @@ function core.report_error(err, title)
   core.message(type(err) == "table" and err.message or tostring(err), title or "stase: error")
 end
 
+-- Stems folder ----------------------------------------------------------------------------------
+-- The advisor and the listener work on the tracks' audio: a folder of one mono file per track
+-- (bridge/daemon.py `stems_dir`; the daemon remembers it). Kept in the project's ExtState.
+
+function core.stems_dir()
+  local _, dir = reaper.GetProjExtState(0, core.PROJ_SECTION, "stems_dir")
+  return dir ~= "" and dir or nil
+end
+
+--- Add the project's stems folder to a request payload (when one is known).
+function core.with_stems(payload)
+  payload.stems_dir = payload.stems_dir or core.stems_dir()
+  return payload
+end
+
+--- True for a daemon error that asks for the stems folder.
+function core.needs_stems(err)
+  return type(err) == "table" and err.kind == "daemon" and tostring(err.message):find("stems_dir") ~= nil
+end
+
+--- Ask for the stems folder (prefilled with the last one or the project folder); nil on cancel.
+function core.ask_stems_dir(title)
+  local current = core.stems_dir() or reaper.GetProjectPath("")
+  local ok, folder = reaper.GetUserInputs(title .. ": stems folder", 1,
+    "Folder of the tracks' audio (one file per track):,extrawidth=360", current)
+  if not ok or folder == "" then return nil end
+  reaper.SetProjExtState(0, core.PROJ_SECTION, "stems_dir", folder)
+  return folder
+end
+
 --- Make a name safe as a GetUserInputs caption (commas split the caption list).
 function core.caption(name)
   return (tostring(name):gsub(",", ";"):gsub("=", "-"))
