@@ -94,6 +94,7 @@ class Daemon:
         self.started_at = time.time()
         self.session = Session(config.session, durable=config.durable_saves)
         self.lock = threading.RLock()
+        self._restart_lock = threading.Lock()
         self.endpoint: OscEndpoint | None = None
         self.dispatcher = Dispatcher(self._send_reply)
         self.adapter: DawAdapter = DawAdapter()
@@ -156,31 +157,46 @@ class Daemon:
         if self.session.set_tracks(tracks):
             log.info("DAW tracks: %s", [t["name"] for t in tracks])
             if self.config.audio:
-                self.restart_monitor()
+                # building a renderer takes seconds (HRTF set, room response): never on the
+                # thread that answers requests
+                threading.Thread(target=self.restart_monitor, name="stase-monitor-restart",
+                                 daemon=True).start()
 
     def restart_monitor(self) -> None:
-        """(Re)open the live monitor for the current track list (one input per track)."""
+        """(Re)open the live monitor for the current track list (one input per track).
+
+        The renderer is built without holding the daemon's lock (it takes seconds), so requests
+        keep flowing; moves made meanwhile are in the session and are queued once it runs.
+        """
         from .monitor import LiveMonitor
-        with self.lock:
-            if self.monitor is not None:
-                self.monitor.stop()
-                self.monitor = None
+        with self._restart_lock:
+            self.audio_error = "starting the live monitor"
+            with self.lock:
+                old, self.monitor = self.monitor, None
+            if old is not None:
+                old.stop()
             names = self.session.track_names()
             if not names:
                 self.audio_error = "no tracks yet: the monitor starts when the DAW reports tracks"
                 return
-            placements = {s.track: {"azimuth_deg": s.azimuth_deg, "elevation_deg": s.elevation_deg,
-                                    "distance_m": s.distance_m, "gain_db": s.gain_db, "mode": s.mode}
-                          for s in self.session.plan.sources}
+            plan = self.session.plan
             try:
-                self.monitor = LiveMonitor(names, placements, self.config.sample_rate,
-                                           self.config.block_size, room=self.session.plan.room,
-                                           reverb_engine=self.session.plan.reverb_engine).start(
-                    self.config.audio_device, self.config.audio_hostapi)
-                self.audio_error = None
+                placements = {p.track: {"azimuth_deg": p.azimuth_deg, "elevation_deg": p.elevation_deg,
+                                        "distance_m": p.distance_m, "gain_db": p.gain_db, "mode": p.mode}
+                              for p in plan.sources}
+                monitor = LiveMonitor(names, placements, self.config.sample_rate, self.config.block_size,
+                                      room=plan.room, reverb_engine=plan.reverb_engine)
+                monitor.start(self.config.audio_device, self.config.audio_hostapi)
             except (StaseError, ImportError) as exc:
                 self.audio_error = f"{exc}" + (f" ({exc.__cause__})" if exc.__cause__ else "")
                 log.error("live monitor unavailable: %s", self.audio_error)
+                return
+            with self.lock:
+                for s in self.session.plan.sources:  # the latest positions, ramped in
+                    monitor.set_source(s.track, azimuth_deg=s.azimuth_deg, elevation_deg=s.elevation_deg,
+                                       distance_m=s.distance_m, gain_db=s.gain_db, mode=s.mode)
+                self.monitor = monitor
+            self.audio_error = None
 
     # ---------------------------------------------------------------- verbs
     def _register_verbs(self) -> None:

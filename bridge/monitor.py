@@ -175,6 +175,7 @@ class LiveMonitor:
             raise StaseError("live monitoring needs PortAudio (Debian: libportaudio2)") from exc
         if device is None and hostapi:
             device = find_hostapi_device(sd, hostapi)
+        self.warm_up()
         try:
             self.stream = sd.Stream(samplerate=self.sample_rate, blocksize=self.block_size,
                                     device=device, channels=(len(self.tracks), 2),
@@ -189,6 +190,13 @@ class LiveMonitor:
         log.info("live monitor running: %d tracks in, stereo out, %d Hz, block %d",
                  len(self.tracks), self.sample_rate, self.block_size)
         return self
+
+    def warm_up(self) -> None:
+        """Render one silent block and reset, so first-call costs (JIT dispatch, first touch of
+        the buffers) are not paid inside the first real-time callback."""
+        self.renderer.process(self._inputs, self._out)
+        self.renderer.reset()
+        self._out.fill(0.0)
 
     def stop(self) -> None:
         stream, self.stream = self.stream, None

@@ -273,3 +273,31 @@ def test_midi_cc_on_jack_moves_the_selected_source_and_is_echoed(jack_server, tm
         assert cc16 and cc16[0].value == 32
     finally:
         d.stop()
+
+
+@pytest.mark.jack
+def test_daemon_with_audio_opens_the_monitor_for_its_tracks_and_routes_moves_to_it(jack_server, tmp_path):
+    from bridge.client import request
+    from bridge.daemon import Daemon, DaemonConfig
+    d = Daemon(DaemonConfig(port=0, audio=True, audio_hostapi="JACK", block_size=BLOCK,
+                            session=str(tmp_path / "s.json"), durable_saves=False))
+    d.start()
+    try:
+        t0 = time.monotonic()
+        assert request("tracks", {"tracks": ["Vox", "Gtr"]}, port=d.port, timeout_s=3)["ok"]
+        assert time.monotonic() - t0 < 2.0  # the renderer is built off the request thread
+        deadline = time.monotonic() + 30
+        while d.monitor is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert d.monitor is not None, d.audio_error
+        applied = d.monitor.commands_applied
+        assert request("set_source", {"track": "Gtr", "azimuth_deg": 60.0}, port=d.port)["ok"]
+        deadline = time.monotonic() + 5
+        while d.monitor.commands_applied == applied and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert d.monitor.commands_applied == applied + 1
+        audio = request("status", {}, port=d.port)["result"]["audio"]
+        assert audio["running"] and audio["tracks"] == 2 and audio["error"] is None
+        assert {"xruns", "cpu_load", "callback_overruns"} <= set(audio)
+    finally:
+        d.stop()
