@@ -43,6 +43,10 @@ ROOM_WORDS: dict[str, tuple[str, ...]] = {
 #: Below this retrieval score a prompt made only of explicit cues gets no template.
 DESCRIPTION_TEMPLATE_MIN_SCORE = 0.45
 DEFAULT_ROOM = "dry_studio"
+#: Words that say nothing about a setting once the cues are taken out of a prompt.
+_FILLER = frozenset("""a an the and or but with put place set have make move let i want would like please
+    me my us our you your it its is are be to of on in at by for from so then also now just
+    both each other side sides go goes sits sit keep degree degrees metre metres meter meters""".split())
 
 
 def _check_prompt(prompt: Any) -> str:
@@ -136,7 +140,15 @@ class Conductor:
         if self.trust_model_template and proposal and proposal.get("template") in self.templates:
             best, score = proposal["template"], dict(ranked)[proposal["template"]]
         pathway = "description" if parsed.has_cues else "abstract"
-        template_id = best if (pathway == "abstract" or score >= DESCRIPTION_TEMPLATE_MIN_SCORE) else None
+        template_id = best
+        if pathway == "description":
+            # only the words left after the cues can name a setting ("in a jazz club, sax left")
+            setting = [w for w in re.findall(r"[a-z]+", parsed.residual) if w not in _FILLER]
+            rest = self.retriever.rank(" ".join(setting)) if len(setting) >= 1 else []
+            template_id = rest[0][0] if rest and rest[0][1] >= DESCRIPTION_TEMPLATE_MIN_SCORE else None
+            if template_id is not None and not (proposal and self.trust_model_template):
+                best, score = rest[0]
+                ranked = rest
         if not tracks:
             # demo flow: the template's seats become the tracks
             tracks = [seat.get("name") or seat["role"] for seat in self.templates[best]["roles"]]

@@ -36,7 +36,7 @@ FAMILY_ZONES: dict[str, tuple[float, float]] = {
     "guitar": (35.0, 0.0), "keys": (-30.0, 0.0), "synth": (50.0, 5.0), "strings": (35.0, 0.0),
     "brass": (-20.0, 3.0), "woodwinds": (15.0, 0.0), "plucked": (25.0, 0.0), "other": (25.0, 0.0),
 }
-GROUP_SPACING_DEG = 8.0
+GROUP_SPACING_DEG = 6.0
 
 
 def _side(name: str) -> int:
@@ -144,14 +144,20 @@ def apply_cues(sources: list[SourcePlacement], parsed: ParseResult, edit: bool =
     for cue in parsed.cues:
         group = [by_name[t] for t in cue.tracks if t in by_name]
         why = f"{tag}: '{cue.text}'"
+        relative = dict(cue.relative)
+        values = dict(cue.values)
+        if not edit:
+            for key, v in cue.fallback.items():
+                relative.pop(key, None)
+                values.setdefault(key, v)
         for s in group:
-            for key, v in cue.values.items():
+            for key, v in values.items():
                 if key == "gain_db":
                     s.gain_db = float(v)
                 else:
                     setattr(s, key, float(v))
                 s.provenance[key] = why
-            rel = cue.relative
+            rel = relative
             if "azimuth_deg" in rel:
                 s.azimuth_deg = shift_lateral(s.azimuth_deg, rel["azimuth_deg"])
                 s.provenance["azimuth_deg"] = f"{why} ({rel['azimuth_deg']:+.0f} deg towards the left)"

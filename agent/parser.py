@@ -121,6 +121,8 @@ class Cue:
     relative: dict[str, float] = field(default_factory=dict)
     spread_deg: float | None = None
     tracks: list[str] = field(default_factory=list)
+    #: absolute reading of a relative phrase, used when there is no current plan ("5 m back")
+    fallback: dict[str, float] = field(default_factory=dict)
 
     def kinds(self) -> set[str]:
         k = set(self.values) | set(self.relative)
@@ -157,6 +159,8 @@ class ParseResult:
     mirrors: list[tuple[list[str], str]] = field(default_factory=list)
     music: dict[str, object] = field(default_factory=dict)
     room_words: list[str] = field(default_factory=list)
+    #: the prompt without its cue and mention words: what is left to describe a setting
+    residual: str = ""
 
     @property
     def has_cues(self) -> bool:
@@ -240,7 +244,10 @@ def _relative_degrees(m):
         side, v = m.group(3), number(m.group(4))
     else:
         v, side = number(m.group(5)), m.group(6)
-    return {"relative": {"azimuth_deg": abs(v) * _side_sign(side)}}
+    out = {"relative": {"azimuth_deg": abs(v) * _side_sign(side)}}
+    if m.group(3) is not None and not re.search(r"another|extra|further", m.group(0)):
+        out["fallback"] = {"azimuth_deg": abs(v) * _side_sign(side)}  # "right by 35 degrees"
+    return out
 
 
 @_rule(rf"({NUM})\s*{DEG}\s*(?:off[- ]cent(?:er|re)\s*|from\s+(?:the\s+)?{CENTRE}\s*)?{PREP}?{SIDE}")
@@ -269,7 +276,10 @@ def _relative_distance(m):
     else:
         direction, d = m.group(4), _distance_m(m.group(5), m.group(6))
     sign = -1.0 if direction in ("closer", "nearer", "forward", "in") else 1.0
-    return {"relative": {"distance_m": sign * d}}
+    out = {"relative": {"distance_m": sign * d}}
+    if m.group(1) is not None and direction == "back" and not re.search(r"further|farther|more", m.group(0)):
+        out["fallback"] = {"distance_m": d}
+    return out
 
 
 @_rule(rf"({NUM})\s*{DIST_UNIT}(?:\s+(?:away|from\s+(?:me|the\s+listener|us)|off|distant))?"
@@ -495,6 +505,13 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         mentions.append(Mention(text[spans[i][1]:spans[j - 1][2]], spans[i][1], spans[j - 1][2], found, role, how))
         taken[i:j] = [True] * (j - i)
 
+    families = {r: spec["family"] for r, spec in lexicon.roles.items()}
+    # 0. multi-word instrument phrases a track plays ("the upright bass" beats a track named "Upright")
+    for hit in lexicon.find(words, fuzzy=False, skip=PROSE_SKIP):
+        if hit.end - hit.start >= 2:
+            found = [t for t in tracks if roles.get(t) == hit.role]
+            if found and not any(taken[hit.start:hit.end]):
+                add(hit.start, hit.end, found, "alias", hit.role)
     # 1. full track names (longest first), skipping names that are pure markers
     named = sorted(tracks, key=lambda t: -len(normalise_words(t)))
     for track in named:
@@ -507,7 +524,6 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 same = [t for t in tracks if normalise_words(t) == tw]
                 add(i, i + n, same, "name")
     # 2. lexicon aliases
-    families = {r: spec["family"] for r, spec in lexicon.roles.items()}
     free = [i for i in range(len(words)) if not taken[i]]
     # run the alias finder on maximal runs of free words so phrases never straddle a taken word
     runs: list[list[int]] = []
@@ -592,6 +608,7 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             cue.relative[k] = cue.relative.get(k, 0.0) + v if k != "distance_scale" else cue.relative.get(k, 1.0) * v
         if f.get("spread_deg") is not None:
             cue.spread_deg = f["spread_deg"]
+        cue.fallback.update(f.get("fallback", {}))
     if back and sides:
         side = sides[0]
         lateral = abs(side["values"]["azimuth_deg"])
@@ -620,6 +637,13 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
     exprs = _scan_expressions(text)
     mentions, absent = find_mentions(text, tracks, roles, lexicon, blocked=[(s, e) for s, e, _ in exprs])
     result.mentions = mentions
+    cut = sorted([(s, e) for s, e, _ in exprs] + [(m.start, m.end) for m in mentions + absent])
+    keep, pos = [], 0
+    for s, e in cut:
+        keep.append(text[pos:s])
+        pos = max(pos, e)
+    keep.append(text[pos:])
+    result.residual = " ".join(" ".join(keep).split())
 
     # clauses: cut at punctuation and conjunctions, except inside an expression ("front and centre")
     cuts = [(m.start(), m.end(), m.group(0).strip()) for m in _CLAUSE_BREAK.finditer(text)

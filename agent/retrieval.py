@@ -58,6 +58,10 @@ def load_encoder(path: str | None = None):
     except ImportError as exc:
         raise StaseError("sentence-transformers is not installed") from exc
     try:
+        import torch
+        # one short sentence gains nothing from intra-op threads; on a shared 2-core machine extra
+        # threads only contend (measured: 1 thread ~6x faster than 2 under load, bench/conductor.py)
+        torch.set_num_threads(1)
         return SentenceTransformer(str(path or minilm_path()), device="cpu", local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes one domain error
         raise StaseError(f"cannot load the embedding model from {path or minilm_path()}") from exc
@@ -106,7 +110,18 @@ class TemplateRetriever:
         self.desc_rows = np.array([i for i, o in enumerate(self.owners) if o[1] == "description"])
         self.kw_rows = {tid: np.array([i for i, o in enumerate(self.owners) if o == (tid, "keyword")])
                         for tid in self.ids}
+        self._memo: dict[str, np.ndarray] = {}
         self.seat_roles = {tid: {r["role"] for r in self.templates[tid]["roles"]} for tid in self.ids}
+
+    def _query(self, prompt: str) -> np.ndarray:
+        """Prompt embedding, memoised (the daemon sees the same prompts again)."""
+        q = self._memo.get(prompt)
+        if q is None:
+            q = embed([prompt], self.encoder)[0]
+            if len(self._memo) >= 256:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[prompt] = q
+        return q
 
     def scores(self, prompt: str, roles: list[str] | None = None) -> dict[str, float]:
         """Score of every template for ``prompt`` (higher is better), see the module docstring.
@@ -114,7 +129,7 @@ class TemplateRetriever:
         ``roles`` (the session's track roles) add up to ``ROLE_BONUS`` times the share of them
         that the template seats.
         """
-        q = embed([prompt], self.encoder)[0]
+        q = self._query(prompt)
         sims = self.vectors @ q
         text = _words(prompt)
         out = {}

@@ -51,7 +51,7 @@ ex("piano on the left, trumpet on the right", J, [a("Piano", 40, 20), a("Tpt", -
 ex("on the left, the sitar; on the right, the tabla", W, [a("Sitar", 40, 20), a("Tabla", -40, 20)])
 ex("vocals in the middle, guitars left and right", B, [a("Vox", 0, 3), a("Gtr L", 70, 25), a("Gtr R", -70, 25)])
 ex("pad behind and to the left", E, [a("Pad", 135, 15)])
-ex("the lead slightly behind me on the right", E, [a("Lead", -165, 15)])
+ex("the lead behind me, slightly to the right", E, [a("Lead", -165, 15)])
 ex("perc rear left, pad rear right", E, [a("Perc", 135, 5), a("Pad", -135, 5)])
 ex("keys front right", B, [a("Keys", -45, 5)])
 ex("sax just left of centre", J, [a("Sax", 10, 8)])
