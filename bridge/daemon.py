@@ -346,8 +346,8 @@ class Daemon:
         return stems, rate
 
     def verb_advise(self, params: dict, progress: Callable) -> dict:
-        advise = _lazy("agent.advisor", "advise", "the gain advisor")
         stems, rate = self._stems(params)
+        advise = _lazy("agent.advisor", "advise", "the gain advisor")
         reference = self._stems(params, "reference_dir")[0] if params.get("reference_dir") else None
         progress(0.3, f"analysing {len(stems)} stems")
         return advise(stems, rate, reference=reference, plan=self.session.plan)

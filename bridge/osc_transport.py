@@ -27,6 +27,7 @@ log = logging.getLogger("stase.osc")
 
 OnMessage = Callable[[str, list, tuple], None]
 MAX_DATAGRAM = 65535
+MAX_REPLY_BYTES = 60_000
 
 
 def build_message(address: str, args: list | tuple = ()) -> bytes:
@@ -132,7 +133,14 @@ class OscEndpoint:
             return False
 
     def send_json(self, address: str, payload: dict, to: tuple[str, int]) -> bool:
-        return self.send(address, [json_payload(payload)], to)
+        text = json_payload(payload)
+        if len(text.encode("utf-8")) > MAX_REPLY_BYTES:
+            # one UDP datagram carries at most ~64 KiB; say so instead of failing silently
+            self.stats["send_errors"] += 1
+            text = json_payload({"id": payload.get("id"), "ok": False, "status": "error",
+                                 "error": f"reply of {len(text)} characters is too large for one "
+                                          f"UDP datagram (limit {MAX_REPLY_BYTES} bytes)"})
+        return self.send(address, [text], to)
 
     def _loop(self) -> None:
         sock = self._sock

@@ -55,14 +55,27 @@ def test_round_trip_of_the_documented_verbs(daemon):
     assert saved["plan"]["sources"][0]["gain_db"] == -2.0
 
 
-def test_long_job_replies_accepted_then_a_result_or_a_clear_error(daemon):
-    ask(daemon, "tracks", tracks=["Vox"])
-    progress = []
-    r = request("advise", {}, port=daemon.port, timeout_s=3.0, job_timeout_s=60.0, on_progress=progress.append)
-    assert progress and progress[0]["status"] == "accepted"
-    assert r["status"] in ("done", "error") and r["job"] == progress[0]["job"]
-    if not r["ok"]:  # no stems folder given: the error says what is needed
-        assert "stems_dir" in r["error"] or "not available" in r["error"]
+def test_long_jobs_reply_accepted_then_progress_then_the_result(tmp_path):
+    d = Daemon(DaemonConfig(port=0, session=str(tmp_path / "s.json"), durable_saves=False,
+                            conductor_model="none"))
+    d.start()
+    try:
+        tracks = ["Lead Vocal", "Bass", "Drums"]
+        ask(d, "tracks", tracks=tracks)
+        progress = []
+        r = request("plan", {"prompt": "a small jazz club, bass a bit left"}, port=d.port,
+                    timeout_s=3.0, job_timeout_s=120.0, on_progress=progress.append)
+        assert [p["status"] for p in progress][:2] == ["accepted", "progress"]
+        assert r["ok"], r
+        assert r["status"] == "done" and r["job"] == progress[0]["job"]
+        assert sorted(s["track"] for s in r["result"]["plan"]["sources"]) == sorted(tracks)
+        saved = json.loads(Path(d.session.path).read_text())["plan"]
+        assert saved["sources"] == r["result"]["plan"]["sources"]
+        # a job that cannot run says what it needs
+        r = request("advise", {}, port=d.port, timeout_s=3.0, job_timeout_s=30.0)
+        assert r["ok"] is False and "stems_dir" in r["error"]
+    finally:
+        d.stop()
 
 
 def test_client_cli_prints_reply_and_reports_an_absent_daemon(daemon):

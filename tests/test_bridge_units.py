@@ -211,3 +211,34 @@ def test_midi_cc_moves_selected_source_and_learn_rebinds(tmp_path):
         midi.learn("colour")
     with pytest.raises(InputError):
         check_mapping({"controls": [{"cc": 300, "field": "x", "min": 1, "max": 1}]})
+
+
+# ------------------------------------------------------------------ config and transport limits
+def test_daemon_config_yaml_flags_win_and_unknown_keys_are_named(tmp_path):
+    from bridge.daemon import DaemonConfig
+    path = tmp_path / "stase.yaml"
+    path.write_text("port: 9200\ndaw: ardour\nblock_size: 512\n")
+    config = DaemonConfig.from_yaml(path, port=9300, daw=None)
+    assert (config.port, config.daw, config.block_size, config.host) == (9300, "ardour", 512, "127.0.0.1")
+    path.write_text("port: 9200\nprot: 1\n")
+    with pytest.raises(InputError, match="prot"):
+        DaemonConfig.from_yaml(path)
+
+
+def test_oversized_reply_becomes_an_error_reply():
+    from bridge.osc_transport import MAX_REPLY_BYTES, OscEndpoint, parse_datagram
+    import socket
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(3)
+    endpoint = OscEndpoint(lambda *a: None)
+    try:
+        endpoint.send_json("/stase/reply", {"id": 5, "ok": True, "result": "x" * (MAX_REPLY_BYTES + 1)},
+                           receiver.getsockname())
+        address, args = parse_datagram(receiver.recv(65535))[0]
+        reply = json.loads(args[0])
+        assert address == "/stase/reply" and reply["id"] == 5 and reply["ok"] is False
+        assert "too large" in reply["error"] and endpoint.stats["send_errors"] == 1
+    finally:
+        endpoint.close()
+        receiver.close()
