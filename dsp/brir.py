@@ -30,8 +30,13 @@ what comes after it (a send reverb).
   T.  The tail fades in (raised cosine) between the first reflection and the mixing time
   ``sqrt(V) ms`` (Polack 1993), while the image sources fade out (energy-complementary).
 
-The whole response is normalised to unit energy per ear: the scene's send gain
-(``dsp.distance.reverb_send_gain``) sets the level.
+Level: the response is built relative to the direct sound at 1 m, then multiplied by the
+critical distance ``r_c = sqrt(A / 16 pi)`` (= ``dsp.distance.critical_distance_m``), because
+the scene's send gain is ``1 / r_c`` (``dsp.distance.reverb_send_gain``): together they give
+the physical (Sabine) level.  In the 500 Hz-1 kHz octaves the response then carries about the
+energy of a unit white impulse there (:func:`mid_band_energy_ratio` ~ 1, a little less because
+the image sources hold less energy than the statistical decay); broadband it carries less,
+because the highs decay sooner.
 """
 from __future__ import annotations
 
@@ -47,8 +52,32 @@ OCTAVE_BANDS_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 #: 2.2 x the 0.175 m ear spacing puts the first zero near 450 Hz, as measured on dummy heads
 #: (spherical-head factor after Jeub et al. 2010, IEEE TASLP 18(7); sinc form: Cook et al. 1955).
 COHERENCE_DISTANCE_M = 2.2 * 2.0 * HEAD_RADIUS_M
+#: The octaves in which presets quote RT60 and in which levels are matched (500 Hz and 1 kHz).
+MID_BAND_HZ = (355.0, 1414.0)
 MAX_IMAGE_ORDER = 12
 MAX_LENGTH_S = 12.0
+
+
+def mid_band_energy_ratio(ir, sample_rate: float) -> float:
+    """Energy of ``ir`` (mean over channels) in :data:`MID_BAND_HZ`, relative to a unit impulse.
+
+    1.0 means the response carries as much 500 Hz-1 kHz energy as a unit-energy white impulse.
+    """
+    from scipy.signal import butter, sosfilt
+    h = np.atleast_2d(np.asarray(ir, dtype=np.float64))
+    hi = min(MID_BAND_HZ[1], 0.45 * sample_rate)
+    sos = butter(4, [MID_BAND_HZ[0], hi], btype="band", fs=sample_rate, output="sos")
+    impulse = np.zeros(int(0.5 * sample_rate))
+    impulse[0] = 1.0
+    reference = np.sum(sosfilt(sos, impulse) ** 2)
+    padded = np.concatenate([h, np.zeros((h.shape[0], int(0.05 * sample_rate)))], axis=1)
+    return float(np.mean(np.sum(sosfilt(sos, padded, axis=1) ** 2, axis=1)) / reference)
+
+
+def critical_distance_m(room: dict) -> float:
+    """``sqrt(A / 16 pi)`` with Sabine's ``A = 0.161 V / T`` (as ``dsp.distance``)."""
+    area = 0.161 * room_volume_m3(room) / max(float(room["rt60_s"]), 1e-3)
+    return math.sqrt(area / (16.0 * math.pi))
 
 
 def room_volume_m3(room: dict) -> float:
@@ -222,7 +251,7 @@ def _tail(room: dict, sample_rate: float, n: int, t_first: float, t_mix: float,
 
 
 def synthesize_brir(room: dict, sample_rate: int, hrtf=None) -> np.ndarray:
-    """The room's BRIR as float32 (2, n), unit energy per ear, direct sound excluded.
+    """The room's BRIR as float32 (2, n), scaled by the critical distance, no direct sound.
 
     Deterministic: the noise is seeded from the room id and the rate.
     """
@@ -244,5 +273,4 @@ def synthesize_brir(room: dict, sample_rate: int, hrtf=None) -> np.ndarray:
     brir = early + tail
     taper = int(0.05 * sample_rate)
     brir[:, -taper:] *= 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, taper))
-    energy = np.mean(np.sum(brir * brir, axis=1))
-    return (brir / math.sqrt(energy)).astype(np.float32)
+    return (brir * critical_distance_m(room)).astype(np.float32)

@@ -23,7 +23,9 @@ least ``0.15 T60 fs`` samples (Schroeder's modal-density criterion) when the ran
 Two orthogonal output tap vectors give ``u`` and ``v``; the outputs are ``u + HP(v)`` and
 ``u - HP(v)`` with a first-order high-pass at ``coherence_hz``: coherent (in phase) below it,
 uncorrelated above, as the interaural coherence of a diffuse field (Cook et al. 1955, see
-``dsp.rooms``).  Output gain is set so the impulse response has unit energy per channel.
+``dsp.brir``).  Output gain is set so the impulse response has unit energy per channel
+(``level="broadband"``) or the energy of a unit impulse in the 500 Hz-1 kHz octaves
+(``level="mid_band"``, how ``dsp.rooms`` matches it to a room's BRIR).
 """
 from __future__ import annotations
 
@@ -200,13 +202,15 @@ class FdnReverb:
         meets Schroeder's ``0.15 T60 fs`` modal density when it is too short.
     coherence_hz : below it the two outputs are coherent, above it uncorrelated.
     predelay_ms : delay before the reverb starts.
-    block_size : largest block ``process`` expects (buffers are sized once).
+    block_size : the usual block (any length works).
+    level : "broadband" (unit impulse-response energy per channel) or "mid_band" (unit energy
+        relative to a unit impulse in the 500 Hz-1 kHz octaves).
     """
 
     def __init__(self, sample_rate: float, t60_s: float, n_lines: int = 16,
                  t60_high_s: float | None = None, min_delay_ms: float = 12.0,
                  max_delay_ms: float = 45.0, coherence_hz: float = 500.0,
-                 predelay_ms: float = 0.0, block_size: int = 1024):
+                 predelay_ms: float = 0.0, block_size: int = 1024, level: str = "broadband"):
         if not (sample_rate > 0 and math.isfinite(sample_rate)):
             raise InputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
         if not (0.01 <= t60_s <= 30.0):
@@ -216,6 +220,8 @@ class FdnReverb:
         t60_high_s = 0.5 * t60_s if t60_high_s is None else float(t60_high_s)
         if not (0.01 <= t60_high_s <= t60_s * 2.0):
             raise InputError(f"t60_high_s must be within 0.01 s and 2 x t60_s, got {t60_high_s!r}")
+        if level not in ("broadband", "mid_band"):
+            raise InputError(f"level must be 'broadband' or 'mid_band', got {level!r}")
         if not (0 < min_delay_ms < max_delay_ms):
             raise InputError("delays must satisfy 0 < min_delay_ms < max_delay_ms")
         self.sample_rate = float(sample_rate)
@@ -247,10 +253,14 @@ class FdnReverb:
         self._work = np.zeros((n_lines + 3, int(self.delays.min())), dtype=np.float64)
         self.block_size = int(block_size)
         self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)
-        self._params[-1] = 1.0 / math.sqrt(max(self._impulse_energy(), 1e-30))
+        self._params[-1] = 1.0 / math.sqrt(max(self._impulse_energy(level), 1e-30))
         self.reset()
 
-    def _impulse_energy(self) -> float:
+    def scale_output(self, gain: float) -> None:
+        """Multiply the output level by ``gain`` (takes effect at once)."""
+        self._params[-1] *= float(gain)
+
+    def _impulse_energy(self, level: str = "broadband") -> float:
         """Energy per channel of the unnormalised impulse response (rendered to -80 dB)."""
         n = int(self.t60_s * 80.0 / 60.0 * self.sample_rate) + int(self.delays.max()) + 1
         x = np.zeros(n, dtype=np.float32)
@@ -259,6 +269,9 @@ class FdnReverb:
         y = np.zeros((2, n), dtype=np.float32)
         _fdn_kernel(x, y, self._buf, self._prebuf, self._istate, self._params, self._fstate,
                     self._work)
+        if level == "mid_band":
+            from .brir import mid_band_energy_ratio
+            return mid_band_energy_ratio(y, self.sample_rate)
         return float(np.mean(np.sum(y.astype(np.float64) ** 2, axis=1)))
 
     def prepare(self, sample_rate: float | None = None, block_size: int | None = None,

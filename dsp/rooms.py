@@ -12,8 +12,10 @@ What it holds
 
 Engines: ``"convolution"`` convolves the send with the BRIR (:class:`dsp.convolution.
 PartitionedConvolver`, zero latency); ``"fdn"`` runs a Jot FDN (:class:`dsp.fdn.FdnReverb`)
-with the room's RT60, high-frequency decay and pre-delay.  Both have unit impulse-response
-energy per ear; the scene's send gain sets the level (``dsp.distance.reverb_send_gain``).
+with the room's RT60, high-frequency decay and pre-delay.  Levels: a preset's BRIR is the
+physical response scaled by the room's critical distance (the scene's send gain ``1 / r_c``
+restores it, ``dsp.distance.reverb_send_gain``); the FDN of a preset is matched to that BRIR's
+energy in the 500 Hz-1 kHz octaves, and a user file is scaled to unit energy there.
 
 Cache: ``$XDG_CACHE_HOME/stase/brir`` (else ``~/.cache/stase/brir``), one ``.npy`` per room and
 rate, named by a hash of the preset, the rate, the HRTF set and ``BRIR_VERSION``; a file that
@@ -34,7 +36,7 @@ import numpy as np
 from .errors import InputError, StaseError
 
 #: Bump when dsp/brir.py changes what it generates: old cache files are then ignored.
-BRIR_VERSION = 1
+BRIR_VERSION = 2
 ENGINES = ("convolution", "fdn")
 #: Samples after the direct-sound onset of a user RIR that still count as direct sound (2.5 ms).
 DIRECT_WINDOW_S = 0.0025
@@ -119,12 +121,14 @@ def _resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True) -> np.ndarray:
-    """A user room response as float32 (2, n) at ``sample_rate``, unit energy per ear.
+    """A user room response as float32 (2, n) at ``sample_rate``, mid-band energy 1.
 
     Parameters
     ----------
     path : audio file (WAV, FLAC, AIFF) with 1 channel (RIR, used for both ears) or 2 (BRIR).
-    sample_rate : session rate; the file is resampled to it.
+    sample_rate : session rate; the file is resampled to it.  The level is set so the 500 Hz-1
+        kHz octaves carry the energy of a unit impulse, as the presets' responses do
+        (:func:`dsp.brir.mid_band_energy_ratio`).
     strip_direct : cut everything up to ``DIRECT_WINDOW_S`` after the direct-sound onset (the
         first sample within 20 dB of the peak) and start the response there, because the scene
         renders the direct path itself.
@@ -157,9 +161,11 @@ def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True)
         ramp = min(cut, int(0.001 * sample_rate) + 1)
         h[:, :cut - ramp] = 0.0
         h[:, cut - ramp:cut] *= np.linspace(0.0, 1.0, ramp)
-    energy = np.mean(np.sum(h * h, axis=1))
-    if energy <= 0:
-        raise InputError(f"room response {path} has no energy after its direct sound")
+    from .brir import mid_band_energy_ratio
+    energy = mid_band_energy_ratio(h, sample_rate)
+    if not energy > 1e-20:
+        raise InputError(f"room response {path} has no energy between 355 Hz and 1.4 kHz "
+                         "after its direct sound")
     return (h / math.sqrt(energy)).astype(np.float32)
 
 
@@ -218,12 +224,15 @@ class RoomReverb:
                 t60 = decay_time_s(ir, self.sample_rate, fit_db=(-5.0, -25.0))
             except InputError:
                 t60 = 0.5
-            return {"t60_s": float(np.clip(t60, 0.05, 20.0)), "t60_high_s": 0.5 * float(np.clip(t60, 0.05, 20.0))}
+            t60 = float(np.clip(t60, 0.05, 20.0))
+            return {"t60_s": t60, "t60_high_s": 0.5 * t60, "level": 1.0}
         bands = band_rt60_s(self.preset, self.sample_rate)
         t60 = max(0.05, float(self.preset["rt60_s"]))
         high = min(bands.get(8000.0, min(bands.values())), 2.0 * t60)
+        from .brir import mid_band_energy_ratio
         return {"t60_s": t60, "t60_high_s": max(0.02, high),
-                "predelay_ms": 0.25 * mixing_time_s(self.preset) * 1e3}
+                "predelay_ms": 0.25 * mixing_time_s(self.preset) * 1e3,
+                "level": mid_band_energy_ratio(self.impulse_response(), self.sample_rate)}
 
     def prepare(self, sample_rate: int | None = None, block_size: int | None = None,
                 channels: int | None = None) -> None:
@@ -239,7 +248,11 @@ class RoomReverb:
             self._engine = PartitionedConvolver(self.impulse_response(), block_size, in_channels=1)
         else:
             from .fdn import FdnReverb
-            self._engine = FdnReverb(self.sample_rate, block_size=block_size, **self._fdn_settings())
+            settings = self._fdn_settings()
+            level = settings.pop("level")
+            self._engine = FdnReverb(self.sample_rate, block_size=block_size, level="mid_band",
+                                     **settings)
+            self._engine.scale_output(math.sqrt(level))
 
     def reset(self) -> None:
         self._engine.reset()

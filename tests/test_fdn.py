@@ -86,6 +86,14 @@ def test_unit_energy_and_decorrelated_outputs():
     np.testing.assert_allclose(np.corrcoef(low)[0, 1], 1.0, atol=0.2)
 
 
+def test_mid_band_level_option():
+    from dsp.brir import mid_band_energy_ratio
+    fdn = FdnReverb(RATE, 1.0, level="mid_band")
+    np.testing.assert_allclose(mid_band_energy_ratio(_impulse_response(fdn, 1.6), RATE), 1.0, rtol=0.02)
+    fdn.scale_output(2.0)
+    np.testing.assert_allclose(mid_band_energy_ratio(_impulse_response(fdn, 1.6), RATE), 4.0, rtol=0.02)
+
+
 def test_delays_are_distinct_primes_and_dense_enough():
     d = fdn_delays(16, 500, 2000)
     assert len(set(d.tolist())) == 16

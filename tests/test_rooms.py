@@ -9,7 +9,7 @@ from scipy.signal import butter, csd, fftconvolve, sosfiltfilt, welch
 
 from dsp import rooms
 from dsp.audio_io import write_audio
-from dsp.brir import band_rt60_s, diffuse_coherence, mixing_time_s
+from dsp.brir import band_rt60_s, diffuse_coherence, mid_band_energy_ratio, mixing_time_s
 from dsp.conventions import SPEED_OF_SOUND_M_S
 from dsp.errors import InputError
 from dsp.fdn import decay_time_s
@@ -39,6 +39,12 @@ def rooms_positions(room):
     return _positions(room)
 
 
+def _mid_band_unit():
+    impulse = np.zeros(RATE)
+    impulse[RATE // 2] = 1.0
+    return float(np.sum(_mid_band(impulse) ** 2))
+
+
 def _mid_band(ir):
     sos = butter(4, [355, 1414], btype="band", fs=RATE, output="sos")  # 500 Hz + 1 kHz octaves
     return sosfiltfilt(sos, ir.astype(np.float64), axis=-1)
@@ -64,8 +70,12 @@ def test_brir_rt60_matches_preset(cache_home, rid):
     assert brir.dtype == np.float32 and brir.shape[0] == 2
     # Schroeder T30 in the 500 Hz-1 kHz octaves, where presets state RT60
     np.testing.assert_allclose(decay_time_s(_mid_band(brir), RATE), room["rt60_s"], rtol=0.10)
-    # unit energy per ear on average (the scene's send gain sets the level)
-    np.testing.assert_allclose(np.mean(np.sum(brir.astype(np.float64) ** 2, axis=1)), 1.0, rtol=1e-3)
+    # level: the late mid-band energy is Sabine's statistical one, 16 pi / A exp(-13.8 t / T)
+    # relative to the direct sound at 1 m, times r_c^2 = A / (16 pi) (the scene divides by it)
+    t0 = 2.0 * mixing_time_s(room)
+    late = np.mean(np.sum(_mid_band(brir)[:, int(t0 * RATE):] ** 2, axis=1)) / _mid_band_unit()
+    expected = np.exp(-13.8155 * t0 / room["rt60_s"])
+    np.testing.assert_allclose(10 * np.log10(late), 10 * np.log10(expected), atol=1.0)
 
 
 def test_high_band_decay_follows_sabine_with_air_absorption(cache_home):
@@ -164,6 +174,9 @@ def test_room_reverb_fdn_decays_with_room_rt60(cache_home):
     x[0] = 1.0
     ir = reverb.process(x)
     np.testing.assert_allclose(decay_time_s(_mid_band(ir), RATE), room["rt60_s"], rtol=0.10)
+    # the two engines sound equally loud in the 500 Hz-1 kHz octaves
+    np.testing.assert_allclose(mid_band_energy_ratio(ir, RATE),
+                               mid_band_energy_ratio(rooms.room_brir("jazz_club", RATE), RATE), rtol=0.05)
     reverb.reset()
     parts = [reverb.process(x[i:i + 128]).copy() for i in range(0, x.size, 128)]
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), ir)
@@ -184,7 +197,7 @@ def test_user_rir_file_resampled_direct_cut_and_decay_kept(tmp_path, rng):
     assert ir.shape == (2, pytest.approx(int((1.2 - 0.01) * RATE), abs=3))
     cut = int(rooms.DIRECT_WINDOW_S * RATE)
     assert np.all(ir[:, :cut - 49] == 0)  # the direct sound and what follows it within 2.5 ms
-    np.testing.assert_allclose(np.mean(np.sum(ir.astype(np.float64) ** 2, axis=1)), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(mid_band_energy_ratio(ir, RATE), 1.0, rtol=1e-3)
     np.testing.assert_allclose(decay_time_s(ir, RATE), 0.9, rtol=0.05)
     for engine in ("convolution", "fdn"):
         reverb = rooms.RoomReverb(str(path), RATE, 128, engine=engine)
