@@ -128,6 +128,7 @@ def _fuzz_packets(rng, n):
             yield b"#bundle\x00" + b"\x00" * 8 + b"\x00\x00\x00\x10" + b"junk" * 3, False
 
 
+@pytest.mark.slow
 def test_fuzz_ten_thousand_packets(daemon, rng):
     ask(daemon, "tracks", tracks=["Vox", "Bass"])
     time.sleep(0.2)  # the server counts its reply just after sending it
@@ -231,13 +232,13 @@ def test_reaper_patterns_are_declared_in_the_shipped_pattern_file():
 class FakeReaper:
     """A stand-in for REAPER's OSC surface: answers like the default pattern config does."""
 
-    def __init__(self, names, feedback_port):
+    def __init__(self, names, feedback_port, port=0):
         self.names = list(names)
         self.volume = {i + 1: 0.0 for i in range(len(names))}
         self.pan = {i + 1: 0.5 for i in range(len(names))}
         self.received = []
         self.feedback_to = ("127.0.0.1", feedback_port)
-        self.endpoint = OscEndpoint(self._on, "127.0.0.1", 0, name="fake-reaper").start()
+        self.endpoint = OscEndpoint(self._on, "127.0.0.1", port, name="fake-reaper").start()
 
     def _on(self, address, args, sender):
         self.received.append((address, args))
@@ -276,6 +277,16 @@ def test_reaper_adapter_mirrors_names_and_applies_gain_and_pan(tmp_path):
         assert fake.volume[2] == pytest.approx(-4.5)
         assert fake.pan[2] == pytest.approx(0.0)  # fully left = normalised 0
         assert d.adapter.feedback[2]["pan"] == pytest.approx(-1.0)
+        # REAPER quits and a new one starts, with other tracks: the adapter re-reads it
+        fake.endpoint.close()
+        d.adapter.refresh_s = 0.3
+        fake = FakeReaper(["Kick", "Lead Vox", "Organ"], listen, port=fake.endpoint.port)
+        deadline = time.monotonic() + 5
+        daw_names = lambda: [t["name"] for t in d.session.tracks]  # noqa: E731
+        while daw_names() != ["Kick", "Lead Vox", "Organ"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daw_names() == ["Kick", "Lead Vox", "Organ"]
+        assert "Vox" in d.session.track_names()  # its placement stays in the plan
     finally:
         d.stop()
         fake.endpoint.close()

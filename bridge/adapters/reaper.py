@@ -14,8 +14,9 @@ default pattern file (and in our trimmed ``reaper_scripts/stase.ReaperOSC``)::
 
 ``@`` is the track number within the current bank (1-based).  REAPER says nothing when nothing
 changes, so silence does not mean it has gone: every ``keepalive_s`` the adapter re-sends its
-bank size (cheap, idempotent), and while it knows no track it also asks REAPER to refresh all
-surfaces, so a REAPER started after the daemon is picked up.
+bank size (cheap, idempotent); while it knows no track, and otherwise every ``refresh_s``, it
+registers again and asks REAPER to refresh all surfaces, so a REAPER started or restarted after
+the daemon is picked up (names, faders and pans re-read; renamed tracks followed).
 """
 from __future__ import annotations
 
@@ -52,19 +53,22 @@ class ReaperAdapter(DawAdapter):
     host, port : where REAPER listens (127.0.0.1:8000 by default).
     listen_host, listen_port : where REAPER sends feedback (our side; 9000 by default).
     bank_size : how many tracks we ask REAPER to report (DEVICE_TRACK_COUNT).
+    refresh_s : how often to ask for a full refresh (a REAPER restarted since is re-read).
     """
 
     kind = "reaper"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, listen_host: str = "127.0.0.1",
                  listen_port: int = 9000, bank_size: int = 64, keepalive_s: float = 2.0,
-                 timeout_s: float = 5.0, **base: Any):
+                 timeout_s: float = 5.0, refresh_s: float = 10.0, **base: Any):
         super().__init__(keepalive_s=keepalive_s, timeout_s=timeout_s, **base)
         self.address = (host, int(port))
         self.listen = (listen_host, int(listen_port))
         self.bank_size = int(bank_size)
         self.endpoint: OscEndpoint | None = None
         self._names_dirty = threading.Event()
+        self.refresh_s = refresh_s
+        self._last_refresh = time.monotonic()
 
     def _open(self) -> None:
         self.endpoint = OscEndpoint(self._on_message, self.listen[0], self.listen[1],
@@ -88,7 +92,9 @@ class ReaperAdapter(DawAdapter):
         if self._names_dirty.is_set():
             self._names_dirty.clear()
             self.on_tracks(self.tracks())
-        if not self.tracks():
+        now = time.monotonic()
+        if not self.tracks() or now - self._last_refresh >= self.refresh_s:
+            self._last_refresh = now
             self.register()
         else:
             self._send("/device/track/count", self.bank_size)
