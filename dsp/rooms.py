@@ -94,7 +94,7 @@ def _write_cached(path: Path, brir: np.ndarray) -> None:
 
 
 def room_brir(room_id: str, sample_rate: int = 48000) -> np.ndarray:
-    """Binaural room response of a preset: float32 (2, n), unit energy per ear, no direct sound.
+    """Binaural room response of a preset: float32 (2, n), no direct sound, scaled by r_c.
 
     Deterministic for a given preset, rate and HRTF set; cached on disk (see :func:`cache_dir`).
     """
