@@ -115,6 +115,7 @@ def test_activity_follows_where_the_stem_plays(rng):
     ({"a": np.zeros(100)}, "at least 0.4 s"),
     ({"Gtr": np.zeros(48000), "gtr": np.zeros(48000)}, "differ only in case"),
     ({"a": ["x"] * 48000}, "numeric"),
+    ({"a": np.zeros(48000, dtype=np.int16)}, "integers"),
 ])
 def test_bad_stems_are_refused_clearly(stems, message):
     with pytest.raises(InputError, match=message):

@@ -22,6 +22,7 @@ same as the mono file.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -46,7 +47,9 @@ ACTIVITY_FLOOR_DB = -70.0
 #: ... and so are frames more than this far below the stem's loud (95th percentile) frames.
 ACTIVITY_RANGE_DB = 40.0
 MIN_RATE, MAX_RATE = 8_000, 384_000
-MAX_CHANNELS = 5  # BS.1770 channel weights exist for up to 5 channels
+MAX_CHANNELS = 5
+#: FFT threads for the band analysis (the goal is stated for a 2-core machine).
+FFT_WORKERS = max(1, min(2, os.cpu_count() or 1))  # BS.1770 channel weights exist for up to 5 channels
 _CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.41, 1.41])
 _TINY = 1e-20
 
@@ -92,9 +95,14 @@ def prepare_stems(stems, sample_rate, what: str = "stems") -> tuple[dict[str, np
             raise InputError(f"{what}: tracks {seen[name.lower()]!r} and {name!r} differ only in case")
         seen[name.lower()] = name
         try:
-            a = np.asarray(data, dtype=np.float64)
+            a = np.asarray(data)
+            if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+                a = a.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise InputError(f"{what}: track {name!r} is not a numeric audio array ({exc})") from exc
+        if np.issubdtype(a.dtype, np.integer):
+            raise InputError(f"{what}: track {name!r} holds integers ({a.dtype}); pass float audio "
+                             "in [-1, 1] (read files with dsp.audio_io.read_audio)")
         if a.ndim == 1:
             a = a[None, :]
         if a.ndim != 2:
@@ -109,7 +117,7 @@ def prepare_stems(stems, sample_rate, what: str = "stems") -> tuple[dict[str, np
                              f"needs at least {BLOCK_S} s")
         if not np.all(np.isfinite(a)):
             raise InputError(f"{what}: track {name!r} contains NaN or Inf samples")
-        audio[name] = a.astype(np.float32)
+        audio[name] = np.ascontiguousarray(a, dtype=np.float32)
     warnings: list[str] = []
     longest = max(a.shape[1] for a in audio.values())
     for name, a in audio.items():
@@ -260,10 +268,10 @@ def band_powers(x: np.ndarray, sample_rate: int, edges_hz: np.ndarray | None = N
     frames_view = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
     for start in range(0, n_frames, chunk_frames):
         stop = min(start + chunk_frames, n_frames)
-        spectrum = scipy.fft.rfft(frames_view[:, start:stop] * window, axis=-1)
-        power = spectrum.real ** 2 + spectrum.imag ** 2
-        power = power.sum(axis=0)[:, bins[0]:bins[-1]]
-        out[start:stop] = np.add.reduceat(power, bins[:-1] - bins[0], axis=1) * scale
+        spectrum = scipy.fft.rfft(frames_view[:, start:stop] * window, axis=-1, workers=FFT_WORKERS)
+        power = np.abs(spectrum[..., bins[0]:bins[-1]])
+        power *= power
+        out[start:stop] = np.add.reduceat(power.sum(axis=0), bins[:-1] - bins[0], axis=1) * scale
     return out, np.arange(n_frames) * hop / sample_rate, used_edges
 
 
@@ -350,12 +358,13 @@ def analyse_stem(track: str, audio: np.ndarray, sample_rate: int,
         else np.zeros(0)
     with np.errstate(divide="ignore"):
         short_term = -0.691 + 10.0 * np.log10(short)
-    magnitude = np.abs(x)
-    peak = float(magnitude.max())
+    peak = float(max(x.max(), -x.min()))
     mean_square = float(np.mean(np.square(x), axis=1, dtype=np.float64).sum())
-    at_limit = magnitude >= CLIP_LEVEL
-    runs = at_limit[:, :-2] & at_limit[:, 1:-1] & at_limit[:, 2:]
-    clipped_fraction = float(runs.sum()) / runs.size if runs.size else 0.0
+    clipped_fraction = 0.0
+    if peak >= CLIP_LEVEL:  # only then look for runs of full-scale samples
+        at_limit = np.abs(x) >= CLIP_LEVEL
+        runs = at_limit[:, :-2] & at_limit[:, 1:-1] & at_limit[:, 2:]
+        clipped_fraction = float(runs.sum()) / runs.size if runs.size else 0.0
     bands, _, _ = band_powers(x, sample_rate, edges_hz)
     band_db = (10.0 * np.log10(bands + _TINY)).astype(np.float32)
     frame_db = 10.0 * np.log10(bands.sum(axis=1, dtype=np.float64) + _TINY)
