@@ -185,6 +185,26 @@ def test_guarded_rephrase():
     assert guarded_rephrase(text, None) == (text, None)
 
 
+def test_model_rephraser_goes_through_the_guard(balanced):
+    from agent.advisor.advice import model_rephraser
+    stems, _ = balanced
+
+    class FakeModel:
+        def __init__(self, text):
+            self.text, self.seen = text, None
+
+        def complete_json(self, messages, schema):
+            self.seen = messages[-1]["content"]
+            return {"summary": self.text}
+
+    honest = FakeModel("Turn the vocal up 6.0 dB.")
+    result = advise(_offset(stems, {"Vocal": -6.0}), RATE, reference=stems, rephrase=model_rephraser(honest))
+    assert result["summary"] == "Turn the vocal up 6.0 dB." and "6.0" in honest.seen
+    liar = FakeModel("Turn the vocal up 9 dB.")
+    result = advise(_offset(stems, {"Vocal": -6.0}), RATE, reference=stems, rephrase=model_rephraser(liar))
+    assert result["summary"] == liar.seen and any("changed or added numbers" in w for w in result["warnings"])
+
+
 def test_cli_json_and_errors(tmp_path, capsys, balanced):
     from bridge.cli import main
     from dsp.audio_io import write_audio

@@ -199,6 +199,28 @@ def guarded_rephrase(summary: str, rephrase: Callable[[str], str] | None) -> tup
     return new, None
 
 
+REPHRASE_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string", "maxLength": 400}},
+                   "required": ["summary"]}
+
+
+def model_rephraser(model) -> Callable[[str], str]:
+    """Wrap a conductor model (anything with ``complete_json(messages, schema)``, such as
+    :class:`agent.llm.ConductorModel`) as a ``rephrase`` callable for :func:`advise`.
+
+    The model only rewords; :func:`guarded_rephrase` throws its text away if a number changed.
+    """
+    def rephrase(summary: str) -> str:
+        messages = [
+            {"role": "system", "content": "Rewrite the mixing advice for a music producer in one or two "
+                                          "friendly sentences. Keep every number and track name exactly."},
+            {"role": "user", "content": summary}]
+        answer = model.complete_json(messages, REPHRASE_SCHEMA)
+        if not answer or not isinstance(answer.get("summary"), str):
+            raise ValueError("the model gave no summary")
+        return answer["summary"]
+    return rephrase
+
+
 def advise_analysis(current: MixAnalysis, reference: MixAnalysis | None = None, plan=None,
                     roles: dict[str, str] | None = None, reference_roles: dict[str, str] | None = None,
                     genre: str | None = None, rephrase: Callable[[str], str] | None = None) -> dict:

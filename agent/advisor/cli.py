@@ -2,7 +2,7 @@
 
 Usage::
 
-    stase advise --stems DIR [--reference DIR] [--plan plan.json] [--genre pop] [--json]
+    stase advise --stems DIR [--reference DIR] [--plan plan.json] [--genre pop] [--model none] [--json]
 
 Each audio file in ``DIR`` is one track (file name without extension).  Mono and stereo stems
 may be mixed; lengths may differ (shorter ones are padded with silence).  Stems at different
@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="plan JSON/YAML: roles, genre and placements (for spatial release from masking)")
     parser.add_argument("--genre", default=None,
                         help="genre for the priors: pop, rock, country, rap, metal (default: from the plan)")
+    parser.add_argument("--model", default="none",
+                        help="let the conductor's language model reword the summary: none (default), auto, "
+                             "smollm2, gemma or a GGUF path; numbers always come from the analysis")
     parser.add_argument("--json", action="store_true", help="print the advice as JSON")
 
 
@@ -85,7 +88,15 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         reference, _, ref_warnings = load_folder(args.reference, "reference", target_rate=rate)
         warnings += ref_warnings
-    result = advise(stems, rate, reference=reference, plan=plan, genre=args.genre)
+    rephrase = None
+    if args.model and args.model != "none":
+        from agent.llm import ConductorModel, resolve_model_path
+
+        from .advice import model_rephraser
+        path = resolve_model_path(args.model)
+        if path is not None:
+            rephrase = model_rephraser(ConductorModel(path))
+    result = advise(stems, rate, reference=reference, plan=plan, genre=args.genre, rephrase=rephrase)
     result["warnings"] = warnings + result["warnings"]
     print(json.dumps(result, indent=2) if args.json else format_text(result))
     return 0
