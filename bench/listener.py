@@ -203,11 +203,13 @@ def run_bench(n_single: int, n_mixtures: int, model=None, timing_repeats: int = 
     single_core = Listener(model, providers=["CPUExecutionProvider"], threads=1)
     single_core.listen(one, SAMPLE_RATE)
     feats = binaural_features(one)[None]
-    timing = {"listen_ms_per_1s_clip": _median_ms(lambda: single_core.listen(one, SAMPLE_RATE), timing_repeats),
-              "features_ms": _median_ms(lambda: binaural_features(one), timing_repeats),
-              "onnx_ms": _median_ms(lambda: single_core.infer_features(feats), timing_repeats),
-              "baseline_gcc_phat_ms": _median_ms(lambda: gcc_phat_itd_s(one, SAMPLE_RATE), timing_repeats),
-              "threads": 1, "repeats": timing_repeats}
+    from agent.listener import blas_single_thread
+    with blas_single_thread():
+        timing = {"listen_ms_per_1s_clip": _median_ms(lambda: single_core.listen(one, SAMPLE_RATE), timing_repeats),
+                  "features_ms": _median_ms(lambda: binaural_features(one), timing_repeats),
+                  "onnx_ms": _median_ms(lambda: single_core.infer_features(feats), timing_repeats),
+                  "baseline_gcc_phat_ms": _median_ms(lambda: gcc_phat_itd_s(one, SAMPLE_RATE), timing_repeats),
+                  "threads": 1, "repeats": timing_repeats}
     timing["ratio_listen_to_baseline"] = timing["listen_ms_per_1s_clip"] / max(timing["baseline_gcc_phat_ms"], 1e-9)
 
     return {"split": {"single": n_single, "two_source": n_mixtures, "seed": data.TEST_SEED,
