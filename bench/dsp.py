@@ -14,8 +14,9 @@ Keys (ratios > 1 mean stase is faster):
   divided by our convolver given the whole signal in one ``process`` call.
   ``conv_b128_vs_oaconvolve_offline`` compares our 128-sample *streaming* with it.
 * ``hrtf_sources_realtime_b128``: from ``bench.scene_bench.bench_hrtf_sources_realtime()``.
-* per-block timing spread (median / p99 / max microseconds): the big partitions are computed
-  on the block where they fall due, so single blocks cost more than the average.
+* per-block timing spread (median / p99 / max microseconds, the minimum over 3 runs at each
+  block position so OS preemption does not count): the big partitions' FFTs run on the block
+  where they fall due, so single blocks cost more than the average.
 
 Everything runs in one process, single-threaded numba, after a warm-up.
 """
@@ -109,9 +110,15 @@ def bench_streaming(block: int, repeats: int) -> dict:
     for _ in range(repeats):  # interleaved, so machine load hits both alike
         ours.append(_time_ours(conv, ours_blocks, out))
         theirs.append(_time_pedalboard(pb, pb_blocks))
-    ours_ns, theirs_ns = [], []
-    _time_ours(conv, ours_blocks, out, ours_ns)
-    _time_pedalboard(pb, pb_blocks, theirs_ns)
+    # per-block cost: the minimum over 3 runs at each block position strips OS preemption
+    ours_runs, theirs_runs = [], []
+    for _ in range(3):
+        ours_runs.append([])
+        theirs_runs.append([])
+        _time_ours(conv, ours_blocks, out, ours_runs[-1])
+        _time_pedalboard(pb, pb_blocks, theirs_runs[-1])
+    ours_ns = np.min(np.asarray(ours_runs), axis=0)
+    theirs_ns = np.min(np.asarray(theirs_runs), axis=0)
     samples = len(ours_blocks) * block
     # check that both compute the same thing (pedalboard may scale the IR, so fit a gain)
     conv.reset()

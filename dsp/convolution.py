@@ -123,7 +123,8 @@ def _cmac(acc, a, b):
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
 def _level_due(lv, meta, cplx, real, axes):
-    """Level ``lv`` >= 1 has a complete input block: FFT it, multiply-add its FDL, inverse FFT."""
+    """Level ``lv`` >= 1 has a complete input block: FFT it, add the one product that needs it
+    to the sum accumulated over the last period (:func:`_level_tick`), inverse FFT."""
     b = _HEADER + lv * _STRIDE
     cin, cout = meta[_CIN], meta[_COUT]
     p, k_count, m, d = meta[b + _P], meta[b + _K], meta[b + _M], meta[b + _D]
@@ -136,19 +137,49 @@ def _level_due(lv, meta, cplx, real, axes):
         slot = off_fdl + (ch * d + newest) * nb_
         r2c(window, cplx[slot: slot + nb_], axes, True, np.float32(1.0), 1)
         window[:p] = window[p:]
-    acc = cplx[meta[b + _OFF_ACC]: meta[b + _OFF_ACC] + nb_]
     tbuf = real[meta[b + _OFF_TBUF]: meta[b + _OFF_TBUF] + 2 * p]
     scale = np.float32(1.0 / (2 * p))
     for c in range(cout):
         ch = c if cin > 1 else 0
-        acc[:] = 0
-        for k in range(k_count):
-            slot = off_fdl + (ch * d + (newest - (m - 1) - k) % d) * nb_
-            h = meta[b + _OFF_H] + (c * k_count + k) * nb_
+        a = meta[b + _OFF_ACC] + c * nb_
+        acc = cplx[a: a + nb_]
+        if m == 1:  # partition 0 multiplies the spectrum just computed
+            slot = off_fdl + (ch * d + newest) * nb_
+            h = meta[b + _OFF_H] + c * k_count * nb_
             _cmac(acc, cplx[slot: slot + nb_], cplx[h: h + nb_])
         c2r(acc, tbuf, axes, False, scale, 1)
+        acc[:] = 0
         o = meta[b + _OFF_OUT] + c * p
         real[o: o + p] = tbuf[p:]
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def _level_tick(lv, meta, cplx, t):
+    """Spread a level's older products over its period: at each base block of the period, sum
+    one slice of bins of every product whose input spectrum already exists (Wefers 2015,
+    sec. 6.6: time-distributed computation), so the block where the level falls due only pays
+    its FFTs and one product."""
+    b = _HEADER + lv * _STRIDE
+    cin, cout = meta[_CIN], meta[_COUT]
+    p, k_count, m, d = meta[b + _P], meta[b + _K], meta[b + _M], meta[b + _D]
+    p0 = meta[_HEADER + _P]
+    nb_ = p + 1
+    ticks = p // p0
+    j = (t % p) // p0
+    lo = j * nb_ // ticks
+    hi = (j + 1) * nb_ // ticks
+    newest = meta[b + _NEWEST]
+    off_fdl = meta[b + _OFF_FDL]
+    first = 1 if m == 1 else 0
+    for c in range(cout):
+        ch = c if cin > 1 else 0
+        a = meta[b + _OFF_ACC] + c * nb_
+        acc = cplx[a + lo: a + hi]
+        for k in range(first, k_count):
+            # index at the coming boundary is newest + 1 - (m - 1) - k
+            slot = off_fdl + (ch * d + (newest + 2 - m - k) % d) * nb_
+            h = meta[b + _OFF_H] + (c * k_count + k) * nb_
+            _cmac(acc, cplx[slot + lo: slot + hi], cplx[h + lo: h + hi])
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
@@ -188,10 +219,10 @@ def _process_kernel(x, out, cplx, real, meta, axes):
     while pos < n:
         fill = t % p0
         if fill == 0:
-            if t > 0:
-                for lv in range(1, n_levels):
-                    if t % meta[b0 + lv * _STRIDE + _P] == 0:
-                        _level_due(lv, meta, cplx, real, axes)
+            for lv in range(1, n_levels):
+                if t > 0 and t % meta[b0 + lv * _STRIDE + _P] == 0:
+                    _level_due(lv, meta, cplx, real, axes)
+                _level_tick(lv, meta, cplx, t)
             _base_block_start(meta, cplx)
         seg = min(n - pos, p0 - fill)
         # feed every level's input window
@@ -331,7 +362,7 @@ class PartitionedConvolver:
             meta[b + _OFF_FDL] = c_off
             c_off += cin * int(meta[b + _D]) * (p + 1)
             meta[b + _OFF_ACC] = c_off
-            c_off += (cout + 1) * (p + 1) if lv == 0 else (p + 1)
+            c_off += (cout + 1) * (p + 1) if lv == 0 else cout * (p + 1)
             meta[b + _OFF_X] = c_off
             c_off += cin * (p + 1) if lv == 0 else 0
             meta[b + _OFF_IN] = r_off
