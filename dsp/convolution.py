@@ -19,10 +19,12 @@ samples and starts at IR offset ``o_l``.  Every level runs uniformly-partitioned
   at every host call, so each output block contains that block's direct response;
 * level ``l >= 1`` starts at ``o_l = m_l P_l`` with ``m_l >= 1``.  Because the partition is at
   least one block late in the IR, its output for samples ``[t, t + P_l)`` only needs input up to
-  ``t - 1``: the FFT, the ``K_l`` spectral multiply-adds and the inverse FFT run once per
-  ``P_l`` samples, exactly when that level's input block is complete ("only when due").  The
-  big levels cost a lot on the block where they are due and nothing on the others; the average
-  cost per sample is what ``plan_partitions`` minimises (see ``bench/dsp.py`` for the spread).
+  ``t - 1``: the forward FFT, one spectral product and the inverse FFT run once per ``P_l``
+  samples, exactly when that level's input block is complete ("only when due").  Its other
+  ``K_l - 1`` products use spectra that already exist, so they are summed a slice of bins at a
+  time over the base blocks of the period before (time-distributed, Wefers 2015 sec. 6.6).  The
+  due block still pays the big FFTs; the average cost per sample is what ``plan_partitions``
+  minimises (``bench/dsp.py`` reports the per-block spread).
 
 A 2 s IR at 48 kHz and 128-sample blocks becomes about ``128 x 8 | 1024 x 7 | 8192 x 11``:
 26 complex multiply-adds per output sample instead of ~750 for a uniform 128 split.
