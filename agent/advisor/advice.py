@@ -26,6 +26,7 @@ from .priors import prior_gains, resolve_roles
 
 #: proposals smaller than this are "leave it" (dB), per mode.
 DEAD_BAND_DB = {"aligned": 0.5, "loudness": 1.0}
+_GENRE_WORDS = {"default": "popular music since 1975"}
 #: masking worth mentioning: share of the time the target plays.
 MENTION_MASKING = 0.2
 
@@ -138,7 +139,7 @@ def _prior(current, roles, plan, genre, warnings):
             else:
                 side = "under" if d["measured_lu"] < 0 else "over"
                 reasons.append(f"{t} is {abs(d['measured_lu']):.1f} LU {side} the accompaniment; the "
-                               f"documented lead-to-accompaniment ratio for {d['genre']} is "
+                               f"documented lead-to-accompaniment ratio for {_GENRE_WORDS.get(d['genre'], d['genre'])} is "
                                f"{d['target_lu']:+.1f} dB (+-{d['tolerance_lu']:.1f}) [{d['citation']}]")
         else:
             if d["n_accompaniment"] < 2:
@@ -171,7 +172,8 @@ def _summary(mode, ranked, warnings) -> str:
         text = f"{head}: {'; '.join(parts)}{more}."
         if steady:
             text += f" Leave the other {steady} track(s) where they are."
-        text += f" Top reason: {moves[0]['reasons'][0]}."
+        top = re.sub(r" \[[^\]]*\]", "", moves[0]["reasons"][0])  # citations stay in the reasons
+        text += f" Top reason: {top}."
     if warnings:
         text += f" Note: {len(warnings)} warning(s), e.g. {warnings[0]}."
     return text
