@@ -25,7 +25,8 @@ Metrics (stated on relative levels)
 Only the balance can be undone - a common change of every stem is not an error.  After applying
 the advice ``g`` to a problem with offsets ``o``, the error of track i is ``e_i = o_i + g_i``;
 the residual is ``|e_i - mean(e)|`` over all tracks of the problem (offset or not), reported as
-median and p90 in dB; ``residual_before`` is the same with ``g = 0``.  Direction accuracy counts,
+median and p90 in dB (``residual_offset_tracks_*``: the offset tracks alone); ``residual_before``
+is the same with ``g = 0``.  Direction accuracy counts,
 over offset tracks whose relative offset ``o_i - mean(o)`` is at least 1 dB, how often
 ``g_i - mean(g)`` has the opposite sign.
 
@@ -68,7 +69,7 @@ def _score(offsets, gains):
     rel_gain = gains - gains.mean()
     moved = (offsets != 0) & (np.abs(rel_offset) >= 1.0)
     correct = np.sign(rel_gain[moved]) == -np.sign(rel_offset[moved])
-    return residual, before, correct
+    return residual, before, correct, residual[offsets != 0]
 
 
 def _summarise(records):
@@ -77,10 +78,13 @@ def _summarise(records):
     correct = np.concatenate([r[2] for r in records]) if records else np.zeros(0, bool)
     if residual.size == 0:
         return {}
+    moved = np.concatenate([r[3] for r in records])
     return {"residual_median_db": round(float(np.median(residual)), 3),
             "residual_p90_db": round(float(np.percentile(residual, 90)), 3),
             "residual_before_median_db": round(float(np.median(before)), 3),
             "residual_before_p90_db": round(float(np.percentile(before, 90)), 3),
+            "residual_offset_tracks_median_db": round(float(np.median(moved)), 3),
+            "residual_offset_tracks_p90_db": round(float(np.percentile(moved, 90)), 3),
             "direction_accuracy": round(float(np.mean(correct)), 4) if correct.size else None,
             "problems": len(records), "track_errors": int(residual.size)}
 
