@@ -28,7 +28,9 @@ from dsp.errors import InputError, StaseError
 
 SEED = 1234
 N_CTX = 2048
-MAX_TOKENS = 320
+MAX_TOKENS = 200
+#: tiny models loop ("a focus on ... a focus on ..."); llama.cpp's default is 1.1
+REPEAT_PENALTY = 1.3
 MAX_NUDGE_DEG = 10.0
 DISTANCE_FACTOR_RANGE = (0.8, 1.25)
 TEXT_MAX_CHARS = 300
@@ -113,7 +115,8 @@ class ConductorModel:
             self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
         self.llm.reset()
         out = self.llm.create_chat_completion(messages=messages, temperature=0.0, top_k=1, top_p=1.0,
-                                              seed=SEED, max_tokens=max_tokens, grammar=self._grammars[key])
+                                              repeat_penalty=REPEAT_PENALTY, seed=SEED, max_tokens=max_tokens,
+                                              grammar=self._grammars[key])
         text = out["choices"][0]["message"]["content"] or ""
         try:
             data = json.loads(text)
@@ -128,9 +131,9 @@ def proposal_schema(candidates: list[str], tracks: list[str]) -> dict:
         "type": "object",
         "properties": {
             "template": {"enum": list(candidates)},
-            "music_description": {"type": "string", "maxLength": 200},
-            "mix_notes": {"type": "string", "maxLength": 200},
-            "refinements": {"type": "array", "maxItems": min(len(tracks), 4), "items": {
+            "music_description": {"type": "string"},
+            "mix_notes": {"type": "string"},
+            "refinements": {"type": "array", "maxItems": min(len(tracks), 3), "items": {
                 "type": "object",
                 "properties": {"track": {"enum": list(tracks)}, "azimuth_deg": {"type": "integer"},
                                "distance_m": {"type": "integer"}},
