@@ -129,8 +129,9 @@ def test_lar_prior_closed_form(rng):
 def test_genre_and_roles_from_plan():
     plan = Plan(sources=[SourcePlacement("Vox 1", role="lead_vocal")], music={"style": "rock"})
     assert genre_of(plan) == "rock" and genre_of(None, "Hip_Hop") == "rap" and genre_of(None) == "default"
-    roles = resolve_roles(["Vox 1", "Kick"], plan)
-    assert roles["Vox 1"] == "lead_vocal" and roles["Kick"] == "drums"
+    plan.music["instruments"] = [{"track": "Thing", "role": "synth_pad"}]
+    roles = resolve_roles(["Vox 1", "Kick", "thing"], plan)
+    assert roles == {"Vox 1": "lead_vocal", "Kick": "drums", "thing": "synth_pad"}
 
 
 def test_silent_and_clipped_stems_get_no_made_up_numbers(balanced):
@@ -170,6 +171,7 @@ def test_spatial_plan_changes_masking_reasons_not_gains(balanced):
     with_plan = advise(current, RATE, reference=stems, plan=plan)
     without = advise(current, RATE, reference=stems)
     assert _gains(with_plan) == _gains(without)
+    assert _gains(advise(current, RATE, reference=stems, plan=plan.to_dict())) == _gains(with_plan)
 
 
 def test_guarded_rephrase():

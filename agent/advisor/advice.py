@@ -267,7 +267,8 @@ def advise(stems, sample_rate, reference=None, plan=None, *, reference_sample_ra
     sample_rate : Hz of ``stems``.
     reference : optional {track: audio}: a balanced version of the same stems, or a reference
         mix's stems; matched by name, then role.  Resampled if ``reference_sample_rate`` differs.
-    plan : optional :class:`dsp.plan.Plan`: roles, genre, and placements for spatial release.
+    plan : optional :class:`dsp.plan.Plan` (or its dict form): roles, genre, and placements for
+        spatial release.
     roles : optional {track: role} overriding the plan and the names.
     genre : optional genre for the priors ("pop", "rock", "country", "rap", "metal").
     rephrase : optional callable(summary) -> text (the conductor's model); numbers are guarded.
@@ -277,6 +278,9 @@ def advise(stems, sample_rate, reference=None, plan=None, *, reference_sample_ra
     dsp.errors.InputError : bad audio, bad rate, or a reference with too few matching tracks.
     """
     rate = check_sample_rate(sample_rate)
+    if isinstance(plan, dict):
+        from dsp.plan import Plan
+        plan = Plan.from_dict(plan, source="plan")
     current = analyse_stems(stems, rate, "stems")
     ref_analysis = None
     if reference is not None:

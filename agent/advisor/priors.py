@@ -107,8 +107,13 @@ def role_from_name(track: str) -> str | None:
 
 
 def resolve_roles(tracks, plan=None, roles: dict[str, str] | None = None) -> dict[str, str | None]:
-    """Role per track: explicit ``roles``, then the plan's sources, then the track name."""
+    """Role per track: explicit ``roles``, the plan's sources, ``plan.music.instruments``, the name."""
     out: dict[str, str | None] = {}
+    instruments = {}
+    if plan is not None and isinstance(plan.music, dict):
+        for item in plan.music.get("instruments") or []:
+            if isinstance(item, dict) and item.get("track") and item.get("role"):
+                instruments[str(item["track"]).lower()] = str(item["role"])
     for t in tracks:
         role = (roles or {}).get(t)
         if role is None and plan is not None:
@@ -116,6 +121,7 @@ def resolve_roles(tracks, plan=None, roles: dict[str, str] | None = None) -> dic
                 role = plan.source(t).role
             except KeyError:
                 role = None
+        role = role or instruments.get(t.lower())
         out[t] = role or role_from_name(t)
     return out
 
