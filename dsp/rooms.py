@@ -40,6 +40,8 @@ BRIR_VERSION = 2
 ENGINES = ("convolution", "fdn")
 #: Samples after the direct-sound onset of a user RIR that still count as direct sound (2.5 ms).
 DIRECT_WINDOW_S = 0.0025
+#: Longest user room response accepted, seconds (a church decays in under 12 s).
+MAX_RIR_SECONDS = 30.0
 
 
 def load_room(room_id: str) -> dict:
@@ -135,13 +137,17 @@ def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True)
 
     Raises
     ------
-    InputError : missing/unreadable/empty file, more than 2 channels, NaN/Inf, silence.
+    InputError : missing/unreadable/empty file, more than 2 channels, longer than
+        ``MAX_RIR_SECONDS``, NaN/Inf, silence.
     """
     from .audio_io import read_audio
     audio, rate = read_audio(path)  # InputError for missing, unreadable, empty, NaN
     if audio.shape[0] > 2:
         raise InputError(f"room response {path} has {audio.shape[0]} channels; give a mono RIR "
                          "or a 2-channel (left, right) BRIR")
+    if audio.shape[1] > MAX_RIR_SECONDS * rate:
+        raise InputError(f"room response {path} lasts {audio.shape[1] / rate:.1f} s; at most "
+                         f"{MAX_RIR_SECONDS:g} s are accepted (trim its silent end)")
     h = audio.astype(np.float64)
     if rate != int(sample_rate):
         h = _resample(h, rate, int(sample_rate))

@@ -224,7 +224,28 @@ def test_bad_room_files_and_arguments(tmp_path, rng):
     write_audio(short, np.array([0.0, 1.0, 0.5], dtype=np.float32), RATE)
     with pytest.raises(InputError, match="nothing reverberant"):
         rooms.load_rir_file(short, RATE)
+    long = tmp_path / "long.wav"
+    write_audio(long, np.zeros(int(31 * 8000), dtype=np.float32), 8000)
+    with pytest.raises(InputError, match="at most 30 s"):
+        rooms.load_rir_file(long, RATE)
     with pytest.raises(InputError, match="engine"):
         rooms.RoomReverb("jazz_club", RATE, 128, engine="plate")
     with pytest.raises(InputError, match="sample_rate"):
         rooms.room_brir("jazz_club", 44100.5)
+
+
+def test_analytic_reflection_rendering_woodworth_itd():
+    """Without an HRTF set: a reflection from the left reaches the left ear first, by the
+    Woodworth ITD (a/c)(theta + sin theta), and louder (Brown-Duda head shadow)."""
+    from dsp.brir import _render_analytic
+    from dsp.conventions import HEAD_RADIUS_M
+    az = 60.0
+    out = _render_analytic(np.array([0.01]), np.array([1.0]), np.array([az]), np.array([0.0]),
+                           RATE, 2000)
+    theta = math.radians(az)
+    itd = HEAD_RADIUS_M / SPEED_OF_SOUND_M_S * (theta + math.sin(theta))
+    # centroid of the two-tap fractional delay gives the arrival time
+    arrival = [np.sum(np.arange(2000) * out[e]) / np.sum(out[e]) / RATE for e in range(2)]
+    np.testing.assert_allclose(arrival[0], 0.01, atol=1e-6)
+    np.testing.assert_allclose(arrival[1] - arrival[0], itd, atol=1e-6)
+    assert np.sum(out[0]) > np.sum(out[1])
