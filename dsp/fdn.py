@@ -205,12 +205,15 @@ class FdnReverb:
     block_size : the usual block (any length works).
     level : "broadband" (unit impulse-response energy per channel) or "mid_band" (unit energy
         relative to a unit impulse in the 500 Hz-1 kHz octaves).
+    tone_correction : apply Jot's ``(1 - beta z^-1) / (1 - beta)`` so the early spectrum stays
+        flat although the highs decay sooner.
     """
 
     def __init__(self, sample_rate: float, t60_s: float, n_lines: int = 16,
                  t60_high_s: float | None = None, min_delay_ms: float = 12.0,
                  max_delay_ms: float = 45.0, coherence_hz: float = 500.0,
-                 predelay_ms: float = 0.0, block_size: int = 1024, level: str = "broadband"):
+                 predelay_ms: float = 0.0, block_size: int = 1024, level: str = "broadband",
+                 tone_correction: bool = True):
         if not (sample_rate > 0 and math.isfinite(sample_rate)):
             raise InputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
         if not (0.01 <= t60_s <= 30.0):
@@ -235,6 +238,7 @@ class FdnReverb:
         pre = int(round(max(0.0, predelay_ms) * 1e-3 * sample_rate))
         self.delays = fdn_delays(n_lines, lo, hi)
         gains, poles, beta = jot_absorption(self.delays, sample_rate, t60_s, t60_high_s)
+        self.tone_beta = float(beta) if tone_correction else 0.0
         # input and output tap vectors: deterministic sign patterns (rows of a Hadamard matrix),
         # u and v orthogonal so the two outputs start decorrelated
         had = _hadamard(n_lines)
@@ -242,7 +246,7 @@ class FdnReverb:
         u_taps, v_taps = had[2] / math.sqrt(n_lines), had[3] / math.sqrt(n_lines)
         hp_a = 1.0 / (1.0 + 2.0 * math.pi * coherence_hz / sample_rate)
         self._params = np.concatenate([gains, poles, in_taps, u_taps, v_taps,
-                                       [hp_a, beta, 1.0]]).astype(np.float64)
+                                       [hp_a, self.tone_beta, 1.0]]).astype(np.float64)
         size = 1 << int(int(self.delays.max()) + 1).bit_length()
         self._buf = np.zeros((n_lines, size), dtype=np.float64)
         self._istate = np.zeros(5 + n_lines, dtype=np.int64)

@@ -94,6 +94,19 @@ def test_mid_band_level_option():
     np.testing.assert_allclose(mid_band_energy_ratio(_impulse_response(fdn, 1.6), RATE), 4.0, rtol=0.02)
 
 
+def test_tone_correction_is_jots_first_order_filter():
+    """With and without correction the network is the same; the outputs differ exactly by
+    (1 - beta z^-1) / (1 - beta), up to the energy normalisation."""
+    from scipy.signal import lfilter
+    with_tc = _impulse_response(FdnReverb(RATE, 1.0, t60_high_s=0.3), 1.0)
+    plain = _impulse_response(FdnReverb(RATE, 1.0, t60_high_s=0.3, tone_correction=False), 1.0)
+    beta = FdnReverb(RATE, 1.0, t60_high_s=0.3).tone_beta
+    assert beta == pytest.approx((1 - 0.3) / (1 + 0.3))
+    shaped = lfilter([1.0, -beta], [1.0 - beta], plain, axis=1)
+    scale = np.sum(with_tc * shaped) / np.sum(shaped * shaped)
+    np.testing.assert_allclose(with_tc, scale * shaped, rtol=0, atol=1e-5 * np.max(np.abs(with_tc)))
+
+
 def test_delays_are_distinct_primes_and_dense_enough():
     d = fdn_delays(16, 500, 2000)
     assert len(set(d.tolist())) == 16
