@@ -106,6 +106,13 @@ class Daemon:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> "Daemon":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # release the ports already opened; the caller sees the error
+            raise
+
+    def _start(self) -> "Daemon":
         c = self.config
         self.endpoint = OscEndpoint(self.dispatcher.handle, c.host, c.port, name="server")
         self.dispatcher.start()

@@ -136,7 +136,7 @@ class Dispatcher:
         if not isinstance(params, dict):
             raise TypeError(f"the JSON argument must be an object, got {type(params).__name__}")
         rid = params.get("id")
-        if rid is not None and not isinstance(rid, (str, int, float)) or isinstance(rid, bool):
+        if isinstance(rid, bool) or (rid is not None and not isinstance(rid, (str, int, float))):
             raise TypeError(f"id must be a string or a number, got {rid!r}")
         return verb, params
 
