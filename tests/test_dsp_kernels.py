@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.signal import freqz, lfilter
+from scipy.signal import freqz
 
 from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
 from dsp.distance import (air_absorption_db_per_m, air_absorption_pole, air_reference_hz,
