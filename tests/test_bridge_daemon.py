@@ -193,7 +193,10 @@ def test_killed_daemon_restarts_with_its_session(tmp_path):
                                      "--session", str(session)], stdout=subprocess.PIPE,
                                     stderr=log, text=True, env=env)
         line = proc.stdout.readline()
-        assert "ready" in line, (tmp_path / "serve.log").read_text()
+        if "ready" not in line:
+            proc.kill()
+            proc.wait(5)
+            pytest.fail(f"stase serve did not start: {(tmp_path / 'serve.log').read_text()}")
         return proc
 
     proc = serve()
