@@ -149,7 +149,7 @@ def _local_tokenizer(path: Path):
 def tiny_random_musicgen(seed: int = 0):
     """A tiny randomly initialised MusicGen built from a config (for tests; a few MB, no weights).
 
-    Returns the model; its audio encoder runs at 16 kHz with a hop of 8 samples (2 kHz frames).
+    Returns the model; its audio codec runs at 16 kHz with a hop of 320 samples (50 Hz frames, as the real one).
     """
     import torch
     from transformers import (EncodecConfig, MusicgenConfig, MusicgenDecoderConfig,
@@ -159,11 +159,11 @@ def tiny_random_musicgen(seed: int = 0):
     text = T5Config(vocab_size=99, d_model=16, d_ff=32, d_kv=8, num_layers=1, num_heads=2,
                     decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     audio = EncodecConfig(sampling_rate=16000, audio_channels=1, hidden_size=16, num_filters=4,
-                          num_residual_layers=1, upsampling_ratios=[4, 2], codebook_size=vocab,
+                          num_residual_layers=1, upsampling_ratios=[8, 5, 4, 2], codebook_size=vocab,
                           codebook_dim=16, num_lstm_layers=1, compress=1, target_bandwidths=[1.0])
     decoder = MusicgenDecoderConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=1,
                                     num_attention_heads=2, ffn_dim=32, num_codebooks=2,
-                                    pad_token_id=vocab, bos_token_id=vocab, audio_channels=1,
+                                    pad_token_id=vocab, bos_token_id=vocab,  # as MusicGen: one past the codebook audio_channels=1,
                                     max_position_embeddings=4096)
     config = MusicgenConfig(text_encoder=text, audio_encoder=audio, decoder=decoder)
     return MusicgenForConditionalGeneration(config).eval()

@@ -1,0 +1,239 @@
+"""``stase demo`` and ``stase generate``: text -> plan -> stems -> binaural and stereo mixes.
+
+``stase demo`` (no prompt) plays a built-in prompt; ``stase demo "PROMPT"`` any prompt; both write
+into ``stase-demo/``.  ``stase generate "PROMPT" -o DIR`` does the same into DIR.  Stages, each with
+a progress bar on stderr: plan (the conductor, its default model setting), stems (the procedural
+arranger and synth, or a local MusicGen model), binaural render, stereo render, stage map, report.
+
+Files written: ``stems/<track>.wav`` (mono float32, names as in the plan so ``stase render
+DIR/stems DIR/plan.json`` reproduces the mix), ``arrangement.mid``, ``plan.json``,
+``mix_binaural.wav`` and ``mix_stereo.wav`` (24-bit, normalised to ``TARGET_LUFS`` unless the
+peak would pass ``CEILING_DBFS``), ``stage_map.png`` and ``report.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from dsp.errors import InputError
+
+DEMO_PROMPT = ("a jazz quintet in a small club late at night: saxophone a bit left, trumpet on the "
+               "right, piano further left, upright bass and drums at the back")
+DEFAULT_OUT = "stase-demo"
+#: Default length of the generated piece when --bars is not given, seconds (kept short: the
+#: whole demo must finish in under a minute on two cores).
+TARGET_SECONDS = 24.0
+ACCEPTED_SECONDS = (16.0, 32.0)
+TARGET_LUFS = -16.0
+CEILING_DBFS = -1.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", nargs="?", default=None,
+                        help="what to play and where, e.g. 'a rock band in a club, guitar hard left' "
+                             "(demo: a built-in jazz-club prompt when omitted)")
+    parser.add_argument("-o", "--out", default=None,
+                        help=f"output folder (default: {DEFAULT_OUT}/)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the arrangement (default 0)")
+    parser.add_argument("--bars", type=int, default=None,
+                        help=f"length in bars (default: the plan's, fitted to about {TARGET_SECONDS:.0f} s)")
+    parser.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
+    parser.add_argument("--model", default="auto",
+                        help="conductor model: auto (default), none, smollm2, gemma or a GGUF path")
+    parser.add_argument("--musicgen", metavar="MODEL_DIR", default=None,
+                        help="generate the stems with a local MusicGen model folder instead of the "
+                             "built-in arranger (needs transformers; nothing is downloaded)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+
+
+def safe_filename(track: str) -> str:
+    """A file name for a track: characters file systems reject become '_'."""
+    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", track).strip().strip(".")
+    return name or "track"
+
+
+def fit_bars(music: dict, bars: int | None) -> int:
+    """The number of bars to generate: ``bars`` if given, else the plan's when its length is in
+    ``ACCEPTED_SECONDS``, else the whole-phrase count nearest to ``TARGET_SECONDS``."""
+    from .theory import parse_meter
+    if bars is not None:
+        if bars < 1 or bars > 512:
+            raise InputError(f"--bars must be 1..512, got {bars}")
+        return bars
+    beats = parse_meter(music.get("meter"))[0]
+    bar_s = beats * 60.0 / float(music.get("tempo_bpm") or 100.0)
+    planned = int(music.get("bars") or 8)
+    if ACCEPTED_SECONDS[0] <= planned * bar_s <= ACCEPTED_SECONDS[1]:
+        return planned
+    phrases = max(1, round(TARGET_SECONDS / bar_s / 4)) * 4
+    if ACCEPTED_SECONDS[0] <= phrases * bar_s <= ACCEPTED_SECONDS[1]:
+        return phrases
+    return max(2, round(TARGET_SECONDS / bar_s))
+
+
+def music_from_plan(plan) -> dict:
+    """plan.music, or one built from the plan's template and sources when the plan has none."""
+    music = dict(plan.music or {})
+    music.setdefault("template", plan.template)
+    names = {s.track.lower() for s in plan.sources}
+    listed = [i for i in music.get("instruments") or [] if isinstance(i, dict)
+              and str(i.get("track", "")).lower() in names]
+    if len(listed) != len(plan.sources):
+        music["instruments"] = [{"track": s.track, "role": s.role} for s in plan.sources]
+    return music
+
+
+def master(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float, float | None]:
+    """Gain the mix to ``TARGET_LUFS`` unless its peak would pass ``CEILING_DBFS``.
+
+    Returns (audio, gain_db, loudness before, LUFS or None when too short to measure).
+    """
+    from dsp.offline import _loudness
+    lufs = _loudness(audio, sample_rate)
+    peak = float(np.max(np.abs(audio)))
+    if peak <= 0:
+        return audio, 0.0, lufs
+    gain_db = CEILING_DBFS - 20 * np.log10(peak)
+    if lufs is not None:
+        gain_db = min(gain_db, TARGET_LUFS - lufs)
+    return (audio * 10 ** (gain_db / 20)).astype(np.float32), float(gain_db), lufs
+
+
+class Stages:
+    """Progress bars (tqdm, stderr) and wall-clock timings, one per stage."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, total: int = 1):
+        from tqdm import tqdm
+        bar = tqdm(total=total, desc=f"{name:<17}", file=sys.stderr, disable=self.quiet, leave=True,
+                   bar_format="{desc}|{bar:24}| {n_fmt}/{total_fmt} [{elapsed}]{postfix}")
+        start = time.perf_counter()
+        try:
+            yield bar
+            bar.update(bar.total - bar.n)
+        finally:
+            bar.close()
+            self.timings[name] = time.perf_counter() - start
+
+
+def run(args: argparse.Namespace) -> int:
+    name = getattr(args, "_name", "demo")
+    prompt = args.prompt
+    if prompt is None:
+        if name == "generate":
+            raise InputError("stase generate needs a PROMPT, e.g. stase generate 'a string quartet "
+                             "in a small hall' -o quartet/")
+        prompt = DEMO_PROMPT
+    if not 8000 <= args.rate <= 384000:
+        raise InputError(f"--rate must be 8000..384000 Hz, got {args.rate}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    out = Path(args.out or DEFAULT_OUT)
+    result = make_demo(prompt, out, seed=args.seed, bars=args.bars, sample_rate=args.rate,
+                       model=args.model, musicgen=args.musicgen, quiet=args.quiet)
+    if not args.quiet:
+        print(f"stase {name}: {len(result['stems'])} stems, {result['duration_s']:.1f} s of music, "
+              f"done in {sum(result['timings'].values()):.1f} s -> {out}/")
+        for f in result["files"]:
+            print(f"  {out / f}")
+        print(f"Listen on headphones: {out / 'mix_binaural.wav'}")
+    return 0
+
+
+def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
+              sample_rate: int = 48000, model: str = "auto", musicgen: str | None = None,
+              quiet: bool = True, conductor=None) -> dict:
+    """The whole pipeline; returns {"plan", "stems", "files", "timings", "duration_s", "mixes"}."""
+    from dsp.audio_io import write_audio
+    from dsp.offline import render_plan
+    from dsp.plan import save_plan
+
+    from .generator import arrange_music, render_arrangement, resolve_music
+    from .report import write_report
+    from .stage_map import draw_stage_map
+
+    stages = Stages(quiet)
+    out = Path(out)
+    with stages.stage("plan") as bar:
+        if conductor is None:
+            from agent.conductor import Conductor
+            conductor = Conductor(model=model)
+        plan = conductor.plan(prompt)
+        music = music_from_plan(plan)
+        music["bars"] = fit_bars(music, bars)
+        plan.music = music
+        bar.set_postfix_str(f"{plan.template} in {plan.room}, {len(plan.sources)} tracks")
+    spec = resolve_music(music)
+    with stages.stage("stems", total=len(spec.tracks)) as bar:
+        if musicgen:
+            from .musicgen import MusicGenGenerator
+            stems = MusicGenGenerator(musicgen).generate_stems(music, sample_rate, seed,
+                                                                progress=lambda t: bar.update(1))
+            jobs, arrangement, generator = None, None, f"MusicGen ({musicgen})"
+        else:
+            spec, arrangement = arrange_music(music, seed)
+            stems = render_arrangement(spec, arrangement, sample_rate, seed, progress=lambda t: bar.update(1))
+            jobs, generator = arrangement.jobs, "stase procedural arranger + synth"
+    renders = {}
+    for label, stereo in (("binaural", False), ("stereo", True)):
+        with stages.stage(f"render {label}"):
+            renders[label] = render_plan(stems, plan, sample_rate, stereo=stereo)
+    files: list[str] = []
+    mixes = []
+    with stages.stage("write audio", total=len(stems) + 2):
+        for track, audio in stems.items():
+            rel = f"stems/{safe_filename(track)}.wav"
+            write_audio(out / rel, audio, sample_rate)
+            files.append(rel)
+        if arrangement is not None:
+            arrangement.midi.save(str(out / "arrangement.mid"))
+            files.append("arrangement.mid")
+        save_plan(plan, out / "plan.json")
+        files.append("plan.json")
+        for label, res in renders.items():
+            audio, gain_db, lufs = master(res.audio, sample_rate)
+            rel = f"mix_{label}.wav"
+            write_audio(out / rel, audio, sample_rate, subtype="PCM_24")
+            files.append(rel)
+            from dsp.offline import _loudness
+            final = _loudness(audio, sample_rate)
+            mixes.append({"name": label, "file": rel, "lufs": final,
+                          "peak_dbfs": float(20 * np.log10(np.max(np.abs(audio)) + 1e-12)),
+                          "master_gain_db": gain_db, "render_lufs": lufs,
+                          "render_peak_dbfs": res.peak_dbfs, "clipped": bool(res.clipped)})
+    with stages.stage("stage map"):
+        title = _map_title(plan)
+        draw_stage_map(plan, out / "stage_map.png", title=title, subtitle=f"“{prompt}”")
+        files.append("stage_map.png")
+    stem_info = {}
+    counts = {t: len(n) for t, n in arrangement.notes().items()} if arrangement is not None else {}
+    for track, audio in stems.items():
+        a = np.asarray(audio, dtype=np.float64)
+        stem_info[track] = {"peak_dbfs": float(20 * np.log10(np.max(np.abs(a)) + 1e-12)),
+                            "rms_dbfs": float(10 * np.log10(np.mean(a * a) + 1e-24)),
+                            "notes": counts.get(track, "-")}
+    with stages.stage("report"):
+        files.append("report.md")
+        write_report(out / "report.md", prompt=prompt, plan=plan, seed=seed, sample_rate=sample_rate,
+                     generator=generator, jobs=jobs, stems=stem_info, mixes=mixes, files=files,
+                     timings=dict(stages.timings))
+    return {"plan": plan, "stems": stems, "files": files, "timings": stages.timings,
+            "duration_s": spec.duration_s, "mixes": mixes}
+
+
+def _map_title(plan) -> str:
+    """"Small jazz combo - Jazz club" from the template's and the room's preset names."""
+    from presets import load_rooms, load_templates
+    template = load_templates().get(plan.template or "", {}).get("name") or "Custom layout"
+    room = load_rooms().get(plan.room, {}).get("name") or plan.room
+    return f"{template} \N{EM DASH} {room}"
