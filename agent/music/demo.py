@@ -168,7 +168,7 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
         if conductor is None:
             from agent.conductor import Conductor
             conductor = Conductor(model=model)
-        plan = conductor.plan(prompt)
+        plan = _plan_without_tracks(conductor, prompt)
         music = music_from_plan(plan)
         music["bars"] = fit_bars(music, bars)
         plan.music = music
@@ -237,3 +237,19 @@ def _map_title(plan) -> str:
     template = load_templates().get(plan.template or "", {}).get("name") or "Custom layout"
     room = load_rooms().get(plan.room, {}).get("name") or plan.room
     return f"{template} \N{EM DASH} {room}"
+
+
+def _plan_without_tracks(conductor, prompt: str):
+    """``conductor.plan(prompt)``; when the conductor refuses a cue because it has no tracks yet
+    (its template-seat step runs after the cue check), ask again with the seats of the template
+    it ranks first as the tracks."""
+    try:
+        return conductor.plan(prompt)
+    except InputError as exc:
+        retriever = getattr(conductor, "retriever", None)
+        templates = getattr(conductor, "templates", None)
+        if "no session track" not in str(exc) or retriever is None or not templates:
+            raise
+        best = retriever.rank(prompt)[0][0]
+        seats = [seat.get("name") or seat["role"] for seat in templates[best]["roles"]]
+        return conductor.plan(prompt, tracks=list(dict.fromkeys(seats)))
