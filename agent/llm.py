@@ -180,14 +180,16 @@ def apply_proposal(plan, proposal: dict | None, explicit: set[str], model_name: 
         if isinstance(az, (int, float)) and np.isfinite(az):
             new = float(np.clip(az, s.azimuth_deg - MAX_NUDGE_DEG, s.azimuth_deg + MAX_NUDGE_DEG))
             if new != s.azimuth_deg:
-                s.provenance["azimuth_deg"] += f"; model {model_name} nudged {new - s.azimuth_deg:+.0f} deg (clamped to +-{MAX_NUDGE_DEG:.0f})"
+                s.provenance["azimuth_deg"] = (s.provenance.get("azimuth_deg", "given") + f"; model {model_name} nudged "
+                                               f"{new - s.azimuth_deg:+.0f} deg (clamped to +-{MAX_NUDGE_DEG:.0f})")
                 s.azimuth_deg = new
                 changed.append(f"{s.track}.azimuth_deg")
         if isinstance(dist, (int, float)) and np.isfinite(dist) and dist > 0:
             lo, hi = DISTANCE_FACTOR_RANGE
             new = float(np.clip(dist, s.distance_m * lo, s.distance_m * hi))
             if abs(new - s.distance_m) > 1e-9:
-                s.provenance["distance_m"] += f"; model {model_name} set {new:.2f} m (clamped)"
+                s.provenance["distance_m"] = (s.provenance.get("distance_m", "given")
+                                              + f"; model {model_name} set {new:.2f} m (clamped)")
                 s.distance_m = new
                 changed.append(f"{s.track}.distance_m")
     return changed

@@ -102,7 +102,8 @@ def _got(plan, track):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="none,smollm2", help="comma list: none, smollm2, gemma, or GGUF paths")
-    parser.add_argument("--limit", type=int, default=0, help="evaluate model configurations on the first N prompts only")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="evaluate model configurations on N prompts only (every k-th row, so both kinds appear)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--misses", action="store_true", help="include every miss in the output")
     args = parser.parse_args(argv)
@@ -110,6 +111,8 @@ def main(argv=None) -> int:
     rows = load_eval()
     report = {"eval_set": str(EVAL_PATH.relative_to(EVAL_PATH.parents[2])), "prompts": len(rows), "configs": {}}
     base = None
+    subset_rows = rows[:: max(1, -(-len(rows) // args.limit))] if args.limit else rows
+    report["model_subset_ids"] = [r["id"] for r in subset_rows] if args.limit else "all"
     for spec in [m.strip() for m in args.models.split(",") if m.strip()]:
         conductor = Conductor(model=spec, trust_model_template=spec != "none")
         t0 = time.perf_counter()
@@ -117,13 +120,14 @@ def main(argv=None) -> int:
         if conductor.llm is not None:
             conductor.plan("warm up the model with a jazz trio", ["Piano", "Bass", "Drums"])
         load_s = time.perf_counter() - t0
-        subset = rows if spec == "none" or not args.limit else rows[: args.limit]
+        subset = rows if spec == "none" else subset_rows
         result = evaluate(conductor, subset)
         result["load_s"] = round(load_s, 2)
         if spec == "none":
             base = result
             if args.limit:
-                result["on_model_subset"] = evaluate(conductor, rows[: args.limit])
+                result["on_model_subset"] = evaluate(conductor, subset_rows)
+                result["on_model_subset"]["misses"] = result["on_model_subset"]["misses"][:5]
         elif base is not None:
             ref = base.get("on_model_subset", base)
             result["latency_ratio_vs_none"] = result["latency_ms_median"] / ref["latency_ms_median"]

@@ -1,0 +1,58 @@
+"""Template retrieval with the real packaged all-MiniLM-L6-v2 (loaded once per module, offline)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from agent import retrieval
+from presets import load_templates
+
+
+@pytest.fixture(scope="module")
+def retriever():
+    return retrieval.TemplateRetriever(load_templates())
+
+
+def test_model_ships_in_the_package_and_loads_offline(retriever):
+    path = retrieval.minilm_path()
+    assert (path / "model.safetensors").is_file()
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    vecs = retrieval.embed(["a jazz trio", "a church choir"], retriever.encoder)
+    assert vecs.shape == (2, 384) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_scores_match_the_documented_formula(retriever):
+    """score = 0.5 cos(description) + 0.5 max cos(keyword) + min(0.1 * literal keyword hits, 0.3)."""
+    prompt = "a smoky jazz club with a walking bass"
+    q = retrieval.embed([prompt], retriever.encoder)[0]
+    got = retriever.scores(prompt)
+    templates = load_templates()
+    for tid in ("jazz_ensemble", "choir", "rock_band"):
+        t = templates[tid]
+        d = retrieval.embed([f"{t['name']}. {t['description']}"], retriever.encoder)[0]
+        k = retrieval.embed(t["keywords"], retriever.encoder)
+        hits = sum(f" {kw} " in f" {prompt} " for kw in t["keywords"])
+        expected = 0.5 * float(d @ q) + 0.5 * float((k @ q).max()) + min(0.1 * hits, 0.3)
+        assert got[tid] == pytest.approx(expected, abs=1e-4), tid
+
+
+def test_each_template_retrieves_itself(retriever):
+    for tid, t in load_templates().items():
+        assert retriever.rank(t["description"])[0][0] == tid
+
+
+@pytest.mark.parametrize("prompt, template", [
+    ("late night bebop in a little basement bar", "jazz_ensemble"),
+    ("hymns sung by many voices under a vaulted stone ceiling", "choir"),
+    ("a warehouse rave with a thumping four on the floor", "electronic_dj"),
+])
+def test_paraphrases_without_template_words(retriever, prompt, template):
+    assert retriever.rank(prompt)[0][0] == template
+
+
+def test_embedding_cache_is_shared(retriever):
+    again = retrieval.TemplateRetriever(load_templates(), encoder=retriever.encoder)
+    assert again.vectors is retriever.vectors
