@@ -123,8 +123,16 @@ def assign_jobs(tracks: list[tuple[str, str]], style: Style) -> dict[str, str]:
             jobs[track] = "bass:half"
             bass_taken = True
         else:
-            jobs[track] = "comp:" + comp_recipe(role, style)
+            recipe = comp_recipe(role, style)
+            if ("comp:" + recipe) in (jobs.get(t) for t, r in tracks if r == role and t in jobs):
+                recipe = SECOND_PLAYER.get(recipe, recipe)  # a doubled instrument plays a contrasting part
+            jobs[track] = "comp:" + recipe
     return jobs
+
+
+#: What a second player of the same instrument does instead of doubling the first one's part.
+SECOND_PLAYER = {"strum": "arpeggio", "block": "arpeggio", "comping": "arpeggio", "stabs": "sustain",
+                 "arpeggio": "sustain", "pulse": "sustain"}
 
 
 def comp_recipe(role: str, style: Style) -> str:
@@ -140,7 +148,7 @@ def comp_recipe(role: str, style: Style) -> str:
     if role == "acoustic_guitar":
         return "arpeggio" if style.comp == "arpeggio" else "strum"
     if role == "electric_guitar":
-        return {"power": "power", "comping": "block", "stabs": "stabs"}.get(style.comp, "strum")
+        return {"power": "power", "comping": "block", "stabs": "power"}.get(style.comp, "strum")
     if role == "piano":
         return {"strum": "block", "power": "block", "stabs": "stabs"}.get(style.comp, style.comp)
     return "sustain"

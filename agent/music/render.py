@@ -85,8 +85,14 @@ def pitched_voice(role: str, style: Style):
 
 
 def _place(out: np.ndarray, signal: np.ndarray, start: int, gain: float = 1.0) -> None:
+    """Add ``gain * signal`` into ``out`` from ``start``; the note's last 3 ms fade to zero so a
+    truncated tail never clicks."""
     if start >= out.size or start < 0:
         return
+    m = min(signal.size, 144)
+    if m > 1 and signal[-1] != 0.0:
+        signal = signal.copy()
+        signal[-m:] *= np.linspace(1.0, 0.0, m)
     end = min(start + signal.size, out.size)
     out[start:end] += gain * signal[: end - start]
 

@@ -77,6 +77,15 @@ def _spread_labels(points: list[tuple[float, float]], min_dy: float, min_dx: flo
     return ys
 
 
+def _label_on_right(x: float, y: float, points: list[tuple[float, float]], limit: float) -> bool:
+    """Put a label on the side with less crowding by nearby sources (ties: away from the centre)."""
+    def crowd(sign: float) -> float:  # nearer neighbours weigh more
+        return sum(1.0 / (sign * (px - x)) for px, py in points
+                   if 0 < sign * (px - x) <= 0.45 * limit and abs(py - y) < 0.12 * limit)
+    right, left = crowd(1.0), crowd(-1.0)
+    return x >= 0 if right == left else right < left
+
+
 def draw_stage_map(plan: Plan, path: str | Path, title: str | None = None, subtitle: str | None = None,
                    dpi: int = 120) -> Path:
     """Draw ``plan`` as a PNG at ``path`` and return the path."""
@@ -156,14 +165,14 @@ def draw_stage_map(plan: Plan, path: str | Path, title: str | None = None, subti
         detail = f"{azimuth_label(s.azimuth_deg)} · {s.distance_m:.1f} m"
         if abs(s.elevation_deg) >= 0.5:
             detail += f" · el {s.elevation_deg:+.0f}°"
-        right_side = x >= 0
+        right_side = _label_on_right(x, y, points, limit)
         lx = x + (1 if right_side else -1) * size * 1.6
         ax.annotate(f"{s.track}", xy=(x, y), xytext=(lx, ly + size * 0.35),
                     fontsize=10, weight="bold", color="#202020", zorder=7,
                     ha="left" if right_side else "right", va="bottom")
         role = (s.role or "").replace("_", " ")
-        ax.text(lx, ly - size * 0.2, f"{role} | {detail}" if role and role.lower() != s.track.lower()
-                else detail, fontsize=8, color="#404040", ha="left" if right_side else "right",
+        same = (s.role or "").lower() == s.track.lower() or role.lower() == s.track.lower()
+        ax.text(lx, ly - size * 0.2, f"{role} | {detail}" if role and not same else detail, fontsize=8, color="#404040", ha="left" if right_side else "right",
                 va="top", zorder=7)
 
     top = 1.0 - 0.35 / (plot_h + 1.3)
