@@ -195,7 +195,7 @@ def test_model_rephraser_goes_through_the_guard(balanced):
         def __init__(self, text):
             self.text, self.seen = text, None
 
-        def complete_json(self, messages, schema):
+        def complete_json(self, messages, schema, max_tokens=None):
             self.seen = messages[-1]["content"]
             return {"summary": self.text}
 

@@ -201,8 +201,8 @@ def guarded_rephrase(summary: str, rephrase: Callable[[str], str] | None) -> tup
     return new, None
 
 
-REPHRASE_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string", "maxLength": 400}},
-                   "required": ["summary"]}
+# no maxLength: llama.cpp's grammar for it made SmolLM2 run out of tokens (checked 2026-11-22)
+REPHRASE_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}
 
 
 def model_rephraser(model) -> Callable[[str], str]:
@@ -216,7 +216,7 @@ def model_rephraser(model) -> Callable[[str], str]:
             {"role": "system", "content": "Rewrite the mixing advice for a music producer in one or two "
                                           "friendly sentences. Keep every number and track name exactly."},
             {"role": "user", "content": summary}]
-        answer = model.complete_json(messages, REPHRASE_SCHEMA)
+        answer = model.complete_json(messages, REPHRASE_SCHEMA, max_tokens=200)
         if not answer or not isinstance(answer.get("summary"), str):
             raise ValueError("the model gave no summary")
         return answer["summary"]
