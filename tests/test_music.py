@@ -319,3 +319,10 @@ def test_musicgen_adapter_with_tiny_random_model():
         np.testing.assert_array_equal(x, again[track])
     with pytest.raises(InputError):
         MusicGenGenerator("/nonexistent/musicgen")
+
+
+def test_every_role_has_a_voice():
+    stems = generate_stems({"style": "studio_recording", "bars": 2, "instruments": list(ROLES)}, 16000, seed=4)
+    assert list(stems) == list(ROLES)
+    for role, x in stems.items():
+        assert gated_rms_db(x, 16000) > -45.0, role
