@@ -73,6 +73,13 @@ def test_reference_with_other_names_is_refused_clearly(balanced):
         advise(stems, RATE, reference=renamed)
 
 
+def test_a_single_mix_as_reference_is_refused_clearly(balanced):
+    stems, _ = balanced
+    mix = np.stack([sum(stems.values()), sum(stems.values())])
+    with pytest.raises(InputError, match="not with a single mix"):
+        advise(stems, RATE, reference={"mix": mix})
+
+
 def test_partial_reference_advises_matched_tracks_and_says_so(balanced):
     stems, _ = balanced
     reference = {k: v for k, v in stems.items() if k != "Pad"}

@@ -71,6 +71,11 @@ def match_tracks(current, reference, current_roles=None, reference_roles=None):
                 left_r.remove(candidates[0])
     unmatched_current = [c for c in current if c not in pairs]
     unmatched_reference = [r for r in reference if r not in pairs.values()]
+    if len(reference) == 1:
+        raise InputError(
+            f"reference: got one track ({reference[0]!r}); differential advice compares stems with "
+            "stems, not with a single mix. Give the reference's stems (one file per track, named like "
+            f"the current ones: {sorted(current)}), or run without --reference for prior-based advice.")
     if len(pairs) < 2:
         raise InputError(
             "reference: differential advice needs at least two tracks that appear in both sets "
