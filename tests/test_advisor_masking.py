@@ -96,3 +96,37 @@ def test_describe_bands_picks_the_strongest_run():
     assert M.describe_bands(np.array([0.6, 0.0, 0.9, 0.8, 0.1]), edges) == "400 Hz-1.6 kHz"
     assert M.describe_bands(np.array([0.0, 0.0, 0.0, 0.9, 0.8]), edges) == "800 Hz-3.2 kHz"
     assert M.describe_bands(np.zeros(5), edges) is None
+
+
+def test_masking_matrix_equals_a_plain_loop(rng):
+    rate = 16000
+    stems = {"a": _band_noise(rng, 300, 2000, 2, rate, 0.1), "b": _band_noise(rng, 1000, 4000, 2, rate, 0.2),
+             "c": _tone(700, 2, rate, 0.2)}
+    stems["c"][: rate // 2] = 0.0  # c starts late: activity matters
+    analysis = analyse_stems(stems, rate)
+    plan = Plan(sources=[SourcePlacement("a", azimuth_deg=30.0), SourcePlacement("b", azimuth_deg=-45.0)])
+    result = M.masking_analysis(analysis, plan)
+    tracks = result.tracks
+    levels = {t: analysis.stems[t].band_db.astype(float) for t in tracks}
+    active = {t: analysis.stems[t].active for t in tracks}
+    centres = analysis.band_centres_hz
+    for i, ti in enumerate(tracks):
+        for j, tj in enumerate(tracks):
+            if i == j:
+                continue
+            release = np.zeros(len(centres))
+            if ti != "c" and tj != "c":
+                release = M.spatial_release_db(plan.source(ti), plan.source(tj), centres)
+            masked_frames, band_hits, band_relevant = 0, np.zeros(len(centres)), np.zeros(len(centres))
+            for f in range(levels[ti].shape[0]):
+                if not (active[ti][f] and active[tj][f]):
+                    continue
+                top = levels[ti][f].max()
+                relevant = [b for b in range(len(centres)) if levels[ti][f, b] >= top - M.RELEVANCE_DB]
+                masked = [b for b in relevant if levels[ti][f, b] - (levels[tj][f, b] - release[b]) < 0.0]
+                masked_frames += len(masked) / len(relevant) >= 0.5
+                for b in relevant:
+                    band_relevant[b] += 1
+                    band_hits[b] += b in masked
+            np.testing.assert_allclose(result.time_share[i, j], masked_frames / active[ti].sum(), atol=1e-9)
+            np.testing.assert_allclose(result.band_rate[i, j], band_hits / np.maximum(band_relevant, 1), atol=1e-9)
