@@ -133,29 +133,36 @@ class Conductor:
         else:
             roles = {t: self.lexicon.role_of(t) for t in tracks}
         parsed = parse_prompt(prompt, tracks or [], roles, self.lexicon)
-        self._reject_unknown(parsed, tracks or [])
-        ranked = self.retriever.rank(prompt, [r for r in roles.values() if r])
-        best, score = ranked[0]
-        proposal = self._ask_model(prompt, tracks or [], roles, parsed, ranked)
-        if self.trust_model_template and proposal and proposal.get("template") in self.templates:
-            best, score = proposal["template"], dict(ranked)[proposal["template"]]
-        pathway = "description" if parsed.has_cues else "abstract"
-        template_id = best
-        if pathway == "description":
-            # only the words left after the cues can name a setting ("in a jazz club, sax left")
+        if tracks:
+            self._reject_unknown(parsed, tracks)
+        known_roles = [r for r in roles.values() if r]
+        pathway = "description" if parsed.has_cues or parsed.unknown else "abstract"
+        if pathway == "abstract":
+            ranked = self.retriever.rank(prompt, known_roles)
+            template_id = ranked[0][0]
+        else:
+            # only the words left after the cues can name a setting ("in a jazz club, sax left");
+            # with none left there is nothing to retrieve (and no embedding to compute)
             setting = [w for w in re.findall(r"[a-z]+", parsed.residual) if w not in _FILLER]
-            rest = self.retriever.rank(" ".join(setting)) if len(setting) >= 1 else []
-            template_id = rest[0][0] if rest and rest[0][1] >= DESCRIPTION_TEMPLATE_MIN_SCORE else None
-            if template_id is not None and not (proposal and self.trust_model_template):
-                best, score = rest[0]
-                ranked = rest
+            ranked = self.retriever.rank(" ".join(setting), known_roles) if setting else []
+            template_id = ranked[0][0] if ranked and ranked[0][1] >= DESCRIPTION_TEMPLATE_MIN_SCORE else None
+        proposal = None
+        if self.llm is not None:
+            candidates = ranked or self.retriever.rank(prompt, known_roles)
+            proposal = self._ask_model(prompt, tracks or [], roles, parsed, candidates)
+            if self.trust_model_template and proposal and proposal.get("template") in self.templates:
+                template_id = proposal["template"]
         if not tracks:
             # demo flow: the template's seats become the tracks
-            tracks = [seat.get("name") or seat["role"] for seat in self.templates[best]["roles"]]
-            tracks = _unique_names(tracks)
-            roles = {name: seat["role"] for name, seat in zip(tracks, self.templates[best]["roles"])}
+            seats = self.templates[template_id or DEFAULT_LAYOUT_TEMPLATE]["roles"]
+            tracks = _unique_names([seat.get("name") or seat["role"] for seat in seats])
+            roles = {name: seat["role"] for name, seat in zip(tracks, seats)}
+            for m in parsed.unknown + [m for m in parsed.mentions if m.role]:
+                if m.role not in roles.values():  # an instrument the prompt names joins the seats
+                    tracks.append(_unique_names(tracks + [m.text.title()])[-1])
+                    roles[tracks[-1]] = m.role
             parsed = parse_prompt(prompt, tracks, roles, self.lexicon)
-            template_id = best
+            self._reject_unknown(parsed, tracks)
         layout_id = template_id or DEFAULT_LAYOUT_TEMPLATE
         sources = assign_seats(tracks, roles, self.templates[layout_id], is_default=template_id is None,
                                families={r: s["family"] for r, s in self.lexicon.roles.items()})

@@ -234,11 +234,20 @@ def _collides(a: SourcePlacement, b: SourcePlacement) -> bool:
 
 
 def resolve_collisions(sources: list[SourcePlacement], fixed: set[str]) -> None:
-    """Move every "free spot" source that collides, in small steps alternating sides, up to 90 deg."""
-    settled = [s for s in sources if "free spot" not in s.provenance.get("azimuth_deg", "") or s.track in fixed]
+    """Move every "free spot" source, and every seat a cue landed on, until it is clear of the rest:
+    steps of ``SEARCH_STEP_DEG`` alternating sides, up to 90 deg.  ``fixed`` tracks never move."""
+    pinned = [s for s in sources if s.track in fixed]
+    settled = list(pinned)
+    movers = []
     for s in sources:
-        if s in settled:
+        if s.track in fixed:
             continue
+        # a template seat stays unless a cue put another source on it; free spots always check
+        if "free spot" in s.provenance.get("azimuth_deg", "") or any(_collides(s, p) for p in pinned):
+            movers.append(s)
+        else:
+            settled.append(s)
+    for s in movers:
         start = s.azimuth_deg
         for k in range(0, int(90 / SEARCH_STEP_DEG) + 1):
             found = False
