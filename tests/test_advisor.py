@@ -66,6 +66,15 @@ def test_differential_reason_numbers_are_measured(balanced):
     assert expected in vocal["reasons"][0]
 
 
+def test_moving_every_stem_together_needs_no_advice(balanced):
+    stems, roles = balanced
+    louder = _offset(stems, {}, common_db=6.0)
+    for reference in (stems, None):
+        gains = _gains(advise(louder, RATE, reference=reference, roles=roles, genre="pop"))
+        assert gains == _gains(advise(stems, RATE, reference=reference, roles=roles, genre="pop"))
+    assert all(g == 0.0 for g in _gains(advise(louder, RATE, reference=stems)).values())
+
+
 def test_reference_with_other_names_is_refused_clearly(balanced):
     stems, _ = balanced
     renamed = {f"track {i}": x for i, x in enumerate(stems.values())}
