@@ -136,8 +136,10 @@ def bench_accuracy(quick: bool = False, problems_per_set: int | None = None, see
         # prior advice on the balanced set itself: how far its balance is from the priors
         as_is = advise_analysis(reference, None, plan, roles=s["roles"], genre=s["genre"])
         g0 = np.array([{t["track"]: t["gain_db"] for t in as_is["tracks"]}[t] for t in tracks])
-        per_set[s["name"]] = {"tracks": len(tracks), "seconds": round(len(next(iter(s["stems"].values()))) / RATE, 1),
-                              "prior_residual_on_balanced_median_db": round(float(np.median(np.abs(g0 - g0.mean()))), 2)}
+        seconds = len(next(iter(s["stems"].values()))) / RATE
+        per_set[s["name"]] = {"tracks": len(tracks), "seconds": round(seconds, 1),
+                              "prior_residual_on_balanced_median_db":
+                                  round(float(np.median(np.abs(g0 - g0.mean()))), 2)}
         for _ in range(problems_per_set):
             offsets, common = _offset_problem(tracks, rng)
             current_stems = {t: s["stems"][t] * np.float32(10.0 ** ((o + common) / 20.0))
@@ -180,7 +182,8 @@ def bench_speed(repeats: int = 3) -> dict:
             meter.integrated_loudness(x.astype(np.float64))
         peer.append(time.perf_counter() - t0)
     a, p = statistics.median(ours), statistics.median(peer)
-    return {"analysis_8x180s_s": round(a, 3), "analysis_8x180s_cpu_s": round(statistics.median(ours_cpu), 3), "pyloudnorm_8x180s_s": round(p, 3),
+    return {"analysis_8x180s_s": round(a, 3), "analysis_8x180s_cpu_s": round(statistics.median(ours_cpu), 3),
+            "pyloudnorm_8x180s_s": round(p, 3),
             "analysis_vs_pyloudnorm_ratio": round(a / p, 3), "fixture_generation_s": round(generate_s, 2),
             "goal_analysis_s": 5.0, "repeats": repeats}
 

@@ -61,7 +61,8 @@ def _masking_reasons(track: str, gain: float, masking, analysis: MixAnalysis, af
         if share >= MENTION_MASKING:
             bands = describe_bands(masking.band_rate[j, i], masking.band_edges_hz)
             where = f" at {bands}" if bands else ""
-            reasons.append(f"it masks {masking.tracks[j]}{where} {100 * share:.0f}% of the time {masking.tracks[j]} plays")
+            other = masking.tracks[j]
+            reasons.append(f"it masks {other}{where} {100 * share:.0f}% of the time {other} plays")
     return reasons
 
 
@@ -99,7 +100,8 @@ def _differential(current, reference, roles, ref_roles, warnings):
                           "so the versions are processed differently")
         else:
             confidence = 0.6
-            basis = f"integrated loudness is {_fmt_db(off.loudness_difference_db)} against the reference's {off.reference_track}"
+            basis = (f"integrated loudness is {_fmt_db(off.loudness_difference_db)} against the "
+                     f"reference's {off.reference_track}")
         reasons = []
         if off.current_vs_rest_lu is not None and off.reference_vs_rest_lu is not None:
             side = "under" if off.current_vs_rest_lu < 0 else "over"
@@ -138,8 +140,9 @@ def _prior(current, roles, plan, genre, warnings):
                 reasons.append("lead vocal with no accompaniment to balance against")
             else:
                 side = "under" if d["measured_lu"] < 0 else "over"
+                genre = _GENRE_WORDS.get(d["genre"], d["genre"])
                 reasons.append(f"{t} is {abs(d['measured_lu']):.1f} LU {side} the accompaniment; the "
-                               f"documented lead-to-accompaniment ratio for {_GENRE_WORDS.get(d['genre'], d['genre'])} is "
+                               f"documented lead-to-accompaniment ratio for {genre} is "
                                f"{d['target_lu']:+.1f} dB (+-{d['tolerance_lu']:.1f}) [{d['citation']}]")
         else:
             if d["n_accompaniment"] < 2:
