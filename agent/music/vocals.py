@@ -82,6 +82,7 @@ def sung_note(pitch, velocity, duration_s, sample_rate, rng, *, vowel="a", voice
                     drift_cents=4.0)
     source = saw(f, sample_rate, rng)
     source = lfilter([0.3], [1.0, -0.7], source)  # extra -6 dB/oct tilt above ~600 Hz
+    source = lfilter([0.45], [1.0, -0.55], source)  # and above ~4 kHz: a softer, less buzzy voice
     source += breathiness * rng.standard_normal(n) * (0.6 + v)
     frequencies, levels, bandwidths = FORMANTS[voice or voice_type(pitch)][vowel]
     y = np.zeros(n)
