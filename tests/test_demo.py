@@ -80,6 +80,15 @@ def test_demo_writes_every_file_and_report_matches_plan(tmp_path):
     assert len(lufs) == 2 and all(-40 < v < -10 for v in lufs)
 
 
+def test_rerun_replaces_stale_stems(tmp_path):
+    (tmp_path / "stems").mkdir()
+    (tmp_path / "stems" / "Old Track.wav").write_bytes(b"")
+    (tmp_path / "plan.json").write_text("{}")
+    make_demo("x", tmp_path, bars=1, sample_rate=8000, conductor=FixedConductor())
+    assert sorted(p.name for p in (tmp_path / "stems").iterdir()) == sorted(
+        f"{s.track}.wav" for s in FixedConductor().plan("").sources)
+
+
 def test_stage_map_convention_and_png(tmp_path):
     x, y = screen_xy(90.0, 0.0, 2.0)      # positive azimuth = left -> left half of the picture
     assert x == pytest.approx(-2.0) and y == pytest.approx(0.0, abs=1e-12)

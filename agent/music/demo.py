@@ -13,6 +13,7 @@ peak would pass ``CEILING_DBFS``), ``stage_map.png`` and ``report.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -166,6 +167,8 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
     out = Path(out)
     with stages.stage("plan") as bar:
         if conductor is None:
+            # our own bar shows this stage; the model loader's bars would interleave with it
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             from agent.conductor import Conductor
             conductor = Conductor(model=model)
         plan = _plan_without_tracks(conductor, prompt)
@@ -191,6 +194,7 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
     files: list[str] = []
     mixes = []
     with stages.stage("write audio", total=len(stems) + 2):
+        _remove_stale_stems(out, {f"{safe_filename(t)}.wav" for t in stems})
         for track, audio in stems.items():
             rel = f"stems/{safe_filename(track)}.wav"
             write_audio(out / rel, audio, sample_rate)
@@ -253,3 +257,14 @@ def _plan_without_tracks(conductor, prompt: str):
         best = retriever.rank(prompt)[0][0]
         seats = [seat.get("name") or seat["role"] for seat in templates[best]["roles"]]
         return conductor.plan(prompt, tracks=list(dict.fromkeys(seats)))
+
+
+def _remove_stale_stems(out: Path, keep: set[str]) -> None:
+    """Delete stem WAVs a previous run left in ``out/stems`` (only in a folder stase wrote: one
+    with a plan.json), so the folder always matches the new plan."""
+    stems_dir = out / "stems"
+    if not (out / "plan.json").is_file() or not stems_dir.is_dir():
+        return
+    for f in stems_dir.glob("*.wav"):
+        if f.name not in keep:
+            f.unlink()

@@ -125,8 +125,12 @@ def draw_stage_map(plan: Plan, path: str | Path, title: str | None = None, subti
     # ring labels go along the free direction farthest from every source
     label_az = max((-105.0, 105.0, -75.0, 75.0, -135.0, 135.0), key=lambda a: min(
         [abs((a - s.azimuth_deg + 180.0) % 360.0 - 180.0) for s in plan.sources] + [360.0]))
+    labelled = -1.0
     for r in rings:
         ax.add_patch(Circle((0, 0), r, fill=False, linestyle=(0, (2, 3)), color="#9a9a9a", lw=0.8, zorder=1))
+        if r - labelled < 0.09 * limit:
+            continue  # too close to the last labelled ring to be read
+        labelled = r
         lx, ly = screen_xy(label_az, 0.0, r)
         ax.text(lx, ly, f"{r:g} m", fontsize=7.5, color="#6d6d6d", ha="center", va="center", zorder=2,
                 bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
