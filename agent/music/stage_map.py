@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-
 from dsp.plan import Plan
 
 FAMILY_COLOURS = {

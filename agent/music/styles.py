@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dsp.errors import InputError
-
 
 @dataclass(frozen=True)
 class Style:
@@ -135,11 +133,3 @@ def resolve_style(name: str | None, fallback: str = "studio_recording") -> Style
         if word in text:
             return STYLES[style_id]
     return STYLES[fallback]
-
-
-def check_style_id(name: str) -> Style:
-    """Strict variant of :func:`resolve_style` for user-given ids: ``InputError`` when unknown."""
-    key = str(name).strip().lower()
-    if key not in STYLES:
-        raise InputError(f"unknown music style {name!r}; known: {', '.join(sorted(STYLES))}")
-    return STYLES[key]
