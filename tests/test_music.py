@@ -326,3 +326,16 @@ def test_every_role_has_a_voice():
     assert list(stems) == list(ROLES)
     for role, x in stems.items():
         assert gated_rms_db(x, 16000) > -45.0, role
+
+
+def test_track_name_picks_the_world_colour():
+    # a "Tabla" track gets the tabla pair (bayan near 95 Hz) even in a pop arrangement; congas
+    # are tuned higher (low conga 190 Hz)
+    stems = generate_stems({"style": "pop", "bars": 2, "instruments": [
+        {"track": "Tabla", "role": "hand_drums"}, {"track": "Congas", "role": "hand_drums"}]}, RATE, seed=0)
+
+    def low_share(x):
+        power = np.abs(np.fft.rfft(x)) ** 2
+        f = np.fft.rfftfreq(x.size, 1 / RATE)
+        return power[(f > 80) & (f < 130)].sum() / power.sum()
+    assert low_share(stems["Tabla"]) > 3 * low_share(stems["Congas"])

@@ -169,7 +169,7 @@ def render_arrangement(spec: MusicSpec, arrangement: Arrangement, sample_rate: i
     for track, role in spec.tracks:
         rng = track_rng(seed + 7919, track)
         raw[track] = render_part(role, notes.get(track, []), n, sample_rate, rng, spec.style,
-                                 spec.tempo_bpm)
+                                 spec.tempo_bpm, track)
         if progress is not None:
             progress(track)
     return balance(raw, dict(spec.tracks), sample_rate)

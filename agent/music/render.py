@@ -26,7 +26,16 @@ KIT_LEVELS_DB = {36: 0.0, 38: -2.0, 37: -8.0, 39: -3.0, 42: -11.0, 44: -14.0, 46
                  51: -12.0, 50: -5.0, 47: -5.0, 45: -5.0, 54: -10.0, 70: -12.0}
 
 
-def pitched_voice(role: str, style: Style):
+#: Words in a track name that ask for the Indian / Middle-Eastern colour of a role in any style.
+WORLD_WORDS = ("sitar", "oud", "saz", "bouzouki", "koto", "shamisen", "tabla", "darbuka", "tanpura")
+
+
+def world_colour(track: str, style: Style) -> bool:
+    """True when the style is the world ensemble or the track's name names a world instrument."""
+    return style.id == "world_music_ensemble" or any(w in track.lower() for w in WORLD_WORDS)
+
+
+def pitched_voice(role: str, style: Style, world: bool = False):
     """The note function (pitch, velocity, duration_s, sample_rate, rng) for a role in a style."""
     sub = synth.subtractive
     classical = style.id in CLASSICAL
@@ -46,7 +55,7 @@ def pitched_voice(role: str, style: Style):
     if role == "acoustic_guitar":
         return partial(synth.plucked, t60_s=2.5, brightness=0.08, damp_s=0.12)
     if role == "plucked":
-        if style.id == "world_music_ensemble":
+        if world:
             return partial(synth.plucked, t60_s=2.0, brightness=0.03, damp_s=0.3)
         return partial(synth.plucked, t60_s=3.5, brightness=0.3, damp_s=0.8)
     if role == "piano":
@@ -98,27 +107,27 @@ def _place(out: np.ndarray, signal: np.ndarray, start: int, gain: float = 1.0) -
 
 
 def render_part(role: str, notes: list[Note], n_samples: int, sample_rate: int,
-                rng: np.random.Generator, style: Style, tempo_bpm: float) -> np.ndarray:
+                rng: np.random.Generator, style: Style, tempo_bpm: float, track: str = "") -> np.ndarray:
     """A track's notes played by its role's voice, with the part's effects; float64, ``n_samples``."""
     out = np.zeros(n_samples)
     sr = float(sample_rate)
     if role in ("drums", "percussion", "hand_drums"):
-        _render_percussive(role, notes, out, sr, rng, style)
+        _render_percussive(role, notes, out, sr, rng, style, world_colour(track, style))
     elif role in ("lead_vocal", "backing_vocals", "choir"):
         _render_voices(role, notes, out, sr, rng, style)
     else:
-        voice = pitched_voice(role, style)
+        voice = pitched_voice(role, style, world_colour(track, style))
         for note in notes:
             _place(out, voice(note.pitch, note.velocity, note.duration_s, sr, rng),
                    int(round(note.start_s * sr)))
-    return part_effects(role, out, sr, style, tempo_bpm)
+    return part_effects(role, out, sr, style, tempo_bpm, world_colour(track, style))
 
 
-def _render_percussive(role, notes, out, sr, rng, style):
+def _render_percussive(role, notes, out, sr, rng, style, world):
     if role == "drums":
         shots = OneShots(lambda key, r: kit_sound(key, sr, r, style.kit), rng)
     elif role == "hand_drums":
-        tabla = style.id == "world_music_ensemble"
+        tabla = world
         shots = OneShots(lambda key, r: hand_drum(key, sr, r, tabla), rng)
     else:
         shots = OneShots(lambda key, r: kit_sound(key, sr, r, "acoustic"), rng)
@@ -149,7 +158,8 @@ def _render_voices(role, notes, out, sr, rng, style):
         previous_end = note.start_s + note.duration_s
 
 
-def part_effects(role: str, x: np.ndarray, sr: float, style: Style, tempo_bpm: float) -> np.ndarray:
+def part_effects(role: str, x: np.ndarray, sr: float, style: Style, tempo_bpm: float,
+                 world: bool = False) -> np.ndarray:
     """The per-instrument processing described in the module docstring."""
     t = np.arange(x.size) / sr
     if role == "electric_guitar":
@@ -160,7 +170,7 @@ def part_effects(role: str, x: np.ndarray, sr: float, style: Style, tempo_bpm: f
         else:
             x = sosfilt(butter(2, min(3500.0 if style.id == "jazz_ensemble" else 7000.0, 0.45 * sr),
                                fs=sr, output="sos"), x)
-    elif role == "plucked" and style.id == "world_music_ensemble":
+    elif role == "plucked" and world:
         x = x + 0.6 * x * np.abs(x) / (np.max(np.abs(x)) + 1e-12)  # jawari-like buzz
     elif role == "organ":
         x = x * (1.0 + 0.12 * np.sin(2 * np.pi * 6.5 * t))  # rotary speaker tremolo
