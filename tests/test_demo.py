@@ -129,9 +129,13 @@ def test_master_targets_loudness_under_ceiling(rng):
     assert 20 * np.log10(np.max(np.abs(out))) == pytest.approx(demo_module.CEILING_DBFS, abs=0.01)
 
 
-def test_generate_needs_a_prompt(capsys):
+def test_generate_needs_a_prompt(capsys, tmp_path):
     assert main(["generate", "--quiet"]) == 2
     assert "needs a PROMPT" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="cannot create the output folder"):
+        make_demo("x", blocker / "out", conductor=FixedConductor())
     assert main(["demo", "--rate", "10", "--quiet"]) == 2
 
 

@@ -165,6 +165,10 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
 
     stages = Stages(quiet)
     out = Path(out)
+    try:
+        (out / "stems").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {out}: {exc.strerror or exc}") from exc
     with stages.stage("plan") as bar:
         if conductor is None:
             # our own bar shows this stage; the model loader's bars would interleave with it
