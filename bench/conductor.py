@@ -55,6 +55,7 @@ def evaluate(conductor, rows: list[dict]) -> dict:
     """Accuracy and latency of one conductor configuration over ``rows``."""
     hits = total = t_hits = t_total = 0
     latencies, misses = [], []
+    by_kind: dict[str, list[float]] = {}
     for row in rows:
         memo = getattr(conductor.retriever, "_memo", None)
         if memo is not None:
@@ -66,6 +67,7 @@ def evaluate(conductor, rows: list[dict]) -> dict:
         except Exception as exc:  # noqa: BLE001 - a failed prompt counts as wrong, and is listed
             plan, error = None, repr(exc)
         latencies.append((time.perf_counter() - t0) * 1000.0)
+        by_kind.setdefault(row["kind"], []).append(latencies[-1])
         for exp in row.get("expect", []):
             total += 1
             good = plan is not None and check_expectation(plan, exp)
@@ -86,6 +88,7 @@ def evaluate(conductor, rows: list[dict]) -> dict:
         "template_top1": t_hits / t_total if t_total else None, "template_checked": t_total,
         "latency_ms_median": statistics.median(latencies),
         "latency_ms_p90": latencies[int(0.9 * (len(latencies) - 1))],
+        "latency_ms_median_by_kind": {k: round(statistics.median(v), 2) for k, v in sorted(by_kind.items())},
         "prompts": len(rows), "misses": misses,
     }
 

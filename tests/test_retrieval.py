@@ -56,3 +56,11 @@ def test_paraphrases_without_template_words(retriever, prompt, template):
 def test_embedding_cache_is_shared(retriever):
     again = retrieval.TemplateRetriever(load_templates(), encoder=retriever.encoder)
     assert again.vectors is retriever.vectors
+
+
+def test_onnx_encoder_equals_sentence_transformers(retriever):
+    """The ONNX path (the default) against the PyTorch reference, odd batch sizes and lengths."""
+    texts = ["jazz", "a very long prompt about a symphony orchestra in a big hall " * 3, "Vox", "drums behind me"]
+    fast = retrieval.load_encoder(backend="onnx")
+    reference = retrieval.load_encoder(backend="torch")
+    np.testing.assert_allclose(fast.encode(texts, batch_size=3), retrieval.embed(texts, reference), atol=1e-5)
