@@ -53,11 +53,17 @@ def blas_single_thread():
     The feature matmuls are small; a multi-threaded OpenBLAS spinning on a busy machine makes
     them several times slower (measured 120 ms vs 33 ms per 1 s clip on a loaded 2-core box).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return contextlib.nullcontext()
+        _CONTROLLER = ThreadpoolController()   # inspecting the loaded libraries is the slow part
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER = None
 
 
 def _check_audio(binaural, sample_rate) -> np.ndarray:
@@ -121,6 +127,7 @@ class Listener:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        ort.set_default_logger_severity(3)   # no CUDA warning on machines without a GPU
         if providers is None:
             available = ort.get_available_providers()
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]

@@ -144,7 +144,7 @@ def train(args) -> dict:
 
     from tqdm import tqdm
     bar = tqdm(total=total, initial=step, desc="spatial-ast", disable=args.quiet)
-    history = []
+    history = list(resume_state.get("history", [])) if resume_state is not None else []
     started = time.time()
     model.train()
     while step < total:
