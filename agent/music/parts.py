@@ -296,8 +296,11 @@ def write_chords(ctx: Context, rng: np.random.Generator, role: str, recipe: str,
         elif recipe == "arpeggio":
             notes += _arpeggio_bar(ctx, chord, start, low, high, rng)
         else:  # "block": a chord on each step of the style's comp rhythm
-            for b, velocity in _steps(ctx.style.comp_steps, ctx) or [(float(i), 84) for i in range(beats)]:
-                notes += [NoteEvent(start + b, 0.9, p, velocity - 10) for p in voicing]
+            hits = _steps(ctx.style.comp_steps, ctx) or [(float(i), 84) for i in range(beats)]
+            for n, (b, velocity) in enumerate(hits):
+                until = hits[n + 1][0] if n + 1 < len(hits) else bar_len
+                length = min(0.9, 0.95 * (until - b))  # released before the next chord
+                notes += [NoteEvent(start + b, length, p, velocity - 10) for p in voicing]
     return notes
 
 
