@@ -7,6 +7,7 @@ Listener(model_path=None, providers=None, threads=None)
                                               "confidence", "classes": {role: score}}
     .listen_many([(binaural, sample_rate), ...]) -> [dict, ...]      (one batched ONNX call)
     .answer(question, mix, sources=None, sample_rate=32000) -> {"type", "answer", "value", ...}
+    .listen_back(stems, plan, sample_rate) -> {"tracks": [{track, planned, perceived, errors, flag}], "summary"}
 
 The model (``onnx_models/spatial_ast.onnx``, see ``onnx_models/MODEL_CARD.md``) is BAT's
 Spatial-AST scaled for CPU; it is loaded once per ``Listener`` with onnxruntime, on the CUDA
@@ -179,6 +180,51 @@ class Listener:
                             "classes": {r: round(float(s), 4) for r, s in zip(self.roles, classes)}})
         return results
 
+    # -- listen-back ---------------------------------------------------------------------
+    def listen_back(self, stems: dict, plan, sample_rate: int, seconds: float = 3.0,
+                    tolerance_deg: float = 30.0, tolerance_m: float = 2.0) -> dict:
+        """Render each planned track solo at its placement (``dsp.offline.render_plan``, the plan's
+        room), listen, and report how far the perceived position is from the plan.
+
+        Only the loudest ``seconds`` of each stem are rendered (listening is per 1 s window).
+        A track is flagged when the great-circle error exceeds ``tolerance_deg`` or the distance
+        error exceeds ``tolerance_m``.
+        """
+        import dataclasses
+        from dsp.conventions import great_circle_deg
+        from dsp.offline import render_plan
+        lookup = {name.lower(): audio for name, audio in stems.items()}
+        renders, placements = [], []
+        for placement in plan.sources:
+            stem = lookup.get(placement.track.lower())
+            if stem is None:
+                continue
+            stem = _loudest(np.asarray(stem, dtype=np.float32), int(seconds * sample_rate))
+            solo = dataclasses.replace(plan, sources=[placement])
+            result = render_plan({placement.track: stem}, solo, sample_rate)
+            renders.append((result.audio, sample_rate))
+            placements.append(placement)
+        if not renders:
+            raise InputError(f"no stem matches the plan's tracks {[s.track for s in plan.sources]}")
+        tracks = []
+        for placement, heard in zip(placements, self.listen_many(renders)):
+            angle = float(great_circle_deg(heard["azimuth_deg"], heard["elevation_deg"],
+                                           placement.azimuth_deg, placement.elevation_deg))
+            lateral = float(lateral_angle_deg(heard["azimuth_deg"], heard["elevation_deg"])
+                            - lateral_angle_deg(placement.azimuth_deg, placement.elevation_deg))
+            distance = heard["distance_m"] - placement.distance_m
+            tracks.append({"track": placement.track,
+                           "planned": {"azimuth_deg": placement.azimuth_deg, "elevation_deg": placement.elevation_deg,
+                                       "distance_m": placement.distance_m},
+                           "perceived": {k: heard[k] for k in ("azimuth_deg", "elevation_deg", "distance_m", "confidence")},
+                           "angular_error_deg": round(angle, 1), "lateral_error_deg": round(lateral, 1),
+                           "distance_error_m": round(distance, 2),
+                           "flag": bool(angle > tolerance_deg or abs(distance) > tolerance_m)})
+        flagged = [t["track"] for t in tracks if t["flag"]]
+        summary = (f"{len(tracks)} track(s) heard; " + (f"far from the plan: {', '.join(flagged)}" if flagged
+                                                         else "all within tolerance"))
+        return {"tracks": tracks, "summary": summary}
+
     # -- questions (BAT's SpatialSoundQA types) -------------------------------------------
     def answer(self, question: str, mix: np.ndarray, sources: dict | None = None,
                sample_rate: int = SAMPLE_RATE) -> dict:
@@ -269,6 +315,16 @@ class Listener:
         if len(names) < 2:
             raise InputError(f"the question {q!r} compares two sources; name two of {sorted(sources or {})}")
         return [(n, self._perceive(n, mix, sources, sample_rate)) for n in names[:2]]
+
+
+def _loudest(stem: np.ndarray, length: int) -> np.ndarray:
+    """The ``length``-sample stretch of ``stem`` with the most energy (whole stem if shorter)."""
+    if stem.size <= length:
+        return stem
+    energy = np.concatenate([[0.0], np.cumsum(stem.astype(np.float64) ** 2)])
+    window = energy[length:] - energy[:-length]
+    start = int(np.argmax(window[::max(1, length // 8)]) * max(1, length // 8))
+    return stem[start:start + length]
 
 
 def describe(heard: dict) -> dict:

@@ -163,3 +163,22 @@ def test_cli_refuses_mono(tmp_path, capsys):
     write_audio(path, np.zeros(1000, np.float32), SAMPLE_RATE)
     assert main(["listen", str(path), "--json"]) == 2
     assert "binaural" in capsys.readouterr().err
+
+
+@pytest.mark.model
+def test_listen_back_reports_errors_per_track(listener, rng):
+    from dsp.plan import Plan, SourcePlacement
+    stems = {"Left Gtr": (rng.standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32),
+             "Right Gtr": (rng.standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32)}
+    plan = Plan(room="dry_studio", sources=[SourcePlacement("Left Gtr", azimuth_deg=80.0, distance_m=1.5),
+                                            SourcePlacement("Right Gtr", azimuth_deg=-80.0, distance_m=1.5)])
+    report = listener.listen_back(stems, plan, SAMPLE_RATE)
+    left, right = report["tracks"]
+    assert left["perceived"]["azimuth_deg"] > 0 > right["perceived"]["azimuth_deg"]
+    for t in report["tracks"]:
+        # the reported error is the great-circle angle between plan and perception
+        from dsp.conventions import great_circle_deg
+        expected = great_circle_deg(t["perceived"]["azimuth_deg"], t["perceived"]["elevation_deg"],
+                                    t["planned"]["azimuth_deg"], t["planned"]["elevation_deg"])
+        assert t["angular_error_deg"] == pytest.approx(expected, abs=0.06)
+        assert t["flag"] == (t["angular_error_deg"] > 30 or abs(t["distance_error_m"]) > 2.0)
