@@ -14,6 +14,12 @@ Map of the package
 """
 from __future__ import annotations
 
-from .generator import ROLES, arrange_music, generate_stems, resolve_music
-
 __all__ = ["generate_stems", "resolve_music", "arrange_music", "ROLES"]
+
+
+def __getattr__(name: str):
+    # imported on first use, so `stase demo --help` does not compile the synth's numba kernels
+    if name in __all__:
+        from . import generator
+        return getattr(generator, name)
+    raise AttributeError(f"module 'agent.music' has no attribute {name!r}")
