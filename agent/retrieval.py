@@ -33,6 +33,8 @@ KEYWORD_WEIGHT = 0.5
 LEXICAL_BONUS = 0.1
 LEXICAL_BONUS_MAX = 0.3
 ROLE_BONUS = 0.1
+#: all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
+MAX_TOKENS = 256
 
 
 def minilm_path() -> Path:
@@ -56,9 +58,12 @@ class OnnxEncoder:
     (tests/test_retrieval.py).
     """
 
-    def __init__(self, torch_model, onnx_path: Path):
+    def __init__(self, model_dir: Path, onnx_path: Path):
         import onnxruntime as ort
-        self.tokenizer = torch_model.tokenizer
+        from tokenizers import Tokenizer
+        self.tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -68,9 +73,10 @@ class OnnxEncoder:
     def encode(self, texts, batch_size: int = 64, **_ignored) -> np.ndarray:
         out = []
         for i in range(0, len(texts), batch_size):
-            enc = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True, max_length=256,
-                                 return_tensors="np")
-            feeds = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+            batch = self.tokenizer.encode_batch(list(texts[i:i + batch_size]))
+            feeds = {"input_ids": np.array([e.ids for e in batch], dtype=np.int64),
+                     "attention_mask": np.array([e.attention_mask for e in batch], dtype=np.int64),
+                     "token_type_ids": np.array([e.type_ids for e in batch], dtype=np.int64)}
             hidden = self.session.run(None, feeds)[0]
             mask = feeds["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
@@ -78,16 +84,19 @@ class OnnxEncoder:
         return np.concatenate(out).astype(np.float32)
 
 
+def _onnx_target(model_dir: Path) -> Path:
+    stat = (model_dir / "model.safetensors").stat()
+    cache = Path(os.environ.get("STASE_CACHE", Path.home() / ".cache" / "stase"))
+    return cache / f"minilm-l6-v2-{stat.st_size}-{int(stat.st_mtime)}.onnx"
+
+
 def _export_onnx(torch_model, model_dir: Path) -> Path:
     """Export (once, cached by weight size and mtime) the transformer of ``torch_model`` to ONNX."""
     import torch
-    weights = model_dir / "model.safetensors"
-    stat = weights.stat()
-    cache = Path(os.environ.get("STASE_CACHE", Path.home() / ".cache" / "stase"))
-    target = cache / f"minilm-l6-v2-{stat.st_size}-{int(stat.st_mtime)}.onnx"
+    target = _onnx_target(model_dir)
     if target.is_file():
         return target
-    cache.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     bert = torch_model[0].auto_model.eval()
 
     class Hidden(torch.nn.Module):
@@ -119,17 +128,20 @@ def load_encoder(path: str | None = None, backend: str = "auto"):
     backend : "auto" (ONNX Runtime when it is installed and the export works, else PyTorch),
         "onnx" or "torch" (sentence-transformers itself).
     """
-    model = _load_sentence_transformer(path)
+    model_dir = Path(path or minilm_path())
     if backend == "torch":
-        return model
+        return _load_sentence_transformer(path)
     try:
-        return OnnxEncoder(model, _export_onnx(model, Path(path or minilm_path())))
+        target = _onnx_target(model_dir)
+        if not target.is_file():  # first use: PyTorch is needed once, to export
+            target = _export_onnx(_load_sentence_transformer(path), model_dir)
+        return OnnxEncoder(model_dir, target)
     except Exception as exc:  # noqa: BLE001 - the PyTorch path is always there; say why we use it
         if backend == "onnx":
             raise StaseError("cannot run all-MiniLM-L6-v2 with ONNX Runtime") from exc
         import logging
         logging.getLogger(__name__).warning("ONNX encoder unavailable (%s); using PyTorch", exc)
-        return model
+        return _load_sentence_transformer(path)
 
 
 @lru_cache(maxsize=2)
