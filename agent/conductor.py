@@ -253,6 +253,9 @@ class Conductor:
         return [], {}
 
     def _reject_unknown(self, parsed: ParseResult, tracks: list[str]) -> None:
+        if parsed.orphans:
+            raise InputError(f"cannot tell which track {parsed.orphans[0]!r} is about: name one of the "
+                             f"session's tracks ({', '.join(tracks) or 'none given'}) or 'everything'")
         if parsed.unknown:
             said = ", ".join(sorted({f"'{m.text}'" for m in parsed.unknown}))
             raise InputError(f"the prompt places {said} but no session track plays that; "

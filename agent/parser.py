@@ -161,6 +161,8 @@ class ParseResult:
     room_words: list[str] = field(default_factory=list)
     #: the prompt without its cue and mention words: what is left to describe a setting
     residual: str = ""
+    #: clauses that order a placement ("put ... hard left") but name no session track
+    orphans: list[str] = field(default_factory=list)
 
     @property
     def has_cues(self) -> bool:
@@ -472,6 +474,8 @@ def parse_music(text: str) -> dict[str, object]:
 # Mentions
 # ------------------------------------------------------------------------------------------------
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_ALL_TRACKS = re.compile(r"\b(?:everything|every track|all(?: the)? tracks|all instruments|all of them|the whole mix)\b")
+_ORDER_VERBS = re.compile(r"\b(?:put|place|move|pan|push|bring|set|position|sit|seat)\b")
 
 
 def _word_spans(text: str) -> list[tuple[str, int, int]]:
@@ -546,7 +550,13 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             else:
                 absent.append(Mention(text[spans[i][1]:spans[j - 1][2]], spans[i][1], spans[j - 1][2], [], hit.role, "absent"))
                 taken[i:j] = [True] * (j - i)
-    # 3. close spellings of a track's own distinctive words ("guiter" for "Guitar", "marcos")
+    # 3. the whole session ("everything 3 m away")
+    for m in _ALL_TRACKS.finditer(text):
+        i = next((k for k, w in enumerate(spans) if w[1] == m.start()), None)
+        j = next((k + 1 for k, w in enumerate(spans) if w[2] == m.end()), None)
+        if i is not None and j is not None and not any(taken[i:j]) and tracks:
+            add(i, j, list(tracks), "all")
+    # 4. close spellings of a track's own distinctive words ("guiter" for "Guitar", "marcos")
     own = {}
     for t in tracks:
         for w in normalise_words(t):
@@ -694,6 +704,10 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
             c["shared"] = True
 
     for c in clauses:
+        if c["exprs"] and not c["mentions"] and not c["absent"] and not mentions \
+                and _ORDER_VERBS.search(text[c["start"]:c["end"]]) \
+                and any(f.get("values") or f.get("relative") for _, _, f in c["exprs"]):
+            result.orphans.append(text[c["start"]:c["end"]].strip())
         if c["exprs"]:
             result.unknown.extend(c["absent"])
         if not c["exprs"] or not c["mentions"]:

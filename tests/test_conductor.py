@@ -81,6 +81,8 @@ def test_user_mistakes(conductor):
         conductor.plan("   ", BAND)
     with pytest.raises(InputError, match="trumpet"):
         conductor.plan("trumpet hard left", BAND)
+    with pytest.raises(InputError, match="which track"):
+        conductor.plan("put the theremin hard left", BAND)
     with pytest.raises(InputError, match="twice"):
         conductor.plan("jazz", ["Sax", "sax"])
 

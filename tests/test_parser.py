@@ -135,3 +135,10 @@ def test_music_and_numbers():
     assert parse_music(normalise_text("a ballad in D minor at 72 bpm, 16 bars")) == {
         "tempo_bpm": 72.0, "key": "D minor", "bars": 16}
     assert number("half a") == 0.5 and number("twenty") == 20.0
+
+
+def test_everything_and_orphan_orders():
+    assert set(one("everything 3 m away").tracks) == set(BAND)
+    r = parse_prompt("put the theremin hard left", BAND)
+    assert r.orphans == ["put the theremin hard left"] and not r.cues
+    assert not parse_prompt("a warm mix from the front row", BAND).orphans
