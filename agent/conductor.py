@@ -46,7 +46,8 @@ DEFAULT_ROOM = "dry_studio"
 #: Words that say nothing about a setting once the cues are taken out of a prompt.
 _FILLER = frozenset("""a an the and or but with put place set have make move let i want would like please
     me my us our you your it its is are be to of on in at by for from so then also now just
-    both each other side sides go goes sits sit keep degree degrees metre metres meter meters""".split())
+    both each other side sides go goes sits sit keep degree degrees metre metres meter meters panned pan
+    nothing else wraps wrap directly push swap bring mirror flip raise lower switch trade""".split())
 
 
 def _check_prompt(prompt: Any) -> str:
