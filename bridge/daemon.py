@@ -101,6 +101,7 @@ class Daemon:
         self.monitor: Any = None
         self.midi: Any = None
         self._conductor: Any = None
+        self._listener: Any = None
         self.audio_error: str | None = None
         self._register_verbs()
 
@@ -316,6 +317,12 @@ class Daemon:
             self._conductor = conductor_cls(model=self.config.conductor_model)
         return self._conductor
 
+    def listener(self) -> Any:
+        """One Spatial-AST listener per daemon: the ONNX model loads once."""
+        if self._listener is None:
+            self._listener = _lazy("agent.listener", "Listener", "the listener (Spatial-AST)")()
+        return self._listener
+
     def verb_plan(self, params: dict, progress: Callable) -> dict:
         prompt = params.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
@@ -360,29 +367,57 @@ class Daemon:
         return advise(stems, rate, reference=reference, plan=self.session.plan)
 
     def verb_listen(self, params: dict, progress: Callable) -> dict:
-        listener_cls = _lazy("agent.listener", "Listener", "the listener (Spatial-AST)")
+        """Listen by ear (Spatial-AST), four ways.
+
+        ``path``: where the source in a binaural file is heard.  ``question`` (or chat ``text``
+        phrased as a question): BAT's question types answered from solo renders of the plan's
+        tracks and their mix.  ``track``: that track rendered alone at its placement.  Nothing:
+        listen-back of the whole plan, per-track angular/distance error with flags.
+        """
         if isinstance(params.get("path"), str):
             from dsp.audio_io import read_audio
             audio, rate = read_audio(params["path"])
             if audio.shape[0] != 2:
                 raise InputError(f"listen needs a binaural (2-channel) file, got {audio.shape[0]} channels")
             progress(0.5, "listening")
-            return {"heard": listener_cls().listen(audio, rate)}
-        track = self.session.resolve_track(params.get("track"))
+            return {"heard": self.listener().listen(audio, rate)}
+        plan = self.session.plan
+        if not plan.sources:
+            raise InputError("there is no plan to listen to yet; use 'plan' (or give a binaural 'path')")
         stems, rate = self._stems(params)
-        stem = next((v for k, v in stems.items() if k.lower() == track.lower()), None)
-        if stem is None:
-            raise InputError(f"no stem for {track!r} in the stems folder; stems: {sorted(stems)}")
+        question = params.get("question")
+        if question is None and _is_question(params.get("text")):
+            question = params["text"]
+        if isinstance(question, str) and question.strip():
+            return self._answer(question, stems, rate, plan, progress)
+        if params.get("track") is not None:
+            track = self.session.resolve_track(params.get("track"))
+            plan = Plan(room=plan.room, sources=[self.session.placement(track)],
+                        reverb_engine=plan.reverb_engine)
+        progress(0.2, f"rendering {len(plan.sources)} track(s) alone and listening")
+        checked = self.listener().listen_back(stems, plan, rate)
+        if params.get("track") is not None:
+            row = checked["tracks"][0]
+            return {"track": row["track"], "planned": row["planned"], "heard": row["perceived"],
+                    "check": checked}
+        return checked
+
+    def _answer(self, question: str, stems: dict, rate: int, plan: Plan, progress: Callable) -> dict:
+        """Answer a spatial question from the listener's perception of the rendered plan."""
+        import dataclasses
         render_plan = _lazy("dsp.offline", "render_plan", "the offline renderer")
-        placement = self.session.placement(track)
-        progress(0.3, f"rendering {track} alone")
-        solo = Plan(room=self.session.plan.room, sources=[placement],
-                    reverb_engine=self.session.plan.reverb_engine)
-        rendered = render_plan({track: stem}, solo, rate)
-        progress(0.7, "listening")
-        heard = listener_cls().listen(rendered.audio, rate)
-        return {"track": track, "planned": {k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode",)},
-                "heard": heard}
+        from dsp.offline import match_stems
+        matched, _ = match_stems(stems, plan)
+        progress(0.2, "rendering each track alone")
+        solos = {}
+        for s in plan.sources:
+            solos[s.track] = render_plan({s.track: matched[s.track]},
+                                         dataclasses.replace(plan, sources=[s]), rate).audio
+        progress(0.6, "rendering the mix")
+        mix = render_plan(matched, plan, rate).audio
+        progress(0.8, "listening")
+        return {"question": question, **self.listener().answer(question, mix, sources=solos,
+                                                              sample_rate=rate)}
 
     def verb_chat(self, params: dict, progress: Callable) -> dict:
         text = params.get("text") or params.get("message")
@@ -403,11 +438,21 @@ class Daemon:
 
 CHAT_ROUTES = (
     ("advise", ("advice", "advise", "balance", "levels", "gain staging", "how loud", "too loud", "too quiet")),
-    ("listen", ("where is", "where do you hear", "listen", "check the position", "localis", "localiz")),
+    ("listen", ("where is", "where do you hear", "listen", "check the position", "check the placement",
+                "localis", "localiz", "what is playing", "what's playing", " left of ", " right of ",
+                "closer", "nearer", "further away", "farther")),
     ("status", ("status", "xrun", "cpu")),
     ("sources", ("list the", "which tracks", "what tracks", "show the sources", "sources")),
     ("plan", ("new plan", "start over", "from scratch", "plan ", "set up a", "arrange")),
 )
+
+
+def _is_question(text: Any) -> bool:
+    """A chat text that asks about what is heard ("where is the sax?", "is X left of Y?")."""
+    if not isinstance(text, str):
+        return False
+    lowered = text.strip().lower()
+    return lowered.endswith("?") or lowered.startswith(("where ", "what ", "which ", "is ", "how far"))
 
 
 def route_chat(text: str, has_plan: bool) -> str:
