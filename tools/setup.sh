@@ -33,4 +33,14 @@ if [ "$mode" = test ]; then
 else
   $pip install -q -e .
 fi
+# Warm the caches once, at install time rather than inside the first demo: numba compiles its
+# kernels (cache=True, kept under __pycache__), the sentence encoder is exported to ONNX, and
+# matplotlib builds its font cache. A 4-bar piece exercises every stage of `stase demo`.
+warm=$(mktemp -d)
+if "$VENV/bin/stase" generate "jazz trio in a small club" -o "$warm" --bars 4 --quiet; then
+  echo "setup: caches warm"
+else
+  echo "setup: warming the caches failed (see above); stase will compile on first use" >&2
+fi
+rm -rf "$warm"
 echo "setup: $mode environment ready in $VENV"
