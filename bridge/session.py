@@ -20,12 +20,12 @@ import json
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from dsp.audio_io import atomic_write_text
 from dsp.conventions import LOCALISATION_MODES
 from dsp.errors import InputError
 from dsp.plan import Plan, SourcePlacement
@@ -37,25 +37,9 @@ SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "distance_m", "gain_db")
 
 
 def write_atomically(path: Path, text: str, durable: bool = True) -> None:
-    """Write ``text`` via a temp file in the same folder and ``os.replace``.
-
-    ``durable`` also fsyncs the file (survives power loss, not only a killed process).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError as exc:
-            log.warning("could not remove temp file %s: %s", tmp, exc)
-        raise
+    """Write ``text`` via a temp file in the same folder and ``os.replace`` (see
+    :func:`dsp.audio_io.atomic_write_text`); ``durable`` also fsyncs."""
+    atomic_write_text(Path(path), text, durable=durable)
 
 
 def check_source_fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -275,7 +275,9 @@ def test_reaper_adapter_mirrors_names_and_applies_gain_and_pan(tmp_path):
         r = ask(d, "set_source", track="vox", azimuth_deg=90.0, gain_db=-4.5)
         assert r["ok"]
         deadline = time.monotonic() + 3
-        while d.adapter.feedback[2].get("gain_db") != -4.5 and time.monotonic() < deadline:
+        # gain and pan travel as two messages: wait for the feedback of both
+        while ((d.adapter.feedback[2].get("gain_db") != -4.5 or d.adapter.feedback[2].get("pan") != -1.0)
+               and time.monotonic() < deadline):
             time.sleep(0.02)
         assert fake.volume[2] == pytest.approx(-4.5)
         assert fake.pan[2] == pytest.approx(0.0)  # fully left = normalised 0
