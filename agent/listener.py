@@ -128,7 +128,9 @@ class Listener:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        ort.set_default_logger_severity(3)   # no CUDA warning on machines without a GPU
+        # onnxruntime-gpu on a machine without CUDA logs errors while it falls back to the CPU;
+        # the fallback is the intended behaviour here, so keep the log quiet while we try.
+        ort.set_default_logger_severity(4)
         if providers is None:
             available = ort.get_available_providers()
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
@@ -138,6 +140,8 @@ class Listener:
             if providers == ["CPUExecutionProvider"]:
                 raise StaseError(f"cannot load the listener model {path}") from exc
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        finally:
+            ort.set_default_logger_severity(2)
         self.providers = self.session.get_providers()
         self.model_path = path
 

@@ -4,7 +4,7 @@ Follows Zheng et al., "BAT: Learning to Reason about Spatial Sounds with Large L
 (ICML 2024, github.com/zszheng147/Spatial-AST):
 
 * front end (:class:`BinauralFrontEnd`): STFT 1024/320 at 32 kHz, 128-mel log of each ear and
-  mel-projected cos/sin IPD -> ``(B, 4, frames, 128)``; mirrored bit for bit (1e-4) by the
+  mel-projected cos/sin IPD -> ``(B, 4, frames, 128)``; mirrored to 1e-4 by the
   NumPy :func:`agent.features.binaural_features` that runs at inference;
 * BatchNorm (no affine) over the two log-mel channels, 3x3 conv 4 -> 8 + BN + GELU (BAT fuses to
   one channel; with one channel the BN scales the mixture, where the 1-2 dB interaural level

@@ -1,7 +1,7 @@
 """Train the Spatial-AST listener (torch; the ``train`` extra, not needed at run time).
 
     python -m onnx_models.spatial_ast.train --data .cache/spatial_ast --out .cache/spatial_ast/ckpt.pt \
-        --stage1-steps 2000 --stage2-steps 1500 --batch 32 --threads 2
+        --stage1-steps 1100 --stage2-steps 2100 --batch 32 --threads 1
     python -m onnx_models.spatial_ast.train --smoke --out /tmp/smoke.pt --steps 4   # CI, seconds
 
 Features come pre-rendered from :mod:`onnx_models.spatial_ast.data` (``train_s1.npy`` for BAT's
@@ -180,8 +180,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=".cache/spatial_ast", help="folder written by onnx_models.spatial_ast.data")
     p.add_argument("--out", default=".cache/spatial_ast/ckpt.pt", help="checkpoint path")
-    p.add_argument("--stage1-steps", type=int, default=2000, help="single-source (perception) steps")
-    p.add_argument("--stage2-steps", type=int, default=1500, help="mixture-stage steps")
+    p.add_argument("--stage1-steps", type=int, default=1100, help="single-source (perception) steps")
+    p.add_argument("--stage2-steps", type=int, default=2100, help="mixture-stage steps")
     p.add_argument("--steps", type=int, default=0, help="total steps (overrides the two stages; half each)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
