@@ -13,13 +13,22 @@ from bench.listener import (average_precision, broadband_ild_db, gcc_phat_itd_s,
 from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
 from dsp.errors import InputError
 
-shipped = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"shipped model {DEFAULT_MODEL} missing")
+def _require_shipped_model():
+    """The model ships in the repository: its absence is a failure, not a skip."""
+    assert DEFAULT_MODEL.is_file(), f"shipped model {DEFAULT_MODEL} is missing"
+
+
+shipped = pytest.mark.usefixtures("shipped_model")
+
+
+@pytest.fixture
+def shipped_model():
+    _require_shipped_model()
 
 
 @pytest.fixture(scope="module")
 def listener():
-    if not DEFAULT_MODEL.is_file():
-        pytest.skip(f"shipped model {DEFAULT_MODEL} missing")
+    _require_shipped_model()
     return Listener(providers=["CPUExecutionProvider"], threads=1)
 
 
