@@ -133,7 +133,7 @@ class Session:
         milliseconds; see bench/bridge.py).
         """
         with self.lock:
-            write_atomically(self.path, json.dumps(self.to_dict(), indent=1) + "\n", durable=False)
+            write_atomically(self.path, json.dumps(self.to_dict()) + "\n", durable=False)  # C encoder: no indent
             self.saves += 1
         if self.durable:
             self._need_sync.set()

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,18 @@ class Plan:
         raise KeyError(f"no source {track!r} in the plan; tracks: {[s.track for s in self.sources]}")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        if d["music"] is None:
-            del d["music"]
+        """A JSON-ready copy (built field by field: ``dataclasses.asdict`` deep-copies, and the
+        daemon serialises the plan on every change)."""
+        d: dict[str, Any] = {
+            "room": self.room,
+            "sources": [{"track": s.track, "azimuth_deg": s.azimuth_deg, "elevation_deg": s.elevation_deg,
+                         "distance_m": s.distance_m, "mode": s.mode, "role": s.role, "gain_db": s.gain_db,
+                         "provenance": dict(s.provenance)} for s in self.sources],
+            "pathway": self.pathway, "template": self.template, "reverb_engine": self.reverb_engine,
+            "music_description": self.music_description, "mix_notes": self.mix_notes,
+        }
+        if self.music is not None:
+            d["music"] = json.loads(json.dumps(self.music))
         return d
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -88,3 +88,19 @@ def test_presets_verify_cli():
     out = subprocess.run([sys.executable, "-m", "bridge.cli", "presets", "verify", "--json"],
                          capture_output=True, text=True)
     assert json.loads(out.stdout)["ok"], out.stdout
+
+
+def test_plan_to_dict_has_every_field():
+    """The hand-built to_dict (fast, no deep copy) must equal dataclasses.asdict."""
+    from dataclasses import asdict
+    plan = Plan.from_dict({"room": "church", "template": "choir", "music": {"bars": 8, "instruments": [
+        {"track": "A", "role": "choir"}]}, "sources": [
+        {"track": "A", "role": "choir", "azimuth_deg": 10, "provenance": {"azimuth_deg": "cue"}}]})
+    assert plan.to_dict() == asdict(plan)
+    plan.music = None
+    expected = asdict(plan)
+    del expected["music"]
+    assert plan.to_dict() == expected
+    copy = plan.to_dict()
+    copy["sources"][0]["provenance"]["x"] = "y"
+    assert "x" not in plan.sources[0].provenance  # a copy, not a view
