@@ -34,7 +34,7 @@ HEAD_SHADOW_THETA_MIN_RAD = math.radians(150.0)
 MIN_FRACTIONAL_DELAY = 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lagrange_coefficients(frac):
     """Taps ``(c_-1, c_0, c_1, c_2)`` for a delay of ``n + frac`` samples, 0 <= frac < 1.
 
@@ -50,7 +50,7 @@ def lagrange_coefficients(frac):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def delay_read(line, mask, write, delay):
     """Sample ``delay`` (>= 1) samples before the one at index ``write`` of a circular line."""
     n = int(math.floor(delay))
@@ -64,7 +64,7 @@ def delay_read(line, mask, write, delay):
             + c2 * line[(i - 1) & mask] + c3 * line[(i - 2) & mask])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def woodworth_itd_s(lateral_rad, head_radius_m=HEAD_RADIUS_M, speed_of_sound=SPEED_OF_SOUND_M_S):
     """Woodworth ITD in seconds for a lateral angle (radians, + = left); sign follows the angle."""
     t = abs(lateral_rad)
@@ -72,7 +72,7 @@ def woodworth_itd_s(lateral_rad, head_radius_m=HEAD_RADIUS_M, speed_of_sound=SPE
     return itd if lateral_rad >= 0.0 else -itd
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def head_shadow_alpha(angle_from_ear_rad):
     """Brown-Duda zero factor alpha(theta): 2 at the ear (+6 dB), 0.1 at 150 degrees (-20 dB)."""
     a_min = HEAD_SHADOW_ALPHA_MIN
@@ -80,7 +80,7 @@ def head_shadow_alpha(angle_from_ear_rad):
         angle_from_ear_rad / HEAD_SHADOW_THETA_MIN_RAD * math.pi)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def head_shadow_coefficients(angle_from_ear_rad, sample_rate, head_radius_m=HEAD_RADIUS_M,
                              speed_of_sound=SPEED_OF_SOUND_M_S):
     """Bilinear-transformed ``H(s) = (1 + alpha s / 2w0) / (1 + s / 2w0)``, w0 = c / a.
@@ -94,7 +94,7 @@ def head_shadow_coefficients(angle_from_ear_rad, sample_rate, head_radius_m=HEAD
     return (1.0 + alpha * tk) / norm, (1.0 - alpha * tk) / norm, (1.0 - tk) / norm
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pan_gains(pan):
     """Constant-power law for pan in [-1 (left), +1 (right)]: ``(g_left, g_right)``.
 
@@ -105,7 +105,7 @@ def pan_gains(pan):
     return math.cos(theta), math.sin(theta)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def air_pole(loss_db, omega_ref):
     """Pole p of ``y = (1 - p) x + p y[-1]`` whose magnitude at ``omega_ref`` is ``-loss_db``.
 
@@ -124,7 +124,7 @@ def air_pole(loss_db, omega_ref):
     return min(max(p, 0.0), 0.999)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def face_weights(face_inverse, face, x, y, z, w):
     """Barycentric weights of direction (x, y, z) on ``face``; returns the smallest weight."""
     m = face_inverse[face]
@@ -136,7 +136,7 @@ def face_weights(face_inverse, face, x, y, z, w):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def find_face(face_inverse, direction, start_face, w):
     """Index of the triangle the ray ``direction`` crosses; its normalised weights go to ``w``.
 

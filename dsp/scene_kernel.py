@@ -55,13 +55,13 @@ G_FRAME_POS, G_FDL_POS, G_PARTS = range(3)
  C_MIN_DIST) = range(8)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _wrap180(a):
     a = (a + 180.0) % 360.0 - 180.0
     return 180.0 if a == -180.0 else a
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w,
                  tmp_d, force_filter):
     """Recompute a voice's frame-end values (``*_1``) from its current direction and level.
@@ -130,7 +130,7 @@ def voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hb
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w, tmp_d):
     for v in range(fp.shape[0]):
         if ip[v, I_ACTIVE] == 0:
@@ -162,7 +162,7 @@ def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf,
         ip[v, I_XFADE] = 1 if changed else 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def init_voice(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, dline,
                ear_in, fdl, tmp_w, tmp_d):
     """Clear a voice's states and compute its parameters with no ramp (``*_0 == *_1``)."""
@@ -183,7 +183,7 @@ def init_voice(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf
         fp[v, f0] = fp[v, f0 + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _samples(v, inputs, pos, fpos, seg, out, send, fp, ip, dline, ear_in, frame):
     """Per-sample stage of one voice for ``seg`` samples starting at frame position ``fpos``."""
     row = ip[v, I_ROW]
@@ -244,7 +244,7 @@ def _samples(v, inputs, pos, fpos, seg, out, send, fp, ip, dline, ear_in, frame)
     ip[v, I_WRITE] = write
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def render(inputs, n, out, send, fp, ip, gi, cfg, dline, ear_in, fdl, hbuf, hrtf_spec,
            hrtf_delays, face_inverse, faces, acc, ytime, tmp_w, tmp_d, axes):
     """Render ``n`` samples of every active voice into ``out[:, :n]`` (overwritten).
@@ -294,7 +294,7 @@ def render(inputs, n, out, send, fp, ip, gi, cfg, dline, ear_in, fdl, hbuf, hrtf
                 out[e, i] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hrtf_segment(pos, fpos, seg, out, fp, ip, gi, ear_in, fdl, hbuf, acc, ytime, axes, any_xfade):
     frame = ear_in.shape[2] // 2
     parts = fdl.shape[0]
@@ -338,7 +338,7 @@ def _hrtf_segment(pos, fpos, seg, out, fp, ip, gi, ear_in, fdl, hbuf, acc, ytime
             out[e, pos + i] += y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def add_wet(out, wet, start, m):
     """``out[:, start:start + m] += wet[:, :m]``, replacing any non-finite result by 0."""
     for e in range(2):
