@@ -59,6 +59,8 @@ def test_demo_writes_every_file_and_report_matches_plan(tmp_path):
     n = int(round(2 * 4 * 60 / 140 * 16000))
     assert all(x.shape[-1] == n for x in stems.values())
     assert plan.music["bars"] == 2 and [i["track"] for i in plan.music["instruments"]] == [s.track for s in plan.sources]
+    # where the text names a length, it is what was generated, not the plan's length
+    assert set(re.findall(r"(\d+) bars", plan.music_description)) <= {"2"}
     for name in ("mix_binaural.wav", "mix_stereo.wav"):
         audio, r = read_audio(tmp_path / name)
         assert r == 16000 and audio.shape[0] == 2 and audio.shape[1] >= n
@@ -148,5 +150,6 @@ def test_generate_end_to_end_with_the_real_conductor(tmp_path):
         assert (out / name).is_file(), name
     plan = json.loads((out / "plan.json").read_text())
     assert plan["music"]["bars"] == 2 and len(plan["sources"]) >= 2
+    assert re.findall(r"(\d+) bars", plan["music_description"]) == ["2"]  # the conductor's text, updated
     assert sorted(p.stem for p in (out / "stems").glob("*.wav")) == sorted(
         safe_filename(s["track"]) for s in plan["sources"])

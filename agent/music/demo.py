@@ -177,8 +177,13 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
             conductor = Conductor(model=model)
         plan = _plan_without_tracks(conductor, prompt)
         music = music_from_plan(plan)
+        planned_bars = music.get("bars")
         music["bars"] = fit_bars(music, bars)
         plan.music = music
+        if planned_bars and planned_bars != music["bars"]:
+            # the conductor's text named its own length; say what is generated
+            plan.music_description = re.sub(rf"\b{int(planned_bars)} bars\b", f"{music['bars']} bars",
+                                            plan.music_description)
         bar.set_postfix_str(f"{plan.template} in {plan.room}, {len(plan.sources)} tracks")
     spec = resolve_music(music)
     with stages.stage("stems", total=len(spec.tracks)) as bar:
