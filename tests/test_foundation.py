@@ -104,3 +104,13 @@ def test_plan_to_dict_has_every_field():
     copy = plan.to_dict()
     copy["sources"][0]["provenance"]["x"] = "y"
     assert "x" not in plan.sources[0].provenance  # a copy, not a view
+
+
+def test_cli_survives_a_closed_pipe():
+    """`stase presets list | head -0`: the reader leaves early; no traceback, exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "presets", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # nobody reads
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err
