@@ -115,6 +115,33 @@ class DawAdapter:
                 "registrations": self.registrations, "tracks": len(self.tracks())}
 
 
+
+class OscDawAdapter(DawAdapter):
+    """A DAW reached over OSC/UDP: one endpoint on ``listen`` that talks to ``address``.
+
+    Subclasses implement ``_on_message(address, args)`` and the DAW's own protocol.
+    """
+
+    def __init__(self, host: str, port: int, listen_host: str, listen_port: int, **base: Any):
+        super().__init__(**base)
+        self.address = (host, int(port))
+        self.listen = (listen_host, int(listen_port))
+        self.endpoint = None
+
+    def _open(self) -> None:
+        from bridge.osc_transport import OscEndpoint
+        self.endpoint = OscEndpoint(self._on_message, self.listen[0], self.listen[1],
+                                    name=self.kind).start()
+
+    def _close(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.close()
+            self.endpoint = None
+
+    def _send(self, address: str, *args: Any) -> bool:
+        return self.endpoint is not None and self.endpoint.send(address, list(args), self.address)
+
+
 def make_adapter(kind: str, on_tracks: OnTracks | None = None, on_feedback: OnFeedback | None = None,
                  **options: Any) -> DawAdapter:
     """``"none"``, ``"reaper"`` or ``"ardour"``; ``options`` go to the adapter's constructor."""

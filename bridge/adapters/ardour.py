@@ -31,8 +31,7 @@ import threading
 import time
 from typing import Any
 
-from ..osc_transport import OscEndpoint
-from . import DawAdapter, pan_to_position, position_to_pan
+from . import OscDawAdapter, pan_to_position, position_to_pan
 
 log = logging.getLogger("stase.daw.ardour")
 
@@ -43,7 +42,7 @@ REPLY_TO_SENDER = 0
 TRACK_TYPES = ("AT", "MT")
 
 
-class ArdourAdapter(DawAdapter):
+class ArdourAdapter(OscDawAdapter):
     """Mirror and drive Ardour's tracks over its OSC surface.
 
     Parameters
@@ -57,26 +56,12 @@ class ArdourAdapter(DawAdapter):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 3819, listen_host: str = "127.0.0.1",
                  keepalive_s: float = 1.0, timeout_s: float = 3.0, **base: Any):
-        super().__init__(keepalive_s=keepalive_s, timeout_s=timeout_s, **base)
-        self.address = (host, int(port))
-        self.listen_host = listen_host
-        self.endpoint: OscEndpoint | None = None
+        super().__init__(host, port, listen_host, 0, keepalive_s=keepalive_s, timeout_s=timeout_s,
+                         **base)  # port 0: an ephemeral port, Ardour replies to the sender
         self.sample_rate: int | None = None
         self._listing: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.list_complete = threading.Event()
-
-    # -- lifecycle
-    def _open(self) -> None:
-        self.endpoint = OscEndpoint(self._on_message, self.listen_host, 0, name="ardour").start()
-
-    def _close(self) -> None:
-        if self.endpoint is not None:
-            self.endpoint.close()
-            self.endpoint = None
-
-    def _send(self, address: str, *args: Any) -> bool:
-        return self.endpoint is not None and self.endpoint.send(address, list(args), self.address)
 
     def register(self) -> None:
         """Ask for feedback (see the module docstring) and for the strip list."""

@@ -26,8 +26,7 @@ import threading
 import time
 from typing import Any
 
-from ..osc_transport import OscEndpoint
-from . import DawAdapter, pan_to_position, position_to_pan
+from . import OscDawAdapter, pan_to_position, position_to_pan
 
 log = logging.getLogger("stase.daw.reaper")
 
@@ -45,7 +44,7 @@ ACTION_REFRESH_ALL_SURFACES = 41743
 _TRACK = re.compile(r"^/track/(\d+)/(name|volume/db|pan|select)$")
 
 
-class ReaperAdapter(DawAdapter):
+class ReaperAdapter(OscDawAdapter):
     """Mirror and drive REAPER's tracks over its OSC control surface.
 
     Parameters
@@ -61,26 +60,12 @@ class ReaperAdapter(DawAdapter):
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, listen_host: str = "127.0.0.1",
                  listen_port: int = 9000, bank_size: int = 64, keepalive_s: float = 2.0,
                  timeout_s: float = 5.0, refresh_s: float = 10.0, **base: Any):
-        super().__init__(keepalive_s=keepalive_s, timeout_s=timeout_s, **base)
-        self.address = (host, int(port))
-        self.listen = (listen_host, int(listen_port))
+        super().__init__(host, port, listen_host, listen_port, keepalive_s=keepalive_s,
+                         timeout_s=timeout_s, **base)
         self.bank_size = int(bank_size)
-        self.endpoint: OscEndpoint | None = None
         self._names_dirty = threading.Event()
         self.refresh_s = refresh_s
         self._last_refresh = time.monotonic()
-
-    def _open(self) -> None:
-        self.endpoint = OscEndpoint(self._on_message, self.listen[0], self.listen[1],
-                                    name="reaper").start()
-
-    def _close(self) -> None:
-        if self.endpoint is not None:
-            self.endpoint.close()
-            self.endpoint = None
-
-    def _send(self, address: str, *args: Any) -> bool:
-        return self.endpoint is not None and self.endpoint.send(address, list(args), self.address)
 
     def register(self) -> None:
         self.registrations += 1
