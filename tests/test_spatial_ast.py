@@ -124,3 +124,24 @@ def test_soft_targets_are_normalised_and_circular():
     t = soft_targets(torch.tensor([0, 359]), 360, 2.0, circular=True)
     torch.testing.assert_close(t.sum(dim=1), torch.ones(2))
     assert t[0, 359] == pytest.approx(t[0, 1]) and t[1, 0] == pytest.approx(t[1, 358])
+
+
+def test_patchify_equals_the_strided_patch_conv():
+    from onnx_models.spatial_ast.model import build_model
+    model = build_model(dict(embed_dim=32, depth=1, heads=2, mlp_ratio=2.0))
+    x = torch.randn(3, 8, 112, 128)
+    reference = model.patch_embed(x).flatten(2).transpose(1, 2)
+    torch.testing.assert_close(model._patchify(x), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_fine_tune_init_loads_weights_and_drops_regularisation(tmp_path):
+    from onnx_models.spatial_ast.train import main
+    base = _smoke_checkpoint(tmp_path / "a", 2)
+    out = tmp_path / "ft.pt"
+    assert main(["--smoke", "--quiet", "--steps", "1", "--lr", "0", "--warmup", "1", "--out", str(out),
+                 "--init", str(base), "--no-regularise"]) == 0
+    tuned, start = torch.load(out, weights_only=False), torch.load(base, weights_only=False)
+    assert tuned["config"]["drop_path"] == 0.0 and tuned["step"] == 1
+    for name, value in start["model"].items():   # lr 0: the weights are the initial ones
+        if "running" not in name and "num_batches" not in name:
+            torch.testing.assert_close(tuned["model"][name], value, rtol=0, atol=0)

@@ -343,13 +343,15 @@ def make_clip(split: str, index: int, stage: int = 1) -> Clip:
 
 
 def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, start: int = 0,
-                  progress: bool = True) -> Path:
-    """Render clips ``start..start+n_clips`` to ``folder/{split}_s{stage}.npy`` (features, float16)
-    plus ``.labels.npz``; resumes a partly written set (rows already done are kept)."""
+                  progress: bool = True, name: str | None = None) -> Path:
+    """Render clips ``start..start+n_clips`` to ``folder/{name}.npy`` (features, float16; ``name``
+    defaults to ``{split}_s{stage}``) plus ``.labels.npz``; resumes a partly written set (rows
+    already done are kept).  A validation split for model selection is train-seed clips at indices
+    no training set reaches, e.g. ``split="train", start=900_000, name="valid_s1"``."""
     from tqdm import tqdm
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{split}_s{stage}"
+    stem = folder / (name or f"{split}_s{stage}")
     feat_path, label_path, done_path = stem.with_suffix(".npy"), stem.with_suffix(".labels.npz"), stem.with_suffix(".done")
     shape = (n_clips, 4, 1 + CLIP_SAMPLES // 320, 128)
     mode = "r+" if feat_path.exists() else "w+"
@@ -391,5 +393,6 @@ if __name__ == "__main__":
     parser.add_argument("--stage", type=int, default=1)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--start", type=int, default=0)
+    parser.add_argument("--name", default=None, help="file stem (default {split}_s{stage})")
     a = parser.parse_args()
-    write_dataset(a.folder, a.split, a.n, a.stage, a.start)
+    write_dataset(a.folder, a.split, a.n, a.stage, a.start, name=a.name)

@@ -105,7 +105,11 @@ def quick_eval(model, data: FeatureSet, device, batch: int = 64) -> dict:
     el_deg = np.concatenate(el) - 90.0
     err = great_circle_deg(az_deg, el_deg, data.labels["azimuth_deg"], data.labels["elevation_deg"])
     dist_err = np.abs(np.concatenate(dist) - distance_to_bin(data.labels["distance_m"]))
-    return {"mae_deg": float(np.mean(err)), "er20": float(np.mean(err > 20)), "der": float(np.mean(dist_err > 1))}
+    true_az = np.asarray(data.labels["azimuth_deg"])
+    off_axis = np.abs(np.abs(true_az) - 90.0) > 10.0
+    flipped = (np.cos(np.radians(az_deg)) >= 0) != (np.cos(np.radians(true_az)) >= 0)
+    return {"mae_deg": float(np.mean(err)), "er20": float(np.mean(err > 20)), "der": float(np.mean(dist_err > 1)),
+            "front_back": float(np.mean(flipped[off_axis])) if off_axis.any() else 0.0}
 
 
 def train(args) -> dict:
@@ -120,7 +124,10 @@ def train(args) -> dict:
         folder = Path(args.data)
         stage1 = FeatureSet.load(folder, "train_s1")
         stage2 = FeatureSet.load(folder, "train_s2") if (folder / "train_s2.done").exists() else stage1
-        valid = FeatureSet.load(folder, "test_s2") if (folder / "test_s2.npy").exists() else None
+        # Validate on single sources (where the goals are set): a train-seed validation split when
+        # rendered (data.write_dataset(..., name="valid_s1")), else the held-out test clips.
+        valid_name = next((n for n in ("valid_s1", "test_s1", "test_s2") if (folder / f"{n}.npy").exists()), None)
+        valid = FeatureSet.load(folder, valid_name) if valid_name else None
         config = dict(DEFAULT_CONFIG)
     total = args.steps if args.steps else args.stage1_steps + args.stage2_steps
     stage1_steps = min(args.stage1_steps, total) if not args.steps else total // 2
@@ -132,8 +139,20 @@ def train(args) -> dict:
     if args.resume and out.exists():
         resume_state = torch.load(out, map_location="cpu", weights_only=False)
         config = resume_state["config"]
+    if args.init and resume_state is None:
+        # Fine-tune: weights from an earlier run, a fresh optimiser and schedule.
+        init_state = torch.load(args.init, map_location="cpu", weights_only=False)
+        config = dict(init_state["config"])
+    if args.no_regularise:
+        # Train and test error agree on our data (under-fitting), so drop-path only slows learning.
+        config["drop_path"] = 0.0
     model = build_model(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    if args.no_regularise:
+        model.spec_augment = False
+    if args.init and resume_state is None:
+        model.load_state_dict(init_state["model"])
+        print(f"initialised from {args.init} (step {init_state['step']})")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
         optimizer.load_state_dict(resume_state["optimizer"])
@@ -170,6 +189,10 @@ def train(args) -> dict:
             if valid is not None and (step % args.eval_every == 0 or step == total):
                 record.update(quick_eval(model, valid, device))
                 bar.write(f"step {step}: {record}")
+                best = min((r["mae_deg"] for r in history if "mae_deg" in r), default=float("inf"))
+                if record["mae_deg"] < best:   # keep the best-so-far weights beside the last ones
+                    save_checkpoint(out.with_name(out.stem + "_best" + out.suffix), model, optimizer, step,
+                                    batch_rng, {"history": history + [record]})
             history.append(record)
             save_checkpoint(out, model, optimizer, step, batch_rng, {"history": history})
     bar.close()
@@ -191,6 +214,9 @@ def main(argv=None) -> int:
     p.add_argument("--save-every", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", default="", help="start from this checkpoint's weights (new optimiser and schedule)")
+    p.add_argument("--no-regularise", action="store_true", help="no SpecAugment or drop-path (for under-fitting runs)")
+    p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--smoke", action="store_true", help="tiny model on random features (CI)")
     p.add_argument("--cpu", action="store_true", help="ignore a GPU")
     p.add_argument("--quiet", action="store_true")
