@@ -101,6 +101,18 @@ def spatial_metrics(pred_az, pred_el, pred_d, true_az, true_el, true_d) -> dict:
     return out
 
 
+def breakdown(groups, pred_az, pred_el, pred_d, true_az, true_el, true_d) -> dict:
+    """``spatial_metrics`` per group label (e.g. room or source kind): where the errors are."""
+    groups = np.asarray(groups)
+    out = {}
+    for name in sorted(set(groups.tolist())):
+        sel = groups == name
+        m = spatial_metrics(pred_az[sel], pred_el[sel], pred_d[sel], true_az[sel], true_el[sel], true_d[sel])
+        out[str(name)] = {"n": int(sel.sum()), **{k: round(v, 4) for k, v in m.items()
+                                                  if k in ("mae_deg", "er20", "der", "front_back_confusion")}}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 
 def _median_ms(fn, repeats: int) -> float:
@@ -141,6 +153,9 @@ def run_bench(n_single: int, n_mixtures: int, model=None, timing_repeats: int = 
     pred_el = np.array([h["elevation_deg"] for h in heard])
     pred_d = np.array([h["distance_m"] for h in heard])
     model_metrics = spatial_metrics(pred_az, pred_el, pred_d, true_az, true_el, true_d)
+    by_room = breakdown([c.room for c in singles], pred_az, pred_el, pred_d, true_az, true_el, true_d)
+    by_source = breakdown(["noise burst" if c.roles[0] is None else "instrument" for c in singles],
+                          pred_az, pred_el, pred_d, true_az, true_el, true_d)
 
     mix_heard = []
     for start in range(0, n_mixtures, 32):
@@ -216,6 +231,7 @@ def run_bench(n_single: int, n_mixtures: int, model=None, timing_repeats: int = 
                       "rooms": list(data.room_ids()), "generator_voices": data._generator() is not None},
             "model": {"path": str(listener.model_path), "providers": listener.providers, **model_metrics},
             "model_two_source_target": mixture_metrics,
+            "model_by_room": by_room, "model_by_source": by_source,
             "qa": qa_acc,
             "baseline_gcc_phat_ild": baseline,
             "timing": timing,

@@ -8,7 +8,7 @@ import pytest
 
 from agent.features import SAMPLE_RATE
 from agent.listener import DEFAULT_MODEL, Listener, describe, resample_to_model_rate, windows
-from bench.listener import (average_precision, broadband_ild_db, gcc_phat_itd_s, spatial_metrics,
+from bench.listener import (average_precision, breakdown, broadband_ild_db, gcc_phat_itd_s, spatial_metrics,
                             woodworth_lateral_deg)
 from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
 from dsp.errors import InputError
@@ -78,6 +78,14 @@ def test_spatial_metrics_closed_form():
     assert out["er20"] == pytest.approx(2 / 3)
     assert out["der"] == pytest.approx(1 / 3)                   # only the 1 m miss counts
     assert out["front_back_confusion"] == pytest.approx(1 / 3)  # 150 answered as 30
+
+
+def test_breakdown_splits_metrics_by_group():
+    true_az, zeros = np.array([0.0, 30.0, 150.0, 40.0]), np.zeros(4)
+    pred_az, dist = np.array([10.0, 60.0, 30.0, 40.0]), np.ones(4)
+    out = breakdown(["a", "a", "b", "b"], pred_az, zeros, dist, true_az, zeros, dist)
+    assert out["a"]["n"] == 2 and out["a"]["mae_deg"] == pytest.approx(20.0)
+    assert out["b"]["mae_deg"] == pytest.approx(60.0) and out["b"]["front_back_confusion"] == pytest.approx(0.5)
 
 
 # ---- listener plumbing ------------------------------------------------------------------------
