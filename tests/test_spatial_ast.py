@@ -82,6 +82,27 @@ def test_decode_direction_is_exact_on_one_hot():
     el_p = np.zeros((1, 180)); el_p[0, 120] = 1.0
     az, el, mass = labels.decode_direction(az_p, el_p)
     np.testing.assert_allclose([az[0], el[0], mass[0]], [-90.0, 30.0, 1.0])
+    az, el, _ = labels.decode_direction(az_p, el_p, pool_bins=0)   # BAT's plain argmax agrees
+    np.testing.assert_allclose([az[0], el[0]], [-90.0, 30.0])
+
+
+def test_pooled_is_a_box_sum_with_circular_wrap(rng):
+    p = rng.random((3, 360))
+    pooled = labels._pooled(p, 4, circular=True)
+    ref = np.stack([sum(np.roll(row, k) for k in range(-4, 5)) for row in p])
+    np.testing.assert_allclose(pooled, ref, atol=1e-12)
+    q = rng.random((2, 180))
+    ref = np.stack([np.convolve(row, np.ones(9), mode="same") for row in q])
+    np.testing.assert_allclose(labels._pooled(q, 4, circular=False), ref, atol=1e-12)
+
+
+def test_decode_direction_prefers_a_broad_mode_over_a_narrow_spike():
+    az_p = np.zeros((1, 360))
+    az_p[0, 30] = 0.3                              # spike at 30 deg (front left)
+    az_p[0, 140:161] = 0.7 / 21                    # broad mode around 150 deg (back left)
+    el_p = np.zeros((1, 180)); el_p[0, 90] = 1.0
+    assert labels.decode_direction(az_p, el_p, pool_bins=0)[0][0] == pytest.approx(30.0, abs=0.5)
+    assert labels.decode_direction(az_p, el_p, pool_bins=20)[0][0] == pytest.approx(150.0, abs=0.5)
 
 
 def _smoke_checkpoint(tmp_path, steps, resume=False):

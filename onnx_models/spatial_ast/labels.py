@@ -47,24 +47,52 @@ def sigmoid(logits):
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
-def decode_direction(azimuth_prob, elevation_prob, window_bins: int = 5):
+#: Half-width (bins = degrees) of the box over which ``decode_direction`` pools probability before
+#: picking the peak; chosen on the train-seed validation split (``valid_s1``), see the model card.
+DECODE_POOL_BINS = 20
+
+
+def _pooled(prob: np.ndarray, half: int, circular: bool) -> np.ndarray:
+    """Sum of ``prob`` over the ``2 half + 1`` bins around each bin (circular or zero-padded)."""
+    if half <= 0:
+        return prob
+    n = prob.shape[1]
+    padded = np.concatenate([prob[:, -half:], prob, prob[:, :half]], axis=1) if circular else \
+        np.pad(prob, ((0, 0), (half, half)))
+    cumulative = np.concatenate([np.zeros((prob.shape[0], 1)), np.cumsum(padded, axis=1)], axis=1)
+    return cumulative[:, 2 * half + 1: 2 * half + 1 + n] - cumulative[:, :n]
+
+
+def _triangle_pooled(prob: np.ndarray, half: int, circular: bool) -> np.ndarray:
+    """``prob`` weighted by a triangle of half-width ~``half`` bins (two box sums), so a plateau
+    or a one-hot keeps a single, central maximum."""
+    box = half // 2
+    return _pooled(_pooled(prob, box, circular), box, circular)
+
+
+def decode_direction(azimuth_prob, elevation_prob, window_bins: int = 5, pool_bins: int = DECODE_POOL_BINS):
     """Azimuth and elevation (deg) from bin probabilities ``(B, 360)``, ``(B, 180)``.
 
-    The argmax bin (as BAT) refined by the probability-weighted mean of the bins within
-    ``window_bins`` of it (circular for azimuth).  Returns ``(azimuth_deg, elevation_deg, mass)``
-    where ``mass`` is the azimuth probability within +-10 degrees of the answer (a confidence).
+    The peak is the bin with the most probability within ``+-pool_bins`` (triangle-weighted,
+    circular for azimuth):
+    BAT reads the plain argmax (``pool_bins=0``), but when front and back compete, a broad mode
+    holding more mass than a narrow spike is the better answer for ER20 / MAE.  The peak is then
+    refined by the probability-weighted mean of the raw bins within ``window_bins`` of it.
+    Returns ``(azimuth_deg, elevation_deg, mass)`` where ``mass`` is the azimuth probability
+    within +-10 degrees of the answer (a confidence).
     """
-    az_p = np.atleast_2d(azimuth_prob)
-    el_p = np.atleast_2d(elevation_prob)
+    az_p = np.atleast_2d(np.asarray(azimuth_prob, dtype=float))
+    el_p = np.atleast_2d(np.asarray(elevation_prob, dtype=float))
     offsets = np.arange(-window_bins, window_bins + 1)
-    az_peak = az_p.argmax(axis=1)
+    az_peak = _triangle_pooled(az_p, pool_bins, circular=True).argmax(axis=1)
     idx = np.mod(az_peak[:, None] + offsets[None], N_AZIMUTH_BINS)
     w = np.take_along_axis(az_p, idx, axis=1)
     az = az_peak + (w * offsets).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
-    el_peak = el_p.argmax(axis=1)
+    el_peak = _triangle_pooled(el_p, pool_bins, circular=False).argmax(axis=1)
     idx = np.clip(el_peak[:, None] + offsets[None], 0, N_ELEVATION_BINS - 1)
     w = np.take_along_axis(el_p, idx, axis=1)
-    el = (w * idx).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12) - 90.0
+    el = np.where(w.sum(axis=1) > 1e-12, (w * idx).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-12),
+                  el_peak) - 90.0
     near = np.mod(az_peak[:, None] + np.arange(-10, 11)[None], N_AZIMUTH_BINS)
     mass = np.take_along_axis(az_p, near, axis=1).sum(axis=1)
     return bin_to_azimuth(az), el, mass
