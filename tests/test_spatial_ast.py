@@ -166,3 +166,35 @@ def test_fine_tune_init_loads_weights_and_drops_regularisation(tmp_path):
     for name, value in start["model"].items():   # lr 0: the weights are the initial ones
         if "running" not in name and "num_batches" not in name:
             torch.testing.assert_close(tuned["model"][name], value, rtol=0, atol=0)
+
+
+def test_checkpoint_rebuilt_from_onnx_equals_the_exported_model(tmp_path, rng):
+    pytest.importorskip("onnxruntime")
+    from onnx_models.spatial_ast.export import export, load_checkpoint, parity
+    from onnx_models.spatial_ast.from_onnx import checkpoint_from_onnx, model_from_onnx
+    ckpt = _smoke_checkpoint(tmp_path, 2)
+    state = torch.load(ckpt, weights_only=False)
+    # Non-trivial BatchNorm statistics, so the fold of the fusion BN into its conv matters.
+    bn = "fuse.1."
+    state["model"][bn + "running_mean"] = torch.tensor(rng.normal(0, 2, 8), dtype=torch.float32)
+    state["model"][bn + "running_var"] = torch.tensor(rng.uniform(0.2, 5, 8), dtype=torch.float32)
+    state["model"][bn + "weight"] = torch.tensor(rng.uniform(0.5, 2, 8), dtype=torch.float32)
+    torch.save(state, ckpt)
+    export(ckpt, tmp_path / "m.onnx")
+    original, _ = load_checkpoint(ckpt)
+    calibration = rng.standard_normal((64, 4, CLIP_FRAMES, 128)).astype(np.float32)
+    rebuilt, meta = model_from_onnx(tmp_path / "m.onnx", calibration)
+    assert meta["step"] == str(state["step"])
+    assert parity(rebuilt, tmp_path / "m.onnx") < 1e-4
+    x = torch.from_numpy(calibration[:8])
+    with torch.no_grad():
+        for a, b in zip(original.forward_features(x), rebuilt.forward_features(x)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+        # calibrated: train-mode BatchNorm (batch statistics) is close to the identity as well
+        rebuilt.fuse.train()
+        fused_train = rebuilt.fuse(torch.cat([rebuilt.logmel_norm(x[:, :2]), x[:, 2:]], 1))
+        rebuilt.fuse.eval()
+        fused_eval = rebuilt.fuse(torch.cat([rebuilt.logmel_norm(x[:, :2]), x[:, 2:]], 1))
+    assert float((fused_train - fused_eval).abs().mean()) < 0.1 * float(fused_eval.abs().mean())
+    summary = checkpoint_from_onnx(tmp_path / "m.onnx", tmp_path / "back.pt")
+    assert torch.load(tmp_path / "back.pt", weights_only=False)["config"] == summary["config"]
