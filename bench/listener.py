@@ -10,7 +10,9 @@ Metrics, as BAT's evaluation code (github.com/zszheng147/Spatial-AST, ``engine_f
 * ``mAP``: mean over classes (present in the split) of average precision of the class scores;
 * ``mae_deg``: mean great-circle angle between predicted and true direction;
 * ``er20``: fraction of clips whose great-circle error exceeds 20 degrees;
-* ``der``: fraction whose distance error exceeds 0.5 m (BAT: more than one 0.5 m bin off);
+* ``der``: fraction whose distance error exceeds 0.5 m (decoded distance vs the true distance);
+  ``der_bins``: BAT's binned form, predicted and true distance in 0.5 m bins more than one bin
+  apart (a 0.6 m miss can be one bin off, so ``der_bins <= der`` roughly);
 * ``front_back_confusion``: among sources more than 10 degrees from the interaural axis, the
   fraction answered in the wrong (front / back) hemisphere;
 * QA accuracy per question type through ``Listener.answer`` (BAT's SpatialSoundQA types):
@@ -32,6 +34,7 @@ import time
 import numpy as np
 
 from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, great_circle_deg, lateral_angle_deg
+from onnx_models.spatial_ast.labels import distance_to_bin
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +98,8 @@ def spatial_metrics(pred_az, pred_el, pred_d, true_az, true_el, true_d) -> dict:
            "lateral_mae_deg": float(np.mean(np.abs(lateral_angle_deg(pred_az, pred_el) - lateral_angle_deg(true_az, true_el))))}
     if pred_d is not None:
         out["der"] = float(np.mean(np.abs(np.asarray(pred_d) - true_d) > 0.5))
+        binned = np.abs(distance_to_bin(pred_d) - distance_to_bin(true_d))
+        out["der_bins"] = float(np.mean(binned > 1))
         out["distance_mae_m"] = float(np.mean(np.abs(np.asarray(pred_d) - true_d)))
     clear = np.abs(np.abs(true_az) - 90) > 10
     out["front_back_confusion"] = float(np.mean((np.abs(pred_az[clear]) <= 90) != (np.abs(true_az[clear]) <= 90)))

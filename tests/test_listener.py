@@ -78,6 +78,10 @@ def test_spatial_metrics_closed_form():
     assert out["er20"] == pytest.approx(2 / 3)
     assert out["der"] == pytest.approx(1 / 3)                   # only the 1 m miss counts
     assert out["front_back_confusion"] == pytest.approx(1 / 3)  # 150 answered as 30
+    assert out["der_bins"] == pytest.approx(1 / 3)              # bins 2/2, 6/4, 7/6: one >1 bin off
+    # a 0.54 m miss is a DER error but only one 0.5 m bin off (bins 5 and 4): not a binned one
+    near = spatial_metrics(np.zeros(1), np.zeros(1), np.array([2.74]), np.zeros(1), np.zeros(1), np.array([2.2]))
+    assert near["der"] == 1.0 and near["der_bins"] == 0.0
 
 
 def test_breakdown_splits_metrics_by_group():
