@@ -9,9 +9,9 @@ model starts here: the exporter keeps most parameters under their torch names, s
 ``Add`` that consumes the layer's named bias; the patch embedding too, as a ``(128, 8*16*16)``
 matmul since the model patchifies by reshape) and folds the fusion conv's BatchNorm into the conv
 (``W' = W g / sqrt(v + eps)``, ``b' = beta - m g / sqrt(v + eps)``).  The fold cannot be undone,
-so the BatchNorm is rebuilt to be the identity on ``W' z`` in eval mode *exactly* (running mean
+so the BatchNorm is rebuilt to output ``W' z + b'`` in eval mode *exactly* (running mean
 ``mu``, running variance ``s^2``, weight ``sqrt(s^2 + eps)``, bias ``mu + b'``); with ``mu`` and
-``s^2`` measured on training features (``--calibrate``) it is also close to the identity in train
+``s^2`` measured on training features (``--calibrate``) it does nearly the same in train
 mode, where the BatchNorm uses batch statistics - so fine-tuning starts from the shipped function.
 The result loads with ``--init`` in :mod:`onnx_models.spatial_ast.train`.
 """
