@@ -93,10 +93,10 @@ def model_from_onnx(path, calibration=None):
         key = PREFIX + name
         if key in init:
             new_state[name] = torch.from_numpy(init[key].copy())
-        elif name.endswith(".weight") and PREFIX + name[: -len("weight")] + "bias" in init \
-                and not name.startswith("fuse."):
-            new_state[name] = torch.from_numpy(
-                np.ascontiguousarray(_linear_weight(PREFIX + name[: -len("weight")] + "bias", proto, init, producer)))
+            continue
+        bias = PREFIX + name[: -len("weight")] + "bias"
+        if name.endswith(".weight") and bias in init and not name.startswith("fuse."):
+            new_state[name] = torch.from_numpy(np.ascontiguousarray(_linear_weight(bias, proto, init, producer)))
     conv_nodes = [n for n in proto.graph.node if n.op_type == "Conv" and n.input[1] != PREFIX + "patch_embed.weight"]
     if len(conv_nodes) != 1:
         raise ValueError(f"expected one fused conv in the graph, found {len(conv_nodes)}")
