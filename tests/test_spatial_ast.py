@@ -203,3 +203,40 @@ def test_checkpoint_rebuilt_from_onnx_equals_the_exported_model(tmp_path, rng):
     with torch.no_grad():
         for a, b in zip(original.forward_features(x), reloaded.forward_features(x)):
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+
+
+def _write_feature_folder(folder, n, seed):
+    """A tiny rendered-looking folder: ``train_s1.npy`` (float16) and its labels."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    np.save(folder / "train_s1.npy", rng.standard_normal((n, 4, CLIP_FRAMES, 128)).astype(np.float16))
+    labels = {"azimuth_deg": rng.uniform(-180, 180, n), "elevation_deg": rng.uniform(-40, 90, n),
+              "distance_m": rng.uniform(0.5, 10, n), "classes": np.zeros((n, 24), np.float32)}
+    np.savez(folder / "train_s1.labels.npz", **labels)
+    (folder / "train_s1.done").write_text(str(n))
+    return labels
+
+
+def test_feature_sets_from_several_folders_concatenate_rows_and_labels(tmp_path):
+    from onnx_models.spatial_ast.train import FeatureSet, load_sets
+    la = _write_feature_folder(tmp_path / "a", 5, 1)
+    lb = _write_feature_folder(tmp_path / "b", 3, 2)
+    both = load_sets([tmp_path / "a", tmp_path / "b", tmp_path / "missing"], "train_s1")
+    assert len(both) == 8
+    a, b = FeatureSet.load(tmp_path / "a", "train_s1"), FeatureSet.load(tmp_path / "b", "train_s1")
+    idx = np.array([0, 4, 5, 7])                   # rows from both folders, across the seam
+    np.testing.assert_array_equal(both.features[idx],
+                                  np.concatenate([a.features[[0, 4]], b.features[[0, 2]]]))
+    np.testing.assert_array_equal(both.labels["distance_m"][idx],
+                                  np.concatenate([la["distance_m"][[0, 4]], lb["distance_m"][[0, 2]]]))
+    x, targets = both.batch(np.array([7, 0]), "cpu")  # batch() sorts: row 0 first, then row 7
+    torch.testing.assert_close(x[1], torch.from_numpy(b.features[2].astype(np.float32)))
+    with pytest.raises(FileNotFoundError):
+        load_sets([tmp_path / "missing"], "train_s1")
+
+
+def test_goal_score_is_the_worst_ratio_to_the_goals():
+    from onnx_models.spatial_ast.train import goal_score
+    met = {"mae_deg": 5.0, "er20": 0.075, "front_back": 0.025, "der": 0.125}
+    assert goal_score(met) == pytest.approx(0.5)
+    assert goal_score({**met, "front_back": 0.06}) == pytest.approx(1.2)
