@@ -10,9 +10,11 @@ Metrics, as BAT's evaluation code (github.com/zszheng147/Spatial-AST, ``engine_f
 * ``mAP``: mean over classes (present in the split) of average precision of the class scores;
 * ``mae_deg``: mean great-circle angle between predicted and true direction;
 * ``er20``: fraction of clips whose great-circle error exceeds 20 degrees;
-* ``der``: fraction whose distance error exceeds 0.5 m (decoded distance vs the true distance);
-  ``der_bins``: BAT's binned form, predicted and true distance in 0.5 m bins more than one bin
-  apart (a 0.6 m miss can be one bin off, so ``der_bins <= der`` roughly);
+* ``der_bins``: BAT's DER, the issue's definition: BAT labels a distance ``round(2 * d)`` (21 bins of
+  0.5 m, ``data/dataset.py``) and counts a clip correct when ``abs(truth - pred) <= 1`` bin
+  (``engine_finetune_as.py``); our predicted bin is the decoded distance rounded the same way.
+  ``der``: the stricter continuous form, |decoded - true distance| > 0.5 m (a 0.6 m miss can be one
+  bin off, so ``der_bins <= der`` roughly);
 * ``front_back_confusion``: among sources more than 10 degrees from the interaural axis, the
   fraction answered in the wrong (front / back) hemisphere;
 * QA accuracy per question type through ``Listener.answer`` (BAT's SpatialSoundQA types):

@@ -42,6 +42,7 @@ class FeatureSet:
         done_path = folder / f"{name}.done"
         n = int(done_path.read_text()) if done_path.exists() else None
         feats = np.load(folder / f"{name}.npy", mmap_mode="r")
+        _random_access(feats)
         lab = dict(np.load(folder / f"{name}.labels.npz"))
         n = n or feats.shape[0]
         return cls(feats[:n], {k: v[:n] for k, v in lab.items()})
@@ -75,6 +76,18 @@ class FeatureSet:
                    "elevation_bin": torch.from_numpy(elevation_to_bin(lab["elevation_deg"][idx])).to(device),
                    "distance_bin": torch.from_numpy(distance_to_bin(lab["distance_m"][idx])).to(device)}
         return x, targets
+
+
+def _random_access(array) -> None:
+    """Tell the kernel a memory map is read at random rows: no read-ahead around each one.
+
+    Batches draw rows at random from sets larger than memory; the default read-around fetched
+    ~10x the rows asked for (270 MB/s of disk reads for ~25 MB/s of batches).
+    """
+    import mmap
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(handle, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        handle.madvise(mmap.MADV_RANDOM)
 
 
 class _Stacked:
