@@ -240,3 +240,15 @@ def test_goal_score_is_the_worst_ratio_to_the_goals():
     met = {"mae_deg": 5.0, "er20": 0.075, "front_back": 0.025, "der": 0.125}
     assert goal_score(met) == pytest.approx(0.5)
     assert goal_score({**met, "front_back": 0.06}) == pytest.approx(1.2)
+
+
+def test_select_goals_keeps_the_checkpoint_with_the_lowest_goal_score(tmp_path):
+    from onnx_models.spatial_ast.train import goal_score, main
+    out = tmp_path / "sel.pt"
+    assert main(["--smoke", "--quiet", "--steps", "4", "--save-every", "1", "--eval-every", "1",
+                 "--threads", "1", "--select", "goals", "--out", str(out)]) == 0
+    history = torch.load(out, weights_only=False)["history"]
+    assert len(history) == 4 and all("der_m" in r for r in history)
+    best = torch.load(tmp_path / "sel_best.pt", weights_only=False)
+    scores = [goal_score(r) for r in history]
+    assert best["step"] == history[scores.index(min(scores))]["step"]

@@ -109,9 +109,9 @@ def load_sets(folders: list, name: str) -> FeatureSet:
     """``name`` from every folder that has it, concatenated in the order given."""
     # A set still being rendered has its labels (and .done count) from its first 500 rows on.
     found = [FeatureSet.load(f, name) for f in folders if (f / f"{name}.labels.npz").exists()]
-    found = [s for s in found if len(s)] or found
+    found = [s for s in found if len(s)]
     if not found:
-        raise FileNotFoundError(f"no {name}.npy in {', '.join(map(str, folders))}")
+        raise FileNotFoundError(f"no rendered {name} rows in {', '.join(map(str, folders))}")
     return FeatureSet.concat(found)
 
 
@@ -229,6 +229,7 @@ def train(args) -> dict:
     bar = tqdm(total=total, initial=step, desc="spatial-ast", disable=args.quiet)
     history = list(resume_state.get("history", [])) if resume_state is not None else []
     started = time.time()
+    score = goal_score if args.select == "goals" else (lambda record: record["mae_deg"])
     model.train()
     while step < total:
         if not args.smoke and step % 200 == 0:
@@ -253,8 +254,7 @@ def train(args) -> dict:
             if valid is not None and (step % args.eval_every == 0 or step == total):
                 record.update(quick_eval(model, valid, device))
                 bar.write(f"step {step}: {record}")
-                score = goal_score if args.select == "goals" else (lambda r: r["mae_deg"])
-                best = min((score(r) for r in history if "der_m" in r), default=float("inf"))
+                best = min((score(r) for r in history if "mae_deg" in r), default=float("inf"))
                 if score(record) < best:   # keep the best-so-far weights beside the last ones
                     save_checkpoint(out.with_name(out.stem + "_best" + out.suffix), model, optimizer, step,
                                     batch_rng, {"history": history + [record]})
