@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -26,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from dsp.audio_io import atomic_write_text
-from dsp.conventions import LOCALISATION_MODES
 from dsp.errors import InputError
+from dsp.placement import NUMERIC_FIELDS, check_placement_fields
 from dsp.plan import Plan, SourcePlacement
 
 log = logging.getLogger("stase.session")
 
 SESSION_VERSION = 1
-SOURCE_FIELDS = ("azimuth_deg", "elevation_deg", "distance_m", "gain_db")
+SOURCE_FIELDS = NUMERIC_FIELDS  # re-exported: the numeric placement fields
 
 
 def write_atomically(path: Path, text: str, durable: bool = True) -> None:
@@ -43,32 +42,9 @@ def write_atomically(path: Path, text: str, durable: bool = True) -> None:
 
 
 def check_source_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Validate a partial source update; returns the accepted fields or raises ``InputError``."""
-    out: dict[str, Any] = {}
-    problems = []
-    for key, value in fields.items():
-        if key in SOURCE_FIELDS:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                problems.append(f"{key} must be a finite number, got {value!r}")
-            elif key == "distance_m" and value <= 0:
-                problems.append(f"distance_m must be > 0, got {value}")
-            else:
-                out[key] = float(value)
-        elif key == "mode":
-            if value not in LOCALISATION_MODES:
-                problems.append(f"mode must be one of {LOCALISATION_MODES}, got {value!r}")
-            else:
-                out[key] = value
-        elif key == "role":
-            if value is not None and not isinstance(value, str):
-                problems.append(f"role must be a string or null, got {value!r}")
-            else:
-                out[key] = value
-        else:
-            problems.append(f"unknown field {key!r}; accepted: {SOURCE_FIELDS + ('mode', 'role')}")
-    if problems:
-        raise InputError("; ".join(problems))
-    return out
+    """Validate a partial source update against the one placement schema
+    (:mod:`dsp.placement`); returns the accepted fields or raises ``InputError``."""
+    return check_placement_fields(fields)
 
 
 class Session:

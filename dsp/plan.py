@@ -30,6 +30,7 @@ from typing import Any
 from .conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M,
                           clamp_elevation_deg, wrap_azimuth_deg)
 from .errors import InputError
+from .placement import PLACEMENT_FIELDS, placement_problems
 
 PATHWAYS = ("description", "abstract", "edit", "manual")
 REVERB_ENGINES = ("convolution", "fdn")
@@ -147,13 +148,9 @@ def plan_problems(data: Any) -> list[str]:
             problems.append(f"{where}.track: {track!r} appears twice")
         else:
             seen.add(track.lower())
-        for key in ("azimuth_deg", "elevation_deg", "distance_m", "gain_db"):
-            if key in s and not _is_number(s[key]):
-                problems.append(f"{where}.{key}: must be a finite number, got {s[key]!r}")
-        if _is_number(s.get("distance_m", 1.0)) and s.get("distance_m", 1.0) <= 0:
-            problems.append(f"{where}.distance_m: must be > 0, got {s['distance_m']}")
-        if s.get("mode", "hrtf") not in LOCALISATION_MODES:
-            problems.append(f"{where}.mode: {s.get('mode')!r} is not one of {LOCALISATION_MODES}")
+        _, field_problems = placement_problems(
+            {k: s[k] for k in PLACEMENT_FIELDS if k in s}, where=f"{where}.")
+        problems.extend(field_problems)
         if "provenance" in s and not isinstance(s["provenance"], (dict, type(None))):
             problems.append(f"{where}.provenance: must be an object")
     return problems
