@@ -366,6 +366,36 @@ def test_the_runner_really_runs_through_sh_with_a_fake_client(run, tmp_path):
     assert count(r, "Undo_BeginBlock2") == 1 and r["defer_left"] == 0
 
 
+def test_a_resource_path_with_shell_syntax_runs_nothing(run, tmp_path):
+    """Issue 14 #21: the runner file names its reply files by the REAPER resource path; a path
+    holding `$(...)`, backticks, quotes or %VAR% must stay text for /bin/sh (and cmd.exe)."""
+    fake = tmp_path / "fake_stase.py"
+    fake.write_text(
+        "import json\n"
+        "print(json.dumps({'id': '1', 'ok': True, 'result': {'room': 'dry_studio', 'sources': []}}))\n",
+        encoding="utf-8")
+    marker = Path(REPO) / "pwned_by_resource_path"
+    marker.unlink(missing_ok=True)
+    resource = tmp_path / "REAPER $(touch pwned_by_resource_path) `touch pwned_by_resource_path` it's \"%HOME%\""
+    try:
+        r = run("stase_spatialize.lua", spatialize_scenario(
+            daemon="real", inputs=[{"ok": True, "csv": "a prompt"}], resource_path=str(resource),
+            ext={"stase/stase_cmd": f"'{sys.executable}' '{fake}'"}))
+        assert not marker.exists(), "the resource path was executed by the shell"
+        assert r["requests"][0]["verb"] == "plan" and r["defer_left"] == 0
+        assert not any("not reachable" in m["text"] for m in r["messages"]), r["messages"]
+        spool = resource / "Data" / "stase_spool"
+        assert spool.is_dir() and list(spool.iterdir()) == []  # reply files were found and removed
+        # the Windows runner doubles % (a .bat expands %VAR% inside quotes)
+        w = run("stase_spatialize.lua", spatialize_scenario(
+            os="Win64", inputs=[{"ok": True, "csv": "a prompt"}], message_box=[2],
+            resource_path=str(tmp_path / "res%PATH%")))
+        runner = next(c["args"][0] for c in w["calls"] if c["fn"] == "ExecProcess")
+        assert "res%PATH%" in runner
+    finally:
+        marker.unlink(missing_ok=True)
+
+
 # --- Apply plan ------------------------------------------------------------------------------------
 
 def test_apply_plan_writes_every_matching_track_when_none_is_selected(run):

@@ -13,7 +13,9 @@ Quoting: the JSON argument is written with json.encode(payload, {ascii=true}), w
 space, quote, %, &, |, <, >, ^, $, backslash and non-ASCII character inside strings as \uXXXX.
 The argument then holds only letters, digits, {}[]:,.-+ and the structural double quotes, so it is
 safe between single quotes for /bin/sh and between double quotes (with \" for the inner quotes)
-for cmd.exe, whatever the user typed.
+for cmd.exe, whatever the user typed. The runner's own file paths (under REAPER's resource path,
+which the user does not choose character by character) are quoted by T.quote_path: single quotes
+for sh, so `$(...)` or backticks in a folder name stay text; double quotes with % doubled in a .bat.
 
 The command runs from a small runner file in <REAPER resource path>/Data/stase_spool/ (a .sh or
 .bat), started with reaper.ExecProcess:
@@ -65,6 +67,17 @@ function T.quote_arg(s, windows)
     return '"' .. s:gsub('"', '\\"') .. '"'
   end
   return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- Quote a file path for the runner file's shell. POSIX: single quotes, inside which sh expands
+-- nothing (a resource path holding `$(...)`, backticks or `"` stays text). Windows: double quotes
+-- (a Windows path cannot hold `"`) with every % doubled, because a .bat file expands %VAR% even
+-- inside quotes.
+function T.quote_path(path, windows)
+  if windows then
+    return '"' .. (path:gsub("%%", "%%%%")) .. '"'
+  end
+  return T.quote_arg(path, false)
 end
 
 --- The full client command line for one request.
@@ -121,12 +134,13 @@ function T.write_runner(command, with_files)
   local base = T.spool_dir() .. (windows and "\\" or "/") .. "job_" .. new_job_id()
   local paths = { out = base .. ".out", err = base .. ".err", rc = base .. ".rc" }
   local lines
+  local function q(path) return T.quote_path(path, windows) end
   if windows then
     paths.runner = base .. ".bat"
     if with_files then
-      lines = { "@echo off", command .. ' > "' .. paths.out .. '" 2> "' .. paths.err .. '"',
-                'echo %ERRORLEVEL% > "' .. paths.rc .. '.part"',
-                'move /y "' .. paths.rc .. '.part" "' .. paths.rc .. '" > nul' }
+      lines = { "@echo off", command .. " > " .. q(paths.out) .. " 2> " .. q(paths.err),
+                "echo %ERRORLEVEL% > " .. q(paths.rc .. ".part"),
+                "move /y " .. q(paths.rc .. ".part") .. " " .. q(paths.rc) .. " > nul" }
     else
       lines = { "@echo off", command .. " 2>&1", "exit /b %ERRORLEVEL%" }
     end
@@ -135,9 +149,9 @@ function T.write_runner(command, with_files)
     -- REAPER started from the Finder/desktop has a minimal PATH: add the usual install places.
     lines = { 'PATH="$PATH:$HOME/.local/bin:/usr/local/bin:/opt/homebrew/bin"; export PATH' }
     if with_files then
-      lines[#lines + 1] = command .. ' > "' .. paths.out .. '" 2> "' .. paths.err .. '"'
-      lines[#lines + 1] = 'echo $? > "' .. paths.rc .. '.part"'
-      lines[#lines + 1] = 'mv -f "' .. paths.rc .. '.part" "' .. paths.rc .. '"'
+      lines[#lines + 1] = command .. " > " .. q(paths.out) .. " 2> " .. q(paths.err)
+      lines[#lines + 1] = "echo $? > " .. q(paths.rc .. ".part")
+      lines[#lines + 1] = "mv -f " .. q(paths.rc .. ".part") .. " " .. q(paths.rc)
     else
       lines[#lines + 1] = "exec " .. command .. " 2>&1"
     end
@@ -148,7 +162,7 @@ function T.write_runner(command, with_files)
   if windows then
     paths.exec = 'cmd.exe /C "' .. paths.runner .. '"'
   else
-    paths.exec = '/bin/sh "' .. paths.runner .. '"'
+    paths.exec = "/bin/sh " .. q(paths.runner)
   end
   return paths
 end

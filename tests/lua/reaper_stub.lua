@@ -87,7 +87,11 @@ end
 
 --- Parse the runner file the transport wrote: the client command, verb and JSON argument.
 function Env:parse_runner(cmd)
-  local runner = cmd:match('^/bin/sh "(.*)"$') or cmd:match('^cmd%.exe /C "(.*)"$')
+  -- POSIX paths are single-quoted ('\'' inside), Windows ones double-quoted (% doubled in .bat)
+  local function unquote_sh(q) return (q:gsub("'\\''", "'")) end
+  local runner = cmd:match("^/bin/sh '(.*)'$")
+  if runner then runner = unquote_sh(runner) end
+  runner = runner or cmd:match('^cmd%.exe /C "(.*)"$')
   if runner then runner = runner:gsub("\\", "/") end
   assert(runner, "ExecProcess got an unexpected command line: " .. cmd)
   local text = assert(read_file(runner), "runner file missing: " .. runner)
@@ -100,9 +104,13 @@ function Env:parse_runner(cmd)
   assert(verb, "cannot parse client line: " .. line)
   local arg = quoted:sub(2, -2)
   if quoted:sub(1, 1) == '"' then arg = arg:gsub('\\"', '"') end
-  local out = text:match('> "([^"]+%.out)"')
-  local rc = text:match('echo [^\n]*> "([^"]+%.rc)%.part"')
-  local err = text:match('2> "([^"]+%.err)"')
+  local out = text:match("> '(.-%.out)'") or text:match('> "([^"]+%.out)"')
+  local rc = text:match("echo [^\n]*> '(.-%.rc)%.part'") or text:match('echo [^\n]*> "([^"]+%.rc)%.part"')
+  local err = text:match("2> '(.-%.err)'") or text:match('2> "([^"]+%.err)"')
+  if out and text:find("> '", 1, true) then out, rc, err = unquote_sh(out), unquote_sh(rc), unquote_sh(err) end
+  if not text:find("> '", 1, true) and out then
+    out, rc, err = out:gsub("%%%%", "%%"), rc:gsub("%%%%", "%%"), err:gsub("%%%%", "%%")
+  end
   local function posix(path) return path and (path:gsub("\\", "/")) end
   return { runner = runner, text = text, line = line, verb = verb, arg = arg,
            out = posix(out), rc = posix(rc), err = posix(err) }
@@ -185,7 +193,8 @@ function Env:install()
   rec("GetOS", function() return env.scenario.os or "Other" end)
   rec("GetResourcePath", function() return env.scenario.resource_path end)
   rec("RecursiveCreateDirectory", function(path)
-    os.execute('mkdir -p "' .. path:gsub("\\", "/") .. '"')
+    -- single quotes: the stub itself must not run a path's shell syntax (issue 14 #21 test)
+    os.execute("mkdir -p '" .. (path:gsub("\\", "/"):gsub("'", "'\\''")) .. "'")
     return 1
   end)
   rec("time_precise", function() return env.clock end)
