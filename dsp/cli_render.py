@@ -9,6 +9,11 @@ Stems are matched to the plan's tracks by file name without extension, ignoring 
 must be mono (``--downmix`` averages multichannel stems) and share one sample rate; ``--rate``
 resamples them (polyphase, ``scipy.signal.resample_poly``) to another session rate.  The HRTF
 set is always resampled to the rate rendered at.
+
+Everything that can be checked without rendering is checked first (``-o``, ``--rate``,
+``--block``, the plan, its room, the stems); the mix then streams to a temp file beside ``-o``
+that replaces it only once complete, so a failed or killed render leaves the previous file whole.
+``-o`` picks the format by its suffix: .wav/.aiff (32-bit float), .flac (24-bit), .ogg (Vorbis).
 """
 from __future__ import annotations
 
@@ -27,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", required=True, metavar="FILE",
                         help="plan JSON/YAML: room, reverb_engine, sources[{track, azimuth_deg, "
                              "elevation_deg, distance_m, mode, gain_db}] (azimuth positive = left)")
-    parser.add_argument("-o", "--output", required=True, metavar="WAV", help="where to write the mix")
+    parser.add_argument("-o", "--output", required=True, metavar="WAV",
+                        help="where to write the mix (.wav, .flac, .aiff or .ogg); replaced only "
+                             "once the render is complete")
     parser.add_argument("--stereo", action="store_true",
                         help="loudspeaker stereo: constant-power panning instead of binaural modes")
     parser.add_argument("--downmix", action="store_true",
@@ -42,31 +49,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resample_stems(stems: dict[str, np.ndarray], from_rate: int, to_rate: int) -> dict[str, np.ndarray]:
-    """Polyphase-resample every stem from ``from_rate`` to ``to_rate`` (float32 out)."""
+    """Polyphase-resample every stem from ``from_rate`` to ``to_rate`` (float32 out).
+
+    The stems are replaced in ``stems`` one by one, so only one stem exists twice at a time.
+    """
     if from_rate == to_rate:
         return stems
     from scipy.signal import resample_poly
     g = gcd(int(from_rate), int(to_rate))
-    return {k: resample_poly(v, to_rate // g, from_rate // g).astype(np.float32) for k, v in stems.items()}
+    for k in list(stems):
+        stems[k] = resample_poly(stems[k], to_rate // g, from_rate // g).astype(np.float32)
+    return stems
+
+
+def _checked_rate(rate: int, what: str) -> int:
+    if not 8000 <= rate <= 384000:
+        raise InputError(f"{what} must be between 8000 and 384000 Hz, got {rate}")
+    return rate
 
 
 def run(args: argparse.Namespace) -> int:
-    from .audio_io import load_stems, write_audio
+    from .audio_io import check_output_path, load_stems, summarise_names
     from .offline import render_plan
     from .plan import load_plan
+    from .rooms import resolve_room
 
-    plan = load_plan(args.plan)
-    stems, rate = load_stems(args.stems, downmix=args.downmix)
-    target = rate if args.rate is None else int(args.rate)
-    if not 8000 <= target <= 384000:
-        raise InputError(f"--rate must be between 8000 and 384000 Hz, got {target}")
+    check_output_path(args.output)  # before any work: a folder, .mp3 or no extension fail here
     if args.block < 1:
         raise InputError(f"--block must be a positive number of samples, got {args.block}")
-    room = None if args.dry else _checked_room(plan.room)
+    if args.rate is not None:
+        _checked_rate(int(args.rate), "--rate")
+    plan = load_plan(args.plan)
+    room = None if args.dry else resolve_room(plan.room)
+    stems, rate = load_stems(args.stems, downmix=args.downmix)
+    target = _checked_rate(rate if args.rate is None else int(args.rate),
+                           "the stems' sample rate (give --rate)" if args.rate is None else "--rate")
     stems = resample_stems(stems, rate, target)
     result = render_plan(stems, plan, target, stereo=args.stereo, block_size=args.block,
-                         hrtf=args.hrtf, room=room)
-    write_audio(args.output, result.audio, result.sample_rate)
+                         hrtf=args.hrtf, room=None if room is None else room[1],
+                         output=args.output)
     report = dict(result.report, output_path=str(args.output), stems_rate=rate)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -76,22 +97,6 @@ def run(args: argparse.Namespace) -> int:
               f"{report['duration_s']:.2f} s, peak {result.peak_dbfs:.1f} dBFS, {lufs}"
               + (", CLIPPED (lower the gains)" if result.clipped else ""))
         if report["unused_stems"]:
-            print(f"note: stems not in the plan were left out: {report['unused_stems']}")
+            print("note: stems not in the plan were left out: "
+                  + summarise_names(report["unused_stems"]))
     return 0
-
-
-def _checked_room(room_id: str) -> str | None:
-    """The plan's room id, or ``InputError`` naming the known rooms when it is unknown."""
-    if not room_id or room_id.lower() in ("none", "dry"):
-        return None
-    from pathlib import Path
-    if Path(room_id).is_file():  # a user RIR file
-        return room_id
-    try:
-        from presets import load_rooms
-        rooms = load_rooms()
-    except ImportError:
-        return room_id
-    if rooms and room_id not in rooms:
-        raise InputError(f"unknown room {room_id!r}; rooms: {sorted(rooms)} (or pass --dry)")
-    return room_id

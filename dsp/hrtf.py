@@ -22,6 +22,7 @@ convolves with.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from math import gcd
@@ -38,6 +39,17 @@ MAX_ONSET_DELAY = 192
 #: Onset threshold relative to each ear's peak, and the margin kept before it (s).
 ONSET_THRESHOLD = 0.1
 ONSET_MARGIN_S = 1.5e-4
+#: Sampling rates accepted in a SOFA file, Hz (those of a session).
+SOFA_RATE_RANGE_HZ = (8000, 384000)
+#: Largest |sample| accepted in an HRIR: measured ones peak near 1 (KEMAR: 0.7); 1e38 is garbage.
+MAX_HRIR_MAGNITUDE = 100.0
+#: Largest resampled HRIR set accepted, bytes (float64); KEMAR at 384 kHz needs 50 MB.  Checked
+#: before resampling, so a file claiming an odd rate cannot ask for 270 GiB.
+MAX_RESAMPLED_BYTES = 1 << 30
+#: The signatures a SOFA file can start with: netCDF-4/HDF5 (also after a 512 * 2^k user block)
+#: or classic netCDF.
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_NETCDF_SIGNATURES = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
 
 
 @dataclass
@@ -136,8 +148,9 @@ def load_hrtf(path: str | Path | None = None, sample_rate: int = 48000,
 
     Raises
     ------
-    InputError : missing file, not SOFA, wrong convention, missing fields, NaN/Inf, too few
-        directions.
+    InputError : missing file, not SOFA, wrong convention, missing fields, NaN/Inf, a sampling
+        rate outside :data:`SOFA_RATE_RANGE_HZ`, a negative delay, HRIR values beyond
+        :data:`MAX_HRIR_MAGNITUDE`, a set too large once resampled, too few directions.
     """
     p = Path(path) if path is not None else DEFAULT_SOFA_PATH
     if not isinstance(sample_rate, (int, np.integer)) or not 8000 <= int(sample_rate) <= 384000:
@@ -152,9 +165,51 @@ def _load_cached(path: str, sample_rate: int, filter_length: int) -> HrtfSet:
     return prepare_hrtf(ir, positions, rate, sample_rate, filter_length, data_delay, source=path)
 
 
+def _looks_like_sofa(p: Path) -> bool:
+    """True when the file starts like netCDF/HDF5 (what every SOFA file is)."""
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+        if head[:4] in _NETCDF_SIGNATURES or head == _HDF5_SIGNATURE:
+            return True
+        offset = 512
+        size = p.stat().st_size
+        while offset + 8 <= size and offset <= 1 << 20:
+            fh.seek(offset)
+            if fh.read(8) == _HDF5_SIGNATURE:
+                return True
+            offset *= 2
+    return False
+
+
+def _check_declared_size(p: Path) -> None:
+    """Refuse a file whose Data_IR (M x R x N) would not fit, before reading it.
+
+    A compressed netCDF-4 file of a few kB can declare gigabytes of zeros; its dimensions are
+    read from the header alone.
+    """
+    try:
+        import netCDF4
+        with netCDF4.Dataset(str(p), "r") as data:
+            dims = {name: len(dim) for name, dim in data.dimensions.items()}
+    except Exception:  # noqa: BLE001 - sofar reports an unreadable file below
+        return
+    size = 8 * dims.get("M", 1) * dims.get("R", 1) * dims.get("N", 1)
+    if size > MAX_RESAMPLED_BYTES:
+        raise InputError(f"HRTF file {p}: Data_IR declares {dims.get('M')} x {dims.get('R')} x "
+                         f"{dims.get('N')} values ({size / 2**30:.1f} GiB); stase accepts up to "
+                         f"{MAX_RESAMPLED_BYTES / 2**30:g} GiB")
+
+
 def _read_sofa(p: Path) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     if not p.is_file():
+        if p.exists():
+            raise InputError(f"HRTF file {p} is not a regular file (expected a .sofa "
+                             "SimpleFreeFieldHRIR file)")
         raise InputError(f"HRTF file not found: {p} (expected a SimpleFreeFieldHRIR SOFA file)")
+    if not _looks_like_sofa(p):
+        raise InputError(f"cannot read HRTF file {p}: it is not a SOFA file (expected a .sofa "
+                         "SimpleFreeFieldHRIR file)")
+    _check_declared_size(p)
     import sofar
     try:
         sofa = sofar.read_sofa(str(p), verify=False, verbose=False)
@@ -182,8 +237,6 @@ def _read_sofa(p: Path) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     for name, arr in (("Data_IR", ir), ("SourcePosition", positions), ("Data_Delay", delay)):
         if not np.all(np.isfinite(arr)):
             raise InputError(f"{where}: {name} contains NaN or Inf")
-    if not np.any(ir):
-        raise InputError(f"{where}: Data_IR is all zeros")
     kind = str(getattr(sofa, "SourcePosition_Type", "spherical")).lower()
     if kind == "cartesian":
         from .conventions import cartesian_to_spherical
@@ -219,8 +272,7 @@ def prepare_hrtf(ir: np.ndarray, positions_deg: np.ndarray, source_rate: float, 
     from scipy.spatial import ConvexHull, QhullError
 
     ir = np.asarray(ir, dtype=np.float64)
-    if not float(source_rate).is_integer():
-        raise InputError(f"HRTF sampling rate {source_rate} Hz is not a whole number of Hz")
+    _check_values(ir, source_rate, sample_rate, data_delay, source)
     src = int(source_rate)
     if src != sample_rate:
         g = gcd(src, sample_rate)
@@ -263,3 +315,36 @@ def prepare_hrtf(ir: np.ndarray, positions_deg: np.ndarray, source_rate: float, 
     return HrtfSet(sample_rate=int(sample_rate), directions_deg=np.column_stack([az, el]),
                    aligned=aligned.astype(np.float32), delays=delays, faces=faces,
                    face_inverse=face_inverse, source=source)
+
+
+def _check_values(ir: np.ndarray, source_rate: float, sample_rate: int, data_delay, source: str) -> None:
+    """Refuse HRIRs no measurement gives, and sizes that would not fit, before any allocation."""
+    where = f"HRTF set {source}" if source else "HRTF set"
+    low, high = SOFA_RATE_RANGE_HZ
+    if not np.isfinite(source_rate) or not low <= float(source_rate) <= high:
+        raise InputError(f"{where}: its sampling rate is {source_rate:g} Hz; stase accepts "
+                         f"{low}-{high} Hz")
+    if not float(source_rate).is_integer():
+        raise InputError(f"{where}: sampling rate {source_rate} Hz is not a whole number of Hz")
+    if ir.ndim != 3 or ir.shape[1] != 2 or ir.shape[2] < 1:
+        raise InputError(f"{where}: HRIRs must be (directions, 2 ears, taps), got {ir.shape}")
+    resampled = ir.shape[0] * 2 * math.ceil(ir.shape[2] * sample_rate / float(source_rate)) * 8
+    if resampled > MAX_RESAMPLED_BYTES:
+        raise InputError(f"{where}: {ir.shape[0]} directions x {ir.shape[2]} taps at "
+                         f"{source_rate:g} Hz would take {resampled / 2**30:.1f} GiB once resampled "
+                         f"to {sample_rate} Hz; stase accepts up to {MAX_RESAMPLED_BYTES / 2**30:g} GiB")
+    if not np.all(np.isfinite(ir)):
+        raise InputError(f"{where}: Data_IR contains NaN or Inf")
+    biggest = float(np.abs(ir).max()) if ir.size else 0.0
+    if biggest > MAX_HRIR_MAGNITUDE:
+        raise InputError(f"{where}: Data_IR holds values up to {biggest:.3g}; measured HRIRs stay "
+                         f"within +-{MAX_HRIR_MAGNITUDE:g} (is the file corrupt or in other units?)")
+    if biggest == 0.0:
+        raise InputError(f"{where}: Data_IR is all zeros")
+    if data_delay is not None:
+        delay = np.asarray(data_delay, dtype=np.float64)
+        if not np.all(np.isfinite(delay)):
+            raise InputError(f"{where}: Data_Delay contains NaN or Inf")
+        if np.any(delay < 0):
+            raise InputError(f"{where}: Data_Delay holds a negative delay ({float(delay.min()):g} "
+                             "samples); delays count samples after the IR starts, >= 0")

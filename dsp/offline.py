@@ -2,18 +2,29 @@
 
 Holds
 -----
-render_plan(stems, plan, sample_rate, stereo=False, block_size=1024, hrtf=None) -> RenderResult
-RenderResult(audio, sample_rate, peak_dbfs, lufs, clipped, report)
+render_plan(stems, plan, sample_rate, stereo=False, block_size=1024, hrtf=None, room=True,
+            output=None) -> RenderResult
+RenderResult(audio, sample_rate, peak_dbfs, lufs, clipped, report, output)
+LoudnessMeter(sample_rate, channels)   streaming ITU-R BS.1770-4 integrated loudness
+integrated_loudness(audio, sample_rate) the same for a signal in memory (LUFS or None)
+k_weighting_sos(sample_rate)           the BS.1770 K-weighting as second-order sections
+match_stems(stems, plan)               plan track -> stem, ``InputError`` listing what is missing
 
 The stems stream through :class:`dsp.scene.SceneRenderer` block by block, exactly as the live
 path would, followed by the room's reverberation tail.  ``stereo=True`` renders every source with
 the constant-power pan law (for loudspeakers) instead of its plan mode.  Levels: sample peak in
-dBFS, integrated loudness (ITU-R BS.1770-4 via pyloudnorm, LUFS; None for mixes shorter than the
-400 ms gating block), and ``clipped`` when any sample reaches 0 dBFS or beyond.  The audio is not
-normalised: a clipped mix is reported, not hidden.
+dBFS, integrated loudness (LUFS, None for mixes shorter than the 400 ms gating block or silent),
+and ``clipped`` when any sample reaches 0 dBFS or beyond.  The audio is not normalised: a clipped
+mix is reported, not hidden.
+
+Memory: with ``output`` the mix goes to the file chunk by chunk (:class:`dsp.audio_io.
+AtomicAudioWriter`, renamed over the target only once complete) and is never held whole; the
+loudness meter keeps one number per 100 ms.  What grows with the length is the stems themselves.
+Without ``output`` the result holds the mix (8 bytes per frame) and nothing else of that size.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,25 +35,185 @@ from .plan import Plan
 
 #: Longest reverberation tail appended after the stems end, seconds.
 MAX_TAIL_S = 6.0
+#: Frames rendered between two writes/loudness updates (a multiple of the block is used).
+CHUNK_FRAMES = 65536
+
+#: ITU-R BS.1770-4 gating: 400 ms blocks stepped by 100 ms (75 % overlap), absolute gate
+#: -70 LUFS, relative gate 10 LU below the loudness of the blocks above the absolute gate.
+BLOCK_HOPS = 4
+HOPS_PER_SECOND = 10
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+#: BS.1770-4 channel weights G_i: L, R, C = 1.0, Ls, Rs = 1.41 (the LFE is not measured).
+CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
 
 
 @dataclass
 class RenderResult:
-    """A rendered mix and its levels."""
+    """A rendered mix and its levels; ``audio`` is None when it was streamed to ``output``."""
 
-    audio: np.ndarray
+    audio: np.ndarray | None
     sample_rate: int
     peak_dbfs: float
     lufs: float | None
     clipped: bool
     report: dict = field(default_factory=dict)
+    output: str | None = None
+
+
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
+    """The BS.1770-4 K-weighting at ``sample_rate``: (2, 6) second-order sections, shelf first.
+
+    Stage 1 is the head's high-frequency shelf (+4 dB), stage 2 the RLB high-pass.  Both are the
+    bilinear transforms (pre-warped at f0) of the analogue prototypes whose 48 kHz coefficients
+    are the ones tabulated in BS.1770-4 (to 1e-10; the test checks the table); the prototype
+    parameters are those of libebur128, which derives them from that table.
+    """
+    rate = float(sample_rate)
+    # Stage 1: high shelf.
+    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    k = math.tan(math.pi * f0 / rate)
+    vh = 10.0 ** (gain_db / 20.0)
+    vb = vh ** 0.4996667741545416
+    a0 = 1.0 + k / q + k * k
+    shelf = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
+             1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
+    # Stage 2: RLB high-pass (the standard keeps its numerator at 1, -2, 1).
+    f0, q = 38.13547087602444, 0.5003270373238773
+    k = math.tan(math.pi * f0 / rate)
+    a0 = 1.0 + k / q + k * k
+    high_pass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
+    return np.array([shelf, high_pass], dtype=np.float64)
+
+
+class LoudnessMeter:
+    """Integrated loudness (ITU-R BS.1770-4) of audio fed in pieces of any length.
+
+    The K-weighting filters carry their state from piece to piece, and the channel-weighted
+    energy is summed per 100 ms hop (hop ``k`` covers samples ``floor(k * rate / 10)`` up to
+    ``floor((k + 1) * rate / 10)``, exact at any rate); a 400 ms gating block is four consecutive
+    hops, so the blocks overlap by 75 %.  Only complete blocks are measured.  Memory: the filter
+    state plus one float per hop (36 000 for an hour), whatever the length.
+
+    Parameters
+    ----------
+    sample_rate : Hz.
+    channels : 1 to 5 (L, R, C, Ls, Rs; weights :data:`CHANNEL_WEIGHTS`).
+    """
+
+    #: Samples filtered at once (bounds the float64 working copy of a long piece).
+    _PIECE = 16384
+
+    def __init__(self, sample_rate: int, channels: int = 2):
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
+                or sample_rate < 1:
+            raise InputError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        if not 1 <= int(channels) <= len(CHANNEL_WEIGHTS):
+            raise InputError(f"the loudness meter takes 1 to {len(CHANNEL_WEIGHTS)} channels "
+                             f"(L, R, C, Ls, Rs), got {channels}")
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self._sos = k_weighting_sos(self.sample_rate)
+        self._weights = np.asarray(CHANNEL_WEIGHTS[:self.channels], dtype=np.float64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything measured so far."""
+        self._state = np.zeros((self._sos.shape[0], self.channels, 2))
+        self._hops: list[float] = []
+        self._energy = 0.0      # weighted energy of the hop being filled
+        self._position = 0      # samples seen
+        self._hop_end = self._edge(1)
+
+    def _edge(self, hop: int) -> int:
+        return hop * self.sample_rate // HOPS_PER_SECOND
+
+    @property
+    def samples(self) -> int:
+        """Samples measured so far (per channel)."""
+        return self._position
+
+    def process(self, audio: np.ndarray) -> None:
+        """Measure the next ``(channels, n)`` piece (1-D for mono)."""
+        from scipy.signal import sosfilt
+        a = np.asarray(audio)
+        if a.ndim == 1:
+            a = a[None, :]
+        if a.ndim != 2 or a.shape[0] != self.channels:
+            raise InputError(f"the loudness meter was made for {self.channels} channel(s); got a "
+                             f"piece shaped {a.shape}")
+        for start in range(0, a.shape[1], self._PIECE):
+            piece = np.asarray(a[:, start:start + self._PIECE], dtype=np.float64)
+            weighted, self._state = sosfilt(self._sos, piece, axis=-1, zi=self._state)
+            np.square(weighted, out=weighted)
+            power = self._weights @ weighted  # channel-weighted energy per sample
+            self._accumulate(power)
+
+    def _accumulate(self, power: np.ndarray) -> None:
+        i, n = 0, power.shape[0]
+        while i < n:
+            take = min(n - i, self._hop_end - self._position)
+            self._energy += float(power[i:i + take].sum())
+            i += take
+            self._position += take
+            if self._position == self._hop_end:
+                self._hops.append(self._energy)
+                self._energy = 0.0
+                self._hop_end = self._edge(len(self._hops) + 1)
+
+    def block_powers(self) -> np.ndarray:
+        """Channel-weighted mean square of every complete 400 ms gating block (float64)."""
+        hops = np.asarray(self._hops, dtype=np.float64)
+        if hops.size < BLOCK_HOPS:
+            return np.zeros(0)
+        cumulative = np.concatenate([[0.0], np.cumsum(hops)])
+        sums = cumulative[BLOCK_HOPS:] - cumulative[:-BLOCK_HOPS]
+        edges = np.arange(hops.size + 1, dtype=np.int64) * self.sample_rate // HOPS_PER_SECOND
+        return np.maximum(sums, 0.0) / (edges[BLOCK_HOPS:] - edges[:-BLOCK_HOPS])
+
+    def integrated_lufs(self) -> float | None:
+        """Gated integrated loudness, LUFS; None before one complete block or when all are silent."""
+        return gated_loudness(self.block_powers())
+
+
+def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float | None:
+    """Integrated loudness (LUFS) of a whole ``(channels, n)`` (or 1-D) signal held in memory.
+
+    The same meter as a streamed render (:class:`LoudnessMeter`), in bounded extra memory.
+    """
+    a = np.asarray(audio)
+    a = a[None, :] if a.ndim == 1 else a
+    meter = LoudnessMeter(int(sample_rate), a.shape[0])
+    meter.process(a)
+    return meter.integrated_lufs()
+
+
+#: The name this measurement had before it streamed (tests and callers of the old module use it).
+_loudness = integrated_loudness
+
+
+def gated_loudness(block_powers: np.ndarray) -> float | None:
+    """BS.1770-4 integrated loudness (LUFS) from gating-block mean squares; None when silent."""
+    z = np.asarray(block_powers, dtype=np.float64)
+    if z.size == 0:
+        return None
+    with np.errstate(divide="ignore"):
+        levels = -0.691 + 10.0 * np.log10(z)
+    above_absolute = levels > ABSOLUTE_GATE_LUFS
+    if not np.any(above_absolute):
+        return None
+    relative_gate = -0.691 + 10.0 * np.log10(z[above_absolute].mean()) + RELATIVE_GATE_LU
+    kept = above_absolute & (levels > relative_gate)
+    return float(-0.691 + 10.0 * np.log10(z[kept].mean()))
 
 
 def match_stems(stems: dict[str, np.ndarray], plan: Plan) -> tuple[dict[str, np.ndarray], list[str]]:
     """Map each plan track to its stem (case-insensitive); ``InputError`` lists what is missing.
 
-    Returns ``({plan track: mono float32 array}, [unused stem names])``.
+    Returns ``({plan track: mono float32 array}, [unused stem names])``.  The error names at most
+    :data:`dsp.audio_io.LISTED_NAMES` tracks and stems, then "and N more".
     """
+    from .audio_io import summarise_names
     by_name = {str(k).lower(): (k, v) for k, v in stems.items()}
     matched: dict[str, np.ndarray] = {}
     missing = []
@@ -53,13 +224,16 @@ def match_stems(stems: dict[str, np.ndarray], plan: Plan) -> tuple[dict[str, np.
             continue
         matched[s.track] = _mono(hit[0], hit[1])
     if missing:
-        raise InputError(f"no stem for plan track(s) {missing}; stems are matched to tracks by file "
-                         f"name without extension, case-insensitive; stems found: {sorted(stems)}")
+        raise InputError(f"no stem for plan track(s) {summarise_names(missing)}; "
+                         "stems are matched to tracks by file name without extension, "
+                         f"case-insensitive; {len(stems)} stem(s) found: "
+                         f"{summarise_names(sorted(stems)) or 'none'}")
     used = {s.track.lower() for s in plan.sources}
     return matched, sorted(k for k in stems if str(k).lower() not in used)
 
 
 def _mono(name: str, audio) -> np.ndarray:
+    from .audio_io import all_finite
     a = np.asarray(audio, dtype=np.float32)
     if a.ndim == 2 and a.shape[0] == 1:
         a = a[0]
@@ -68,25 +242,24 @@ def _mono(name: str, audio) -> np.ndarray:
                          "downmix multichannel stems first (stase render --downmix)")
     if a.size == 0:
         raise InputError(f"stem {name!r} is empty (0 samples)")
-    if not np.all(np.isfinite(a)):
+    if not all_finite(a):
         raise InputError(f"stem {name!r} contains NaN or Inf samples")
     return a
 
 
-def _tail_seconds(room, sample_rate: int) -> float:
-    """Seconds of reverberation to render after the stems end (room id, RIR path or None)."""
-    if not room:
-        return 0.05
-    from pathlib import Path
-    if Path(str(room)).suffix:  # a user RIR file: its own length
-        from .rooms import load_rir_file
-        return min(load_rir_file(room, sample_rate).shape[-1] / sample_rate, MAX_TAIL_S) + 0.05
-    from .rooms import load_room
-    return min(float(load_room(room)["rt60_s"]), MAX_TAIL_S) + 0.05
+def _levels_dbfs(stem: np.ndarray, chunk: int = 1 << 16) -> tuple[float, float]:
+    """(sample peak, RMS) of a mono stem in dBFS, without a float64 copy of the whole stem."""
+    peak, energy = 0.0, 0.0
+    for start in range(0, stem.size, chunk):
+        piece = stem[start:start + chunk].astype(np.float64)
+        peak = max(peak, float(np.abs(piece).max()))
+        energy += float(piece @ piece)
+    return float(gain_to_db(peak)), float(gain_to_db(math.sqrt(energy / stem.size)))
 
 
 def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, stereo: bool = False,
-                block_size: int = 1024, hrtf=None, room: str | None | bool = True) -> RenderResult:
+                block_size: int = 1024, hrtf=None, room: str | None | bool = True,
+                output=None) -> RenderResult:
     """Render ``stems`` placed by ``plan`` at ``sample_rate``.
 
     Parameters
@@ -97,13 +270,24 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
     stereo : pan every source with the constant-power law instead of its plan mode.
     block_size : streaming block (the result does not depend on it).
     hrtf : :class:`dsp.hrtf.HrtfSet`, SOFA path or None (shipped KEMAR).
-    room : True = the plan's room; None = dry; a string overrides the plan's room.
+    room : True = the plan's room; None = dry; a string overrides the plan's room
+        (:func:`dsp.rooms.resolve_room` says what it names; ``""`` is an error, not "dry").
+    output : path of an audio file (.wav, .flac, .aiff, .ogg) to stream the mix to; it is checked
+        before rendering and replaced only when the mix is complete.  Then ``audio`` is None.
     """
+    from .rooms import resolve_room, reverb_tail_s
     from .scene import SceneRenderer
     if not plan.sources:
         raise InputError("the plan has no sources to render")
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise InputError(f"block_size must be a positive integer, got {block_size!r}")
+    writer_target = None
+    if output is not None:
+        from .audio_io import check_output_path
+        writer_target = check_output_path(output)  # a bad -o fails before any work
     matched, unused = match_stems(stems, plan)
-    room_id = plan.room if room is True else room
+    spec = resolve_room(plan.room if room is True else room)
+    room_id = None if spec is None else spec[1]
     scene = SceneRenderer(sample_rate=sample_rate, block_size=block_size, room=room_id,
                           reverb_engine=plan.reverb_engine, hrtf=hrtf,
                           max_sources=len(plan.sources))
@@ -113,41 +297,54 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
     for s in plan.sources:
         mode = "pan" if stereo else s.mode
         scene.add_source(s.track, s.azimuth_deg, s.elevation_deg, s.distance_m, mode, s.gain_db)
-        stem = matched[s.track]
+        peak_db, rms_db = _levels_dbfs(matched[s.track])
         report_sources.append({
             "track": s.track, "mode": mode, "azimuth_deg": s.azimuth_deg,
             "elevation_deg": s.elevation_deg, "distance_m": s.distance_m, "gain_db": s.gain_db,
-            "stem_peak_dbfs": round(float(gain_to_db(np.abs(stem).max())), 2),
-            "stem_rms_dbfs": round(float(gain_to_db(np.sqrt(np.mean(np.square(stem, dtype=np.float64))))), 2)})
-    tail = int(round(_tail_seconds(room_id, sample_rate) * sample_rate))
+            "stem_peak_dbfs": round(peak_db, 2), "stem_rms_dbfs": round(rms_db, 2)})
+    tail_s = 0.05 if spec is None else min(reverb_tail_s(spec[1], sample_rate), MAX_TAIL_S) + 0.05
+    tail = int(round(tail_s * sample_rate))
     total = n + tail
-    audio = np.zeros((2, total), dtype=np.float32)
+
+    from .audio_io import AtomicAudioWriter
+    writer = None if output is None else AtomicAudioWriter(output, sample_rate, 2)
+    audio = None if writer is not None else np.zeros((2, total), dtype=np.float32)
+    chunk_frames = block_size * max(1, CHUNK_FRAMES // block_size)
+    buffer = np.zeros((2, min(chunk_frames, total)), dtype=np.float32) if writer is not None else None
     block = np.zeros((len(plan.sources), block_size), dtype=np.float32)  # one block of every stem
-    for start in range(0, total, block_size):
-        stop = min(start + block_size, total)
-        m = stop - start
-        for row, stem in enumerate(columns):
-            piece = stem[start:stop]
-            block[row, :len(piece)] = piece
-            block[row, len(piece):m] = 0.0
-        scene.process(block if m == block_size else np.ascontiguousarray(block[:, :m]),
-                      audio[:, start:stop])
-    peak = float(np.abs(audio).max())
+    meter = LoudnessMeter(int(sample_rate), 2)
+    peak = 0.0
+    try:
+        for chunk_start in range(0, total, chunk_frames):
+            chunk_stop = min(chunk_start + chunk_frames, total)
+            dest = (audio[:, chunk_start:chunk_stop] if writer is None
+                    else buffer[:, :chunk_stop - chunk_start])
+            for start in range(chunk_start, chunk_stop, block_size):
+                stop = min(start + block_size, chunk_stop)
+                m = stop - start
+                for row, stem in enumerate(columns):
+                    piece = stem[start:stop]
+                    block[row, :len(piece)] = piece
+                    block[row, len(piece):m] = 0.0
+                scene.process(block if m == block_size else np.ascontiguousarray(block[:, :m]),
+                              dest[:, start - chunk_start:stop - chunk_start])
+            peak = max(peak, float(dest.max()), -float(dest.min()))
+            meter.process(dest)
+            if writer is not None:
+                writer.write(dest)
+        if writer is not None:
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     peak_dbfs = float(gain_to_db(peak))
-    lufs = _loudness(audio, sample_rate)
+    lufs = meter.integrated_lufs()
     report = {"room": room_id, "reverb_engine": plan.reverb_engine,
               "output": "stereo" if stereo else "binaural", "sample_rate": int(sample_rate),
               "duration_s": round(total / sample_rate, 3), "tail_s": round(tail / sample_rate, 3),
               "peak_dbfs": round(peak_dbfs, 2), "lufs": None if lufs is None else round(lufs, 2),
               "clipped": bool(peak >= 1.0), "sources": report_sources, "unused_stems": unused}
     return RenderResult(audio=audio, sample_rate=int(sample_rate), peak_dbfs=peak_dbfs, lufs=lufs,
-                        clipped=bool(peak >= 1.0), report=report)
-
-
-def _loudness(audio: np.ndarray, sample_rate: int) -> float | None:
-    """Integrated loudness in LUFS (BS.1770-4); None when too short or silent."""
-    if audio.shape[1] < int(0.4 * sample_rate) + 1:
-        return None
-    import pyloudnorm
-    value = pyloudnorm.Meter(sample_rate).integrated_loudness(audio.T.astype(np.float64))
-    return float(value) if np.isfinite(value) else None
+                        clipped=bool(peak >= 1.0), report=report,
+                        output=None if writer_target is None else str(writer_target[0]))

@@ -2,9 +2,11 @@
 
 What it holds
 -------------
+``resolve_room(room)``                      the one "no room, preset id or file?" decision
 ``load_room(room_id)``                      the validated preset (``presets/rooms/<id>.yaml``)
 ``room_brir(room_id, sample_rate)``         float32 (2, n) BRIR, deterministic, cached on disk
 ``load_rir_file(path, sample_rate)``        a user RIR/BRIR (WAV ...) resampled, direct sound cut
+``reverb_tail_s(room, sample_rate)``        how long a room rings (RT60, or a file's length)
 ``RoomReverb(room, sample_rate, block_size, engine)``
                                             mono send in, stereo/binaural out
                                             (``prepare``/``process``/``reset``)
@@ -42,6 +44,74 @@ ENGINES = ("convolution", "fdn")
 DIRECT_WINDOW_S = 0.0025
 #: Longest user room response accepted, seconds (a church decays in under 12 s).
 MAX_RIR_SECONDS = 30.0
+#: Room values that mean "no room" (a dry render), compared ignoring case; ``None`` means the same.
+NO_ROOM = ("dry", "none")
+
+
+def resolve_room(room) -> tuple[str, str] | None:
+    """Decide once what a room value names: nothing, a preset or a room response file.
+
+    Parameters
+    ----------
+    room : None/False or "dry"/"none" (no room), a preset id (``presets/rooms/<id>.yaml``), or the
+        path (str or Path) of a RIR/BRIR audio file with an audio extension.
+
+    Returns
+    -------
+    None for no room, ``("preset", room_id)`` or ``("file", path)``.
+
+    Raises
+    ------
+    InputError : an empty string (it used to mean "dry" silently), an unknown id, a missing file,
+        a folder or FIFO, a file without an audio extension (it would be mistaken for an id).
+    """
+    from .audio_io import AUDIO_SUFFIXES, file_kind
+    if room is None or room is False:
+        return None
+    if not isinstance(room, (str, Path)):
+        raise InputError(f"room must be a room id, the path of a room response file, or null for "
+                         f"no room; got {type(room).__name__} {room!r}")
+    text = str(room)
+    suffixes = ", ".join(AUDIO_SUFFIXES)
+    if isinstance(room, str):
+        if not text.strip():
+            raise InputError(f'room is empty ({room!r}); give a room id ({", ".join(_room_ids())}), '
+                             f'the path of a room response file ({suffixes}), or "dry" for no '
+                             "room")
+        if text.lower() in NO_ROOM:
+            return None
+        if text in _room_ids():
+            return ("preset", text)
+    p = Path(text)
+    if p.exists() or p.is_symlink():
+        if not p.is_file():
+            raise InputError(f"room {text!r} is {file_kind(p)}, not a room response file ({suffixes})")
+        if p.suffix.lower() not in AUDIO_SUFFIXES:
+            what = "has no audio extension" if not p.suffix else f"has the extension {p.suffix!r}"
+            raise InputError(f"room file {p} {what}; room response files are {suffixes} "
+                             "(rename it, e.g. to " + repr(p.with_name(p.stem + ".wav").name) + ")")
+        return ("file", text)
+    if isinstance(room, Path) or p.suffix or os.sep in text or (os.altsep and os.altsep in text):
+        raise InputError(f"room response file not found: {p}")
+    raise InputError(f"unknown room {text!r}; known rooms: {', '.join(_room_ids())}; or give the path "
+                     f'of a room response file ({suffixes}), or "dry" for no room')
+
+
+def _room_ids() -> list[str]:
+    from presets import load_rooms
+    return sorted(load_rooms())
+
+
+def reverb_tail_s(room, sample_rate: int) -> float:
+    """How long ``room`` rings, seconds: a preset's RT60, a file's own length, 0 for no room."""
+    spec = resolve_room(room)
+    if spec is None:
+        return 0.0
+    kind, value = spec
+    if kind == "preset":
+        return float(load_room(value)["rt60_s"])
+    p = Path(value)
+    return _rir_cached(str(p.resolve()), p.stat().st_mtime, int(sample_rate)).shape[-1] / float(sample_rate)
 
 
 def load_room(room_id: str) -> dict:
@@ -85,6 +155,7 @@ def _read_cached(path: Path) -> np.ndarray | None:
 
 
 def _write_cached(path: Path, brir: np.ndarray) -> None:
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
@@ -92,7 +163,12 @@ def _write_cached(path: Path, brir: np.ndarray) -> None:
             np.save(fh, brir, allow_pickle=False)
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only cache only costs regeneration next time
+        # a read-only or full cache only costs regeneration next time; leave no half file behind
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def room_brir(room_id: str, sample_rate: int = 48000) -> np.ndarray:
@@ -204,14 +280,16 @@ class RoomReverb:
         self.room = str(room)
         self.preset = None
         self._ir = None
-        is_file = isinstance(room, Path) or bool(Path(str(room)).suffix) or Path(str(room)).is_file()
-        if is_file:
-            p = Path(room)
-            if not p.is_file():
-                raise InputError(f"room response file not found: {p}")
+        spec = resolve_room(room)
+        if spec is None:
+            raise InputError(f"RoomReverb needs a room (a preset id or a room response file), got "
+                             f"{room!r}; leave the reverb out for a dry render")
+        kind, value = spec
+        if kind == "file":
+            p = Path(value)
             self._ir = _rir_cached(str(p.resolve()), p.stat().st_mtime, self.sample_rate)
         else:
-            self.preset = load_room(str(room))
+            self.preset = load_room(value)
         self.block_size = 0
         self.prepare(self.sample_rate, block_size)
 
