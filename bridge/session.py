@@ -9,30 +9,67 @@ from, i.e. next to the DAW project)::
      "plan": {... dsp.plan.Plan ...},                    # room, roles, positions, gains, modes
      "stems_dir": null | "path"}
 
-Every mutation goes through a method that validates, changes the state and writes the file with
-a temp file + ``os.replace`` (a reader or a crash sees the old file or the new one, never half of
-one).  An unreadable session file is moved aside to ``<name>.corrupt-<time>`` with a warning, so a
-bad file never stops the daemon and is never silently overwritten.
+Rules
+-----
+* **A change is live only once it is on disk.**  Every mutation builds the new state, writes it
+  (temp file + ``os.replace``: a reader or a crash sees the old file or the new one, never half of
+  one) and only then makes it the session's state.  A failed save changes nothing and raises a
+  ``StaseError`` saying the change was not applied and why; ``writable`` and
+  ``last_save_error`` say so in the daemon's ``status``.
+* **Start-up checks the path** (:meth:`Session.__init__`): a folder, FIFO or other non-regular
+  file, a folder that cannot be created, or one where a file cannot be created (read-only, no
+  permission) is an ``InputError`` (``stase serve`` exits 2 with the message): a daemon whose
+  changes could never be saved must not pretend to run.
+* **No file content stops the daemon.**  A regular file that cannot be read or parsed (invalid
+  UTF-8, not JSON, nesting deeper than the parser's recursion limit, larger than
+  ``MAX_SESSION_BYTES``) is moved aside to ``<name>.corrupt-<time>`` with a warning and the daemon
+  starts empty.  A parsed file is checked entry by entry against the same rules as a live change
+  (:mod:`dsp.placement` through ``Plan.from_dict``, ``track_name_problem``): invalid entries are
+  dropped and logged, a copy of the original is kept as ``<name>.corrupt-<time>``.  A corrupt file
+  that cannot be moved aside is a start-up error naming it (carrying on would overwrite it).
+* **One daemon per session file** (``exclusive=True``, what the daemon uses): an ``flock`` on
+  ``<name>.lock`` (holding the owner's pid) is taken at start, so a second daemon gets an
+  ``InputError`` naming the file and the pid; :meth:`Session.close` releases it.  With the lock
+  held, temp files of ours left by a kill -9 during a save (``.<name>.<hex>.tmp``) are stale and
+  removed.
+* A symlinked session file stays a link: its target is written (see
+  :func:`dsp.audio_io.atomic_write_text`), and new files get the usual ``0666 & ~umask`` mode.
 """
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import logging
 import os
+import re
+import secrets
+import stat
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock (logged)
+    fcntl = None  # type: ignore[assignment]
+
 from dsp.audio_io import atomic_write_text
-from dsp.errors import InputError
-from dsp.placement import NUMERIC_FIELDS, check_placement_fields
+from dsp.errors import InputError, StaseError
+from dsp.placement import MAX_TRACK_NAME_CHARS, NUMERIC_FIELDS, check_placement_fields, track_name_problem
 from dsp.plan import Plan, SourcePlacement
 
 log = logging.getLogger("stase.session")
 
 SESSION_VERSION = 1
 SOURCE_FIELDS = NUMERIC_FIELDS  # re-exported: the numeric placement fields
+# A session of thousands of tracks is well under 1 MB; anything bigger is not ours, and reading
+# it whole could exhaust memory before the parser complains.
+MAX_SESSION_BYTES = 16 * 1024 * 1024
+MAX_PATH_CHARS = 4096
+MAX_LOGGED_PROBLEMS = 20
+_DAW_ID_MAX = 2**31 - 1
 
 
 def write_atomically(path: Path, text: str, durable: bool = True) -> None:
@@ -47,16 +84,125 @@ def check_source_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return check_placement_fields(fields)
 
 
+def temp_file_pattern(target: Path) -> re.Pattern[str]:
+    """The names :func:`dsp.audio_io.atomic_write_text` gives its temp files for ``target``
+    (``.<name>.<random>.tmp``; older versions used ``mkstemp``'s 8 characters of ``[a-z0-9_]``)."""
+    return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{6,32}}\.tmp")
+
+
+def clean_tracks(tracks: Any, where: str = "tracks") -> tuple[list[dict[str, Any]], list[str]]:
+    """Keep the well-formed entries of a track list; returns ``(tracks, problems)``.
+
+    Each entry needs a ``name`` accepted by :func:`dsp.placement.track_name_problem`; ``daw_id``
+    is a non-negative int or None (anything else becomes None, with a problem noted).
+    """
+    if tracks is None:
+        return [], []
+    if not isinstance(tracks, list):
+        return [], [f"{where}: must be a list, got {type(tracks).__name__}; ignored"]
+    clean: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for i, entry in enumerate(tracks):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        problem = ("must be an object with a 'name'" if not isinstance(entry, dict)
+                   else track_name_problem(name))
+        if problem is not None:
+            problems.append(f"{where}[{i}]: {problem}; dropped")
+            continue
+        daw_id = entry.get("daw_id")
+        if daw_id is not None and (isinstance(daw_id, bool) or not isinstance(daw_id, int)
+                                   or not 0 <= daw_id <= _DAW_ID_MAX):
+            problems.append(f"{where}[{i}].daw_id: must be a track number or null; ignored")
+            daw_id = None
+        clean.append({"name": name, "daw_id": daw_id})
+    return clean, problems
+
+
+def restore_plan(data: Any, where: str = "plan") -> tuple[Plan, list[str]]:
+    """A plan from a session file's ``plan`` entry, keeping every part that is valid.
+
+    The whole plan goes through ``Plan.from_dict`` (the rules of a live change); when that
+    refuses it, each source and each other field is tried on its own, so one bad value (say a
+    ``gain_db`` saved before it was bounded) loses that entry, not the session.  Returns
+    ``(plan, problems)``.
+    """
+    if data is None or data == {}:
+        return Plan(), []
+    if not isinstance(data, dict):
+        return Plan(), [f"{where}: must be an object, got {type(data).__name__}; ignored"]
+    try:
+        plan = Plan.from_dict(data, source=where)
+    except Exception:  # noqa: BLE001 - any failure is the file's; salvage below says what
+        return _salvage_plan(data, where)
+    problems: list[str] = []
+    kept = []
+    for i, s in enumerate(plan.sources):
+        problem = track_name_problem(s.track)
+        if problem is None:
+            kept.append(s)
+        else:
+            problems.append(f"{where}.sources[{i}]: {problem}; dropped")
+    if problems:
+        plan = dataclasses.replace(plan, sources=kept)
+    return plan, problems
+
+
+def _salvage_plan(data: dict, where: str) -> tuple[Plan, list[str]]:
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Plan):
+        if f.name == "sources" or f.name not in data:
+            continue
+        try:
+            values[f.name] = getattr(Plan.from_dict({f.name: data[f.name]}, source=where), f.name)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{where}.{f.name}: {_short(exc)}; reset to the default")
+    sources = data.get("sources", [])
+    if not isinstance(sources, list):
+        problems.append(f"{where}.sources: must be a list; ignored")
+        sources = []
+    kept: list[SourcePlacement] = []
+    seen: set[str] = set()
+    for i, s in enumerate(sources):
+        try:
+            placement = Plan.from_dict({"sources": [s]}, source=f"{where}.sources[{i}]").sources[0]
+            problem = track_name_problem(placement.track)
+            if problem is None and placement.track.lower() in seen:
+                problem = f"track {placement.track!r} appears twice"
+        except Exception as exc:  # noqa: BLE001
+            problem = _short(exc)
+        if problem is not None:
+            problems.append(f"{where}.sources[{i}]: {problem}; dropped")
+            continue
+        seen.add(placement.track.lower())
+        kept.append(placement)
+    return Plan(sources=kept, **values), problems
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class Session:
     """Thread-safe session state bound to a file.
 
     Parameters
     ----------
-    path : the session file (created on the first change; restored from if it exists).
+    path : the session file (created on the first change; restored from if it exists).  Its
+        folder is created if missing.  ``InputError`` when the path can never be saved (a folder,
+        a FIFO, a read-only folder...) or, with ``exclusive``, when another process holds it.
     durable : also fsync after every save, on a background thread (default True).
+    exclusive : lock the file against a second daemon (``<name>.lock``) and remove our stale temp
+        files; the daemon passes True.  Call :meth:`close` to release the lock.
+
+    Attributes
+    ----------
+    writable : False after a failed save (True again after a successful one).
+    last_save_error : what the latest failed save said (with its time), or None.
     """
 
-    def __init__(self, path: str | Path, durable: bool = True):
+    def __init__(self, path: str | Path, durable: bool = True, exclusive: bool = False):
         self.path = Path(path)
         self.durable = durable
         self.lock = threading.RLock()
@@ -66,57 +212,288 @@ class Session:
         self.stems_dir: str | None = None
         self.saves = 0
         self.syncs = 0
+        self.writable = True
+        self.last_save_error: str | None = None
         self._need_sync = threading.Event()
         self._syncer: threading.Thread | None = None
-        self.restored = self._load()
+        self._lock_fd: int | None = None
+        self._lock_path: Path | None = None
+        self._target = self._check_path()
+        try:
+            self._probe_writable()
+            if exclusive:
+                self._acquire_lock()
+                self._remove_stale_temps()
+            self.restored = self._load()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---------------------------------------------------------------- start-up checks
+    def _check_path(self) -> Path:
+        """The file that saves replace (a symlink's target); ``InputError`` if it cannot be one."""
+        p = self.path
+        try:
+            info = os.stat(p)
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:  # ELOOP, ENOTDIR (a parent is a file), EACCES...
+            if exc.errno == errno.ENOTDIR:
+                raise InputError(f"session path {p}: a part of it is a file, not a folder; "
+                                 "give --session a file in a folder") from exc
+            raise InputError(f"session path {p} cannot be used: {exc.strerror or exc}") from exc
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            hint = f" (e.g. --session {p / 'stase-session.json'})" if stat.S_ISDIR(info.st_mode) else ""
+            raise InputError(f"session path {p} is {kind}; --session must name a JSON file{hint}. "
+                             "It was left as it is")
+        target = Path(os.path.realpath(p))
+        folder = target.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the folder {folder} for the session file {p}: "
+                             f"{exc.strerror or exc}") from exc
+        if not folder.is_dir():
+            raise InputError(f"session path {p}: {folder} is not a folder")
+        return target
+
+    def _probe_writable(self) -> None:
+        """Create and remove a file next to the session file: saves would fail otherwise."""
+        folder = self._target.parent
+        # named like atomic_write_text's temp files, so a kill -9 right here leaves nothing new
+        probe = self._target.with_name(f".{self._target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise InputError(f"the session file {self.path} could never be saved: cannot create a "
+                             f"file in {folder} ({exc.strerror or exc}); give --session a file in "
+                             "a folder you can write") from exc
+
+    def _acquire_lock(self) -> None:
+        lock_path = self._target.with_name(self._target.name + ".lock")
+        if fcntl is None:
+            log.warning("no file locks on this system: nothing stops a second daemon on %s", self.path)
+            return
+        for _ in range(10):
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            except OSError as exc:
+                raise InputError(f"cannot create the session lock {lock_path}: "
+                                 f"{exc.strerror or exc}") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                os.close(fd)
+                who = f"pid {holder}" if holder.isdigit() else "another process"
+                raise InputError(f"the session file {self.path} is in use by another stase daemon "
+                                 f"({who}, lock {lock_path}); stop it, or give this daemon "
+                                 "another --session") from None
+            except OSError as exc:  # a file system without locks (some network mounts)
+                os.close(fd)
+                log.warning("cannot lock %s (%s): nothing stops a second daemon on %s", lock_path,
+                            exc, self.path)
+                return
+            # a holder that was releasing may have unlinked the file we opened: lock the live one
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+                self._lock_fd, self._lock_path = fd, lock_path
+                return
+            os.close(fd)
+        raise InputError(f"could not lock the session file {self.path} ({lock_path} keeps changing)")
+
+    def _remove_stale_temps(self) -> None:
+        """Remove temp files a killed save left (we hold the lock: none is being written)."""
+        pattern = temp_file_pattern(self._target)
+        removed = 0
+        try:
+            entries = list(os.scandir(self._target.parent))
+        except OSError as exc:
+            log.warning("cannot list %s to remove stale temp files: %s", self._target.parent, exc)
+            return
+        for entry in entries:
+            if not pattern.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+                continue
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except OSError as exc:
+                log.warning("cannot remove the stale temp file %s: %s", entry.path, exc)
+        if removed:
+            log.info("removed %d temp file(s) left by an interrupted save of %s", removed, self.path)
+
+    def close(self) -> None:
+        """Release the session lock (the state stays readable; saves still work)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is None:
+            return
+        # unlink while holding the lock, so a newcomer never locks a file we are about to remove
+        try:
+            if self._lock_path is not None:
+                os.unlink(self._lock_path)
+        except OSError:
+            pass
+        os.close(fd)
 
     # ---------------------------------------------------------------- persistence
     def _load(self) -> bool:
-        if not self.path.exists():
-            return False
+        target = self._target
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise InputError(f"top level is {type(data).__name__}, not an object")
-            tracks = [{"name": str(t["name"]), "daw_id": t.get("daw_id")}
-                      for t in data.get("tracks", [])]
-            plan = Plan.from_dict(data.get("plan") or {}, source=str(self.path))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            os.replace(self.path, aside)
-            log.warning("session file %s is unreadable (%s); moved it to %s and started empty",
-                        self.path, exc, aside)
+            fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
             return False
-        self.tracks, self.plan = tracks, plan
-        self.selected = data.get("selected") if isinstance(data.get("selected"), str) else None
-        self.stems_dir = data.get("stems_dir") if isinstance(data.get("stems_dir"), str) else None
-        log.info("restored session %s: %d tracks, %d sources", self.path, len(tracks),
-                 len(plan.sources))
+        except OSError as exc:  # unreadable (permissions): a regular file, checked at start
+            self._move_aside(exc)
+            return False
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):  # swapped since the start-up check
+                raise InputError(f"session path {self.path} is not a regular file; left as it is")
+            try:
+                if info.st_size > MAX_SESSION_BYTES:
+                    raise ValueError(f"{info.st_size} bytes, more than a session file holds "
+                                     f"({MAX_SESSION_BYTES} at most)")
+                raw = fh.read(MAX_SESSION_BYTES + 1)
+                if len(raw) > MAX_SESSION_BYTES:
+                    raise ValueError(f"more than {MAX_SESSION_BYTES} bytes")
+                data = json.loads(raw.decode("utf-8"))
+                state, problems = self._restore(data)
+            except Exception as exc:  # noqa: BLE001 - RecursionError, UnicodeDecodeError, ...: the file's
+                corrupt = exc
+            else:
+                corrupt = None
+        if corrupt is not None:
+            self._move_aside(corrupt)
+            return False
+        if problems:
+            shown = problems[:MAX_LOGGED_PROBLEMS]
+            more = len(problems) - len(shown)
+            log.warning("session file %s: %d invalid entr%s dropped:\n  - %s%s", self.path,
+                        len(problems), "y" if len(problems) == 1 else "ies", "\n  - ".join(shown),
+                        f"\n  (and {more} more)" if more else "")
+            self._keep_copy(raw)
+        self.tracks, self.selected, self.plan, self.stems_dir = state
+        log.info("restored session %s: %d tracks, %d sources", self.path, len(self.tracks),
+                 len(self.plan.sources))
         return True
+
+    def _restore(self, data: Any) -> tuple[tuple, list[str]]:
+        """The state held by a parsed session file, and what was dropped from it."""
+        if not isinstance(data, dict):
+            raise ValueError(f"top level is {type(data).__name__}, not an object")
+        tracks, problems = clean_tracks(data.get("tracks"))
+        plan, plan_problems = restore_plan(data.get("plan"))
+        problems += plan_problems
+        known = {t["name"].lower(): t["name"] for t in tracks}
+        known.update({s.track.lower(): s.track for s in plan.sources if s.track.lower() not in known})
+        selected = data.get("selected")
+        if selected is not None:
+            if isinstance(selected, str) and selected.lower() in known:
+                selected = known[selected.lower()]
+            else:
+                problems.append("selected: not one of the tracks; cleared")
+                selected = None
+        stems_dir = data.get("stems_dir")
+        if stems_dir is not None and (not isinstance(stems_dir, str) or not stems_dir
+                                      or "\0" in stems_dir or len(stems_dir) > MAX_PATH_CHARS):
+            problems.append("stems_dir: not a folder path; cleared")
+            stems_dir = None
+        return (tracks, selected, plan, stems_dir), problems
+
+    def _aside_path(self) -> Path:
+        base = self._target.with_name(f"{self._target.name}.corrupt-{int(time.time())}")
+        aside, n = base, 1
+        while os.path.lexists(aside):
+            aside, n = base.with_name(f"{base.name}-{n}"), n + 1
+        return aside
+
+    def _move_aside(self, problem: BaseException) -> None:
+        aside = self._aside_path()
+        try:
+            os.replace(self._target, aside)
+        except OSError as exc:
+            raise InputError(f"the session file {self.path} is unreadable ({_short(problem)}) and "
+                             f"cannot be moved aside to {aside.name} ({exc.strerror or exc}); move "
+                             "or delete it, or give another --session") from exc
+        log.warning("session file %s is unreadable (%s); moved it to %s and started empty",
+                    self.path, _short(problem), aside)
+
+    def _keep_copy(self, raw: bytes) -> None:
+        """Keep the original of a file we dropped entries from (the next save replaces it)."""
+        aside = self._aside_path()
+        try:
+            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+        except OSError as exc:
+            log.warning("could not keep a copy of %s as %s: %s", self.path, aside, exc)
+            return
+        log.warning("kept the original session file as %s", aside)
 
     def to_dict(self) -> dict[str, Any]:
         with self.lock:
-            return {"version": SESSION_VERSION, "tracks": [dict(t) for t in self.tracks],
-                    "selected": self.selected, "plan": self.plan.to_dict(),
-                    "stems_dir": self.stems_dir}
+            return self._state_dict(self.tracks, self.selected, self.plan, self.stems_dir)
+
+    @staticmethod
+    def _state_dict(tracks: list[dict[str, Any]], selected: str | None, plan: Plan,
+                    stems_dir: str | None) -> dict[str, Any]:
+        return {"version": SESSION_VERSION, "tracks": [dict(t) for t in tracks],
+                "selected": selected, "plan": plan.to_dict(), "stems_dir": stems_dir}
 
     def save(self) -> None:
-        """Write the whole state atomically (called by every mutation).
+        """Write the whole current state atomically; ``StaseError`` when it cannot be saved."""
+        with self.lock:
+            self._write(self.to_dict())
+
+    def _write(self, state: dict[str, Any]) -> None:
+        """Write ``state`` to the file, or raise ``StaseError`` saying the change was not applied.
 
         The write and rename happen before this returns, so a killed daemon loses nothing (the
         kernel holds the new file).  The fsync that also protects against power loss runs on a
         background thread moments later, keeping a request's round trip short (an fsync costs
         milliseconds; see bench/bridge.py).
         """
-        with self.lock:
-            write_atomically(self.path, json.dumps(self.to_dict()) + "\n", durable=False)  # C encoder: no indent
-            self.saves += 1
+        try:
+            text = json.dumps(state) + "\n"  # C encoder: no indent
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StaseError(f"change NOT applied: the session state cannot be written as JSON "
+                             f"({_short(exc)})") from exc
+        try:
+            write_atomically(self.path, text, durable=False)
+        except OSError as exc:
+            self.writable = False
+            self.last_save_error = (f"{time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                                    f"{exc.strerror or exc} ({self.path})")
+            log.error("could not save the session file %s: %s; the change was not applied",
+                      self.path, exc)
+            raise StaseError(f"change NOT applied: the session file {self.path} could not be saved "
+                             f"({exc.strerror or exc}); the daemon keeps the previous state") from exc
+        self.writable = True
+        self.saves += 1
         if self.durable:
             self._need_sync.set()
             if self._syncer is None:
                 self._syncer = threading.Thread(target=self._sync_loop, name="stase-session-sync",
                                                 daemon=True)
                 self._syncer.start()
+
+    def _commit(self, **changes: Any) -> None:
+        """Save the state with ``changes`` applied, then apply them (nothing changes on failure)."""
+        with self.lock:
+            state = {"tracks": self.tracks, "selected": self.selected, "plan": self.plan,
+                     "stems_dir": self.stems_dir}
+            state.update(changes)
+            self._write(self._state_dict(**state))
+            for key, value in changes.items():
+                setattr(self, key, value)
 
     def _sync_loop(self) -> None:
         while True:
@@ -133,7 +510,7 @@ class Session:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            dir_fd = os.open(self._target.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
@@ -153,6 +530,9 @@ class Session:
         """The canonical spelling of ``track`` (case-insensitive); ``InputError`` if unknown."""
         if not isinstance(track, str) or not track.strip():
             raise InputError(f"track must be a non-empty string, got {track!r}")
+        if len(track) > MAX_TRACK_NAME_CHARS:
+            raise InputError(f"unknown track (a name of {len(track)} characters; track names have "
+                             f"at most {MAX_TRACK_NAME_CHARS})")
         for name in self.track_names():
             if name.lower() == track.lower():
                 return name
@@ -167,48 +547,55 @@ class Session:
                 return SourcePlacement(track=track)
 
     # ---------------------------------------------------------------- mutations
+    # Each builds the new state beside the old, saves it, then swaps it in (``_commit``): a
+    # failed save raises StaseError and leaves the live state as it was.
     def set_tracks(self, tracks: list[dict[str, Any]]) -> bool:
-        """Replace the track list (from the DAW); True when it changed."""
-        clean = [{"name": str(t["name"]), "daw_id": t.get("daw_id")} for t in tracks]
+        """Replace the track list (from the DAW); True when it changed.
+
+        Entries with an invalid name are dropped and logged (one odd DAW track must not stop the
+        others from being followed).
+        """
+        clean, problems = clean_tracks(tracks)
+        if problems:
+            log.warning("track list: %d invalid entr%s dropped: %s", len(problems),
+                        "y" if len(problems) == 1 else "ies", "; ".join(problems[:MAX_LOGGED_PROBLEMS]))
         with self.lock:
             if clean == self.tracks:
                 return False
-            self.tracks = clean
-            self.save()
+            self._commit(tracks=clean)
             return True
 
     def set_plan(self, plan: Plan) -> None:
         with self.lock:
-            self.plan = plan
-            self.save()
+            self._commit(plan=plan)
 
     def set_source(self, track: str, **fields: Any) -> SourcePlacement:
         """Update one source (adding it to the plan if needed); returns the new placement."""
         accepted = check_source_fields(fields)
         with self.lock:
             name = self.resolve_track(track)
-            try:
-                current = self.plan.source(name)
-            except KeyError:
-                current = SourcePlacement(track=name)
-                self.plan.sources.append(current)
+            sources = list(self.plan.sources)
+            index = next((i for i, s in enumerate(sources) if s.track.lower() == name.lower()), None)
+            current = sources[index] if index is not None else SourcePlacement(track=name)
+            updated = dataclasses.replace(current, provenance=dict(current.provenance))
             for key, value in accepted.items():
-                setattr(current, key, value)
+                setattr(updated, key, value)
                 if key in SOURCE_FIELDS or key == "mode":
-                    current.provenance[key] = "manual"
-            normal = current.normalised()
-            for key in SOURCE_FIELDS:
-                setattr(current, key, getattr(normal, key))
-            self.save()
-            return current
+                    updated.provenance[key] = "manual"
+            updated = updated.normalised()
+            if index is None:
+                sources.append(updated)
+            else:
+                sources[index] = updated
+            self._commit(plan=dataclasses.replace(self.plan, sources=sources))
+            return updated
 
     def select(self, track: str | None) -> str | None:
         with self.lock:
-            self.selected = None if track is None else self.resolve_track(track)
-            self.save()
+            selected = None if track is None else self.resolve_track(track)
+            self._commit(selected=selected)
             return self.selected
 
     def set_stems_dir(self, folder: str | None) -> None:
         with self.lock:
-            self.stems_dir = folder
-            self.save()
+            self._commit(stems_dir=folder)
