@@ -145,4 +145,9 @@ def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     normalise with this one function).  ``sample_rate`` is accepted for the signature's sake.
     """
     x = np.atleast_2d(np.asarray(audio, dtype=np.float64))
-    return -0.691 + 10.0 * np.log10(max(float(np.sum(np.mean(x ** 2, axis=1))), 1e-20))
+    return level_from_mean_squares(np.mean(x ** 2, axis=1))
+
+
+def level_from_mean_squares(mean_squares) -> float:
+    """``loudness_lufs`` from each channel's mean square (lets a stream measure it block by block)."""
+    return -0.691 + 10.0 * np.log10(max(float(np.sum(mean_squares)), 1e-20))

@@ -5,9 +5,12 @@ Holds
 Listener(model_path=None, providers=None, threads=None)
     .listen(binaural (2, n), sample_rate) -> {"azimuth_deg", "elevation_deg", "distance_m",
                                               "confidence", "classes": {role: score}}
-    .listen_many([(binaural, sample_rate), ...]) -> [dict, ...]      (one batched ONNX call)
-    .answer(question, mix, sources=None, sample_rate=32000) -> {"type", "answer", "value", ...}
+    .listen_many([(binaural, sample_rate), ...]) -> [dict, ...]
+    .listen_file(path) -> dict;  .listen_files([path, ...]) -> [dict, ...]   (read block by block)
+    .answer(question, mix, sources=None, sample_rate=32000, seconds=10) -> {"type", "answer", "value", ...}
+    .answer_plan(question, stems, plan, sample_rate, seconds=10) -> the same, from solo renders
     .listen_back(stems, plan, sample_rate) -> {"tracks": [{track, planned, perceived, errors, flag}], "summary"}
+loudest_start(signals, length) / loudest_excerpt(signal, length)    the loudest stretch, bounded memory
 
 The model (``onnx_models/spatial_ast.onnx``, see ``onnx_models/MODEL_CARD.md``) is BAT's
 Spatial-AST scaled for CPU; it is loaded once per ``Listener`` with onnxruntime, on the CUDA
@@ -15,11 +18,19 @@ provider when one works, else on the CPU.  Audio at other rates is resampled to 
 normalised as the training data were, cut into 1 s windows (hop 0.5 s) and the windows'
 probabilities averaged (weighted by window energy).  Coordinates follow dsp/conventions.py:
 azimuth degrees, 0 = front, positive = LEFT; elevation positive up; metres.
+
+Memory does not grow with the audio's length: the signal is read (from the array or the file)
+and resampled in blocks of ``BLOCK_SECONDS``, twice (once to measure its level, once to cut the
+windows), and the windows go through the features and the model ``BATCH_WINDOWS`` at a time while
+running sums keep the average.  The result equals the whole-at-once computation (``windows``)
+to float rounding.  Time does grow with length, so the question answerer listens to the loudest
+``ANSWER_SECONDS`` of each signal.
 """
 from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Mapping
 from math import gcd
 from pathlib import Path
 
@@ -28,7 +39,7 @@ import numpy as np
 from dsp.conventions import lateral_angle_deg
 from dsp.errors import InputError, StaseError
 
-from .features import CLIP_SAMPLES, SAMPLE_RATE, binaural_features, loudness_lufs
+from .features import CLIP_SAMPLES, SAMPLE_RATE, binaural_features, level_from_mean_squares, loudness_lufs
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "spatial_ast.onnx"
 #: Level the training clips were normalised to (onnx_models/spatial_ast/data.py TARGET_LUFS).
@@ -36,6 +47,17 @@ TARGET_LEVEL_DB = -23.0
 WINDOW_HOP = CLIP_SAMPLES // 2
 #: Below this level (dB re full scale, ungated) a window counts as silence.
 SILENCE_DB = -70.0
+#: Windows per feature + model call.  The features' intermediates (STFT of 16 x 2 x 1 s, complex
+#: float64) peak near 170 MB (tracemalloc); the batch bounds the listener's memory whatever the
+#: audio's length (a 60 s or a 1 h file: the same peak).
+BATCH_WINDOWS = 16
+#: Seconds of input read and resampled per block while streaming.
+BLOCK_SECONDS = 4.0
+#: Longest stretch (s) of each signal that ``answer`` listens to: its loudest part answers
+#: "where is X?" as well as the whole would, in bounded time (10 s = 19 windows).
+ANSWER_SECONDS = 10.0
+#: Samples per block when summing energies for ``loudest_start`` (bounded float64 temporaries).
+ENERGY_BLOCK = 1 << 18
 
 
 def resample_to_model_rate(binaural: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -67,38 +89,212 @@ def blas_single_thread():
 _CONTROLLER = None
 
 
-def _check_audio(binaural, sample_rate) -> np.ndarray:
+def _check_rate(sample_rate) -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
             or not 8000 <= int(sample_rate) <= 384000:
         raise InputError(f"sample_rate must be an integer between 8000 and 384000 Hz, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def _check_length(samples: int, sample_rate: int, label: str = "audio") -> None:
+    if samples < int(0.05 * sample_rate):
+        raise InputError(f"{label} too short to listen to: {samples} samples (need at least 50 ms)")
+
+
+def _check_shape(binaural) -> np.ndarray:
+    """The ``(2, n)`` array (NaN/Inf are checked block by block as it is read)."""
     x = np.asarray(binaural)
     if x.ndim != 2 or x.shape[0] != 2:
         raise InputError(f"the listener needs binaural audio shaped (2, samples), got {x.shape}")
-    if x.shape[1] < int(0.05 * sample_rate):
-        raise InputError(f"audio too short to listen to: {x.shape[1]} samples (need at least 50 ms)")
-    if not np.all(np.isfinite(x)):
-        raise InputError("binaural audio contains NaN or Inf")
     return x
 
 
+def window_starts(samples_32k: int) -> list[int]:
+    """First sample of each 1 s window (hop 0.5 s) over ``samples_32k`` (> 1 s) samples at 32 kHz;
+    the last window ends at the last sample."""
+    starts = list(range(0, samples_32k - CLIP_SAMPLES + 1, WINDOW_HOP))
+    if starts[-1] + CLIP_SAMPLES < samples_32k:
+        starts.append(samples_32k - CLIP_SAMPLES)
+    return starts
+
+
+def _level_gain(level_db: float) -> float:
+    """Linear gain to the training level; ``InputError`` for silence."""
+    if level_db < SILENCE_DB:
+        raise InputError(f"the audio is silent ({level_db:.0f} dB); nothing to listen to")
+    return 10 ** ((TARGET_LEVEL_DB - level_db) / 20)
+
+
+def _window_weights(chunks: np.ndarray) -> np.ndarray:
+    # Energy weights: quiet windows (a source that stops) say little about where it is.
+    return np.mean(chunks ** 2, axis=(-2, -1)) + 1e-12
+
+
 def windows(binaural_32k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Level-normalised 1 s windows ``(W, 2, 32000)`` (hop 0.5 s) and their weights ``(W,)``."""
+    """Level-normalised 1 s windows ``(W, 2, 32000)`` (hop 0.5 s) and their weights ``(W,)``.
+
+    All at once (memory grows with the length): the reference that ``Listener``'s streamed
+    windows are tested against.
+    """
     x = binaural_32k
-    level = loudness_lufs(x, SAMPLE_RATE)
-    if level < SILENCE_DB:
-        raise InputError(f"the audio is silent ({level:.0f} dB); nothing to listen to")
-    x = x * 10 ** ((TARGET_LEVEL_DB - level) / 20)
+    x = x * _level_gain(loudness_lufs(x, SAMPLE_RATE))
     n = x.shape[1]
     if n <= CLIP_SAMPLES:
         padded = np.zeros((2, CLIP_SAMPLES))
         padded[:, :n] = x
         return padded[None], np.ones(1)
-    starts = list(range(0, n - CLIP_SAMPLES + 1, WINDOW_HOP))
-    if starts[-1] + CLIP_SAMPLES < n:
-        starts.append(n - CLIP_SAMPLES)
-    chunks = np.stack([x[:, s:s + CLIP_SAMPLES] for s in starts])
-    # Energy weights: quiet windows (a source that stops) say little about where it is.
-    return chunks, np.mean(chunks ** 2, axis=(1, 2)) + 1e-12
+    chunks = np.stack([x[:, s:s + CLIP_SAMPLES] for s in window_starts(n)])
+    return chunks, _window_weights(chunks)
+
+
+# -- streaming: signals read block by block, resampled block by block -------------------------
+
+class ArraySignal:
+    """A ``(2, n)`` array at ``sample_rate``, read in blocks as float64 (no full-length copy)."""
+
+    def __init__(self, binaural, sample_rate, label: str = "audio"):
+        self.rate = _check_rate(sample_rate)
+        self.audio = _check_shape(binaural)
+        self.frames = int(self.audio.shape[1])
+        self.label = label
+        _check_length(self.frames, self.rate, label)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        block = np.array(self.audio[:, start:stop], dtype=np.float64)
+        if not np.all(np.isfinite(block)):
+            raise InputError(f"binaural audio contains NaN or Inf ({self.label}, near sample {start})")
+        return block
+
+    def close(self) -> None:
+        pass
+
+
+class FileSignal:
+    """A binaural sound file read in blocks (``soundfile``), checked as ``dsp.audio_io.read_audio``
+    checks a file (regular, readable, not truncated, not empty, finite), plus: two channels, a
+    rate the listener accepts, at least 50 ms."""
+
+    def __init__(self, path):
+        import soundfile as sf
+        from dsp.audio_io import _riff_shortfall, file_kind
+        self.path = p = Path(path)
+        self.label = str(path)
+        if not (p.exists() or p.is_symlink()):
+            raise InputError(f"audio file not found: {p}")
+        if not p.is_file():             # opening a FIFO would block for ever
+            raise InputError(f"audio file {p} is not a regular file ({file_kind(p)})")
+        try:
+            shortfall = _riff_shortfall(p)
+            self.file = sf.SoundFile(str(p))
+        except Exception as exc:  # noqa: BLE001 - libsndfile says why
+            raise InputError(f"cannot read audio file {p}: {exc}") from exc
+        try:
+            if shortfall is not None:
+                raise InputError(f"audio file {p} is truncated: its header claims {shortfall[0]} frames but "
+                                 f"the file holds {shortfall[1]} (an interrupted copy or write?)")
+            self.rate, self.frames, channels = int(self.file.samplerate), int(self.file.frames), self.file.channels
+            if self.frames == 0:
+                raise InputError(f"audio file {self.path} is empty (0 samples)")
+            if channels != 2:
+                raise InputError(f"{self.path} has {channels} channel(s); the listener needs binaural "
+                                 f"(2-channel) audio")
+            _check_rate(self.rate)
+            _check_length(self.frames, self.rate, str(self.path))
+        except BaseException:
+            self.file.close()
+            raise
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        try:
+            self.file.seek(start)
+            data = self.file.read(stop - start, dtype="float32", always_2d=True)
+        except Exception as exc:  # noqa: BLE001 - libsndfile says why
+            raise InputError(f"cannot read audio file {self.path}: {exc}") from exc
+        if data.shape[0] != stop - start:
+            raise InputError(f"audio file {self.path} ends early: its header says {self.frames} samples, "
+                             f"only {start + data.shape[0]} could be read")
+        if not np.all(np.isfinite(data)):
+            raise InputError(f"audio file {self.path} contains NaN or Inf samples")
+        return data.T.astype(np.float64)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def model_rate_blocks(signal, block_frames: int | None = None):
+    """Yield ``signal`` resampled to 32 kHz as float64 ``(2, m)`` blocks.
+
+    Concatenated, the blocks equal ``resample_to_model_rate`` of the whole signal: each block is
+    resampled with enough input on both sides to cover ``resample_poly``'s filter, starting on a
+    multiple of the decimation factor so the output phase matches.
+    """
+    n, rate = signal.frames, signal.rate
+    block = int(block_frames or BLOCK_SECONDS * rate)
+    if rate == SAMPLE_RATE:
+        for start in range(0, n, block):
+            yield signal.read(start, min(n, start + block))
+        return
+    from scipy.signal import resample_poly
+    g = gcd(rate, SAMPLE_RATE)
+    up, down = SAMPLE_RATE // g, rate // g
+    # resample_poly's default filter is 2 * 10 * max(up, down) + 1 taps at the upsampled rate.
+    context = -(-(10 * max(up, down) // up + 2) // down) * down
+    block = max(1, block // down) * down
+    total = -(-n * up // down)
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        lo, hi = max(0, start - context), min(n, stop + context)
+        y = resample_poly(signal.read(lo, hi), up, down, axis=1)
+        offset = lo * up // down
+        last = stop * up // down if stop < n else total
+        yield y[:, start * up // down - offset:last - offset]
+
+
+def _level_of(signal, block_frames: int | None = None) -> tuple[float, int]:
+    """``loudness_lufs`` of the signal at 32 kHz and its length there, one block at a time."""
+    squares, samples = np.zeros(2), 0
+    for block in model_rate_blocks(signal, block_frames):
+        squares += np.sum(block ** 2, axis=1)
+        samples += block.shape[1]
+    return level_from_mean_squares(squares / max(samples, 1)), samples
+
+
+def streamed_windows(signal, block_frames: int | None = None):
+    """Yield ``(window (2, 32000) float64, weight)`` as ``windows`` would, reading ``signal``
+    twice block by block (level, then windows): memory stays a few blocks whatever the length."""
+    level, n = _level_of(signal, block_frames)
+    gain = _level_gain(level)
+    if n <= CLIP_SAMPLES:
+        padded = np.zeros((2, CLIP_SAMPLES))
+        at = 0
+        for block in model_rate_blocks(signal, block_frames):
+            padded[:, at:at + block.shape[1]] = block * gain
+            at += block.shape[1]
+        yield padded, 1.0
+        return
+    starts = window_starts(n)
+    k = 0
+    buffer, buffer_start = np.zeros((2, 0)), 0
+    for block in model_rate_blocks(signal, block_frames):
+        buffer = np.concatenate([buffer, block * gain], axis=1)
+        end = buffer_start + buffer.shape[1]
+        while k < len(starts) and starts[k] + CLIP_SAMPLES <= end:
+            at = starts[k] - buffer_start
+            window = buffer[:, at:at + CLIP_SAMPLES].copy()
+            yield window, float(_window_weights(window))
+            k += 1
+        keep_from = (starts[k] if k < len(starts) else end) - buffer_start
+        buffer, buffer_start = buffer[:, keep_from:], buffer_start + keep_from
+
+
+def _open(item):
+    """A signal for ``(binaural, rate)`` pairs, paths and signals alike."""
+    if isinstance(item, (ArraySignal, FileSignal)):
+        return item
+    if isinstance(item, (str, Path)):
+        return FileSignal(item)
+    audio, rate = item
+    return ArraySignal(audio, rate)
 
 
 class Listener:
@@ -108,13 +304,19 @@ class Listener:
     ----------
     model_path : ONNX file; default ``onnx_models/spatial_ast.onnx`` shipped in the repo.
     providers : onnxruntime providers to try in order; default CUDA when available, then CPU.
-    threads : intra-op threads for the CPU provider (None: onnxruntime's default).
+    threads : intra-op threads for the CPU provider, a positive integer (None: onnxruntime's default).
+
+    Raises ``InputError`` for a missing file, a file that is not an ONNX model or not the
+    listener's, and a bad ``threads``.
     """
 
     def __init__(self, model_path: str | Path | None = None, providers: list | None = None,
                  threads: int | None = None):
         from onnx_models.spatial_ast.labels import ROLES
         self.roles = ROLES
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                    or threads < 1):
+            raise InputError(f"threads must be a positive integer (CPU threads for onnxruntime), got {threads!r}")
         path = Path(model_path) if model_path else DEFAULT_MODEL
         if not path.is_file():
             raise InputError(f"listener model not found: {path} (train and export it with "
@@ -124,7 +326,7 @@ class Listener:
         except ImportError as exc:
             raise StaseError("the listener needs onnxruntime (pip install onnxruntime-gpu)") from exc
         options = ort.SessionOptions()
-        if threads:
+        if threads is not None:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
@@ -135,13 +337,21 @@ class Listener:
             available = ort.get_available_providers()
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - a CUDA provider that cannot start: use the CPU
-            if providers == ["CPUExecutionProvider"]:
-                raise StaseError(f"cannot load the listener model {path}") from exc
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            try:
+                self.session = ort.InferenceSession(str(path), options, providers=providers)
+            except Exception:  # noqa: BLE001 - a CUDA provider that cannot start: use the CPU
+                if providers == ["CPUExecutionProvider"]:
+                    raise
+                self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+            raise _load_error(path, exc, user_given=model_path is not None) from exc
         finally:
             ort.set_default_logger_severity(2)
+        inputs = [i.name for i in self.session.get_inputs()]
+        if inputs != ["features"] or len(self.session.get_outputs()) != 4:
+            raise InputError(f"{path} is an ONNX model but not the listener's: it takes {inputs} and gives "
+                             f"{len(self.session.get_outputs())} output(s); the listener's takes ['features'] "
+                             f"(batch, 4, 101, 128) and gives 4 (classes, distance, azimuth, elevation)")
         self.providers = self.session.get_providers()
         self.model_path = path
 
@@ -157,32 +367,76 @@ class Listener:
         """Where the (dominant) source of a binaural signal is, and what it sounds like."""
         return self.listen_many([(binaural, sample_rate)])[0]
 
+    def listen_file(self, path: str | Path) -> dict:
+        """``listen`` to a binaural sound file, read block by block (memory bounded by the block
+        and the batch, not the file); ``InputError`` for a missing, unreadable, empty, non-binaural
+        or NaN-holding file."""
+        return self.listen_files([path])[0]
+
+    def listen_files(self, paths) -> list[dict]:
+        """``listen_file`` for several files (each is checked before any is listened to)."""
+        paths = list(paths)
+        for path in paths:
+            FileSignal(path).close()
+        return self.listen_many(paths)
+
     def listen_many(self, items) -> list[dict]:
-        """``listen`` for several ``(binaural, sample_rate)`` pairs in one batched model call."""
+        """``listen`` for several ``(binaural, sample_rate)`` pairs (or file paths).
+
+        The windows of all items stream through the model ``BATCH_WINDOWS`` at a time (a batch
+        may hold windows of several short items); per item, running sums keep the energy-weighted
+        mean of the probabilities and the running maximum of the class scores.
+        """
+        items = list(items)
+        for item in items:              # shapes and rates first: a bad item fails before any work
+            if not isinstance(item, (str, Path, ArraySignal, FileSignal)):
+                audio, rate = item
+                _check_length(_check_shape(audio).shape[1], _check_rate(rate))
+        return [self._decode(heard) for heard in self.heard_probabilities(items)]
+
+    def heard_probabilities(self, items) -> list[dict]:
+        """Per item the energy-weighted mean probabilities ``{"distance", "azimuth", "elevation"}``
+        (each ``(1, bins)``) and ``"classes"``, the maximum class scores ``(classes,)``."""
+        sums = [None] * len(items)
+        batch, owners, weights = [], [], []
+
+        def flush():
+            with blas_single_thread():
+                features = binaural_features(np.stack(batch))
+            probs = self.infer_features(features)
+            for row, (k, w) in enumerate(zip(owners, weights)):
+                acc = sums[k]
+                acc["weight"] += w
+                for name in ("distance", "azimuth", "elevation"):
+                    acc[name] += probs[name][row] * w
+                acc["classes"] = np.maximum(acc["classes"], probs["classes"][row])
+            batch.clear(), owners.clear(), weights.clear()
+
+        for k, item in enumerate(items):
+            signal = _open(item)
+            try:
+                for window, weight in streamed_windows(signal):
+                    if sums[k] is None:
+                        sums[k] = {"weight": 0.0, "distance": 0.0, "azimuth": 0.0, "elevation": 0.0,
+                                   "classes": -np.inf}
+                    batch.append(window), owners.append(k), weights.append(weight)
+                    if len(batch) == BATCH_WINDOWS:
+                        flush()
+            finally:
+                signal.close()
+        if batch:
+            flush()
+        return [{"classes": acc["classes"],
+                 **{name: (acc[name] / acc["weight"])[None] for name in ("distance", "azimuth", "elevation")}}
+                for acc in sums]
+
+    def _decode(self, heard: dict) -> dict:
         from onnx_models.spatial_ast.labels import decode_direction, decode_distance
-        chunks, weights, owner = [], [], []
-        for k, (audio, rate) in enumerate(items):
-            x = resample_to_model_rate(_check_audio(audio, rate), int(rate))
-            c, w = windows(x)
-            chunks.append(c)
-            weights.append(w / w.sum())
-            owner += [k] * len(c)
-        with blas_single_thread():
-            features = binaural_features(np.concatenate(chunks))
-        probs = self.infer_features(features)
-        weights_all, owner = np.concatenate(weights), np.asarray(owner)
-        results = []
-        for k in range(len(items)):
-            sel = owner == k
-            w = weights_all[sel][:, None]
-            mean = {name: (p[sel] * w).sum(axis=0, keepdims=True) for name, p in probs.items()}
-            az, el, mass = decode_direction(mean["azimuth"], mean["elevation"])
-            dist = decode_distance(mean["distance"])
-            classes = probs["classes"][sel].max(axis=0)
-            results.append({"azimuth_deg": round(float(az[0]), 2), "elevation_deg": round(float(el[0]), 2),
-                            "distance_m": round(float(dist[0]), 2), "confidence": round(float(mass[0]), 4),
-                            "classes": {r: round(float(s), 4) for r, s in zip(self.roles, classes)}})
-        return results
+        az, el, mass = decode_direction(heard["azimuth"], heard["elevation"])
+        dist = decode_distance(heard["distance"])
+        return {"azimuth_deg": round(float(az[0]), 2), "elevation_deg": round(float(el[0]), 2),
+                "distance_m": round(float(dist[0]), 2), "confidence": round(float(mass[0]), 4),
+                "classes": {r: round(float(s), 4) for r, s in zip(self.roles, heard["classes"])}}
 
     # -- listen-back ---------------------------------------------------------------------
     def listen_back(self, stems: dict, plan, sample_rate: int, seconds: float = 3.0,
@@ -203,7 +457,8 @@ class Listener:
             stem = lookup.get(placement.track.lower())
             if stem is None:
                 continue
-            stem = _loudest(np.asarray(stem, dtype=np.float32), int(seconds * sample_rate))
+            # the excerpt first: the render (and the listening) then cost `seconds`, whatever the stem's length
+            stem = np.asarray(loudest_excerpt(np.asarray(stem), int(seconds * sample_rate)), dtype=np.float32)
             solo = dataclasses.replace(plan, sources=[placement])
             result = render_plan({placement.track: stem}, solo, sample_rate)
             renders.append((result.audio, sample_rate))
@@ -231,7 +486,7 @@ class Listener:
 
     # -- questions (BAT's SpatialSoundQA types) -------------------------------------------
     def answer(self, question: str, mix: np.ndarray, sources: dict | None = None,
-               sample_rate: int = SAMPLE_RATE) -> dict:
+               sample_rate: int = SAMPLE_RATE, seconds: float = ANSWER_SECONDS) -> dict:
         """Answer a spatial question about a binaural mix.
 
         Question types (BAT): "what is playing?" (detection); "where is X?" (left/right,
@@ -239,20 +494,57 @@ class Listener:
         also "is X in front / behind / above / below / to the left / to the right?" and "how
         far is X?".  ``sources`` maps names to their solo binaural renders (same rate); X and Y
         are looked up there (case-insensitive; a role name or alias also matches), else the mix
-        itself is taken as X.  Returns ``{"type", "answer" (text), "value", "perceived": {...}}``.
+        itself is taken as X.  Each signal heard is cut to its loudest ``seconds`` first, so the
+        work is bounded whatever the length.
+        Returns ``{"type", "answer" (text), "value", "perceived": {...}}``.
         """
+        return self._answer(question, lambda: mix, sources, sample_rate, seconds)
+
+    def answer_plan(self, question: str, stems: dict, plan, sample_rate: int,
+                    seconds: float = ANSWER_SECONDS) -> dict:
+        """``answer`` a question about ``plan`` rendered from mono ``stems`` (``dsp.offline``).
+
+        Only the ``seconds`` where the stems are loudest together are rendered, and only what the
+        question needs: the solo render of each track it names (at most two), the mix when it asks
+        what is playing or names no track.  Cost and memory are bounded by ``seconds`` and the
+        track count, whatever the stems' length.
+        """
+        import dataclasses
+        from dsp.offline import match_stems, render_plan
+        length = max(1, int(round(_positive_seconds(seconds) * _check_rate(sample_rate))))
+        matched, _ = match_stems(stems, plan)
+        start = loudest_start(list(matched.values()), length)
+        excerpts = {track: stem[start:start + length] for track, stem in matched.items()}
+        placements = {s.track: s for s in plan.sources}
+
+        def solo(track):
+            return render_plan({track: excerpts[track]}, dataclasses.replace(plan, sources=[placements[track]]),
+                               sample_rate).audio
+
+        def mix():
+            return render_plan(excerpts, plan, sample_rate).audio
+
+        return self._answer(question, mix, _LazyRenders(list(placements), solo), sample_rate, seconds)
+
+    def _answer(self, question, get_mix, sources, sample_rate, seconds) -> dict:
         if not isinstance(question, str) or not question.strip():
             raise InputError("question must be a non-empty string")
+        length = max(1, int(round(_positive_seconds(seconds) * _check_rate(sample_rate))))
+
+        def perceive(name):
+            audio = sources[name] if sources and name in sources else get_mix()
+            return self.listen(loudest_excerpt(_check_shape(audio), length), sample_rate)
+
         q = question.strip().lower()
         names = self._names(q, sources)
         if re.search(r"what (is|'s) playing|what do you hear|which instruments|what instruments", q):
-            heard = self.listen(mix, sample_rate)["classes"]
+            heard = perceive(None)["classes"]
             playing = [r for r, s in sorted(heard.items(), key=lambda kv: -kv[1]) if s >= 0.5]
             playing = playing or [max(heard, key=heard.get)]
             return {"type": "detection", "answer": ", ".join(playing), "value": playing,
                     "perceived": {"classes": heard}}
         if re.search(r"\bcloser\b|\bnearer\b|\bfurther\b|\bfarther\b", q):
-            a, b = self._two(names, q, mix, sources, sample_rate)
+            a, b = self._two(names, q, sources, perceive)
             d_a, d_b = a[1]["distance_m"], b[1]["distance_m"]
             further = re.search(r"\bfurther\b|\bfarther\b", q) is not None
             if q.startswith("which"):
@@ -264,14 +556,14 @@ class Listener:
             return {"type": "closer", "answer": f"{text} ({a[0]} {a[1]['distance_m']} m, {b[0]} {b[1]['distance_m']} m)",
                     "value": value, "perceived": {a[0]: a[1], b[0]: b[1]}}
         if re.search(r"(left|right) of", q) and len(names) >= 2:
-            a, b = self._two(names, q, mix, sources, sample_rate)
+            a, b = self._two(names, q, sources, perceive)
             lat_a = lateral_angle_deg(a[1]["azimuth_deg"], a[1]["elevation_deg"])
             lat_b = lateral_angle_deg(b[1]["azimuth_deg"], b[1]["elevation_deg"])
             value = bool(lat_a > lat_b) if "left of" in q else bool(lat_a < lat_b)
             return {"type": "left_of", "answer": "yes" if value else "no", "value": value,
                     "perceived": {a[0]: a[1], b[0]: b[1]}}
         name = names[0] if names else "the source"
-        heard = self._perceive(name, mix, sources, sample_rate)
+        heard = perceive(name)
         where = describe(heard)
         for word, key in (("left", "left_right"), ("right", "left_right"), ("front", "front_behind"),
                           ("behind", "front_behind"), ("back", "front_behind"), ("above", "above_below"),
@@ -311,24 +603,107 @@ class Listener:
                 pass
         return [n for _, n in sorted(found)]
 
-    def _perceive(self, name, mix, sources, sample_rate) -> dict:
-        audio = sources[name] if sources and name in sources else mix
-        return self.listen(audio, sample_rate)
-
-    def _two(self, names, q, mix, sources, sample_rate):
+    @staticmethod
+    def _two(names, q, sources, perceive):
         if len(names) < 2:
             raise InputError(f"the question {q!r} compares two sources; name two of {sorted(sources or {})}")
-        return [(n, self._perceive(n, mix, sources, sample_rate)) for n in names[:2]]
+        return [(n, perceive(n)) for n in names[:2]]
 
 
-def _loudest(stem: np.ndarray, length: int) -> np.ndarray:
-    """The ``length``-sample stretch of ``stem`` with the most energy (whole stem if shorter)."""
-    if stem.size <= length:
-        return stem
-    energy = np.concatenate([[0.0], np.cumsum(stem.astype(np.float64) ** 2)])
-    window = energy[length:] - energy[:-length]
-    start = int(np.argmax(window[::max(1, length // 8)]) * max(1, length // 8))
-    return stem[start:start + length]
+def _load_error(path: Path, exc: Exception, user_given: bool) -> StaseError:
+    """onnxruntime's refusal of a model file: the user's mistake when they named a file that is
+    not a model, a broken install when the shipped model fails."""
+    kind = type(exc).__name__           # onnxruntime's InvalidProtobuf, InvalidGraph, Fail, ...
+    text = (str(exc).strip().splitlines() or [kind])[0][:300]
+    if user_given and kind in ("InvalidProtobuf", "InvalidGraph", "InvalidArgument", "Fail", "NotImplemented"):
+        return InputError(f"not an ONNX model: {path} (onnxruntime: {text}); --model takes the listener's "
+                          f".onnx file (python -m onnx_models.spatial_ast.export)")
+    return StaseError(f"cannot load the listener model {path}: {text}")
+
+
+def _energies_at(signal: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Cumulative energy ``sum(signal[..., :p] ** 2)`` (all channels) at sorted ``positions``,
+    summed ``ENERGY_BLOCK`` samples at a time so no full-length float64 copy is made."""
+    n = signal.shape[-1]
+    out = np.zeros(len(positions))
+    total, k = 0.0, 0
+    for start in range(0, n, ENERGY_BLOCK):
+        stop = min(n, start + ENERGY_BLOCK)
+        squares = np.square(signal[..., start:stop], dtype=np.float64)
+        if squares.ndim > 1:
+            squares = squares.reshape(-1, stop - start).sum(axis=0)
+        cumulative = np.concatenate([[0.0], np.cumsum(squares)]) + total
+        while k < len(positions) and positions[k] <= stop:
+            out[k] = cumulative[positions[k] - start]
+            k += 1
+        total = cumulative[-1]
+    out[k:] = total
+    return out
+
+
+def loudest_start(signals, length: int) -> int:
+    """Start (samples) of the ``length``-sample stretch holding the most energy over ``signals``.
+
+    Parameters
+    ----------
+    signals : one array or a list of arrays ``(samples,)`` or ``(channels, samples)`` sharing a
+        time axis (e.g. the stems of one song: the stretch where they are loudest together).
+    length : samples in the stretch.
+
+    Candidate starts are ``length // 8`` apart; 0 when every signal is no longer than ``length``.
+    Memory: a bounded block at a time, whatever the signals' length.
+    """
+    signals = [signals] if isinstance(signals, np.ndarray) else list(signals)
+    arrays = [np.asarray(s) for s in signals]
+    n = max((a.shape[-1] for a in arrays), default=0)
+    if n <= length:
+        return 0
+    step = max(1, length // 8)
+    starts = np.arange(0, n - length + 1, step)
+    energy = np.zeros(len(starts))
+    for a in arrays:
+        # positions past a shorter signal's end read its total (np.minimum keeps them sorted)
+        ends = np.minimum(starts + length, a.shape[-1])
+        heads = np.minimum(starts, a.shape[-1])
+        energy += _energies_at(a, ends) - _energies_at(a, heads)
+    return int(starts[int(np.argmax(energy))])
+
+
+def loudest_excerpt(signal: np.ndarray, length: int) -> np.ndarray:
+    """The ``length``-sample stretch of ``signal`` (last axis: time) with the most energy (the
+    whole signal if shorter); a view, no copy."""
+    start = loudest_start(signal, length)
+    return signal[..., start:start + length]
+
+
+def _positive_seconds(seconds) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(seconds) or seconds < 1.0:
+        raise InputError(f"seconds (how much of each signal to listen to) must be a number >= 1, got {seconds!r}")
+    return float(seconds)
+
+
+class _LazyRenders(Mapping):
+    """{track: solo render}, each rendered on first use (a question names at most two tracks)."""
+
+    def __init__(self, tracks: list[str], render):
+        self._tracks, self._render, self._done = tracks, render, {}
+
+    def __getitem__(self, track):
+        if track not in self._tracks:
+            raise KeyError(track)
+        if track not in self._done:
+            self._done[track] = self._render(track)
+        return self._done[track]
+
+    def __contains__(self, track):      # without rendering (Mapping's would call __getitem__)
+        return track in self._tracks
+
+    def __iter__(self):
+        return iter(self._tracks)
+
+    def __len__(self):
+        return len(self._tracks)
 
 
 def describe(heard: dict) -> dict:

@@ -6,7 +6,10 @@ With ``--json`` it prints one JSON object per file, one per line::
      "confidence": 0.61, "classes": {"lead_vocal": 0.93, ...}}
 
 (azimuth 0 = front, positive = LEFT; elevation positive up; metres).  Without it, one line of
-words per file.  The model is loaded once for all files.
+words per file.  The model is loaded once for all files.  Every file is checked (exists, is
+audio, two channels) before the model loads; each is then read block by block, so memory does
+not grow with its length.  A ``--model`` that is not an ONNX model, or ``--threads`` below 1,
+is a usage error (exit 2).
 """
 from __future__ import annotations
 
@@ -19,22 +22,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     parser.add_argument("--model", default=None, help="ONNX model (default: the shipped spatial_ast.onnx)")
     parser.add_argument("--top", type=int, default=24, help="keep only the N best class scores (JSON)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for onnxruntime (>= 1)")
 
 
 def run(args) -> int:
-    from dsp.audio_io import read_audio
     from dsp.errors import InputError
-    from .listener import Listener, describe
+    from .listener import FileSignal, Listener, describe
 
-    items = []
-    for path in args.files:
-        audio, rate = read_audio(path)
-        if audio.shape[0] != 2:
-            raise InputError(f"{path} has {audio.shape[0]} channel(s); stase listen needs binaural (2-channel) audio")
-        items.append((audio, rate))
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    for path in args.files:           # cheap header checks before the model loads
+        FileSignal(path).close()
     listener = Listener(args.model, threads=args.threads)
-    results = listener.listen_many(items)
+    results = listener.listen_many(args.files)
     for path, heard in zip(args.files, results):
         classes = dict(sorted(heard["classes"].items(), key=lambda kv: -kv[1])[: max(1, args.top)])
         if args.json:
