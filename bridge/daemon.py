@@ -11,30 +11,58 @@ Handlers validate, change the session, then hand numbers to the adapter and the 
 never do DSP.  The heavy parts (conductor, advisor, listener, offline renderer) are imported
 lazily inside long-job handlers: a part that is not installed yet answers with a clear error
 reply, the daemon keeps running.
+
+Bounds (each refused with an ``InputError`` naming it, before anything changes): request text
+(``prompt``, ``text``, ``message``, ``request``, ``question``) at most :data:`MAX_PROMPT_CHARS`;
+at most :data:`MAX_TRACKS` tracks and :data:`MAX_TRACK_LIST_BYTES` of names (so ``status``
+always fits one datagram); names and placement fields as :mod:`dsp.placement` says; file paths
+(listen ``path``, ``stems_dir``, ``reference_dir``, a plan's room file) inside
+:meth:`Daemon.allowed_dirs`.  Large replies: ``sources`` pages (``offset``/``next_offset``), a plan
+too large for one reply goes to ``plan_file`` (:meth:`Daemon._plan_reply`), a listen-back
+lists the tracks that fit.
 """
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import math
+import os
 import threading
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import UnionType
 from typing import Any, Callable
 
 from dsp.conventions import azimuth_to_stereo_pan
 from dsp.errors import InputError, StaseError
+from dsp.placement import track_name_problem
 from dsp.plan import Plan
 
 from .adapters import DawAdapter, make_adapter
 from .dispatcher import REPLY_ADDRESS, Dispatcher
-from .osc_transport import OscEndpoint
+from .osc_transport import MAX_REPLY_BYTES, OscEndpoint
 from .session import SOURCE_FIELDS, Session
 
 log = logging.getLogger("stase.daemon")
 
 VERSION = "0.1"
 DEFAULT_PORT = 9100
+
+#: Longest request text (``prompt``, ``text``, ``message``, ``request``, ``question``), characters.
+#: A stage description is a few sentences; the cap is checked before any parsing, so no parser
+#: pattern ever sees more (the agent's parser caps at the same value).
+MAX_PROMPT_CHARS = 4000
+#: Most tracks a session holds (``tracks``, a plan's sources, DAW feedback); a large session has
+#: about a hundred.
+MAX_TRACKS = 256
+#: The track names (JSON-encoded, together) must leave room for the rest of a ``status`` reply,
+#: which lists them all, in one UDP datagram.
+MAX_TRACK_LIST_BYTES = 32_000
+#: What a result may take of one reply datagram (the rest is the envelope: id, status, job).
+REPLY_BUDGET_BYTES = MAX_REPLY_BYTES - 2_000
 
 
 @dataclass
@@ -58,7 +86,18 @@ class DaemonConfig:
     midi_port_name: str = "stase"
     conductor_model: str = "auto"
     durable_saves: bool = True
+    #: folders a request may name files in (besides the session file's folder); see
+    #: :meth:`Daemon.check_path`
+    allow_dirs: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in ("session", "midi_map"):  # a pathlib.Path from Python callers is fine
+            if isinstance(getattr(self, key), os.PathLike):
+                setattr(self, key, os.fspath(getattr(self, key)))
+        problems = config_problems(self)
+        if problems:
+            raise InputError("daemon config: " + "; ".join(problems))
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "DaemonConfig":
@@ -71,11 +110,70 @@ class DaemonConfig:
         if not isinstance(data, dict):
             raise InputError(f"daemon config {p} must be a mapping of settings")
         known = set(cls.__dataclass_fields__) - {"extra"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(k) for k in set(data) - known)
         if unknown:
             raise InputError(f"daemon config {p}: unknown keys {unknown}; accepted: {sorted(known)}")
         data.update({k: v for k, v in overrides.items() if v is not None})
+        problems = config_problems(data)
+        if problems:
+            raise InputError(f"daemon config {p}: " + "; ".join(problems))
         return cls(**data)
+
+
+#: Bounds of the numeric settings, inclusive (None = unbounded); types come from the annotations.
+CONFIG_RANGES: dict[str, tuple[int | None, int | None]] = {
+    "port": (0, 65535), "daw_port": (1, 65535), "daw_listen_port": (0, 65535),
+    "sample_rate": (8000, 384000), "block_size": (1, 16384),
+}
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """Why ``value`` does not fit the type annotation ``hint`` (None when it does)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return None
+    if origin in (typing.Union, UnionType):
+        problems = [_type_problem(value, a) for a in args]
+        return None if any(p is None for p in problems) else " or ".join(p for p in problems if p)
+    if hint is type(None):
+        return None if value is None else "null"
+    if hint is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else "a string"
+    if origin is list:
+        if not isinstance(value, list):
+            return "a list"
+        inner = [_type_problem(v, args[0]) for v in value] if args else []
+        return next((f"a list of {p.removeprefix('a ')}s" for p in inner if p), None)
+    if origin is dict:
+        return None if isinstance(value, dict) else "a mapping"
+    return None
+
+
+def config_problems(config: Any) -> list[str]:
+    """Every wrong type or out-of-range value in a config (a mapping or a ``DaemonConfig``)."""
+    values = config if isinstance(config, dict) else {k: getattr(config, k)
+                                                     for k in DaemonConfig.__dataclass_fields__}
+    hints = typing.get_type_hints(DaemonConfig)
+    problems = []
+    for key, value in values.items():
+        if key not in hints:
+            continue
+        wrong = _type_problem(value, hints[key])
+        if wrong:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+            problems.append(f"{key} must be {wrong}, got {shown}")
+            continue
+        lo, hi = CONFIG_RANGES.get(key, (None, None))
+        if isinstance(value, int) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+            problems.append(f"{key} must be in {lo}..{hi}, got {value}")
+    return problems
 
 
 def _lazy(module: str, name: str, what: str) -> Any:
@@ -92,7 +190,8 @@ class Daemon:
     def __init__(self, config: DaemonConfig):
         self.config = config
         self.started_at = time.time()
-        self.session = Session(config.session, durable=config.durable_saves)
+        # exclusive: a second daemon on the same session file is refused at start (InputError)
+        self.session = Session(config.session, durable=config.durable_saves, exclusive=True)
         self.lock = threading.RLock()
         self._restart_lock = threading.Lock()
         self.endpoint: OscEndpoint | None = None
@@ -144,6 +243,7 @@ class Daemon:
         self.dispatcher.stop()
         if self.config.durable_saves and self.session.path.exists():
             self.session.sync()
+        self.session.close()  # releases the session lock for the next daemon
         log.info("stase daemon stopped")
 
     def __enter__(self) -> "Daemon":
@@ -162,6 +262,7 @@ class Daemon:
 
     # ---------------------------------------------------------------- DAW events
     def _on_daw_tracks(self, tracks: list[dict[str, Any]]) -> None:
+        tracks = self._bounded_daw_tracks(tracks)
         if self.session.set_tracks(tracks):
             log.info("DAW tracks: %s", [t["name"] for t in tracks])
             if self.config.audio:
@@ -169,6 +270,28 @@ class Daemon:
                 # thread that answers requests
                 threading.Thread(target=self.restart_monitor, name="stase-monitor-restart",
                                  daemon=True).start()
+
+    def _bounded_daw_tracks(self, tracks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The DAW's track list within the session's bounds: names that fail
+        :func:`dsp.placement.track_name_problem` are skipped, and at most :data:`MAX_TRACKS` tracks
+        (and :data:`MAX_TRACK_LIST_BYTES` of names) are taken, each cut logged, so a DAW (or a
+        process spoofing one) can never make ``status`` or ``sources`` unanswerable."""
+        kept: list[dict[str, Any]] = []
+        size = 2
+        for t in tracks:
+            name = t.get("name") if isinstance(t, dict) else None
+            problem = track_name_problem(name)
+            if problem is not None:
+                log.warning("DAW track %s skipped: %s", str(name)[:60], problem)
+                continue
+            size += _json_size(name) + 1
+            if len(kept) >= MAX_TRACKS or size > MAX_TRACK_LIST_BYTES:
+                log.warning("the DAW reports %d tracks; taking the first %d (the session holds at "
+                            "most %d tracks, %d bytes of names)", len(tracks), len(kept), MAX_TRACKS,
+                            MAX_TRACK_LIST_BYTES)
+                break
+            kept.append(t)
+        return kept
 
     def restart_monitor(self) -> None:
         """(Re)open the live monitor for the current track list (one input per track).
@@ -230,6 +353,7 @@ class Daemon:
         audio["error"] = self.audio_error
         return {"version": VERSION, "uptime_s": round(time.time() - self.started_at, 1),
                 "port": self.port, "session": str(s.path), "session_saves": s.saves,
+                "session_writable": s.writable, "last_save_error": s.last_save_error,
                 "tracks": s.track_names(), "selected": s.selected, "room": s.plan.room,
                 "sources": len(s.plan.sources), "daw": self.adapter.status(), "audio": audio,
                 "osc": endpoint_stats, "requests": dict(self.dispatcher.stats),
@@ -237,26 +361,54 @@ class Daemon:
                 "midi": self.midi.status() if self.midi is not None else None}
 
     def verb_sources(self, params: dict) -> dict:
+        """The tracks and their placements, one page at a time.
+
+        ``{"offset": n}`` (default 0) starts the page at the n-th track; a page holds as many
+        tracks as fit one reply datagram (all of them in any usual session).  The reply says
+        ``total`` and ``next_offset`` (None on the last page).
+        """
+        offset = params.get("offset", 0)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InputError(f"sources: offset must be an integer >= 0, got {offset!r}")
         s = self.session
         with s.lock:
             placed = {p.track.lower(): p for p in s.plan.sources}
-            out = []
-            for name in s.track_names():
+            names = s.track_names()
+            room = s.plan.room
+            out: list[dict[str, Any]] = []
+            size = _json_size(room) + 100
+            next_offset = None
+            for index in range(offset, len(names)):
+                name = names[index]
                 p = placed.get(name.lower())
                 entry = {"track": name, "placed": p is not None, "role": p.role if p else None}
                 if p is not None:
                     entry.update({k: getattr(p, k) for k in SOURCE_FIELDS + ("mode",)})
+                size += _json_size(entry) + 1
+                if size > REPLY_BUDGET_BYTES and out:
+                    next_offset = index
+                    break
                 out.append(entry)
-        return {"room": s.plan.room, "sources": out}
+        return {"room": room, "sources": out, "total": len(names), "offset": offset,
+                "next_offset": next_offset}
 
     def verb_tracks(self, params: dict) -> dict:
         tracks = params.get("tracks")
         if not isinstance(tracks, list) or not all(isinstance(t, str) and t.strip() for t in tracks):
             raise InputError("tracks: send {\"tracks\": [\"Vox\", \"Bass\", ...]} (non-empty names)")
+        if len(tracks) > MAX_TRACKS:
+            raise InputError(f"tracks: at most {MAX_TRACKS} tracks, got {len(tracks)}")
+        problems = [f"tracks[{i}]: {p}" for i, t in enumerate(tracks) if (p := track_name_problem(t))]
+        if problems:
+            raise InputError("; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)"
+                                                        if len(problems) > 5 else ""))
         if len({t.lower() for t in tracks}) != len(tracks):
             raise InputError("tracks: names must be unique (case-insensitive)")
         if self.config.daw != "none":
             raise InputError(f"the track list comes from {self.config.daw}; 'tracks' is for --daw none")
+        known = {t.lower() for t in tracks}
+        _check_track_list(tracks + [s.track for s in self.session.plan.sources
+                                    if s.track.lower() not in known], "tracks")
         self._on_daw_tracks([{"name": t, "daw_id": i + 1} for i, t in enumerate(tracks)])
         return {"tracks": self.session.track_names()}
 
@@ -295,7 +447,9 @@ class Daemon:
 
     def verb_apply(self, params: dict) -> dict:
         if "plan" in params:
-            self.session.set_plan(Plan.from_dict(params["plan"], source="apply.plan"))
+            new_plan = Plan.from_dict(params["plan"], source="apply.plan")
+            self.check_plan(new_plan, "apply.plan")  # before the session changes
+            self.session.set_plan(new_plan)
         plan = self.session.plan
         applied, missing = [], []
         with self.lock:
@@ -309,6 +463,72 @@ class Daemon:
                     missing.append(s.track)
         return {"applied": applied, "not_in_daw": missing if self.config.daw != "none" else [],
                 "room": plan.room, "sources": len(plan.sources)}
+
+    # ---------------------------------------------------------------- bounds
+    def allowed_dirs(self) -> list[Path]:
+        """The folders a request may name files in, symlinks resolved: the session file's folder
+        and the configured ``allow_dirs`` (``stase serve --allow-dir DIR``)."""
+        folders = [self.session.path.parent, *(Path(d).expanduser() for d in self.config.allow_dirs)]
+        return [Path(os.path.realpath(f)) for f in folders]
+
+    def check_path(self, value: Any, what: str) -> str:
+        """``value`` resolved (symlinks followed) when it lies inside :meth:`allowed_dirs`.
+
+        Otherwise ``InputError``, whose message is the same whether or not the file exists (so a
+        request cannot probe which files exist) and never shows where a symlink points.
+        """
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{what}: give a path as a string")
+        if len(value) > 4096 or "\0" in value:
+            raise InputError(f"{what}: not a usable path")
+        real = Path(os.path.realpath(os.path.expanduser(value)))
+        allowed = self.allowed_dirs()
+        if any(real == folder or folder in real.parents for folder in allowed):
+            return str(real)
+        raise InputError(f"{what}: path outside the allowed folders ({', '.join(map(str, allowed))}); "
+                         "start stase serve with --allow-dir DIR to allow another folder")
+
+    def check_plan(self, plan: Plan, what: str) -> None:
+        """Refuse a plan the session cannot hold: too many tracks, a bad track name, a track list
+        too large for a reply, or a room file outside the allowed folders."""
+        if len(plan.sources) > MAX_TRACKS:
+            raise InputError(f"{what}: at most {MAX_TRACKS} sources, got {len(plan.sources)}")
+        problems = [f"sources[{i}].{p}" for i, s in enumerate(plan.sources)
+                    if (p := track_name_problem(s.track))]
+        if problems:
+            raise InputError(f"{what}: " + "; ".join(problems[:5]))
+        names = [t["name"] for t in self.session.tracks]
+        known = {n.lower() for n in names}
+        _check_track_list(names + [s.track for s in plan.sources if s.track.lower() not in known], what)
+        if _room_is_file(plan.room):
+            self.check_path(plan.room, f"{what}: room (not a preset room, so a room response file)")
+
+    def _plan_reply(self, plan: Plan) -> dict[str, Any]:
+        """The reply to ``plan``/``edit``: the whole plan when it fits one reply datagram.
+
+        A plan too large for one (a couple of hundred tracks with their provenance) is written,
+        whole, to ``<session name>.plan.json`` next to the session file (atomically); the reply
+        then carries ``plan_file`` (that path), ``truncated: true`` and a compact ``plan``
+        (room and each source's placement, without provenance or notes), or only the plan's
+        room and source count when even that is too large.  Called before the session changes,
+        so a reply that cannot be built leaves the session as it was.
+        """
+        full = plan.to_dict()
+        if _json_size(full) <= REPLY_BUDGET_BYTES:
+            return {"plan": full}
+        from dsp.audio_io import atomic_write_text
+        path = self.session.path.with_name(f"{self.session.path.stem}.plan.json")
+        try:
+            atomic_write_text(path, json.dumps(full, indent=1) + "\n", durable=self.config.durable_saves)
+        except OSError as exc:
+            raise StaseError(f"the plan is too large for one reply and cannot be written to {path}") from exc
+        head = {k: full[k] for k in ("room", "pathway", "template", "reverb_engine")}
+        compact = dict(head, sources=[{k: src[k] for k in ("track", "role", "mode", *SOURCE_FIELDS)}
+                                      for src in full["sources"]])
+        reply = {"plan": compact, "plan_file": str(path), "truncated": True}
+        if _json_size(reply) > REPLY_BUDGET_BYTES:
+            reply["plan"] = dict(head, source_count=len(full["sources"]))
+        return reply
 
     # ---------------------------------------------------------------- long jobs
     def conductor(self) -> Any:
@@ -324,42 +544,53 @@ class Daemon:
         return self._listener
 
     def verb_plan(self, params: dict, progress: Callable) -> dict:
-        prompt = params.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InputError("plan needs {\"prompt\": \"describe the stage\"}")
+        """Plan ``prompt`` for the tracks; the reply is :meth:`_plan_reply`'s."""
+        prompt = request_text(params, ("prompt",), "plan needs {\"prompt\": \"describe the stage\"}")
         tracks = params.get("tracks", self.session.track_names())
         if not isinstance(tracks, list) or not all(isinstance(t, str) for t in tracks):
             raise InputError("tracks must be a list of track names")
+        if len(tracks) > MAX_TRACKS:
+            raise InputError(f"tracks: at most {MAX_TRACKS} tracks, got {len(tracks)}")
+        problems = [f"tracks[{i}]: {p}" for i, t in enumerate(tracks) if (p := track_name_problem(t))]
+        if problems:
+            raise InputError("; ".join(problems[:5]))
         progress(0.1, "loading the conductor")
         conductor = self.conductor()
         progress(0.4, "planning")
         plan = conductor.plan(prompt, tracks=tracks or None, current=self.session.plan)
+        self.check_plan(plan, "plan")
+        reply = self._plan_reply(plan)
         self.session.set_plan(plan)
         progress(0.9, "plan saved")
-        return {"plan": plan.to_dict()}
+        return reply
 
     def verb_edit(self, params: dict, progress: Callable) -> dict:
-        request = params.get("request") or params.get("text")
-        if not isinstance(request, str) or not request.strip():
-            raise InputError("edit needs {\"request\": \"move the sax a bit left\"}")
+        """Edit the plan with ``request`` (or ``text``); the reply is :meth:`_plan_reply`'s."""
+        request = request_text(params, ("request", "text"),
+                               "edit needs {\"request\": \"move the sax a bit left\"}")
         if not self.session.plan.sources:
             raise InputError("there is no plan to edit yet; use 'plan' first")
         progress(0.1, "loading the conductor")
         plan = self.conductor().edit(request, self.session.plan)
+        self.check_plan(plan, "edit")
+        reply = self._plan_reply(plan)
         self.session.set_plan(plan)
-        return {"plan": plan.to_dict()}
+        return reply
 
     def _stems(self, params: dict, key: str = "stems_dir") -> tuple[dict, int]:
         folder = params.get(key) or (self.session.stems_dir if key == "stems_dir" else None)
         if not isinstance(folder, str):
             raise InputError(f"{key}: give a folder of the tracks' audio files (one mono file per track)")
+        real = self.check_path(folder, key)
         from dsp.audio_io import load_stems
-        stems, rate = load_stems(folder, downmix=True)
+        stems, rate = load_stems(real, downmix=True)
         if key == "stems_dir" and folder != self.session.stems_dir:
             self.session.set_stems_dir(folder)
         return stems, rate
 
     def verb_advise(self, params: dict, progress: Callable) -> dict:
+        if params.get("reference_dir"):  # refused before the stems load and stems_dir is remembered
+            self.check_path(params["reference_dir"], "reference_dir")
         stems, rate = self._stems(params)
         advise = _lazy("agent.advisor", "advise", "the gain advisor")
         reference = self._stems(params, "reference_dir")[0] if params.get("reference_dir") else None
@@ -373,23 +604,29 @@ class Daemon:
         phrased as a question): BAT's question types answered from solo renders of the plan's
         tracks and their mix.  ``track``: that track rendered alone at its placement.  Nothing:
         listen-back of the whole plan, per-track angular/distance error with flags.
+
+        Memory stays bounded whatever the length: a file is read block by block
+        (``Listener.listen_file``), listen-back renders only the loudest few seconds of each stem,
+        a question only the loudest stretch of the stems (``Listener.answer_plan``: one window, the
+        same for every track, and only the renders the question needs).  ``path`` and the stems
+        folder must lie in :meth:`allowed_dirs`.
         """
-        if isinstance(params.get("path"), str):
-            from dsp.audio_io import read_audio
-            audio, rate = read_audio(params["path"])
-            if audio.shape[0] != 2:
-                raise InputError(f"listen needs a binaural (2-channel) file, got {audio.shape[0]} channels")
+        if params.get("path") is not None:
+            real = self.check_path(params["path"], "path")
             progress(0.5, "listening")
-            return {"heard": self.listener().listen(audio, rate)}
+            return {"heard": self.listener().listen_file(real)}
         plan = self.session.plan
         if not plan.sources:
             raise InputError("there is no plan to listen to yet; use 'plan' (or give a binaural 'path')")
-        stems, rate = self._stems(params)
         question = params.get("question")
-        if question is None and _is_question(params.get("text")):
-            question = params["text"]
-        if isinstance(question, str) and question.strip():
-            return self._answer(question, stems, rate, plan, progress)
+        if question is not None:
+            question = request_text(params, ("question",), "question must be a non-empty string")
+        elif _is_question(params.get("text")):
+            question = request_text(params, ("text",), "")
+        stems, rate = self._stems(params)
+        if question is not None:
+            progress(0.2, "rendering the loudest stretch of the plan and listening")
+            return {"question": question, **self.listener().answer_plan(question, stems, plan, rate)}
         if params.get("track") is not None:
             track = self.session.resolve_track(params.get("track"))
             plan = Plan(room=plan.room, sources=[self.session.placement(track)],
@@ -400,29 +637,10 @@ class Daemon:
             row = checked["tracks"][0]
             return {"track": row["track"], "planned": row["planned"], "heard": row["perceived"],
                     "check": checked}
-        return checked
-
-    def _answer(self, question: str, stems: dict, rate: int, plan: Plan, progress: Callable) -> dict:
-        """Answer a spatial question from the listener's perception of the rendered plan."""
-        import dataclasses
-        render_plan = _lazy("dsp.offline", "render_plan", "the offline renderer")
-        from dsp.offline import match_stems
-        matched, _ = match_stems(stems, plan)
-        progress(0.2, "rendering each track alone")
-        solos = {}
-        for s in plan.sources:
-            solos[s.track] = render_plan({s.track: matched[s.track]},
-                                         dataclasses.replace(plan, sources=[s]), rate).audio
-        progress(0.6, "rendering the mix")
-        mix = render_plan(matched, plan, rate).audio
-        progress(0.8, "listening")
-        return {"question": question, **self.listener().answer(question, mix, sources=solos,
-                                                              sample_rate=rate)}
+        return _fit_rows(checked, "tracks")
 
     def verb_chat(self, params: dict, progress: Callable) -> dict:
-        text = params.get("text") or params.get("message")
-        if not isinstance(text, str) or not text.strip():
-            raise InputError("chat needs {\"text\": \"...\"}")
+        text = request_text(params, ("text", "message"), "chat needs {\"text\": \"...\"}")
         verb = route_chat(text, has_plan=bool(self.session.plan.sources))
         progress(0.05, f"routed to {verb}")
         if verb in ("status", "sources"):
@@ -434,6 +652,66 @@ class Daemon:
         else:
             result = getattr(self, f"verb_{verb}")(dict(params, text=text), progress)
         return {"routed_to": verb, "result": result}
+
+
+def _json_size(value: Any) -> int:
+    """Bytes ``value`` takes in a reply (the transport's JSON: ASCII escapes, no spaces)."""
+    return len(json.dumps(value, separators=(",", ":"), default=str))
+
+
+def _fit_rows(result: dict[str, Any], key: str) -> dict[str, Any]:
+    """``result`` with its ``key`` list cut to what fits one reply (``<key>_omitted`` counts the
+    rest), for results that list one row per track."""
+    rows = result.get(key)
+    if not isinstance(rows, list) or _json_size(result) <= REPLY_BUDGET_BYTES:
+        return result
+    size = _json_size({k: v for k, v in result.items() if k != key}) + 100
+    kept = []
+    for row in rows:
+        size += _json_size(row) + 1
+        if size > REPLY_BUDGET_BYTES:
+            break
+        kept.append(row)
+    return dict(result, **{key: kept, f"{key}_omitted": len(rows) - len(kept)})
+
+
+def _check_track_list(names: list[str], what: str) -> None:
+    """Refuse a session track list larger than :data:`MAX_TRACKS` or :data:`MAX_TRACK_LIST_BYTES`."""
+    if len(names) > MAX_TRACKS:
+        raise InputError(f"{what}: the session would hold {len(names)} tracks; at most {MAX_TRACKS}")
+    size = _json_size(names)
+    if size > MAX_TRACK_LIST_BYTES:
+        raise InputError(f"{what}: the track names take {size} bytes together; at most "
+                         f"{MAX_TRACK_LIST_BYTES} (use shorter names or fewer tracks)")
+
+
+def _room_is_file(room: Any) -> bool:
+    """True when a plan's room must be treated as a file path: anything but a preset id (a
+    mistyped id then meets the allowed-folders check, whose message says it is not a preset)."""
+    if not isinstance(room, str) or not room:
+        return False
+    from presets import load_rooms
+    return room not in load_rooms()
+
+
+def request_text(params: dict, keys: tuple[str, ...], needs: str) -> str:
+    """The first non-blank string among ``params[keys]``, checked before any parsing.
+
+    ``InputError`` when one is not a string, is longer than :data:`MAX_PROMPT_CHARS`, or when
+    all are missing or blank (then with the message ``needs``).
+    """
+    for key in keys:
+        value = params.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InputError(f"{key} must be a string, got {type(value).__name__}")
+        if len(value) > MAX_PROMPT_CHARS:
+            raise InputError(f"{key} is {len(value)} characters long; at most {MAX_PROMPT_CHARS} "
+                             "are accepted (describe the stage or the change in a few sentences)")
+        if value.strip():
+            return value
+    raise InputError(needs)
 
 
 CHAT_ROUTES = (

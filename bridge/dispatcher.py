@@ -11,6 +11,14 @@ Replies (address ``/stase/reply``, one JSON string argument), sent to the reques
 * ``{"id", "ok": true, "status": "done", "job": n, "result": {...}}`` - the long job's result;
 * ``{"id", "ok": false, "status": "error", "error": "what was wrong and what is accepted"}``.
 
+Limits on a request (each refused with an error reply that names the limit): the JSON text is at
+most :data:`MAX_REQUEST_CHARS` (a UDP datagram carries less anyway); no ``NaN``/``Infinity``
+literal, no number that overflows to infinity (``1e400``), no integer of more than
+:data:`MAX_INTEGER_DIGITS` digits, no nesting deeper than Python's parser can take; an ``id`` is a
+finite number or a string of at most :data:`MAX_ID_CHARS` characters (it is echoed in every
+reply, so it must never make a reply too large).  Error messages are cut to
+:data:`MAX_ERROR_CHARS` so an error reply always fits one datagram.
+
 Handlers are ``handler(params: dict) -> dict`` (long ones also get ``progress(fraction, message)``).
 They validate and raise ``InputError``/``ValueError``/``TypeError`` for bad requests (an error
 reply with their message), ``StaseError`` for backend failures.  Anything else is a bug: it is
@@ -22,6 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -34,7 +43,10 @@ log = logging.getLogger("stase.dispatcher")
 
 PREFIX = "/stase/"
 REPLY_ADDRESS = "/stase/reply"
-MAX_REQUEST_CHARS = 1_000_000
+MAX_REQUEST_CHARS = 65_536        # one UDP datagram holds at most 65 507 bytes of payload
+MAX_ID_CHARS = 128
+MAX_INTEGER_DIGITS = 30           # a plan or a placement never needs more; 10**400 is an attack
+MAX_ERROR_CHARS = 4_000
 
 SendReply = Callable[[Any, dict], None]   # (sender, payload) -> None
 Handler = Callable[..., Any]
@@ -128,16 +140,14 @@ class Dispatcher:
         if not text.strip():
             params: Any = {}
         else:
-            try:
-                params = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}); "
-                                 "send one JSON object, e.g. '{\"id\": 1}'") from exc
+            params = parse_json(text)
         if not isinstance(params, dict):
             raise TypeError(f"the JSON argument must be an object, got {type(params).__name__}")
         rid = params.get("id")
         if isinstance(rid, bool) or (rid is not None and not isinstance(rid, (str, int, float))):
-            raise TypeError(f"id must be a string or a number, got {rid!r}")
+            raise TypeError(f"id must be a string or a number, got {_short(rid)}")
+        if isinstance(rid, str) and len(rid) > MAX_ID_CHARS:
+            raise ValueError(f"id must be at most {MAX_ID_CHARS} characters, got {len(rid)}")
         return verb, params
 
     # ---------------------------------------------------------------- long jobs
@@ -187,6 +197,8 @@ class Dispatcher:
             self.stats["internal_errors"] += 1
             log.exception("internal error while handling a request")
             message = f"internal error: {type(exc).__name__}: {exc}"
+        if len(message) > MAX_ERROR_CHARS:  # e.g. a list of thousands of names: keep the reply one datagram
+            message = f"{message[:MAX_ERROR_CHARS]}... ({len(message) - MAX_ERROR_CHARS} more characters)"
         payload = {"id": request_id, "ok": False, "status": "error", "error": message}
         if job is not None:
             payload["job"] = job
@@ -194,3 +206,39 @@ class Dispatcher:
 
     def _reply(self, sender: Any, payload: dict) -> None:
         self._send_reply(sender, payload)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number stase accepts; send finite numbers")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range (it overflows to infinity); "
+                         "send finite numbers")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise ValueError(f"integer of {digits} digits is out of range (at most {MAX_INTEGER_DIGITS})")
+    return int(text)
+
+
+def parse_json(text: str) -> Any:
+    """Parse a request's JSON text strictly (see the module docstring); ``ValueError`` says why."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"argument is not valid JSON ({exc.msg} at char {exc.pos}); "
+                         "send one JSON object, e.g. '{\"id\": 1}'") from exc
+    except RecursionError as exc:  # a datagram of [[[[...]]]]: Python's parser runs out of stack
+        raise ValueError("argument is nested too deeply; send one flat JSON object") from exc
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[:limit] + "..."

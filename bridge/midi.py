@@ -16,7 +16,9 @@ Mapping (YAML, the default below)::
       - {cc: 19, channel: 1, field: gain_db,       min: -30,  max: 6}
     select: {cc: 20, channel: 1}     # value n selects the n-th track (0-based)
 
-Channels are 1..16 as printed on controllers.  Learn mode (``midi_learn`` verb): the next CC
+A control's ``min`` and ``max`` must both be values the placement schema accepts
+(:mod:`dsp.placement`: gain within ``GAIN_DB_RANGE``, distance above 0), so no CC can ever ask for
+a value the session refuses.  Channels are 1..16 as printed on controllers.  Learn mode (``midi_learn`` verb): the next CC
 that arrives is bound to the given field (replacing its old binding) and the mapping file is
 saved, when there is one.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dsp.errors import InputError, StaseError
+from dsp.placement import field_problem
 
 from .session import SOURCE_FIELDS
 
@@ -62,8 +65,13 @@ def check_mapping(data: Any, where: str = "MIDI mapping") -> dict[str, Any]:
         if c.get("field") not in SOURCE_FIELDS:
             problems.append(f"{at}.field must be one of {SOURCE_FIELDS}")
         lo, hi = c.get("min"), c.get("max")
-        if not all(isinstance(v, (int, float)) for v in (lo, hi)) or lo == hi:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) or lo == hi:
             problems.append(f"{at}: min and max must be two different numbers")
+        elif c.get("field") in SOURCE_FIELDS:
+            for key, value in (("min", lo), ("max", hi)):
+                wrong = field_problem(c["field"], value)
+                if wrong is not None:
+                    problems.append(f"{at}.{key}: {wrong}")
     sel = data.get("select")
     if sel is not None and (not isinstance(sel, dict) or not isinstance(sel.get("cc"), int)):
         problems.append(f"{where}: select must be {{cc: n, channel: c}}")

@@ -11,7 +11,13 @@ no lock, does no logging or I/O and never waits.  PortAudio's status flags (inpu
 output underflow: JACK's xrun callback raises both) count as xruns, and a block whose render
 took longer than the block period counts as a callback overrun (ours, not the server's); an
 exception inside the render (a bug) is counted, the block
-is silenced and the stream keeps running.  ``sounddevice`` is imported only when a stream is
+is silenced and the stream keeps running.
+
+Safety limiter: the last stage of every block is :func:`limit_block`, a peak limiter with an
+instant attack and a smooth release, so the headphones never get more than :data:`CEILING_DBFS`
+(-0.1 dBFS) whatever a plan, a move or the DAW's routing asks for, and a sample that is not
+finite (a bug upstream) is silenced rather than sent.  Below the ceiling it is an exact
+pass-through (gain 1).  ``sounddevice`` is imported only when a stream is
 opened, so the daemon runs without PortAudio when ``--no-audio`` is given.
 """
 from __future__ import annotations
@@ -22,15 +28,66 @@ import time
 from typing import Any, Iterable
 
 import numpy as np
+from numba import njit
 
 from dsp.conventions import LOCALISATION_MODES
 from dsp.errors import InputError, StaseError
+from dsp.placement import check_placement_fields
 
 from .command_queue import NAN, OP_MOVE, WIDTH, CommandQueue
 
 log = logging.getLogger("stase.monitor")
 
 LATENCY_HISTORY = 4096
+#: The live output's peak ceiling, dBFS, and the limiter's release time constant, seconds.
+CEILING_DBFS = -0.1
+LIMITER_RELEASE_S = 0.05
+#: Limiter state: current gain (linear), count of non-finite samples silenced.
+LIMITER_GAIN, LIMITER_NONFINITE = 0, 1
+
+
+@njit(cache=True, nogil=True)
+def limit_block(out: np.ndarray, ceiling: float, release: float, state: np.ndarray) -> int:
+    """Peak-limit ``out`` (channels, frames) in place; returns how many frames were turned down.
+
+    Per frame, the gain needed to keep the loudest channel at ``ceiling`` (linear) is taken at
+    once when it is lower than the current gain (no overshoot, no look-ahead latency); otherwise
+    the gain recovers towards it by ``release`` (a one-pole coefficient per sample) and snaps to
+    it once within 1e-4 (0.001 dB), so a quiet signal is again passed through exactly.  A frame
+    holding NaN or Inf is silenced and counted in ``state[LIMITER_NONFINITE]``;
+    ``state[LIMITER_GAIN]`` carries the gain across blocks.  Allocates nothing.
+    """
+    gain = state[LIMITER_GAIN]
+    channels, frames = out.shape
+    limit = ceiling * (1.0 - 1e-6)  # float32 rounding of the product must stay under the ceiling
+    reduced = 0
+    for i in range(frames):
+        peak = 0.0
+        finite = True
+        for c in range(channels):
+            v = out[c, i]
+            if not np.isfinite(v):
+                finite = False
+            elif abs(v) > peak:
+                peak = abs(v)
+        if not finite:
+            for c in range(channels):
+                out[c, i] = 0.0
+            state[LIMITER_NONFINITE] += 1.0
+            continue
+        target = limit / peak if peak > limit else 1.0
+        if target < gain:
+            gain = target
+        else:
+            gain += (target - gain) * release
+            if gain > target - 1e-4:  # within 0.001 dB: an inaudible last step to exactly 1
+                gain = target
+        if gain < 1.0:
+            for c in range(channels):
+                out[c, i] = out[c, i] * gain
+            reduced += 1
+    state[LIMITER_GAIN] = gain
+    return reduced
 
 
 def _value(x: float) -> float | None:
@@ -81,6 +138,10 @@ class LiveMonitor:
         self._inputs = np.zeros((len(self.tracks), self.block_size), dtype=np.float32)
         self._out = np.zeros((2, self.block_size), dtype=np.float32)
         self._record = np.zeros(WIDTH, dtype=np.float64)
+        self._limiter = np.array([1.0, 0.0], dtype=np.float64)
+        self._ceiling = float(10.0 ** (CEILING_DBFS / 20.0))
+        self._release = float(1.0 - math.exp(-1.0 / (LIMITER_RELEASE_S * self.sample_rate)))
+        self.limited_blocks = 0          # blocks in which the safety limiter turned the output down
         self.latencies_s = np.zeros(LATENCY_HISTORY, dtype=np.float64)
         self.latency_count = 0
         self.blocks = 0
@@ -100,10 +161,16 @@ class LiveMonitor:
     def set_source(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
                    distance_m: float | None = None, gain_db: float | None = None,
                    mode: str | None = None) -> bool:
-        """Queue a move for the callback; False when the track is not monitored or the queue is full."""
+        """Queue a move for the callback; False when the track is not monitored or the queue is full.
+
+        ``InputError`` for a value :mod:`dsp.placement` refuses (e.g. ``gain_db`` above +24 dB).
+        """
         slot = self.slots.get(str(track).lower())
         if slot is None:
             return False
+        check_placement_fields({k: v for k, v in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
+                                                  ("distance_m", distance_m), ("gain_db", gain_db))
+                                if v is not None})  # the one schema: no value it refuses reaches the callback
         mode_index = -1 if mode is None else LOCALISATION_MODES.index(mode)
         return self.queue.push(OP_MOVE, slot,
                                NAN if azimuth_deg is None else float(azimuth_deg),
@@ -139,6 +206,8 @@ class LiveMonitor:
         oldest = self._drain()
         np.copyto(self._inputs, indata.T)
         self.renderer.process(self._inputs, self._out)
+        if limit_block(self._out, self._ceiling, self._release, self._limiter):
+            self.limited_blocks += 1
         np.copyto(outdata, self._out.T)
         self.blocks += 1
         if oldest:
@@ -195,8 +264,10 @@ class LiveMonitor:
         """Render one silent block and reset, so first-call costs (JIT dispatch, first touch of
         the buffers) are not paid inside the first real-time callback."""
         self.renderer.process(self._inputs, self._out)
+        limit_block(self._out, self._ceiling, self._release, self._limiter)  # compiled here, not live
         self.renderer.reset()
         self._out.fill(0.0)
+        self._limiter[LIMITER_GAIN] = 1.0
 
     def stop(self) -> None:
         stream, self.stream = self.stream, None
@@ -216,6 +287,9 @@ class LiveMonitor:
                 "max_callback_ms": round(self.max_callback_s * 1e3, 3),
                 "last_callback_error": repr(self.last_callback_error) if self.last_callback_error else None,
                 "commands_applied": self.commands_applied, "commands_dropped": self.queue.dropped,
+                "limited_blocks": self.limited_blocks,
+                "nonfinite_samples_silenced": int(self._limiter[LIMITER_NONFINITE]),
+                "limiter_gain_db": round(20.0 * math.log10(max(float(self._limiter[LIMITER_GAIN]), 1e-12)), 2),
                 "move_to_block_ms_median": round(float(np.median(lat)) * 1e3, 3) if n else None}
 
 
