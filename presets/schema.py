@@ -150,6 +150,8 @@ TEMPLATE_SCHEMA: dict[str, Field] = {
 
 LEXICON_ROLE_SCHEMA: dict[str, Field] = {
     "family": Field("str", required=True),
+    "gm_program": Field("int", required=True, minimum=0, maximum=127,
+                        doc="General MIDI program the sampled voices play (0-based, GM 1 table)"),
     "aliases": Field("list", required=True, items=Field("str")),
 }
 

@@ -7,7 +7,8 @@ mode=${1:-runtime}
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 
-apt_pkgs=(libportaudio2 libsndfile1)
+# fluidsynth + fluid-soundfont-gm: the sampled General MIDI voices of `stase demo` (FluidR3_GM.sf2)
+apt_pkgs=(libportaudio2 libsndfile1 fluidsynth fluid-soundfont-gm)
 if [ "$mode" = test ]; then
   apt_pkgs+=(jackd2 lua5.4 ardour xvfb)
 fi

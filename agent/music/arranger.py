@@ -4,8 +4,9 @@
 line, the groove, the comping), writes each part with the writers in :mod:`.parts` and
 :mod:`.melody`, humanises timing and velocity from the seed, and returns an :class:`Arrangement`
 whose ``midi`` is a type-1 :class:`mido.MidiFile` (tempo, meter and key on track 0, then one named
-track per instrument).  ``Arrangement.notes()`` reads the notes back from that MIDI file in seconds,
-so what the synth renders is exactly what a DAW would import.
+track per instrument, each starting with its General MIDI program (:mod:`.gm`) and controllers).
+``Arrangement.notes()`` reads the notes back from that MIDI file in seconds, so what the synth
+renders is exactly what a DAW would import; the sampled voices render the file itself.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import mido
 import numpy as np
 
+from .gm import DRUM_ROLES, kit_for, program_for
 from .melody import split_choir, write_choir, write_counter, write_harmony, write_melody
 from .parts import (DRUM_CHANNEL, Context, NoteEvent, write_bass, write_chords, write_drums,
                     write_hand_drums, write_percussion)
@@ -30,14 +32,10 @@ LEAD_PRIORITY = ("lead_vocal", "synth_lead", "saxophone", "trumpet", "violins", 
 MELODIC = ("flute", "saxophone", "trumpet", "woodwinds", "synth_lead", "lead_vocal")
 #: Instruments that can accompany themselves (left hand / strummed chords) when playing alone.
 SELF_ACCOMPANYING = ("piano", "acoustic_guitar", "plucked", "organ", "electric_guitar")
-#: General MIDI program (0-based) of each role, so a DAW shows sensible sounds on import.
-GM_PROGRAMS = {
-    "lead_vocal": 53, "backing_vocals": 53, "choir": 52, "bass": 33, "double_bass": 32,
-    "electric_guitar": 29, "acoustic_guitar": 25, "piano": 0, "organ": 16, "synth_lead": 81,
-    "synth_pad": 89, "violins": 40, "violas": 41, "cellos": 42, "strings": 48, "brass": 61,
-    "trumpet": 56, "saxophone": 65, "woodwinds": 71, "flute": 73, "plucked": 46,
-    "percussion": 47, "hand_drums": 0, "drums": 0,
-}
+#: Controllers set at the start of every part: volume 100 and expression 127 (GM defaults, so the
+#: velocities carry the dynamics), pan centre (the stems are mono; stase places them), and reverb
+#: and chorus sends 0 (stems are dry; stase's rooms add the space).
+PART_CONTROLLERS = ((7, 100), (11, 127), (10, 64), (91, 0), (93, 0))
 _MIDO_KEYS = {"major": ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"],
               "minor": ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm"]}
 
@@ -263,10 +261,16 @@ def to_midi(parts: dict[str, list[NoteEvent]], roles: dict[str, str], ctx: Conte
     free_channels = [c for c in range(16) if c != DRUM_CHANNEL]
     for i, (track, notes) in enumerate(parts.items()):
         channel = free_channels[i % len(free_channels)]
+        role = roles[track]
         mt = mido.MidiTrack()
         mt.append(mido.MetaMessage("track_name", name=track, time=0))
-        mt.append(mido.Message("program_change", program=GM_PROGRAMS.get(roles[track], 0),
-                               channel=channel, time=0))
+        setup = [] if role in ("drums", "hand_drums") else [(channel, program_for(role, ctx.style, track))]
+        if role in DRUM_ROLES:  # the kit: a program on channel 10 (bank 128 in a SoundFont)
+            setup.append((DRUM_CHANNEL, kit_for(ctx.style) if role == "drums" else 0))
+        for ch, program in setup:
+            mt.append(mido.Message("program_change", program=program, channel=ch, time=0))
+            for control, value in PART_CONTROLLERS:
+                mt.append(mido.Message("control_change", control=control, value=value, channel=ch, time=0))
         events = []
         for n in notes:
             ch = DRUM_CHANNEL if n.channel == DRUM_CHANNEL else channel

@@ -3,7 +3,9 @@
 ``stase demo`` (no prompt) plays a built-in prompt; ``stase demo "PROMPT"`` any prompt; both write
 into ``stase-demo/``.  ``stase generate "PROMPT" -o DIR`` does the same into DIR.  Stages, each with
 a progress bar on stderr: plan (the conductor, its default model setting), stems (the procedural
-arranger and synth, or a local MusicGen model), binaural render, stereo render, stage map, report.
+arranger played by sampled General MIDI instruments through FluidSynth when it is installed, else
+by the built-in synth voices, or a local MusicGen model), binaural render, stereo render, stage
+map, report.
 
 Files written: ``stems/<track>.wav`` (mono float32, names as in the plan so ``stase render
 DIR/stems DIR/plan.json`` reproduces the mix), ``arrangement.mid``, ``plan.json``,
@@ -50,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--musicgen", metavar="MODEL_DIR", default=None,
                         help="generate the stems with a local MusicGen model folder instead of the "
                              "built-in arranger (needs transformers; nothing is downloaded)")
+    parser.add_argument("--voices", choices=("auto", "sampled", "synth"), default="auto",
+                        help="who plays the parts: auto (default: sampled General MIDI instruments "
+                             "through FluidSynth when installed, else the built-in synth), sampled, "
+                             "or synth")
+    parser.add_argument("--soundfont", metavar="FILE.sf2", default=None,
+                        help="a SoundFont 2 file for the sampled voices (default: the installed "
+                             "FluidR3_GM.sf2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
@@ -95,8 +104,8 @@ def master(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float, floa
 
     Returns (audio, gain_db, loudness before, LUFS or None when too short to measure).
     """
-    from dsp.offline import _loudness
-    lufs = _loudness(audio, sample_rate)
+    from dsp.offline import integrated_loudness
+    lufs = integrated_loudness(audio, sample_rate)
     peak = float(np.max(np.abs(audio)))
     if peak <= 0:
         return audio, 0.0, lufs
@@ -141,9 +150,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--seed must be >= 0, got {args.seed}")
     out = Path(args.out or DEFAULT_OUT)
     result = make_demo(prompt, out, seed=args.seed, bars=args.bars, sample_rate=args.rate,
-                       model=args.model, musicgen=args.musicgen, quiet=args.quiet)
+                       model=args.model, musicgen=args.musicgen, quiet=args.quiet,
+                       voices=getattr(args, "voices", "auto"), soundfont=getattr(args, "soundfont", None))
     if not args.quiet:
-        print(f"stase {name}: {len(result['stems'])} stems, {result['duration_s']:.1f} s of music, "
+        print(f"stase {name}: {len(result['stems'])} stems ({result['voices']}), "
+              f"{result['duration_s']:.1f} s of music, "
               f"done in {sum(result['timings'].values()):.1f} s -> {out}/")
         for f in result["files"]:
             print(f"  {out / f}")
@@ -153,8 +164,14 @@ def run(args: argparse.Namespace) -> int:
 
 def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
               sample_rate: int = 48000, model: str = "auto", musicgen: str | None = None,
-              quiet: bool = True, conductor=None) -> dict:
-    """The whole pipeline; returns {"plan", "stems", "files", "timings", "duration_s", "mixes"}."""
+              quiet: bool = True, conductor=None, voices: str = "auto",
+              soundfont: str | None = None) -> dict:
+    """The whole pipeline; returns {"plan", "stems", "files", "timings", "duration_s", "mixes",
+    "voices"} ("voices": which voices played the stems, as the report says).
+
+    ``voices`` / ``soundfont``: see :func:`agent.music.voices.choose_voices`; checked before any
+    work, so a missing or corrupt SoundFont stops the run at once.
+    """
     from dsp.audio_io import write_audio
     from dsp.offline import render_plan
     from dsp.plan import save_plan
@@ -162,9 +179,11 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
     from .generator import arrange_music, render_arrangement, resolve_music
     from .report import write_report
     from .stage_map import draw_stage_map
+    from .voices import choose_voices
 
     stages = Stages(quiet)
     out = Path(out)
+    chosen = None if musicgen else choose_voices(voices, soundfont)
     try:
         (out / "stems").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -192,10 +211,13 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
             stems = MusicGenGenerator(musicgen).generate_stems(music, sample_rate, seed,
                                                                 progress=lambda t: bar.update(1))
             jobs, arrangement, generator = None, None, f"MusicGen ({musicgen})"
+            voices_used = generator
         else:
             spec, arrangement = arrange_music(music, seed)
-            stems = render_arrangement(spec, arrangement, sample_rate, seed, progress=lambda t: bar.update(1))
-            jobs, generator = arrangement.jobs, "stase procedural arranger + synth"
+            stems = render_arrangement(spec, arrangement, sample_rate, seed,
+                                       progress=lambda t: bar.update(1), voices=chosen)
+            voices_used = chosen.describe()
+            jobs, generator = arrangement.jobs, "stase procedural arranger"
     renders = {}
     for label, stereo in (("binaural", False), ("stereo", True)):
         with stages.stage(f"render {label}"):
@@ -218,8 +240,8 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
             rel = f"mix_{label}.wav"
             write_audio(out / rel, audio, sample_rate, subtype="PCM_24")
             files.append(rel)
-            from dsp.offline import _loudness
-            final = _loudness(audio, sample_rate)
+            from dsp.offline import integrated_loudness
+            final = integrated_loudness(audio, sample_rate)
             mixes.append({"name": label, "file": rel, "lufs": final,
                           "peak_dbfs": float(20 * np.log10(np.max(np.abs(audio)) + 1e-12)),
                           "master_gain_db": gain_db, "render_lufs": lufs,
@@ -230,18 +252,21 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
         files.append("stage_map.png")
     stem_info = {}
     counts = {t: len(n) for t, n in arrangement.notes().items()} if arrangement is not None else {}
+    roles = dict(spec.tracks)
     for track, audio in stems.items():
         a = np.asarray(audio, dtype=np.float64)
         stem_info[track] = {"peak_dbfs": float(20 * np.log10(np.max(np.abs(a)) + 1e-12)),
                             "rms_dbfs": float(10 * np.log10(np.mean(a * a) + 1e-24)),
-                            "notes": counts.get(track, "-")}
+                            "notes": counts.get(track, "-"),
+                            "voice": (chosen.voice_name(roles.get(track, ""), spec.style, track)
+                                      if chosen is not None else "MusicGen")}
     with stages.stage("report"):
         files.append("report.md")
         write_report(out / "report.md", prompt=prompt, plan=plan, seed=seed, sample_rate=sample_rate,
                      generator=generator, jobs=jobs, stems=stem_info, mixes=mixes, files=files,
-                     timings=dict(stages.timings))
+                     timings=dict(stages.timings), voices=voices_used)
     return {"plan": plan, "stems": stems, "files": files, "timings": stages.timings,
-            "duration_s": spec.duration_s, "mixes": mixes}
+            "duration_s": spec.duration_s, "mixes": mixes, "voices": voices_used}
 
 
 def _map_title(plan) -> str:

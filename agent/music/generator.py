@@ -2,9 +2,10 @@
 
 The description is ``plan.music`` (see docs/CONTRACTS.md) or just a template id.  Missing fields
 come from the template's ``music:`` block (presets/templates/*.yaml), then from the style's
-defaults (:mod:`.styles`).  The arranger writes a MIDI file, the voices render each part, and the
-mixer sets levels.  The result is deterministic for a seed and every stem has exactly
-``round(bars * beats_per_bar * 60 / tempo_bpm * sample_rate)`` samples.
+defaults (:mod:`.styles`).  The arranger writes a MIDI file, the voices render each part (the
+built-in synth by default, or sampled General MIDI instruments through FluidSynth: see
+:mod:`.voices`), and the mixer sets levels.  The result is deterministic for a seed and every stem
+has exactly ``round(bars * beats_per_bar * 60 / tempo_bpm * sample_rate)`` samples.
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import numpy as np
 
 from dsp.errors import InputError
 
-from .arranger import Arrangement, arrange, track_rng
+from .arranger import Arrangement, arrange
 from .mixing import balance
-from .render import render_part
 from .styles import STYLES, Style, resolve_style
 from .theory import Key, chord_from_numeral, parse_key, parse_meter
+from .voices import choose_voices
 
 #: The 24 roles of docs/CONTRACTS.md (lexicon roles = template roles = generator voices).
 ROLES = ("lead_vocal", "backing_vocals", "choir", "drums", "percussion", "hand_drums", "bass",
@@ -161,17 +162,15 @@ def arrange_music(music: dict | str, seed: int = 0) -> tuple[MusicSpec, Arrangem
 
 
 def render_arrangement(spec: MusicSpec, arrangement: Arrangement, sample_rate: int, seed: int = 0,
-                       progress=None) -> dict[str, np.ndarray]:
-    """Render every part and balance the stems; ``progress(track)`` is called after each."""
-    n = spec.n_samples(sample_rate)
-    notes = arrangement.notes()
-    raw: dict[str, np.ndarray] = {}
-    for track, role in spec.tracks:
-        rng = track_rng(seed + 7919, track)
-        raw[track] = render_part(role, notes.get(track, []), n, sample_rate, rng, spec.style,
-                                 spec.tempo_bpm, track)
-        if progress is not None:
-            progress(track)
+                       progress=None, voices="synth") -> dict[str, np.ndarray]:
+    """Render every part and balance the stems; ``progress(track)`` is called after each.
+
+    ``voices``: a name of :data:`.voices.VOICE_CHOICES` or a voice set from
+    :func:`.voices.choose_voices`.
+    """
+    if isinstance(voices, str):
+        voices = choose_voices(voices)
+    raw = voices.render(spec, arrangement, sample_rate, seed, progress)
     return balance(raw, dict(spec.tracks), sample_rate)
 
 
@@ -183,7 +182,8 @@ def _check_rate_seed(sample_rate: Any, seed: Any) -> None:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
 
 
-def generate_stems(music: dict | str, sample_rate: int = 48000, seed: int = 0) -> dict[str, np.ndarray]:
+def generate_stems(music: dict | str, sample_rate: int = 48000, seed: int = 0, voices: str = "synth",
+                   soundfont: str | None = None) -> dict[str, np.ndarray]:
     """One mono float32 stem per instrument of ``music`` (plan.music or a template id).
 
     Parameters
@@ -193,6 +193,10 @@ def generate_stems(music: dict | str, sample_rate: int = 48000, seed: int = 0) -
         ``"jazz_ensemble"``.
     sample_rate : Hz, any integer rate 8000..384000.
     seed : the same seed gives the same stems, bit for bit.
+    voices : ``"synth"`` (default: the built-in voices, the same on every machine), ``"sampled"``
+        (General MIDI instruments through FluidSynth; ``InputError`` when it is not installed) or
+        ``"auto"`` (sampled when installed, else synth).  See :mod:`agent.music.voices`.
+    soundfont : a SoundFont 2 file for the sampled voices instead of the installed FluidR3_GM.
 
     Returns
     -------
@@ -201,5 +205,6 @@ def generate_stems(music: dict | str, sample_rate: int = 48000, seed: int = 0) -
     -1 dBFS and their sum under -3 dBFS.
     """
     _check_rate_seed(sample_rate, seed)
+    chosen = choose_voices(voices, soundfont)
     spec, arrangement = arrange_music(music, int(seed))
-    return render_arrangement(spec, arrangement, int(sample_rate), int(seed))
+    return render_arrangement(spec, arrangement, int(sample_rate), int(seed), voices=chosen)

@@ -1,38 +1,28 @@
-"""Notes -> audio: the voice each of the 24 roles uses, per-part effects, and the part renderer.
+"""Notes -> audio: the synth voice each of the 24 roles uses, per-part effects, the part renderer.
 
 ``render_part(role, notes, n_samples, sample_rate, rng, style, tempo_bpm)`` plays a track's notes
-(read back from the arrangement's MIDI) with its role's voice and returns a float64 mono signal
-of exactly ``n_samples``.  Part effects are the ones a producer would put on that instrument:
-amp distortion and cabinet filtering on rock guitars, a rotary-speaker tremolo on organ, an echo
-on synth leads, side-chain "pumping" on pads and bass in club music, sympathetic buzz on sitar-like
-plucked strings.
+(read back from the arrangement's MIDI) with its role's synth voice and returns a float64 mono
+signal of exactly ``n_samples``, after the part's effects (:mod:`.effects`).  These are the
+fallback voices when FluidSynth is not installed (:mod:`.voices`), and the ones
+``generate_stems`` uses unless asked for the sampled voices.
 """
 from __future__ import annotations
 
 from functools import partial
 
 import numpy as np
-from scipy.signal import butter, sosfilt
 
 from . import synth
 from .arranger import Note
 from .drums import OneShots, hand_drum, kit_sound, mallet, timpani
+from .effects import part_effects
+from .gm import CLASSICAL, WORLD_WORDS, world_colour  # noqa: F401  (re-exported)
 from .styles import Style
 from .vocals import sung_note, vowel_sequence
 
-CLASSICAL = ("classical_orchestra", "chamber_music", "choir")
 #: Relative level (dB) of each GM drum key inside a kit.
 KIT_LEVELS_DB = {36: 0.0, 38: -2.0, 37: -8.0, 39: -3.0, 42: -11.0, 44: -14.0, 46: -10.0, 49: -9.0,
                  51: -12.0, 50: -5.0, 47: -5.0, 45: -5.0, 54: -10.0, 70: -12.0}
-
-
-#: Words in a track name that ask for the Indian / Middle-Eastern colour of a role in any style.
-WORLD_WORDS = ("sitar", "oud", "saz", "bouzouki", "koto", "shamisen", "tabla", "darbuka", "tanpura")
-
-
-def world_colour(track: str, style: Style) -> bool:
-    """True when the style is the world ensemble or the track's name names a world instrument."""
-    return style.id == "world_music_ensemble" or any(w in track.lower() for w in WORLD_WORDS)
 
 
 def pitched_voice(role: str, style: Style, world: bool = False):
@@ -156,37 +146,3 @@ def _render_voices(role, notes, out, sr, rng, style):
                             consonant=role == "lead_vocal" and note.start_s - previous_end > 0.05)
             _place(out, sig, int(round(start * sr)), 1.0 / np.sqrt(singers))
         previous_end = note.start_s + note.duration_s
-
-
-def part_effects(role: str, x: np.ndarray, sr: float, style: Style, tempo_bpm: float,
-                 world: bool = False) -> np.ndarray:
-    """The per-instrument processing described in the module docstring."""
-    t = np.arange(x.size) / sr
-    if role == "electric_guitar":
-        if style.comp in ("power", "stabs") or style.id in ("rock_band", "outdoor_festival"):
-            peak = np.max(np.abs(x)) + 1e-12
-            x = np.tanh(4.0 * x / peak)  # amp overdrive
-            x = sosfilt(butter(2, [90.0, min(4800.0, 0.45 * sr)], "bandpass", fs=sr, output="sos"), x)
-        else:
-            x = sosfilt(butter(2, min(3500.0 if style.id == "jazz_ensemble" else 7000.0, 0.45 * sr),
-                               fs=sr, output="sos"), x)
-    elif role == "plucked" and world:
-        x = x + 0.6 * x * np.abs(x) / (np.max(np.abs(x)) + 1e-12)  # jawari-like buzz
-    elif role == "organ":
-        x = x * (1.0 + 0.12 * np.sin(2 * np.pi * 6.5 * t))  # rotary speaker tremolo
-    elif role == "synth_lead":
-        delay = int(round(0.75 * 60.0 / tempo_bpm * sr))  # dotted-8th echo
-        y = x.copy()
-        for tap, gain in ((1, 0.35), (2, 0.15)):
-            if tap * delay < x.size:
-                y[tap * delay:] += gain * x[: x.size - tap * delay]
-        x = y
-    if style.pump and role in ("synth_pad", "bass", "synth_lead"):
-        beat_s = 60.0 / tempo_bpm
-        since_beat = np.mod(t, beat_s)
-        depth = {"synth_pad": 0.65, "bass": 0.35, "synth_lead": 0.2}[role]
-        x = x * (1.0 - depth * np.exp(-since_beat / 0.08))
-    if role in ("acoustic_guitar", "electric_guitar", "piano", "organ", "synth_pad", "strings",
-                "violins", "violas", "brass", "backing_vocals", "choir", "lead_vocal"):
-        x = sosfilt(butter(1, 60.0, "highpass", fs=sr, output="sos"), x)  # no rumble, no DC
-    return x

@@ -1,8 +1,9 @@
 """The demo's markdown report: the plan, where each placement came from, the parts, the levels.
 
-``write_report(path, ...)`` writes report.md.  The placements table has one row per plan source,
-in plan order, with the plan's own numbers (azimuth signed, positive = left), so a reader or a
-test can check it against plan.json.
+``write_report(path, ...)`` writes report.md; it names the voices that played the stems (sampled
+General MIDI instruments and the SoundFont, or the built-in synth and why) and each part's voice.
+The placements table has one row per plan source, in plan order, with the plan's own numbers
+(azimuth signed, positive = left), so a reader or a test can check it against plan.json.
 """
 from __future__ import annotations
 
@@ -32,10 +33,12 @@ def placement_rows(plan: Plan) -> list[str]:
 
 def render_report(prompt: str, plan: Plan, *, seed: int, sample_rate: int, generator: str,
                   jobs: dict[str, str] | None, stems: dict[str, dict], mixes: list[dict],
-                  files: list[str], timings: dict[str, float]) -> str:
+                  files: list[str], timings: dict[str, float], voices: str | None = None) -> str:
     """The report as markdown text.
 
-    ``stems``: {track: {"peak_dbfs", "rms_dbfs", "notes"}}; ``mixes``: dicts with "name", "file",
+    ``voices``: which voices played the stems (e.g. "sampled: FluidSynth 2.3.1, SoundFont
+    FluidR3_GM.sf2" or "built-in synth voices (FluidSynth is not installed)").
+    ``stems``: {track: {"peak_dbfs", "rms_dbfs", "notes", "voice"}}; ``mixes``: dicts with "name", "file",
     "lufs", "peak_dbfs", "master_gain_db", "render_lufs", "render_peak_dbfs", "clipped".
     """
     music = plan.music or {}
@@ -48,7 +51,8 @@ def render_report(prompt: str, plan: Plan, *, seed: int, sample_rate: int, gener
               f"- music: style `{music.get('style', '-')}`, {_fmt(music.get('tempo_bpm'), 0)} bpm, "
               f"{music.get('key', '-')}, {music.get('meter', '4/4')}, {music.get('bars', '-')} bars"
               + (f" ({duration:.1f} s)" if duration else ""),
-              f"- stems: {generator}, seed {seed}, {sample_rate} Hz", ""]
+              f"- stems: {generator}, seed {seed}, {sample_rate} Hz",
+              f"- voices: {voices or '-'}", ""]
     if plan.music_description:
         lines += [f"> {plan.music_description}", ""]
     if plan.mix_notes:
@@ -64,11 +68,13 @@ def render_report(prompt: str, plan: Plan, *, seed: int, sample_rate: int, gener
             parts = "no provenance recorded"
         lines.append(f"- **{s.track}** ({azimuth_label(s.azimuth_deg)}, {s.distance_m:.1f} m): {parts}")
     lines += ["", "## Parts and stems", "",
-              "| Track | Role | Part | Notes | Stem peak (dBFS) | Stem RMS (dBFS) |", "|---|---|---|---:|---:|---:|"]
+              "| Track | Role | Part | Voice | Notes | Stem peak (dBFS) | Stem RMS (dBFS) |",
+              "|---|---|---|---|---:|---:|---:|"]
     for s in plan.sources:
         info = stems.get(s.track, {})
         lines.append(f"| {s.track} | {s.role or '-'} | {(jobs or {}).get(s.track, '-')} | "
-                     f"{info.get('notes', '-')} | {_fmt(info.get('peak_dbfs'))} | {_fmt(info.get('rms_dbfs'))} |")
+                     f"{info.get('voice', '-')} | {info.get('notes', '-')} | {_fmt(info.get('peak_dbfs'))} | "
+                     f"{_fmt(info.get('rms_dbfs'))} |")
     lines += ["", "## Loudness", "",
               "Integrated loudness per ITU-R BS.1770-4 (pyloudnorm), sample peak. The render is "
               "normalised to the target loudness unless its peak would pass the ceiling.", "",
