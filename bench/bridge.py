@@ -8,17 +8,27 @@ Measures, on this machine, with a daemon in this process on a free loopback port
 * position change -> first rendered block that carries it: a live monitor with the real
   SceneRenderer driven by a simulated audio clock (one 256-frame block every 5.33 ms at 48 kHz);
   the time from the command entering the queue to the end of the block that applied it (goal:
-  within one block period, i.e. the change is audible in the next block).
+  within one block period, i.e. the change is audible in the next block);
+* a paced flood: ``set_source`` sent at a steady 400 and 800 requests/s from one socket, every
+  reply matched by id (loss %, round trip p99; goal at 800/s: 0 % loss, p99 < 6 ms);
+* an unpaced flood: another process sends 20,000 ``set_source`` as fast as it can while
+  ``stase client``-style requests (:func:`bridge.client.request`, 2 s and 10 s timeouts) ask
+  for ``status``, half with the client's retries and half with one try; how many got an answer and
+  how many ended "busy", and the kernel's count of the datagrams it dropped
+  (``status`` -> ``osc.kernel_drops``).
 
 Session saves are durable (fsync) as in normal use.  Numbers vary with machine load; run
-alone for stable figures.
+alone for stable figures.  ``--quick`` runs every part briefly.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import select
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -62,7 +72,138 @@ class _Client:
         raise TimeoutError(f"{verb}: no final reply in {timeout_s} s")
 
 
-def run_bench(n: int = 500, seconds_audio: float = 3.0) -> dict:
+def paced_flood(port: int, tracks: list[str], rate_per_s: float, seconds: float) -> dict:
+    """``set_source`` at a steady rate from one socket; loss and round trip of every request."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.connect(("127.0.0.1", port))
+    total = int(rate_per_s * seconds)
+    sent_at: dict[int, float] = {}
+    rtt: list[float] = []
+    done = threading.Event()
+
+    def receive():
+        while not done.is_set() or len(rtt) < len(sent_at):
+            if not select.select([sock], [], [], 0.2)[0]:
+                if done.is_set():
+                    return
+                continue
+            t = time.perf_counter()
+            reply = json.loads(parse_datagram(sock.recv(65535))[0][1][0])
+            rid = reply.get("id")
+            if isinstance(rid, int) and rid in sent_at:
+                rtt.append(t - sent_at[rid])
+
+    reader = threading.Thread(target=receive, daemon=True)
+    reader.start()
+    start = time.perf_counter()
+    for i in range(total):
+        target = start + i / rate_per_s
+        while (delay := target - time.perf_counter()) > 0:
+            time.sleep(delay)
+        data = build_message("/stase/set_source", [json.dumps(
+            {"id": i, "track": tracks[i % len(tracks)], "azimuth_deg": float(i % 360 - 179)})])
+        sent_at[i] = time.perf_counter()
+        sock.send(data)
+    time.sleep(1.0)  # the last replies
+    done.set()
+    reader.join(3)
+    sock.close()
+    out = {"rate_per_s": rate_per_s, "sent": total, "answered": len(rtt),
+           "loss_percent": round(100.0 * (total - len(rtt)) / max(total, 1), 3)}
+    if rtt:
+        out.update(_stats_ms(rtt))
+    return out
+
+
+_FLOODER = r"""
+import json, socket, sys
+from bridge.osc_transport import build_message
+port, count = int(sys.argv[1]), int(sys.argv[2])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.connect(("127.0.0.1", port))
+data = [build_message("/stase/set_source", [json.dumps({"id": "flood%d" % i, "track": "Vox",
+        "azimuth_deg": float(i % 360 - 179)})]) for i in range(count)]
+print("ready", flush=True)
+sys.stdin.readline()
+sent = 0
+for d in data:
+    try:
+        sock.send(d)
+        sent += 1
+    except OSError:  # an ICMP error from an earlier reply, a full send queue: keep flooding
+        pass
+print(sent, flush=True)
+"""
+
+
+def unpaced_flood(daemon, count: int, clients: int, timeout_s: float = 2.0) -> dict:
+    """A process sends ``count`` set_source as fast as it can; ``clients`` requests meanwhile.
+
+    The clients (:func:`bridge.client.request` for ``status``, as ``stase client`` sends it)
+    start together with the burst, half with the client's retries and half with one try; then
+    the kernel's drop count for the daemon's socket is read.
+    """
+    from bridge.client import DaemonBusy, DaemonUnreachable, request
+    endpoint = daemon.endpoint
+    received_before = endpoint.stats["datagrams"]
+    drops_before = endpoint.refresh_kernel_drops()
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    flooder = subprocess.Popen([sys.executable, "-c", _FLOODER, str(daemon.port), str(count)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert flooder.stdout.readline().strip() == "ready"
+    outcomes: dict[bool, list] = {True: [], False: []}
+
+    def client(retry: bool, delay_s: float) -> None:
+        time.sleep(delay_s)
+        t0 = time.perf_counter()
+        try:
+            reply = request("status", {}, port=daemon.port, timeout_s=timeout_s, retry=retry)
+            kind = "answered" if reply.get("ok") else "error_reply"
+        except DaemonBusy:
+            kind = "busy"
+        except DaemonUnreachable:
+            kind = "unreachable"
+        outcomes[retry].append((kind, time.perf_counter() - t0))
+
+    # spread over the first 0.2 s: the burst itself lasts about that long
+    threads = [threading.Thread(target=client, args=(i % 2 == 0, 0.2 * i / clients), daemon=True)
+               for i in range(clients)]
+    flooder.stdin.write("go\n")
+    flooder.stdin.flush()
+    for t in threads:
+        t.start()
+    flood_sent = int(flooder.stdout.readline().strip() or 0)
+    flooder.wait(30)
+    for t in threads:
+        t.join(timeout_s + 5)
+    drained_by = time.monotonic() + 30
+    while time.monotonic() < drained_by:  # until the server has read what its buffer held
+        seen = endpoint.stats["datagrams"]
+        time.sleep(0.5)
+        if endpoint.stats["datagrams"] == seen:
+            break
+    drops = endpoint.refresh_kernel_drops() - drops_before
+    received = endpoint.stats["datagrams"] - received_before
+
+    def summary(rows):
+        kinds = [k for k, _ in rows]
+        times = sorted(t for _, t in rows)
+        return {**{k: kinds.count(k) for k in ("answered", "busy", "unreachable", "error_reply")},
+                "median_s": round(times[len(times) // 2], 3) if times else None}
+
+    return {"flood_requests": count, "flood_sent": flood_sent, "server_received": received,
+            "kernel_drops": drops,
+            "kernel_drop_percent": round(100.0 * drops / max(drops + received, 1), 1),
+            # received + dropped - the flood = the clients' datagrams (first tries and retries)
+            "client_datagrams": received + drops - flood_sent,
+            "client_timeout_s": timeout_s,
+            "client_with_retries": summary(outcomes[True]),
+            "client_single_try": summary(outcomes[False])}
+
+
+def run_bench(n: int = 500, seconds_audio: float = 3.0, flood_requests: int = 20_000,
+              paced_seconds: float = 2.0, clients: int = 16) -> dict:
     from bridge.daemon import Daemon, DaemonConfig
     from bridge.monitor import LiveMonitor
     tmp = Path(tempfile.mkdtemp(prefix="stase-bench-"))
@@ -121,8 +262,15 @@ def run_bench(n: int = 500, seconds_audio: float = 3.0) -> dict:
         else:
             result["plan_round_trip"] = _stats_ms(plans)
             result["plan_accepted"] = _stats_ms(accepted)
+        result["paced_flood"] = [paced_flood(d.port, tracks, rate, paced_seconds) for rate in (400, 800)]
+        # the client's default timeout, then a longer one that lets the retries outlast the backlog
+        result["unpaced_flood"] = [unpaced_flood(d, flood_requests, clients, timeout_s)
+                                   for timeout_s in (2.0, 10.0)]
+        at_800 = result["paced_flood"][-1]
         result["goals"] = {"set_source_p99_under_5ms": result["set_source_round_trip"]["p99_ms"] < 5.0,
-                           "move_within_one_block": result["move_to_rendered_block"]["p99_ms"] <= period * 1e3 * 1.5}
+                           "move_within_one_block": result["move_to_rendered_block"]["p99_ms"] <= period * 1e3 * 1.5,
+                           "paced_800_per_s_no_loss_p99_under_6ms":
+                               at_800["loss_percent"] == 0 and at_800.get("p99_ms", 1e9) < 6.0}
     finally:
         d.stop()
     return result
@@ -132,8 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--n", type=int, default=500, help="set_source requests (default 500)")
+    parser.add_argument("--quick", action="store_true",
+                        help="brief runs (200 requests, 1 s per paced rate, 8 flood clients)")
     args = parser.parse_args(argv)
-    result = run_bench(args.n)
+    if args.quick:
+        result = run_bench(min(args.n, 200), paced_seconds=1.0, clients=8)
+    else:
+        result = run_bench(args.n)
     if args.json:
         print(json.dumps(result, indent=1))
     else:

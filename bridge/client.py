@@ -2,15 +2,27 @@
 
 Made for scripts (REAPER's ``reaper.ExecProcess``, shell): one UDP request from an ephemeral
 port, wait for the ``/stase/reply`` whose ``id`` matches, print it as one line of JSON on stdout
-and exit 0 when ``ok`` is true, 1 when the daemon answered with an error, 3 when no daemon
-answered (with a message on stderr saying how to start one).  For a long job (``plan``,
-``edit``, ...) the client waits for the final result unless ``--no-wait`` is given; with
-``--progress`` the intermediate replies are printed too (one JSON per line).
+and exit 0 when ``ok`` is true, 1 when the daemon answered with an error, 2 for a bad command
+line (an empty ``--host``, ``--port 70000``, ``--timeout -1``), 3 when nothing listens on the
+port (the kernel said "port unreachable": start a daemon with ``stase serve``), and 4 when the
+address is reachable but no reply came in time (the daemon is busy or overloaded; nothing
+suggests it is down).  For a long job (``plan``, ``edit``, ...) the client waits for the final
+result unless ``--no-wait`` is given; with ``--progress`` the intermediate replies are printed
+too (one JSON per line).
+
+Retries.  UDP loses datagrams when the daemon's receive buffer is full (a flood): the client
+then re-sends the same request, with the same ``id``, 0.25 s, 0.5 s, 1 s ... apart (doubling,
+at most 1 s apart) until ``--timeout`` runs out, but only while nothing at all has come back
+for that id, and only for the verbs in :data:`RETRY_VERBS`, whose second delivery does no harm
+(a status read; a ``set_source`` or ``apply`` that sets the same values again).  The daemon
+does not de-duplicate ids, so a long job (``plan``, ``edit``, ``advise``, ``listen``, ``chat``)
+or an unknown verb is sent once: a copy would run the job twice.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import select
 import socket
@@ -20,63 +32,145 @@ import uuid
 
 from dsp.errors import InputError
 
-EXIT_OK, EXIT_ERROR_REPLY, EXIT_UNREACHABLE = 0, 1, 3
+EXIT_OK, EXIT_ERROR_REPLY, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_BUSY = 0, 1, 2, 3, 4
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9100
+#: verbs that may be sent again when no reply came (a second delivery changes nothing)
+RETRY_VERBS = frozenset({"status", "sources", "set_source", "tracks", "select", "apply"})
+RETRY_FIRST_S, RETRY_MAX_GAP_S = 0.25, 1.0
+
+
+class DaemonUnreachable(ConnectionError):
+    """Nothing listens on the daemon's port (ICMP port unreachable), or the send failed."""
+
+
+class DaemonBusy(ConnectionError):
+    """The port is reachable (no ICMP error) but no reply came within the timeout."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("verb", help="status, sources, set_source, plan, edit, apply, advise, listen, chat, ...")
     parser.add_argument("json", nargs="?", default="{}", help="the request object as JSON (default {})")
-    parser.add_argument("--host", default=os.environ.get("STASE_HOST", DEFAULT_HOST))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("STASE_PORT", DEFAULT_PORT)))
-    parser.add_argument("--timeout", type=float, default=2.0,
-                        help="seconds to wait for the first reply (default 2)")
-    parser.add_argument("--job-timeout", type=float, default=600.0,
+    parser.add_argument("--host", default=os.environ.get("STASE_HOST", DEFAULT_HOST),
+                        help="the daemon's address (default $STASE_HOST or 127.0.0.1)")
+    parser.add_argument("--port", default=os.environ.get("STASE_PORT", str(DEFAULT_PORT)),
+                        help="the daemon's UDP port 1..65535 (default $STASE_PORT or 9100)")
+    parser.add_argument("--timeout", default="2",
+                        help="seconds to wait for the first reply, re-sending short requests "
+                             "meanwhile (default 2)")
+    parser.add_argument("--job-timeout", default="600",
                         help="seconds to wait for a long job's result (default 600)")
     parser.add_argument("--no-wait", action="store_true", help="return after a long job is accepted")
     parser.add_argument("--progress", action="store_true", help="also print progress replies")
 
 
+def check_seconds(value, what: str) -> float:
+    """A finite, positive number of seconds; ``InputError`` otherwise."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(f"{what} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _check_target(host, port) -> tuple[str, int]:
+    from .osc_transport import check_host, check_port
+    host = check_host(host, "--host (the daemon's address, or $STASE_HOST)")
+    if isinstance(port, str):
+        try:
+            port = int(port.strip())
+        except ValueError:
+            raise InputError(f"--port (or $STASE_PORT) must be a UDP port number 1..65535, "
+                             f"got {port!r}") from None
+    return host, check_port(port, "--port (the daemon's port, or $STASE_PORT)", allow_zero=False)
+
+
 def request(verb: str, params: dict | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
             timeout_s: float = 2.0, job_timeout_s: float = 600.0, wait: bool = True,
-            on_progress=None) -> dict:
-    """Send one request and return the final reply dict; ``ConnectionError`` when nobody answers."""
+            on_progress=None, retry: bool | None = None) -> dict:
+    """Send one request and return the final reply dict.
+
+    Parameters
+    ----------
+    timeout_s : seconds to wait for the first reply (positive).
+    job_timeout_s : seconds to wait, after each reply of a long job, for the next one.
+    retry : re-send while nothing came back (see the module docstring); None = for
+        :data:`RETRY_VERBS` only.
+
+    Raises
+    ------
+    DaemonUnreachable : nothing listens there (both are ``ConnectionError``).
+    DaemonBusy : no reply in time from a reachable address.
+    InputError : a bad host, port or timeout.
+    """
     from pythonosc.osc_message import OscMessage
     from pythonosc.osc_message_builder import OscMessageBuilder
+    host, port = _check_target(host, port)
+    timeout_s = check_seconds(timeout_s, "--timeout")
+    job_timeout_s = check_seconds(job_timeout_s, "--job-timeout")
+    retry = verb in RETRY_VERBS if retry is None else retry
     params = dict(params or {})
     params.setdefault("id", uuid.uuid4().hex[:12])
     builder = OscMessageBuilder(address=f"/stase/{verb}")
     builder.add_arg(json.dumps(params))
+    datagram = builder.build().dgram
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         try:
             # connected: replies only from the daemon's address, and an ICMP "port unreachable"
             # (nobody listens) surfaces at once as ConnectionRefusedError instead of a timeout
             sock.connect((host, port))
-            sock.send(builder.build().dgram)
-        except ConnectionRefusedError as exc:
-            raise ConnectionError(f"nothing listens on udp {host}:{port}") from exc
         except OSError as exc:
-            raise ConnectionError(f"cannot send to {host}:{port}: {exc}") from exc
-        deadline = time.monotonic() + timeout_s
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ConnectionError(f"no reply from {host}:{port} within {timeout_s:g} s")
+            raise DaemonUnreachable(f"cannot send to {host}:{port}: {exc}") from exc
+
+        def send() -> None:
             try:
-                ready, _, _ = select.select([sock], [], [], remaining)
+                sock.send(datagram)
+            except ConnectionRefusedError as exc:
+                raise DaemonUnreachable(f"nothing listens on udp {host}:{port}") from exc
+            except OSError as exc:
+                raise DaemonUnreachable(f"cannot send to {host}:{port}: {exc}") from exc
+
+        send()
+        sends, heard = 1, False
+        started = time.monotonic()
+        deadline = started + timeout_s
+        gap = RETRY_FIRST_S
+        next_send = started + gap
+        waiting_for = "first"
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                if waiting_for == "first":
+                    raise DaemonBusy(f"no reply within {timeout_s:g} s after {sends} "
+                                     f"{'try' if sends == 1 else 'tries'}")
+                raise DaemonBusy(f"the daemon accepted the job but sent nothing more within "
+                                 f"{job_timeout_s:g} s (--job-timeout)")
+            wake = min(deadline, next_send) if retry and not heard else deadline
+            try:
+                ready, _, _ = select.select([sock], [], [], max(0.0, wake - now))
                 if not ready:
+                    if retry and not heard and time.monotonic() >= next_send:
+                        send()
+                        sends += 1
+                        gap = min(gap * 2, RETRY_MAX_GAP_S)
+                        next_send = time.monotonic() + gap
                     continue
                 data = sock.recv(65535)
             except ConnectionRefusedError as exc:  # ICMP port unreachable: nobody listens
-                raise ConnectionError(f"nothing listens on udp {host}:{port}") from exc
+                raise DaemonUnreachable(f"nothing listens on udp {host}:{port}") from exc
+            except OSError as exc:  # host or network unreachable (ICMP), ...
+                raise DaemonUnreachable(f"cannot reach {host}:{port}: {exc}") from exc
             try:
                 msg = OscMessage(data)
                 reply = json.loads(msg.params[0])
             except Exception:  # noqa: BLE001 - not one of ours; keep waiting
                 continue
-            if msg.address != "/stase/reply" or reply.get("id") != params["id"]:
+            if (msg.address != "/stase/reply" or not isinstance(reply, dict)
+                    or reply.get("id") != params["id"]):
                 continue
+            heard = True
             status = reply.get("status")
             if status in ("accepted", "progress") and reply.get("ok"):
                 if on_progress is not None:
@@ -84,6 +178,7 @@ def request(verb: str, params: dict | None = None, host: str = DEFAULT_HOST, por
                 if not wait:
                     return reply
                 deadline = time.monotonic() + job_timeout_s
+                waiting_for = "job"
                 continue
             return reply
     finally:
@@ -97,12 +192,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the request must be a JSON object: {exc}") from exc
     if not isinstance(params, dict):
         raise InputError(f"the request must be a JSON object, got {type(params).__name__}")
+    host, port = _check_target(args.host, args.port)
+    timeout_s = check_seconds(args.timeout, "--timeout")
+    job_timeout_s = check_seconds(args.job_timeout, "--job-timeout")
     printer = (lambda r: print(json.dumps(r), flush=True)) if args.progress else None
     try:
-        reply = request(args.verb, params, args.host, args.port, args.timeout, args.job_timeout,
+        reply = request(args.verb, params, host, port, timeout_s, job_timeout_s,
                         wait=not args.no_wait, on_progress=printer)
+    except DaemonBusy as exc:
+        print(f"stase daemon busy at {host}:{port} ({exc}; it may be overloaded): the port did "
+              f"not refuse the request, so something listens there; try again or give a longer "
+              f"--timeout", file=sys.stderr)
+        return EXIT_BUSY
     except ConnectionError as exc:
-        print(f"stase daemon not reachable at {args.host}:{args.port} — start it with `stase serve` "
+        print(f"stase daemon not reachable at {host}:{port} — start it with `stase serve` "
               f"({exc})", file=sys.stderr)
         return EXIT_UNREACHABLE
     print(json.dumps(reply), flush=True)

@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 from dsp.conventions import azimuth_to_stereo_pan
 from dsp.errors import InputError, StaseError
-from dsp.placement import track_name_problem
+from dsp.placement import MAX_PROMPT_CHARS, MAX_TRACKS, track_name_problem
 from dsp.plan import Plan
 
 from .adapters import DawAdapter, make_adapter
@@ -51,13 +51,7 @@ log = logging.getLogger("stase.daemon")
 VERSION = "0.1"
 DEFAULT_PORT = 9100
 
-#: Longest request text (``prompt``, ``text``, ``message``, ``request``, ``question``), characters.
-#: A stage description is a few sentences; the cap is checked before any parsing, so no parser
-#: pattern ever sees more (the agent's parser caps at the same value).
-MAX_PROMPT_CHARS = 4000
-#: Most tracks a session holds (``tracks``, a plan's sources, DAW feedback); a large session has
-#: about a hundred.
-MAX_TRACKS = 256
+# MAX_PROMPT_CHARS and MAX_TRACKS: the one schema, dsp.placement (the agent and the adapters use them too)
 #: The track names (JSON-encoded, together) must leave room for the rest of a ``status`` reply,
 #: which lists them all, in one UDP datagram.
 MAX_TRACK_LIST_BYTES = 32_000

@@ -1,7 +1,13 @@
 """``stase serve``: run the daemon in the foreground until SIGINT/SIGTERM.
 
 Logs go to stderr.  Flags override the YAML ``--config`` file, which overrides the defaults of
-:class:`bridge.daemon.DaemonConfig`.
+:class:`bridge.daemon.DaemonConfig`.  :func:`check_config` refuses, before anything is opened or
+written, what cannot work: an empty ``--host`` or ``--daw-host`` (an unset ``$STASE_HOST``
+would otherwise bind every interface).  Types and ranges (ports 0..65535, sample rate, block
+size) are checked where the settings are defined, by :class:`bridge.daemon.DaemonConfig`; its
+``InputError`` reaches the command line the same way.  The daemon has no authentication: a bind
+address that is not loopback is logged as a loud warning
+(:class:`bridge.osc_transport.OscEndpoint`) and said again on the "ready" line.
 """
 from __future__ import annotations
 
@@ -38,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="open virtual MIDI in/out ports for CC control")
     parser.add_argument("--midi-map", default=None, help="YAML CC mapping (default: built-in)")
     parser.add_argument("--conductor-model", default=None, help='"auto", "none" or a GGUF path')
+    parser.add_argument("--allow-dir", dest="allow_dirs", action="append", default=None, metavar="DIR",
+                        help="a folder whose files requests may name (stems, reference stems, binaural "
+                             "files, room responses); repeatable, added to the config file's allow_dirs; "
+                             "the session file's folder is always allowed")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -49,17 +59,36 @@ def config_from_args(args: argparse.Namespace):
                  "audio_hostapi": args.audio_hostapi, "sample_rate": args.sample_rate,
                  "block_size": args.block_size, "midi": args.midi, "midi_map": args.midi_map,
                  "conductor_model": args.conductor_model}
+    if args.allow_dirs and args.config:
+        # flags add to the config file's list instead of replacing it
+        base = DaemonConfig.from_yaml(args.config).allow_dirs
+        overrides["allow_dirs"] = [*base, *args.allow_dirs]
+    else:
+        overrides["allow_dirs"] = args.allow_dirs
     if args.config:
         return DaemonConfig.from_yaml(args.config, **overrides)
     return DaemonConfig(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def check_config(config) -> None:
+    """Refuse an empty ``host`` or ``daw_host`` (one ``InputError`` naming both if need be)."""
+    from .osc_transport import check_host
+    problems: list[str] = []
+    for value, what, bind in ((config.host, "--host (the address to listen on)", True),
+                              (config.daw_host, "--daw-host (the DAW's address)", False)):
+        try:
+            check_host(value, what, bind=bind)
+        except InputError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InputError("; ".join(problems))
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
-    if config.port is not None and not 0 <= int(config.port) <= 65535:
-        raise InputError(f"--port must be 0..65535, got {config.port}")
+    check_config(config)  # before the daemon opens its session file or any port
     from .daemon import Daemon
     stop = threading.Event()
 
@@ -70,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     daemon = Daemon(config).start()
-    print(f"stase daemon ready on udp {config.host}:{daemon.port}", flush=True)
+    from .osc_transport import NO_AUTH_WARNING, is_loopback
+    note = "" if is_loopback(config.host) else f" (NOT loopback: {NO_AUTH_WARNING})"
+    print(f"stase daemon ready on udp {config.host}:{daemon.port}{note}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

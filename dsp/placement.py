@@ -5,7 +5,7 @@ Holds
 NUMERIC_FIELDS    the numeric placement fields, in order (azimuth, elevation, distance, gain)
 PLACEMENT_FIELDS  every field a placement update may carry (numeric + mode + role)
 FIELD_SPECS       {name: FieldSpec(kind, unit, minimum, maximum, doc)}
-GAIN_DB_RANGE, MAX_TRACK_NAME_CHARS, MAX_ROLE_CHARS
+GAIN_DB_RANGE, MAX_TRACK_NAME_CHARS, MAX_ROLE_CHARS, MAX_TRACKS, MAX_PROMPT_CHARS
 placement_problems(fields, where, partial) -> (accepted, problems)
 check_placement_fields(fields, where) -> accepted   (raises InputError listing every problem)
 
@@ -35,6 +35,11 @@ from .errors import InputError
 GAIN_DB_RANGE = (-120.0, 24.0)
 MAX_TRACK_NAME_CHARS = 128
 MAX_ROLE_CHARS = 64
+#: Most tracks a session, a plan or a DAW mirror holds (a replied track list stays one datagram).
+MAX_TRACKS = 256
+#: Longest request text (prompt, chat, edit request) in characters: a producer's paragraph is
+#: a few hundred; the cap keeps every parser pattern's work small (issue 14 #2).
+MAX_PROMPT_CHARS = 4000
 NUMERIC_FIELDS = ("azimuth_deg", "elevation_deg", "distance_m", "gain_db")
 PLACEMENT_FIELDS = NUMERIC_FIELDS + ("mode", "role")
 

@@ -431,3 +431,18 @@ def test_listen_path_inside_the_allowed_folders_is_read_and_heard(tmp_path):
     write_audio(tmp_path / "both.wav", noise, RATE)
     heard = d.verb_listen({"path": str(tmp_path / "both.wav")}, _no_progress)["heard"]
     assert -180.0 <= heard["azimuth_deg"] <= 180.0 and heard["distance_m"] > 0
+
+
+def test_allow_dir_flags_reach_the_config_and_add_to_the_config_file(tmp_path):
+    import argparse
+    from bridge import daemon_cli
+    parser = argparse.ArgumentParser()
+    daemon_cli.add_arguments(parser)
+    args = parser.parse_args(["--allow-dir", str(tmp_path / "a"), "--allow-dir", str(tmp_path / "b")])
+    assert daemon_cli.config_from_args(args).allow_dirs == [str(tmp_path / "a"), str(tmp_path / "b")]
+    config_file = tmp_path / "serve.yaml"
+    config_file.write_text(f"allow_dirs: [{tmp_path / 'c'}]\n", encoding="utf-8")
+    args = parser.parse_args(["--config", str(config_file), "--allow-dir", str(tmp_path / "a")])
+    assert daemon_cli.config_from_args(args).allow_dirs == [str(tmp_path / "c"), str(tmp_path / "a")]
+    args = parser.parse_args(["--config", str(config_file)])
+    assert daemon_cli.config_from_args(args).allow_dirs == [str(tmp_path / "c")]

@@ -22,6 +22,11 @@ We apply with ``/strip/gain ssid dB`` and ``/strip/pan_stereo_position ssid posi
 When no message (heartbeat or other) arrives for ``timeout_s``, the adapter marks Ardour
 disconnected and registers again every ``keepalive_s`` until it answers: a restarted Ardour is
 picked up without restarting the daemon.
+
+Feedback is taken only from Ardour's surface address and port (``host``:``port``: Ardour
+answers and sends feedback from its surface's own socket); anything else is counted in
+``status()["feedback_rejected"]``.  At most :data:`bridge.adapters.MAX_DAW_TRACKS` strips are
+mirrored (the rest are counted in ``tracks_over_limit``).
 """
 from __future__ import annotations
 
@@ -56,8 +61,9 @@ class ArdourAdapter(OscDawAdapter):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 3819, listen_host: str = "127.0.0.1",
                  keepalive_s: float = 1.0, timeout_s: float = 3.0, **base: Any):
-        super().__init__(host, port, listen_host, 0, keepalive_s=keepalive_s, timeout_s=timeout_s,
-                         **base)  # port 0: an ephemeral port, Ardour replies to the sender
+        # port 0: an ephemeral port, Ardour replies to the sender, from its surface port
+        super().__init__(host, port, listen_host, 0, feedback_port=port, keepalive_s=keepalive_s,
+                         timeout_s=timeout_s, **base)
         self.sample_rate: int | None = None
         self._listing: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -91,11 +97,17 @@ class ArdourAdapter(OscDawAdapter):
         if address == "/reply" and args:
             self._on_reply(args)
         elif address == "/strip/name" and len(args) >= 2:
-            self._update(args[0], name=str(args[1]))
+            name = self._acceptable_name(args[1])
+            if name is not None:
+                self._update(args[0], name=name)
         elif address == "/strip/gain" and len(args) >= 2:
-            self._update(args[0], gain_db=float(args[1]))
+            gain_db = self._finite(args[1])
+            if gain_db is not None:
+                self._update(args[0], gain_db=gain_db)
         elif address == "/strip/pan_stereo_position" and len(args) >= 2:
-            self._update(args[0], pan_position=float(args[1]), pan=position_to_pan(args[1]))
+            position = self._finite(args[1])
+            if position is not None:
+                self._update(args[0], pan_position=position, pan=position_to_pan(position))
 
     def _on_reply(self, args: list) -> None:
         kind = args[0]
@@ -117,13 +129,28 @@ class ArdourAdapter(OscDawAdapter):
                 self.on_tracks(self.tracks())
             return
         if kind in TRACK_TYPES and len(args) >= 7 and isinstance(args[6], int):
+            name = self._acceptable_name(args[1])
+            if name is None:
+                return
             with self._lock:
-                self._listing[int(args[6])] = {"name": str(args[1]), "type": kind}
+                if args[6] not in self._listing and len(self._listing) >= self.max_tracks:
+                    self._over_limit()
+                    return
+                self._listing[int(args[6])] = {"name": name, "type": kind}
+
+    def _over_limit(self) -> None:
+        self.tracks_over_limit += 1
+        if not self._limit_warned:
+            self._limit_warned = True
+            log.warning("ardour: more than %d strips; the others are ignored (counted in status: "
+                        "tracks_over_limit)", self.max_tracks)
 
     def _update(self, ssid: Any, **values: Any) -> None:
-        if not isinstance(ssid, int):
+        if isinstance(ssid, bool) or not isinstance(ssid, int) or ssid < 1:
             return
-        entry = self.feedback.setdefault(int(ssid), {})
+        entry = self._track_slot(int(ssid))
+        if entry is None:
+            return
         renamed = "name" in values and entry.get("name") != values["name"]
         entry.update(values)
         if entry.get("name"):

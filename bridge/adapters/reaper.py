@@ -17,6 +17,11 @@ changes, so silence does not mean it has gone: every ``keepalive_s`` the adapter
 bank size (cheap, idempotent); while it knows no track, and otherwise every ``refresh_s``, it
 registers again and asks REAPER to refresh all surfaces, so a REAPER started or restarted after
 the daemon is picked up (names, faders and pans re-read; renamed tracks followed).
+
+Feedback is taken only from REAPER's address (``host``).  REAPER sends from a socket of its own
+whose port is not part of its OSC settings, so the port is not checked unless ``feedback_port``
+names it.  Track numbers outside our bank (1..``bank_size``, at most
+:data:`bridge.adapters.MAX_DAW_TRACKS`) are not REAPER's and are ignored (counted).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from . import OscDawAdapter, pan_to_position, position_to_pan
+from . import MAX_DAW_TRACKS, OscDawAdapter, pan_to_position, position_to_pan
 
 log = logging.getLogger("stase.daw.reaper")
 
@@ -41,7 +46,7 @@ PATTERNS = {
     "ACTION": "i/action",
 }
 ACTION_REFRESH_ALL_SURFACES = 41743
-_TRACK = re.compile(r"^/track/(\d+)/(name|volume/db|pan|select)$")
+_TRACK = re.compile(r"^/track/(\d{1,9})/(name|volume/db|pan|select)$")
 
 
 class ReaperAdapter(OscDawAdapter):
@@ -51,18 +56,25 @@ class ReaperAdapter(OscDawAdapter):
     ----------
     host, port : where REAPER listens (127.0.0.1:8000 by default).
     listen_host, listen_port : where REAPER sends feedback (our side; 9000 by default).
-    bank_size : how many tracks we ask REAPER to report (DEVICE_TRACK_COUNT).
+    bank_size : how many tracks we ask REAPER to report (DEVICE_TRACK_COUNT; 1..MAX_DAW_TRACKS).
     refresh_s : how often to ask for a full refresh (a REAPER restarted since is re-read).
+    feedback_port : the port REAPER sends from, when known (None: any port of ``host``).
     """
 
     kind = "reaper"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8000, listen_host: str = "127.0.0.1",
                  listen_port: int = 9000, bank_size: int = 64, keepalive_s: float = 2.0,
-                 timeout_s: float = 5.0, refresh_s: float = 10.0, **base: Any):
-        super().__init__(host, port, listen_host, listen_port, keepalive_s=keepalive_s,
-                         timeout_s=timeout_s, **base)
-        self.bank_size = int(bank_size)
+                 timeout_s: float = 5.0, refresh_s: float = 10.0, feedback_port: int | None = None,
+                 **base: Any):
+        super().__init__(host, port, listen_host, listen_port, feedback_port=feedback_port,
+                         keepalive_s=keepalive_s, timeout_s=timeout_s, **base)
+        if (isinstance(bank_size, bool) or not isinstance(bank_size, int)
+                or not 1 <= bank_size <= MAX_DAW_TRACKS):
+            from dsp.errors import InputError
+            raise InputError(f"reaper: bank_size must be 1..{MAX_DAW_TRACKS} tracks, got {bank_size!r}")
+        self.bank_size = bank_size
+        self.max_tracks = bank_size
         self._names_dirty = threading.Event()
         self.refresh_s = refresh_s
         self._last_refresh = time.monotonic()
@@ -92,23 +104,38 @@ class ReaperAdapter(OscDawAdapter):
         if not m or not args:
             return
         number, what = int(m.group(1)), m.group(2)
-        entry = self.feedback.setdefault(number, {})
+        if not 1 <= number <= self.bank_size:
+            # REAPER numbers tracks within our bank: anything else is not its feedback
+            self.tracks_over_limit += 1
+            return
         value = args[0]
         if what == "name":
-            name = str(value).strip()
-            if entry.get("name") != name:
+            if not str(value).strip():
+                # an empty slot of the bank (or a track renamed to nothing): no track there
+                entry = self.feedback.get(number)
+                if entry is not None and entry.get("name"):
+                    entry["name"] = ""
+                    self._names_dirty.set()
+                return
+            name = self._acceptable_name(value)
+            entry = self._track_slot(number) if name is not None else None
+            if entry is not None and entry.get("name") != name:
                 entry["name"] = name
                 self._names_dirty.set()
             return
-        if what == "volume/db" and isinstance(value, (int, float)):
-            entry["gain_db"] = float(value)
-        elif what == "pan" and isinstance(value, (int, float)):
-            entry["pan_position"] = float(value)
-            entry["pan"] = position_to_pan(value)
-        elif what == "select" and isinstance(value, (int, float)):
-            entry["selected"] = bool(value)
-        else:
+        number_value = self._finite(value)
+        if number_value is None:
             return
+        entry = self._track_slot(number)
+        if entry is None:
+            return
+        if what == "volume/db":
+            entry["gain_db"] = number_value
+        elif what == "pan":
+            entry["pan_position"] = number_value
+            entry["pan"] = position_to_pan(number_value)
+        else:
+            entry["selected"] = bool(number_value)
         if entry.get("name"):
             self.on_feedback(entry["name"], {k: entry[k] for k in ("gain_db", "pan", "selected") if k in entry})
 
