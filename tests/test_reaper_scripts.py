@@ -508,6 +508,14 @@ def test_listen_back_reports_the_daemon_down(run):
     assert "stase serve" in r["messages"][0]["text"] and r["defer_left"] == 0
 
 
+def test_a_busy_daemon_is_reported_as_busy_not_down(run):
+    """bridge/client.py exits 4 when the daemon is reachable but answers too late (issue 14 #10)."""
+    busy = {"rc": 4, "out": "", "err": "stase daemon busy at 127.0.0.1:9100 (no reply within 2 s after 3 tries)\n"}
+    r = run("stase_listen_back.lua", {"tracks": tracks(("Sax", True)), "daemon": {"listen": busy}})
+    text = r["messages"][0]["text"]
+    assert "busy" in text and "stase serve" not in text and r["defer_left"] == 0
+
+
 # --- Chat --------------------------------------------------------------------------------------------
 
 def chat_daemon(new_az=50.0):

@@ -186,6 +186,10 @@ function factory (params) local S = {} ; do
 			return nil, "The `stase` command could not be run (" .. S.stase_cmd .. "): " .. said ..
 			            "\n\nSet its full path in this action's script parameters."
 		end
+		if rc == 4 then  -- bridge/client.py: busy (reachable, but no reply in time)
+			return nil, "The stase daemon is busy (no reply in time); try again in a moment." ..
+			            (said ~= "" and ("\n\nThe client said: " .. said) or "")
+		end
 		return nil, "The stase daemon is not reachable.\n\n" .. S.START_HINT ..
 		            (said ~= "" and ("\n\nThe client said: " .. said) or "")
 	end

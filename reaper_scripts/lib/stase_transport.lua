@@ -203,7 +203,8 @@ function T.is_interim(reply)
 end
 
 --- Turn (exit status, output) into (reply, nil) or (nil, err) where err = {kind=, message=}.
--- kind: "not_found" (stase command missing), "down" (daemon unreachable), "daemon" (the
+-- kind: "not_found" (stase command missing), "down" (daemon unreachable), "busy" (exit 4: the
+-- daemon answered too late), "usage" (exit 2: a bad flag or request), "daemon" (the
 -- daemon answered ok=false), "bad_reply" (unreadable output), "timeout", "exec".
 function T.interpret(rc, output)
   local replies = T.parse_replies(output)
@@ -224,6 +225,16 @@ function T.interpret(rc, output)
     return nil, { kind = "not_found", message = "The `stase` command could not be run (" ..
       T.setting("stase_cmd") .. "): " .. said .. "\n\nSet its full path with the action " ..
       "'stase: Settings', for example /path/to/stase/.venv/bin/stase." }
+  end
+  if rc == 4 then  -- bridge/client.py EXIT_BUSY: the daemon is there but answered too late
+    return nil, { kind = "busy", message = "The stase daemon is busy (it did not answer in time; " ..
+      "it may be overloaded). Try again in a moment." ..
+      (said ~= "" and ("\n\nThe client said: " .. said) or "") }
+  end
+  if rc == 2 then  -- bridge/cli.py EXIT_USAGE: the request or a setting was refused
+    return nil, { kind = "usage", message = "The stase client refused the request: " ..
+      (said ~= "" and said or "(no message)") ..
+      "\n\nCheck the action 'stase: Settings' (client_args)." }
   end
   if rc ~= 0 then
     return nil, { kind = "down", message = "The stase daemon is not reachable.\n\n" .. T.START_HINT ..
