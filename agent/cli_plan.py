@@ -4,8 +4,15 @@
     stase plan "move the sax further left" --plan current.json --json
     stase plan --batch prompts.jsonl --json      # {"prompt": ..., "tracks": [...]} per line
 
-Exit 2 with a message for an empty prompt, a cue naming an instrument no track plays, or an
-unreadable plan file (bridge/cli.py turns ``InputError`` into that).
+Exit 2 with a message for an empty prompt, a cue naming an instrument no track plays, an
+unreadable plan file or an ``--out`` that is not a writable file (bridge/cli.py turns ``InputError``
+into that).
+
+``--batch``: each non-blank line is planned on its own, and a bad line (not JSON, not an object, a
+``prompt`` that is not a string, ``tracks`` that are not a list of names, a bad ``plan``) gets an
+error line ``{"line": N, "error": "line N: ..."}`` in its place while the other lines go on.  Exit
+status: 0 when every line gave a plan, 1 when any line failed (a summary goes to stderr), 2 when
+the batch file itself cannot be read.
 """
 from __future__ import annotations
 
@@ -25,8 +32,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default="auto",
                         help="auto (shipped default), none, smollm2, gemma, or a path to a GGUF")
     parser.add_argument("--batch", type=Path, default=None,
-                        help="JSONL file, one {\"prompt\": ..., \"tracks\": [...]} per line; one plan per line out")
-    parser.add_argument("--out", type=Path, default=None, help="also write the plan JSON to this file")
+                        help="JSONL file, one {\"prompt\": ..., \"tracks\": [...], \"plan\": optional} per line; "
+                             "one plan (or one {\"line\": N, \"error\": ...} line) out per non-blank line, in order; "
+                             "exit 0 if every line gave a plan, 1 if any failed")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the plan JSON to this file (not with --batch)")
     parser.add_argument("--json", action="store_true", help="print JSON (one object; one per line with --batch)")
 
 
@@ -36,7 +46,7 @@ def _tracks(value) -> list[str] | None:
     if isinstance(value, str):
         value = [t for t in value.split(",")]
     if not isinstance(value, list):
-        raise InputError(f"tracks must be a list of names or a comma-separated string, got {value!r}")
+        raise InputError(f"tracks must be a list of names or a comma-separated string, got {type(value).__name__}")
     return value
 
 
@@ -50,29 +60,54 @@ def _human(plan) -> str:
     return "\n".join(lines)
 
 
+def _batch_item(line: str, conductor):
+    """The plan for one batch line; ``InputError`` for anything wrong with the line."""
+    from dsp.plan import Plan, load_plan
+    try:
+        item = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"not JSON ({exc})" if isinstance(exc, json.JSONDecodeError)
+                         else "not JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InputError(f"not JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise InputError(f"each line must be a JSON object with 'prompt' and 'tracks', got {type(item).__name__}")
+    current = None
+    plan = item.get("plan")
+    if plan is not None and plan != "" and plan != {}:   # other keys (an id, a label) are left alone
+        if isinstance(plan, dict):
+            current = Plan.from_dict(plan, source="plan")
+        elif isinstance(plan, str) and plan.strip():
+            current = load_plan(plan)
+        else:
+            raise InputError(f"'plan' must be a plan object or the path of a plan file, got {type(plan).__name__}")
+    return conductor.plan(item.get("prompt", ""), _tracks(item.get("tracks")), current)
+
+
 def _run_batch(args, conductor) -> int:
     try:
         text = args.batch.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read batch file {args.batch}: {exc}") from exc
-    failures = 0
+    done = failures = 0
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        done += 1
         try:
-            item = json.loads(line)
-            if not isinstance(item, dict):
-                raise InputError("each line must be a JSON object with 'prompt' and 'tracks'")
-            current = None
-            if item.get("plan"):
-                from dsp.plan import Plan, load_plan
-                current = (Plan.from_dict(item["plan"], source=f"line {n} plan") if isinstance(item["plan"], dict)
-                           else load_plan(item["plan"]))
-            plan = conductor.plan(item.get("prompt", ""), _tracks(item.get("tracks")), current)
-            print(plan.to_json(indent=None) if args.json else _human(plan), flush=True)
-        except (InputError, json.JSONDecodeError) as exc:
+            plan = _batch_item(line, conductor)
+        except InputError as exc:
             failures += 1
-            print(json.dumps({"error": f"line {n}: {exc}"}), flush=True)
+            print(json.dumps({"line": n, "error": f"line {n}: {exc}"}), flush=True)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one line's failure must not cost the others
+            failures += 1
+            print(json.dumps({"line": n, "error": f"line {n}: internal error ({type(exc).__name__}: {str(exc)[:300]})"}),
+                  flush=True)
+            continue
+        print(plan.to_json(indent=None) if args.json else _human(plan), flush=True)
+    if failures:
+        print(f"stase plan: {failures} of {done} batch lines failed (see their error lines)", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -80,6 +115,11 @@ def run(args) -> int:
     from .conductor import Conductor
     if args.batch is None and (args.prompt is None or not args.prompt.strip()):
         raise InputError("the prompt is empty: give one, e.g. stase plan \"sax 30 degrees left\" --tracks Sax,Drums")
+    if args.batch is not None and args.out is not None:
+        raise InputError("--out writes one plan; with --batch the plans go to standard output, one per line")
+    if args.out is not None:
+        from dsp.plan import check_plan_output
+        check_plan_output(args.out)   # before any work: a folder or unwritable path fails now
     current = None
     if args.current is not None:
         from dsp.plan import load_plan

@@ -12,6 +12,8 @@ Holds
   family, never within ``MIN_SEPARATION_DEG`` of another source at a similar distance.
 
 Every azimuth/elevation/distance carries a provenance string saying where it came from.
+A prompt must be a string of at most ``MAX_PROMPT_CHARS`` (4000) characters (:mod:`agent.parser`
+defines it); anything else is an ``InputError`` that says so.
 """
 from __future__ import annotations
 
@@ -20,12 +22,13 @@ from typing import Any
 
 from dsp.conventions import wrap_azimuth_deg
 from dsp.errors import InputError
-from dsp.plan import Plan, SourcePlacement
+from dsp.placement import track_name_problem
+from dsp.plan import Plan, SourcePlacement, clip_provenance
 
 from .layout import (DEFAULT_LAYOUT_TEMPLATE, apply_cues, apply_mirrors, apply_swaps,
                      assign_seats, mix_notes, music_description, resolve_collisions)
 from .lexicon import get_lexicon
-from .parser import ParseResult, normalise_text, parse_prompt
+from .parser import MAX_PROMPT_CHARS, ParseResult, check_prompt_text, normalise_text, parse_prompt
 
 #: Words naming a room outright; they override the template's room ("a choir in a cathedral").
 ROOM_WORDS: dict[str, tuple[str, ...]] = {
@@ -51,7 +54,8 @@ _FILLER = frozenset("""a an the and or but with put place set have make move let
 
 
 def _check_prompt(prompt: Any) -> str:
-    if not isinstance(prompt, str) or not prompt.strip():
+    check_prompt_text(prompt)   # a string, at most MAX_PROMPT_CHARS long
+    if not prompt.strip():
         raise InputError("the prompt is empty: describe the scene or give cues such as "
                          "'sax 30 degrees left, drums behind me'")
     return prompt.strip()
@@ -62,12 +66,20 @@ def _check_tracks(tracks: Any) -> list[str] | None:
         return None
     if isinstance(tracks, str):
         tracks = [t for t in tracks.split(",")]
+    if not isinstance(tracks, (list, tuple)):
+        raise InputError(f"tracks must be a list of names or a comma-separated string, got {type(tracks).__name__}")
     out: list[str] = []
+    seen: set[str] = set()
     for t in tracks:
         if not isinstance(t, str) or not t.strip():
-            raise InputError(f"track names must be non-empty strings, got {t!r}")
-        if t.strip().lower() in (o.lower() for o in out):
+            shown = repr(t) if isinstance(t, str) else type(t).__name__
+            raise InputError(f"track names must be non-empty strings, got {shown}")
+        problem = track_name_problem(t.strip())
+        if problem is not None:
+            raise InputError(problem)
+        if t.strip().lower() in seen:
             raise InputError(f"track {t.strip()!r} is listed twice")
+        seen.add(t.strip().lower())
         out.append(t.strip())
     if not out:
         raise InputError("no tracks given: pass at least one track name (e.g. --tracks 'Vox,Gtr,Bass')")
@@ -181,6 +193,8 @@ class Conductor:
             plan.mix_notes += (f" Model {self.llm.path.stem}: proposed {proposal.get('template')}, changed "
                                f"{', '.join(changed) or 'nothing'}." if proposal else
                                f" Model {self.llm.path.stem}: no valid answer, kept the deterministic plan.")
+            for s in plan.sources:   # the model's notes were appended after normalisation
+                s.provenance = {key: clip_provenance(why) for key, why in s.provenance.items()}
         return plan
 
     def _ask_model(self, prompt, tracks, roles, parsed, ranked) -> dict | None:
@@ -299,4 +313,4 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-__all__ = ["Conductor", "ROOM_WORDS", "wrap_azimuth_deg"]
+__all__ = ["Conductor", "MAX_PROMPT_CHARS", "ROOM_WORDS", "wrap_azimuth_deg"]

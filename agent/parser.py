@@ -5,7 +5,16 @@ Holds
 * :func:`parse_prompt` -> :class:`ParseResult`: which session tracks the prompt mentions, the
   spatial cues attached to each (absolute or relative azimuth / elevation / distance / gain, a
   ``±`` spread, a swap or a mirror), tempo/key/bars and a room named in the prompt.
+* :data:`MAX_PROMPT_CHARS` (4000) and :func:`check_prompt_text`: the one check of a prompt's type
+  and length (the conductor uses it too).
 * The phrase tables (hedges, clock, direction words) that turn words into numbers.
+
+Cost: linear in the text.  No pattern may rescan the text from every position (a leading
+unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
+adjacent optional whitespace runs that can split one run of spaces, a digit run entered
+mid-run); phrase lists are tries; every lookup of "which mention / clause / expression holds
+this position" is a bisection.
+tests/test_hardening_plan.py parses 100 kB of hostile text of each kind.
 
 Conventions (:mod:`dsp.conventions`): azimuth in degrees, 0 = front, **positive = left**; clock
 positions are seen from above with 12 o'clock in front, so 3 o'clock = -90 (right), 9 = +90.
@@ -18,11 +27,20 @@ on the left") shares one cue.  Every cue keeps the words it came from (provenanc
 """
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-from .lexicon import MARKER_WORDS, Lexicon, get_lexicon, normalise_words
+from dsp.errors import InputError
+from dsp.placement import MAX_PROMPT_CHARS
+
+from .lexicon import MARKER_WORDS, AliasHit, Lexicon, get_lexicon, normalise_words
+
+# The longest prompt accepted (characters) is dsp.placement.MAX_PROMPT_CHARS, the one limit the
+# daemon also checks at its boundary: it bounds the time a parse can hold the interpreter.
 
 # ------------------------------------------------------------------------------------------------
 # Phrase tables.  Azimuth magnitudes for side words, chosen to match how producers use them and
@@ -58,11 +76,36 @@ _SMALL_NUMBERS = {
     "eighty": 80, "ninety": 90, "a hundred": 100, "a": 1, "an": 1, "half a": 0.5, "half an": 0.5,
     "one and a half": 1.5, "a couple of": 2, "a couple": 2, "a few": 3,
 }
-_WORD_NUM = "|".join(sorted((re.escape(k) for k in _SMALL_NUMBERS), key=len, reverse=True))
-NUM = rf"(?:[-+]?\d+(?:\.\d+)?|(?:{_WORD_NUM})(?![a-z]))"
+
+
+def _alternation(phrases) -> str:
+    """A regex for "any of ``phrases``" written as a trie ("a(?: (?:bit|lot)|n)?"): the engine
+    tries one branch per distinct next character instead of every phrase in turn, and where one
+    phrase is a prefix of another the longer is tried first, as a longest-first list would."""
+    trie: dict = {}
+    for phrase in phrases:
+        node = trie
+        for ch in phrase:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+_WORD_NUM = _alternation(_SMALL_NUMBERS)
+# a digit run is read whole: possessive, and never entered mid-run, so a 100 kB run of digits
+# costs one pass instead of one pass per digit (the regex engine backtracks otherwise)
+NUM = rf"(?:[-+]?(?<!\d)\d++(?:\.\d++)?|(?:{_WORD_NUM})(?![a-z]))"
 DEG = r"(?:degrees?|degs?|deg)\b"
 SIDE = r"(left|right)"
-_HEDGE = "|".join(sorted((re.escape(k) for k in HEDGES), key=len, reverse=True))
+_HEDGE = _alternation(HEDGES)
 HEDGE = rf"(?:({_HEDGE})\s+)"
 PREP = r"(?:(?:off\s+)?to\s+(?:the|my|your|our)\s+|on\s+(?:the|my|your)\s+|towards?\s+(?:the\s+)?|at\s+the\s+|in\s+the\s+|over\s+(?:on|to)\s+the\s+)"
 CENTRE = r"(?:cent(?:er|re)|middle)"
@@ -93,7 +136,8 @@ def normalise_text(prompt: str) -> str:
     """Lower-case, with degree/plus-minus symbols and unicode dashes spelled out."""
     t = prompt.lower()
     t = t.replace("\u2019", "'").replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", " - ")
-    t = re.sub(r"\s*[\u00b0\u00ba\u02da]", " degrees", t)
+    # only from the start of a whitespace run: a long run without a degree sign is scanned once
+    t = re.sub(r"(?<!\s)\s*+[\u00b0\u00ba\u02da]", " degrees", t)
     t = re.sub(r"\u00b1|\+/-|\+-(?=\s*\d)", " plus-or-minus ", t)
     t = re.sub(r"plus or minus", "plus-or-minus", t)
     t = re.sub(r"(\d)(?=(?:m|cm|ft|bpm)\b)", r"\1 ", t)
@@ -216,7 +260,7 @@ def _both_sides(m):
     return {"spread_deg": _hedge(m.group(1), 70.0)}
 
 
-@_rule(rf"\bazimuth\s*(?:of|at|to|:|=|is)?\s*({NUM})\s*(?:{DEG})?(?:\s*(?:to\s+the\s+)?{SIDE})?")
+@_rule(rf"\bazimuth\s*+(?:of|at|to|:|=|is)?\s*({NUM})\s*(?:{DEG})?(?:\s*(?:to\s+the\s+)?{SIDE})?")
 def _azimuth_keyword(m):
     v = number(m.group(1))
     if m.group(2):
@@ -224,7 +268,7 @@ def _azimuth_keyword(m):
     return {"values": {"azimuth_deg": v}}
 
 
-@_rule(rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*(?:of|at|to|by|:|=|is)?\s*({NUM})\s*(?:{DEG})?")
+@_rule(rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|by|:|=|is)?\s*({NUM})\s*(?:{DEG})?")
 def _elevation_keyword(m):
     return {"values": {"elevation_deg": number(m.group(1))}}
 
@@ -317,7 +361,7 @@ def _relative_side(m):
     return {"relative": {"azimuth_deg": step * _side_sign(side)}}
 
 
-@_rule(rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)|\bpush(?:ed|ing)?\b[^,.;]*?\b(?P<key>back)\b"
+@_rule(rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)|\bpush(?:ed|ing)?\b(?:(?!\bpush)[^,.;])*?\b(?P<key>back)\b"
        r"|\b(?:towards?|at|in)\s+the\s+back\b|\bback\s+(?:a\s+bit|a\s+little|a\s+touch)|\bfarther\b|\bfurther\s+off\b")
 def _further(m):
     scale = FAR_SCALE
@@ -326,7 +370,8 @@ def _further(m):
     return {"relative": {"distance_scale": scale}}
 
 
-@_rule(rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b[^,.;]*?\b(?P<key>forward|in|up\s+front|closer)\b|\bmove\b[^,.;]*?\b(?P<key2>forward)\b")
+@_rule(rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in|up\s+front|closer)\b"
+       r"|\bmove\b(?:(?!\bmove\b)[^,.;])*?\b(?P<key2>forward)\b")
 def _closer(m):
     scale = CLOSE_SCALE
     if m.group(1) and HEDGES.get(m.group(1), 30.0) <= 15.0:
@@ -448,7 +493,7 @@ def _spread(m):
 # Music and room words
 # ------------------------------------------------------------------------------------------------
 _TEMPO = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*bpm\b|\btempo\s+(?:of\s+)?(\d{2,3})\b")
-_KEY = re.compile(r"\bin\s+(?:the\s+key\s+of\s+)?([a-g])(\s*#|\s*b(?![a-z])|\s*-?\s*sharp|\s*-?\s*flat)?\s*(major|minor|maj|min|dorian|mixolydian|phrygian|lydian)\b")
+_KEY = re.compile(r"\bin\s+(?:the\s+key\s+of\s+)?([a-g])(\s*+#|\s*+b(?![a-z])|\s*+-?\s*+sharp|\s*+-?\s*+flat)?\s*+(major|minor|maj|min|dorian|mixolydian|phrygian|lydian)\b")
 _BARS = re.compile(r"\b(\d{1,3})\s*(?:bars|measures)\b")
 
 
@@ -491,6 +536,27 @@ def _track_side(name: str) -> int:
     return 0
 
 
+def _find_aliases(lexicon: Lexicon, words: list[str], fuzzy_cache: dict[str, list[AliasHit]]) -> list[AliasHit]:
+    """``lexicon.find(words, fuzzy=True, skip=PROSE_SKIP)``, asking the fuzzy matcher once per
+    distinct word.
+
+    The lexicon finds exact phrases first and then tries each word left free on its own, so a free
+    word's fuzzy hit depends on nothing but the word: ``lexicon.find([word])`` gives it.
+    """
+    hits = lexicon.find(words, fuzzy=False, skip=PROSE_SKIP)
+    free = [True] * len(words)
+    for hit in hits:
+        free[hit.start:hit.end] = [False] * (hit.end - hit.start)
+    for k, w in enumerate(words):
+        if not free[k]:
+            continue
+        if w not in fuzzy_cache:
+            fuzzy_cache[w] = lexicon.find([w], fuzzy=True, skip=PROSE_SKIP)
+        if fuzzy_cache[w]:
+            hits.extend(dataclasses.replace(hit, start=k, end=k + 1) for hit in fuzzy_cache[w])
+    return sorted(hits, key=lambda h: h.start)
+
+
 def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], lexicon: Lexicon,
                   blocked: list[tuple[int, int]] = ()) -> tuple[list[Mention], list[Mention]]:
     """Mentions of session tracks in a normalised prompt: (mentions, mentions of absent roles).
@@ -499,7 +565,16 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     one plays: "strings" finds violins and cellos); a close spelling of a track's own word.
     ``blocked`` spans (spatial expressions) are never read as mentions ("left" in "Gtr L").
     """
-    spans = [w for w in _word_spans(text) if not any(a <= w[1] < b for a, b in blocked)]
+    blocked = sorted(blocked)
+    block_starts = [a for a, _ in blocked]
+
+    def is_blocked(position: int) -> bool:
+        # the spans do not overlap (each character belongs to one expression), so only the last
+        # one starting at or before ``position`` can hold it
+        k = bisect.bisect_right(block_starts, position) - 1
+        return k >= 0 and position < blocked[k][1]
+
+    spans = [w for w in _word_spans(text) if not is_blocked(w[1])]
     words = [w[0] for w in spans]
     taken = [False] * len(words)
     mentions: list[Mention] = []
@@ -518,14 +593,17 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 add(hit.start, hit.end, found, "alias", hit.role)
     # 1. full track names (longest first), skipping names that are pure markers
     named = sorted(tracks, key=lambda t: -len(normalise_words(t)))
+    positions: dict[str, list[int]] = {}   # word -> where it occurs, so each name is sought only there
+    for i, w in enumerate(words):
+        positions.setdefault(w, []).append(i)
     for track in named:
         tw = normalise_words(track)
         if not tw or all(w in MARKER_WORDS or w.isdigit() for w in tw):
             continue
         n = len(tw)
-        for i in range(len(words) - n + 1):
-            if not any(taken[i:i + n]) and words[i:i + n] == tw:
-                same = [t for t in tracks if normalise_words(t) == tw]
+        same = [t for t in tracks if normalise_words(t) == tw]
+        for i in positions.get(tw[0], ()):
+            if i + n <= len(words) and not any(taken[i:i + n]) and words[i:i + n] == tw:
                 add(i, i + n, same, "name")
     # 2. lexicon aliases
     free = [i for i in range(len(words)) if not taken[i]]
@@ -536,8 +614,9 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             runs[-1].append(i)
         else:
             runs.append([i])
+    fuzzy_cache: dict[str, list[AliasHit]] = {}
     for run in runs:
-        for hit in lexicon.find([words[i] for i in run], fuzzy=True, skip=PROSE_SKIP):
+        for hit in _find_aliases(lexicon, [words[i] for i in run], fuzzy_cache):
             i, j = run[hit.start], run[hit.end - 1] + 1
             found = [t for t in tracks if roles.get(t) == hit.role]
             how = "alias"
@@ -551,9 +630,10 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 absent.append(Mention(text[spans[i][1]:spans[j - 1][2]], spans[i][1], spans[j - 1][2], [], hit.role, "absent"))
                 taken[i:j] = [True] * (j - i)
     # 3. the whole session ("everything 3 m away")
+    span_at_start = {w[1]: k for k, w in enumerate(spans)}
+    span_at_end = {w[2]: k + 1 for k, w in enumerate(spans)}
     for m in _ALL_TRACKS.finditer(text):
-        i = next((k for k, w in enumerate(spans) if w[1] == m.start()), None)
-        j = next((k + 1 for k, w in enumerate(spans) if w[2] == m.end()), None)
+        i, j = span_at_start.get(m.start()), span_at_end.get(m.end())
         if i is not None and j is not None and not any(taken[i:j]) and tracks:
             add(i, j, list(tracks), "all")
     # 4. close spellings of a track's own distinctive words ("guiter" for "Guitar", "marcos")
@@ -562,10 +642,14 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         for w in normalise_words(t):
             if len(w) >= 4 and w not in MARKER_WORDS and not w.isdigit():
                 own.setdefault(w, []).append(t)
+    own_words = list(own)
+    spelt: dict[str, list[str]] = {}   # difflib costs ~0.1 ms a word: ask once per distinct word
     for i, w in enumerate(words):
         if taken[i] or len(w) < 4:
             continue
-        close = difflib.get_close_matches(w, list(own), n=1, cutoff=0.8)
+        if w not in spelt:
+            spelt[w] = difflib.get_close_matches(w, own_words, n=1, cutoff=0.8)
+        close = spelt[w]
         if close:
             add(i, i + 1, own[close[0]], "spelling")
     mentions.sort(key=lambda m: m.start)
@@ -605,8 +689,9 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     cue = Cue(text=text[exprs[0][0]:exprs[-1][1]].strip(), start=exprs[0][0], end=exprs[-1][1])
     back = any(f.get("back") for _, _, f in exprs)
     sides = [f for _, _, f in exprs if f.get("side")]
+    any_azimuth = any("azimuth_deg" in g.get("values", {}) for _, _, g in exprs)
     for _, _, f in exprs:
-        if f.get("soft") and (cue.spread_deg is not None or any("azimuth_deg" in g.get("values", {}) for _, _, g in exprs)):
+        if f.get("soft") and (cue.spread_deg is not None or any_azimuth):
             continue
         if f.get("back") and sides:
             continue
@@ -629,16 +714,42 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     return cue
 
 
+def check_prompt_text(prompt: Any, what: str = "prompt") -> str:
+    """``prompt`` when it is a string of at most :data:`MAX_PROMPT_CHARS` characters.
+
+    Raises
+    ------
+    InputError : not a string ("prompt must be a string, got int"), or too long.
+    """
+    if not isinstance(prompt, str):
+        raise InputError(f"{what} must be a string, got {type(prompt).__name__}")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(f"the {what} is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS} are accepted "
+                         "(say what goes where in a few sentences)")
+    return prompt
+
+
 def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | None = None,
                  lexicon: Lexicon | None = None) -> ParseResult:
     """Parse a prompt against a session's track names.
 
     Parameters
     ----------
-    prompt : the producer's words.
+    prompt : the producer's words, at most :data:`MAX_PROMPT_CHARS` characters.
     tracks : the session's track names (mentions resolve to these).
     roles : track -> role (default: :func:`agent.lexicon.match_track_role` of each name).
+
+    Raises
+    ------
+    InputError : ``prompt`` is not a string or is too long (:func:`check_prompt_text`).
     """
+    return _parse(check_prompt_text(prompt), tracks, roles, lexicon)
+
+
+def _parse(prompt: str, tracks: list[str], roles: dict[str, str | None] | None = None,
+           lexicon: Lexicon | None = None) -> ParseResult:
+    """:func:`parse_prompt` without the length cap.  Its cost grows linearly with the text
+    (tests/test_hardening_plan.py parses 100 kB), which is what makes the cap a bound on time."""
     lexicon = lexicon or get_lexicon()
     if roles is None:
         roles = {t: lexicon.role_of(t) for t in tracks}
@@ -656,19 +767,29 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
     result.residual = " ".join(" ".join(keep).split())
 
     # clauses: cut at punctuation and conjunctions, except inside an expression ("front and centre")
+    expr_starts = [s for s, _, _ in exprs]
+
+    def inside_expression(p: int) -> bool:
+        # expressions do not overlap: only the last one starting before ``p`` can hold it
+        k = bisect.bisect_left(expr_starts, p) - 1
+        return k >= 0 and p < exprs[k][1]
+
     cuts = [(m.start(), m.end(), m.group(0).strip()) for m in _CLAUSE_BREAK.finditer(text)
-            if not any(s < m.start() < e or s < m.end() < e for s, e, _ in exprs)]
+            if not (inside_expression(m.start()) or inside_expression(m.end()))]
     clauses = []
     pos, join = 0, ""
     for s, e, word in cuts + [(len(text), len(text), "")]:
         clauses.append({"start": pos, "end": s, "join": join, "mentions": [], "absent": [], "exprs": []})
         pos, join = e, word
+    clause_starts = [c["start"] for c in clauses]   # strictly increasing
 
     def clause_of(p: int):
-        for c in clauses:
-            if c["start"] <= p < c["end"]:
-                return c
-        return min(clauses, key=lambda c: abs(c["start"] - p))
+        """The clause holding position ``p``, else the one starting nearest to it (the first on a tie)."""
+        k = bisect.bisect_right(clause_starts, p) - 1
+        if k >= 0 and p < clauses[k]["end"]:
+            return clauses[k]
+        near = [j for j in (k, k + 1) if 0 <= j < len(clauses)]
+        return clauses[min(near, key=lambda j: (abs(clause_starts[j] - p), j))]
 
     for mm in mentions:
         clause_of(mm.start)["mentions"].append(mm)
@@ -684,11 +805,23 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
         return {k for _, _, f in cl["exprs"] for k in list(f.get("values", {})) + list(f.get("relative", {}))}
 
     # a clause with cues but no mention lends them to a neighbour that lacks that kind of cue
+    # (the nearest clause with a mention on each side, found in one pass each way)
+    prev_named: list[dict | None] = []
+    last = None
+    for c in clauses:
+        prev_named.append(last)
+        if c["mentions"]:
+            last = c
+    next_named: list[dict | None] = [None] * len(clauses)
+    last = None
+    for idx in range(len(clauses) - 1, -1, -1):
+        next_named[idx] = last
+        if clauses[idx]["mentions"]:
+            last = clauses[idx]
     for idx, c in enumerate(clauses):
         if c["exprs"] and not c["mentions"] and not c["absent"]:
             kinds = kinds_of(c)
-            prev = next((clauses[j] for j in range(idx - 1, -1, -1) if clauses[j]["mentions"]), None)
-            nxt = next((clauses[j] for j in range(idx + 1, len(clauses)) if clauses[j]["mentions"]), None)
+            prev, nxt = prev_named[idx], next_named[idx]
             prev_free = prev is not None and not (kinds & kinds_of(prev))
             nxt_free = nxt is not None and not (kinds & kinds_of(nxt))
             target = prev if prev_free or (prev is not None and not nxt_free) else nxt
@@ -718,9 +851,10 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
         else:
             # each expression goes to the nearest mention before it (or the first one after it)
             by_mention: dict[int, list] = {}
+            target_starts = [mm.start for mm in targets]
             for ex in c["exprs"]:
-                before = [i for i, mm in enumerate(targets) if mm.start <= ex[0]]
-                by_mention.setdefault(before[-1] if before else 0, []).append(ex)
+                before = bisect.bisect_right(target_starts, ex[0]) - 1
+                by_mention.setdefault(max(before, 0), []).append(ex)
             groups = [([targets[i]], exs) for i, exs in sorted(by_mention.items())]
         for mlist, exs in groups:
             cue = _combine(exs, text)
@@ -738,20 +872,40 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
     return result
 
 
+_SENTENCE = re.compile(r"[^.;!?]+")
+_SWAP_WORD = re.compile(r"\b(swap|switch|exchange|trade)\b[^.;!?]*")
+_SWAP_PLACES = re.compile(r"\b(trade|swap|switch)\s+(places|sides|positions)\b")
+_MIRROR_WORD = re.compile(r"\b(mirror|flip)\b[^.;!?,]*")
+
+
+def _mentions_in(mentions: list[Mention], starts: list[int], lo: int, hi: int) -> list[Mention]:
+    """The mentions starting in ``[lo, hi)``; ``starts`` are the (sorted) mention starts."""
+    return mentions[bisect.bisect_left(starts, lo):bisect.bisect_left(starts, hi)]
+
+
 def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None:
-    for m in re.finditer(r"\b(swap|switch|exchange|trade)\b[^.;!?]*", text):
-        inside = [mm for mm in mentions if m.start() <= mm.start < m.end() and mm.tracks]
+    starts = [mm.start for mm in mentions]
+    for m in _SWAP_WORD.finditer(text):
+        inside = [mm for mm in _mentions_in(mentions, starts, m.start(), m.end()) if mm.tracks]
         if len(inside) >= 2:
             a, b = inside[0].tracks[0], inside[1].tracks[0]
             if a != b:
                 result.swaps.append((a, b, m.group(0).strip()))
-    for m in re.finditer(r"[^.;!?]*\b(trade|swap|switch)\s+(places|sides|positions)\b", text):
-        inside = [mm for mm in mentions if m.start() <= mm.start < m.end() and mm.tracks]
+    # "the sax and the keys trade places": the sentence up to its last such phrase.  One sentence
+    # at a time, so text without sentence punctuation is scanned once (a leading [^.;!?]* in one
+    # pattern would rescan it from every position).
+    for sentence in _SENTENCE.finditer(text):
+        phrases = list(_SWAP_PLACES.finditer(text, sentence.start(), sentence.end()))
+        if not phrases:
+            continue
+        lo, hi = sentence.start(), phrases[-1].end()
+        inside = [mm for mm in _mentions_in(mentions, starts, lo, hi) if mm.tracks]
         if len(inside) >= 2 and not result.swaps:
-            result.swaps.append((inside[0].tracks[0], inside[1].tracks[0], m.group(0).strip()))
+            result.swaps.append((inside[0].tracks[0], inside[1].tracks[0], text[lo:hi].strip()))
 
 
 def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult) -> None:
-    for m in re.finditer(r"\b(mirror|flip)\b[^.;!?,]*", text):
-        inside = [t for mm in mentions if m.start() <= mm.start < m.end() for t in mm.tracks]
+    starts = [mm.start for mm in mentions]
+    for m in _MIRROR_WORD.finditer(text):
+        inside = [t for mm in _mentions_in(mentions, starts, m.start(), m.end()) for t in mm.tracks]
         result.mirrors.append((inside, m.group(0).strip()))

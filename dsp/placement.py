@@ -77,6 +77,17 @@ def _is_finite_number(value: Any) -> bool:
         return False
 
 
+def _shown(value: Any, limit: int = 40) -> str:
+    """A short repr for messages (an int of 5000 digits cannot even be repr'd by default)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def field_problem(key: str, value: Any) -> str | None:
     """What is wrong with one field's value (None when it is acceptable)."""
     spec = FIELD_SPECS.get(key)
@@ -84,7 +95,7 @@ def field_problem(key: str, value: Any) -> str | None:
         return f"unknown field {key!r}; accepted: {PLACEMENT_FIELDS}"
     if spec.kind == "number":
         if not _is_finite_number(value):
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+            shown = _shown(value)
             return f"{key} must be a finite number ({spec.unit}), got {shown}"
         v = float(value)
         if spec.minimum is not None and (v <= spec.minimum if spec.exclusive_minimum else v < spec.minimum):

@@ -17,12 +17,23 @@ JSON shape (also accepted as YAML)::
     }
 
 Angles follow :mod:`dsp.conventions` (azimuth positive = left).  ``load_plan`` validates and
-reports every problem at once.
+reports every problem at once: placement fields through :mod:`dsp.placement`, the type of every
+other field before anything is converted, and every unknown key (with the nearest known one, so a
+misspelt ``azimth_deg`` is not silently ignored).  YAML plans may not use aliases (``*name``): an
+alias bomb of a few hundred bytes would otherwise expand to gigabytes.
+
+Holds
+-----
+SourcePlacement, Plan (``to_dict`` / ``to_json`` / ``from_dict``), plan_problems, clip_provenance, load_plan,
+check_plan_output, save_plan; PLAN_KEYS, SOURCE_KEYS, MAX_PROVENANCE_CHARS, MAX_MUSIC_ITEMS.
 """
 from __future__ import annotations
 
+import difflib
+import functools
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +41,32 @@ from typing import Any
 from .conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M,
                           clamp_elevation_deg, wrap_azimuth_deg)
 from .errors import InputError
-from .placement import PLACEMENT_FIELDS, placement_problems
+from .placement import PLACEMENT_FIELDS, placement_problems, track_name_problem
 
 PATHWAYS = ("description", "abstract", "edit", "manual")
 REVERB_ENGINES = ("convolution", "fdn")
+#: The keys a plan may hold (what ``Plan.to_dict`` writes), and those of one source.
+PLAN_KEYS = ("room", "sources", "pathway", "template", "reverb_engine", "music_description", "mix_notes", "music")
+SOURCE_KEYS = ("track",) + PLACEMENT_FIELDS + ("provenance",)
+#: A provenance note ("cue: 'sax a bit left' (+15 deg towards the left)") is a short explanation;
+#: ``SourcePlacement.normalised`` (so every plan stase makes or loads) cuts longer ones: a note
+#: quoting a long prompt is shortened, not refused, and a plan never carries a megabyte of notes.
+MAX_PROVENANCE_CHARS = 200
+MAX_PROVENANCE_KEY_CHARS = 64
+#: ``music`` is a small description (tempo, key, bars, one entry per instrument): at most this
+#: many values in all, nested at most MAX_MUSIC_DEPTH deep.
+MAX_MUSIC_ITEMS = 10_000
+MAX_MUSIC_DEPTH = 16
+#: An error message lists this many problems, then counts the rest (it stays a few kB).
+MAX_LISTED_PROBLEMS = 20
+_ELLIPSIS = "..."
+
+
+def clip_provenance(text: str) -> str:
+    """``text`` cut to at most :data:`MAX_PROVENANCE_CHARS` characters (ending in "...")."""
+    if len(text) <= MAX_PROVENANCE_CHARS:
+        return text
+    return text[:MAX_PROVENANCE_CHARS - len(_ELLIPSIS)] + _ELLIPSIS
 
 
 @dataclass
@@ -56,7 +89,7 @@ class SourcePlacement:
             azimuth_deg=wrap_azimuth_deg(self.azimuth_deg),
             elevation_deg=clamp_elevation_deg(self.elevation_deg),
             distance_m=float(min(max(self.distance_m, MIN_DISTANCE_M), MAX_DISTANCE_M)),
-            provenance=dict(self.provenance))
+            provenance={key: clip_provenance(why) for key, why in self.provenance.items()})
 
 
 @dataclass
@@ -102,48 +135,137 @@ class Plan:
         """Build a plan from a mapping, reporting every problem at once as ``InputError``."""
         problems = plan_problems(data)
         if problems:
-            raise InputError(f"{source}: invalid plan:\n  - " + "\n  - ".join(problems))
+            listed = problems[:MAX_LISTED_PROBLEMS]
+            if len(problems) > len(listed):
+                listed.append(f"... and {len(problems) - len(listed)} more")
+            raise InputError(f"{source}: invalid plan:\n  - " + "\n  - ".join(listed))
         sources = [SourcePlacement(
             track=str(s["track"]), role=s.get("role"), mode=s.get("mode", "hrtf"),
             azimuth_deg=float(s.get("azimuth_deg", 0.0)),
             elevation_deg=float(s.get("elevation_deg", 0.0)),
             distance_m=float(s.get("distance_m", 2.0)), gain_db=float(s.get("gain_db", 0.0)),
-            provenance={str(k): str(v) for k, v in (s.get("provenance") or {}).items()},
+            provenance=dict(s.get("provenance") or {}),
         ).normalised() for s in data.get("sources", [])]
-        return cls(room=str(data.get("room", "dry_studio")), sources=sources,
-                   pathway=str(data.get("pathway", "manual")), template=data.get("template"),
-                   reverb_engine=str(data.get("reverb_engine", "convolution")),
-                   music_description=str(data.get("music_description", "") or ""),
-                   mix_notes=str(data.get("mix_notes", "") or ""), music=data.get("music"))
+        return cls(room=data.get("room", "dry_studio"), sources=sources,
+                   pathway=data.get("pathway", "manual"), template=data.get("template"),
+                   reverb_engine=data.get("reverb_engine", "convolution"),
+                   music_description=data.get("music_description") or "",
+                   mix_notes=data.get("mix_notes") or "", music=data.get("music"))
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _shown(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a message never echoes a megabyte)."""
+    if isinstance(value, (dict, list, tuple, set)):
+        return type(value).__name__
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** limit else "a huge integer"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _unknown_keys(data: dict, known: tuple[str, ...], where: str) -> list[str]:
+    """One problem per key of ``data`` not in ``known``, naming the closest known key."""
+    problems = []
+    inside = f" in {where}" if where else ""
+    unknown = [key for key in data if key not in known]
+    for key in unknown[:MAX_LISTED_PROBLEMS]:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) if isinstance(key, str) else []
+        hint = f"did you mean {close[0]!r}?" if close else f"accepted: {', '.join(known)}"
+        problems.append(f"unknown key {_shown(key)}{inside}; {hint}")
+    if len(unknown) > MAX_LISTED_PROBLEMS:
+        problems.append(f"{len(unknown) - MAX_LISTED_PROBLEMS} more unknown keys{inside}")
+    return problems
+
+
+def _optional_string(data: dict, key: str, where: str = "") -> list[str]:
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return []
+    return [f"{where}{key}: must be a string or null, got {type(value).__name__}"]
+
+
+def _music_problems(music: Any) -> list[str]:
+    """What keeps ``music`` from being a small JSON object (walked with a budget, never expanded)."""
+    if music is None:
+        return []
+    if not isinstance(music, dict):
+        return [f"music: must be an object or null, got {type(music).__name__}"]
+    budget = MAX_MUSIC_ITEMS
+    stack: list[tuple[Any, str, int]] = [(music, "music", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return [f"music: more than {MAX_MUSIC_ITEMS} values; a music description is a few dozen"]
+        if depth > MAX_MUSIC_DEPTH:
+            return [f"{where}: nested more than {MAX_MUSIC_DEPTH} levels deep"]
+        if isinstance(value, (dict, list)) and len(value) > budget:
+            return [f"music: more than {MAX_MUSIC_ITEMS} values; a music description is a few dozen"]
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return [f"{where}: keys must be strings, got {_shown(key)}"]
+                stack.append((item, f"{where}.{key[:40]}", depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                finite = math.isfinite(float(value))
+            except OverflowError:  # a 400-digit integer
+                finite = False
+            if not finite:
+                return [f"{where}: must be a finite number, got {_shown(value)}"]
+        elif not (value is None or isinstance(value, (str, bool))):
+            return [f"{where}: must be a JSON value (object, list, string, number, true/false, null), "
+                    f"got {type(value).__name__}"]
+    return []
+
+
+def _provenance_problems(provenance: Any, where: str) -> list[str]:
+    if provenance is None:
+        return []
+    if not isinstance(provenance, dict):
+        return [f"{where}provenance: must be an object, got {type(provenance).__name__}"]
+    problems = []
+    for key, why in provenance.items():
+        if not isinstance(key, str) or len(key) > MAX_PROVENANCE_KEY_CHARS:
+            problems.append(f"{where}provenance: keys must be strings of at most "
+                            f"{MAX_PROVENANCE_KEY_CHARS} characters, got {_shown(key)}")
+        elif not isinstance(why, str):
+            problems.append(f"{where}provenance.{key}: must be a string, got {type(why).__name__}")
+    return problems
 
 
 def plan_problems(data: Any) -> list[str]:
-    """Every problem with a plan mapping, as human-readable strings (empty when valid)."""
+    """Every problem with a plan mapping, as human-readable strings (empty when valid).
+
+    Types are checked before anything is converted, so nothing is ever stringified or expanded.
+    """
     if not isinstance(data, dict):
         return [f"a plan must be a JSON/YAML object, got {type(data).__name__}"]
-    problems: list[str] = []
+    problems: list[str] = _unknown_keys(data, PLAN_KEYS, "")
     if not isinstance(data.get("room", "dry_studio"), str):
-        problems.append("room: must be a room id string")
-    if data.get("pathway", "manual") not in PATHWAYS:
-        problems.append(f"pathway: {data.get('pathway')!r} is not one of {PATHWAYS}")
-    if data.get("reverb_engine", "convolution") not in REVERB_ENGINES:
-        problems.append(f"reverb_engine: {data.get('reverb_engine')!r} is not one of {REVERB_ENGINES}")
+        problems.append(f"room: must be a room id string, got {type(data.get('room')).__name__}")
+    if not isinstance(data.get("pathway", "manual"), str) or data.get("pathway", "manual") not in PATHWAYS:
+        problems.append(f"pathway: {_shown(data.get('pathway'))} is not one of {PATHWAYS}")
+    engine = data.get("reverb_engine", "convolution")
+    if not isinstance(engine, str) or engine not in REVERB_ENGINES:
+        problems.append(f"reverb_engine: {_shown(engine)} is not one of {REVERB_ENGINES}")
+    for key in ("template", "music_description", "mix_notes"):
+        problems.extend(_optional_string(data, key))
+    problems.extend(_music_problems(data.get("music")))
     sources = data.get("sources", [])
     if not isinstance(sources, list):
-        return problems + ["sources: must be a list"]
+        return problems + [f"sources: must be a list, got {type(sources).__name__}"]
     seen: set[str] = set()
     for i, s in enumerate(sources):
         where = f"sources[{i}]"
         if not isinstance(s, dict):
-            problems.append(f"{where}: must be an object")
+            problems.append(f"{where}: must be an object, got {type(s).__name__}")
             continue
+        problems.extend(_unknown_keys(s, SOURCE_KEYS, where))
         track = s.get("track")
-        if not isinstance(track, str) or not track.strip():
-            problems.append(f"{where}.track: must be a non-empty string")
+        problem = track_name_problem(track)
+        if problem is not None:
+            problems.append(f"{where}.{problem}")
         elif track.lower() in seen:
             problems.append(f"{where}.track: {track!r} appears twice")
         else:
@@ -151,23 +273,47 @@ def plan_problems(data: Any) -> list[str]:
         _, field_problems = placement_problems(
             {k: s[k] for k in PLACEMENT_FIELDS if k in s}, where=f"{where}.")
         problems.extend(field_problems)
-        if "provenance" in s and not isinstance(s["provenance"], (dict, type(None))):
-            problems.append(f"{where}.provenance: must be an object")
+        problems.extend(_provenance_problems(s.get("provenance"), f"{where}."))
     return problems
+
+
+@functools.lru_cache(maxsize=1)
+def _plan_yaml_loader():
+    """A ``yaml.SafeLoader`` that refuses aliases (built once, on first use: yaml loads lazily).
+
+    PyYAML shares an aliased node instead of copying it, so loading a "billion laughs" costs
+    nothing, but every later walk or ``str()`` of the result expands it (28 s and 3 GB for 412
+    bytes).  A plan has no use for aliases, so the composer refuses the first one it meets.
+    """
+    import yaml
+
+    class PlanYamlLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, f"YAML aliases (*{str(event.anchor)[:40]}) are not accepted in a plan; "
+                    "write the value out in full", event.start_mark)
+            return super().compose_node(parent, index)
+
+    return PlanYamlLoader
 
 
 def load_plan(path: str | Path) -> Plan:
     """Read a plan from a JSON or YAML file; ``InputError`` on anything unreadable."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"plan file not found: {p}")
+        if not p.exists():
+            raise InputError(f"plan file not found: {p}")
+        from .audio_io import file_kind
+        raise InputError(f"plan file {p} is {file_kind(p)}; give a JSON or YAML file")
     text = p.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         raise InputError(f"plan file is empty: {p}")
     try:
         if p.suffix.lower() in (".yaml", ".yml"):
             import yaml
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_plan_yaml_loader())  # noqa: S506 - a SafeLoader
         else:
             data = json.loads(text)
     except Exception as exc:  # noqa: BLE001 - any parser failure is the user's file
@@ -175,7 +321,37 @@ def load_plan(path: str | Path) -> Plan:
     return Plan.from_dict(data, source=str(p))
 
 
+def check_plan_output(path: str | Path) -> Path:
+    """Check, before any work, that a plan file can be written at ``path``; returns it as a Path.
+
+    Raises
+    ------
+    InputError : an empty path, a folder or other non-regular file, a folder that cannot be
+        created or written in.
+    """
+    from .audio_io import file_kind
+    if not str(path).strip():
+        raise InputError("the plan output path is empty; give a file name such as plan.json")
+    p = Path(path)
+    if p.exists() and not p.is_file():
+        hint = f", e.g. {p / 'plan.json'}" if p.is_dir() else ""
+        raise InputError(f"plan output {p} is {file_kind(p)}; give the name of a file to write{hint}")
+    folder = Path(os.path.realpath(p)).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder {folder} for {p}: {exc.strerror or exc}") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in the folder {folder} (permission denied)")
+    return p
+
+
 def save_plan(plan: Plan, path: str | Path) -> None:
-    """Write a plan as JSON atomically (temp file + rename)."""
+    """Write a plan as JSON atomically (temp file + rename); ``InputError`` when ``path`` cannot
+    take it (see :func:`check_plan_output`)."""
     from .audio_io import atomic_write_text
-    atomic_write_text(Path(path), plan.to_json() + "\n")
+    p = check_plan_output(path)
+    try:
+        atomic_write_text(p, plan.to_json() + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write the plan to {p}: {exc.strerror or exc}") from exc
