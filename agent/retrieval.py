@@ -69,6 +69,9 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        #: names this encoder's weights for on-disk caches of its embeddings (the export's name
+        #: carries the weights' size and mtime)
+        self.cache_id = Path(onnx_path).name
 
     def encode(self, texts, batch_size: int = 64, **_ignored) -> np.ndarray:
         out = []
@@ -175,6 +178,38 @@ def embed(texts: list[str], encoder=None) -> np.ndarray:
 _INDEX_CACHE: dict[str, tuple] = {}
 
 
+def _cached_embeddings(texts: list[str], encoder) -> np.ndarray:
+    """``embed(texts, encoder)``, kept on disk for an encoder with a ``cache_id`` (the ONNX one).
+
+    Embedding the templates' descriptions and keywords is the slow part of a first plan (about
+    2-7 s on 2 shared cores, against 0.4 s to load the encoder); the result only changes with
+    the texts or the weights, which are both in the file name's hash.  A damaged cache file is
+    recomputed.
+    """
+    cache_id = getattr(encoder, "cache_id", None)
+    if not cache_id:
+        return embed(texts, encoder)
+    digest = hashlib.sha256(("\x00".join(texts) + "\x01" + cache_id).encode()).hexdigest()[:24]
+    cache = Path(os.environ.get("STASE_CACHE", Path.home() / ".cache" / "stase"))
+    target = cache / f"template-index-{digest}.npy"
+    try:
+        vectors = np.load(target, allow_pickle=False)
+        if vectors.shape[0] == len(texts) and vectors.dtype == np.float32 and np.all(np.isfinite(vectors)):
+            return vectors
+    except (OSError, ValueError):
+        pass
+    vectors = embed(texts, encoder)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, vectors, allow_pickle=False)
+        os.replace(tmp, target)
+    except OSError:  # a read-only cache only costs the time
+        pass
+    return vectors
+
+
 def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"[a-z0-9&']+", text.lower())) + " "
 
@@ -202,7 +237,7 @@ class TemplateRetriever:
                 owners.append((tid, "keyword"))
         key = hashlib.sha256("\x00".join(texts).encode()).hexdigest() + str(id(self.encoder))
         if key not in _INDEX_CACHE:
-            _INDEX_CACHE[key] = (embed(texts, self.encoder), owners)
+            _INDEX_CACHE[key] = (_cached_embeddings(texts, self.encoder), owners)
         self.vectors, self.owners = _INDEX_CACHE[key]
         self.desc_rows = np.array([i for i, o in enumerate(self.owners) if o[1] == "description"])
         self.kw_rows = {tid: np.array([i for i, o in enumerate(self.owners) if o == (tid, "keyword")])

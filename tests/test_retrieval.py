@@ -64,3 +64,38 @@ def test_onnx_encoder_equals_sentence_transformers(retriever):
     fast = retrieval.load_encoder(backend="onnx")
     reference = retrieval.load_encoder(backend="torch")
     np.testing.assert_allclose(fast.encode(texts, batch_size=3), retrieval.embed(texts, reference), atol=1e-5)
+
+
+def test_template_embeddings_are_cached_on_disk_and_a_damaged_cache_is_recomputed(tmp_path, monkeypatch):
+    """The first plan's slow part (embedding every template text) is kept under $STASE_CACHE."""
+    import numpy as np
+    from agent import retrieval
+    from presets import load_templates
+
+    class CountingEncoder:
+        cache_id = "fake-encoder-v1"
+
+        def __init__(self):
+            self.calls = 0
+
+        def encode(self, texts, **_):
+            self.calls += 1
+            rng = np.random.default_rng(len(texts))
+            v = rng.standard_normal((len(texts), 384)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    monkeypatch.setenv("STASE_CACHE", str(tmp_path))
+    templates = load_templates()
+    first = CountingEncoder()
+    a = retrieval.TemplateRetriever(templates, encoder=first)
+    assert first.calls == 1 and len(list(tmp_path.glob("template-index-*.npy"))) == 1
+    second = CountingEncoder()                      # another process: a new encoder object
+    b = retrieval.TemplateRetriever(templates, encoder=second)
+    assert second.calls == 0
+    np.testing.assert_array_equal(a.vectors, b.vectors)
+    [cached] = tmp_path.glob("template-index-*.npy")
+    cached.write_bytes(b"not a numpy file")
+    third = CountingEncoder()
+    c = retrieval.TemplateRetriever(templates, encoder=third)
+    assert third.calls == 1
+    np.testing.assert_array_equal(a.vectors, c.vectors)
