@@ -81,7 +81,9 @@ def _batch_item(line: str, conductor):
             current = load_plan(plan)
         else:
             raise InputError(f"'plan' must be a plan object or the path of a plan file, got {type(plan).__name__}")
-    return conductor.plan(item.get("prompt", ""), _tracks(item.get("tracks")), current)
+    if current is not None:
+        return conductor.edit(item.get("prompt", ""), current, extra_tracks=_tracks(item.get("tracks")))
+    return conductor.plan(item.get("prompt", ""), _tracks(item.get("tracks")))
 
 
 def _run_batch(args, conductor) -> int:
@@ -127,7 +129,10 @@ def run(args) -> int:
     conductor = Conductor(model=args.model)
     if args.batch is not None:
         return _run_batch(args, conductor)
-    plan = conductor.plan(args.prompt, _tracks(args.tracks), current)
+    if current is not None:
+        plan = conductor.edit(args.prompt, current, extra_tracks=_tracks(args.tracks))
+    else:
+        plan = conductor.plan(args.prompt, _tracks(args.tracks))
     if args.out is not None:
         from dsp.plan import save_plan
         save_plan(plan, args.out)

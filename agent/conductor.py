@@ -2,8 +2,9 @@
 
 Holds
 -----
-* :class:`Conductor` with ``plan(prompt, tracks, current)`` and ``edit(request, current)``
-  (docs/CONTRACTS.md).  Numbers come from the parser (explicit cues, :mod:`agent.parser`) and the
+* :class:`Conductor` with two entry points (docs/CONTRACTS.md): ``plan(prompt, tracks)`` makes a
+  new plan (pathway "description" or "abstract"; an earlier plan plays no part) and
+  ``edit(request, current)`` changes one (pathway "edit").  Numbers come from the parser (explicit cues, :mod:`agent.parser`) and the
   retrieved stage template (:mod:`agent.retrieval`); the optional llama.cpp model
   (:mod:`agent.llm`) writes the music description and mix notes and may propose small
   refinements, which are validated and clamped here.
@@ -42,6 +43,16 @@ ROOM_WORDS: dict[str, tuple[str, ...]] = {
     "pro_studio": ("recording studio", "control room", "live room", "in the studio"),
     "outdoor": ("outdoors", "outdoor", "open air", "open-air", "outside", "in a field", "in the park",
                 "on the beach", "in a forest", "festival"),
+}
+#: Further words for a room, read only in a request that is about the room alone (the daemon's
+#: ``set_room`` from chat): in a plan prompt "dry" or "club" may describe a sound or a genre.
+ROOM_ONLY_WORDS: dict[str, tuple[str, ...]] = {
+    "dry_studio": ("dry", "drier", "dryer", "less reverb", "no room", "dead"),
+    "club_venue": ("club",),
+    "small_chamber": ("small chamber", "chamber"),
+    "pro_studio": ("studio", "professional studio", "pro studio"),
+    "world_space": ("world music space", "world space"),
+    "outdoor": ("field", "open field", "park", "beach", "forest"),
 }
 #: Below this retrieval score a prompt made only of explicit cues gets no template.
 DESCRIPTION_TEMPLATE_MIN_SCORE = 0.45
@@ -134,12 +145,15 @@ class Conductor:
         _ = self.llm
 
     # -------------------------------------------------------------------- public API
-    def plan(self, prompt: str, tracks: list[str] | None = None, current: Plan | None = None) -> Plan:
-        """A plan for ``tracks`` from ``prompt``; with ``current`` the prompt is an edit of it."""
-        prompt = _check_prompt(prompt)
-        if current is not None:
-            return self.edit(prompt, current, extra_tracks=_check_tracks(tracks))
-        tracks = _check_tracks(tracks)
+    def plan(self, prompt: str, tracks: list[str] | None = None) -> Plan:
+        """A new plan for ``tracks`` from ``prompt``: pathway "description" or "abstract".
+
+        Nothing of an earlier plan is used: an abstract prompt always reaches template retrieval.
+        To change an existing plan call :meth:`edit` (``stase plan ... --plan FILE`` does).
+        """
+        return self._new_plan(_check_prompt(prompt), _check_tracks(tracks))
+
+    def _new_plan(self, prompt: str, tracks: list[str] | None) -> Plan:
         text = normalise_text(prompt)
         if tracks is None:
             tracks, roles = self._tracks_from_prompt(prompt)
@@ -209,10 +223,16 @@ class Conductor:
             proposal_schema([c[0] for c in candidates], names))
 
     def edit(self, request: str, current: Plan, extra_tracks: list[str] | None = None) -> Plan:
-        """Apply a follow-up request ("move the sax further left", "swap guitar and keys")."""
+        """Apply a follow-up request ("move the sax further left", "swap guitar and keys").
+
+        Pathway "edit": the template, the room (unless the request names one) and every source
+        the request does not move stay as they are in ``current``.  ``extra_tracks`` not yet in
+        ``current`` join it on the seats of its template (or the default layout).
+        """
         request = _check_prompt(request)
         if not isinstance(current, Plan):
             raise InputError(f"the current plan must be a Plan, got {type(current).__name__}")
+        extra_tracks = _check_tracks(extra_tracks)
         sources = [SourcePlacement(**{**s.__dict__, "provenance": dict(s.provenance)}) for s in current.sources]
         names = [s.track for s in sources]
         for t in extra_tracks or []:
@@ -276,6 +296,36 @@ class Conductor:
             raise InputError(f"the prompt places {said} but no session track plays that; "
                              f"tracks: {', '.join(tracks) or '(none)'}")
 
+    def room_named(self, request: str) -> str | None:
+        """The room a request about the room names, or ``None``.
+
+        Read: :data:`ROOM_WORDS`, :data:`ROOM_ONLY_WORDS`, each room preset's id ("jazz_club")
+        and name ("Jazz club"); the longest phrase found wins, so "dry studio" beats "studio".
+        A word one typo away from a one-word room word counts ("cathdral", "chruch").
+        """
+        import difflib
+        text = normalise_text(_check_prompt(request)).replace("_", " ")
+        phrases: dict[str, str] = {}
+        for table in (ROOM_ONLY_WORDS, ROOM_WORDS):
+            for room, words in table.items():
+                phrases.update({w: room for w in words})
+        for room_id, room in self.rooms.items():
+            phrases[room_id.replace("_", " ")] = room_id
+            if isinstance(room, dict) and isinstance(room.get("name"), str):
+                phrases[room["name"].lower()] = room_id
+        phrases = {w: r for w, r in phrases.items() if not self.rooms or r in self.rooms}
+        found = [w for w in phrases if re.search(rf"\b{re.escape(w)}\b", text)]
+        if not found:   # a typo: compare runs of as many words as each phrase has
+            words = re.findall(r"[a-z]+", text)
+            for phrase in phrases:
+                n = len(phrase.split())
+                if len(phrase) < 5:
+                    continue
+                runs = (" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+                if any(difflib.SequenceMatcher(None, run, phrase).ratio() >= 0.8 for run in runs):
+                    found.append(phrase)
+        return phrases[max(found, key=len)] if found else None
+
     def _room(self, text: str, default: str) -> str:
         best, best_len = default, 0
         for room, words in ROOM_WORDS.items():
@@ -313,4 +363,4 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-__all__ = ["Conductor", "MAX_PROMPT_CHARS", "ROOM_WORDS", "wrap_azimuth_deg"]
+__all__ = ["Conductor", "MAX_PROMPT_CHARS", "ROOM_ONLY_WORDS", "ROOM_WORDS", "wrap_azimuth_deg"]

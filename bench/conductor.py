@@ -2,6 +2,7 @@
 
     python -m bench.conductor --json                       # parser+retrieval vs + SmolLM2
     python -m bench.conductor --json --models none,smollm2,gemma --limit 40
+    python -m bench.conductor --json --models none         # no language model: quick
 
 Reports, per configuration: explicit-cue accuracy (every expected azimuth within its stated
 tolerance, elevation within its tolerance, distance within 10 %; explicit and edit prompts),
@@ -9,6 +10,15 @@ template top-1 accuracy (prompts labelled with a template), and warm per-prompt 
 and p90 ms; the prompt-embedding memo is cleared before each timed call so nothing is reused).
 Model configurations trust the model's template pick among the top-3 retrieved, so their top-1
 measures what the model adds.  Ratios are against the "none" run in the same process.
+
+``routing`` (skip with ``--no-routing``): chat routing (:mod:`agent.router`) trained on
+agent/data/chat_routing.jsonl and measured on that train split (resubstitution, and 5-fold
+cross-validation, the honest train-split figure) and on the held-out split
+tests/data/chat_routing_heldout.jsonl, which is never used to train or tune; accuracy overall,
+per verb and per style of phrasing, the misses, and warm latency per routed request (median and
+p90 ms: one sentence-encoder forward plus the regression, no language model).  The same for the
+lexical fallback (no encoder) and the phrase-list fallback (``keywords``, used only without the
+example file).
 """
 from __future__ import annotations
 
@@ -102,6 +112,101 @@ def _got(plan, track):
             "distance_m": round(s.distance_m, 2)}
 
 
+# ------------------------------------------------------------------ chat routing
+ROUTING_FOLDS = 5
+
+
+def _routing_scores(labels: list[str], predicted: list[str], rows: list[dict]) -> dict:
+    def share(keys):
+        groups: dict[str, list[bool]] = {}
+        for key, good in zip(keys, (p == y for p, y in zip(predicted, labels))):
+            groups.setdefault(key, []).append(good)
+        return {k: {"accuracy": round(sum(v) / len(v), 4), "n": len(v)} for k, v in sorted(groups.items())}
+
+    hits = sum(p == y for p, y in zip(predicted, labels))
+    return {"accuracy": round(hits / len(labels), 4), "requests": len(labels),
+            "per_verb": share(labels), "per_style": share([r.get("style", "") for r in rows]),
+            "misses": [{"text": r["text"], "expected": y, "got": p}
+                       for r, y, p in zip(rows, labels, predicted) if p != y]}
+
+
+def evaluate_router(router, rows: list[dict]) -> dict:
+    """Accuracy of ``router`` on ``rows`` and its warm latency per request (one at a time)."""
+    predicted, latencies = [], []
+    router.route("warm up the router")
+    for row in rows:
+        t0 = time.perf_counter()
+        predicted.append(router.route(row["text"]).verb)
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+    result = _routing_scores([r["verb"] for r in rows], predicted, rows)
+    latencies.sort()
+    result["latency_ms_median"] = round(statistics.median(latencies), 2)
+    result["latency_ms_p90"] = round(latencies[int(0.9 * (len(latencies) - 1))], 2)
+    return result
+
+
+class _EmbeddingTable:
+    """An encoder that looks the texts up in embeddings made once (cross-validation re-trains
+    five times on the same sentences)."""
+
+    def __init__(self, texts, vectors):
+        self.table = dict(zip(texts, vectors))
+
+    def encode(self, texts, **_ignored):
+        import numpy as np
+        return np.stack([self.table[t] for t in texts])
+
+
+def cross_validate_router(rows: list[dict], encoder, folds: int = ROUTING_FOLDS, seed: int = 0) -> dict:
+    """``folds``-fold cross-validated accuracy on the training split (a fixed shuffle)."""
+    import numpy as np
+    from agent.router import ChatRouter, _embed_examples
+    texts = [r["text"] for r in rows]
+    table = None
+    if encoder is not None:
+        table = _EmbeddingTable(texts, _embed_examples(texts, encoder))
+    order = np.random.default_rng(seed).permutation(len(rows))
+    predicted = [""] * len(rows)
+    for part in np.array_split(order, folds):
+        held = set(part.tolist())
+        train = [r for i, r in enumerate(rows) if i not in held]
+        vectors = None if table is None else np.stack([table.table[r["text"]] for r in train])
+        router = ChatRouter(train, encoder=table, embeddings=vectors)
+        for i, verb in zip(sorted(held), router.predict([rows[i]["text"] for i in sorted(held)])):
+            predicted[i] = verb
+    result = _routing_scores([r["verb"] for r in rows], predicted, rows)
+    result["folds"] = folds
+    return result
+
+
+def routing_report(with_cross_validation: bool = True) -> dict:
+    """The ``routing`` block of the report (see the module docstring)."""
+    from agent.router import EXAMPLES_PATH, HELDOUT_PATH, ChatRouter, keyword_route, load_examples
+    train, held = load_examples(EXAMPLES_PATH), load_examples(HELDOUT_PATH)
+    root = EXAMPLES_PATH.parents[2]
+    report = {"train_set": str(EXAMPLES_PATH.relative_to(root)), "heldout_set": str(HELDOUT_PATH.relative_to(root))}
+    for name, encoder in (("encoder+lexical", "auto"), ("lexical", None)):
+        t0 = time.perf_counter()
+        router = ChatRouter(train, encoder=encoder)
+        config = {"method": router.method, "train_s": round(time.perf_counter() - t0, 2),
+                  "train": evaluate_router(router, train), "heldout": evaluate_router(router, held)}
+        if with_cross_validation:
+            config["train_cross_validated"] = cross_validate_router(train, router.encoder)
+        for split in ("train", "heldout", "train_cross_validated"):
+            if split in config:
+                config[split]["misses_total"] = len(config[split]["misses"])
+        report[name] = config
+
+    class _Keywords:
+        def route(self, text):
+            return keyword_route(text)
+
+    report["keywords"] = {"train": evaluate_router(_Keywords(), train), "heldout": evaluate_router(_Keywords(), held)}
+    for split in ("train", "heldout"):
+        report["keywords"][split]["misses_total"] = len(report["keywords"][split]["misses"])
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="none,smollm2", help="comma list: none, smollm2, gemma, or GGUF paths")
@@ -109,6 +214,11 @@ def main(argv=None) -> int:
                         help="evaluate model configurations on N prompts only (every k-th row, so both kinds appear)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--misses", action="store_true", help="include every miss in the output")
+    parser.add_argument("--no-routing", action="store_true", help="skip the chat-routing measurements")
+    parser.add_argument("--routing-only", action="store_true",
+                        help="only the chat-routing measurements (no conductor configuration)")
+    parser.add_argument("--no-cross-validation", action="store_true",
+                        help="routing: skip the 5-fold cross-validation on the train split")
     args = parser.parse_args(argv)
     from agent.conductor import Conductor
     rows = load_eval()
@@ -116,7 +226,8 @@ def main(argv=None) -> int:
     base = None
     subset_rows = rows[:: max(1, -(-len(rows) // args.limit))] if args.limit else rows
     report["model_subset_ids"] = [r["id"] for r in subset_rows] if args.limit else "all"
-    for spec in [m.strip() for m in args.models.split(",") if m.strip()]:
+    specs = [] if args.routing_only else [m.strip() for m in args.models.split(",") if m.strip()]
+    for spec in specs:
         conductor = Conductor(model=spec, trust_model_template=spec != "none")
         t0 = time.perf_counter()
         conductor.warm_up()
@@ -137,6 +248,13 @@ def main(argv=None) -> int:
         if not args.misses:
             result["misses"] = result["misses"][:12]
         report["configs"][spec] = result
+    if not args.no_routing:
+        report["routing"] = routing_report(with_cross_validation=not args.no_cross_validation)
+        if not args.misses:
+            for config in report["routing"].values():
+                for split in config.values() if isinstance(config, dict) else ():
+                    if isinstance(split, dict) and "misses" in split:
+                        split["misses"] = split["misses"][:12]
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 

@@ -35,7 +35,8 @@ from dsp.errors import InputError
 EXIT_OK, EXIT_ERROR_REPLY, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_BUSY = 0, 1, 2, 3, 4
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9100
 #: verbs that may be sent again when no reply came (a second delivery changes nothing)
-RETRY_VERBS = frozenset({"status", "sources", "set_source", "tracks", "select", "apply"})
+RETRY_VERBS = frozenset({"status", "sources", "set_source", "tracks", "select", "apply", "set_room",
+                         "stems", "help"})
 RETRY_FIRST_S, RETRY_MAX_GAP_S = 0.25, 1.0
 
 
@@ -48,7 +49,8 @@ class DaemonBusy(ConnectionError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("verb", help="status, sources, set_source, plan, edit, apply, advise, listen, chat, ...")
+    parser.add_argument("verb", help="status, sources, set_source, set_room, stems, help, plan, edit, apply, advise, "
+                             "listen, chat, ...")
     parser.add_argument("json", nargs="?", default="{}", help="the request object as JSON (default {})")
     parser.add_argument("--host", default=os.environ.get("STASE_HOST", DEFAULT_HOST),
                         help="the daemon's address (default $STASE_HOST or 127.0.0.1)")

@@ -23,6 +23,7 @@ lists the tracks that fit.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -338,6 +339,9 @@ class Daemon:
         d.register("advise", self.verb_advise, long=True, help="gain advice for the stems")
         d.register("listen", self.verb_listen, long=True, help="hear where a rendered source is")
         d.register("chat", self.verb_chat, long=True, help="free text, routed to the right verb")
+        d.register("set_room", self.verb_set_room, help="change the plan's room (preset id or room file)")
+        d.register("stems", self.verb_stems, help="set the stems folder advise and listen use")
+        d.register("help", self.verb_help, help="the verbs and example chat requests")
 
     def verb_status(self, params: dict) -> dict:
         s = self.session
@@ -538,8 +542,16 @@ class Daemon:
         return self._listener
 
     def verb_plan(self, params: dict, progress: Callable) -> dict:
-        """Plan ``prompt`` for the tracks; the reply is :meth:`_plan_reply`'s."""
+        """A new plan for ``prompt`` (``Conductor.plan``: never an edit of the session's plan, so
+        an abstract prompt reaches template retrieval); the reply is :meth:`_plan_reply`'s and
+        equals what ``stase plan PROMPT --tracks ...`` prints.
+
+        ``tracks`` (default: the session's tracks) may name some of the session's tracks only
+        (REAPER's "Spatialize selected tracks"): the session plan then takes the new plan and
+        keeps, as they were, the placements of the tracks the request did not name.
+        """
         prompt = request_text(params, ("prompt",), "plan needs {\"prompt\": \"describe the stage\"}")
+        named = params.get("tracks") is not None
         tracks = params.get("tracks", self.session.track_names())
         if not isinstance(tracks, list) or not all(isinstance(t, str) for t in tracks):
             raise InputError("tracks must be a list of track names")
@@ -551,15 +563,23 @@ class Daemon:
         progress(0.1, "loading the conductor")
         conductor = self.conductor()
         progress(0.4, "planning")
-        plan = conductor.plan(prompt, tracks=tracks or None, current=self.session.plan)
+        plan = conductor.plan(prompt, tracks=tracks or None)
         self.check_plan(plan, "plan")
         reply = self._plan_reply(plan)
+        if named:
+            planned = {s.track.lower() for s in plan.sources}
+            kept = [s for s in self.session.plan.sources if s.track.lower() not in planned]
+            if kept:
+                plan = dataclasses.replace(plan, sources=[*plan.sources, *kept])
+                self.check_plan(plan, "plan")
         self.session.set_plan(plan)
         progress(0.9, "plan saved")
         return reply
 
     def verb_edit(self, params: dict, progress: Callable) -> dict:
-        """Edit the plan with ``request`` (or ``text``); the reply is :meth:`_plan_reply`'s."""
+        """Edit the session's plan with ``request`` (or ``text``): ``Conductor.edit``, which keeps
+        the template, the room and every source the request does not move; the reply is
+        :meth:`_plan_reply`'s."""
         request = request_text(params, ("request", "text"),
                                "edit needs {\"request\": \"move the sax a bit left\"}")
         if not self.session.plan.sources:
@@ -634,18 +654,129 @@ class Daemon:
         return _fit_rows(checked, "tracks")
 
     def verb_chat(self, params: dict, progress: Callable) -> dict:
+        """Free text, routed by :mod:`agent.router` to plan, edit, advise, listen, status, sources,
+        set_room or help; the reply is ``{"routed_to", "result", "confidence"}``.
+
+        When the routed verb fails, the error says where the request was routed ("chat routed to
+        advise: ..."), and the exception carries ``reply_fields = {"routed_to": verb}``.  A verb
+        that needs the tracks' audio and has no stems folder says so before anything runs.
+        """
         text = request_text(params, ("text", "message"), "chat needs {\"text\": \"...\"}")
-        verb = route_chat(text, has_plan=bool(self.session.plan.sources))
+        routing = _chat_routing(text, has_plan=bool(self.session.plan.sources))
+        verb = routing.verb
         progress(0.05, f"routed to {verb}")
-        if verb in ("status", "sources"):
-            result = getattr(self, f"verb_{verb}")({})
-        elif verb == "plan":
-            result = self.verb_plan({"prompt": text}, progress)
-        elif verb == "edit":
-            result = self.verb_edit({"request": text}, progress)
-        else:
-            result = getattr(self, f"verb_{verb}")(dict(params, text=text), progress)
-        return {"routed_to": verb, "result": result}
+        try:
+            result = self._chat_verb(verb, text, params, progress)
+        except Exception as exc:  # noqa: BLE001 - re-raised, saying where the request went
+            # a backend failure keeps its own cause, which the error reply shows
+            cause = exc.__cause__ if isinstance(exc, StaseError) and not isinstance(exc, InputError) else exc
+            raise _routed_error(verb, exc) from cause
+        return {"routed_to": verb, "result": result, "confidence": round(routing.confidence, 3)}
+
+    def _chat_verb(self, verb: str, text: str, params: dict, progress: Callable) -> Any:
+        """Run the verb a chat request was routed to, with what the text says."""
+        if verb in ("status", "sources", "help"):
+            return getattr(self, f"verb_{verb}")({})
+        if verb == "plan":
+            return self.verb_plan({"prompt": text}, progress)
+        if verb == "edit":
+            return self.verb_edit({"request": text}, progress)
+        if verb == "set_room":
+            room = self.conductor().room_named(text)
+            if room is None:
+                from presets import load_rooms
+                raise InputError(f"which room? name one: {', '.join(sorted(load_rooms()))} "
+                                 "(or 'cathedral', 'outdoors', 'drier', ...)")
+            return self.verb_set_room({"room": room})
+        if verb in ("advise", "listen") and params.get("path") is None:
+            self._require_stems(verb, params)
+        return getattr(self, f"verb_{verb}")(dict(params, text=text), progress)
+
+    def _require_stems(self, verb: str, params: dict) -> None:
+        """Refuse, saying how to give it, a verb that needs the stems when none are known."""
+        if verb == "listen" and not self.session.plan.sources:
+            return  # verb_listen says there is no plan yet, the first thing missing
+        if not params.get("stems_dir") and not self.session.stems_dir:
+            raise InputError(f"{verb} needs the tracks' audio and no stems folder is set: send "
+                             "stems_dir (a folder with one mono audio file per track, named like "
+                             "the tracks), or set it once with the 'stems' verb or "
+                             "`stase serve --stems DIR`")
+
+    def verb_set_room(self, params: dict) -> dict:
+        """Change the plan's room: ``room`` is a room preset id or the path of a room response
+        file inside :meth:`allowed_dirs` (checked by :func:`dsp.rooms.resolve_room`).
+
+        The sources stay where they are; a running live monitor restarts with the new room (in
+        the background).  The reply carries the plan (:meth:`_plan_reply`), ``room`` and
+        ``previous_room``.
+        """
+        from dsp.rooms import NO_ROOM, resolve_room
+        from presets import load_rooms
+        room = params.get("room")
+        ids = ", ".join(sorted(load_rooms()))
+        if not isinstance(room, str) or not room.strip():
+            raise InputError(f"set_room needs {{\"room\": ...}}: a room id ({ids}) or the path "
+                             "of a room response file")
+        room = room.strip()
+        if room.lower() in NO_ROOM:
+            raise InputError(f"set_room: a plan always has a room; for a dry sound use 'dry_studio' "
+                             f"(rooms: {ids})")
+        if _room_is_file(room):
+            from dsp.audio_io import AUDIO_SUFFIXES
+            if "/" not in room and os.sep not in room and Path(room).suffix.lower() not in AUDIO_SUFFIXES:
+                # no path in sight: a mistyped id, said so without looking at any file
+                import difflib
+                close = difflib.get_close_matches(room, sorted(load_rooms()), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InputError(f"set_room: unknown room {room!r}{hint}; rooms: {ids}, or the path "
+                                 f"of a room response file ({', '.join(AUDIO_SUFFIXES)})")
+            # the allowed-folders check comes first: its message never says whether a file exists
+            room = self.check_path(room, "set_room: room (not a preset room, so a room response file)")
+        resolve_room(room)
+        with self.lock:
+            previous = self.session.plan.room
+            plan = dataclasses.replace(self.session.plan, room=room)
+            self.check_plan(plan, "set_room")
+            reply = self._plan_reply(plan)
+            self.session.set_plan(plan)
+        if self.monitor is not None:
+            threading.Thread(target=self.restart_monitor, name="stase-monitor-restart",
+                             daemon=True).start()
+        return {**reply, "room": room, "previous_room": previous,
+                "summary": f"Room: {room} (was {previous})."}
+
+    def verb_stems(self, params: dict) -> dict:
+        """Set the session's stems folder (``stems_dir``), which advise and listen then use; with
+        no ``stems_dir``, say which one is set.
+
+        The folder must lie in :meth:`allowed_dirs` and hold audio files; the reply counts them
+        and names the session's tracks that have no file named like them.
+        """
+        folder = params.get("stems_dir")
+        if folder is None:
+            return {"stems_dir": self.session.stems_dir}
+        real = Path(self.check_path(folder, "stems_dir"))
+        if not real.is_dir():
+            raise InputError(f"stems_dir: {folder} is not a folder")
+        from dsp.audio_io import AUDIO_SUFFIXES
+        names = {f.stem.lower() for f in real.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES}
+        if not names:
+            raise InputError(f"stems_dir: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {folder}; "
+                             "give a folder with one mono file per track, named like the tracks")
+        self.session.set_stems_dir(str(real))
+        missing = [t for t in self.session.track_names() if t.lower() not in names]
+        return {"stems_dir": str(real), "audio_files": len(names), "tracks_without_file": missing[:50],
+                "tracks_without_file_count": len(missing)}
+
+    def verb_help(self, params: dict) -> dict:
+        """The verbs with what each does, and example chat requests per routed verb."""
+        from agent.router import HELP_EXAMPLES, LABEL_RULES
+        verbs = {verb: route.help for verb, route in sorted(self.dispatcher._routes.items())}
+        lines = [f"{verb}: {LABEL_RULES[verb]}, e.g. '{examples[0]}'"
+                 for verb, examples in HELP_EXAMPLES.items()]
+        return {"verbs": verbs, "chat": {v: {"means": LABEL_RULES[v], "examples": e}
+                                         for v, e in HELP_EXAMPLES.items()},
+                "summary": "Type what you want; I route it to one of:\n" + "\n".join(lines)}
 
 
 def _json_size(value: Any) -> int:
@@ -708,29 +839,33 @@ def request_text(params: dict, keys: tuple[str, ...], needs: str) -> str:
     raise InputError(needs)
 
 
-CHAT_ROUTES = (
-    ("advise", ("advice", "advise", "balance", "levels", "gain staging", "how loud", "too loud", "too quiet")),
-    ("listen", ("where is", "where do you hear", "listen", "check the position", "check the placement",
-                "localis", "localiz", "what is playing", "what's playing", " left of ", " right of ",
-                "closer", "nearer", "further away", "farther")),
-    ("status", ("status", "xrun", "cpu")),
-    ("sources", ("list the", "which tracks", "what tracks", "show the sources", "sources")),
-    ("plan", ("new plan", "start over", "from scratch", "plan ", "set up a", "arrange")),
-)
-
-
 def _is_question(text: Any) -> bool:
     """A chat text that asks about what is heard ("where is the sax?", "is X left of Y?")."""
-    if not isinstance(text, str):
-        return False
-    lowered = text.strip().lower()
-    return lowered.endswith("?") or lowered.startswith(("where ", "what ", "which ", "is ", "how far"))
+    from agent.router import is_question
+    return is_question(text)
+
+
+def _chat_routing(text: str, has_plan: bool):
+    """:func:`agent.router.route`: the learned router (sentence encoder + lexical features),
+    with its deterministic fallbacks; imported on first use like the other agent parts."""
+    route = _lazy("agent.router", "route", "the chat router")
+    return route(text, has_plan)
 
 
 def route_chat(text: str, has_plan: bool) -> str:
-    """Which verb a free-text request goes to (keyword rules; edits are the default)."""
-    lowered = " " + text.lower() + " "
-    for verb, cues in CHAT_ROUTES:
-        if any(cue in lowered for cue in cues):
-            return verb
-    return "edit" if has_plan else "plan"
+    """Which verb a free-text request goes to (:mod:`agent.router`)."""
+    return _chat_routing(text, has_plan).verb
+
+
+def _routed_error(verb: str, exc: BaseException) -> BaseException:
+    """``exc`` as the same kind of error whose message starts with where the chat went."""
+    message = f"chat routed to {verb}: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}"
+    if isinstance(exc, (ValueError, TypeError, KeyError)):  # InputError among them
+        routed: BaseException = InputError(message)
+    elif isinstance(exc, StaseError):
+        routed = StaseError(message)
+    else:
+        log.exception("internal error in the chat verb %s", verb)
+        routed = StaseError(f"chat routed to {verb}: internal error: {type(exc).__name__}: {exc}")
+    routed.reply_fields = {"routed_to": verb}
+    return routed

@@ -5,8 +5,9 @@ Logs go to stderr.  Flags override the YAML ``--config`` file, which overrides t
 written, what cannot work: an empty ``--host`` or ``--daw-host`` (an unset ``$STASE_HOST``
 would otherwise bind every interface).  Types and ranges (ports 0..65535, sample rate, block
 size) are checked where the settings are defined, by :class:`bridge.daemon.DaemonConfig`; its
-``InputError`` reaches the command line the same way.  The daemon has no authentication: a bind
-address that is not loopback is logged as a loud warning
+``InputError`` reaches the command line the same way.  ``--stems DIR`` sets the session's stems
+folder at start (the daemon's ``stems`` verb) and allows DIR like ``--allow-dir DIR``.  The
+daemon has no authentication: a bind address that is not loopback is logged as a loud warning
 (:class:`bridge.osc_transport.OscEndpoint`) and said again on the "ready" line.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import logging
 import signal
 import threading
+from pathlib import Path
 
 from dsp.errors import InputError
 
@@ -48,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a folder whose files requests may name (stems, reference stems, binaural "
                              "files, room responses); repeatable, added to the config file's allow_dirs; "
                              "the session file's folder is always allowed")
+    parser.add_argument("--stems", default=None, metavar="DIR",
+                        help="the tracks' audio files (one mono file per track, named like the tracks) "
+                             "for advise and listen; DIR is also allowed like --allow-dir DIR")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -65,6 +70,10 @@ def config_from_args(args: argparse.Namespace):
         overrides["allow_dirs"] = [*base, *args.allow_dirs]
     else:
         overrides["allow_dirs"] = args.allow_dirs
+    if getattr(args, "stems", None):
+        # naming the stems on the command line allows their folder (the operator chose it)
+        base = overrides["allow_dirs"] or (DaemonConfig.from_yaml(args.config).allow_dirs if args.config else [])
+        overrides["allow_dirs"] = [*base, args.stems]
     if args.config:
         return DaemonConfig.from_yaml(args.config, **overrides)
     return DaemonConfig(**{k: v for k, v in overrides.items() if v is not None})
@@ -89,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
     check_config(config)  # before the daemon opens its session file or any port
+    stems = getattr(args, "stems", None)
+    if stems is not None and not Path(stems).expanduser().is_dir():
+        raise InputError(f"--stems {stems}: not a folder (give the folder of the tracks' audio files)")
     from .daemon import Daemon
     stop = threading.Event()
 
@@ -99,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     daemon = Daemon(config).start()
+    if stems is not None:
+        try:
+            daemon.verb_stems({"stems_dir": str(Path(stems).expanduser())})
+        except BaseException:
+            daemon.stop()
+            raise
     from .osc_transport import NO_AUTH_WARNING, is_loopback
     note = "" if is_loopback(config.host) else f" (NOT loopback: {NO_AUTH_WARNING})"
     print(f"stase daemon ready on udp {config.host}:{daemon.port}{note}", flush=True)

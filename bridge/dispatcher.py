@@ -202,6 +202,10 @@ class Dispatcher:
         payload = {"id": request_id, "ok": False, "status": "error", "error": message}
         if job is not None:
             payload["job"] = job
+        # a handler may say more about a failure in fields (chat: where it was routed)
+        extra = getattr(exc, "reply_fields", None)
+        if isinstance(extra, dict):
+            payload.update({k: v for k, v in extra.items() if k not in payload and isinstance(v, (str, int, float))})
         self._reply(sender, payload)
 
     def _reply(self, sender: Any, payload: dict) -> None:
