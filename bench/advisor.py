@@ -4,6 +4,19 @@ Usage::
 
     python -m bench.advisor --json          # one JSON object on stdout
     python -m bench.advisor --json --quick  # fewer problems, shorter stems
+    python -m bench.advisor --json --realistic-only --realistic tuning --skip-speed
+                                            # the realistic split alone, tuning pieces only
+
+Realistic split
+---------------
+Music nobody here wrote, rendered once into the user cache by a setup step
+(``python -m bench.realistic_multitracks build``: music21-corpus chorales and string quartets,
+one FluidSynth stem per part, the scores' dynamics as the reference balance;
+``python -m bench.lmms_multitracks build``: LMMS demo projects per track, the authors' faders as
+the reference).  Pieces are split by work into ``tuning`` and ``heldout``
+(:func:`bench.realistic_multitracks.split_of`); priors are derived on ``tuning`` only, and
+``--realistic tuning`` runs that split alone so held-out numbers need not be seen while tuning.
+Without the cache the split reports ``missing`` and the rest of the bench runs as before.
 
 Problem sets
 ------------
@@ -28,7 +41,11 @@ the residual is ``|e_i - mean(e)|`` over all tracks of the problem (offset or no
 median and p90 in dB (``residual_offset_tracks_*``: the offset tracks alone); ``residual_before``
 is the same with ``g = 0``.  Direction accuracy counts,
 over offset tracks whose relative offset ``o_i - mean(o)`` is at least 1 dB, how often
-``g_i - mean(g)`` has the opposite sign.
+``g_i - mean(g)`` has the opposite sign.  For the tracks that were not offset:
+``unmoved_advice_over_2db_rate`` is the share told to move by more than 2 dB (``|g_i| > 2``, the
+advice as the user reads it) and ``unmoved_relative_over_2db_rate`` the share whose residual is
+over 2 dB (the same on relative levels).  With four tracks of which three were moved, nothing
+tells which one was not, so the first has a floor even for a perfect reference.
 
 Speed
 -----
@@ -41,6 +58,7 @@ the wall time is at most this, so it is the load-independent number to hold agai
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -51,6 +69,8 @@ import time
 import numpy as np
 
 RATE = 48_000
+#: advice larger than this (dB) for a track that was not moved counts against the advisor.
+UNMOVED_ADVICE_DB = 2.0
 
 
 def _offset_problem(tracks, rng):
@@ -69,7 +89,9 @@ def _score(offsets, gains):
     rel_gain = gains - gains.mean()
     moved = (offsets != 0) & (np.abs(rel_offset) >= 1.0)
     correct = np.sign(rel_gain[moved]) == -np.sign(rel_offset[moved])
-    return residual, before, correct, residual[offsets != 0]
+    # the advice a user reads for a track nobody moved (not relative: "raise Viola by 4 dB")
+    unmoved_advice = np.abs(gains[offsets == 0])
+    return residual, before, correct, residual[offsets != 0], unmoved_advice, residual[offsets == 0]
 
 
 def _summarise(records):
@@ -79,6 +101,8 @@ def _summarise(records):
     if residual.size == 0:
         return {}
     moved = np.concatenate([r[3] for r in records])
+    unmoved = np.concatenate([r[4] for r in records])
+    unmoved_relative = np.concatenate([r[5] for r in records])
     return {"residual_median_db": round(float(np.median(residual)), 3),
             "residual_p90_db": round(float(np.percentile(residual, 90)), 3),
             "residual_before_median_db": round(float(np.median(before)), 3),
@@ -86,6 +110,10 @@ def _summarise(records):
             "residual_offset_tracks_median_db": round(float(np.median(moved)), 3),
             "residual_offset_tracks_p90_db": round(float(np.percentile(moved, 90)), 3),
             "direction_accuracy": round(float(np.mean(correct)), 4) if correct.size else None,
+            "unmoved_advice_over_2db_rate": round(float(np.mean(unmoved > UNMOVED_ADVICE_DB)), 4)
+            if unmoved.size else None,
+            "unmoved_relative_over_2db_rate": round(float(np.mean(unmoved_relative > UNMOVED_ADVICE_DB)), 4)
+            if unmoved_relative.size else None,
             "problems": len(records), "track_errors": int(residual.size)}
 
 
@@ -162,6 +190,87 @@ def bench_accuracy(quick: bool = False, problems_per_set: int | None = None, see
     return out
 
 
+def _piece_rng(piece: str, seed: int) -> np.random.Generator:
+    """A generator per piece, so adding a piece to the cache leaves the others' problems alone."""
+    digest = hashlib.sha256(piece.encode("utf-8")).digest()
+    return np.random.default_rng([int.from_bytes(digest[:8], "big"), seed])
+
+
+def bench_realistic(splits=("tuning", "heldout"), quick: bool = False,
+                    problems_per_piece: int | None = None, seed: int = 0) -> dict:
+    """Offset problems on the realistic multitracks (:mod:`bench.realistic_multitracks`: music21
+    scores rendered per part; :mod:`bench.lmms_multitracks`: LMMS projects rendered per track).
+
+    Per split, per piece: the prior advice on the balanced reference itself (``balanced``: what
+    the priors say about the score's own balance, per track), then problems as for the other
+    sets, in differential mode against the same stems (``differential_same``), against another
+    piece of the same ensemble and split (``differential_other``, the loudness method), in prior
+    mode and for the equal-loudness baseline.  Keys ``<mode>[realistic_<split>]`` (every piece),
+    ``<mode>[realistic_<split>/scores]`` (the music21 renders), ``.../lmms`` (the LMMS projects:
+    authors' faders) and ``<mode>[realistic_<split>/<ensemble>]``.
+    """
+    from agent.advisor.advice import advise_analysis
+    from agent.advisor.analysis import analyse_stems
+    from agent.advisor.priors import equal_loudness_gains
+    from bench.realistic_multitracks import load_sets, set_folder
+    problems_per_piece = problems_per_piece or (3 if quick else 8)
+    out: dict = {}
+    records: dict = {}
+    balanced: dict = {}
+    for split in splits:
+        pieces = load_sets(split, limit=6 if quick else None)
+        if not pieces:
+            out[f"realistic_{split}"] = {"missing": f"no rendered pieces under {set_folder()}; run "
+                                                    "python -m bench.realistic_multitracks build"}
+            continue
+        rate = pieces[0]["rate"]
+        analyses = [analyse_stems(p["stems"], rate) for p in pieces]
+        by_ensemble: dict = {}
+        for i, p in enumerate(pieces):
+            by_ensemble.setdefault(p["ensemble"], []).append(i)
+        for i, p in enumerate(pieces):
+            tracks = list(p["tracks"])
+            source = "lmms" if p["ensemble"] == "lmms_project" else "scores"
+            kinds = (f"realistic_{split}", f"realistic_{split}/{source}", f"realistic_{split}/{p['ensemble']}")
+            reference = analyses[i]
+            # another piece with the same track names (LMMS projects have their own names: none)
+            peers = [j for j in by_ensemble[p["ensemble"]] if j == i or pieces[j]["tracks"] == p["tracks"]]
+            other = analyses[peers[(peers.index(i) + 1) % len(peers)]] if len(peers) > 1 else None
+            as_is = advise_analysis(reference, None)
+            for t in as_is["tracks"]:
+                # per part for the scores; LMMS tracks have names of their own: one pool per split
+                name = "every track" if source == "lmms" else t["track"]
+                balanced.setdefault(f"{split}/{p['ensemble']}", {}).setdefault(name, []).append(t["gain_db"])
+            rng = _piece_rng(p["piece"], seed)
+            for _ in range(problems_per_piece):
+                offsets, common = _offset_problem(tracks, rng)
+                current = analyse_stems({t: p["stems"][t] * np.float32(10.0 ** ((o + common) / 20.0))
+                                         for t, o in zip(tracks, offsets)}, rate)
+                modes = {"differential_same": reference, "prior": None}
+                if other is not None:
+                    modes["differential_other"] = other
+                for mode, ref in modes.items():
+                    result = advise_analysis(current, ref)
+                    by_track = {t["track"]: t["gain_db"] for t in result["tracks"]}
+                    score = _score(offsets, np.array([by_track.get(t, 0.0) for t in tracks]))
+                    for kind in kinds:
+                        records.setdefault((mode, kind), []).append(score)
+                base = equal_loudness_gains(current)
+                score = _score(offsets, np.array([base.get(t, 0.0) for t in tracks]))
+                for kind in kinds:
+                    records.setdefault(("baseline_equal_loudness", kind), []).append(score)
+        out[f"realistic_{split}"] = {"pieces": len(pieces), "rate": rate,
+                                     "ensembles": {e: len(v) for e, v in by_ensemble.items()}}
+    for (mode, kind), r in sorted(records.items()):
+        out[f"{mode}[{kind}]"] = _summarise(r)
+    # what the priors say about the score's own balance: median advice and share over 2 dB
+    out["prior_on_balanced"] = {
+        key: {t: {"median_db": round(float(np.median(g)), 2), "median_abs_db": round(float(np.median(np.abs(g))), 2),
+                  "over_2db_share": round(float(np.mean(np.abs(g) > UNMOVED_ADVICE_DB)), 3)}
+              for t, g in tracks.items()} for key, tracks in sorted(balanced.items())}
+    return out
+
+
 def bench_speed(repeats: int = 3) -> dict:
     import pyloudnorm
 
@@ -194,15 +303,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer, shorter problems")
     parser.add_argument("--skip-speed", action="store_true", help="skip the 8 x 3 min timing")
     parser.add_argument("--problems", type=int, default=None, help="problems per stem set")
+    parser.add_argument("--realistic", choices=("both", "tuning", "heldout", "none"), default="both",
+                        help="which split of the rendered score multitracks to run (tune on 'tuning' only)")
+    parser.add_argument("--realistic-only", action="store_true",
+                        help="skip the fixtures and the generator's stems")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     result = {"host": {"python": platform.python_version(), "cpus": os.cpu_count(),
                        "loadavg": [round(v, 2) for v in os.getloadavg()]}}
-    result["accuracy"] = bench_accuracy(args.quick, args.problems)
+    result["accuracy"] = {} if args.realistic_only else bench_accuracy(args.quick, args.problems)
+    if args.realistic != "none":
+        splits = ("tuning", "heldout") if args.realistic == "both" else (args.realistic,)
+        result["realistic"] = bench_realistic(splits, args.quick, args.problems)
     if not args.skip_speed:
         result["speed"] = bench_speed(2 if args.quick else 3)
     result["goals"] = {"differential_residual_median_db": 0.5, "prior_residual_median_db": 2.0,
-                       "direction_accuracy": 0.95, "analysis_8x180s_s": 5.0}
+                       "direction_accuracy": 0.95, "analysis_8x180s_s": 5.0,
+                       "realistic_prior_residual_median_db": 1.5, "realistic_prior_residual_p90_db": 3.0,
+                       "unmoved_advice_over_2db_rate": 0.10}
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0

@@ -20,12 +20,11 @@ from typing import Callable
 import numpy as np
 
 from .analysis import MixAnalysis, analyse_stems, check_sample_rate, prepare_stems, resample_stems
-from .differential import differential_gains, match_tracks
+from .differential import DEAD_BAND_DB, differential_gains, match_tracks
+from .ensembles import ENSEMBLE_NAMES, PART_WORDS
 from .masking import describe_bands, masking_analysis
 from .priors import prior_gains, resolve_roles
 
-#: proposals smaller than this are "leave it" (dB), per mode.
-DEAD_BAND_DB = {"aligned": 0.5, "loudness": 1.0}
 _GENRE_WORDS = {"default": "popular music since 1975"}
 #: masking worth mentioning: share of the time the target plays.
 MENTION_MASKING = 0.2
@@ -135,7 +134,18 @@ def _prior(current, roles, plan, genre, warnings):
         d = details[t]
         confidence = d["confidence"] * (1.0 if d.get("role_known", True) else 0.6)
         reasons = []
-        if d["kind"] == "lar":
+        if d["kind"] == "ensemble":
+            ensemble, part = ENSEMBLE_NAMES[d["ensemble"]], PART_WORDS[d["part"]]
+            reasons.append(f"{t} is {d['measured_lu']:+.1f} LU against the {ensemble}'s centre (set by the "
+                           f"{d['n_agree']} of {d['n_parts']} parts that sit near their targets); target for the "
+                           f"{part}: {d['target_lu']:+.1f} LU (+-{d['tolerance_lu']:.1f}), the median over "
+                           f"{d['pieces']} tuning pieces [{d['citation']}]")
+            if d["melody"]:
+                reasons.append(f"{t} is the top part, which carries the melody in a {ensemble}")
+            if d["part_from"] == "register":
+                reasons.append(f"the name does not say which part {t} is: taken as the {part} by its register "
+                               "(spectral centroid) among the parts")
+        elif d["kind"] == "lar":
             if d["measured_lu"] is None:
                 reasons.append("lead vocal with no accompaniment to balance against")
             else:

@@ -41,19 +41,11 @@ def load_folder(folder: str | Path, what: str, target_rate: int | None = None):
 
     Returns ({track: (channels, samples) float32}, rate, warnings).
     """
-    from dsp.audio_io import AUDIO_SUFFIXES, read_audio
+    from dsp.audio_io import read_audio, stem_files
 
     from .analysis import resample_stems
-    d = Path(folder)
-    if not d.is_dir():
-        raise InputError(f"{what} folder not found: {d}")
-    files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise InputError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {what} folder {d}")
     audio, rates = {}, {}
-    for f in files:
-        if f.stem in audio:
-            raise InputError(f"{what}: two files are named {f.stem!r} (with different extensions)")
+    for f in stem_files(folder, what):   # the one folder check (odd entries, clashing names)
         audio[f.stem], rates[f.stem] = read_audio(f)
     rate = target_rate or Counter(rates.values()).most_common(1)[0][0]
     warnings = []

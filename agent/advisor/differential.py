@@ -19,8 +19,11 @@ Two ways to measure, chosen per set
   BS.1770 integrated loudness of each track.
 
 The common part is removed: relative balance is what a reference can tell us, not the overall
-level (a louder master is not a reason to move every fader).  The anchor is the median of the
-raw offsets, which leaves the faders that already agree with the reference untouched.
+level (a louder master is not a reason to move every fader).  The anchor is taken from the
+largest group of tracks whose raw offsets agree within the dead band
+(:func:`.anchor.consensus_anchor`), which leaves the faders that already agree with the reference
+untouched even when two of four tracks were moved the same way (the median of the raw offsets,
+used before, then moved the untouched ones too).
 """
 from __future__ import annotations
 
@@ -32,8 +35,12 @@ import numpy as np
 from dsp.errors import InputError
 
 from .analysis import ABSOLUTE_GATE_LUFS, MixAnalysis
+from .anchor import consensus_anchor
 
 ALIGNED_CORRELATION = 0.9
+#: proposals smaller than this are "leave it" (dB), per method; tracks whose raw offsets agree
+#: within it form the group the anchor is taken from.
+DEAD_BAND_DB = {"aligned": 0.5, "loudness": 1.0}
 
 
 def _key(name: str) -> str:
@@ -130,7 +137,7 @@ def differential_gains(current: MixAnalysis, reference: MixAnalysis, pairs: dict
     Returns
     -------
     offsets : {current track: TrackOffset} (tracks silent in either set are left out)
-    common_db : the median raw offset that was removed
+    common_db : the raw offset that was removed (:func:`.anchor.consensus_anchor`)
     """
     usable = {c: r for c, r in pairs.items()
               if not current.stems[c].silent and not reference.stems[r].silent}
@@ -148,7 +155,9 @@ def differential_gains(current: MixAnalysis, reference: MixAnalysis, pairs: dict
                 raw[c] = (float(q50), float(q75 - q25), "aligned", float(loud_diff))
                 continue
         raw[c] = (float(loud_diff), 0.0, "loudness", float(loud_diff))
-    common = float(np.median([v[0] for v in raw.values()])) if raw else 0.0
+    values = np.array([v[0] for v in raw.values()])
+    agreement = np.array([DEAD_BAND_DB[v[2]] for v in raw.values()])
+    common = consensus_anchor(values, agreement)[0] if raw else 0.0
     offsets = {}
     for c, (value, spread, method, loud_diff) in raw.items():
         others_c = [o for o in usable if o != c]

@@ -1,6 +1,9 @@
 """Documented balance targets for prior mode (no reference), and how tracks get their roles.
 
-Two priors, each with its source; nothing here is tuned on our own fixtures.
+A set that is one ensemble of like parts - a four-part choir, a string quartet - gets the
+per-part targets of :mod:`.ensembles` (derived on the tuning split of the bench's rendered
+scores).  Anything else gets two priors, each with its source; nothing here is tuned on our own
+fixtures.
 
 * **Lead vocal to accompaniment ratio (LAR).**  Gerdes, K. & Siedenburg, K. (2023),
   "Lead-vocal level in recordings of popular music 1946-2020", JASA Express Letters 3, 043201,
@@ -26,6 +29,7 @@ import re
 import numpy as np
 
 from .analysis import MixAnalysis
+from .ensembles import ensemble_gains, ensemble_parts
 
 GERDES_SIEDENBURG_2023 = ("Gerdes & Siedenburg 2023, JASA Express Lett. 3:043201 "
                           "(lead-vocal-to-accompaniment ratio in popular music)")
@@ -133,7 +137,9 @@ def prior_gains(analysis: MixAnalysis, roles: dict[str, str | None], genre: str 
     Parameters
     ----------
     analysis : the current stems' analysis.
-    roles : {track: role or None}; ``lead_vocal`` tracks get the LAR prior, the rest equal loudness.
+    roles : {track: role or None}; ``lead_vocal`` tracks get the LAR prior, the rest equal loudness,
+        unless every audible track is a part of a choir or a string quartet
+        (:func:`.ensembles.ensemble_parts`): then each part gets its own target.
     genre, plan : pick the LAR genre (:func:`genre_of`).
     anchor : "median" leaves the median accompaniment track where it is (fewest fader moves);
         "none" is the same here and exists for symmetry with the differential solver.
@@ -146,6 +152,9 @@ def prior_gains(analysis: MixAnalysis, roles: dict[str, str | None], genre: str 
     """
     genre_key = genre_of(plan, genre)
     audible = [t for t, s in analysis.stems.items() if not s.silent]
+    found = ensemble_parts(analysis, audible, roles)
+    if found is not None:
+        return ensemble_gains(analysis, *found, dead_band=dead_band)
     leads = [t for t in audible if roles.get(t) in LEAD_ROLES]
     accompaniment = [t for t in audible if t not in leads]
     gains: dict[str, float] = {}
