@@ -461,6 +461,40 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
             fh.write(np.ascontiguousarray(a[:, start:start + WRITE_CHUNK_FRAMES].T))
 
 
+def stem_files(folder: str | Path, what: str = "stems") -> list[Path]:
+    """The audio files of a stems folder, sorted, after the checks every reader of one makes.
+
+    ``InputError`` when the folder is missing, holds no audio file, holds a folder or FIFO named
+    like audio (it used to be skipped, so its track went missing unexplained), or two files that
+    would name the same track (matching is by file name without extension, ignoring case).
+    ``what`` names the folder in messages ("stems", "reference").
+    """
+    d = Path(folder)
+    if not d.is_dir():
+        raise InputError(f"{what} folder not found: {d}")
+    named = sorted(f for f in d.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
+    # A folder or FIFO named like a stem used to be skipped, so its track went missing unexplained.
+    odd = [f for f in named if not f.is_file()]
+    if odd:
+        which = summarise_names(f"{f.name} ({file_kind(f)})" for f in odd)
+        raise InputError(f"{len(odd)} entr{'y' if len(odd) == 1 else 'ies'} of {d} named like "
+                         f"audio {'is' if len(odd) == 1 else 'are'} not a regular file: {which}; "
+                         "stems must be audio files: move or rename them")
+    files = named
+    if not files:
+        raise InputError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {what} folder {d}")
+    by_key: dict[str, list[str]] = {}
+    for f in files:
+        by_key.setdefault(f.stem.lower(), []).append(f.name)
+    clashes = [names for names in by_key.values() if len(names) > 1]
+    if clashes:
+        raise InputError(f"{what}: stems are matched to tracks by file name without extension, ignoring "
+                         f"case, and these files in {d} would name the same track: "
+                         + summarise_names(" = ".join(names) for names in clashes)
+                         + "; keep one of each")
+    return files
+
+
 def load_stems(folder: str | Path, downmix: bool = False) -> tuple[dict[str, np.ndarray], int]:
     """Load every audio file in ``folder`` as a mono stem keyed by file name without extension.
 
@@ -474,29 +508,7 @@ def load_stems(folder: str | Path, downmix: bool = False) -> tuple[dict[str, np.
     stems : {name: float32 1-D array}
     sample_rate : the stems' common rate (``InputError`` if they differ).
     """
-    d = Path(folder)
-    if not d.is_dir():
-        raise InputError(f"stems folder not found: {d}")
-    named = sorted(f for f in d.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES)
-    # A folder or FIFO named like a stem used to be skipped, so its track went missing unexplained.
-    odd = [f for f in named if not f.is_file()]
-    if odd:
-        which = summarise_names(f"{f.name} ({file_kind(f)})" for f in odd)
-        raise InputError(f"{len(odd)} entr{'y' if len(odd) == 1 else 'ies'} of {d} named like "
-                         f"audio {'is' if len(odd) == 1 else 'are'} not a regular file: {which}; "
-                         "stems must be audio files: move or rename them")
-    files = named
-    if not files:
-        raise InputError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {d}")
-    by_key: dict[str, list[str]] = {}
-    for f in files:
-        by_key.setdefault(f.stem.lower(), []).append(f.name)
-    clashes = [names for names in by_key.values() if len(names) > 1]
-    if clashes:
-        raise InputError(f"stems are matched to tracks by file name without extension, ignoring "
-                         f"case, and these files in {d} would name the same track: "
-                         + summarise_names(" = ".join(names) for names in clashes)
-                         + "; keep one of each")
+    files = stem_files(folder)
     stems: dict[str, np.ndarray] = {}
     rates: dict[str, int] = {}
     for f in files:

@@ -422,3 +422,15 @@ def test_sofa_declaring_a_huge_ir_is_refused_before_reading(tmp_path, monkeypatc
     monkeypatch.setattr(sofar, "read_sofa", no_read)
     with pytest.raises(InputError, match="Data_IR declares 12 x 2 x 32 values"):
         dsp.hrtf.load_hrtf(path, 48000)
+
+
+def test_advise_refuses_a_folder_named_like_a_stem_instead_of_skipping_it(tmp_path):
+    """Issue 14 #20 for `stase advise`: the advisor reads folders through the same check."""
+    import soundfile as sf
+    from agent.advisor.cli import load_folder
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    sf.write(str(stems / "Vox.wav"), np.zeros(4800, dtype=np.float32), 48000)
+    (stems / "Sax.wav").mkdir()
+    with pytest.raises(InputError, match=r"Sax\.wav \(a folder\)"):
+        load_folder(stems, "stems")
