@@ -815,8 +815,9 @@ def _room_is_file(room: Any) -> bool:
     mistyped id then meets the allowed-folders check, whose message says it is not a preset)."""
     if not isinstance(room, str) or not room:
         return False
+    from dsp.rooms import MEASURED_ROOMS
     from presets import load_rooms
-    return room not in load_rooms()
+    return room not in load_rooms() and room not in MEASURED_ROOMS
 
 
 def request_text(params: dict, keys: tuple[str, ...], needs: str) -> str:

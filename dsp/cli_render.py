@@ -3,16 +3,20 @@
 Usage::
 
     stase render --stems DIR --plan plan.json -o mix.wav [--stereo] [--downmix] [--rate HZ]
-                 [--hrtf FILE.sofa] [--dry] [--json]
+                 [--hrtf FILE.sofa] [--dry] [--reverb-db DB] [--json]
 
 Stems are matched to the plan's tracks by file name without extension, ignoring case.  Stems
 must be mono (``--downmix`` averages multichannel stems) and share one sample rate; ``--rate``
 resamples them (polyphase, ``scipy.signal.resample_poly``) to another session rate.  The HRTF
 set is always resampled to the rate rendered at.
 
+``--reverb-db`` sets the mix's wetness relative to the room's physical level (dB, -60 to +12;
+default: the plan's ``reverb_db``, else 0).
+
 Everything that can be checked without rendering is checked first (``-o``, ``--rate``,
-``--block``, the plan, its room, the stems); the mix then streams to a temp file beside ``-o``
-that replaces it only once complete, so a failed or killed render leaves the previous file whole.
+``--block``, ``--reverb-db``, the plan, its room, the stems); the mix then streams to a temp file
+beside ``-o`` that replaces it only once complete, so a failed or killed render leaves the
+previous file whole.
 ``-o`` picks the format by its suffix: .wav/.aiff (32-bit float), .flac (24-bit), .ogg (Vorbis).
 """
 from __future__ import annotations
@@ -44,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hrtf", default=None, metavar="SOFA",
                         help="SimpleFreeFieldHRIR SOFA file (default: the shipped MIT KEMAR set)")
     parser.add_argument("--dry", action="store_true", help="ignore the plan's room (no reverb)")
+    parser.add_argument("--reverb-db", type=float, default=None, metavar="DB",
+                        help="wetness relative to the room's physical level, -60..+12 dB "
+                             "(default: the plan's reverb_db, else 0; -6 = drier, +6 = wetter)")
     parser.add_argument("--block", type=int, default=1024, help="streaming block size (default 1024)")
     parser.add_argument("--json", action="store_true", help="print the level report as JSON")
 
@@ -79,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--block must be a positive number of samples, got {args.block}")
     if args.rate is not None:
         _checked_rate(int(args.rate), "--rate")
+    if args.reverb_db is not None:
+        from .scene import check_reverb_db
+        check_reverb_db(args.reverb_db, "--reverb-db")
     plan = load_plan(args.plan)
     room = None if args.dry else resolve_room(plan.room)
     stems, rate = load_stems(args.stems, downmix=args.downmix)
@@ -87,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     stems = resample_stems(stems, rate, target)
     result = render_plan(stems, plan, target, stereo=args.stereo, block_size=args.block,
                          hrtf=args.hrtf, room=None if room is None else room[1],
-                         output=args.output)
+                         output=args.output, reverb_db=args.reverb_db)
     report = dict(result.report, output_path=str(args.output), stems_rate=rate)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -10,6 +10,11 @@ head_shadow_coefficients(...)    that one-pole one-zero filter, bilinear transfo
 pan_gains(pan)                   constant-power sine/cosine law (-3 dB each side at centre)
 air_pole(...)                    one-pole low-pass pole whose loss at f_ref equals a target in dB
 find_face(...)                   triangle of an HRTF set crossed by a direction + barycentric weights
+spherical_head_itd_s(lat, r)     ITD of a point source r metres away: path difference around a sphere
+near_field_itd_change_s(lat, r)  that ITD less the one at the near-field reference distance (1 m)
+near_field_shelf(...)            per-ear near-field shelf (b0, b1, a1) from ``dsp.distance``'s table
+sector_weights(az, sectors, wrap, out)  energy panning of a direction between early-reflection sectors
+add_sector_pairs(early, m, out)  sum the sectors' (left, right) rows of a convolver's output
 
 References
 ----------
@@ -17,6 +22,8 @@ Woodworth, R. S. & Schlosberg, H. (1954). Experimental Psychology, ITD of a rigi
 Brown, C. P. & Duda, R. O. (1998). "A structural model for binaural sound synthesis".
 IEEE Trans. Speech Audio Process. 6(5), 476-488 (head-shadow filter, eq. 2-3; alpha_min = 0.1,
 theta_min = 150 degrees).
+Duda, R. O. & Martens, W. L. (1998). "Range dependence of the response of a spherical head model".
+J. Acoust. Soc. Am. 104(5), 3048-3058 (the near-field table behind ``near_field_shelf``).
 """
 from __future__ import annotations
 
@@ -161,3 +168,134 @@ def find_face(face_inverse, direction, start_face, w):
     for r in range(3):
         w[r] /= total
     return best
+
+
+@njit(cache=True, nogil=True)
+def _path_to_ear(distance_m, angle_from_ear, head_radius_m):
+    """Shortest path from a point source to a point of a sphere: straight, or tangent + arc."""
+    r = max(distance_m, 1.01 * head_radius_m)
+    a = head_radius_m
+    tangent_angle = math.acos(a / r)
+    if angle_from_ear <= tangent_angle:  # the ear sees the source
+        return math.sqrt(max(r * r + a * a - 2.0 * a * r * math.cos(angle_from_ear), 0.0))
+    return math.sqrt(r * r - a * a) + a * (angle_from_ear - tangent_angle)
+
+
+@njit(cache=True, nogil=True)
+def spherical_head_itd_s(lateral_rad, distance_m, head_radius_m=HEAD_RADIUS_M,
+                         speed_of_sound=SPEED_OF_SOUND_M_S):
+    """ITD (s, positive = left leads) of a point source ``distance_m`` from a spherical head.
+
+    Ears on the interaural axis; each ear's path is straight when the source is visible from it,
+    otherwise the tangent to the sphere plus the arc to the ear.  Tends to Woodworth's
+    ``(a/c)(theta + sin theta)`` as the distance grows.
+    """
+    to_left = 0.5 * math.pi - lateral_rad
+    to_right = 0.5 * math.pi + lateral_rad
+    return (_path_to_ear(distance_m, to_right, head_radius_m)
+            - _path_to_ear(distance_m, to_left, head_radius_m)) / speed_of_sound
+
+
+@njit(cache=True, nogil=True)
+def near_field_itd_change_s(lateral_rad, distance_m, reference_m):
+    """``spherical_head_itd_s`` at ``distance_m`` less its value at ``reference_m`` (0 beyond it)."""
+    if distance_m >= reference_m:
+        return 0.0
+    return spherical_head_itd_s(lateral_rad, distance_m) - spherical_head_itd_s(lateral_rad, reference_m)
+
+
+@njit(cache=True, nogil=True)
+def near_field_shelf(distance_m, angle_from_ear_rad, table, min_distance_m, log_step,
+                     angle_step_rad, reference_m, sample_rate):
+    """First-order shelf ``(b0, b1, a1)`` giving an ear the near-field level change.
+
+    ``table`` (3, R, A): low-frequency gain (dB), high-frequency gain (dB) and half-way frequency
+    (Hz) on distances ``min_distance_m * exp(log_step * i)`` and angles ``angle_step_rad * j``
+    (``dsp.distance.near_field_table``), interpolated bilinearly.  The analogue shelf
+    ``G_hi (s + w_z) / (s + w_p)`` with ``w_p w_z = w_m^2`` and ``w_z / w_p = G_lo / G_hi`` passes
+    G_lo at DC, G_hi at high frequencies and their geometric mean at ``w_m``; it is mapped by the
+    bilinear transform with both corners pre-warped.  Identity at or beyond ``reference_m``.
+    """
+    if distance_m >= reference_m:
+        return 1.0, 0.0, 0.0
+    n_r = table.shape[1]
+    n_a = table.shape[2]
+    x = math.log(max(distance_m, min_distance_m) / min_distance_m) / log_step
+    i = min(int(x), n_r - 2)
+    fx = min(max(x - i, 0.0), 1.0)
+    y = min(max(angle_from_ear_rad, 0.0), math.pi) / angle_step_rad
+    j = min(int(y), n_a - 2)
+    fy = min(max(y - j, 0.0), 1.0)
+    vals = np.empty(3)
+    for k in range(3):
+        vals[k] = ((1.0 - fx) * ((1.0 - fy) * table[k, i, j] + fy * table[k, i, j + 1])
+                   + fx * ((1.0 - fy) * table[k, i + 1, j] + fy * table[k, i + 1, j + 1]))
+    g_lo = 10.0 ** (vals[0] / 20.0)
+    g_hi = 10.0 ** (vals[1] / 20.0)
+    nyquist_guard = 0.45 * sample_rate
+    w_m = 2.0 * math.pi * min(max(vals[2], 20.0), nyquist_guard)
+    w_p = w_m * math.sqrt(g_hi / g_lo)
+    w_z = w_m * math.sqrt(g_lo / g_hi)
+    k2 = 2.0 * sample_rate
+    w_p = k2 * math.tan(min(w_p, 2.0 * math.pi * nyquist_guard) / k2)
+    w_z = k2 * math.tan(min(w_z, 2.0 * math.pi * nyquist_guard) / k2)
+    norm = k2 + w_p
+    return g_hi * (k2 + w_z) / norm, g_hi * (w_z - k2) / norm, (w_p - k2) / norm
+
+
+@njit(cache=True, nogil=True)
+def sector_weights(azimuth_deg, sectors_deg, wrap, out):
+    """Energy-panning weights (``sum w^2 = 1``) of a direction between early-reflection sectors.
+
+    ``sectors_deg`` ascending azimuths (degrees).  ``wrap``: they go round the circle (the
+    simulated rooms); otherwise they span the front only (a measured set) and a rear direction
+    is folded onto its front mirror image (same lateral angle), beyond the outermost clamped to
+    it.  At most two weights are non-zero: ``cos`` and ``sin`` of the fraction between neighbours.
+    """
+    n = sectors_deg.shape[0]
+    for k in range(n):
+        out[k] = 0.0
+    if n == 0:
+        return
+    if n == 1:
+        out[0] = 1.0
+        return
+    a = (azimuth_deg + 180.0) % 360.0 - 180.0
+    if wrap:
+        lo = n - 1
+        for k in range(n):
+            if sectors_deg[k] <= a:
+                lo = k
+        hi = (lo + 1) % n
+        span = (sectors_deg[hi] - sectors_deg[lo]) % 360.0
+        offset = (a - sectors_deg[lo]) % 360.0
+    else:
+        if a > 90.0:
+            a = 180.0 - a
+        elif a < -90.0:
+            a = -180.0 - a
+        if a <= sectors_deg[0]:
+            out[0] = 1.0
+            return
+        if a >= sectors_deg[n - 1]:
+            out[n - 1] = 1.0
+            return
+        lo = 0
+        for k in range(n - 1):
+            if sectors_deg[k] <= a:
+                lo = k
+        hi = lo + 1
+        span = sectors_deg[hi] - sectors_deg[lo]
+        offset = a - sectors_deg[lo]
+    t = min(max(offset / span, 0.0), 1.0) if span > 0.0 else 0.0
+    out[lo] = math.cos(0.5 * math.pi * t)
+    out[hi] = math.sin(0.5 * math.pi * t)
+
+
+@njit(cache=True, nogil=True)
+def add_sector_pairs(early, m, out):
+    """``out[e, :m] += sum_k early[2k + e, :m]``: the sectors' left and right ears summed."""
+    for r in range(early.shape[0]):
+        e = r & 1
+        for i in range(m):
+            out[e, i] += early[r, i]

@@ -3,7 +3,7 @@
 Holds
 -----
 render_plan(stems, plan, sample_rate, stereo=False, block_size=1024, hrtf=None, room=True,
-            output=None) -> RenderResult
+            output=None, reverb_db=None) -> RenderResult
 RenderResult(audio, sample_rate, peak_dbfs, lufs, clipped, report, output)
 LoudnessMeter(sample_rate, channels)   streaming ITU-R BS.1770-4 integrated loudness
 integrated_loudness(audio, sample_rate) the same for a signal in memory (LUFS or None)
@@ -259,7 +259,7 @@ def _levels_dbfs(stem: np.ndarray, chunk: int = 1 << 16) -> tuple[float, float]:
 
 def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, stereo: bool = False,
                 block_size: int = 1024, hrtf=None, room: str | None | bool = True,
-                output=None) -> RenderResult:
+                output=None, reverb_db: float | None = None) -> RenderResult:
     """Render ``stems`` placed by ``plan`` at ``sample_rate``.
 
     Parameters
@@ -274,9 +274,14 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
         (:func:`dsp.rooms.resolve_room` says what it names; ``""`` is an error, not "dry").
     output : path of an audio file (.wav, .flac, .aiff, .ogg) to stream the mix to; it is checked
         before rendering and replaced only when the mix is complete.  Then ``audio`` is None.
+    reverb_db : wetness of the whole mix relative to the room's physical level, dB in
+        ``dsp.placement.REVERB_DB_RANGE``; None = the plan's ``reverb_db`` (0 when it has none).
+        Each source's own ``reverb_db`` adds to it; its ``role`` sets its directivity.
     """
     from .rooms import resolve_room, reverb_tail_s
-    from .scene import SceneRenderer
+    from .scene import SceneRenderer, check_reverb_db
+    wetness = check_reverb_db(getattr(plan, "reverb_db", 0.0) if reverb_db is None else reverb_db,
+                              "reverb_db" if reverb_db is not None else "the plan's reverb_db")
     if not plan.sources:
         raise InputError("the plan has no sources to render")
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
@@ -290,17 +295,20 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
     room_id = None if spec is None else spec[1]
     scene = SceneRenderer(sample_rate=sample_rate, block_size=block_size, room=room_id,
                           reverb_engine=plan.reverb_engine, hrtf=hrtf,
-                          max_sources=len(plan.sources))
+                          max_sources=len(plan.sources), reverb_db=wetness)
     n = max(len(a) for a in matched.values())
     columns = [matched[s.track] for s in plan.sources]
     report_sources = []
     for s in plan.sources:
         mode = "pan" if stereo else s.mode
-        scene.add_source(s.track, s.azimuth_deg, s.elevation_deg, s.distance_m, mode, s.gain_db)
+        source_wetness = float(getattr(s, "reverb_db", 0.0) or 0.0)
+        scene.add_source(s.track, s.azimuth_deg, s.elevation_deg, s.distance_m, mode, s.gain_db,
+                         role=s.role, reverb_db=source_wetness)
         peak_db, rms_db = _levels_dbfs(matched[s.track])
         report_sources.append({
             "track": s.track, "mode": mode, "azimuth_deg": s.azimuth_deg,
             "elevation_deg": s.elevation_deg, "distance_m": s.distance_m, "gain_db": s.gain_db,
+            "role": s.role, "reverb_db": source_wetness,
             "stem_peak_dbfs": round(peak_db, 2), "stem_rms_dbfs": round(rms_db, 2)})
     tail_s = 0.05 if spec is None else min(reverb_tail_s(spec[1], sample_rate), MAX_TAIL_S) + 0.05
     tail = int(round(tail_s * sample_rate))
@@ -340,7 +348,7 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
         raise
     peak_dbfs = float(gain_to_db(peak))
     lufs = meter.integrated_lufs()
-    report = {"room": room_id, "reverb_engine": plan.reverb_engine,
+    report = {"room": room_id, "reverb_engine": plan.reverb_engine, "reverb_db": wetness,
               "output": "stereo" if stereo else "binaural", "sample_rate": int(sample_rate),
               "duration_s": round(total / sample_rate, 3), "tail_s": round(tail / sample_rate, 3),
               "peak_dbfs": round(peak_dbfs, 2), "lufs": None if lufs is None else round(lufs, 2),

@@ -3,9 +3,9 @@
 Holds
 -----
 NUMERIC_FIELDS    the numeric placement fields, in order (azimuth, elevation, distance, gain)
-PLACEMENT_FIELDS  every field a placement update may carry (numeric + mode + role)
+PLACEMENT_FIELDS  every field a placement update may carry (numeric + mode + role + reverb_db)
 FIELD_SPECS       {name: FieldSpec(kind, unit, minimum, maximum, doc)}
-GAIN_DB_RANGE, MAX_TRACK_NAME_CHARS, MAX_ROLE_CHARS, MAX_TRACKS, MAX_PROMPT_CHARS
+GAIN_DB_RANGE, REVERB_DB_RANGE, MAX_TRACK_NAME_CHARS, MAX_ROLE_CHARS, MAX_TRACKS, MAX_PROMPT_CHARS
 placement_problems(fields, where, partial) -> (accepted, problems)
 check_placement_fields(fields, where) -> accepted   (raises InputError listing every problem)
 
@@ -21,6 +21,9 @@ Bounds
   floor, -120 dB leaves a fader's "off" audible as silence); +24 dB is the largest boost a DAW
   fader offers (REAPER +12 dB, Ardour +6 dB; trim adds up to +24 dB in REAPER).  Anything beyond
   is a typo or an attack (``1e308``), and is refused, not clamped.
+* ``reverb_db``: [-60, +12] dB, a source's wetness relative to the room's physical level (also the
+  plan's, ``dsp.plan``); -60 dB is a dry render in practice, +12 dB a drenched one (the reverb
+  four times louder than the room makes it).  NaN and values beyond are refused.
 * ``role`` and ``track``: strings of at most 64 / 128 characters (replies stay small).
 """
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .conventions import LOCALISATION_MODES
 from .errors import InputError
 
 GAIN_DB_RANGE = (-120.0, 24.0)
+REVERB_DB_RANGE = (-60.0, 12.0)
 MAX_TRACK_NAME_CHARS = 128
 MAX_ROLE_CHARS = 64
 #: Most tracks a session, a plan or a DAW mirror holds (a replied track list stays one datagram).
@@ -41,7 +45,7 @@ MAX_TRACKS = 256
 #: a few hundred; the cap keeps every parser pattern's work small (issue 14 #2).
 MAX_PROMPT_CHARS = 4000
 NUMERIC_FIELDS = ("azimuth_deg", "elevation_deg", "distance_m", "gain_db")
-PLACEMENT_FIELDS = NUMERIC_FIELDS + ("mode", "role")
+PLACEMENT_FIELDS = NUMERIC_FIELDS + ("mode", "role", "reverb_db")
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ FIELD_SPECS: dict[str, FieldSpec] = {
                             doc="from the head centre; clamped to [0.1, 100]"),
     "gain_db": FieldSpec("number", "dB", minimum=GAIN_DB_RANGE[0], maximum=GAIN_DB_RANGE[1],
                          doc="track gain"),
+    "reverb_db": FieldSpec("number", "dB", minimum=REVERB_DB_RANGE[0], maximum=REVERB_DB_RANGE[1],
+                           doc="wetness relative to the room's physical level (0 = as the room sounds)"),
     "mode": FieldSpec("mode", doc=f"one of {LOCALISATION_MODES}"),
     "role": FieldSpec("role", doc=f"instrument role, a string of at most {MAX_ROLE_CHARS} characters, or null"),
 }

@@ -7,9 +7,10 @@ JSON shape (also accepted as YAML)::
       "template": "jazz_ensemble" | null,
       "room": "jazz_club",
       "reverb_engine": "convolution" | "fdn",          # optional, default "convolution"
+      "reverb_db": 0.0,                                # optional wetness, dsp.placement bounds
       "sources": [
         {"track": "Sax", "role": "saxophone", "azimuth_deg": 20.0, "elevation_deg": 0.0,
-         "distance_m": 3.0, "mode": "hrtf", "gain_db": 0.0,
+         "distance_m": 3.0, "mode": "hrtf", "gain_db": 0.0, "reverb_db": 0.0,
          "provenance": {"azimuth_deg": "cue: 'sax a bit left'", ...}}
       ],
       "music_description": "...", "mix_notes": "...",
@@ -41,12 +42,13 @@ from typing import Any
 from .conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M,
                           clamp_elevation_deg, wrap_azimuth_deg)
 from .errors import InputError
-from .placement import PLACEMENT_FIELDS, placement_problems, track_name_problem
+from .placement import PLACEMENT_FIELDS, field_problem, placement_problems, track_name_problem
 
 PATHWAYS = ("description", "abstract", "edit", "manual")
 REVERB_ENGINES = ("convolution", "fdn")
 #: The keys a plan may hold (what ``Plan.to_dict`` writes), and those of one source.
-PLAN_KEYS = ("room", "sources", "pathway", "template", "reverb_engine", "music_description", "mix_notes", "music")
+PLAN_KEYS = ("room", "sources", "pathway", "template", "reverb_engine", "reverb_db", "music_description",
+             "mix_notes", "music")
 SOURCE_KEYS = ("track",) + PLACEMENT_FIELDS + ("provenance",)
 #: A provenance note ("cue: 'sax a bit left' (+15 deg towards the left)") is a short explanation;
 #: ``SourcePlacement.normalised`` (so every plan stase makes or loads) cuts longer ones: a note
@@ -81,6 +83,8 @@ class SourcePlacement:
     role: str | None = None
     gain_db: float = 0.0
     provenance: dict[str, str] = field(default_factory=dict)
+    #: wetness relative to the room's physical level (dB), added to the plan's
+    reverb_db: float = 0.0
 
     def normalised(self) -> "SourcePlacement":
         """Copy with azimuth wrapped, elevation and distance clamped to the convention."""
@@ -89,7 +93,8 @@ class SourcePlacement:
             azimuth_deg=wrap_azimuth_deg(self.azimuth_deg),
             elevation_deg=clamp_elevation_deg(self.elevation_deg),
             distance_m=float(min(max(self.distance_m, MIN_DISTANCE_M), MAX_DISTANCE_M)),
-            provenance={key: clip_provenance(why) for key, why in self.provenance.items()})
+            provenance={key: clip_provenance(why) for key, why in self.provenance.items()},
+            reverb_db=float(self.reverb_db))
 
 
 @dataclass
@@ -104,6 +109,8 @@ class Plan:
     music_description: str = ""
     mix_notes: str = ""
     music: dict[str, Any] | None = None
+    #: wetness of the whole mix relative to the room's physical level (dB, dsp.placement bounds)
+    reverb_db: float = 0.0
 
     def source(self, track: str) -> SourcePlacement:
         """The placement for ``track`` (case-insensitive); KeyError names the known tracks."""
@@ -125,6 +132,9 @@ class Plan:
         }
         if self.music is not None:
             d["music"] = json.loads(json.dumps(self.music))
+        d["reverb_db"] = self.reverb_db
+        for entry, s in zip(d["sources"], self.sources):
+            entry["reverb_db"] = s.reverb_db
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -144,13 +154,14 @@ class Plan:
             azimuth_deg=float(s.get("azimuth_deg", 0.0)),
             elevation_deg=float(s.get("elevation_deg", 0.0)),
             distance_m=float(s.get("distance_m", 2.0)), gain_db=float(s.get("gain_db", 0.0)),
-            provenance=dict(s.get("provenance") or {}),
+            provenance=dict(s.get("provenance") or {}), reverb_db=float(s.get("reverb_db", 0.0)),
         ).normalised() for s in data.get("sources", [])]
         return cls(room=data.get("room", "dry_studio"), sources=sources,
                    pathway=data.get("pathway", "manual"), template=data.get("template"),
                    reverb_engine=data.get("reverb_engine", "convolution"),
                    music_description=data.get("music_description") or "",
-                   mix_notes=data.get("mix_notes") or "", music=data.get("music"))
+                   mix_notes=data.get("mix_notes") or "", music=data.get("music"),
+                   reverb_db=float(data.get("reverb_db", 0.0)))
 
 
 def _shown(value: Any, limit: int = 40) -> str:
@@ -167,8 +178,9 @@ def _unknown_keys(data: dict, known: tuple[str, ...], where: str) -> list[str]:
     inside = f" in {where}" if where else ""
     unknown = [key for key in data if key not in known]
     for key in unknown[:MAX_LISTED_PROBLEMS]:
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) if isinstance(key, str) else []
-        hint = f"did you mean {close[0]!r}?" if close else f"accepted: {', '.join(known)}"
+        close = difflib.get_close_matches(key, known, n=2, cutoff=0.6) if isinstance(key, str) else []
+        hint = (f"did you mean {' or '.join(repr(c) for c in sorted(close))}?" if close
+                else f"accepted: {', '.join(known)}")
         problems.append(f"unknown key {_shown(key)}{inside}; {hint}")
     if len(unknown) > MAX_LISTED_PROBLEMS:
         problems.append(f"{len(unknown) - MAX_LISTED_PROBLEMS} more unknown keys{inside}")
@@ -251,6 +263,10 @@ def plan_problems(data: Any) -> list[str]:
         problems.append(f"reverb_engine: {_shown(engine)} is not one of {REVERB_ENGINES}")
     for key in ("template", "music_description", "mix_notes"):
         problems.extend(_optional_string(data, key))
+    if "reverb_db" in data:
+        problem = field_problem("reverb_db", data["reverb_db"])
+        if problem is not None:
+            problems.append(problem)
     problems.extend(_music_problems(data.get("music")))
     sources = data.get("sources", [])
     if not isinstance(sources, list):

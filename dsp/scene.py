@@ -3,15 +3,24 @@
 Holds
 -----
 SceneRenderer(sample_rate=48000, block_size=128, room="dry_studio", reverb_engine="convolution",
-              hrtf=None, max_sources=256)
+              hrtf=None, max_sources=256, reverb_db=0.0)
     ``add_source`` / ``move_source`` / ``remove_source`` at any time, ``process(inputs, out)``
-    for any block length (1 .. anything), ``reset()``.  Parameters are ramped over ``ramp_s``
-    (20 ms); a mode change crossfades two voices; a removed source's filters ring out.
+    for any block length (1 .. anything), ``reset()``, ``set_reverb_db``.  Parameters are ramped
+    over ``ramp_s`` (20 ms); a mode change crossfades two voices; a removed source's filters ring
+    out.
 
 Signal flow per source (all in :mod:`dsp.scene_kernel`, one numba call per block)::
 
-    x -> gain * 1/r (dsp.distance) -> air-absorption low-pass -> localisation (one mode) -> out
-    x -> gain * send (constant with distance) -> shared mono send -> room reverb -> out
+    x -> gain * 1/r (dsp.distance) -> air-absorption low-pass -> localisation (one mode)
+      -> near-field shelf per ear (below 1 m; itd_ild, hrtf) -> out
+    x -> gain * send -> tail send + the two nearest early-reflection sectors -> room reverb -> out
+
+The send of a source (``dsp.distance``, ``dsp.directivity``): the room's ``1 / r_c`` times
+``sqrt(Q_ref / Q)`` for the source's role (directional sources feed the room less), Barron's
+``exp(-6.91 r / (c T))`` for its distance (the tail) or relative to the sectors' distance (the
+early reflections), the diffuse-field gain of the source's mode (``dsp.brir.mode_diffuse_gains``),
+and the wetness ``reverb_db`` of the scene plus that of the source (0 dB = the room's physical
+level).
 
 Localisation modes are exclusive per source, so no cue is counted twice: ``pan`` (constant-power
 sine/cosine law on the lateral angle), ``itd_ild`` (Woodworth ITD as a fractional delay on the
@@ -30,13 +39,35 @@ from pathlib import Path
 import numpy as np
 
 from .conventions import LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M
-from .distance import air_absorption_db_per_m, air_reference_hz, reverb_send_gain
+from .distance import air_absorption_db_per_m, air_reference_hz
 from .errors import InputError, StaseError
 from .hrtf import HrtfSet, load_hrtf
 from . import scene_kernel as K
 
 #: Degrees a source must move before its HRTF filter is re-interpolated (and crossfaded).
 FILTER_UPDATE_DEG = 1.0
+_UNSET = object()
+
+
+def reverb_db_problem(value, name: str = "reverb_db") -> str | None:
+    """What is wrong with a wetness value (None when acceptable); bounds from dsp.placement."""
+    from .placement import REVERB_DB_RANGE
+    low, high = REVERB_DB_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return (f"{name} must be a number of dB in [{low:g}, {high:g}] (wetness relative to the "
+                f"room's physical level), got {type(value).__name__} {str(value)[:40]!r}")
+    if not math.isfinite(float(value)) or not low <= float(value) <= high:
+        return (f"{name} must be in [{low:g}, {high:g}] dB (wetness relative to the room's "
+                f"physical level; 0 = as the room sounds), got {float(value):g}")
+    return None
+
+
+def check_reverb_db(value, name: str = "reverb_db") -> float:
+    """``value`` as a float, or ``InputError`` saying what a wetness accepts."""
+    problem = reverb_db_problem(value, name)
+    if problem is not None:
+        raise InputError(problem)
+    return float(value)
 
 
 class SceneRenderer:
@@ -46,16 +77,19 @@ class SceneRenderer:
     ----------
     sample_rate : Hz.
     block_size : the usual host block (the room reverb is prepared for it); any length works.
-    room : room preset id, path of a RIR file, or None for no reverb.
+    room : room preset id, a measured room ("seminar_measured"), path of a RIR file, or None
+        (also "dry"/"none") for no reverb; resolved by :func:`dsp.rooms.resolve_room`.
     reverb_engine : "convolution" or "fdn" (passed to :class:`dsp.rooms.RoomReverb`).
     hrtf : an :class:`HrtfSet`, a SOFA path, or None for the shipped KEMAR set.
     max_sources : most sources at once.
     ramp_s : duration of parameter ramps and mode crossfades, seconds.
+    reverb_db : wetness of the whole scene relative to the room's physical level, dB in
+        ``dsp.placement.REVERB_DB_RANGE`` (each source adds its own).
     """
 
     def __init__(self, sample_rate: int = 48000, block_size: int = 128, room: str | None = "dry_studio",
                  reverb_engine: str = "convolution", hrtf: HrtfSet | str | Path | None = None,
-                 max_sources: int = 256, ramp_s: float = 0.02):
+                 max_sources: int = 256, ramp_s: float = 0.02, reverb_db: float = 0.0):
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate < 8000:
             raise InputError(f"sample_rate must be an integer >= 8000 Hz, got {sample_rate!r}")
         if not isinstance(block_size, (int, np.integer)) or block_size < 1:
@@ -74,16 +108,20 @@ class SceneRenderer:
             self.hrtf = hrtf
         else:
             self.hrtf = load_hrtf(hrtf, self.sample_rate)
+        self.reverb_db = check_reverb_db(reverb_db)
         self.room_id = room
         self.reverb_engine = reverb_engine
-        self._reverb, room_preset = _make_reverb(room, reverb_engine, self.sample_rate, self.block_size)
-        self._allocate(room_preset)
+        self._reverb = _make_reverb(room, reverb_engine, self.sample_rate, self.block_size)
+        self._allocate()
         self._tracks: list[str] = []          # input rows, in order
         self._voice_of: dict[str, int] = {}   # track (lower case) -> voice slot
+        self._extra: dict[str, dict] = {}     # track (lower case) -> role, reverb_db
         self._started = False
 
     # -- set-up --------------------------------------------------------------------------
-    def _allocate(self, room_preset) -> None:
+    def _allocate(self) -> None:
+        from .brir import mode_diffuse_gains
+        from .distance import NEAR_FIELD_REFERENCE_M, near_field_table
         spec = self.hrtf.partition_spectra(self.frame)
         self._hrtf_spec = np.ascontiguousarray(spec)
         self._hrtf_delays = np.ascontiguousarray(self.hrtf.delays, dtype=np.float64)
@@ -96,9 +134,32 @@ class SceneRenderer:
         self._gi = np.zeros(3, dtype=np.int64)
         self._gi[K.G_PARTS] = parts
         f_ref = air_reference_hz(self.sample_rate)
-        self._cfg = np.zeros(8)
+        self._cfg = np.zeros(K.N_CFG)
         self._cfg[K.C_RATE] = self.sample_rate
-        self._cfg[K.C_SEND] = reverb_send_gain(room_preset) if self._reverb is not None else 0.0
+        reverb = self._reverb
+        self._cfg[K.C_SEND] = 0.0 if reverb is None else reverb.send_gain * 10.0 ** (self.reverb_db / 20.0)
+        self._cfg[K.C_TAIL_SEND] = 1.0 if reverb is not None and reverb.has_tail else 0.0
+        self._cfg[K.C_DECAY_PER_M] = 0.0 if reverb is None else reverb.decay_per_m
+        self._cfg[K.C_RING_M] = 0.0 if reverb is None else reverb.ring_m
+        self._cfg[K.C_SECTOR_WRAP] = 1.0 if reverb is None or reverb.sector_wrap else 0.0
+        # the room responses are for a head of unit diffuse-field mid-band energy: each mode's
+        # sends carry its own ear responses' diffuse-field gain (dsp.brir.mode_diffuse_gains)
+        gains = mode_diffuse_gains(self.hrtf, self.sample_rate)
+        self._cfg[K.C_HEAD_HRTF] = math.sqrt(gains["hrtf"])
+        self._cfg[K.C_HEAD_PAN] = math.sqrt(gains["pan"])
+        self._cfg[K.C_HEAD_ITD_ILD] = math.sqrt(gains["itd_ild"])
+        distances, angles, table = near_field_table()
+        self._near_table = np.ascontiguousarray(table)
+        self._cfg[K.C_NEAR_REF_M] = NEAR_FIELD_REFERENCE_M
+        self._cfg[K.C_NEAR_MIN_M] = distances[0]
+        self._cfg[K.C_NEAR_LOG_STEP] = math.log(distances[1] / distances[0])
+        self._cfg[K.C_NEAR_ANGLE_STEP] = math.radians(angles[1] - angles[0])
+        self._sector_az = np.ascontiguousarray(np.zeros(0) if reverb is None else reverb.sector_azimuths_deg,
+                                               dtype=np.float64)
+        n_sectors = self._sector_az.size
+        self._sector_w = np.zeros((n_voices, max(n_sectors, 1)))
+        self._tmp_k = np.zeros(max(n_sectors, 1))
+        self._n_sends = 1 + n_sectors
         self._cfg[K.C_AIR_DB_PER_M] = air_absorption_db_per_m(f_ref)
         self._cfg[K.C_AIR_OMEGA] = 2.0 * math.pi * f_ref / self.sample_rate
         self._cfg[K.C_UPDATE_COS] = math.cos(math.radians(FILTER_UPDATE_DEG))
@@ -114,7 +175,7 @@ class SceneRenderer:
         self._tmp_w = np.zeros(3)
         self._tmp_d = np.zeros(3)
         self._axes = np.array([0], dtype=np.int64)
-        self._send = np.zeros(max(self.block_size, self.frame), dtype=np.float32)
+        self._send = np.zeros((self._n_sends, max(self.block_size, self.frame)), dtype=np.float32)
         self._reverb_out = np.zeros(2 * max(self.block_size, self.frame), dtype=np.float32)
         self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)  # flat: (2, n) views stay contiguous
         # tail after a voice stops: FDL partitions + longest delay, in frames
@@ -127,8 +188,13 @@ class SceneRenderer:
         return list(self._tracks)
 
     def add_source(self, track: str, azimuth_deg: float = 0.0, elevation_deg: float = 0.0,
-                   distance_m: float = 2.0, mode: str = "hrtf", gain_db: float = 0.0) -> None:
-        """Add a source as the last input row (faded in over ``ramp_s`` once streaming)."""
+                   distance_m: float = 2.0, mode: str = "hrtf", gain_db: float = 0.0,
+                   role: str | None = None, reverb_db: float = 0.0) -> None:
+        """Add a source as the last input row (faded in over ``ramp_s`` once streaming).
+
+        ``role`` sets the source's directivity (``dsp.directivity``; None: a typical instrument);
+        ``reverb_db`` its wetness relative to the scene's, dB.
+        """
         if not isinstance(track, str) or not track.strip():
             raise InputError(f"track must be a non-empty string, got {track!r}")
         if track.lower() in self._voice_of:
@@ -136,15 +202,20 @@ class SceneRenderer:
         if len(self._tracks) >= self.max_sources:
             raise InputError(f"the scene holds at most {self.max_sources} sources (max_sources)")
         values = _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode)
+        extra = {"role": _checked_role(role), "reverb_db": check_reverb_db(reverb_db)}
         row = len(self._tracks)
-        v = self._new_voice(row, *values, fade_in=self._started)
+        v = self._new_voice(row, *values, scale=self._send_scale(extra), fade_in=self._started)
         self._tracks.append(track)
         self._voice_of[track.lower()] = v
+        self._extra[track.lower()] = extra
 
     def move_source(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
                     distance_m: float | None = None, gain_db: float | None = None,
-                    mode: str | None = None) -> None:
-        """Change a source; values ramp over ``ramp_s``; a new mode crossfades from the old one."""
+                    mode: str | None = None, role=_UNSET, reverb_db: float | None = None) -> None:
+        """Change a source; values ramp over ``ramp_s``; a new mode crossfades from the old one.
+
+        ``role`` (None is a valid role: "unknown") and ``reverb_db`` change its send.
+        """
         v = self._voice(track)
         fp, ip = self._fp, self._ip
         old = (fp[v, K.F_AZ_TGT], fp[v, K.F_EL_TGT], fp[v, K.F_DIST_TGT], fp[v, K.F_GAIN_DB_TGT])
@@ -154,6 +225,13 @@ class SceneRenderer:
             old[2] if distance_m is None else distance_m,
             old[3] if gain_db is None else gain_db,
             _MODE_NAMES[int(ip[v, K.I_MODE])] if mode is None else mode)
+        extra = dict(self._extra[track.lower()])
+        if role is not _UNSET:
+            extra["role"] = _checked_role(role)
+        if reverb_db is not None:
+            extra["reverb_db"] = check_reverb_db(reverb_db)
+        self._extra[track.lower()] = extra
+        scale = self._send_scale(extra)
         if K.MODE_CODES[new_mode] != ip[v, K.I_MODE]:
             row = ip[v, K.I_ROW]
             if self._started:
@@ -163,21 +241,40 @@ class SceneRenderer:
             else:
                 ip[v, K.I_ACTIVE] = 0
             self._voice_of[track.lower()] = self._new_voice(row, az, el, dist, gain, new_mode,
-                                                            fade_in=self._started)
+                                                            scale=scale, fade_in=self._started)
             return
         fp[v, K.F_AZ_TGT], fp[v, K.F_EL_TGT] = az, el
         fp[v, K.F_DIST_TGT], fp[v, K.F_GAIN_DB_TGT] = dist, gain
+        fp[v, K.F_SCALE_TGT] = scale
         if self._started:
             ip[v, K.I_RAMP] = self.ramp_frames
         else:
             fp[v, K.F_AZ], fp[v, K.F_EL], fp[v, K.F_DIST], fp[v, K.F_GAIN_DB] = az, el, dist, gain
+            fp[v, K.F_SCALE] = scale
             self._init(v)
+
+    def set_reverb_db(self, reverb_db: float) -> None:
+        """Wetness of the whole scene relative to the room's physical level (dB); takes effect at
+        the next frame and ramps over it."""
+        self.reverb_db = check_reverb_db(reverb_db)
+        if self._reverb is not None:
+            self._cfg[K.C_SEND] = self._reverb.send_gain * 10.0 ** (self.reverb_db / 20.0)
+            if not self._started:
+                for v in np.flatnonzero(self._ip[:, K.I_ACTIVE]):
+                    self._init(int(v))
+
+    def _send_scale(self, extra: dict) -> float:
+        """A source's send factor: directivity against the room's reference source, wetness."""
+        from .directivity import send_scale
+        reference_q = 1.0 if self._reverb is None else self._reverb.reference_q
+        return send_scale(extra["role"], reference_q) * 10.0 ** (extra["reverb_db"] / 20.0)
 
     def remove_source(self, track: str) -> None:
         """Remove a source; later rows move up by one; what it already fed rings out."""
         v = self._voice(track)
         row = int(self._ip[v, K.I_ROW])
         del self._voice_of[track.lower()]
+        self._extra.pop(track.lower(), None)
         self._tracks.pop(row)
         active = self._ip[:, K.I_ACTIVE] != 0
         for slot in np.flatnonzero(active):
@@ -193,12 +290,13 @@ class SceneRenderer:
                 self._ip[slot, K.I_ROW] = r - 1
 
     def source(self, track: str) -> dict:
-        """The target placement of a source: azimuth_deg, elevation_deg, distance_m, gain_db, mode."""
+        """The target placement of a source: azimuth_deg, elevation_deg, distance_m, gain_db,
+        mode, role and reverb_db."""
         v = self._voice(track)
         fp = self._fp[v]
         return {"azimuth_deg": float(fp[K.F_AZ_TGT]), "elevation_deg": float(fp[K.F_EL_TGT]),
                 "distance_m": float(fp[K.F_DIST_TGT]), "gain_db": float(fp[K.F_GAIN_DB_TGT]),
-                "mode": _MODE_NAMES[int(self._ip[v, K.I_MODE])]}
+                "mode": _MODE_NAMES[int(self._ip[v, K.I_MODE])], **self._extra[str(track).lower()]}
 
     def _voice(self, track: str) -> int:
         try:
@@ -206,7 +304,7 @@ class SceneRenderer:
         except KeyError:
             raise InputError(f"no source {track!r} in the scene; sources: {self._tracks}") from None
 
-    def _new_voice(self, row, az, el, dist, gain, mode, fade_in) -> int:
+    def _new_voice(self, row, az, el, dist, gain, mode, fade_in, scale=1.0) -> int:
         free = np.flatnonzero(self._ip[:, K.I_ACTIVE] == 0)
         if len(free) == 0:
             raise StaseError("no free voice slot (too many sources changing mode at once)")
@@ -221,6 +319,7 @@ class SceneRenderer:
         fp[v, K.F_EL] = fp[v, K.F_EL_TGT] = el
         fp[v, K.F_DIST] = fp[v, K.F_DIST_TGT] = dist
         fp[v, K.F_GAIN_DB] = fp[v, K.F_GAIN_DB_TGT] = gain
+        fp[v, K.F_SCALE] = fp[v, K.F_SCALE_TGT] = scale
         fp[v, K.F_FADE_TGT] = 1.0
         if fade_in:
             fp[v, K.F_FADE] = 0.0
@@ -233,7 +332,8 @@ class SceneRenderer:
     def _init(self, v: int) -> None:
         K.init_voice(v, self._fp, self._ip, self._cfg, self._hrtf_delays, self._face_inverse,
                      self._faces, self._hrtf_spec, self._hbuf, self._dline, self._ear_in,
-                     self._fdl, self._tmp_w, self._tmp_d)
+                     self._fdl, self._tmp_w, self._tmp_d, self._sector_az, self._sector_w,
+                     self._tmp_k, self._near_table)
 
     # -- streaming -----------------------------------------------------------------------
     def process(self, inputs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -259,8 +359,8 @@ class SceneRenderer:
         # One compiled specialisation (C-contiguous float32): views are copied, not recompiled.
         if x.dtype != np.float32 or not x.flags.c_contiguous:
             x = np.ascontiguousarray(x, dtype=np.float32)
-        if len(self._send) < n:
-            self._send = np.zeros(n, dtype=np.float32)
+        if self._send.shape[1] < n:
+            self._send = np.zeros((self._n_sends, n), dtype=np.float32)
         target = out
         if not out.flags.c_contiguous:
             if self._scratch.size < 2 * n:
@@ -270,7 +370,8 @@ class SceneRenderer:
         K.render(x, n, out, self._send, self._fp, self._ip, self._gi, self._cfg, self._dline,
                  self._ear_in, self._fdl, self._hbuf, self._hrtf_spec, self._hrtf_delays,
                  self._face_inverse, self._faces, self._acc, self._ytime, self._tmp_w,
-                 self._tmp_d, self._axes)
+                 self._tmp_d, self._axes, self._sector_az, self._sector_w, self._tmp_k,
+                 self._near_table)
         if self._reverb is not None:
             self._add_reverb(out, n)
         if target is not out:
@@ -282,7 +383,7 @@ class SceneRenderer:
         for start in range(0, n, step):
             m = min(step, n - start)
             wet = self._reverb_out[:2 * m].reshape(2, m)
-            self._reverb.process(self._send[start:start + m], wet)
+            self._reverb.process(self._send[:, start:start + m], wet)
             K.add_wet(out, wet, start, m)
 
     def reset(self) -> None:
@@ -294,7 +395,8 @@ class SceneRenderer:
                 ip[v, K.I_ACTIVE] = 0
                 continue
             for cur, tgt in ((K.F_AZ, K.F_AZ_TGT), (K.F_EL, K.F_EL_TGT), (K.F_DIST, K.F_DIST_TGT),
-                             (K.F_GAIN_DB, K.F_GAIN_DB_TGT), (K.F_FADE, K.F_FADE_TGT)):
+                             (K.F_GAIN_DB, K.F_GAIN_DB_TGT), (K.F_FADE, K.F_FADE_TGT),
+                             (K.F_SCALE, K.F_SCALE_TGT)):
                 fp[v, cur] = fp[v, tgt]
             ip[v, K.I_RAMP] = ip[v, K.I_FADE_LEFT] = ip[v, K.I_DRAIN] = 0
             self._init(v)
@@ -326,16 +428,25 @@ def _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode):
             min(max(float(distance_m), MIN_DISTANCE_M), MAX_DISTANCE_M), float(gain_db), mode)
 
 
+def _checked_role(role):
+    from .placement import field_problem
+    problem = field_problem("role", role)
+    if problem is not None:
+        raise InputError(problem)
+    return role
+
+
 def _make_reverb(room, engine, sample_rate, block_size):
-    """``(RoomReverb or None, room preset dict or None)`` for a room id, RIR path or None."""
-    if room is None or (isinstance(room, str) and room.lower() in ("", "none", "dry")):
-        return None, None
+    """The room's :class:`dsp.rooms.RoomReverb`, or None for no room.
+
+    ``room`` is what :func:`dsp.rooms.resolve_room` accepts (the same rules as an offline
+    render: ``""`` and a file without an audio extension are errors, not "dry").
+    """
     try:
-        from .rooms import RoomReverb, load_room
+        from .rooms import RoomReverb, resolve_room
     except ImportError as exc:
         raise StaseError("room reverb needs dsp.rooms, which is not available; "
                          "use room=None for a dry render") from exc
-    preset = None
-    if not Path(str(room)).suffix:  # a preset id, not a RIR file
-        preset = load_room(room)
-    return RoomReverb(room, sample_rate, block_size, engine=engine), preset
+    if resolve_room(room) is None:
+        return None
+    return RoomReverb(room, sample_rate, block_size, engine=engine)

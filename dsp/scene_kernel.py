@@ -20,6 +20,20 @@ frame, multiplied with the voice's interpolated HRTF partitions and *accumulated
 one inverse FFT per ear per frame serves every voice.  When a voice's filter changes, its old and
 new products go to separate accumulators whose outputs are crossfaded over the frame (three
 inverse FFTs per ear instead of one, still shared by all voices).
+
+Reverb sends (``send`` rows): row 0 feeds the room's shared diffuse tail (or, for a room
+response without direction sectors, the whole response); row ``1 + k`` feeds early-reflection
+sector ``k`` (:mod:`dsp.brir`).  Each voice sends to row 0 with Barron's distance factor
+``exp(-D r)`` and to the two sectors nearest its azimuth (energy panning,
+``dsp.kernels.sector_weights``) with ``exp(-D (r - r_ring))``; both carry the voice's level, its
+directivity and wetness scale (``F_SCALE``) and the diffuse-field gain of the voice's mode
+(``C_HEAD_*``: what the mode's ear filters give a diffuse field, so direct and reverberant sound
+keep their physical balance).  Sector gains ramp per sample between frame starts; a voice feeds at most four sectors in a
+frame (two before and two after a move across a sector).
+
+Near field (``itd_ild`` and ``hrtf``): below the reference distance each ear's signal passes a
+first-order shelf (``dsp.kernels.near_field_shelf``, Duda & Martens' spherical head) and the
+ITD grows by the sphere's path difference; beyond it the shelf is skipped.
 """
 from __future__ import annotations
 
@@ -29,7 +43,8 @@ import numpy as np
 import rocket_fft
 from numba import njit
 
-from .kernels import (air_pole, delay_read, find_face, head_shadow_coefficients, pan_gains,
+from .kernels import (air_pole, delay_read, find_face, head_shadow_coefficients,
+                      near_field_itd_change_s, near_field_shelf, pan_gains, sector_weights,
                       woodworth_itd_s)
 
 MODE_PAN, MODE_ITD_ILD, MODE_HRTF = 0, 1, 2
@@ -43,16 +58,25 @@ DELAY_LINE = 256  # power of two, > MAX_ONSET_DELAY + ITD + 3
  F_G0, F_G1, F_S0, F_S1, F_P0, F_P1, F_DL0, F_DL1, F_DR0, F_DR1, F_GL0, F_GL1, F_GR0, F_GR1,
  F_BL0_0, F_BL0_1, F_BL1_0, F_BL1_1, F_AL_0, F_AL_1, F_BR0_0, F_BR0_1, F_BR1_0, F_BR1_1,
  F_AR_0, F_AR_1,
- F_LP, F_XL, F_YL, F_XR, F_YR, F_FX, F_FY, F_FZ) = range(44)
-N_FLOAT = 44
+ F_LP, F_XL, F_YL, F_XR, F_YR, F_FX, F_FY, F_FZ,
+ F_SCALE, F_SCALE_TGT,
+ F_NLB0_0, F_NLB0_1, F_NLB1_0, F_NLB1_1, F_NLA_0, F_NLA_1,
+ F_NRB0_0, F_NRB0_1, F_NRB1_0, F_NRB1_1, F_NRA_0, F_NRA_1,
+ F_NXL, F_NYL, F_NXR, F_NYR,
+ F_SG0_0, F_SG0_1, F_SG0_2, F_SG0_3, F_SG1_0, F_SG1_1, F_SG1_2, F_SG1_3) = range(70)
+N_FLOAT = 70
+#: Most sectors a voice feeds within one frame (two on each side of a move across a sector).
+MAX_VOICE_SECTORS = 4
 # int parameters per voice ---------------------------------------------------------------
 (I_ACTIVE, I_MODE, I_ROW, I_RAMP, I_FADE_LEFT, I_DRAIN, I_FACE, I_CUR, I_XFADE, I_WRITE,
- I_FREE_AFTER_FADE) = range(11)
-N_INT = 11
+ I_FREE_AFTER_FADE, I_NEAR, I_NSEC, I_SEC0, I_SEC1, I_SEC2, I_SEC3) = range(17)
+N_INT = 17
 # global state / configuration ----------------------------------------------------------
 G_FRAME_POS, G_FDL_POS, G_PARTS = range(3)
 (C_RATE, C_SEND, C_AIR_DB_PER_M, C_AIR_OMEGA, C_UPDATE_COS, C_BASE_DELAY, C_REF_DIST,
- C_MIN_DIST) = range(8)
+ C_MIN_DIST, C_TAIL_SEND, C_DECAY_PER_M, C_RING_M, C_HEAD_HRTF, C_NEAR_REF_M, C_NEAR_MIN_M,
+ C_NEAR_LOG_STEP, C_NEAR_ANGLE_STEP, C_SECTOR_WRAP, C_HEAD_PAN, C_HEAD_ITD_ILD) = range(19)
+N_CFG = 19
 
 
 @njit(cache=True, nogil=True)
@@ -62,8 +86,67 @@ def _wrap180(a):
 
 
 @njit(cache=True, nogil=True)
+def _near_field(v, fp, ip, cfg, near_table, y, dist):
+    """Frame-end near-field shelves of both ears; ``I_NEAR`` says whether the filter must run."""
+    rate = cfg[C_RATE]
+    if dist < cfg[C_NEAR_REF_M]:
+        args = (near_table, cfg[C_NEAR_MIN_M], cfg[C_NEAR_LOG_STEP], cfg[C_NEAR_ANGLE_STEP],
+                cfg[C_NEAR_REF_M], rate)
+        b0, b1, a1 = near_field_shelf(dist, math.acos(min(max(y, -1.0), 1.0)), *args)
+        fp[v, F_NLB0_1], fp[v, F_NLB1_1], fp[v, F_NLA_1] = b0, b1, a1
+        b0, b1, a1 = near_field_shelf(dist, math.acos(min(max(-y, -1.0), 1.0)), *args)
+        fp[v, F_NRB0_1], fp[v, F_NRB1_1], fp[v, F_NRA_1] = b0, b1, a1
+    else:
+        fp[v, F_NLB0_1], fp[v, F_NLB1_1], fp[v, F_NLA_1] = 1.0, 0.0, 0.0
+        fp[v, F_NRB0_1], fp[v, F_NRB1_1], fp[v, F_NRA_1] = 1.0, 0.0, 0.0
+    identity = True
+    for f in (F_NLB1_0, F_NLB1_1, F_NLA_0, F_NLA_1, F_NRB1_0, F_NRB1_1, F_NRA_0, F_NRA_1):
+        if fp[v, f] != 0.0:
+            identity = False
+    for f in (F_NLB0_0, F_NLB0_1, F_NRB0_0, F_NRB0_1):
+        if fp[v, f] != 1.0:
+            identity = False
+    if identity and ip[v, I_NEAR] != 0:
+        for f in (F_NXL, F_NYL, F_NXR, F_NYR):  # leaving the near field: no stale filter state
+            fp[v, f] = 0.0
+    ip[v, I_NEAR] = 0 if identity else 1
+
+
+@njit(cache=True, nogil=True)
+def _sends(v, fp, ip, cfg, sector_az, sector_w, tmp_k, level, dist):
+    """Frame-end reverb sends: the tail row and up to four sector gains (start values kept)."""
+    scale = level * cfg[C_SEND] * fp[v, F_SCALE]
+    mode = ip[v, I_MODE]
+    if mode == MODE_HRTF:
+        scale *= cfg[C_HEAD_HRTF]
+    elif mode == MODE_PAN:
+        scale *= cfg[C_HEAD_PAN]
+    else:
+        scale *= cfg[C_HEAD_ITD_ILD]
+    decay = cfg[C_DECAY_PER_M]
+    fp[v, F_S1] = scale * cfg[C_TAIL_SEND] * math.exp(-decay * dist)
+    n_sectors = sector_az.shape[0]
+    if n_sectors == 0:
+        ip[v, I_NSEC] = 0
+        return
+    early = scale * math.exp(-decay * (dist - cfg[C_RING_M]))
+    sector_weights(fp[v, F_AZ], sector_az, cfg[C_SECTOR_WRAP] != 0.0, tmp_k)
+    count = 0
+    for k in range(n_sectors):
+        new = early * tmp_k[k]
+        old = sector_w[v, k]
+        if (new != 0.0 or old != 0.0) and count < MAX_VOICE_SECTORS:
+            ip[v, I_SEC0 + count] = k
+            fp[v, F_SG0_0 + count] = old
+            fp[v, F_SG1_0 + count] = new
+            count += 1
+        sector_w[v, k] = new
+    ip[v, I_NSEC] = count
+
+
+@njit(cache=True, nogil=True)
 def voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w,
-                 tmp_d, force_filter):
+                 tmp_d, force_filter, sector_az, sector_w, tmp_k, near_table):
     """Recompute a voice's frame-end values (``*_1``) from its current direction and level.
 
     Returns True when the HRTF filter changed (the caller crossfades it).
@@ -77,7 +160,7 @@ def voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hb
     level = fp[v, F_FADE] * 10.0 ** (fp[v, F_GAIN_DB] / 20.0)
     dist = max(fp[v, F_DIST], cfg[C_MIN_DIST])
     fp[v, F_G1] = level * cfg[C_REF_DIST] / dist
-    fp[v, F_S1] = level * cfg[C_SEND]
+    _sends(v, fp, ip, cfg, sector_az, sector_w, tmp_k, level, dist)
     fp[v, F_P1] = air_pole(cfg[C_AIR_DB_PER_M] * fp[v, F_DIST], cfg[C_AIR_OMEGA])
     mode = ip[v, I_MODE]
     lateral = math.asin(min(max(y, -1.0), 1.0))
@@ -86,8 +169,10 @@ def voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hb
         fp[v, F_GL1] = gl
         fp[v, F_GR1] = gr
         return False
+    _near_field(v, fp, ip, cfg, near_table, y, dist)
+    near_itd = near_field_itd_change_s(lateral, dist, cfg[C_NEAR_REF_M]) * rate
     if mode == MODE_ITD_ILD:
-        itd = woodworth_itd_s(lateral) * rate
+        itd = woodworth_itd_s(lateral) * rate + near_itd
         base = cfg[C_BASE_DELAY]
         fp[v, F_DL1] = base + max(-itd, 0.0)
         fp[v, F_DR1] = base + max(itd, 0.0)
@@ -109,6 +194,10 @@ def voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hb
     wa, wb, wc = tmp_w[0], tmp_w[1], tmp_w[2]
     fp[v, F_DL1] = wa * hrtf_delays[a, 0] + wb * hrtf_delays[b, 0] + wc * hrtf_delays[c, 0]
     fp[v, F_DR1] = wa * hrtf_delays[a, 1] + wb * hrtf_delays[b, 1] + wc * hrtf_delays[c, 1]
+    if near_itd > 0.0:    # a close source on the left: the right ear's path grows
+        fp[v, F_DR1] += near_itd
+    else:
+        fp[v, F_DL1] -= near_itd
     cos_moved = x * fp[v, F_FX] + y * fp[v, F_FY] + z * fp[v, F_FZ]
     at_rest = ip[v, I_RAMP] == 0 and cos_moved < 1.0 - 1e-12
     if not (force_filter or cos_moved < cfg[C_UPDATE_COS] or at_rest):
@@ -131,7 +220,16 @@ def voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hb
 
 
 @njit(cache=True, nogil=True)
-def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w, tmp_d):
+def _shift_frame_values(fp, v):
+    """Frame-start values (``*_0``) take the previous frame's end values (``*_1``)."""
+    for f0 in (F_G0, F_S0, F_P0, F_DL0, F_DR0, F_GL0, F_GR0, F_BL0_0, F_BL1_0, F_AL_0,
+               F_BR0_0, F_BR1_0, F_AR_0, F_NLB0_0, F_NLB1_0, F_NLA_0, F_NRB0_0, F_NRB1_0, F_NRA_0):
+        fp[v, f0] = fp[v, f0 + 1]
+
+
+@njit(cache=True, nogil=True)
+def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w, tmp_d,
+                 sector_az, sector_w, tmp_k, near_table):
     for v in range(fp.shape[0]):
         if ip[v, I_ACTIVE] == 0:
             continue
@@ -146,6 +244,7 @@ def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf,
             fp[v, F_EL] += (fp[v, F_EL_TGT] - fp[v, F_EL]) / ramp
             fp[v, F_DIST] += (fp[v, F_DIST_TGT] - fp[v, F_DIST]) / ramp
             fp[v, F_GAIN_DB] += (fp[v, F_GAIN_DB_TGT] - fp[v, F_GAIN_DB]) / ramp
+            fp[v, F_SCALE] += (fp[v, F_SCALE_TGT] - fp[v, F_SCALE]) / ramp
             ip[v, I_RAMP] = ramp - 1
         fade = ip[v, I_FADE_LEFT]
         if fade > 0:
@@ -154,33 +253,60 @@ def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf,
             if fade == 1 and ip[v, I_FREE_AFTER_FADE] > 0:
                 # silent from the end of this frame on; free the slot once its tail has rung out
                 ip[v, I_DRAIN] = ip[v, I_FREE_AFTER_FADE]
-        for f0 in (F_G0, F_S0, F_P0, F_DL0, F_DR0, F_GL0, F_GR0, F_BL0_0, F_BL1_0, F_AL_0,
-                   F_BR0_0, F_BR1_0, F_AR_0):
-            fp[v, f0] = fp[v, f0 + 1]
+        _shift_frame_values(fp, v)
         changed = voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf,
-                               tmp_w, tmp_d, False)
+                               tmp_w, tmp_d, False, sector_az, sector_w, tmp_k, near_table)
         ip[v, I_XFADE] = 1 if changed else 0
 
 
 @njit(cache=True, nogil=True)
 def init_voice(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, dline,
-               ear_in, fdl, tmp_w, tmp_d):
+               ear_in, fdl, tmp_w, tmp_d, sector_az, sector_w, tmp_k, near_table):
     """Clear a voice's states and compute its parameters with no ramp (``*_0 == *_1``)."""
     dline[v, :] = 0.0
     ear_in[v] = 0.0
     fdl[:, v] = 0.0
-    for f in (F_LP, F_XL, F_YL, F_XR, F_YR):
+    sector_w[v, :] = 0.0
+    for f in (F_LP, F_XL, F_YL, F_XR, F_YR, F_NXL, F_NYL, F_NXR, F_NYR):
         fp[v, f] = 0.0
+    # no near-field filter yet: start values are the identity, end values come next
+    fp[v, F_NLB0_1] = fp[v, F_NRB0_1] = 1.0
+    fp[v, F_NLB1_1] = fp[v, F_NLA_1] = fp[v, F_NRB1_1] = fp[v, F_NRA_1] = 0.0
+    _shift_frame_values(fp, v)
+    ip[v, I_NEAR] = 0
     fp[v, F_FX] = 2.0  # no filter yet: any direction differs
     ip[v, I_XFADE] = 0
     ip[v, I_WRITE] = 0
     voice_params(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w, tmp_d,
-                 True)
+                 True, sector_az, sector_w, tmp_k, near_table)
     hbuf[v, 1 - ip[v, I_CUR]] = hbuf[v, ip[v, I_CUR]]
     ip[v, I_XFADE] = 0
-    for f0 in (F_G0, F_S0, F_P0, F_DL0, F_DR0, F_GL0, F_GR0, F_BL0_0, F_BL1_0, F_AL_0,
-               F_BR0_0, F_BR1_0, F_AR_0):
-        fp[v, f0] = fp[v, f0 + 1]
+    _shift_frame_values(fp, v)
+    for j in range(ip[v, I_NSEC]):
+        fp[v, F_SG0_0 + j] = fp[v, F_SG1_0 + j]
+    # the start values now equal the end values: decide afresh whether the filter runs
+    _near_field_flag(v, fp, ip)
+
+
+@njit(cache=True, nogil=True)
+def _near_field_flag(v, fp, ip):
+    identity = (fp[v, F_NLB0_0] == 1.0 and fp[v, F_NLB0_1] == 1.0 and fp[v, F_NRB0_0] == 1.0
+                and fp[v, F_NRB0_1] == 1.0)
+    for f in (F_NLB1_0, F_NLB1_1, F_NLA_0, F_NLA_1, F_NRB1_0, F_NRB1_1, F_NRA_0, F_NRA_1):
+        if fp[v, f] != 0.0:
+            identity = False
+    ip[v, I_NEAR] = 0 if identity else 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_send(row, x, pos, fpos, seg, g0, dg, inv_b):
+    """``row[pos + i] += (g0 + dg t_i) x[pos + i]`` over a segment, NaN/Inf input as silence."""
+    if g0 == 0.0 and dg == 0.0:
+        return
+    for i in range(seg):
+        value = x[pos + i]
+        if math.isfinite(value):
+            row[pos + i] += (g0 + dg * ((fpos + i + 1) * inv_b)) * value
 
 
 @njit(cache=True, nogil=True)
@@ -205,8 +331,23 @@ def _samples(v, inputs, pos, fpos, seg, out, send, fp, ip, dline, ear_in, frame)
     br1, dbr1 = fp[v, F_BR1_0], fp[v, F_BR1_1] - fp[v, F_BR1_0]
     ar, dar = fp[v, F_AR_0], fp[v, F_AR_1] - fp[v, F_AR_0]
     xl, yl, xr, yr = fp[v, F_XL], fp[v, F_YL], fp[v, F_XR], fp[v, F_YR]
+    near = ip[v, I_NEAR] != 0
+    nlb0, dnlb0 = fp[v, F_NLB0_0], fp[v, F_NLB0_1] - fp[v, F_NLB0_0]
+    nlb1, dnlb1 = fp[v, F_NLB1_0], fp[v, F_NLB1_1] - fp[v, F_NLB1_0]
+    nla, dnla = fp[v, F_NLA_0], fp[v, F_NLA_1] - fp[v, F_NLA_0]
+    nrb0, dnrb0 = fp[v, F_NRB0_0], fp[v, F_NRB0_1] - fp[v, F_NRB0_0]
+    nrb1, dnrb1 = fp[v, F_NRB1_0], fp[v, F_NRB1_1] - fp[v, F_NRB1_0]
+    nra, dnra = fp[v, F_NRA_0], fp[v, F_NRA_1] - fp[v, F_NRA_0]
+    nxl, nyl, nxr, nyr = fp[v, F_NXL], fp[v, F_NYL], fp[v, F_NXR], fp[v, F_NYR]
     write = ip[v, I_WRITE]
     line = dline[v]
+    if row >= 0:
+        # the sends first, one contiguous pass per row (vectorisable), then the voice itself
+        _add_send(send[0], inputs[row], pos, fpos, seg, s0, ds, inv_b)
+        for j in range(ip[v, I_NSEC]):
+            g_start = fp[v, F_SG0_0 + j]
+            _add_send(send[1 + ip[v, I_SEC0 + j]], inputs[row], pos, fpos, seg, g_start,
+                      fp[v, F_SG1_0 + j] - g_start, inv_b)
     for i in range(seg):
         t = (fpos + i + 1) * inv_b
         x = 0.0
@@ -214,7 +355,6 @@ def _samples(v, inputs, pos, fpos, seg, out, send, fp, ip, dline, ear_in, frame)
             x = inputs[row, pos + i]
             if not math.isfinite(x):
                 x = 0.0
-        send[pos + i] += (s0 + ds * t) * x
         p = p0 + dp * t
         lp = (1.0 - p) * (g0 + dg * t) * x + p * lp
         if mode == MODE_PAN:
@@ -225,6 +365,15 @@ def _samples(v, inputs, pos, fpos, seg, out, send, fp, ip, dline, ear_in, frame)
         line[write] = lp
         left = delay_read(line, mask, write, dl0 + ddl * t)
         right = delay_read(line, mask, write, dr0 + ddr * t)
+        if near:
+            y_near = (nlb0 + dnlb0 * t) * left + (nlb1 + dnlb1 * t) * nxl - (nla + dnla * t) * nyl
+            nxl = left
+            nyl = y_near
+            left = y_near
+            y_near = (nrb0 + dnrb0 * t) * right + (nrb1 + dnrb1 * t) * nxr - (nra + dnra * t) * nyr
+            nxr = right
+            nyr = y_near
+            right = y_near
         if mode == MODE_HRTF:
             ear_in[v, 0, frame + fpos + i] = left
             ear_in[v, 1, frame + fpos + i] = right
@@ -241,29 +390,36 @@ def _samples(v, inputs, pos, fpos, seg, out, send, fp, ip, dline, ear_in, frame)
     fp[v, F_YL] = yl if abs(yl) > 1e-30 else 0.0
     fp[v, F_XR] = xr if abs(xr) > 1e-30 else 0.0
     fp[v, F_YR] = yr if abs(yr) > 1e-30 else 0.0
+    fp[v, F_NXL] = nxl if abs(nxl) > 1e-30 else 0.0
+    fp[v, F_NYL] = nyl if abs(nyl) > 1e-30 else 0.0
+    fp[v, F_NXR] = nxr if abs(nxr) > 1e-30 else 0.0
+    fp[v, F_NYR] = nyr if abs(nyr) > 1e-30 else 0.0
     ip[v, I_WRITE] = write
 
 
 @njit(cache=True, nogil=True)
 def render(inputs, n, out, send, fp, ip, gi, cfg, dline, ear_in, fdl, hbuf, hrtf_spec,
-           hrtf_delays, face_inverse, faces, acc, ytime, tmp_w, tmp_d, axes):
+           hrtf_delays, face_inverse, faces, acc, ytime, tmp_w, tmp_d, axes, sector_az,
+           sector_w, tmp_k, near_table):
     """Render ``n`` samples of every active voice into ``out[:, :n]`` (overwritten).
 
-    ``send[:n]`` receives the mono reverb send.  Output samples are always finite.
+    ``send[:, :n]`` receives the reverb sends (row 0 the tail, row 1 + k sector k).  Output
+    samples are always finite.
     """
     frame = ear_in.shape[2] // 2
     parts = fdl.shape[0]
     for e in range(2):
         for i in range(n):
             out[e, i] = 0.0
-    for i in range(n):
-        send[i] = 0.0
+    for r in range(send.shape[0]):
+        for i in range(n):
+            send[r, i] = 0.0
     pos = 0
     while pos < n:
         fpos = gi[G_FRAME_POS]
         if fpos == 0:
             _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w,
-                         tmp_d)
+                         tmp_d, sector_az, sector_w, tmp_k, near_table)
         seg = min(frame - fpos, n - pos)
         n_hrtf = 0
         n_xfade = 0
@@ -345,3 +501,4 @@ def add_wet(out, wet, start, m):
         for i in range(m):
             y = out[e, start + i] + wet[e, i]
             out[e, start + i] = y if math.isfinite(y) else 0.0
+

@@ -206,24 +206,33 @@ def test_bad_calls_give_clear_errors(kemar):
         SceneRenderer(sample_rate=44100, room=None, hrtf=kemar)
 
 
-def test_shared_room_reverb_is_constant_with_distance(kemar, rng):
-    """The wet part of the output is the room's response to the send, whatever the distance:
-    the direct sound falls as 1/r, the reverb does not (direct-to-reverberant balance)."""
-    from dsp.distance import reverb_send_gain
-    from dsp.rooms import RoomReverb, load_room
+def test_shared_room_reverb_follows_barrons_decay_with_distance(kemar, rng):
+    """The wet part of the output is the room's response to the send; the send falls with
+    distance as Barron & Lee's reflected energy does, exp(-decay_per_m * r) in amplitude (the
+    direct sound falls as 1/r), scaled by the source's directivity and the mode's diffuse gain."""
+    import math
+    from dsp.brir import mode_diffuse_gains
+    from dsp.directivity import send_scale
+    from dsp.rooms import RoomReverb
     x = (0.1 * rng.standard_normal(2048)).astype(np.float32)
-    wets = []
+    wets = {}
     for d in (1.0, 4.0):
         dry = scene(kemar)
         dry.add_source("s", 20.0, 0.0, d)
         wet = SceneRenderer(sample_rate=FS, block_size=128, room="dry_studio",
                             reverb_engine="fdn", hrtf=kemar)
         wet.add_source("s", 20.0, 0.0, d)
-        wets.append(wet.process(x[None, :]) - dry.process(x[None, :]))
-    np.testing.assert_allclose(wets[0], wets[1], atol=1e-6)
-    reference = RoomReverb("dry_studio", FS, 128, engine="fdn").process(
-        x * np.float32(reverb_send_gain(load_room("dry_studio"))), np.zeros((2, len(x)), np.float32))
-    np.testing.assert_allclose(wets[0], reference, atol=1e-5 * np.abs(reference).max() + 1e-7)
+        wets[d] = wet.process(x[None, :]) - dry.process(x[None, :])
+    reverb = RoomReverb("dry_studio", FS, 128, engine="fdn")
+    assert reverb.decay_per_m > 0
+    head = math.sqrt(mode_diffuse_gains(kemar, FS)["hrtf"])
+    for d, got in wets.items():
+        gain = reverb.send_gain * send_scale(None, reverb.reference_q) * head * math.exp(-reverb.decay_per_m * d)
+        reference = RoomReverb("dry_studio", FS, 128, engine="fdn").process(
+            x * np.float32(gain), np.zeros((2, len(x)), np.float32))
+        np.testing.assert_allclose(got, reference, atol=1e-5 * np.abs(reference).max() + 1e-7)
+    ratio = np.sqrt(np.sum(wets[4.0] ** 2) / np.sum(wets[1.0] ** 2))
+    np.testing.assert_allclose(ratio, math.exp(-reverb.decay_per_m * 3.0), rtol=1e-4)
 
 
 def test_reset_restarts_from_silence(kemar, rng):
