@@ -16,6 +16,8 @@ import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
+from operator import not_
 
 #: Words in track names that say which side, take or chain a track is, not what it is.
 MARKER_WORDS = frozenset({
@@ -37,6 +39,15 @@ def normalise_words(text: str) -> list[str]:
     """Lower-case words of a track name or phrase: camelCase, digits and punctuation split."""
     text = _CAMEL.sub(" ", str(text))
     return [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
+
+
+def may_be_close(word: str, lengths, cutoff: float) -> bool:
+    """Whether ``difflib.get_close_matches(word, candidates, cutoff=cutoff)`` can find anything
+    among candidates of these ``lengths``: its first test, ``real_quick_ratio``, bounds the ratio
+    by the lengths alone (the same arithmetic), so a 100 kB word is refused without the
+    matcher indexing its 100,000 characters."""
+    n = len(word)
+    return any(2.0 * min(n, m) / (n + m) >= cutoff for m in lengths)
 
 
 @dataclass(frozen=True)
@@ -64,30 +75,58 @@ class Lexicon:
                 self.phrases.setdefault(words, role)
         self.max_words = max(len(p) for p in self.phrases)
         self.single_words = sorted(p[0] for p in self.phrases if len(p) == 1 and len(p[0]) >= FUZZY_MIN_LENGTH)
+        self._single_lengths = frozenset(len(w) for w in self.single_words)
+        #: first word -> {length in words -> the phrases of that length it starts}, longest first
+        self._phrases_from: dict[str, dict[int, list[tuple[str, ...]]]] = {}
+        for p in sorted(self.phrases, key=len, reverse=True):
+            self._phrases_from.setdefault(p[0], {}).setdefault(len(p), []).append(p)
 
-    def find(self, words: list[str], fuzzy: bool = True, skip: frozenset[str] = frozenset()) -> list[AliasHit]:
+    def find(self, words: list[str], fuzzy: bool = True, skip: frozenset[str] = frozenset(), *,
+             min_words: int = 1, taken: list[bool] | None = None) -> list[AliasHit]:
         """Non-overlapping alias hits in ``words``, longest phrases first, in word order.
 
         ``skip`` lists single-word aliases to ignore (the parser passes English words that are
-        only instruments in a track name, such as "kit" or "voice").
+        only instruments in a track name, such as "kit" or "voice").  ``min_words`` ignores
+        shorter phrases; ``taken[i]`` true keeps word ``i`` out of every hit (a phrase never
+        spans it), as if the words between such positions were searched one run at a time.
+
+        Cost: one look-up per distinct word, then one per word that starts a phrase of each
+        length (not one per word and length).
         """
-        taken = [False] * len(words)
+        count = len(words)
+        if taken is None:
+            taken = [False] * count
+            distinct = set(words)
+        else:
+            taken = list(taken)
+            distinct = set(compress(words, map(not_, taken)))   # the words a phrase may use
+        # the phrase lengths each distinct free word can start, longest first
+        starts: dict[str, tuple[int, ...]] = {}
+        for w, lengths in self.phrase_lengths(distinct).items():
+            if w in skip:
+                lengths = tuple(n for n in lengths if n != 1)
+            lengths = tuple(n for n in lengths if n >= min_words)
+            if lengths:
+                starts[w] = lengths
         hits: list[AliasHit] = []
-        for n in range(min(self.max_words, len(words)), 0, -1):
-            for i in range(len(words) - n + 1):
-                if any(taken[i:i + n]):
-                    continue
-                phrase = tuple(words[i:i + n])
-                role = self.phrases.get(phrase)
-                if role is None and n == 1 and len(phrase[0]) > 3 and phrase[0].endswith("s"):
-                    role = self.phrases.get((phrase[0][:-1],))
-                if role is None or (n == 1 and phrase[0] in skip):
-                    continue
-                hits.append(AliasHit(role, i, i + n, " ".join(phrase), n == 1 and phrase[0] in WEAK_ALIASES))
-                taken[i:i + n] = [True] * n
+        if starts:
+            positions = [i for i in compress(range(count), map(starts.__contains__, words)) if not taken[i]]
+            for n in sorted({n for lengths in starts.values() for n in lengths}, reverse=True):
+                for i in positions:
+                    if i + n > count or n not in starts[words[i]] or any(taken[i:i + n]):
+                        continue
+                    phrase = tuple(words[i:i + n])
+                    role = self.phrases.get(phrase)
+                    if role is None and n == 1:
+                        role = self.phrases.get((phrase[0][:-1],))   # the plural admitted above
+                    if role is None:
+                        continue
+                    hits.append(AliasHit(role, i, i + n, " ".join(phrase), n == 1 and phrase[0] in WEAK_ALIASES))
+                    taken[i:i + n] = [True] * n
         if fuzzy:
             for i, w in enumerate(words):
-                if taken[i] or len(w) < FUZZY_MIN_LENGTH or w in MARKER_WORDS or w in skip:
+                if taken[i] or len(w) < FUZZY_MIN_LENGTH or w in MARKER_WORDS or w in skip \
+                        or not may_be_close(w, self._single_lengths, FUZZY_RATIO):
                     continue
                 close = difflib.get_close_matches(w, self.single_words, n=1, cutoff=FUZZY_RATIO)
                 if close:
@@ -95,6 +134,22 @@ class Lexicon:
                                          close[0] in WEAK_ALIASES, fuzzy=True))
                     taken[i] = True
         return sorted(hits, key=lambda h: h.start)
+
+    def phrase_lengths(self, words: set[str]) -> dict[str, tuple[int, ...]]:
+        """For each of ``words`` that starts a phrase made only of ``words`` (or is the plural of
+        a one-word alias: "congas"), the lengths of those phrases in words, longest first.  A
+        text whose distinct words give nothing here holds no alias."""
+        out: dict[str, tuple[int, ...]] = {}
+        for w in words:
+            by_length = self._phrases_from.get(w, {})
+            # a phrase whose words are not all in the text cannot match anywhere in it
+            lengths = tuple(n for n, phrases in by_length.items()
+                            if n == 1 or any(all(x in words for x in p) for p in phrases))
+            if 1 not in lengths and len(w) > 3 and w.endswith("s") and (w[:-1],) in self.phrases:
+                lengths += (1,)   # a plural of a one-word alias ("congas")
+            if lengths:
+                out[w] = lengths
+        return out
 
     def role_of(self, name: str) -> str | None:
         """The role a track name stands for, or ``None`` when no alias fits."""

@@ -69,15 +69,17 @@ ATTACKS = {
     "mirror": "mirror ",
     "sentences": "swap sax and drums. ",
 }
-#: Each 100 kB text now parses in 0.16-0.57 s on the 2-core development machine, about 25 times
-#: its 4 kB time (linear).  Before, "no punctuation" at 100 kB ran over 120 s (quadratic: 60 kB
-#: took 30 s in the issue).  The bound leaves room for a loaded machine; the cap is what bounds a
-#: request (next test).
-MAX_SECONDS_100_KB = 3.0
+#: The issue's bound.  Each 100 kB text parses in 3-70 ms on the shared 2-core development machine
+#: (best of 3; the heaviest, "names and cues", yields 9,523 cues): a rule runs only on a text
+#: holding its trigger words, and what depends on a word alone is worked out once per distinct
+#: word.  Before: 0.17-0.69 s (linear since the previous fix), and "no punctuation" ran over 120 s
+#: when it was quadratic (60 kB took 30 s in the issue).  The cap is what bounds a request (next test).
+MAX_SECONDS_100_KB = 0.1
 #: A prompt at the cap (4000 characters) must parse fast enough never to stall a daemon.
 MAX_SECONDS_AT_CAP = 0.1
 
 
+@pytest.mark.flaky(reruns=2)  # a fresh take when other jobs share the 2 cores; the bound is unchanged
 @pytest.mark.parametrize("kind", sorted(ATTACKS))
 def test_parse_of_100_kb_is_linear(kind):
     text = _repeat(ATTACKS[kind], 100_000)
@@ -247,7 +249,7 @@ def test_a_huge_integer_in_the_cli_is_exit_2(tmp_path, capsys):
      "unknown key 'azimth_deg' in sources[0]; did you mean 'azimuth_deg'?"),
     ({"sources": [{"track": "Sax", "gain": -3}]}, "unknown key 'gain' in sources[0]; did you mean 'gain_db'?"),
     ({"sorces": []}, "unknown key 'sorces'; did you mean 'sources'?"),
-    ({"reverb": "fdn"}, "unknown key 'reverb'; did you mean 'reverb_engine'?"),
+    ({"reverb": "fdn"}, "unknown key 'reverb'; did you mean 'reverb_db' or 'reverb_engine'?"),
     ({"sources": [{"track": "Sax", "colour": "red"}]}, "unknown key 'colour' in sources[0]; accepted: track,"),
 ])
 def test_a_misspelt_key_is_named_with_a_suggestion(tmp_path, data, expected):

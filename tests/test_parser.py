@@ -2,11 +2,21 @@
 (azimuth positive = LEFT, clock 12 = front, 3 o'clock = -90) and the phrase tables."""
 from __future__ import annotations
 
+import bisect
+import difflib
+import gc
+import json
+import random
+from pathlib import Path
+
 import pytest
 
-from agent.lexicon import match_track_role, normalise_words
-from agent.parser import (HEDGES, PLAIN_SIDE_DEG, REAR_DIAGONAL_DEG, normalise_text, number,
-                          parse_music, parse_prompt)
+import agent.parser as parser_module
+from agent.lexicon import (FUZZY_MIN_LENGTH, FUZZY_RATIO, MARKER_WORDS, WEAK_ALIASES, AliasHit, get_lexicon,
+                           match_track_role, normalise_words)
+from agent.parser import (_CLAUSE_BREAK, _RULES, HEDGES, PLAIN_SIDE_DEG, PROSE_SKIP, REAR_DIAGONAL_DEG,
+                          _clause_breaks, _parse, _residual, _Vocabulary, _word_spans, _words_outside,
+                          normalise_text, number, parse_music, parse_prompt)
 from agent.layout import shift_lateral
 
 BAND = ["Vox", "Gtr L", "Gtr R", "Bass", "Drums", "Keys", "Sax"]
@@ -142,3 +152,161 @@ def test_everything_and_orphan_orders():
     r = parse_prompt("put the theremin hard left", BAND)
     assert r.orphans == ["put the theremin hard left"] and not r.cues
     assert not parse_prompt("a warm mix from the front row", BAND).orphans
+
+
+# ------------------------------------------------------------------------------------------------
+# The fast paths (issue 14, a 100 kB prompt under 100 ms) against the naive code they replaced
+# ------------------------------------------------------------------------------------------------
+EVAL_PROMPTS = [json.loads(line)["prompt"] for line in
+                (Path(__file__).parent / "data" / "conductor_eval.jsonl").read_text().splitlines() if line.strip()]
+#: One phrase each rule reads (so every rule's trigger words are checked on a text it matches).
+RULE_EXAMPLES = [
+    "guitars at ±45°", "the guitars left and right", "bass at azimuth -60", "sax elevation 20",
+    "sax 20 degrees up", "sax 10 degrees further left", "right by 35 degrees", "45 degrees to the right",
+    "drums right 25 degrees", "at 3 o'clock", "3:00", "push the drums back 2 m", "3 m back", "3m away",
+    "10 feet behind", "3 db louder", "further left", "push the sax way back", "farther", "bring the vox in",
+    "move it forward", "very close", "whisper in my ear", "miles away", "far away", "in the distance",
+    "up close", "nearby", "mid distance", "stage left", "house right", "front left", "rear-right", "left",
+    "behind me", "front and center", "dead centre", "overhead", "on the ceiling", "below", "at my feet",
+    "ear level", "higher", "drop down", "louder", "turn it down", "at 30 degrees", "spread", "both sides",
+]
+
+
+def _soup(rng: random.Random, count: int) -> list[str]:
+    """Random texts of trigger words, numbers, units, punctuation and joiners (fixed seed)."""
+    vocab = sorted({w for text in RULE_EXAMPLES + EVAL_PROMPTS[:40] for w in text.lower().split()} | set(
+        "left right and the of to a bit more further back in front rear 3 -20 1.5 twenty m feet cm db deg "
+        "degrees ± ° o'clock closer forward bring push move swap trade places mirror everything all tracks".split()))
+    joiners = [" ", " ", " ", "", "-", ", ", ". ", "\n", "'", " & "]
+    return ["".join(rng.choice(vocab) + rng.choice(joiners) for _ in range(rng.randint(1, 14))) for _ in range(count)]
+
+
+def test_a_rule_skipped_for_its_missing_words_could_not_have_matched():
+    """Each rule runs only on texts holding its trigger words; on every test text where a rule's
+    pattern does read something, its trigger words are there (so skipping it loses nothing)."""
+    texts = [normalise_text(t) for t in RULE_EXAMPLES + EVAL_PROMPTS + _soup(random.Random(14), 3000)]
+    fired = set()
+    for text in texts:
+        vocabulary = _Vocabulary(text)
+        for rule in _RULES:
+            if any(rule.build(m) for m in rule.regex.finditer(text) if m.end() > m.start()):
+                fired.add(rule.build.__name__)
+                assert vocabulary.holds(rule.needs), (rule.build.__name__, text)
+    assert fired == {rule.build.__name__ for rule in _RULES}   # every rule was checked on a match
+
+
+def _find_reference(lexicon, words, fuzzy=False, skip=frozenset()):
+    """``Lexicon.find`` as first written: every phrase length tried at every position."""
+    taken = [False] * len(words)
+    hits = []
+    for n in range(min(lexicon.max_words, len(words)), 0, -1):
+        for i in range(len(words) - n + 1):
+            if any(taken[i:i + n]):
+                continue
+            phrase = tuple(words[i:i + n])
+            role = lexicon.phrases.get(phrase)
+            if role is None and n == 1 and len(phrase[0]) > 3 and phrase[0].endswith("s"):
+                role = lexicon.phrases.get((phrase[0][:-1],))
+            if role is None or (n == 1 and phrase[0] in skip):
+                continue
+            hits.append(AliasHit(role, i, i + n, " ".join(phrase), n == 1 and phrase[0] in WEAK_ALIASES))
+            taken[i:i + n] = [True] * n
+    if fuzzy:
+        for i, w in enumerate(words):
+            if taken[i] or len(w) < FUZZY_MIN_LENGTH or w in MARKER_WORDS or w in skip:
+                continue
+            close = difflib.get_close_matches(w, lexicon.single_words, n=1, cutoff=FUZZY_RATIO)
+            if close:
+                hits.append(AliasHit(lexicon.phrases[(close[0],)], i, i + 1, close[0], close[0] in WEAK_ALIASES, fuzzy=True))
+                taken[i] = True
+    return sorted(hits, key=lambda h: h.start)
+
+
+def _word_lists(rng: random.Random, count: int, longest: int) -> list[list[str]]:
+    lexicon = get_lexicon()
+    vocab = sorted({w for p in lexicon.phrases for w in p})
+    vocab += [w + "s" for w in vocab[::7]] + sorted(PROSE_SKIP)[:20] + ["guiter", "saxophon", "marcus", "the", "a"]
+    return [[rng.choice(vocab) for _ in range(rng.randint(0, longest))] for _ in range(count)]
+
+
+def test_lexicon_find_agrees_with_the_naive_search():
+    lexicon, rng = get_lexicon(), random.Random(7)
+    for words in _word_lists(rng, 600, 30):
+        assert lexicon.find(words, fuzzy=False, skip=PROSE_SKIP) == _find_reference(lexicon, words, skip=PROSE_SKIP)
+        # min_words=2: the multi-word hits only, as the naive search finds them first
+        assert lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, min_words=2) == [
+            h for h in _find_reference(lexicon, words, skip=PROSE_SKIP) if h.end - h.start >= 2]
+        # taken words: as if each run of free words were searched on its own
+        taken = [rng.random() < 0.25 for _ in words]
+        expected, i = [], 0
+        while i < len(words):
+            if taken[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(words) and not taken[j]:
+                j += 1
+            expected += [AliasHit(h.role, h.start + i, h.end + i, h.alias, h.weak)
+                         for h in _find_reference(lexicon, words[i:j], skip=PROSE_SKIP)]
+            i = j
+        assert lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, taken=taken) == expected
+    for words in _word_lists(rng, 60, 6):
+        assert lexicon.find(words) == _find_reference(lexicon, words, fuzzy=True)
+
+
+def test_word_spans_outside_expressions_agree_with_the_naive_filter():
+    rng = random.Random(3)
+    for text in [normalise_text(t) for t in _soup(rng, 400)]:
+        spans = _word_spans(text)
+        points = sorted(rng.sample(range(len(text) + 1), k=min(len(text) + 1, 2 * rng.randint(0, 4))))
+        blocked = [(a, b) for a, b in zip(points[::2], points[1::2]) if b > a]
+        starts = [a for a, _ in blocked]
+
+        def is_blocked(p):
+            k = bisect.bisect_right(starts, p) - 1
+            return k >= 0 and p < blocked[k][1]
+
+        expected = [w for w in spans if not is_blocked(w[1])]
+        words, word_starts, word_ends = _words_outside(text, blocked)
+        assert list(zip(words, word_starts, word_ends)) == expected
+        assert spans == [(m.group(0), m.start(), m.end()) for m in parser_module._WORD.finditer(text)]
+
+
+def test_clause_breaks_and_residual_agree_with_the_single_pattern_and_the_loop():
+    rng = random.Random(5)
+    pieces = [".", ",", ";", "!", "?", "\n", " - ", "-", " ", "  ", "and", "band", "&", "a&b", "with", "then",
+              "plus", "whereas", "while", "but", "x", "sax"]
+    for _ in range(1500):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
+        breaks = _clause_breaks(text)
+        assert [m.span() for m in _CLAUSE_BREAK.finditer(text)] == (
+            [] if breaks is None else [m.span() for m in breaks.finditer(text)])
+        spans = []
+        for _ in range(rng.randint(0, 5)):   # overlapping or not
+            a = rng.randint(0, len(text))
+            spans.append((a, min(len(text), a + rng.randint(1, 4))))
+        spans = [(a, b) for a, b in spans if b > a]
+        keep, pos = [], 0
+        for s, e in sorted(spans):
+            keep.append(text[pos:s])
+            pos = max(pos, e)
+        keep.append(text[pos:])
+        assert _residual(text, [a for a, _ in spans], [b for _, b in spans]) == " ".join(" ".join(keep).split())
+
+
+def test_a_parse_pauses_the_cycle_collector_and_restores_it(monkeypatch):
+    seen = []
+    inner = parser_module._parse_text
+    monkeypatch.setattr(parser_module, "_parse_text", lambda *a: seen.append(gc.isenabled()) or inner(*a))
+    assert gc.isenabled()
+    parse_prompt("sax left", BAND)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(TypeError):
+        _parse("sax left", None)   # fails inside the parse: the collector is back on all the same
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_prompt("sax left", BAND)
+        assert not gc.isenabled()   # a caller that turned it off keeps it off
+    finally:
+        gc.enable()
