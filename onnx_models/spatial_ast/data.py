@@ -12,8 +12,9 @@ One clip (1 s at 32 kHz, binaural):
 * a direction drawn uniformly over the sphere, clipped to the elevations the HRTF set measures,
   and a distance uniform in 0.5-10 m;
 * rendered through our renderer's pieces at 32 kHz: the interpolated KEMAR HRIR that
-  ``dsp.scene`` applies (``dsp.hrtf.HrtfSet.hrir``) with the 1/r law, plus the room's binaural
-  response (``dsp.rooms.room_brir``) as a distance-independent send, in one of the ten rooms;
+  ``dsp.scene`` applies (``dsp.hrtf.HrtfSet.hrir``) with the 1/r law, plus the room part the
+  scene adds for that static source (``dsp.rooms.static_source_response``: the source's
+  direction, distance and role directivity), in one of the ten rooms;
 * level-normalised (agent.features.loudness_lufs) to -23 dB with a +-6 dB random offset (level is not a distance cue here).
 
 Stage 1 (BAT's "perception" stage) is single sources only; stage 2 mixes in two-source clips (half
@@ -159,11 +160,12 @@ def rooms_available() -> bool:
 
 
 def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, distance_m: float,
-                  room_id: str) -> np.ndarray:
+                  room_id: str, role: str | None = None) -> np.ndarray:
     """Binaural (2, CLIP_SAMPLES) float64 of a mono source at a position in a room.
 
     Direct path: our ``dsp.scene.SceneRenderer`` (dry) in ``hrtf`` mode (1/r law, ISO 9613 air
-    absorption, interpolated KEMAR HRIR).  Room: :func:`room_reverb`, the renderer's reverb send.
+    absorption, interpolated KEMAR HRIR).  Room: :func:`room_part`, what the scene adds for this
+    static source (``role``: its directivity; None, a noise burst: a typical source).
     """
     scene = _scene(None)
     if scene is not None:
@@ -176,20 +178,40 @@ def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, di
     else:
         hrir = direct_hrir(azimuth_deg, elevation_deg)
         out = signal.fftconvolve(mono[None, :], hrir, axes=1)[:, :CLIP_SAMPLES] / max(distance_m, 0.1)
-    brir, send = room_reverb(room_id)
-    out += send * signal.fftconvolve(mono[None, :CLIP_SAMPLES], brir[:, :CLIP_SAMPLES], axes=1)[:, :CLIP_SAMPLES]
+    response = room_part(room_id, azimuth_deg, distance_m, role)
+    out += signal.fftconvolve(mono[None, :CLIP_SAMPLES], response[:, :CLIP_SAMPLES], axes=1)[:, :CLIP_SAMPLES]
     return out
+
+
+def room_part(room_id: str, azimuth_deg: float, distance_m: float, role: str | None = None) -> np.ndarray:
+    """(2, n) float64 room part of the scene's impulse response for a static source.
+
+    ``dsp.rooms.static_source_response`` in ``hrtf`` mode (the source's distance decay, its two
+    nearest early-reflection sectors and its role's directivity; equal to the streamed scene's wet
+    part, see its test), truncated to one clip; we apply it offline with one FFT convolution because
+    the block-streamed reverb costs ~0.1 s per clip.  Falls back to :func:`room_reverb` (a stand-in
+    tail) while ``dsp.rooms`` or the preset is missing or broken.
+    """
+    if rooms_available() and room_id not in _BROKEN_ROOMS:
+        try:
+            from dsp.rooms import static_source_response
+            response = static_source_response(room_id, SAMPLE_RATE, azimuth_deg, distance_m, role,
+                                              mode="hrtf", hrtf=hrtf_set())
+            return np.asarray(response[:, :CLIP_SAMPLES], dtype=np.float64)
+        except (StaseError, IndexError, ValueError) as exc:
+            warnings.warn(f"room {room_id!r} unavailable in dsp.rooms ({exc!r}); using a stand-in tail")
+            _BROKEN_ROOMS.add(room_id)
+    brir, send = room_reverb(room_id)
+    return send * brir[:, :CLIP_SAMPLES]
 
 
 @functools.lru_cache(maxsize=16)
 def room_reverb(room_id: str) -> tuple[np.ndarray, float]:
-    """``(BRIR (2, n) float64, send gain)`` of a room as the renderer's reverb path uses them.
+    """``(BRIR (2, n) float64, send gain)``: a room's frontal response at its omnidirectional send.
 
-    ``SceneRenderer`` feeds ``x * send`` (``dsp.distance.reverb_send_gain``, constant with
-    distance) through ``RoomReverb``'s convolution with ``dsp.rooms.room_brir``; we apply the
-    same two offline with one FFT convolution (equal to the streamed result, see the tests) because
-    the block-streamed reverb costs ~0.1 s per clip.  Falls back to a stand-in tail (send 1) while
-    ``dsp.rooms`` or the preset is missing or broken.
+    Only :func:`room_part`'s fallback now: since the rooms of issue 15 the scene's reverb depends on
+    the source's direction, distance and role, which ``dsp.rooms.static_source_response`` gives.
+    A stand-in tail (send 1) while ``dsp.rooms`` or the preset is missing or broken.
     """
     if rooms_available() and room_id not in _BROKEN_ROOMS:
         try:
@@ -327,7 +349,7 @@ def make_clip(split: str, index: int, stage: int = 1) -> Clip:
             if el_lo <= el <= el_hi and (s == 0 or abs(az - clip.azimuth_deg[0]) > 30):
                 break
         dist = float(rng.uniform(MIN_DISTANCE_M, MAX_DISTANCE_M))
-        wet = render_source(mono, az, el, dist, room)
+        wet = render_source(mono, az, el, dist, room, role)
         if s == 1:
             wet *= db_to_gain(-rng.uniform(3.0, 12.0)) * np.sqrt(np.mean(solos[0] ** 2) / max(np.mean(wet ** 2), 1e-20))
         solos.append(wet)
