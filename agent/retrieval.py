@@ -178,20 +178,20 @@ def embed(texts: list[str], encoder=None) -> np.ndarray:
 _INDEX_CACHE: dict[str, tuple] = {}
 
 
-def _cached_embeddings(texts: list[str], encoder) -> np.ndarray:
-    """``embed(texts, encoder)``, kept on disk for an encoder with a ``cache_id`` (the ONNX one).
+def cached_embeddings(texts: list[str], encoder, kind: str, cache_id: str | None) -> np.ndarray:
+    """``embed(texts, encoder)``, kept on disk under ``$STASE_CACHE`` when ``cache_id`` names the
+    encoder's weights (``None``: computed every time).
 
-    Embedding the templates' descriptions and keywords is the slow part of a first plan (about
-    2-7 s on 2 shared cores, against 0.4 s to load the encoder); the result only changes with
-    the texts or the weights, which are both in the file name's hash.  A damaged cache file is
-    recomputed.
+    The file is named by ``kind`` and a hash of the texts and ``cache_id``, so new texts or new
+    weights never meet old vectors; a damaged file, or one of the wrong shape, is recomputed, and
+    a read-only cache only costs the time.  Used for the template index (the slow part of a first
+    plan: 2-7 s on 2 shared cores, against 0.4 s to load the encoder) and the chat router's examples.
     """
-    cache_id = getattr(encoder, "cache_id", None)
     if not cache_id:
         return embed(texts, encoder)
     digest = hashlib.sha256(("\x00".join(texts) + "\x01" + cache_id).encode()).hexdigest()[:24]
     cache = Path(os.environ.get("STASE_CACHE", Path.home() / ".cache" / "stase"))
-    target = cache / f"template-index-{digest}.npy"
+    target = cache / f"{kind}-{digest}.npy"
     try:
         vectors = np.load(target, allow_pickle=False)
         if vectors.shape[0] == len(texts) and vectors.dtype == np.float32 and np.all(np.isfinite(vectors)):
@@ -205,7 +205,7 @@ def _cached_embeddings(texts: list[str], encoder) -> np.ndarray:
         with open(tmp, "wb") as fh:
             np.save(fh, vectors, allow_pickle=False)
         os.replace(tmp, target)
-    except OSError:  # a read-only cache only costs the time
+    except OSError:
         pass
     return vectors
 
@@ -237,7 +237,8 @@ class TemplateRetriever:
                 owners.append((tid, "keyword"))
         key = hashlib.sha256("\x00".join(texts).encode()).hexdigest() + str(id(self.encoder))
         if key not in _INDEX_CACHE:
-            _INDEX_CACHE[key] = (_cached_embeddings(texts, self.encoder), owners)
+            _INDEX_CACHE[key] = (cached_embeddings(texts, self.encoder, "template-index",
+                                                    getattr(self.encoder, "cache_id", None)), owners)
         self.vectors, self.owners = _INDEX_CACHE[key]
         self.desc_rows = np.array([i for i, o in enumerate(self.owners) if o[1] == "description"])
         self.kw_rows = {tid: np.array([i for i, o in enumerate(self.owners) if o == (tid, "keyword")])

@@ -27,11 +27,9 @@ and warm latency are reported by ``python -m bench.conductor --json``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import os
 import re
 import threading
 from collections import Counter
@@ -265,41 +263,16 @@ def _fit_softmax(x: _Features, y: np.ndarray, classes: int, l2: float,
     return result.x.reshape(d + 1, classes)
 
 
-def _embedding_cache_path(texts: list[str], encoder: Any) -> Path:
-    """Named by the texts, the encoder's kind and the packaged weights' size and time, so new
-    examples or new weights never meet old vectors."""
-    from .retrieval import minilm_path
+def _embed_examples(texts: list[str], encoder: Any) -> np.ndarray:
+    """Embeddings of the example texts, cached on disk (they take seconds to compute and are the
+    same at every start), named by the encoder's kind and the packaged weights' size and time."""
+    from .retrieval import cached_embeddings, minilm_path
     try:
         weights = (minilm_path() / "model.safetensors").stat()
         stamp = f"{weights.st_size}-{int(weights.st_mtime)}"
     except (StaseError, OSError):
         stamp = "unknown"
-    digest = hashlib.sha256("\x00".join([stamp, *texts]).encode("utf-8")).hexdigest()[:20]
-    cache = Path(os.environ.get("STASE_CACHE", Path.home() / ".cache" / "stase"))
-    return cache / f"chat-router-{type(encoder).__name__}-{digest}.npy"
-
-
-def _embed_examples(texts: list[str], encoder: Any) -> np.ndarray:
-    """Embeddings of the example texts, cached on disk (they take seconds to compute and are the
-    same at every start); a cache file of the wrong shape is recomputed."""
-    from .retrieval import embed
-    path = _embedding_cache_path(texts, encoder)
-    try:
-        cached = np.load(path)
-        if cached.shape == (len(texts), 384) and np.isfinite(cached).all():
-            return cached.astype(np.float32)
-    except (OSError, ValueError):
-        pass
-    vectors = embed(texts, encoder)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, vectors)
-        os.replace(tmp, path)
-    except OSError as exc:  # a read-only cache costs only time
-        log.info("cannot cache the routing embeddings in %s: %s", path.parent, exc)
-    return vectors
+    return cached_embeddings(texts, encoder, "chat-router", f"{type(encoder).__name__}-{stamp}")
 
 
 class ChatRouter:

@@ -273,14 +273,19 @@ def check_output_path(path: str | Path, subtype: str | None = None) -> tuple[Pat
         raise InputError(f"output {p}: {fmt} files cannot hold {subtype} samples; use one of "
                          f"{sorted(sf.available_subtypes(fmt))}")
     target = Path(os.path.realpath(p)) if p.is_symlink() else p
-    folder = target.parent
+    ensure_writable_folder(target.parent, p)
+    return target, fmt, subtype
+
+
+def ensure_writable_folder(folder: Path, for_path: Path) -> None:
+    """Create ``folder`` if need be and check a file can be written in it (``InputError`` naming
+    ``for_path`` otherwise): the one check before an output is written (audio, plans)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the folder {folder} for {p}: {exc.strerror or exc}") from exc
+        raise InputError(f"cannot create the folder {folder} for {for_path}: {exc.strerror or exc}") from exc
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"cannot write in the folder {folder} (permission denied)")
-    return target, fmt, subtype
 
 
 def _create_temp_beside(target: Path) -> tuple[int, Path]:

@@ -345,20 +345,14 @@ def check_plan_output(path: str | Path) -> Path:
     InputError : an empty path, a folder or other non-regular file, a folder that cannot be
         created or written in.
     """
-    from .audio_io import file_kind
+    from .audio_io import ensure_writable_folder, file_kind
     if not str(path).strip():
         raise InputError("the plan output path is empty; give a file name such as plan.json")
     p = Path(path)
     if p.exists() and not p.is_file():
         hint = f", e.g. {p / 'plan.json'}" if p.is_dir() else ""
         raise InputError(f"plan output {p} is {file_kind(p)}; give the name of a file to write{hint}")
-    folder = Path(os.path.realpath(p)).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the folder {folder} for {p}: {exc.strerror or exc}") from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in the folder {folder} (permission denied)")
+    ensure_writable_folder(Path(os.path.realpath(p)).parent, p)
     return p
 
 

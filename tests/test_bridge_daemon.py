@@ -18,22 +18,15 @@ from bridge.adapters.reaper import PATTERNS, ReaperAdapter
 from bridge.client import request
 from bridge.daemon import Daemon, DaemonConfig
 from bridge.osc_transport import OscEndpoint, build_message, parse_datagram
+from daemon_helpers import ask, running_daemon  # tests/ is on sys.path in pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def daemon(tmp_path):
-    d = Daemon(DaemonConfig(port=0, session=str(tmp_path / "session.json"), durable_saves=False))
-    d.start()
-    try:
+    with running_daemon(tmp_path) as d:
         yield d
-    finally:
-        d.stop()
-
-
-def ask(d, verb, **params):
-    return request(verb, params, port=d.port, timeout_s=3.0)
 
 
 def test_round_trip_of_the_documented_verbs(daemon):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.client import request
+from daemon_helpers import ask, make_daemon, running_daemon  # tests/ is on sys.path in pytest
 from bridge.daemon import MAX_PROMPT_CHARS, MAX_TRACKS, Daemon, DaemonConfig
 from bridge.dispatcher import MAX_ERROR_CHARS, Dispatcher
 from bridge.midi import DEFAULT_MAPPING, check_mapping
@@ -27,27 +27,17 @@ def _no_progress(*_args):
     return None
 
 
-def _daemon(tmp_path, **config) -> Daemon:
-    return Daemon(DaemonConfig(port=0, session=str(tmp_path / "session.json"), durable_saves=False,
-                               **config))
+_daemon = make_daemon
 
 
 @pytest.fixture
 def served(tmp_path):
-    d = _daemon(tmp_path)
-    d.start()
-    try:
+    with running_daemon(tmp_path) as d:
         yield d
-    finally:
-        d.stop()
-
-
-def ask(d, verb, **params):
-    return request(verb, params, port=d.port, timeout_s=3.0)
 
 
 def ask_job(d, verb, **params):
-    return request(verb, params, port=d.port, timeout_s=3.0, job_timeout_s=30.0)
+    return ask(d, verb, job_timeout_s=30.0, **params)
 
 
 def raw_request(d, verb: str, text: str) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.client import request
-from bridge.daemon import Daemon, DaemonConfig
+from daemon_helpers import ask as _ask, running_daemon  # tests/ is on sys.path in pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JAZZ_TRACKS = ["Sax", "Tpt", "Piano", "Upright", "Drums"]
@@ -19,17 +19,12 @@ JAZZ_TRACKS = ["Sax", "Tpt", "Piano", "Upright", "Drums"]
 
 @pytest.fixture
 def daemon(tmp_path):
-    d = Daemon(DaemonConfig(port=0, session=str(tmp_path / "session.json"), durable_saves=False,
-                            conductor_model="none", allow_dirs=[str(tmp_path)]))
-    d.start()
-    try:
+    with running_daemon(tmp_path, conductor_model="none", allow_dirs=[str(tmp_path)]) as d:
         yield d
-    finally:
-        d.stop()
 
 
 def ask(d, verb, **params):
-    return request(verb, params, port=d.port, timeout_s=3.0, job_timeout_s=120.0)
+    return _ask(d, verb, job_timeout_s=120.0, **params)
 
 
 def stase_plan_json(capsys, prompt, tracks):
