@@ -1,19 +1,19 @@
-"""The conductor: a producer's words + the session's tracks -> a :class:`dsp.plan.Plan`.
+"""The conductor: a producer's words + the session's tracks -> a :class:`stase.core.plan.Plan`.
 
 Holds
 -----
 * :class:`Conductor` with two entry points (docs/CONTRACTS.md): ``plan(prompt, tracks)`` makes a
   new plan (pathway "description" or "abstract"; an earlier plan plays no part) and
-  ``edit(request, current)`` changes one (pathway "edit").  Numbers come from the parser (explicit cues, :mod:`agent.parser`) and the
-  retrieved stage template (:mod:`agent.retrieval`); the optional llama.cpp model
-  (:mod:`agent.llm`) writes the music description and mix notes and may propose small
+  ``edit(request, current)`` changes one (pathway "edit").  Numbers come from the parser (explicit cues, :mod:`stase.agent.parser`) and the
+  retrieved stage template (:mod:`stase.agent.retrieval`); the optional llama.cpp model
+  (:mod:`stase.agent.llm`) writes the music description and mix notes and may propose small
   refinements, which are validated and clamped here.
 * Seat assignment: tracks take the template seat of their role; extra tracks of a role mirror it;
   tracks whose role has no seat sit beside a seat of the same family or in a free spot for their
   family, never within ``MIN_SEPARATION_DEG`` of another source at a similar distance.
 
 Every azimuth/elevation/distance carries a provenance string saying where it came from.
-A prompt must be a string of at most ``MAX_PROMPT_CHARS`` (4000) characters (:mod:`agent.parser`
+A prompt must be a string of at most ``MAX_PROMPT_CHARS`` (4000) characters (:mod:`stase.agent.parser`
 defines it); anything else is an ``InputError`` that says so.
 """
 from __future__ import annotations
@@ -21,15 +21,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dsp.conventions import wrap_azimuth_deg
-from dsp.errors import InputError
-from dsp.placement import track_name_problem
-from dsp.plan import Plan, SourcePlacement, clip_provenance
+from stase.core.conventions import wrap_azimuth_deg
+from stase.core.errors import InputError
+from stase.core.placement import track_name_problem
+from stase.core.plan import Plan, SourcePlacement, clip_provenance
 
-from .layout import (DEFAULT_LAYOUT_TEMPLATE, apply_cues, apply_mirrors, apply_swaps,
+from stase.agent.layout import (DEFAULT_LAYOUT_TEMPLATE, apply_cues, apply_mirrors, apply_swaps,
                      assign_seats, mix_notes, music_description, resolve_collisions)
-from .lexicon import get_lexicon
-from .parser import MAX_PROMPT_CHARS, ParseResult, check_prompt_text, normalise_text, parse_prompt
+from stase.agent.lexicon import get_lexicon
+from stase.agent.parser import MAX_PROMPT_CHARS, ParseResult, check_prompt_text, normalise_text, parse_prompt
 
 #: Words naming a room outright; they override the template's room ("a choir in a cathedral").
 ROOM_WORDS: dict[str, tuple[str, ...]] = {
@@ -111,7 +111,7 @@ class Conductor:
     """
 
     def __init__(self, model: str = "auto", presets_root=None, trust_model_template: bool = False):
-        from presets import load_rooms, load_templates
+        from stase.presets import load_rooms, load_templates
         self.model_spec = model
         self.trust_model_template = trust_model_template
         self.templates = load_templates(presets_root)
@@ -125,7 +125,7 @@ class Conductor:
     @property
     def retriever(self):
         if self._retriever is None:
-            from .retrieval import TemplateRetriever
+            from stase.agent.retrieval import TemplateRetriever
             self._retriever = TemplateRetriever(self.templates)
         return self._retriever
 
@@ -133,7 +133,7 @@ class Conductor:
     def llm(self):
         """The conductor model, or ``None`` when the configuration runs without one."""
         if not self._llm_resolved:
-            from .llm import resolve_model_path, ConductorModel
+            from stase.agent.llm import resolve_model_path, ConductorModel
             path = resolve_model_path(self.model_spec)
             self._llm = ConductorModel(path) if path else None
             self._llm_resolved = True
@@ -202,7 +202,7 @@ class Conductor:
         plan.music = self._music(template_id or layout_id, plan, parsed)
         self._write_text(plan, prompt, parsed, ranked)
         if proposal is not None or self.llm is not None:
-            from .llm import apply_proposal
+            from stase.agent.llm import apply_proposal
             changed = apply_proposal(plan, proposal, explicit, self.llm.path.stem)
             plan.mix_notes += (f" Model {self.llm.path.stem}: proposed {proposal.get('template')}, changed "
                                f"{', '.join(changed) or 'nothing'}." if proposal else
@@ -214,7 +214,7 @@ class Conductor:
     def _ask_model(self, prompt, tracks, roles, parsed, ranked) -> dict | None:
         if self.llm is None:
             return None
-        from .llm import build_messages, proposal_schema
+        from stase.agent.llm import build_messages, proposal_schema
         candidates = ranked[:3]
         cue_lines = [f"{', '.join(c.tracks)}: '{c.text}'" for c in parsed.cues]
         names = tracks or ["(template seats)"]
@@ -275,8 +275,8 @@ class Conductor:
     # -------------------------------------------------------------------- helpers
     def _tracks_from_prompt(self, prompt: str) -> tuple[list[str], dict[str, str | None]]:
         """Instruments named in a prompt become tracks when there are at least two of them."""
-        from .lexicon import normalise_words
-        from .parser import PROSE_SKIP
+        from stase.agent.lexicon import normalise_words
+        from stase.agent.parser import PROSE_SKIP
         words = normalise_words(normalise_text(prompt))
         hits = self.lexicon.find(words, fuzzy=False, skip=PROSE_SKIP)
         roles: dict[str, str] = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
 SAMPLE_RATE = 32_000
 N_FFT = 1024

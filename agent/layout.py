@@ -9,7 +9,7 @@ Holds
 * :func:`shift_lateral` - "further left" for front and rear sources alike.
 * :func:`music_description`, :func:`mix_notes` - the deterministic text of a plan.
 
-Azimuth positive = left (dsp.conventions).
+Azimuth positive = left (stase.core.conventions).
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import statistics
 
 import numpy as np
 
-from dsp.conventions import great_circle_deg, wrap_azimuth_deg
-from dsp.plan import Plan, SourcePlacement
+from stase.core.conventions import great_circle_deg, wrap_azimuth_deg
+from stase.core.plan import Plan, SourcePlacement
 
-from .parser import ParseResult
+from stase.agent.parser import ParseResult
 
 DEFAULT_LAYOUT_TEMPLATE = "studio_recording"
 #: Two sources closer than this (great circle, degrees) at a similar distance are hard to tell apart;
@@ -40,7 +40,7 @@ GROUP_SPACING_DEG = 6.0
 
 
 def _side(name: str) -> int:
-    from .lexicon import normalise_words
+    from stase.agent.lexicon import normalise_words
     words = normalise_words(name)
     if "l" in words or "left" in words:
         return 1

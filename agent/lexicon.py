@@ -168,7 +168,7 @@ class Lexicon:
 @lru_cache(maxsize=2)
 def get_lexicon(root: str | None = None) -> Lexicon:
     """The validated lexicon from ``presets/`` (cached)."""
-    from presets import load_lexicon
+    from stase.presets import load_lexicon
     from pathlib import Path
     return Lexicon(load_lexicon(Path(root) if root else None)["roles"])
 

@@ -16,7 +16,7 @@ The model (``onnx_models/spatial_ast.onnx``, see ``onnx_models/MODEL_CARD.md``) 
 Spatial-AST scaled for CPU; it is loaded once per ``Listener`` with onnxruntime, on the CUDA
 provider when one works, else on the CPU.  Audio at other rates is resampled to 32 kHz, level-
 normalised as the training data were, cut into 1 s windows (hop 0.5 s) and the windows'
-probabilities averaged (weighted by window energy).  Coordinates follow dsp/conventions.py:
+probabilities averaged (weighted by window energy).  Coordinates follow stase/core/conventions.py:
 azimuth degrees, 0 = front, positive = LEFT; elevation positive up; metres.
 
 Memory does not grow with the audio's length: the signal is read (from the array or the file)
@@ -31,15 +31,15 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 
-from dsp.conventions import lateral_angle_deg
-from dsp.errors import InputError, StaseError
+from stase.core.conventions import lateral_angle_deg
+from stase.core.errors import InputError, StaseError
+from stase.core.rates import resample, resample_ratio
 
-from .features import CLIP_SAMPLES, SAMPLE_RATE, binaural_features, level_from_mean_squares, loudness_lufs
+from stase.agent.features import CLIP_SAMPLES, SAMPLE_RATE, binaural_features, level_from_mean_squares, loudness_lufs
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "onnx_models" / "spatial_ast.onnx"
 #: Level the training clips were normalised to (onnx_models/spatial_ast/data.py TARGET_LUFS).
@@ -65,9 +65,7 @@ def resample_to_model_rate(binaural: np.ndarray, sample_rate: int) -> np.ndarray
     x = np.asarray(binaural, dtype=np.float64)
     if int(sample_rate) == SAMPLE_RATE:
         return x
-    from scipy.signal import resample_poly
-    g = gcd(int(sample_rate), SAMPLE_RATE)
-    return resample_poly(x, SAMPLE_RATE // g, int(sample_rate) // g, axis=1)
+    return resample(x, int(sample_rate), SAMPLE_RATE, axis=1)
 
 
 def blas_single_thread():
@@ -170,13 +168,13 @@ class ArraySignal:
 
 
 class FileSignal:
-    """A binaural sound file read in blocks (``soundfile``), checked as ``dsp.audio_io.read_audio``
+    """A binaural sound file read in blocks (``soundfile``), checked as ``stase.core.audio_io.read_audio``
     checks a file (regular, readable, not truncated, not empty, finite), plus: two channels, a
     rate the listener accepts, at least 50 ms."""
 
     def __init__(self, path):
         import soundfile as sf
-        from dsp.audio_io import _riff_shortfall, file_kind
+        from stase.core.audio_io import _riff_shortfall, file_kind
         self.path = p = Path(path)
         self.label = str(path)
         if not (p.exists() or p.is_symlink()):
@@ -235,8 +233,7 @@ def model_rate_blocks(signal, block_frames: int | None = None):
             yield signal.read(start, min(n, start + block))
         return
     from scipy.signal import resample_poly
-    g = gcd(rate, SAMPLE_RATE)
-    up, down = SAMPLE_RATE // g, rate // g
+    up, down = resample_ratio(rate, SAMPLE_RATE)
     # resample_poly's default filter is 2 * 10 * max(up, down) + 1 taps at the upsampled rate.
     context = -(-(10 * max(up, down) // up + 2) // down) * down
     block = max(1, block // down) * down
@@ -312,7 +309,7 @@ class Listener:
 
     def __init__(self, model_path: str | Path | None = None, providers: list | None = None,
                  threads: int | None = None):
-        from onnx_models.spatial_ast.labels import ROLES
+        from stase.agent.listener_labels import ROLES
         self.roles = ROLES
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
                                     or threads < 1):
@@ -320,7 +317,7 @@ class Listener:
         path = Path(model_path) if model_path else DEFAULT_MODEL
         if not path.is_file():
             raise InputError(f"listener model not found: {path} (train and export it with "
-                             f"python -m onnx_models.spatial_ast.export, see docs/listener.md)")
+                             f"python -m stase.onnx_models.spatial_ast.export, see docs/listener.md)")
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -358,7 +355,7 @@ class Listener:
     # -- perception ----------------------------------------------------------------------
     def infer_features(self, features: np.ndarray) -> dict:
         """Raw probabilities for a batch of feature maps ``(B, 4, 101, 128)``."""
-        from onnx_models.spatial_ast.labels import sigmoid, softmax
+        from stase.agent.listener_labels import sigmoid, softmax
         out = self.session.run(None, {"features": np.ascontiguousarray(features, dtype=np.float32)})
         return {"classes": sigmoid(out[0]), "distance": softmax(out[1]), "azimuth": softmax(out[2]),
                 "elevation": softmax(out[3])}
@@ -431,7 +428,7 @@ class Listener:
                 for acc in sums]
 
     def _decode(self, heard: dict) -> dict:
-        from onnx_models.spatial_ast.labels import decode_direction, decode_distance
+        from stase.agent.listener_labels import decode_direction, decode_distance
         az, el, mass = decode_direction(heard["azimuth"], heard["elevation"])
         dist = decode_distance(heard["distance"])
         return {"azimuth_deg": round(float(az[0]), 2), "elevation_deg": round(float(el[0]), 2),
@@ -441,7 +438,7 @@ class Listener:
     # -- listen-back ---------------------------------------------------------------------
     def listen_back(self, stems: dict, plan, sample_rate: int, seconds: float = 3.0,
                     tolerance_deg: float = 30.0, tolerance_m: float = 2.0) -> dict:
-        """Render each planned track solo at its placement (``dsp.offline.render_plan``, the plan's
+        """Render each planned track solo at its placement (``stase.dsp.offline.render_plan``, the plan's
         room), listen, and report how far the perceived position is from the plan.
 
         Only the loudest ``seconds`` of each stem are rendered (listening is per 1 s window).
@@ -449,8 +446,8 @@ class Listener:
         error exceeds ``tolerance_m``.
         """
         import dataclasses
-        from dsp.conventions import great_circle_deg
-        from dsp.offline import render_plan
+        from stase.core.conventions import great_circle_deg
+        from stase.dsp.offline import render_plan
         lookup = {name.lower(): audio for name, audio in stems.items()}
         renders, placements = [], []
         for placement in plan.sources:
@@ -502,7 +499,7 @@ class Listener:
 
     def answer_plan(self, question: str, stems: dict, plan, sample_rate: int,
                     seconds: float = ANSWER_SECONDS) -> dict:
-        """``answer`` a question about ``plan`` rendered from mono ``stems`` (``dsp.offline``).
+        """``answer`` a question about ``plan`` rendered from mono ``stems`` (``stase.dsp.offline``).
 
         Only the ``seconds`` where the stems are loudest together are rendered, and only what the
         question needs: the solo render of each track it names (at most two), the mix when it asks
@@ -510,7 +507,7 @@ class Listener:
         track count, whatever the stems' length.
         """
         import dataclasses
-        from dsp.offline import match_stems, render_plan
+        from stase.dsp.offline import match_stems, render_plan
         length = max(1, int(round(_positive_seconds(seconds) * _check_rate(sample_rate))))
         matched, _ = match_stems(stems, plan)
         start = loudest_start(list(matched.values()), length)
@@ -592,7 +589,7 @@ class Listener:
                 found.append((pos, name))
         if len(found) < 2:
             try:
-                from agent.lexicon import match_track_role
+                from stase.agent.lexicon import match_track_role
                 for name in sources:
                     role = match_track_role(name)
                     if role and name not in [n for _, n in found]:
@@ -617,7 +614,7 @@ def _load_error(path: Path, exc: Exception, user_given: bool) -> StaseError:
     text = (str(exc).strip().splitlines() or [kind])[0][:300]
     if user_given and kind in ("InvalidProtobuf", "InvalidGraph", "InvalidArgument", "Fail", "NotImplemented"):
         return InputError(f"not an ONNX model: {path} (onnxruntime: {text}); --model takes the listener's "
-                          f".onnx file (python -m onnx_models.spatial_ast.export)")
+                          f".onnx file (python -m stase.onnx_models.spatial_ast.export)")
     return StaseError(f"cannot load the listener model {path}: {text}")
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.errors import InputError, StaseError
+from stase.core.errors import InputError, StaseError
 
 SEED = 1234
 N_CTX = 2048

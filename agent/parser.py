@@ -22,7 +22,7 @@ tests/test_hardening_plan.py parses 100 kB of hostile text of each kind in under
 dense with every kind of cue still runs every rule over it (about 4 ms per kB), which the
 length cap bounds.
 
-Conventions (:mod:`dsp.conventions`): azimuth in degrees, 0 = front, **positive = left**; clock
+Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, **positive = left**; clock
 positions are seen from above with 12 o'clock in front, so 3 o'clock = -90 (right), 9 = +90.
 "Stage left" is the performer's left, i.e. the audience's right (negative azimuth).
 
@@ -44,13 +44,13 @@ from itertools import accumulate, compress, groupby, repeat
 from operator import attrgetter, itemgetter, le, lt, not_, sub
 from typing import Any, Callable
 
-from dsp.errors import InputError
-from dsp.placement import MAX_PROMPT_CHARS
+from stase.core.errors import InputError
+from stase.core.placement import MAX_PROMPT_CHARS
 
-from .lexicon import (FUZZY_MIN_LENGTH, MARKER_WORDS, AliasHit, Lexicon, get_lexicon, may_be_close,
+from stase.agent.lexicon import (FUZZY_MIN_LENGTH, MARKER_WORDS, AliasHit, Lexicon, get_lexicon, may_be_close,
                       normalise_words)
 
-# The longest prompt accepted (characters) is dsp.placement.MAX_PROMPT_CHARS, the one limit the
+# The longest prompt accepted (characters) is stase.core.placement.MAX_PROMPT_CHARS, the one limit the
 # daemon also checks at its boundary: it bounds the time a parse can hold the interpreter.
 
 # ------------------------------------------------------------------------------------------------
@@ -402,7 +402,7 @@ def _side_degrees(m):
        needs=("clock :00",))
 def _clock(m):
     hour = number(m.group(1)) % 12
-    from dsp.conventions import wrap_azimuth_deg
+    from stase.core.conventions import wrap_azimuth_deg
     return {"values": {"azimuth_deg": wrap_azimuth_deg(-30.0 * hour)}}
 
 
@@ -996,7 +996,7 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
     ----------
     prompt : the producer's words, at most :data:`MAX_PROMPT_CHARS` characters.
     tracks : the session's track names (mentions resolve to these).
-    roles : track -> role (default: :func:`agent.lexicon.match_track_role` of each name).
+    roles : track -> role (default: :func:`stase.agent.lexicon.match_track_role` of each name).
 
     Raises
     ------

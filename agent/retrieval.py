@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.errors import StaseError
+from stase.core.errors import StaseError
 
 DESCRIPTION_WEIGHT = 0.5
 KEYWORD_WEIGHT = 0.5
@@ -219,7 +219,7 @@ class TemplateRetriever:
 
     Parameters
     ----------
-    templates : template id -> validated template mapping (``presets.load_templates()``).
+    templates : template id -> validated template mapping (``stase.presets.load_templates()``).
     encoder : a sentence-transformers model (default: the packaged all-MiniLM-L6-v2).
     """
 

@@ -7,7 +7,7 @@ Holds
 * :class:`ChatRouter`: a multinomial logistic regression over labelled requests
   (``agent/data/chat_routing.jsonl``, hand-written in producers' words, :data:`EXAMPLES_PATH`).
   Its features are the request's all-MiniLM-L6-v2 sentence embedding (loaded by
-  :func:`agent.retrieval.load_encoder`, the one encoder loader) next to lexical TF-IDF features
+  :func:`stase.agent.retrieval.load_encoder`, the one encoder loader) next to lexical TF-IDF features
   (words, word pairs, character 3-grams inside words, so typos still share most of their
   features; plus "asks a question" and first-word marks; instrument names, room names and
   numbers stand as slots).  It is trained once per process (about a second; the examples'
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from dsp.errors import InputError, StaseError
+from stase.core.errors import InputError, StaseError
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ def _words(text: str) -> list[str]:
 def _room_phrases() -> tuple[tuple[str, ...], ...]:
     """Word sequences that name a room: the conductor's room words and the room presets' ids and
     names, longest first."""
-    from presets import load_rooms
-    from .conductor import ROOM_WORDS
+    from stase.presets import load_rooms
+    from stase.agent.conductor import ROOM_WORDS
     phrases = {tuple(_words(w)) for words in ROOM_WORDS.values() for w in words}
     for room_id, room in load_rooms().items():
         phrases.add(tuple(_words(room_id)))
@@ -158,7 +158,7 @@ def _slotted(words: list[str]) -> list[str]:
     """``words`` with instrument names (the lexicon's aliases), room names and numbers replaced
     by ``<instrument>``, ``<room>`` and ``<number>``: "bring the accordion nearer" then shares
     its terms with "bring the keys nearer", whichever instrument the examples happened to use."""
-    from .lexicon import get_lexicon
+    from stase.agent.lexicon import get_lexicon
     out: list[str | None] = list(words)
     for hit in get_lexicon().find(words, fuzzy=False):
         out[hit.start:hit.end] = ["<instrument>"] + [None] * (hit.end - hit.start - 1)
@@ -266,7 +266,7 @@ def _fit_softmax(x: _Features, y: np.ndarray, classes: int, l2: float,
 def _embed_examples(texts: list[str], encoder: Any) -> np.ndarray:
     """Embeddings of the example texts, cached on disk (they take seconds to compute and are the
     same at every start), named by the encoder's kind and the packaged weights' size and time."""
-    from .retrieval import cached_embeddings, minilm_path
+    from stase.agent.retrieval import cached_embeddings, minilm_path
     try:
         weights = (minilm_path() / "model.safetensors").stat()
         stamp = f"{weights.st_size}-{int(weights.st_mtime)}"
@@ -282,7 +282,7 @@ class ChatRouter:
     ----------
     examples : labelled rows ``{"text", "verb"}`` (default: :func:`load_examples` of
         :data:`EXAMPLES_PATH`).
-    encoder : "auto" (the packaged all-MiniLM-L6-v2 via :func:`agent.retrieval.load_encoder`;
+    encoder : "auto" (the packaged all-MiniLM-L6-v2 via :func:`stase.agent.retrieval.load_encoder`;
         lexical features alone when it cannot be loaded), ``None`` (lexical alone), or an object
         with the encoder's ``encode`` method.
     weights : (embedding, word, character) feature-group weights.
@@ -323,7 +323,7 @@ class ChatRouter:
         dense = None
         if self.encoder is not None:
             if embedded is None:
-                from .retrieval import embed
+                from stase.agent.retrieval import embed
                 embedded = embed(texts, self.encoder)
             dense = embedding_weight * embedded.astype(np.float64)
         return _Features(dense, sparse)
@@ -354,7 +354,7 @@ class ChatRouter:
 def _one_blas_thread():
     """Every loaded BLAS (NumPy's and SciPy's own copy, which L-BFGS-B uses) on one thread while
     the router trains: threads spinning on a busy 2-core machine made training take 15 s instead
-    of 0.3 s.  (:func:`agent.listener.blas_single_thread` keeps a controller made once, which may
+    of 0.3 s.  (:func:`stase.agent.listener.blas_single_thread` keeps a controller made once, which may
     predate SciPy's library, so it is not used here.)"""
     import contextlib
     import scipy.optimize  # noqa: F401 - load SciPy's BLAS before the limits are taken
@@ -370,7 +370,7 @@ def _resolve_encoder(encoder: Any) -> Any:
         return None
     if encoder != "auto":
         return encoder
-    from .retrieval import load_encoder
+    from stase.agent.retrieval import load_encoder
     try:
         return load_encoder()
     except (StaseError, ImportError, OSError) as exc:

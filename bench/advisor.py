@@ -20,9 +20,9 @@ Without the cache the split reports ``missing`` and the rest of the bench runs a
 
 Problem sets
 ------------
-Balanced multitracks: the advisor's synthetic fixtures (:mod:`agent.advisor.fixtures`, balanced
+Balanced multitracks: the advisor's synthetic fixtures (:mod:`stase.agent.advisor.fixtures`, balanced
 to the documented priors with a 0.75 dB RMS jitter standing for the spread of real balanced
-mixes) and, when ``agent.music`` is present, the stem generator's templates as generated.  Each
+mixes) and, when ``stase.agent.music`` is present, the stem generator's templates as generated.  Each
 problem offsets 1-3 random stems by a gain of random sign and magnitude 3..9 dB, then the whole
 set by a random -6..+6 dB (a differently mastered version: it must not matter).
 
@@ -49,7 +49,7 @@ tells which one was not, so the first has a floor even for a perfect reference.
 
 Speed
 -----
-``analysis_8x180s_s``: median wall time of :func:`agent.advisor.analysis.analyse_stems` on eight
+``analysis_8x180s_s``: median wall time of :func:`stase.agent.advisor.analysis.analyse_stems` on eight
 3-minute 48 kHz fixture stems, with ``pyloudnorm_8x180s_s`` (integrated loudness alone, by
 ``pyloudnorm.Meter``) in the same process as the peer; ``loadavg`` says how busy the host was.
 ``analysis_8x180s_cpu_s`` is the CPU time of the process (all threads): on an idle 2-core host
@@ -118,7 +118,7 @@ def _summarise(records):
 
 
 def _stem_sets(quick: bool):
-    from agent.advisor.fixtures import balanced_fixture
+    from stase.agent.advisor.fixtures import balanced_fixture
     duration = 12.0 if quick else 30.0
     seeds = (1, 2) if quick else (1, 2, 3, 4)
     sets = []
@@ -129,7 +129,7 @@ def _stem_sets(quick: bool):
             sets.append({"name": f"fixture{n}_seed{seed}", "kind": "fixture", "stems": stems,
                          "roles": roles, "other": other, "genre": "pop"})
     try:
-        from agent.music import generate_stems
+        from stase.agent.music import generate_stems
     except ImportError:
         generate_stems = None
     if generate_stems is not None:
@@ -145,10 +145,10 @@ def _stem_sets(quick: bool):
 
 
 def bench_accuracy(quick: bool = False, problems_per_set: int | None = None, seed: int = 0) -> dict:
-    from agent.advisor.advice import advise_analysis
-    from agent.advisor.analysis import analyse_stems
-    from agent.advisor.priors import equal_loudness_gains
-    from dsp.plan import Plan
+    from stase.agent.advisor.advice import advise_analysis
+    from stase.agent.advisor.analysis import analyse_stems
+    from stase.agent.advisor.priors import equal_loudness_gains
+    from stase.core.plan import Plan
     problems_per_set = problems_per_set or (6 if quick else 15)
     rng = np.random.default_rng(seed)
     records = {}
@@ -209,9 +209,9 @@ def bench_realistic(splits=("tuning", "heldout"), quick: bool = False,
     ``<mode>[realistic_<split>/scores]`` (the music21 renders), ``.../lmms`` (the LMMS projects:
     authors' faders) and ``<mode>[realistic_<split>/<ensemble>]``.
     """
-    from agent.advisor.advice import advise_analysis
-    from agent.advisor.analysis import analyse_stems
-    from agent.advisor.priors import equal_loudness_gains
+    from stase.agent.advisor.advice import advise_analysis
+    from stase.agent.advisor.analysis import analyse_stems
+    from stase.agent.advisor.priors import equal_loudness_gains
     from bench.realistic_multitracks import load_sets, set_folder
     problems_per_piece = problems_per_piece or (3 if quick else 8)
     out: dict = {}
@@ -274,8 +274,8 @@ def bench_realistic(splits=("tuning", "heldout"), quick: bool = False,
 def bench_speed(repeats: int = 3) -> dict:
     import pyloudnorm
 
-    from agent.advisor.analysis import analyse_stems
-    from agent.advisor.fixtures import fixture_stems
+    from stase.agent.advisor.analysis import analyse_stems
+    from stase.agent.advisor.fixtures import fixture_stems
     t0 = time.perf_counter()
     stems, _ = fixture_stems(8, 180.0, RATE, seed=11)
     generate_s = time.perf_counter() - t0

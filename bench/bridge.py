@@ -12,7 +12,7 @@ Measures, on this machine, with a daemon in this process on a free loopback port
 * a paced flood: ``set_source`` sent at a steady 400 and 800 requests/s from one socket, every
   reply matched by id (loss %, round trip p99; goal at 800/s: 0 % loss, p99 < 6 ms);
 * an unpaced flood: another process sends 20,000 ``set_source`` as fast as it can while
-  ``stase client``-style requests (:func:`bridge.client.request`, 2 s and 10 s timeouts) ask
+  ``stase client``-style requests (:func:`stase.bridge.client.request`, 2 s and 10 s timeouts) ask
   for ``status``, half with the client's retries and half with one try; how many got an answer and
   how many ended "busy", and the kernel's count of the datagrams it dropped
   (``status`` -> ``osc.kernel_drops``).
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.osc_transport import build_message, parse_datagram
+from stase.bridge.osc_transport import build_message, parse_datagram
 
 
 def _stats_ms(samples_s: list[float]) -> dict:
@@ -118,7 +118,7 @@ def paced_flood(port: int, tracks: list[str], rate_per_s: float, seconds: float)
 
 _FLOODER = r"""
 import json, socket, sys
-from bridge.osc_transport import build_message
+from stase.bridge.osc_transport import build_message
 port, count = int(sys.argv[1]), int(sys.argv[2])
 sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sock.connect(("127.0.0.1", port))
@@ -140,11 +140,11 @@ print(sent, flush=True)
 def unpaced_flood(daemon, count: int, clients: int, timeout_s: float = 2.0) -> dict:
     """A process sends ``count`` set_source as fast as it can; ``clients`` requests meanwhile.
 
-    The clients (:func:`bridge.client.request` for ``status``, as ``stase client`` sends it)
+    The clients (:func:`stase.bridge.client.request` for ``status``, as ``stase client`` sends it)
     start together with the burst, half with the client's retries and half with one try; then
     the kernel's drop count for the daemon's socket is read.
     """
-    from bridge.client import DaemonBusy, DaemonUnreachable, request
+    from stase.bridge.client import DaemonBusy, DaemonUnreachable, request
     endpoint = daemon.endpoint
     received_before = endpoint.stats["datagrams"]
     drops_before = endpoint.refresh_kernel_drops()
@@ -204,8 +204,8 @@ def unpaced_flood(daemon, count: int, clients: int, timeout_s: float = 2.0) -> d
 
 def run_bench(n: int = 500, seconds_audio: float = 3.0, flood_requests: int = 20_000,
               paced_seconds: float = 2.0, clients: int = 16) -> dict:
-    from bridge.daemon import Daemon, DaemonConfig
-    from bridge.monitor import LiveMonitor
+    from stase.bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.monitor import LiveMonitor
     tmp = Path(tempfile.mkdtemp(prefix="stase-bench-"))
     d = Daemon(DaemonConfig(port=0, session=str(tmp / "s.json"), conductor_model="none"))
     d.start()

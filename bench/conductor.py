@@ -11,7 +11,7 @@ and p90 ms; the prompt-embedding memo is cleared before each timed call so nothi
 Model configurations trust the model's template pick among the top-3 retrieved, so their top-1
 measures what the model adds.  Ratios are against the "none" run in the same process.
 
-``routing`` (skip with ``--no-routing``): chat routing (:mod:`agent.router`) trained on
+``routing`` (skip with ``--no-routing``): chat routing (:mod:`stase.agent.router`) trained on
 agent/data/chat_routing.jsonl and measured on that train split (resubstitution, and 5-fold
 cross-validation, the honest train-split figure) and on the held-out split
 tests/data/chat_routing_heldout.jsonl, which is never used to train or tune; accuracy overall,
@@ -28,7 +28,7 @@ import statistics
 import time
 from pathlib import Path
 
-from dsp.conventions import great_circle_deg
+from stase.core.conventions import great_circle_deg
 
 EVAL_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "conductor_eval.jsonl"
 DISTANCE_TOLERANCE = 0.10
@@ -160,7 +160,7 @@ class _EmbeddingTable:
 def cross_validate_router(rows: list[dict], encoder, folds: int = ROUTING_FOLDS, seed: int = 0) -> dict:
     """``folds``-fold cross-validated accuracy on the training split (a fixed shuffle)."""
     import numpy as np
-    from agent.router import ChatRouter, _embed_examples
+    from stase.agent.router import ChatRouter, _embed_examples
     texts = [r["text"] for r in rows]
     table = None
     if encoder is not None:
@@ -181,7 +181,7 @@ def cross_validate_router(rows: list[dict], encoder, folds: int = ROUTING_FOLDS,
 
 def routing_report(with_cross_validation: bool = True) -> dict:
     """The ``routing`` block of the report (see the module docstring)."""
-    from agent.router import EXAMPLES_PATH, HELDOUT_PATH, ChatRouter, keyword_route, load_examples
+    from stase.agent.router import EXAMPLES_PATH, HELDOUT_PATH, ChatRouter, keyword_route, load_examples
     train, held = load_examples(EXAMPLES_PATH), load_examples(HELDOUT_PATH)
     root = EXAMPLES_PATH.parents[2]
     report = {"train_set": str(EXAMPLES_PATH.relative_to(root)), "heldout_set": str(HELDOUT_PATH.relative_to(root))}
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-cross-validation", action="store_true",
                         help="routing: skip the 5-fold cross-validation on the train split")
     args = parser.parse_args(argv)
-    from agent.conductor import Conductor
+    from stase.agent.conductor import Conductor
     rows = load_eval()
     report = {"eval_set": str(EVAL_PATH.relative_to(EVAL_PATH.parents[2])), "prompts": len(rows), "configs": {}}
     base = None

@@ -96,7 +96,7 @@ def bench_streaming(block: int, repeats: int) -> dict:
     """Ours vs pedalboard.Convolution, mono 2 s IR, streaming at ``block``."""
     import pedalboard
 
-    from dsp.convolution import PartitionedConvolver
+    from stase.dsp.convolution import PartitionedConvolver
     ir = _ir(1)
     x = _signal()
     conv = PartitionedConvolver(ir, block)
@@ -143,7 +143,7 @@ def bench_offline(repeats: int) -> dict:
     """Whole-signal convolution: ours (one process call) and 128-streaming vs oaconvolve."""
     from scipy.signal import oaconvolve
 
-    from dsp.convolution import PartitionedConvolver
+    from stase.dsp.convolution import PartitionedConvolver
     ir = _ir(1)
     x = _signal()
     whole = PartitionedConvolver(ir, 8192)
@@ -171,7 +171,7 @@ def bench_offline(repeats: int) -> dict:
 
 
 def bench_fdn(repeats: int) -> dict:
-    from dsp.fdn import FdnReverb
+    from stase.dsp.fdn import FdnReverb
     fdn = FdnReverb(RATE, 2.0)
     blocks = _blocks(_signal(), 128, channels_first=False)
     out = np.empty((2, 128), dtype=np.float32)

@@ -6,7 +6,7 @@ Three parts, each reporting what was tried and what held (the figures in docs/da
   session): random bytes, truncated OSC, valid OSC carrying broken JSON, and valid requests whose
   fields were mutated (NaN/Inf, 400-digit and 1e400 numbers, huge strings, wrong types, unknown
   verbs and keys).  Held when the daemon still answers ``status``, counted no internal error,
-  and its session file still loads with every number finite and inside dsp.placement's bounds.
+  and its session file still loads with every number finite and inside stase.core.placement's bounds.
 * ``kill9``: ``--kills`` runs of ``stase serve`` in a subprocess, each sent paced ``set_source``
   requests whose replies are counted as acknowledged, then killed with SIGKILL at a random
   moment; after a restart on the same session file, the last acknowledged value of every track
@@ -31,8 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bridge.osc_transport import build_message, parse_datagram
-from dsp.placement import GAIN_DB_RANGE
+from stase.bridge.osc_transport import build_message, parse_datagram
+from stase.core.placement import GAIN_DB_RANGE
 
 TRACKS = ["Vox", "Sax", "Bass", "Drums"]
 HOSTILE_VALUES = [float("nan"), float("inf"), -float("inf"), 10 ** 400, "1e400", 1e308, -1e308,
@@ -90,7 +90,7 @@ def _ask(sock: socket.socket, verb: str, params: dict, timeout_s: float = 5.0) -
 
 
 def _session_sane(path: Path) -> tuple[bool, str]:
-    from bridge.session import Session
+    from stase.bridge.session import Session
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         session = Session(path, durable=False)
@@ -104,7 +104,7 @@ def _session_sane(path: Path) -> tuple[bool, str]:
 
 
 def fuzz(datagrams: int, seed: int) -> dict:
-    from bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.daemon import Daemon, DaemonConfig
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         session = Path(tmp) / "stase-session.json"
@@ -144,7 +144,7 @@ def fuzz(datagrams: int, seed: int) -> dict:
 
 def _serve(session: Path, port: int) -> subprocess.Popen:
     stase = Path(sys.executable).with_name("stase")
-    cmd = [str(stase)] if stase.exists() else [sys.executable, "-m", "bridge.cli"]
+    cmd = [str(stase)] if stase.exists() else [sys.executable, "-m", "stase.cli"]
     return subprocess.Popen(cmd + ["serve", "--daw", "none", "--port", str(port), "--session", str(session)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
@@ -211,7 +211,7 @@ def kill9(kills: int, seed: int) -> dict:
 
 
 def oversize() -> dict:
-    from bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.daemon import Daemon, DaemonConfig
     cases = {"prompt_60kb": ("plan", {"prompt": "trade places " * 4600}),
              "tracks_2500": ("tracks", {"tracks": [f"T{i}" for i in range(2500)]}),
              "role_65kb": ("set_source", {"track": "Vox", "role": "r" * 50_000}),

@@ -2,7 +2,7 @@
 
     python -m bench.listener --json [--single 400] [--mixtures 200] [--model PATH]
 
-Clips are the deterministic held-out test split of ``onnx_models.spatial_ast.data`` (seed
+Clips are the deterministic held-out test split of ``stase.onnx_models.spatial_ast.data`` (seed
 ``TEST_SEED``, generator seeds never used in training), re-rendered here through our renderer.
 
 Metrics, as BAT's evaluation code (github.com/zszheng147/Spatial-AST, ``engine_finetune_as.py``):
@@ -35,8 +35,8 @@ import time
 
 import numpy as np
 
-from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, great_circle_deg, lateral_angle_deg
-from onnx_models.spatial_ast.labels import distance_to_bin
+from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, great_circle_deg, lateral_angle_deg
+from stase.agent.listener_labels import distance_to_bin
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,10 +133,10 @@ def _median_ms(fn, repeats: int) -> float:
 
 def run_bench(n_single: int, n_mixtures: int, model=None, timing_repeats: int = 30, progress=True) -> dict:
     from tqdm import tqdm
-    from agent.features import SAMPLE_RATE, binaural_features
-    from agent.listener import Listener, describe
-    from onnx_models.spatial_ast import data
-    from onnx_models.spatial_ast.labels import ROLES
+    from stase.agent.features import SAMPLE_RATE, binaural_features
+    from stase.agent.listener import Listener, describe
+    from stase.onnx_models.spatial_ast import data
+    from stase.agent.listener_labels import ROLES
 
     listener = Listener(model)
     singles = [data.make_clip("test", i, stage=1) for i in tqdm(range(n_single), desc="single clips", disable=not progress)]
@@ -225,7 +225,7 @@ def run_bench(n_single: int, n_mixtures: int, model=None, timing_repeats: int = 
     single_core = Listener(model, providers=["CPUExecutionProvider"], threads=1)
     single_core.listen(one, SAMPLE_RATE)
     feats = binaural_features(one)[None]
-    from agent.listener import blas_single_thread
+    from stase.agent.listener import blas_single_thread
     with blas_single_thread():
         timing = {"listen_ms_per_1s_clip": _median_ms(lambda: single_core.listen(one, SAMPLE_RATE), timing_repeats),
                   "features_ms": _median_ms(lambda: binaural_features(one), timing_repeats),
@@ -261,7 +261,7 @@ def main(argv=None) -> int:
     print(text)
     if a.out:
         from pathlib import Path
-        from dsp.audio_io import atomic_write_text
+        from stase.core.audio_io import atomic_write_text
         atomic_write_text(Path(a.out), json.dumps(result, indent=1))
     sys.stdout.flush()
     return 0

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import realistic_multitracks as rm
+from bench import realistic_multitracks as rm
 
 PROJECT_FOLDERS = (Path("/usr/share/lmms/projects/demos"), Path("/usr/share/lmms/projects/shorties"))
 #: song time (s) kept before rendering; patterns starting later are removed.
@@ -121,7 +121,7 @@ def render_project(piece_id: str, path: Path, out_folder: Path, rate: int = rm.R
     """Render one project's tracks into ``out_folder``; the manifest or {"skip": reason}."""
     import scipy.signal
 
-    from dsp.audio_io import atomic_write_text, read_audio, write_audio
+    from stase.core.audio_io import atomic_write_text, read_audio, write_audio
     lmms = shutil.which("lmms")
     if lmms is None:
         return {"skip": "lmms is not installed (apt-get install --no-install-recommends lmms)"}

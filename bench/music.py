@@ -26,8 +26,8 @@ SEEDS = (0, 1, 2)
 
 
 def bench_templates() -> dict:
-    from agent.music import generate_stems, resolve_music
-    from presets import load_templates
+    from stase.agent.music import generate_stems, resolve_music
+    from stase.presets import load_templates
     generate_stems({"template": "rock_band", "bars": 1}, RATE, 0)  # warm-up: kernels, presets
     out = {}
     for template in sorted(load_templates()):
@@ -45,7 +45,7 @@ def bench_templates() -> dict:
 
 
 def bench_partials() -> float:
-    from agent.music.kernels import decaying_partials
+    from stase.agent.music.kernels import decaying_partials
     rng = np.random.default_rng(0)
     freqs = rng.uniform(100, 8000, 20)
     amps, taus, phases = rng.uniform(0, 1, 20), rng.uniform(0.2, 2, 20), rng.uniform(0, 6, 20)

@@ -12,7 +12,7 @@ Sources
 The music21 corpus (PyPI ``music21``, BSD licence; the scores ship inside the package, nothing is
 downloaded): four-part Bach chorales (Soprano/Alto/Tenor/Bass) and the Haydn, Mozart and
 Beethoven string quartet movements.  Each part is its own stem, rendered by FluidSynth from the
-General MIDI SoundFont through :meth:`agent.music.sampled.FluidSynthVoices.render_file` (its
+General MIDI SoundFont through :meth:`stase.agent.music.sampled.FluidSynthVoices.render_file` (its
 wall-clock limit and exact sample count are the render's time and size guard): voices as GM 53
 Choir Aahs, violins GM 41 Violin, viola GM 42 Viola, cello GM 43 Cello.  Note velocities are
 music21's realisation of the score's own dynamics (``p``, ``f``, hairpins' end points), so the
@@ -249,7 +249,7 @@ def _midi_in_child(score_path: Path, ensemble: str, max_seconds: float, folder: 
 
 
 def _voices():
-    from agent.music.voices import choose_voices
+    from stase.agent.music.voices import choose_voices
     voices = choose_voices("sampled")
     return voices
 
@@ -260,8 +260,8 @@ def render_piece(piece_id: str, ensemble: str, score_path: Path, out_folder: Pat
     or {"skip": reason}."""
     import mido
 
-    from agent.music.sampled import part_midi
-    from dsp.audio_io import atomic_write_text, write_audio
+    from stase.agent.music.sampled import part_midi
+    from stase.core.audio_io import atomic_write_text, write_audio
     if score_path.stat().st_size > MAX_SCORE_BYTES:
         return {"skip": f"score is {score_path.stat().st_size} bytes (> {MAX_SCORE_BYTES})"}
     with tempfile.TemporaryDirectory(prefix="stase-realistic-") as tmp:
@@ -337,7 +337,7 @@ def load_sets(split: str | None = None, rate: int = RATE, max_seconds: float = M
               limit: int | None = None) -> list[dict]:
     """The cached pieces (of one split, or all) as {"piece", "split", "ensemble", "stems", "rate",
     ...manifest}; an empty list when nothing was built."""
-    from dsp.audio_io import read_audio
+    from stase.core.audio_io import read_audio
     root = set_folder(rate, max_seconds)
     out = []
     for manifest_path in sorted(root.glob("*/manifest.json")):
@@ -374,9 +374,9 @@ def derive_part_targets(split: str = "tuning") -> dict:
     absolute deviation from it (at least MIN_TOLERANCE_LU), confidence = share of pieces within
     AGREEMENT_LU of the target (at most MAX_PRIOR_CONFIDENCE).  Only ever run on "tuning".
     """
-    from agent.advisor.analysis import analyse_stems
-    from agent.advisor.ensembles import ensemble_parts
-    from agent.advisor.priors import resolve_roles
+    from stase.agent.advisor.analysis import analyse_stems
+    from stase.agent.advisor.ensembles import ensemble_parts
+    from stase.agent.advisor.priors import resolve_roles
     levels: dict[str, dict[str, list[float]]] = {}
     for piece in load_sets(split):
         analysis = analyse_stems(piece["stems"], piece["rate"])

@@ -8,7 +8,7 @@ Usage::
 
 What it measures
 ----------------
-For a source rendered by :class:`dsp.scene.SceneRenderer` (an impulse through the whole scene:
+For a source rendered by :class:`stase.dsp.scene.SceneRenderer` (an impulse through the whole scene:
 direct path + room, 48 kHz, ``hrtf`` mode unless ``--mode``), from its impulse response ``h``:
 
 * **ILD** (dB, positive = louder on the left): the energy ratio of the two ears for pink noise,
@@ -32,7 +32,7 @@ in its own template room (``templates``, the goal: every seat with |azimuth| >= 
 side and at least half its anechoic ILD, at the template's default wetness: its ``reverb_db``
 when it has one, else 0 dB).  The measured reference is the CC0 seminar-room BRIR set in
 ``../shared/data/brir_rostock_seminar/`` (KEMAR, loudspeaker at 6.3 m, RT60 0.57 s, 44.1 kHz,
-resampled with :func:`dsp.rooms.resample`): the same figures straight from the measurement, and
+resampled with :func:`stase.core.rates.resample`): the same figures straight from the measurement, and
 stase's ``small_chamber`` and ``seminar_measured`` renders at 6.3 m, +-40 and +-80 deg.
 
 With ``--listener`` each seat is also rendered as 1 s of pink noise and the shipped listener's
@@ -112,7 +112,7 @@ def drr_db(ir: np.ndarray, rate: int, band_hz: tuple[float, float] | None = None
     """Direct (first ``window_s`` after the onset) to reverberant (the rest) energy, dB.
 
     ``band_hz`` filters both ears first (4th-order Butterworth band-pass, causal, as
-    ``dsp.brir.mid_band_energy_ratio``), e.g. ``(355, 1414)`` for the 500 Hz and 1 kHz octaves;
+    ``stase.dsp.brir.mid_band_energy_ratio``), e.g. ``(355, 1414)`` for the 500 Hz and 1 kHz octaves;
     the onset and the split are found on the broadband response.
     """
     h = np.asarray(ir, dtype=np.float64)
@@ -143,7 +143,7 @@ def cues(ir: np.ndarray, rate: int) -> dict:
 
 def relative(room: dict, anechoic: dict, azimuth_deg: float, elevation_deg: float = 0.0) -> dict:
     """ILD fraction of the anechoic ILD and whether ILD and ITD keep the anechoic side."""
-    from dsp.conventions import lateral_angle_deg
+    from stase.core.conventions import lateral_angle_deg
     lateral = lateral_angle_deg(azimuth_deg, elevation_deg)
     out = {"ild_fraction": None, "side_ok": None}
     if abs(anechoic["ild_db"]) >= 1.0:
@@ -165,8 +165,8 @@ class SeatRenderer:
     """One :class:`SceneRenderer` per room and mode, reused for every seat (impulse responses)."""
 
     def __init__(self, room, mode: str = "hrtf", rate: int = RATE, reverb_db: float = 0.0):
-        from dsp.rooms import reverb_tail_s
-        from dsp.scene import SceneRenderer
+        from stase.dsp.rooms import reverb_tail_s
+        from stase.dsp.scene import SceneRenderer
         self.mode, self.rate = mode, rate
         kwargs = {}
         if reverb_db and _accepts(SceneRenderer.__init__, "reverb_db"):
@@ -194,7 +194,7 @@ class SeatRenderer:
 
 def template_seats() -> list[dict]:
     """Every seat of every template: template, room, track, role, direction, default wetness."""
-    from presets import load_templates
+    from stase.presets import load_templates
     seats = []
     for tid, template in sorted(load_templates().items()):
         for k, seat in enumerate(template["roles"]):
@@ -217,7 +217,7 @@ def _seat_row(seat: dict, room_cues: dict, anechoic: dict) -> dict:
 
 
 def _listener_error(listener, renderer: SeatRenderer, seat: dict, reverb_db: float) -> float:
-    from dsp.conventions import great_circle_deg
+    from stase.core.conventions import great_circle_deg
     h = renderer.impulse(seat["azimuth_deg"], seat["elevation_deg"], seat["distance_m"],
                          seat["role"], reverb_db)
     rng = np.random.default_rng(7)
@@ -237,7 +237,7 @@ def _listener_error(listener, renderer: SeatRenderer, seat: dict, reverb_db: flo
 
 def measured_set(directory: Path | None = None, rate: int = RATE) -> dict:
     """{azimuth_deg: (2, n) BRIR at ``rate``} of the measured seminar room, plus its metadata."""
-    from dsp.rooms import resample
+    from stase.core.rates import resample
     path = Path(directory or MEASURED_DIR) / MEASURED_FILE
     with np.load(path, allow_pickle=False) as data:
         source_rate = int(data["fs"])
@@ -251,7 +251,7 @@ def measured_set(directory: Path | None = None, rate: int = RATE) -> dict:
 
 def measured_comparison(mode: str = "hrtf", directory: Path | None = None) -> dict:
     """The measured room's figures at 0, +-40, +-80 deg beside stase's renders at 6.3 m."""
-    from dsp.rooms import resolve_room
+    from stase.dsp.rooms import resolve_room
     measured = measured_set(directory)
     distance = measured["distance_m"]
     anechoic = SeatRenderer(None, mode)
@@ -290,7 +290,7 @@ def measured_comparison(mode: str = "hrtf", directory: Path | None = None) -> di
 
 def run(rooms: list[str] | None = None, mode: str = "hrtf", listener: bool = False,
         measured: bool = True, progress: bool = False) -> dict:
-    from presets import load_rooms
+    from stase.presets import load_rooms
     t0 = time.perf_counter()
     seats = template_seats()
     room_ids = rooms or sorted(load_rooms())
@@ -303,7 +303,7 @@ def run(rooms: list[str] | None = None, mode: str = "hrtf", listener: bool = Fal
                                              seat["distance_m"], seat["role"]), RATE)
     heard = None
     if listener:
-        from agent.listener import Listener
+        from stase.agent.listener import Listener
         heard = Listener(threads=1)
     result: dict = {"rate": RATE, "mode": mode, "rooms": {}, "templates": []}
     for room in room_ids:
@@ -359,13 +359,13 @@ def drr_by_distance(room, distances=(1.0, 2.0, 4.0, 8.0), role=None, mode: str =
     """DRR (dB) of a frontal source at 1, 2, 4 and 8 m, direct and reverberant rendered apart.
 
     ``mid``: in the 500 Hz and 1 kHz octaves (spectrum over 355-1414 Hz), beside the closed form
-    ``model`` (``dsp.distance.drr_model_db``, with the role's Q); ``broadband``: all frequencies.
+    ``model`` (``stase.dsp.distance.drr_model_db``, with the role's Q); ``broadband``: all frequencies.
     In ``hrtf`` mode the direct sound is the KEMAR HRIR at 0 deg, so ``mid`` sits about
     10 log10(E_0deg / E_diffuse) from the model (the frontal HRTF against the diffuse field).
     """
-    from dsp.directivity import directivity_q
-    from dsp.distance import drr_model_db
-    from dsp.rooms import load_room, resolve_room
+    from stase.dsp.directivity import directivity_q
+    from stase.dsp.distance import drr_model_db
+    from stase.dsp.rooms import load_room, resolve_room
     wet, dry = SeatRenderer(room, mode), SeatRenderer(None, mode)
     spec = resolve_room(room)
     out = {}
@@ -397,7 +397,7 @@ def main(argv=None) -> int:
     text = json.dumps(result, indent=None if a.json else 1)
     print(text)
     if a.out:
-        from dsp.audio_io import atomic_write_text
+        from stase.core.audio_io import atomic_write_text
         atomic_write_text(Path(a.out), json.dumps(result, indent=1))
     return 0
 

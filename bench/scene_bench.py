@@ -4,7 +4,7 @@
 ``bench/dsp.py`` (key ``hrtf_sources_realtime_b128``); run alone with
 ``python -m bench.scene_bench [--json] [--room ROOM] [--engine convolution|fdn]``.
 
-Method: a :class:`dsp.scene.SceneRenderer` with N ``hrtf`` sources, each circling the head at
+Method: a :class:`stase.dsp.scene.SceneRenderer` with N ``hrtf`` sources, each circling the head at
 its own speed (20-120 degrees/s, elevation swaying +-30 degrees), each sent a new position every
 ``move_every`` blocks (default 8: 47 Hz, an automation/OSC control rate; staggered so every block
 carries moves) through ``move_source``, which the scene ramps over 20 ms so the motion is
@@ -32,7 +32,7 @@ CLOCK = time.thread_time
 
 
 def _scene(n_sources, block, sample_rate, room, engine, mode="hrtf"):
-    from dsp.scene import SceneRenderer
+    from stase.dsp.scene import SceneRenderer
     scene = SceneRenderer(sample_rate=sample_rate, block_size=block, room=room,
                           reverb_engine=engine, max_sources=max(n_sources, 1))
     rng = np.random.default_rng(n_sources)

@@ -1,4 +1,4 @@
 """The daemon and DAW bridge: OSC (REAPER, Ardour, our scripts), MIDI, live audio, session state.
 
-Also home of the ``stase`` command line (:mod:`bridge.cli`), the user's bridge to every part.
+The ``stase`` command line that starts it is :mod:`stase.cli` (``stase serve``, ``stase client``).
 """

@@ -15,7 +15,7 @@ reply, the daemon keeps running.
 Bounds (each refused with an ``InputError`` naming it, before anything changes): request text
 (``prompt``, ``text``, ``message``, ``request``, ``question``) at most :data:`MAX_PROMPT_CHARS`;
 at most :data:`MAX_TRACKS` tracks and :data:`MAX_TRACK_LIST_BYTES` of names (so ``status``
-always fits one datagram); names and placement fields as :mod:`dsp.placement` says; file paths
+always fits one datagram); names and placement fields as :mod:`stase.core.placement` says; file paths
 (listen ``path``, ``stems_dir``, ``reference_dir``, a plan's room file) inside
 :meth:`Daemon.allowed_dirs`.  Large replies: ``sources`` pages (``offset``/``next_offset``), a plan
 too large for one reply goes to ``plan_file`` (:meth:`Daemon._plan_reply`), a listen-back
@@ -24,7 +24,7 @@ lists the tracks that fit.
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import contextlib
 import json
 import logging
 import math
@@ -37,22 +37,22 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Callable
 
-from dsp.conventions import azimuth_to_stereo_pan
-from dsp.errors import InputError, StaseError
-from dsp.placement import MAX_PROMPT_CHARS, MAX_TRACKS, track_name_problem
-from dsp.plan import Plan
+from stase.core.conventions import azimuth_to_stereo_pan
+from stase.core.errors import InputError, StaseError
+from stase.core.placement import MAX_PROMPT_CHARS, MAX_TRACKS, track_name_problem
+from stase.core.plan import Plan
 
-from .adapters import DawAdapter, make_adapter
-from .dispatcher import REPLY_ADDRESS, Dispatcher
-from .osc_transport import MAX_REPLY_BYTES, OscEndpoint
-from .session import SOURCE_FIELDS, Session
+from stase.bridge.adapters import DawAdapter, make_adapter
+from stase.bridge.dispatcher import REPLY_ADDRESS, Dispatcher
+from stase.bridge.osc_transport import MAX_REPLY_BYTES, OscEndpoint
+from stase.bridge.session import SOURCE_FIELDS, Session
 
 log = logging.getLogger("stase.daemon")
 
 VERSION = "0.1"
 DEFAULT_PORT = 9100
 
-# MAX_PROMPT_CHARS and MAX_TRACKS: the one schema, dsp.placement (the agent and the adapters use them too)
+# MAX_PROMPT_CHARS and MAX_TRACKS: the one schema, stase.core.placement (the agent and the adapters use them too)
 #: The track names (JSON-encoded, together) must leave room for the rest of a ``status`` reply,
 #: which lists them all, in one UDP datagram.
 MAX_TRACK_LIST_BYTES = 32_000
@@ -171,12 +171,14 @@ def config_problems(config: Any) -> list[str]:
     return problems
 
 
-def _lazy(module: str, name: str, what: str) -> Any:
-    """Import ``module.name`` or raise a StaseError saying which part is missing."""
+@contextlib.contextmanager
+def _needs(what: str):
+    """Around a first-use import of a heavy part (the conductor, the listener, ...): an import that
+    fails (a dependency of that part is not installed) becomes a StaseError naming the part."""
     try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise StaseError(f"{what} is not available in this installation ({module}.{name}: {exc})") from exc
+        yield
+    except ImportError as exc:
+        raise StaseError(f"{what} is not available in this installation ({exc})") from exc
 
 
 class Daemon:
@@ -221,7 +223,7 @@ class Daemon:
         if c.audio:
             self.restart_monitor()
         if c.midi:
-            from .midi import MidiControl
+            from stase.bridge.midi import MidiControl
             self.midi = MidiControl(self, mapping_path=c.midi_map, port_name=c.midi_port_name).open()
         log.info("stase daemon listening on udp %s:%d (daw: %s, session: %s)", c.host,
                  self.endpoint.port, c.daw, self.session.path)
@@ -268,7 +270,7 @@ class Daemon:
 
     def _bounded_daw_tracks(self, tracks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The DAW's track list within the session's bounds: names that fail
-        :func:`dsp.placement.track_name_problem` are skipped, and at most :data:`MAX_TRACKS` tracks
+        :func:`stase.core.placement.track_name_problem` are skipped, and at most :data:`MAX_TRACKS` tracks
         (and :data:`MAX_TRACK_LIST_BYTES` of names) are taken, each cut logged, so a DAW (or a
         process spoofing one) can never make ``status`` or ``sources`` unanswerable."""
         kept: list[dict[str, Any]] = []
@@ -294,7 +296,7 @@ class Daemon:
         The renderer is built without holding the daemon's lock (it takes seconds), so requests
         keep flowing; moves made meanwhile are in the session and are queued once it runs.
         """
-        from .monitor import LiveMonitor
+        from stase.bridge.monitor import LiveMonitor
         with self._restart_lock:
             self.audio_error = "starting the live monitor"
             with self.lock:
@@ -514,7 +516,7 @@ class Daemon:
         full = plan.to_dict()
         if _json_size(full) <= REPLY_BUDGET_BYTES:
             return {"plan": full}
-        from dsp.audio_io import atomic_write_text
+        from stase.core.audio_io import atomic_write_text
         path = self.session.path.with_name(f"{self.session.path.stem}.plan.json")
         try:
             atomic_write_text(path, json.dumps(full, indent=1) + "\n", durable=self.config.durable_saves)
@@ -531,14 +533,17 @@ class Daemon:
     # ---------------------------------------------------------------- long jobs
     def conductor(self) -> Any:
         if self._conductor is None:
-            conductor_cls = _lazy("agent.conductor", "Conductor", "the conductor (planning)")
-            self._conductor = conductor_cls(model=self.config.conductor_model)
+            with _needs("the conductor (planning)"):
+                from stase.agent.conductor import Conductor
+            self._conductor = Conductor(model=self.config.conductor_model)
         return self._conductor
 
     def listener(self) -> Any:
         """One Spatial-AST listener per daemon: the ONNX model loads once."""
         if self._listener is None:
-            self._listener = _lazy("agent.listener", "Listener", "the listener (Spatial-AST)")()
+            with _needs("the listener (Spatial-AST)"):
+                from stase.agent.listener import Listener
+            self._listener = Listener()
         return self._listener
 
     def verb_plan(self, params: dict, progress: Callable) -> dict:
@@ -596,7 +601,7 @@ class Daemon:
         if not isinstance(folder, str):
             raise InputError(f"{key}: give a folder of the tracks' audio files (one mono file per track)")
         real = self.check_path(folder, key)
-        from dsp.audio_io import load_stems
+        from stase.core.audio_io import load_stems
         stems, rate = load_stems(real, downmix=True)
         if key == "stems_dir" and folder != self.session.stems_dir:
             self.session.set_stems_dir(folder)
@@ -606,7 +611,8 @@ class Daemon:
         if params.get("reference_dir"):  # refused before the stems load and stems_dir is remembered
             self.check_path(params["reference_dir"], "reference_dir")
         stems, rate = self._stems(params)
-        advise = _lazy("agent.advisor", "advise", "the gain advisor")
+        with _needs("the gain advisor"):
+            from stase.agent.advisor import advise
         reference = self._stems(params, "reference_dir")[0] if params.get("reference_dir") else None
         progress(0.3, f"analysing {len(stems)} stems")
         return advise(stems, rate, reference=reference, plan=self.session.plan)
@@ -654,7 +660,7 @@ class Daemon:
         return _fit_rows(checked, "tracks")
 
     def verb_chat(self, params: dict, progress: Callable) -> dict:
-        """Free text, routed by :mod:`agent.router` to plan, edit, advise, listen, status, sources,
+        """Free text, routed by :mod:`stase.agent.router` to plan, edit, advise, listen, status, sources,
         set_room or help; the reply is ``{"routed_to", "result", "confidence"}``.
 
         When the routed verb fails, the error says where the request was routed ("chat routed to
@@ -684,7 +690,7 @@ class Daemon:
         if verb == "set_room":
             room = self.conductor().room_named(text)
             if room is None:
-                from presets import load_rooms
+                from stase.presets import load_rooms
                 raise InputError(f"which room? name one: {', '.join(sorted(load_rooms()))} "
                                  "(or 'cathedral', 'outdoors', 'drier', ...)")
             return self.verb_set_room({"room": room})
@@ -704,14 +710,14 @@ class Daemon:
 
     def verb_set_room(self, params: dict) -> dict:
         """Change the plan's room: ``room`` is a room preset id or the path of a room response
-        file inside :meth:`allowed_dirs` (checked by :func:`dsp.rooms.resolve_room`).
+        file inside :meth:`allowed_dirs` (checked by :func:`stase.dsp.rooms.resolve_room`).
 
         The sources stay where they are; a running live monitor restarts with the new room (in
         the background).  The reply carries the plan (:meth:`_plan_reply`), ``room`` and
         ``previous_room``.
         """
-        from dsp.rooms import NO_ROOM, resolve_room
-        from presets import load_rooms
+        from stase.dsp.rooms import NO_ROOM, resolve_room
+        from stase.presets import load_rooms
         room = params.get("room")
         ids = ", ".join(sorted(load_rooms()))
         if not isinstance(room, str) or not room.strip():
@@ -722,7 +728,7 @@ class Daemon:
             raise InputError(f"set_room: a plan always has a room; for a dry sound use 'dry_studio' "
                              f"(rooms: {ids})")
         if _room_is_file(room):
-            from dsp.audio_io import AUDIO_SUFFIXES
+            from stase.core.audio_io import AUDIO_SUFFIXES
             if "/" not in room and os.sep not in room and Path(room).suffix.lower() not in AUDIO_SUFFIXES:
                 # no path in sight: a mistyped id, said so without looking at any file
                 import difflib
@@ -758,7 +764,7 @@ class Daemon:
         real = Path(self.check_path(folder, "stems_dir"))
         if not real.is_dir():
             raise InputError(f"stems_dir: {folder} is not a folder")
-        from dsp.audio_io import AUDIO_SUFFIXES
+        from stase.core.audio_io import AUDIO_SUFFIXES
         names = {f.stem.lower() for f in real.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES}
         if not names:
             raise InputError(f"stems_dir: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {folder}; "
@@ -770,7 +776,7 @@ class Daemon:
 
     def verb_help(self, params: dict) -> dict:
         """The verbs with what each does, and example chat requests per routed verb."""
-        from agent.router import HELP_EXAMPLES, LABEL_RULES
+        from stase.agent.router import HELP_EXAMPLES, LABEL_RULES
         verbs = {verb: route.help for verb, route in sorted(self.dispatcher._routes.items())}
         lines = [f"{verb}: {LABEL_RULES[verb]}, e.g. '{examples[0]}'"
                  for verb, examples in HELP_EXAMPLES.items()]
@@ -815,8 +821,8 @@ def _room_is_file(room: Any) -> bool:
     mistyped id then meets the allowed-folders check, whose message says it is not a preset)."""
     if not isinstance(room, str) or not room:
         return False
-    from dsp.rooms import MEASURED_ROOMS
-    from presets import load_rooms
+    from stase.dsp.rooms import MEASURED_ROOMS
+    from stase.presets import load_rooms
     return room not in load_rooms() and room not in MEASURED_ROOMS
 
 
@@ -842,19 +848,20 @@ def request_text(params: dict, keys: tuple[str, ...], needs: str) -> str:
 
 def _is_question(text: Any) -> bool:
     """A chat text that asks about what is heard ("where is the sax?", "is X left of Y?")."""
-    from agent.router import is_question
+    from stase.agent.router import is_question
     return is_question(text)
 
 
 def _chat_routing(text: str, has_plan: bool):
-    """:func:`agent.router.route`: the learned router (sentence encoder + lexical features),
+    """:func:`stase.agent.router.route`: the learned router (sentence encoder + lexical features),
     with its deterministic fallbacks; imported on first use like the other agent parts."""
-    route = _lazy("agent.router", "route", "the chat router")
+    with _needs("the chat router"):
+        from stase.agent.router import route
     return route(text, has_plan)
 
 
 def route_chat(text: str, has_plan: bool) -> str:
-    """Which verb a free-text request goes to (:mod:`agent.router`)."""
+    """Which verb a free-text request goes to (:mod:`stase.agent.router`)."""
     return _chat_routing(text, has_plan).verb
 
 

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dsp.errors import StaseError
+from stase.core.errors import StaseError
 
 log = logging.getLogger("stase.dispatcher")
 

@@ -17,7 +17,7 @@ Mapping (YAML, the default below)::
     select: {cc: 20, channel: 1}     # value n selects the n-th track (0-based)
 
 A control's ``min`` and ``max`` must both be values the placement schema accepts
-(:mod:`dsp.placement`: gain within ``GAIN_DB_RANGE``, distance above 0), so no CC can ever ask for
+(:mod:`stase.core.placement`: gain within ``GAIN_DB_RANGE``, distance above 0), so no CC can ever ask for
 a value the session refuses.  Channels are 1..16 as printed on controllers.  Learn mode (``midi_learn`` verb): the next CC
 that arrives is bound to the given field (replacing its old binding) and the mapping file is
 saved, when there is one.
@@ -29,10 +29,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from dsp.errors import InputError, StaseError
-from dsp.placement import field_problem
+from stase.core.errors import InputError, StaseError
+from stase.core.placement import field_problem
 
-from .session import SOURCE_FIELDS
+from stase.bridge.session import SOURCE_FIELDS
 
 log = logging.getLogger("stase.midi")
 
@@ -95,7 +95,7 @@ class MidiControl:
 
     Parameters
     ----------
-    daemon : the :class:`bridge.daemon.Daemon` (uses ``session``, ``set_source``).
+    daemon : the :class:`stase.bridge.daemon.Daemon` (uses ``session``, ``set_source``).
     mapping_path : YAML mapping file (read if it exists; learn mode writes it).
     port_name : name of the virtual ports.
     api : "auto" (ALSA, then JACK), "LINUX_ALSA" or "UNIX_JACK".
@@ -204,7 +204,7 @@ class MidiControl:
         self.learning = None
         if self.mapping_path is not None:
             import yaml
-            from .session import write_atomically
+            from stase.bridge.session import write_atomically
             write_atomically(self.mapping_path, yaml.safe_dump(self.mapping, sort_keys=False))
         self.learned.set()
         log.info("MIDI learn: CC %d on channel %d now moves %s", cc, channel, field)

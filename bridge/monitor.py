@@ -2,8 +2,8 @@
 
 The daemon opens one sounddevice (PortAudio) duplex stream: ``len(tracks)`` input channels,
 routed from the DAW over JACK or a loopback device, and 2 output channels.  The callback renders
-the current plan with :class:`dsp.scene.SceneRenderer`.  Position changes from OSC and MIDI
-arrive through a bounded lock-free :class:`~bridge.command_queue.CommandQueue` drained at the
+the current plan with :class:`stase.dsp.scene.SceneRenderer`.  Position changes from OSC and MIDI
+arrive through a bounded lock-free :class:`~stase.bridge.command_queue.CommandQueue` drained at the
 start of each block; the renderer ramps them (``move_source`` never steps).
 
 The callback obeys sounddevice's rules: it reads preallocated buffers, creates no arrays, takes
@@ -30,11 +30,11 @@ from typing import Any, Iterable
 import numpy as np
 from numba import njit
 
-from dsp.conventions import LOCALISATION_MODES
-from dsp.errors import InputError, StaseError
-from dsp.placement import check_placement_fields
+from stase.core.conventions import LOCALISATION_MODES
+from stase.core.errors import InputError, StaseError
+from stase.core.placement import check_placement_fields
 
-from .command_queue import NAN, OP_MOVE, WIDTH, CommandQueue
+from stase.bridge.command_queue import NAN, OP_MOVE, WIDTH, CommandQueue
 
 log = logging.getLogger("stase.monitor")
 
@@ -121,7 +121,7 @@ class LiveMonitor:
         self.slots = {name.lower(): i for i, name in enumerate(self.tracks)}
         self.queue = CommandQueue(queue_capacity)
         if renderer is None:
-            from dsp.scene import SceneRenderer  # lazy: the renderer may load an HRTF set
+            from stase.dsp.scene import SceneRenderer  # lazy: the renderer may load an HRTF set
             renderer = SceneRenderer(sample_rate=self.sample_rate, block_size=self.block_size,
                                      room=room, reverb_engine=reverb_engine)
         self.renderer = renderer
@@ -163,7 +163,7 @@ class LiveMonitor:
                    mode: str | None = None) -> bool:
         """Queue a move for the callback; False when the track is not monitored or the queue is full.
 
-        ``InputError`` for a value :mod:`dsp.placement` refuses (e.g. ``gain_db`` above +24 dB).
+        ``InputError`` for a value :mod:`stase.core.placement` refuses (e.g. ``gain_db`` above +24 dB).
         """
         slot = self.slots.get(str(track).lower())
         if slot is None:

@@ -61,7 +61,7 @@ def check_host(host: Any, what: str = "host", bind: bool = False) -> str:
     an unset ``$STASE_HOST`` meant, so it is refused; ``0.0.0.0`` says it on purpose.
     ``bind`` says so in the message (an address to listen on rather than to send to).
     """
-    from dsp.errors import InputError
+    from stase.core.errors import InputError
     if not isinstance(host, str) or not host.strip():
         every = " (0.0.0.0 listens on every interface)" if bind else ""
         raise InputError(f"{what} must be an address such as 127.0.0.1 or a host name{every}, "
@@ -71,7 +71,7 @@ def check_host(host: Any, what: str = "host", bind: bool = False) -> str:
 
 def check_port(port: Any, what: str = "port", allow_zero: bool = True) -> int:
     """``port`` as an int in 0..65535 (1..65535 without ``allow_zero``); else ``InputError``."""
-    from dsp.errors import InputError
+    from stase.core.errors import InputError
     low = 0 if allow_zero else 1
     if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= 65535:
         accepted = "0..65535 (0 = any free port)" if allow_zero else "1..65535"
@@ -95,7 +95,7 @@ def resolve_ipv4(host: str) -> set[str]:
         return {info[4][0] for info in socket.getaddrinfo(host, None, socket.AF_INET,
                                                           socket.SOCK_DGRAM)}
     except OSError as exc:
-        from dsp.errors import InputError
+        from stase.core.errors import InputError
         raise InputError(f"cannot resolve the address {host!r}: {exc}") from exc
 
 
@@ -187,7 +187,7 @@ class OscEndpoint:
             self._sock.bind((host, port))
         except OSError as exc:
             self._sock.close()
-            from dsp.errors import StaseError
+            from stase.core.errors import StaseError
             raise StaseError(f"{name}: cannot listen on udp {host}:{port}: {exc.strerror} "
                              "(is another stase or DAW surface using it? pick another --port)") from exc
         self.port = self._sock.getsockname()[1]

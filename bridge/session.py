@@ -6,7 +6,7 @@ from, i.e. next to the DAW project)::
     {"version": 1,
      "tracks": [{"name": "Vox", "daw_id": 1}, ...],      # the DAW's track list (or ours)
      "selected": "Vox" | null,                           # target of MIDI control
-     "plan": {... dsp.plan.Plan ...},                    # room, roles, positions, gains, modes
+     "plan": {... stase.core.plan.Plan ...},                    # room, roles, positions, gains, modes
      "stems_dir": null | "path"}
 
 Rules
@@ -24,7 +24,7 @@ Rules
   UTF-8, not JSON, nesting deeper than the parser's recursion limit, larger than
   ``MAX_SESSION_BYTES``) is moved aside to ``<name>.corrupt-<time>`` with a warning and the daemon
   starts empty.  A parsed file is checked entry by entry against the same rules as a live change
-  (:mod:`dsp.placement` through ``Plan.from_dict``, ``track_name_problem``): invalid entries are
+  (:mod:`stase.core.placement` through ``Plan.from_dict``, ``track_name_problem``): invalid entries are
   dropped and logged, a copy of the original is kept as ``<name>.corrupt-<time>``.  A corrupt file
   that cannot be moved aside is a start-up error naming it (carrying on would overwrite it).
 * **One daemon per session file** (``exclusive=True``, what the daemon uses): an ``flock`` on
@@ -33,7 +33,7 @@ Rules
   held, temp files of ours left by a kill -9 during a save (``.<name>.<hex>.tmp``) are stale and
   removed.
 * A symlinked session file stays a link: its target is written (see
-  :func:`dsp.audio_io.atomic_write_text`), and new files get the usual ``0666 & ~umask`` mode.
+  :func:`stase.core.audio_io.atomic_write_text`), and new files get the usual ``0666 & ~umask`` mode.
 """
 from __future__ import annotations
 
@@ -55,10 +55,10 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no lock (logged)
     fcntl = None  # type: ignore[assignment]
 
-from dsp.audio_io import atomic_write_text
-from dsp.errors import InputError, StaseError
-from dsp.placement import MAX_TRACK_NAME_CHARS, NUMERIC_FIELDS, check_placement_fields, track_name_problem
-from dsp.plan import Plan, SourcePlacement
+from stase.core.audio_io import atomic_write_text
+from stase.core.errors import InputError, StaseError
+from stase.core.placement import MAX_TRACK_NAME_CHARS, NUMERIC_FIELDS, check_placement_fields, track_name_problem
+from stase.core.plan import Plan, SourcePlacement
 
 log = logging.getLogger("stase.session")
 
@@ -74,18 +74,18 @@ _DAW_ID_MAX = 2**31 - 1
 
 def write_atomically(path: Path, text: str, durable: bool = True) -> None:
     """Write ``text`` via a temp file in the same folder and ``os.replace`` (see
-    :func:`dsp.audio_io.atomic_write_text`); ``durable`` also fsyncs."""
+    :func:`stase.core.audio_io.atomic_write_text`); ``durable`` also fsyncs."""
     atomic_write_text(Path(path), text, durable=durable)
 
 
 def check_source_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Validate a partial source update against the one placement schema
-    (:mod:`dsp.placement`); returns the accepted fields or raises ``InputError``."""
+    (:mod:`stase.core.placement`); returns the accepted fields or raises ``InputError``."""
     return check_placement_fields(fields)
 
 
 def temp_file_pattern(target: Path) -> re.Pattern[str]:
-    """The names :func:`dsp.audio_io.atomic_write_text` gives its temp files for ``target``
+    """The names :func:`stase.core.audio_io.atomic_write_text` gives its temp files for ``target``
     (``.<name>.<random>.tmp``; older versions used ``mkstemp``'s 8 characters of ``[a-z0-9_]``)."""
     return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{6,32}}\.tmp")
 
@@ -93,7 +93,7 @@ def temp_file_pattern(target: Path) -> re.Pattern[str]:
 def clean_tracks(tracks: Any, where: str = "tracks") -> tuple[list[dict[str, Any]], list[str]]:
     """Keep the well-formed entries of a track list; returns ``(tracks, problems)``.
 
-    Each entry needs a ``name`` accepted by :func:`dsp.placement.track_name_problem`; ``daw_id``
+    Each entry needs a ``name`` accepted by :func:`stase.core.placement.track_name_problem`; ``daw_id``
     is a non-negative int or None (anything else becomes None, with a problem noted).
     """
     if tracks is None:

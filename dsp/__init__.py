@@ -1,11 +1,10 @@
-"""stase's deterministic spatial renderer.
+"""stase's deterministic spatial renderer (``stase.dsp``).
+
+The plan, conventions, errors and audio I/O it renders with live one layer down, in
+:mod:`stase.core`; ``stase render`` is :mod:`stase.cli.render`.
 
 Modules
 -------
-conventions   coordinate convention (azimuth 0 = front, positive = left), units, constants
-errors        ``StaseError`` (backend failures) and ``InputError`` (user mistakes)
-plan          the spatial plan (room + sources) shared by conductor, renderer and daemon
-audio_io      WAV reading/writing with clear errors, stem folders, atomic text writes
 hrtf          SOFA HRTF sets (MIT KEMAR shipped in ``data/``), resampling, interpolation
 kernels       numba kernels: fractional delay, Brown-Duda head shadow, constant-power pan
 scene_kernel  numba kernels of the block-streaming scene (partitioned HRIR filtering)
@@ -15,5 +14,4 @@ fdn           Jot feedback delay network reverb
 brir, rooms   the ten room presets' binaural room responses (cached) and ``RoomReverb``
 scene         ``SceneRenderer``: add/move/remove sources, any block size
 offline       ``render_plan``: stems + plan -> binaural or stereo mix with a level report
-cli_render    ``stase render``
 """

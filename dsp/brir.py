@@ -24,12 +24,12 @@ only what comes after it (a send reverb).
   uniformly with the coefficient Sabine's formula gives for the preset's RT60.  Each reflection
   keeps its delay relative to the direct sound, its amplitude ``damping / r`` (direct sound at
   1 m = 1) and its direction, and is rendered through the HRTF set at that direction
-  (:meth:`dsp.hrtf.HrtfSet.hrir`, interpolated, with its onset delay; without an HRTF set a
+  (:meth:`stase.dsp.hrtf.HrtfSet.hrir`, interpolated, with its onset delay; without an HRTF set a
   Woodworth ITD and a broadband Brown-Duda gain per ear).  Because the reflections of a source on
   the left come mostly from the left, they are computed for :data:`SECTOR_COUNT` source
   directions around the listener (every 30 deg, at the preset's stage distance, pulled in to stay
   0.5 m inside the walls); the scene pans each source's send between the two nearest sectors, so
-  its early reflections carry its own side (``dsp.kernels.sector_weights``).  Outdoors
+  its early reflections carry its own side (``stase.dsp.kernels.sector_weights``).  Outdoors
   (``params.model: free_field``) only the ground reflection exists.
 * **Diffuse tail** (shared by every source): two Gaussian noises mixed per frequency so the ears'
   coherence follows :func:`diffuse_coherence`, coloured by the HRTF set's diffuse-field response
@@ -37,7 +37,7 @@ only what comes after it (a send reverb).
   through the head as the direct sound does), split into octave bands, each normalised to the
   same expected energy in both ears (no chance level difference between the ears) and decaying as
   ``exp(-6.91 t / T_b)``.  ``T_b`` is the preset RT60 (500 Hz-1 kHz) with a bass ratio below
-  500 Hz and air absorption (ISO 9613-1 via ``dsp.distance``) added in Sabine's formula
+  500 Hz and air absorption (ISO 9613-1 via ``stase.dsp.distance``) added in Sabine's formula
   ``1/T = 1/T_surfaces + 4 m c / (24 ln 10)``.  Its level is the statistical reverberant energy,
   ``16 pi / A`` relative to the direct sound at 1 m with ``A = 0.161 V / T`` (Kuttruff, Room
   Acoustics, 5th ed., ch. 5).  The tail fades in (raised cosine) between the first reflection and
@@ -49,8 +49,8 @@ the 500 Hz-1 kHz octaves is 1: the HRIRs of the reflections are divided by the r
 :func:`head_mid_band_energy` and the tail's colouring is 1 on average there (the scene multiplies
 a source's send back by the root of its mode's figure, :func:`mode_diffuse_gains`, so direct and
 reverberant sound keep the HRTF set's own balance at every frequency).  The response is then multiplied by the critical distance
-``r_c = sqrt(A / 16 pi)`` (= ``dsp.distance.critical_distance_m``), because the scene's send gain
-is ``1 / r_c`` (``dsp.distance.reverb_send_gain``).  Directivity (``dsp.directivity``) and
+``r_c = sqrt(A / 16 pi)`` (= ``stase.dsp.distance.critical_distance_m``), because the scene's send gain
+is ``1 / r_c`` (``stase.dsp.distance.reverb_send_gain``).  Directivity (``stase.dsp.directivity``) and
 Barron's decay of the reflected energy with source distance are applied by the scene per source.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, cartesian_to_spherical
+from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, cartesian_to_spherical
 
 OCTAVE_BANDS_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0)
 #: Effective ear distance of the diffuse-field coherence model sinc(2 pi f d / c), metres:
@@ -97,7 +97,7 @@ def mid_band_energy_ratio(ir, sample_rate: float) -> float:
 
 
 def critical_distance_m(room: dict) -> float:
-    """``sqrt(A / 16 pi)`` with Sabine's ``A = 0.161 V / T`` (as ``dsp.distance``)."""
+    """``sqrt(A / 16 pi)`` with Sabine's ``A = 0.161 V / T`` (as ``stase.dsp.distance``)."""
     area = 0.161 * room_volume_m3(room) / max(float(room["rt60_s"]), 1e-3)
     return math.sqrt(area / (16.0 * math.pi))
 
@@ -113,7 +113,7 @@ def mixing_time_s(room: dict) -> float:
 
 def band_rt60_s(room: dict, sample_rate: float | None = None) -> dict[float, float]:
     """Reverberation time per octave band (Hz -> s) from the preset's mid-band RT60."""
-    from .distance import air_absorption_db_per_m
+    from stase.dsp.distance import air_absorption_db_per_m
     params = room.get("params") or {}
     rt_mid = float(room["rt60_s"])
     bass_ratio = float(params.get("bass_ratio", 1.1))
@@ -314,7 +314,7 @@ def _render_analytic(delay_s, amp, az, el, sample_rate, n) -> np.ndarray:
 
 def _direction_weights(hrtf) -> np.ndarray:
     """Solid angle each measured direction stands for (a third of its triangles' areas)."""
-    from .conventions import spherical_to_cartesian
+    from stase.core.conventions import spherical_to_cartesian
     unit = np.column_stack(spherical_to_cartesian(hrtf.directions_deg[:, 0], hrtf.directions_deg[:, 1], 1.0))
     weights = np.zeros(unit.shape[0])
     for face in hrtf.faces:
@@ -383,7 +383,7 @@ def mode_diffuse_gains(hrtf, sample_rate: int) -> dict[str, float]:
       sphere) and over the band's frequencies;
     * ``hrtf``: :func:`head_mid_band_energy` of the HRTF set.
     """
-    from .kernels import head_shadow_alpha
+    from stase.dsp.kernels import head_shadow_alpha
     f = np.linspace(MID_BAND_HZ[0], min(MID_BAND_HZ[1], 0.45 * sample_rate), 256)
     x = (2.0 * math.pi * f * HEAD_RADIUS_M / (2.0 * SPEED_OF_SOUND_M_S)) ** 2  # (w / 2 w0)^2
     cosines = np.linspace(-1.0, 1.0, 201)

@@ -41,7 +41,7 @@ import numba as nb
 import numpy as np
 from rocket_fft import c2r, r2c
 
-from .errors import InputError
+from stase.core.errors import InputError
 
 # -- metadata layout (int64 array) ---------------------------------------------------------
 _N_LEVELS, _CIN, _COUT, _T = 0, 1, 2, 3

@@ -22,7 +22,7 @@ Model
 * The reverberant field of a room is roughly the same everywhere in it (Sabine / Kuttruff): the
   direct-to-reverberant ratio falls by about 6 dB per doubling of distance and is 0 dB at the
   critical distance ``r_c = 0.057 sqrt(Q V / T60)`` (Kuttruff, Room Acoustics, 5th ed., eq. 5.42;
-  Q is the source's directivity factor, :mod:`dsp.directivity`, 1 for an omnidirectional one).
+  Q is the source's directivity factor, :mod:`stase.dsp.directivity`, 1 for an omnidirectional one).
 * Barron's revised theory (M. Barron & L.-J. Lee, "Energy relations in concert auditoriums. I",
   JASA 84(2), 1988, 618-628): the reverberation decays from the moment the sound is emitted, so
   by the time the direct sound arrives from ``r`` metres the reflected energy has already fallen
@@ -40,7 +40,7 @@ Model
   first-order shelf (low-frequency gain, high-frequency gain, mid-point frequency) on a grid of
   distances and angles from the ear; the scene interpolates it and filters each ear with it in
   ``itd_ild`` and ``hrtf`` modes.  The ITD of a close source is the path difference around the
-  sphere (``dsp.kernels.spherical_head_itd_s``), added as the change from 1 m.
+  sphere (``stase.dsp.kernels.spherical_head_itd_s``), added as the change from 1 m.
 """
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ import math
 
 import numpy as np
 
-from .conventions import HEAD_RADIUS_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M, SPEED_OF_SOUND_M_S
-from .kernels import air_pole
+from stase.core.conventions import HEAD_RADIUS_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M, SPEED_OF_SOUND_M_S
+from stase.dsp.kernels import air_pole
 
 #: Reference frequency (Hz) at which the air-absorption low-pass matches ISO 9613-1.
 AIR_REFERENCE_HZ = 8000.0

@@ -23,9 +23,9 @@ least ``0.15 T60 fs`` samples (Schroeder's modal-density criterion) when the ran
 Two orthogonal output tap vectors give ``u`` and ``v``; the outputs are ``u + HP(v)`` and
 ``u - HP(v)`` with a first-order high-pass at ``coherence_hz``: coherent (in phase) below it,
 uncorrelated above, as the interaural coherence of a diffuse field (Cook et al. 1955, see
-``dsp.brir``).  Output gain is set so the impulse response has unit energy per channel
+``stase.dsp.brir``).  Output gain is set so the impulse response has unit energy per channel
 (``level="broadband"``) or the energy of a unit impulse in the 500 Hz-1 kHz octaves
-(``level="mid_band"``, how ``dsp.rooms`` matches it to a room's BRIR).
+(``level="mid_band"``, how ``stase.dsp.rooms`` matches it to a room's BRIR).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .errors import InputError
+from stase.core.errors import InputError
 
 
 def _is_prime(n: int) -> bool:
@@ -274,7 +274,7 @@ class FdnReverb:
         _fdn_kernel(x, y, self._buf, self._prebuf, self._istate, self._params, self._fstate,
                     self._work)
         if level == "mid_band":
-            from .brir import mid_band_energy_ratio
+            from stase.dsp.brir import mid_band_energy_ratio
             return mid_band_energy_ratio(y, self.sample_rate)
         return float(np.mean(np.sum(y.astype(np.float64) ** 2, axis=1)))
 

@@ -11,7 +11,7 @@ HrtfSet
     The aligned filters, the delays and a triangulation of the measured directions (the convex hull
     of their unit vectors).  A direction between measurements gets barycentric weights on the
     triangle its ray crosses; aligned filters and delays are interpolated with those weights and
-    the delay re-applied as a fractional delay (3rd-order Lagrange, :mod:`dsp.kernels`).  Removing
+    the delay re-applied as a fractional delay (3rd-order Lagrange, :mod:`stase.dsp.kernels`).  Removing
     the onsets first keeps the interpolation from comb-filtering two differently delayed responses.
 
 The stored filter is the measured HRIR after resampling, from its onset (less a few samples of
@@ -25,13 +25,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from math import gcd
 from pathlib import Path
 
 import numpy as np
 
-from .conventions import clamp_elevation_deg, spherical_to_cartesian, wrap_azimuth_deg
-from .errors import InputError, StaseError
+from stase.core.conventions import clamp_elevation_deg, spherical_to_cartesian, wrap_azimuth_deg
+from stase.core.errors import InputError, StaseError
+from stase.core.rates import resample
 
 DEFAULT_SOFA_PATH = Path(__file__).resolve().parent / "data" / "mit_kemar_normal_pinna.sofa"
 #: Largest onset delay kept outside the filter (samples); the renderer's delay lines hold 256.
@@ -89,7 +89,7 @@ class HrtfSet:
 
         The weights are non-negative and sum to 1; at a measured direction one weight is 1.
         """
-        from .kernels import find_face
+        from stase.dsp.kernels import find_face
         direction = np.array(spherical_to_cartesian(wrap_azimuth_deg(azimuth_deg),
                                                     clamp_elevation_deg(elevation_deg)), dtype=np.float64)
         w = np.zeros(3)
@@ -104,7 +104,7 @@ class HrtfSet:
 
     def hrir(self, azimuth_deg: float, elevation_deg: float = 0.0) -> np.ndarray:
         """The full HRIR (2, n) float64 the renderer applies: delay (Lagrange) then aligned filter."""
-        from .kernels import lagrange_coefficients
+        from stase.dsp.kernels import lagrange_coefficients
         aligned, delays = self.interpolate(azimuth_deg, elevation_deg)
         n = int(np.floor(delays.max())) + 3 + self.filter_length
         out = np.zeros((2, n))
@@ -239,7 +239,7 @@ def _read_sofa(p: Path) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
             raise InputError(f"{where}: {name} contains NaN or Inf")
     kind = str(getattr(sofa, "SourcePosition_Type", "spherical")).lower()
     if kind == "cartesian":
-        from .conventions import cartesian_to_spherical
+        from stase.core.conventions import cartesian_to_spherical
         az, el, r = cartesian_to_spherical(positions[:, 0], positions[:, 1], positions[:, 2])
         positions = np.column_stack([az, el, r])
     elif kind != "spherical":
@@ -268,15 +268,13 @@ def prepare_hrtf(ir: np.ndarray, positions_deg: np.ndarray, source_rate: float, 
     positions_deg : (M, >=2) ``[azimuth_deg, elevation_deg, ...]``.
     data_delay : (M, 2) SOFA ``Data_Delay`` in samples at ``source_rate`` (added to the onsets).
     """
-    from scipy.signal import resample_poly
     from scipy.spatial import ConvexHull, QhullError
 
     ir = np.asarray(ir, dtype=np.float64)
     _check_values(ir, source_rate, sample_rate, data_delay, source)
     src = int(source_rate)
     if src != sample_rate:
-        g = gcd(src, sample_rate)
-        ir = resample_poly(ir, sample_rate // g, src // g, axis=-1)
+        ir = resample(ir, src, sample_rate, axis=-1)
     scale = sample_rate / src
     peak = np.abs(ir).max(axis=-1, keepdims=True)
     above = np.abs(ir) >= ONSET_THRESHOLD * np.maximum(peak, 1e-30)

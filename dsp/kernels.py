@@ -12,7 +12,7 @@ air_pole(...)                    one-pole low-pass pole whose loss at f_ref equa
 find_face(...)                   triangle of an HRTF set crossed by a direction + barycentric weights
 spherical_head_itd_s(lat, r)     ITD of a point source r metres away: path difference around a sphere
 near_field_itd_change_s(lat, r)  that ITD less the one at the near-field reference distance (1 m)
-near_field_shelf(...)            per-ear near-field shelf (b0, b1, a1) from ``dsp.distance``'s table
+near_field_shelf(...)            per-ear near-field shelf (b0, b1, a1) from ``stase.dsp.distance``'s table
 sector_weights(az, sectors, wrap, out)  energy panning of a direction between early-reflection sectors
 add_sector_pairs(early, m, out)  sum the sectors' (left, right) rows of a convolver's output
 
@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
+from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
 
 #: Brown & Duda (1998): high-frequency gain floor and the angle where it is reached.
 HEAD_SHADOW_ALPHA_MIN = 0.1
@@ -211,7 +211,7 @@ def near_field_shelf(distance_m, angle_from_ear_rad, table, min_distance_m, log_
 
     ``table`` (3, R, A): low-frequency gain (dB), high-frequency gain (dB) and half-way frequency
     (Hz) on distances ``min_distance_m * exp(log_step * i)`` and angles ``angle_step_rad * j``
-    (``dsp.distance.near_field_table``), interpolated bilinearly.  The analogue shelf
+    (``stase.dsp.distance.near_field_table``), interpolated bilinearly.  The analogue shelf
     ``G_hi (s + w_z) / (s + w_p)`` with ``w_p w_z = w_m^2`` and ``w_z / w_p = G_lo / G_hi`` passes
     G_lo at DC, G_hi at high frequencies and their geometric mean at ``w_m``; it is mapped by the
     bilinear transform with both corners pre-warped.  Identity at or beyond ``reference_m``.

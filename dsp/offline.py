@@ -10,14 +10,14 @@ integrated_loudness(audio, sample_rate) the same for a signal in memory (LUFS or
 k_weighting_sos(sample_rate)           the BS.1770 K-weighting as second-order sections
 match_stems(stems, plan)               plan track -> stem, ``InputError`` listing what is missing
 
-The stems stream through :class:`dsp.scene.SceneRenderer` block by block, exactly as the live
+The stems stream through :class:`stase.dsp.scene.SceneRenderer` block by block, exactly as the live
 path would, followed by the room's reverberation tail.  ``stereo=True`` renders every source with
 the constant-power pan law (for loudspeakers) instead of its plan mode.  Levels: sample peak in
 dBFS, integrated loudness (LUFS, None for mixes shorter than the 400 ms gating block or silent),
 and ``clipped`` when any sample reaches 0 dBFS or beyond.  The audio is not normalised: a clipped
 mix is reported, not hidden.
 
-Memory: with ``output`` the mix goes to the file chunk by chunk (:class:`dsp.audio_io.
+Memory: with ``output`` the mix goes to the file chunk by chunk (:class:`stase.core.audio_io.
 AtomicAudioWriter`, renamed over the target only once complete) and is never held whole; the
 loudness meter keeps one number per 100 ms.  What grows with the length is the stems themselves.
 Without ``output`` the result holds the mix (8 bytes per frame) and nothing else of that size.
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .conventions import gain_to_db
-from .errors import InputError
-from .plan import Plan
+from stase.core.conventions import gain_to_db
+from stase.core.errors import InputError
+from stase.core.plan import Plan
 
 #: Longest reverberation tail appended after the stems end, seconds.
 MAX_TAIL_S = 6.0
@@ -211,9 +211,9 @@ def match_stems(stems: dict[str, np.ndarray], plan: Plan) -> tuple[dict[str, np.
     """Map each plan track to its stem (case-insensitive); ``InputError`` lists what is missing.
 
     Returns ``({plan track: mono float32 array}, [unused stem names])``.  The error names at most
-    :data:`dsp.audio_io.LISTED_NAMES` tracks and stems, then "and N more".
+    :data:`stase.core.audio_io.LISTED_NAMES` tracks and stems, then "and N more".
     """
-    from .audio_io import summarise_names
+    from stase.core.audio_io import summarise_names
     by_name = {str(k).lower(): (k, v) for k, v in stems.items()}
     matched: dict[str, np.ndarray] = {}
     missing = []
@@ -233,7 +233,7 @@ def match_stems(stems: dict[str, np.ndarray], plan: Plan) -> tuple[dict[str, np.
 
 
 def _mono(name: str, audio) -> np.ndarray:
-    from .audio_io import all_finite
+    from stase.core.audio_io import all_finite
     a = np.asarray(audio, dtype=np.float32)
     if a.ndim == 2 and a.shape[0] == 1:
         a = a[0]
@@ -269,17 +269,17 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
     sample_rate : Hz of the stems (and of the output).
     stereo : pan every source with the constant-power law instead of its plan mode.
     block_size : streaming block (the result does not depend on it).
-    hrtf : :class:`dsp.hrtf.HrtfSet`, SOFA path or None (shipped KEMAR).
+    hrtf : :class:`stase.dsp.hrtf.HrtfSet`, SOFA path or None (shipped KEMAR).
     room : True = the plan's room; None = dry; a string overrides the plan's room
-        (:func:`dsp.rooms.resolve_room` says what it names; ``""`` is an error, not "dry").
+        (:func:`stase.dsp.rooms.resolve_room` says what it names; ``""`` is an error, not "dry").
     output : path of an audio file (.wav, .flac, .aiff, .ogg) to stream the mix to; it is checked
         before rendering and replaced only when the mix is complete.  Then ``audio`` is None.
     reverb_db : wetness of the whole mix relative to the room's physical level, dB in
-        ``dsp.placement.REVERB_DB_RANGE``; None = the plan's ``reverb_db`` (0 when it has none).
+        ``stase.core.placement.REVERB_DB_RANGE``; None = the plan's ``reverb_db`` (0 when it has none).
         Each source's own ``reverb_db`` adds to it; its ``role`` sets its directivity.
     """
-    from .rooms import resolve_room, reverb_tail_s
-    from .scene import SceneRenderer, check_reverb_db
+    from stase.dsp.rooms import resolve_room, reverb_tail_s
+    from stase.dsp.scene import SceneRenderer, check_reverb_db
     wetness = check_reverb_db(getattr(plan, "reverb_db", 0.0) if reverb_db is None else reverb_db,
                               "reverb_db" if reverb_db is not None else "the plan's reverb_db")
     if not plan.sources:
@@ -288,7 +288,7 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
         raise InputError(f"block_size must be a positive integer, got {block_size!r}")
     writer_target = None
     if output is not None:
-        from .audio_io import check_output_path
+        from stase.core.audio_io import check_output_path
         writer_target = check_output_path(output)  # a bad -o fails before any work
     matched, unused = match_stems(stems, plan)
     spec = resolve_room(plan.room if room is True else room)
@@ -314,7 +314,7 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
     tail = int(round(tail_s * sample_rate))
     total = n + tail
 
-    from .audio_io import AtomicAudioWriter
+    from stase.core.audio_io import AtomicAudioWriter
     writer = None if output is None else AtomicAudioWriter(output, sample_rate, 2)
     audio = None if writer is not None else np.zeros((2, total), dtype=np.float32)
     chunk_frames = block_size * max(1, CHUNK_FRAMES // block_size)

@@ -5,7 +5,7 @@ What it holds
 ``resolve_room(room)``                      the one "no room, preset id, measured room or file?"
                                             decision
 ``load_room(room_id)``                      the validated preset (``presets/rooms/<id>.yaml``)
-``room_response(room_id, sample_rate)``     :class:`dsp.brir.RoomResponse` (tail + direction
+``room_response(room_id, sample_rate)``     :class:`stase.dsp.brir.RoomResponse` (tail + direction
                                             sectors), deterministic, cached on disk
 ``room_brir(room_id, sample_rate)``         float32 (2, n) reference BRIR (tail + 0 deg sector)
 ``load_measured(name, sample_rate)``        a measured room (:data:`MEASURED_ROOMS`)
@@ -13,7 +13,6 @@ What it holds
 ``reverb_tail_s(room, sample_rate)``        how long a room rings (RT60, or a file's length)
 ``static_source_response(room, rate, az, r)`` the reverberant part of the scene's response to a
                                             static source (what the scene adds to its direct path)
-``resample(audio, rate_in, rate_out)``      the polyphase resampler of room responses
 ``RoomReverb(room, sample_rate, block_size, engine)``
                                             sends in (a mono send, or one row per direction
                                             sector plus the tail), binaural out
@@ -24,10 +23,10 @@ Engines: ``"convolution"`` convolves the sends with the room's responses (:class
 convolution.PartitionedConvolver`, zero latency): the tail send with the shared diffuse tail,
 sector send ``k`` with the early reflections of a source in direction sector ``k`` (one
 channel-wise convolver for all sectors).  A mono send is convolved with the reference BRIR.
-``"fdn"`` runs a Jot FDN (:class:`dsp.fdn.FdnReverb`) with the room's RT60, high-frequency decay
+``"fdn"`` runs a Jot FDN (:class:`stase.dsp.fdn.FdnReverb`) with the room's RT60, high-frequency decay
 and pre-delay on the tail send alone.  Levels: a preset's responses are the physical ones (for a
 head of unit diffuse-field energy in the 500 Hz-1 kHz octaves) scaled by the room's critical
-distance; the scene's send gain ``1 / r_c`` restores them (``dsp.distance.reverb_send_gain``).
+distance; the scene's send gain ``1 / r_c`` restores them (``stase.dsp.distance.reverb_send_gain``).
 The FDN of a preset is matched to the reference BRIR's energy in the 500 Hz-1 kHz octaves, and a
 user file is scaled to unit energy there.  The measured room is stored at its measured level
 relative to the direct sound (send gain 1; see ``tools/convert_rostock_brir.py``).
@@ -35,7 +34,7 @@ relative to the direct sound (send gain 1; see ``tools/convert_rostock_brir.py``
 Cache: ``$XDG_CACHE_HOME/stase/brir`` (else ``~/.cache/stase/brir``), per room and rate one
 ``<id>-<rate>-<key>.npy`` (the reference BRIR) and one ``<id>-sectors-<rate>-<key>.npy``, named by
 a hash of the preset, the rate, the HRTF set and ``BRIR_VERSION``; a file that cannot be read
-back intact is regenerated.  Synthesis is in :mod:`dsp.brir`.
+back intact is regenerated.  Synthesis is in :mod:`stase.dsp.brir`.
 """
 from __future__ import annotations
 
@@ -50,9 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import SPEED_OF_SOUND_M_S
-from .errors import InputError, StaseError
-from .kernels import add_sector_pairs
+from stase.core.conventions import SPEED_OF_SOUND_M_S
+from stase.core.errors import InputError, StaseError
+from stase.core.rates import resample
+from stase.dsp.kernels import add_sector_pairs
 
 #: Bump when dsp/brir.py changes what it generates: old cache files are then ignored.
 #: 4: direction sectors, diffuse-field coloured tail, closed-form image sources (issue 15).
@@ -87,7 +87,7 @@ def resolve_room(room) -> tuple[str, str] | None:
     InputError : an empty string (it used to mean "dry" silently), an unknown id, a missing file,
         a folder or FIFO, a file without an audio extension (it would be mistaken for an id).
     """
-    from .audio_io import AUDIO_SUFFIXES, file_kind
+    from stase.core.audio_io import AUDIO_SUFFIXES, file_kind
     if room is None or room is False:
         return None
     if not isinstance(room, (str, Path)):
@@ -122,7 +122,7 @@ def resolve_room(room) -> tuple[str, str] | None:
 
 
 def _preset_ids() -> list[str]:
-    from presets import load_rooms
+    from stase.presets import load_rooms
     return sorted(load_rooms())
 
 
@@ -148,7 +148,7 @@ def reverb_tail_s(room, sample_rate: int) -> float:
 
 def load_room(room_id: str) -> dict:
     """The validated preset for ``room_id`` (``InputError`` listing the ids if unknown)."""
-    from presets import load_rooms
+    from stase.presets import load_rooms
     rooms = load_rooms()
     if not isinstance(room_id, str) or room_id not in rooms:
         raise InputError(f"unknown room {room_id!r}; known rooms: {', '.join(sorted(rooms))}")
@@ -163,7 +163,7 @@ def cache_dir() -> Path:
 def _hrtf_for(sample_rate: int):
     """The default HRTF set at this rate, or None (analytic ITD/ILD) if it cannot be loaded."""
     try:
-        from .hrtf import load_hrtf
+        from stase.dsp.hrtf import load_hrtf
         return load_hrtf(sample_rate=int(sample_rate))
     except (ImportError, StaseError, OSError):
         return None
@@ -234,11 +234,11 @@ def room_brir(room_id: str, sample_rate: int = 48000) -> np.ndarray:
 
 
 def room_response(room_id: str, sample_rate: int = 48000):
-    """A preset's :class:`dsp.brir.RoomResponse` (tail + direction sectors), cached on disk.
+    """A preset's :class:`stase.dsp.brir.RoomResponse` (tail + direction sectors), cached on disk.
 
     The cache holds the reference BRIR and the sectors; the tail is their difference.
     """
-    from .brir import SECTOR_AZIMUTHS_DEG, RoomResponse, early_length, sector_sources
+    from stase.dsp.brir import SECTOR_AZIMUTHS_DEG, RoomResponse, early_length, sector_sources
     _check_rate(sample_rate)
     room = load_room(room_id)
     hrtf = _hrtf_for(int(sample_rate))
@@ -254,7 +254,7 @@ def room_response(room_id: str, sample_rate: int = 48000):
         tail[:, :sectors.shape[2]] -= sectors[index]
         return RoomResponse(tail=tail, sectors=sectors, sector_azimuths_deg=SECTOR_AZIMUTHS_DEG.copy(),
                             sector_distances_m=sector_sources(room)[1])
-    from .brir import synthesize_room
+    from stase.dsp.brir import synthesize_room
     response = synthesize_room(room, int(sample_rate), hrtf)
     _write_cached(sectors_path, response.sectors.reshape(2 * k, -1))
     _write_cached(reference_path, response.reference())
@@ -269,7 +269,7 @@ class MeasuredRoom:
     :data:`DIRECT_WINDOW_S` after its onset), at their measured level relative to the direct sound
     at 1 m of a head of unit diffuse-field mid-band energy; ``azimuths_deg`` (K,) ascending, front
     only (rear sources use their front mirror image); ``distance_m`` of the loudspeaker;
-    ``rt60_s``; ``source_role`` (its directivity, :mod:`dsp.directivity`); ``attribution``.
+    ``rt60_s``; ``source_role`` (its directivity, :mod:`stase.dsp.directivity`); ``attribution``.
     """
 
     name: str
@@ -320,11 +320,6 @@ def _load_measured(name: str, sample_rate: int) -> MeasuredRoom:
                         distance_m=distance, rt60_s=rt60, source_role=role, attribution=attribution)
 
 
-def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Polyphase-resample room responses along the last axis (``scipy.signal.resample_poly``)."""
-    from scipy.signal import resample_poly
-    g = math.gcd(int(rate_in), int(rate_out))
-    return resample_poly(audio, rate_out // g, rate_in // g, axis=-1)
 
 
 def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True) -> np.ndarray:
@@ -335,7 +330,7 @@ def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True)
     path : audio file (WAV, FLAC, AIFF) with 1 channel (RIR, used for both ears) or 2 (BRIR).
     sample_rate : session rate; the file is resampled to it.  The level is set so the 500 Hz-1
         kHz octaves carry the energy of a unit impulse, as the presets' responses do
-        (:func:`dsp.brir.mid_band_energy_ratio`).
+        (:func:`stase.dsp.brir.mid_band_energy_ratio`).
     strip_direct : cut everything up to ``DIRECT_WINDOW_S`` after the direct-sound onset (the
         first sample within 20 dB of the peak) and start the response there, because the scene
         renders the direct path itself.
@@ -345,7 +340,7 @@ def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True)
     InputError : missing/unreadable/empty file, more than 2 channels, longer than
         ``MAX_RIR_SECONDS``, NaN/Inf, silence.
     """
-    from .audio_io import read_audio
+    from stase.core.audio_io import read_audio
     audio, rate = read_audio(path)  # InputError for missing, unreadable, empty, NaN
     if audio.shape[0] > 2:
         raise InputError(f"room response {path} has {audio.shape[0]} channels; give a mono RIR "
@@ -372,7 +367,7 @@ def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True)
         ramp = min(cut, int(0.001 * sample_rate) + 1)
         h[:, :cut - ramp] = 0.0
         h[:, cut - ramp:cut] *= np.linspace(0.0, 1.0, ramp)
-    from .brir import mid_band_energy_ratio
+    from stase.dsp.brir import mid_band_energy_ratio
     energy = mid_band_energy_ratio(h, sample_rate)
     if not energy > 1e-20:
         raise InputError(f"room response {path} has no energy between 355 Hz and 1.4 kHz "
@@ -390,7 +385,7 @@ def static_source_response(room, sample_rate: int, azimuth_deg: float, distance_
                            hrtf=None) -> np.ndarray:
     """The room's part of the scene's impulse response for a static source, float64 (2, n).
 
-    Exactly what :class:`dsp.scene.SceneRenderer` (convolution engine) adds to the direct path of a
+    Exactly what :class:`stase.dsp.scene.SceneRenderer` (convolution engine) adds to the direct path of a
     unit impulse from a source at ``azimuth_deg``, ``distance_m`` with ``role`` in ``mode``
     (``reverb_db`` = the scene's and the source's wetness together; the source's gain not
     included): the tail with Barron's ``exp(-D r)`` plus the two nearest sectors with
@@ -398,10 +393,10 @@ def static_source_response(room, sample_rate: int, azimuth_deg: float, distance_
     diffuse-field gain.  For offline data (one weighted sum instead of a streamed render).
     ``hrtf``: the scene's HRTF set (default: the shipped one at ``sample_rate``).
     """
-    from .brir import mode_diffuse_gains
-    from .conventions import MAX_DISTANCE_M, MIN_DISTANCE_M
-    from .directivity import send_scale
-    from .kernels import sector_weights
+    from stase.dsp.brir import mode_diffuse_gains
+    from stase.core.conventions import MAX_DISTANCE_M, MIN_DISTANCE_M
+    from stase.dsp.directivity import send_scale
+    from stase.dsp.kernels import sector_weights
     reverb = RoomReverb(room, sample_rate, 128)
     head = mode_diffuse_gains(hrtf if hrtf is not None else _hrtf_for(int(sample_rate)), int(sample_rate))
     if mode not in head:
@@ -456,7 +451,7 @@ class RoomReverb:
 
     def __init__(self, room, sample_rate: int = 48000, block_size: int = 128,
                  engine: str = "convolution"):
-        from .distance import DECAY_NEPERS, reverb_send_gain
+        from stase.dsp.distance import DECAY_NEPERS, reverb_send_gain
         if engine not in ENGINES:
             raise InputError(f"engine must be one of {ENGINES}, got {engine!r}")
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
@@ -489,7 +484,7 @@ class RoomReverb:
             self._ir = _rir_cached(str(p.resolve()), p.stat().st_mtime, self.sample_rate)
             self.send_gain = reverb_send_gain(None)
         elif kind == "measured":
-            from .directivity import directivity_q
+            from stase.dsp.directivity import directivity_q
             self.measured = load_measured(value, self.sample_rate)
             self.send_gain = 1.0
             self.reference_q = directivity_q(self.measured.source_role)
@@ -535,8 +530,8 @@ class RoomReverb:
         return self._ir
 
     def _fdn_settings(self) -> dict:
-        from .brir import band_rt60_s, mid_band_energy_ratio, mixing_time_s
-        from .fdn import decay_time_s
+        from stase.dsp.brir import band_rt60_s, mid_band_energy_ratio, mixing_time_s
+        from stase.dsp.fdn import decay_time_s
         if self.preset is None:  # user file or measured room
             ir = self.impulse_response()
             if self.measured is not None:
@@ -568,7 +563,7 @@ class RoomReverb:
         self._early = None
         self._engine = None
         if self.engine == "convolution":
-            from .convolution import PartitionedConvolver
+            from stase.dsp.convolution import PartitionedConvolver
             if self._sectors is not None:
                 k, _, m = self._sectors.shape
                 self._early = PartitionedConvolver(self._sectors.reshape(2 * k, m), block_size,
@@ -578,7 +573,7 @@ class RoomReverb:
             else:
                 self._engine = PartitionedConvolver(self.impulse_response(), block_size, in_channels=1)
         else:
-            from .fdn import FdnReverb
+            from stase.dsp.fdn import FdnReverb
             settings = self._fdn_settings()
             level = settings.pop("level")
             self._engine = FdnReverb(self.sample_rate, block_size=block_size, level="mid_band",

@@ -9,16 +9,16 @@ SceneRenderer(sample_rate=48000, block_size=128, room="dry_studio", reverb_engin
     over ``ramp_s`` (20 ms); a mode change crossfades two voices; a removed source's filters ring
     out.
 
-Signal flow per source (all in :mod:`dsp.scene_kernel`, one numba call per block)::
+Signal flow per source (all in :mod:`stase.dsp.scene_kernel`, one numba call per block)::
 
-    x -> gain * 1/r (dsp.distance) -> air-absorption low-pass -> localisation (one mode)
+    x -> gain * 1/r (stase.dsp.distance) -> air-absorption low-pass -> localisation (one mode)
       -> near-field shelf per ear (below 1 m; itd_ild, hrtf) -> out
     x -> gain * send -> tail send + the two nearest early-reflection sectors -> room reverb -> out
 
-The send of a source (``dsp.distance``, ``dsp.directivity``): the room's ``1 / r_c`` times
+The send of a source (``stase.dsp.distance``, ``stase.dsp.directivity``): the room's ``1 / r_c`` times
 ``sqrt(Q_ref / Q)`` for the source's role (directional sources feed the room less), Barron's
 ``exp(-6.91 r / (c T))`` for its distance (the tail) or relative to the sectors' distance (the
-early reflections), the diffuse-field gain of the source's mode (``dsp.brir.mode_diffuse_gains``),
+early reflections), the diffuse-field gain of the source's mode (``stase.dsp.brir.mode_diffuse_gains``),
 and the wetness ``reverb_db`` of the scene plus that of the source (0 dB = the room's physical
 level).
 
@@ -38,11 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M
-from .distance import air_absorption_db_per_m, air_reference_hz
-from .errors import InputError, StaseError
-from .hrtf import HrtfSet, load_hrtf
-from . import scene_kernel as K
+from stase.core.conventions import LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M
+from stase.dsp.distance import air_absorption_db_per_m, air_reference_hz
+from stase.core.errors import InputError, StaseError
+from stase.dsp.hrtf import HrtfSet, load_hrtf
+from stase.dsp import scene_kernel as K
 
 #: Degrees a source must move before its HRTF filter is re-interpolated (and crossfaded).
 FILTER_UPDATE_DEG = 1.0
@@ -50,8 +50,8 @@ _UNSET = object()
 
 
 def reverb_db_problem(value, name: str = "reverb_db") -> str | None:
-    """What is wrong with a wetness value (None when acceptable); bounds from dsp.placement."""
-    from .placement import REVERB_DB_RANGE
+    """What is wrong with a wetness value (None when acceptable); bounds from stase.core.placement."""
+    from stase.core.placement import REVERB_DB_RANGE
     low, high = REVERB_DB_RANGE
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return (f"{name} must be a number of dB in [{low:g}, {high:g}] (wetness relative to the "
@@ -78,13 +78,13 @@ class SceneRenderer:
     sample_rate : Hz.
     block_size : the usual host block (the room reverb is prepared for it); any length works.
     room : room preset id, a measured room ("seminar_measured"), path of a RIR file, or None
-        (also "dry"/"none") for no reverb; resolved by :func:`dsp.rooms.resolve_room`.
-    reverb_engine : "convolution" or "fdn" (passed to :class:`dsp.rooms.RoomReverb`).
+        (also "dry"/"none") for no reverb; resolved by :func:`stase.dsp.rooms.resolve_room`.
+    reverb_engine : "convolution" or "fdn" (passed to :class:`stase.dsp.rooms.RoomReverb`).
     hrtf : an :class:`HrtfSet`, a SOFA path, or None for the shipped KEMAR set.
     max_sources : most sources at once.
     ramp_s : duration of parameter ramps and mode crossfades, seconds.
     reverb_db : wetness of the whole scene relative to the room's physical level, dB in
-        ``dsp.placement.REVERB_DB_RANGE`` (each source adds its own).
+        ``stase.core.placement.REVERB_DB_RANGE`` (each source adds its own).
     """
 
     def __init__(self, sample_rate: int = 48000, block_size: int = 128, room: str | None = "dry_studio",
@@ -120,8 +120,8 @@ class SceneRenderer:
 
     # -- set-up --------------------------------------------------------------------------
     def _allocate(self) -> None:
-        from .brir import mode_diffuse_gains
-        from .distance import NEAR_FIELD_REFERENCE_M, near_field_table
+        from stase.dsp.brir import mode_diffuse_gains
+        from stase.dsp.distance import NEAR_FIELD_REFERENCE_M, near_field_table
         spec = self.hrtf.partition_spectra(self.frame)
         self._hrtf_spec = np.ascontiguousarray(spec)
         self._hrtf_delays = np.ascontiguousarray(self.hrtf.delays, dtype=np.float64)
@@ -143,7 +143,7 @@ class SceneRenderer:
         self._cfg[K.C_RING_M] = 0.0 if reverb is None else reverb.ring_m
         self._cfg[K.C_SECTOR_WRAP] = 1.0 if reverb is None or reverb.sector_wrap else 0.0
         # the room responses are for a head of unit diffuse-field mid-band energy: each mode's
-        # sends carry its own ear responses' diffuse-field gain (dsp.brir.mode_diffuse_gains)
+        # sends carry its own ear responses' diffuse-field gain (stase.dsp.brir.mode_diffuse_gains)
         gains = mode_diffuse_gains(self.hrtf, self.sample_rate)
         self._cfg[K.C_HEAD_HRTF] = math.sqrt(gains["hrtf"])
         self._cfg[K.C_HEAD_PAN] = math.sqrt(gains["pan"])
@@ -192,7 +192,7 @@ class SceneRenderer:
                    role: str | None = None, reverb_db: float = 0.0) -> None:
         """Add a source as the last input row (faded in over ``ramp_s`` once streaming).
 
-        ``role`` sets the source's directivity (``dsp.directivity``; None: a typical instrument);
+        ``role`` sets the source's directivity (``stase.dsp.directivity``; None: a typical instrument);
         ``reverb_db`` its wetness relative to the scene's, dB.
         """
         if not isinstance(track, str) or not track.strip():
@@ -265,7 +265,7 @@ class SceneRenderer:
 
     def _send_scale(self, extra: dict) -> float:
         """A source's send factor: directivity against the room's reference source, wetness."""
-        from .directivity import send_scale
+        from stase.dsp.directivity import send_scale
         reference_q = 1.0 if self._reverb is None else self._reverb.reference_q
         return send_scale(extra["role"], reference_q) * 10.0 ** (extra["reverb_db"] / 20.0)
 
@@ -429,7 +429,7 @@ def _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode):
 
 
 def _checked_role(role):
-    from .placement import field_problem
+    from stase.core.placement import field_problem
     problem = field_problem("role", role)
     if problem is not None:
         raise InputError(problem)
@@ -437,15 +437,15 @@ def _checked_role(role):
 
 
 def _make_reverb(room, engine, sample_rate, block_size):
-    """The room's :class:`dsp.rooms.RoomReverb`, or None for no room.
+    """The room's :class:`stase.dsp.rooms.RoomReverb`, or None for no room.
 
-    ``room`` is what :func:`dsp.rooms.resolve_room` accepts (the same rules as an offline
+    ``room`` is what :func:`stase.dsp.rooms.resolve_room` accepts (the same rules as an offline
     render: ``""`` and a file without an audio extension are errors, not "dry").
     """
     try:
-        from .rooms import RoomReverb, resolve_room
+        from stase.dsp.rooms import RoomReverb, resolve_room
     except ImportError as exc:
-        raise StaseError("room reverb needs dsp.rooms, which is not available; "
+        raise StaseError("room reverb needs stase.dsp.rooms, which is not available; "
                          "use room=None for a dry render") from exc
     if resolve_room(room) is None:
         return None

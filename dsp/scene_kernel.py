@@ -1,4 +1,4 @@
-"""The numba kernel behind :class:`dsp.scene.SceneRenderer`: every voice, every sample, one call.
+"""The numba kernel behind :class:`stase.dsp.scene.SceneRenderer`: every voice, every sample, one call.
 
 Layout
 ------
@@ -23,16 +23,16 @@ inverse FFTs per ear instead of one, still shared by all voices).
 
 Reverb sends (``send`` rows): row 0 feeds the room's shared diffuse tail (or, for a room
 response without direction sectors, the whole response); row ``1 + k`` feeds early-reflection
-sector ``k`` (:mod:`dsp.brir`).  Each voice sends to row 0 with Barron's distance factor
+sector ``k`` (:mod:`stase.dsp.brir`).  Each voice sends to row 0 with Barron's distance factor
 ``exp(-D r)`` and to the two sectors nearest its azimuth (energy panning,
-``dsp.kernels.sector_weights``) with ``exp(-D (r - r_ring))``; both carry the voice's level, its
+``stase.dsp.kernels.sector_weights``) with ``exp(-D (r - r_ring))``; both carry the voice's level, its
 directivity and wetness scale (``F_SCALE``) and the diffuse-field gain of the voice's mode
 (``C_HEAD_*``: what the mode's ear filters give a diffuse field, so direct and reverberant sound
 keep their physical balance).  Sector gains ramp per sample between frame starts; a voice feeds at most four sectors in a
 frame (two before and two after a move across a sector).
 
 Near field (``itd_ild`` and ``hrtf``): below the reference distance each ear's signal passes a
-first-order shelf (``dsp.kernels.near_field_shelf``, Duda & Martens' spherical head) and the
+first-order shelf (``stase.dsp.kernels.near_field_shelf``, Duda & Martens' spherical head) and the
 ITD grows by the sphere's path difference; beyond it the shelf is skipped.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ import numpy as np
 import rocket_fft
 from numba import njit
 
-from .kernels import (air_pole, delay_read, find_face, head_shadow_coefficients,
+from stase.dsp.kernels import (air_pole, delay_read, find_face, head_shadow_coefficients,
                       near_field_itd_change_s, near_field_shelf, pan_gains, sector_weights,
                       woodworth_itd_s)
 

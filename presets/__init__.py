@@ -2,11 +2,11 @@
 
 Layout::
 
-    presets/rooms/<id>.yaml        the ten STASE environments (dsp.rooms reads them)
+    presets/rooms/<id>.yaml        the ten STASE environments (stase.dsp.rooms reads them)
     presets/templates/<id>.yaml    the ten STASE stage templates (agent reads them)
     presets/lexicon.yaml           role names and the aliases DAW track names use
 
-Everything is validated by :mod:`presets.schema`; :func:`verify_all` reports every problem in
+Everything is validated by :mod:`stase.presets.schema`; :func:`verify_all` reports every problem in
 every file at once, and the loaders raise :class:`PresetError` carrying that whole list.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
-from .schema import SCHEMAS, verify
+from stase.presets.schema import SCHEMAS, verify
 
 PRESETS_DIR = Path(__file__).resolve().parent
 

@@ -3,7 +3,7 @@
 A schema is a dict ``key -> Field``.  :func:`verify` walks a loaded YAML mapping and returns a list
 of problems, each naming the file and the key path, instead of stopping at the first one.
 Cross-file rules (a template's room must exist, its roles must be in the lexicon) are checked by
-:func:`presets.verify_all`.
+:func:`stase.presets.verify_all`.
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def verify(data: Any, schema: dict[str, Field], where: str, allow_extra: bool = 
 
 
 # ---------------------------------------------------------------------------------------------
-# Schemas of the preset kinds.  Rooms are read by dsp.rooms, templates and the lexicon by agent.
+# Schemas of the preset kinds.  Rooms are read by stase.dsp.rooms, templates and the lexicon by agent.
 # ---------------------------------------------------------------------------------------------
 ID_PATTERN = r"[a-z][a-z0-9_]*"
 

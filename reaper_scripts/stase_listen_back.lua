@@ -19,7 +19,7 @@ local TITLE = "stase: Listen back"
 
 local function num(v) v = json.value(v); return type(v) == "number" and v or nil end
 
---- Great-circle angle between two directions, degrees (dsp.conventions.great_circle_deg).
+--- Great-circle angle between two directions, degrees (stase.core.conventions.great_circle_deg).
 local function great_circle_deg(az1, el1, az2, el2)
   local a1, e1, a2, e2 = math.rad(az1), math.rad(el1), math.rad(az2), math.rad(el2)
   local c = math.sin(e1) * math.sin(e2) + math.cos(e1) * math.cos(e2) * math.cos(a1 - a2)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import contextlib
 
-from bridge.client import request
-from bridge.daemon import Daemon, DaemonConfig
+from stase.bridge.client import request
+from stase.bridge.daemon import Daemon, DaemonConfig
 
 
 def make_daemon(tmp_path, **config) -> Daemon:

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from agent.advisor import advise, guarded_rephrase
-from agent.advisor.analysis import analyse_stems
-from agent.advisor.fixtures import balanced_fixture, fixture_stems
-from agent.advisor.priors import LAR_PRIORS_DB, genre_of, prior_gains, resolve_roles
-from dsp.errors import InputError
-from dsp.plan import Plan, SourcePlacement
+from stase.agent.advisor import advise, guarded_rephrase
+from stase.agent.advisor.analysis import analyse_stems
+from stase.agent.advisor.fixtures import balanced_fixture, fixture_stems
+from stase.agent.advisor.priors import LAR_PRIORS_DB, genre_of, prior_gains, resolve_roles
+from stase.core.errors import InputError
+from stase.core.plan import Plan, SourcePlacement
 
 RATE = 24000
 
@@ -204,7 +204,7 @@ def test_guarded_rephrase():
 
 
 def test_model_rephraser_goes_through_the_guard(balanced):
-    from agent.advisor.advice import model_rephraser
+    from stase.agent.advisor.advice import model_rephraser
     stems, _ = balanced
 
     class FakeModel:
@@ -224,8 +224,8 @@ def test_model_rephraser_goes_through_the_guard(balanced):
 
 
 def test_cli_json_and_errors(tmp_path, capsys, balanced):
-    from bridge.cli import main
-    from dsp.audio_io import write_audio
+    from stase.cli import main
+    from stase.core.audio_io import write_audio
     stems, _ = balanced
     for folder, offsets in (("cur", {"Vocal": -5.0}), ("ref", {})):
         for t, x in _offset(stems, offsets).items():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from agent.advisor import analysis as A
-from dsp.errors import InputError
+from stase.agent.advisor import analysis as A
+from stase.core.errors import InputError
 
 
 @pytest.mark.parametrize("rate,seconds,channels", [(48000, 2.37, 1), (44100, 1.9, 2), (22050, 1.0, 1),
@@ -141,7 +141,8 @@ def test_resampling_keeps_loudness(rng):
     # band-limited to 8 kHz so nothing is lost above the new Nyquist frequency
     lowpass = scipy.signal.butter(8, 8000, fs=rate, output="sos")
     x = (scipy.signal.sosfilt(lowpass, rng.standard_normal(rate * 2)) * 0.05).astype(np.float32)
-    down = A.resample_stems({"x": x[None]}, rate, 44100)["x"]
+    from stase.core.rates import resample_stems
+    down = resample_stems({"x": x[None]}, rate, 44100)["x"]
     assert down.shape[-1] == 88200
     np.testing.assert_allclose(A.analyse_stems({"x": down}, 44100).stems["x"].integrated_lufs,
                                A.analyse_stems({"x": x}, rate).stems["x"].integrated_lufs, atol=0.05)

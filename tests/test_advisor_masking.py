@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.advisor import masking as M
-from agent.advisor.analysis import analyse_stems
-from dsp.plan import Plan, SourcePlacement
+from stase.agent.advisor import masking as M
+from stase.agent.advisor.analysis import analyse_stems
+from stase.core.plan import Plan, SourcePlacement
 
 
 def test_head_shadow_limits_are_closed_form():

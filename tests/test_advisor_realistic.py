@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.advisor import advise
-from agent.advisor.analysis import analyse_stems
-from agent.advisor.anchor import consensus_anchor
-from agent.advisor.ensembles import PART_TARGETS, ensemble_parts
-from agent.advisor.priors import prior_gains, resolve_roles
-from agent.music import sampled
+from stase.agent.advisor import advise
+from stase.agent.advisor.analysis import analyse_stems
+from stase.agent.advisor.anchor import consensus_anchor
+from stase.agent.advisor.ensembles import PART_TARGETS, ensemble_parts
+from stase.agent.advisor.priors import prior_gains, resolve_roles
+from stase.agent.music import sampled
 from bench import realistic_multitracks as rm
 
 RATE = 16_000
@@ -35,7 +35,7 @@ def _render(tmp_path_factory, piece_id: str, ensemble: str) -> dict[str, np.ndar
     folder = tmp_path_factory.mktemp(piece_id.replace("/", "_"))
     manifest = rm.render_piece(piece_id, ensemble, score, folder, voices, RATE, SECONDS)
     assert "skip" not in manifest, manifest
-    from dsp.audio_io import read_audio
+    from stase.core.audio_io import read_audio
     return {t: read_audio(folder / manifest["files"][t])[0][0] for t in manifest["tracks"]}
 
 
@@ -205,7 +205,7 @@ def test_loader_keeps_the_splits_apart(monkeypatch, tmp_path):
     disk says otherwise (a cache built under another split rule must not leak held-out pieces)."""
     import json
 
-    from dsp.audio_io import write_audio
+    from stase.core.audio_io import write_audio
     monkeypatch.setenv("STASE_CACHE", str(tmp_path))
     root = rm.set_folder()
     ids = {split: next(f"bach/bwv{n}.1" for n in range(1, 999) if rm.split_of(f"bach/bwv{n}.1") == split)

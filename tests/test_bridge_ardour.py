@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bridge.client import request
-from bridge.daemon import Daemon, DaemonConfig
-from dsp.conventions import azimuth_to_stereo_pan
+from stase.bridge.client import request
+from stase.bridge.daemon import Daemon, DaemonConfig
+from stase.core.conventions import azimuth_to_stereo_pan
 from ardour_host import ardour_session  # tests/ is on sys.path under pytest (no __init__.py)
 
 pytestmark = [pytest.mark.ardour, pytest.mark.slow]

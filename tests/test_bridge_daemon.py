@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.adapters.reaper import PATTERNS, ReaperAdapter
-from bridge.client import request
-from bridge.daemon import Daemon, DaemonConfig
-from bridge.osc_transport import OscEndpoint, build_message, parse_datagram
+from stase.bridge.adapters.reaper import PATTERNS, ReaperAdapter
+from stase.bridge.client import request
+from stase.bridge.daemon import Daemon, DaemonConfig
+from stase.bridge.osc_transport import OscEndpoint, build_message, parse_datagram
 from daemon_helpers import ask, running_daemon  # tests/ is on sys.path in pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_long_jobs_reply_accepted_then_progress_then_the_result(tmp_path):
 
 def test_client_cli_prints_reply_and_reports_an_absent_daemon(daemon):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "bridge.cli", "client"]
+    cmd = [sys.executable, "-m", "stase.cli", "client"]
     ok = subprocess.run(cmd + ["status", "--port", str(daemon.port)], capture_output=True, text=True,
                         env=env, timeout=30)
     assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
@@ -169,7 +169,7 @@ def test_fuzz_ten_thousand_packets(daemon, rng):
     assert daemon.dispatcher.stats["internal_errors"] == 0
     # still up, and the session file is valid JSON with a valid plan
     assert ask(daemon, "status")["ok"]
-    from dsp.plan import Plan
+    from stase.core.plan import Plan
     Plan.from_dict(json.loads(Path(daemon.session.path).read_text())["plan"])
 
 
@@ -182,7 +182,7 @@ def test_killed_daemon_restarts_with_its_session(tmp_path):
 
     def serve():
         with open(tmp_path / "serve.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "serve", "--port", str(port),
+            proc = subprocess.Popen([sys.executable, "-m", "stase.cli", "serve", "--port", str(port),
                                      "--session", str(session)], stdout=subprocess.PIPE,
                                     stderr=log, text=True, env=env)
         line = proc.stdout.readline()

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.monitor import LiveMonitor
-from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
+from stase.bridge.monitor import LiveMonitor
+from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
 
 RATE, BLOCK = 48000, 256
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def woodworth_samples(azimuth_deg: float) -> float:
 
 # ------------------------------------------------------------------ callback logic (no JACK)
 def test_callback_applies_a_move_in_the_very_next_block_and_matches_the_renderer(rng):
-    from dsp.scene import SceneRenderer
+    from stase.dsp.scene import SceneRenderer
     place = {"A": {"azimuth_deg": 30.0, "mode": "itd_ild"}}
     monitor = LiveMonitor(["A", "B"], place, sample_rate=RATE, block_size=BLOCK, room=None)
     unmoved = LiveMonitor(["A", "B"], place, sample_rate=RATE, block_size=BLOCK, room=None)
@@ -236,7 +236,7 @@ def test_live_monitor_on_jack_renders_itd_and_ild_without_xruns(jack_server, tmp
     assert np.sqrt(np.mean(steady ** 2)) > 1e-3, "no signal came back from the monitor"
     itd, ild = interaural(steady)
     # the same scene rendered offline with the same signal
-    from dsp.scene import SceneRenderer
+    from stase.dsp.scene import SceneRenderer
     ref = SceneRenderer(sample_rate=RATE, block_size=BLOCK, room=None)
     ref.add_source("Src", azimuth_deg=azimuth, mode="itd_ild", distance_m=2.0)
     offline = ref.process(signal[None, :].astype(np.float32))
@@ -253,7 +253,7 @@ def test_live_monitor_on_jack_renders_itd_and_ild_without_xruns(jack_server, tmp
 @pytest.mark.jack
 def test_midi_cc_on_jack_moves_the_selected_source_and_is_echoed(jack_server, tmp_path):
     import mido
-    from bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.daemon import Daemon, DaemonConfig
     d = Daemon(DaemonConfig(port=0, midi=True, midi_port_name="stase-midi-test",
                             session=str(tmp_path / "s.json"), durable_saves=False))
     d.start()
@@ -281,8 +281,8 @@ def test_midi_cc_on_jack_moves_the_selected_source_and_is_echoed(jack_server, tm
 
 @pytest.mark.jack
 def test_daemon_with_audio_opens_the_monitor_for_its_tracks_and_routes_moves_to_it(jack_server, tmp_path):
-    from bridge.client import request
-    from bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.client import request
+    from stase.bridge.daemon import Daemon, DaemonConfig
     d = Daemon(DaemonConfig(port=0, audio=True, audio_hostapi="JACK", block_size=BLOCK,
                             session=str(tmp_path / "s.json"), durable_saves=False))
     d.start()

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.daemon import Daemon, DaemonConfig, _is_question, route_chat
-from dsp.audio_io import write_audio
+from stase.bridge.daemon import Daemon, DaemonConfig, _is_question, route_chat
+from stase.core.audio_io import write_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "onnx_models" / "spatial_ast.onnx"

@@ -9,13 +9,13 @@ import types
 import numpy as np
 import pytest
 
-from bridge.adapters import pan_to_position, position_to_pan
-from bridge.command_queue import OP_MOVE, WIDTH, CommandQueue
-from bridge.daemon import route_chat
-from bridge.dispatcher import Dispatcher
-from bridge.midi import MidiControl, cc_to_value, check_mapping, value_to_cc
-from bridge.session import Session
-from dsp.errors import InputError, StaseError
+from stase.bridge.adapters import pan_to_position, position_to_pan
+from stase.bridge.command_queue import OP_MOVE, WIDTH, CommandQueue
+from stase.bridge.daemon import route_chat
+from stase.bridge.dispatcher import Dispatcher
+from stase.bridge.midi import MidiControl, cc_to_value, check_mapping, value_to_cc
+from stase.bridge.session import Session
+from stase.core.errors import InputError, StaseError
 
 
 # ------------------------------------------------------------------ command queue
@@ -215,7 +215,7 @@ def test_midi_cc_moves_selected_source_and_learn_rebinds(tmp_path):
 
 # ------------------------------------------------------------------ config and transport limits
 def test_daemon_config_yaml_flags_win_and_unknown_keys_are_named(tmp_path):
-    from bridge.daemon import DaemonConfig
+    from stase.bridge.daemon import DaemonConfig
     path = tmp_path / "stase.yaml"
     path.write_text("port: 9200\ndaw: ardour\nblock_size: 512\n")
     config = DaemonConfig.from_yaml(path, port=9300, daw=None)
@@ -226,7 +226,7 @@ def test_daemon_config_yaml_flags_win_and_unknown_keys_are_named(tmp_path):
 
 
 def test_oversized_reply_becomes_an_error_reply():
-    from bridge.osc_transport import MAX_REPLY_BYTES, OscEndpoint, parse_datagram
+    from stase.bridge.osc_transport import MAX_REPLY_BYTES, OscEndpoint, parse_datagram
     import socket
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))

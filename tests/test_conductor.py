@@ -8,14 +8,14 @@ import json
 import pytest
 import yaml
 
-from agent.conductor import Conductor
-from agent.layout import MIN_SEPARATION_DEG, SIMILAR_DISTANCE_RATIO
+from stase.agent.conductor import Conductor
+from stase.agent.layout import MIN_SEPARATION_DEG, SIMILAR_DISTANCE_RATIO
 from bench.conductor import check_expectation, load_eval, run_row
-from bridge.cli import main as stase
-from dsp.conventions import great_circle_deg
-from dsp.errors import InputError
-from dsp.plan import Plan
-from presets import PRESETS_DIR
+from stase.cli import main as stase
+from stase.core.conventions import great_circle_deg
+from stase.core.errors import InputError
+from stase.core.plan import Plan
+from stase.presets import PRESETS_DIR
 
 BAND = ["Vox", "Gtr L", "Gtr R", "Bass", "Drums", "Keys"]
 
@@ -129,7 +129,7 @@ def test_cli_json_batch_and_errors(conductor, capsys, tmp_path):
 
 
 def test_model_proposals_are_validated_and_clamped():
-    from agent.llm import MAX_NUDGE_DEG, apply_proposal
+    from stase.agent.llm import MAX_NUDGE_DEG, apply_proposal
     plan = Plan.from_dict({"sources": [{"track": "Sax", "azimuth_deg": 10.0, "distance_m": 2.0},
                                        {"track": "Keys", "azimuth_deg": -20.0, "distance_m": 4.0}]})
     proposal = {"template": "jazz_ensemble", "music_description": "  Cool   jazz. ", "mix_notes": "Keep it dry.",
@@ -146,7 +146,7 @@ def test_model_proposals_are_validated_and_clamped():
 @pytest.mark.model
 @pytest.mark.slow
 def test_real_gguf_answers_inside_the_grammar():
-    from agent.llm import ConductorModel, resolve_model_path
+    from stase.agent.llm import ConductorModel, resolve_model_path
     model = ConductorModel(resolve_model_path("smollm2"))
     schema = {"type": "object", "properties": {"template": {"enum": ["choir", "rock_band"]}}, "required": ["template"]}
     messages = [{"role": "user", "content": "Which stage suits 'hymns in a cathedral'? Answer JSON."}]

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.signal import fftconvolve
 
-from dsp.convolution import PartitionedConvolver, plan_partitions
-from dsp.errors import InputError
+from stase.dsp.convolution import PartitionedConvolver, plan_partitions
+from stase.core.errors import InputError
 
 
 def _stream(conv, x, block):
@@ -97,7 +97,7 @@ def test_chunked_equals_whole_with_irregular_chunks_and_reset(rng):
 
 
 def test_plan_is_cheaper_than_uniform():
-    from dsp.convolution import _scheme_cost
+    from stase.dsp.convolution import _scheme_cost
     levels = plan_partitions(96000, 128)
     uniform = ((128, 750, 0),)
     assert _scheme_cost(levels, 128, 1, 1) < 0.5 * _scheme_cost(uniform, 128, 1, 1)

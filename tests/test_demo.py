@@ -8,13 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from agent.music import demo as demo_module
-from agent.music.demo import fit_bars, make_demo, master, music_from_plan, safe_filename
-from agent.music.report import PLACEMENT_HEADER
-from agent.music.stage_map import azimuth_label, draw_stage_map, screen_xy
-from bridge.cli import main
-from dsp.audio_io import load_stems, read_audio
-from dsp.plan import Plan, SourcePlacement, load_plan
+from stase.agent.music import demo as demo_module
+from stase.agent.music.demo import fit_bars, make_demo, master, music_from_plan, safe_filename
+from stase.agent.music.report import PLACEMENT_HEADER
+from stase.agent.music.stage_map import azimuth_label, draw_stage_map, screen_xy
+from stase.cli import main
+from stase.core.audio_io import load_stems, read_audio
+from stase.core.plan import Plan, SourcePlacement, load_plan
 
 EXPECTED = ["plan.json", "mix_binaural.wav", "mix_stereo.wav", "stage_map.png", "report.md", "arrangement.mid"]
 
@@ -122,7 +122,7 @@ def test_master_targets_loudness_under_ceiling(rng):
     rate = 16000
     quiet = (0.01 * rng.standard_normal((2, 2 * rate))).astype(np.float32)
     out, gain_db, _ = master(quiet, rate)
-    from dsp.offline import _loudness
+    from stase.dsp.offline import _loudness
     assert _loudness(out, rate) == pytest.approx(demo_module.TARGET_LUFS, abs=0.05) or \
         20 * np.log10(np.max(np.abs(out))) == pytest.approx(demo_module.CEILING_DBFS, abs=0.01)
     spiky = np.zeros((2, 2 * rate), dtype=np.float32)

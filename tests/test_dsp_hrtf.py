@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp.conventions import spherical_to_cartesian
-from dsp.errors import InputError
-from dsp.hrtf import DEFAULT_SOFA_PATH, load_hrtf
+from stase.core.conventions import spherical_to_cartesian
+from stase.core.errors import InputError
+from stase.dsp.hrtf import DEFAULT_SOFA_PATH, load_hrtf
 
 
 @pytest.fixture(scope="module")

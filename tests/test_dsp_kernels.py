@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy.signal import freqz
 
-from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
-from dsp.distance import (air_absorption_db_per_m, air_absorption_pole, air_reference_hz,
+from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
+from stase.dsp.distance import (air_absorption_db_per_m, air_absorption_pole, air_reference_hz,
                           critical_distance_m, distance_gain, reverb_send_gain)
-from dsp.kernels import (air_pole, delay_read, head_shadow_alpha, head_shadow_coefficients,
+from stase.dsp.kernels import (air_pole, delay_read, head_shadow_alpha, head_shadow_coefficients,
                          lagrange_coefficients, pan_gains, woodworth_itd_s)
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.cli import main
-from dsp.offline import render_plan
-from dsp.plan import Plan
+from stase.cli import main
+from stase.dsp.offline import render_plan
+from stase.core.plan import Plan
 
 FS = 48000
 

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from scipy.signal import correlate, fftconvolve, lfilter
 
-from dsp.conventions import lateral_angle_deg
-from dsp.distance import air_absorption_pole
-from dsp.errors import InputError
-from dsp.hrtf import load_hrtf
-from dsp.kernels import woodworth_itd_s
-from dsp.scene import SceneRenderer
+from stase.core.conventions import lateral_angle_deg
+from stase.dsp.distance import air_absorption_pole
+from stase.core.errors import InputError
+from stase.dsp.hrtf import load_hrtf
+from stase.dsp.kernels import woodworth_itd_s
+from stase.dsp.scene import SceneRenderer
 
 FS = 48000
 
@@ -211,9 +211,9 @@ def test_shared_room_reverb_follows_barrons_decay_with_distance(kemar, rng):
     distance as Barron & Lee's reflected energy does, exp(-decay_per_m * r) in amplitude (the
     direct sound falls as 1/r), scaled by the source's directivity and the mode's diffuse gain."""
     import math
-    from dsp.brir import mode_diffuse_gains
-    from dsp.directivity import send_scale
-    from dsp.rooms import RoomReverb
+    from stase.dsp.brir import mode_diffuse_gains
+    from stase.dsp.directivity import send_scale
+    from stase.dsp.rooms import RoomReverb
     x = (0.1 * rng.standard_normal(2048)).astype(np.float32)
     wets = {}
     for d in (1.0, 4.0):

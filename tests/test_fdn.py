@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfiltfilt
 
-from dsp.errors import InputError
-from dsp.fdn import FdnReverb, decay_time_s, fdn_delays, jot_absorption
+from stase.core.errors import InputError
+from stase.dsp.fdn import FdnReverb, decay_time_s, fdn_delays, jot_absorption
 
 RATE = 48000
 
@@ -87,7 +87,7 @@ def test_unit_energy_and_decorrelated_outputs():
 
 
 def test_mid_band_level_option():
-    from dsp.brir import mid_band_energy_ratio
+    from stase.dsp.brir import mid_band_energy_ratio
     fdn = FdnReverb(RATE, 1.0, level="mid_band")
     np.testing.assert_allclose(mid_band_energy_ratio(_impulse_response(fdn, 1.6), RATE), 1.0, rtol=0.02)
     fdn.scale_output(2.0)

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from dsp import conventions as cv
-from dsp.errors import InputError
-from dsp.plan import Plan, load_plan, plan_problems
-from presets.schema import Field, verify
+from stase.core import conventions as cv
+from stase.core.errors import InputError
+from stase.core.plan import Plan, load_plan, plan_problems
+from stase.presets.schema import Field, verify
 
 
 def test_wrap_azimuth_range():
@@ -78,14 +78,14 @@ def test_schema_reports_all_problems():
 
 
 def test_cli_help_lists_commands():
-    out = subprocess.run([sys.executable, "-m", "bridge.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "stase.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     for name in ("render", "plan", "demo", "advise", "serve", "listen"):
         assert name in out.stdout
 
 
 def test_presets_verify_cli():
-    out = subprocess.run([sys.executable, "-m", "bridge.cli", "presets", "verify", "--json"],
+    out = subprocess.run([sys.executable, "-m", "stase.cli", "presets", "verify", "--json"],
                          capture_output=True, text=True)
     assert json.loads(out.stdout)["ok"], out.stdout
 
@@ -108,7 +108,7 @@ def test_plan_to_dict_has_every_field():
 
 def test_cli_survives_a_closed_pipe():
     """`stase presets list | head -0`: the reader leaves early; no traceback, exit 0."""
-    proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "presets", "list"],
+    proc = subprocess.Popen([sys.executable, "-m", "stase.cli", "presets", "list"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # nobody reads
     _, err = proc.communicate(timeout=60)

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from daemon_helpers import ask, make_daemon, running_daemon  # tests/ is on sys.path in pytest
-from bridge.daemon import MAX_PROMPT_CHARS, MAX_TRACKS, Daemon, DaemonConfig
-from bridge.dispatcher import MAX_ERROR_CHARS, Dispatcher
-from bridge.midi import DEFAULT_MAPPING, check_mapping
-from bridge.monitor import CEILING_DBFS, LiveMonitor
-from bridge.osc_transport import MAX_REPLY_BYTES, build_message, parse_datagram
-from dsp.audio_io import write_audio
-from dsp.errors import InputError
-from dsp.plan import Plan, SourcePlacement
+from stase.bridge.daemon import MAX_PROMPT_CHARS, MAX_TRACKS, Daemon, DaemonConfig
+from stase.bridge.dispatcher import MAX_ERROR_CHARS, Dispatcher
+from stase.bridge.midi import DEFAULT_MAPPING, check_mapping
+from stase.bridge.monitor import CEILING_DBFS, LiveMonitor
+from stase.bridge.osc_transport import MAX_REPLY_BYTES, build_message, parse_datagram
+from stase.core.audio_io import write_audio
+from stase.core.errors import InputError
+from stase.core.plan import Plan, SourcePlacement
 
 RATE = 32_000  # the listener's own rate: no resampling in these tests
 
@@ -80,19 +80,19 @@ def _stem_daemon(tmp_path, seconds=30.0, tracks=("Sax", "Bass", "Keys")):
 @pytest.fixture
 def rendered(monkeypatch):
     """Record the stems every offline render gets (the real renderer still renders)."""
-    import dsp.offline
-    real, seen = dsp.offline.render_plan, []
+    import stase.dsp.offline
+    real, seen = stase.dsp.offline.render_plan, []
 
     def recording(stems, plan, sample_rate, **kw):
         seen.extend((track, len(audio), float(np.abs(audio).max())) for track, audio in stems.items())
         return real(stems, plan, sample_rate, **kw)
 
-    monkeypatch.setattr(dsp.offline, "render_plan", recording)
+    monkeypatch.setattr(stase.dsp.offline, "render_plan", recording)
     return seen
 
 
 def test_a_question_renders_only_the_loudest_excerpt_of_the_stems(tmp_path, rendered):
-    from agent.listener import ANSWER_SECONDS
+    from stase.agent.listener import ANSWER_SECONDS
     d = _stem_daemon(tmp_path)
     answer = d.verb_listen({"question": "where is the sax?"}, _no_progress)
     assert answer["question"] == "where is the sax?" and answer["type"] == "direction"
@@ -425,7 +425,7 @@ def test_listen_path_inside_the_allowed_folders_is_read_and_heard(tmp_path):
 
 def test_allow_dir_flags_reach_the_config_and_add_to_the_config_file(tmp_path):
     import argparse
-    from bridge import daemon_cli
+    from stase.cli import serve as daemon_cli
     parser = argparse.ArgumentParser()
     daemon_cli.add_arguments(parser)
     args = parser.parse_args(["--allow-dir", str(tmp_path / "a"), "--allow-dir", str(tmp_path / "b")])

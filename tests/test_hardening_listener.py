@@ -13,12 +13,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from agent import listener as listener_module
-from agent.features import SAMPLE_RATE, binaural_features
-from agent.listener import (DEFAULT_MODEL, ArraySignal, FileSignal, Listener, loudest_excerpt, loudest_start,
+from stase.agent import listener as listener_module
+from stase.agent.features import SAMPLE_RATE, binaural_features
+from stase.agent.listener import (DEFAULT_MODEL, ArraySignal, FileSignal, Listener, loudest_excerpt, loudest_start,
                             model_rate_blocks, resample_to_model_rate, streamed_windows, windows)
-from dsp.audio_io import read_audio, write_audio
-from dsp.errors import InputError
+from stase.core.audio_io import read_audio, write_audio
+from stase.core.errors import InputError
 
 MB = 1 << 20
 
@@ -205,16 +205,16 @@ def test_loudest_excerpt_memory_is_bounded(rng):
 
 @pytest.mark.model
 def test_listen_back_renders_only_the_excerpt(listener, monkeypatch):
-    import dsp.offline
-    from dsp.plan import Plan, SourcePlacement
+    import stase.dsp.offline
+    from stase.core.plan import Plan, SourcePlacement
     rendered = []
-    real = dsp.offline.render_plan
+    real = stase.dsp.offline.render_plan
 
     def recording(stems, plan, rate, **kw):
         rendered.extend(len(a) for a in stems.values())
         return real(stems, plan, rate, **kw)
 
-    monkeypatch.setattr(dsp.offline, "render_plan", recording)
+    monkeypatch.setattr(stase.dsp.offline, "render_plan", recording)
     rng = np.random.default_rng(2)
     stems = {"Flute": (rng.standard_normal(60 * SAMPLE_RATE) * 0.1).astype(np.float32)}
     plan = Plan(room="dry_studio", sources=[SourcePlacement("Flute", azimuth_deg=70.0, distance_m=1.5)])
@@ -247,16 +247,16 @@ def test_answer_listens_to_a_bounded_excerpt_of_each_signal(listener, monkeypatc
 
 @pytest.mark.model
 def test_answer_plan_renders_only_what_the_question_needs(listener, monkeypatch):
-    import dsp.offline
-    from dsp.plan import Plan, SourcePlacement
+    import stase.dsp.offline
+    from stase.core.plan import Plan, SourcePlacement
     renders = []
-    real = dsp.offline.render_plan
+    real = stase.dsp.offline.render_plan
 
     def recording(stems, plan, rate, **kw):
         renders.append(({s.track for s in plan.sources}, {len(a) for a in stems.values()}))
         return real(stems, plan, rate, **kw)
 
-    monkeypatch.setattr(dsp.offline, "render_plan", recording)
+    monkeypatch.setattr(stase.dsp.offline, "render_plan", recording)
     rng = np.random.default_rng(4)
     stems = {name: (rng.standard_normal(60 * SAMPLE_RATE) * 0.1).astype(np.float32)
              for name in ("Flute", "Bass", "Keys")}
@@ -310,7 +310,7 @@ def test_listen_file_refuses_nan_samples(listener, tmp_path):
 
 @pytest.mark.parametrize("content", [b"this is not a model\n", bytes(range(256)) * 40, b""])
 def test_cli_model_that_is_not_onnx_is_a_usage_error(tmp_path, capsys, content):
-    from bridge.cli import main
+    from stase.cli import main
     clip = tmp_path / "clip.wav"
     write_audio(clip, _binaural(1.0, 32000), 32000)
     model = tmp_path / "model.onnx"
@@ -336,7 +336,7 @@ def test_an_onnx_model_that_is_not_the_listeners_is_a_usage_error(tmp_path):
 
 @pytest.mark.parametrize("threads", ["-1", "0"])
 def test_cli_threads_below_one_is_a_usage_error(tmp_path, capsys, threads):
-    from bridge.cli import main
+    from stase.cli import main
     clip = tmp_path / "clip.wav"
     write_audio(clip, _binaural(1.0, 32000), 32000)
     assert main(["listen", str(clip), "--threads", threads]) == 2

@@ -13,11 +13,11 @@ import tracemalloc
 
 import pytest
 
-from agent.conductor import Conductor
-from agent.parser import MAX_PROMPT_CHARS, _parse, parse_prompt
-from bridge.cli import main as stase
-from dsp.errors import InputError
-from dsp.plan import (MAX_PROVENANCE_CHARS, PLAN_KEYS, SOURCE_KEYS, Plan, SourcePlacement, load_plan,
+from stase.agent.conductor import Conductor
+from stase.agent.parser import MAX_PROMPT_CHARS, _parse, parse_prompt
+from stase.cli import main as stase
+from stase.core.errors import InputError
+from stase.core.plan import (MAX_PROVENANCE_CHARS, PLAN_KEYS, SOURCE_KEYS, Plan, SourcePlacement, load_plan,
                       plan_problems, save_plan)
 
 BAND = ["Vox", "Sax", "Keys", "Bass", "Drums", "Gtr L", "Gtr R"]
@@ -353,5 +353,5 @@ def test_out_writes_the_plan_atomically(tmp_path, capsys):
 
 def test_a_number_too_long_to_print_is_named_not_a_crash():
     """Python's int -> str refuses more than 4300 digits; the message must not try."""
-    from dsp.placement import field_problem
+    from stase.core.placement import field_problem
     assert "integer of about 5001 digits" in field_problem("gain_db", 10 ** 5000)

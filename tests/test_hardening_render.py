@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.cli import main
-from dsp.errors import InputError
+from stase.cli import main
+from stase.core.errors import InputError
 
 FS = 48000
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,19 +66,19 @@ def test_bad_output_path_fails_before_any_work(tmp_path, capsys, monkeypatch, na
     def no_work(*args, **kwargs):
         raise AssertionError("the render started although -o is unusable")
 
-    import dsp.audio_io
-    import dsp.offline
-    monkeypatch.setattr(dsp.audio_io, "load_stems", no_work)
-    monkeypatch.setattr(dsp.offline, "render_plan", no_work)
+    import stase.core.audio_io
+    import stase.dsp.offline
+    monkeypatch.setattr(stase.core.audio_io, "load_stems", no_work)
+    monkeypatch.setattr(stase.dsp.offline, "render_plan", no_work)
     err = _error(capsys, ["render", "--stems", str(tmp_path), "--plan", str(tmp_path / "p.json"),
                           "-o", str(tmp_path / name)])
     assert expected in err
 
 
 def test_failed_render_keeps_the_previous_file_and_leaves_no_temp(tmp_path, monkeypatch):
-    from dsp.offline import render_plan
-    from dsp.plan import Plan
-    from dsp.scene import SceneRenderer
+    from stase.dsp.offline import render_plan
+    from stase.core.plan import Plan
+    from stase.dsp.scene import SceneRenderer
     out = tmp_path / "mix.wav"
     out.write_bytes(b"the previous mix")
     plan = Plan.from_dict({"room": "dry_studio", "sources": [{"track": "vox"}]})
@@ -108,7 +108,7 @@ def test_killed_render_leaves_the_previous_file_intact(tmp_path):
     previous = np.linspace(-0.5, 0.5, 16000, dtype=np.float32).reshape(8000, 2)
     sf.write(str(out), previous, 8000, subtype="FLOAT")
     before = out.read_bytes()
-    code = ("import sys; from bridge.cli import main; "
+    code = ("import sys; from stase.cli import main; "
             f"sys.exit(main(['render', '--stems', {str(stems)!r}, '--plan', {str(plan)!r}, "
             f"'-o', {str(out)!r}, '--dry']))")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
@@ -132,7 +132,7 @@ def test_killed_render_leaves_the_previous_file_intact(tmp_path):
 
 
 def test_write_audio_is_atomic_keeps_modes_and_symlinks(tmp_path):
-    from dsp.audio_io import AtomicAudioWriter, write_audio
+    from stase.core.audio_io import AtomicAudioWriter, write_audio
     out = tmp_path / "a.wav"
     write_audio(out, np.zeros((2, 100), dtype=np.float32), FS)
     umask = os.umask(0)
@@ -159,7 +159,7 @@ def test_write_audio_is_atomic_keeps_modes_and_symlinks(tmp_path):
 # -- 7: bounded render memory, streaming BS.1770 loudness ----------------------------------------
 
 def test_k_weighting_is_the_bs1770_table_at_48k():
-    from dsp.offline import k_weighting_sos
+    from stase.dsp.offline import k_weighting_sos
     sos = k_weighting_sos(48000)
     # ITU-R BS.1770-4, Tables 1 and 2
     np.testing.assert_allclose(sos[0], [1.53512485958697, -2.69169618940638, 1.19839281085285,
@@ -182,7 +182,7 @@ def _signals(rate, rng):
 
 def test_full_scale_997_hz_sine_reads_minus_3_01_lkfs():
     """BS.1770-4: a 0 dBFS 997 Hz sine in one channel measures -3.01 LKFS (closed form)."""
-    from dsp.offline import LoudnessMeter
+    from stase.dsp.offline import LoudnessMeter
     for rate, tolerance in ((48000, 0.002), (8000, 0.05), (11025, 0.05), (44100, 0.01),
                             (96000, 0.03), (192000, 0.03)):
         t = np.arange(5 * rate) / rate
@@ -197,7 +197,7 @@ def test_streaming_loudness_matches_pyloudnorm(rate, rng):
     standard's tabulated filter at 48 kHz and drifts further below 32 kHz (0.2 LU at 8 kHz),
     so the comparison runs at the usual session rates; the closed form above covers the rest."""
     pyloudnorm = pytest.importorskip("pyloudnorm")
-    from dsp.offline import LoudnessMeter
+    from stase.dsp.offline import LoudnessMeter
     for name, x in _signals(rate, rng).items():
         meter = LoudnessMeter(rate, x.shape[0])
         meter.process(x)
@@ -206,7 +206,7 @@ def test_streaming_loudness_matches_pyloudnorm(rate, rng):
 
 
 def test_streaming_loudness_chunked_equals_whole(rng):
-    from dsp.offline import LoudnessMeter
+    from stase.dsp.offline import LoudnessMeter
     rate = 8000
     x = rng.standard_normal((2, int(2.3 * rate))) * np.linspace(0.001, 0.5, int(2.3 * rate))
     whole = LoudnessMeter(rate, 2)
@@ -220,7 +220,7 @@ def test_streaming_loudness_chunked_equals_whole(rng):
 
 
 def test_loudness_of_short_or_silent_audio_is_none():
-    from dsp.offline import LoudnessMeter
+    from stase.dsp.offline import LoudnessMeter
     meter = LoudnessMeter(FS, 2)
     meter.process(np.full((2, int(0.39 * FS)), 0.5))
     assert meter.integrated_lufs() is None      # no complete 400 ms block yet
@@ -243,8 +243,8 @@ def _render_peak_bytes(render, *args, **kwargs):
 
 def test_render_memory_is_bounded_by_streaming(tmp_path):
     """Streamed, the render's memory does not grow with the length (stems aside)."""
-    from dsp.offline import render_plan
-    from dsp.plan import Plan
+    from stase.dsp.offline import render_plan
+    from stase.core.plan import Plan
     plan = Plan.from_dict({"room": "dry_studio", "sources": [{"track": "vox", "azimuth_deg": 30.0}]})
     stem = (0.1 * np.random.default_rng(3).standard_normal(30 * FS)).astype(np.float32)
     render_plan({"vox": stem[:FS]}, plan, FS, room=None, output=tmp_path / "warm.wav")
@@ -285,7 +285,7 @@ def _sofa(path, rate=48000, ir=None, delay=None):
 
 
 def test_sofa_claiming_1_hz_is_refused_before_allocating(tmp_path):
-    from dsp.hrtf import load_hrtf
+    from stase.dsp.hrtf import load_hrtf
     path = _sofa(tmp_path / "one_hz.sofa", rate=1)
     tracemalloc.start()
     try:
@@ -303,18 +303,18 @@ def test_sofa_claiming_1_hz_is_refused_before_allocating(tmp_path):
     ({"ir": np.full((12, 2, 32), 1e38)}, "values up to 1e\\+38"),
 ])
 def test_absurd_sofa_values_are_refused(tmp_path, kwargs, expected):
-    from dsp.hrtf import load_hrtf
+    from stase.dsp.hrtf import load_hrtf
     with pytest.raises(InputError, match=expected):
         load_hrtf(_sofa(tmp_path / "bad.sofa", **kwargs), 48000)
 
 
 def test_sofa_too_large_once_resampled_is_refused(tmp_path, monkeypatch):
-    import dsp.hrtf
-    monkeypatch.setattr(dsp.hrtf, "MAX_RESAMPLED_BYTES", 100_000)
+    import stase.dsp.hrtf
+    monkeypatch.setattr(stase.dsp.hrtf, "MAX_RESAMPLED_BYTES", 100_000)
     path = _sofa(tmp_path / "ok.sofa", rate=8000)
     with pytest.raises(InputError, match="GiB once resampled to 384000 Hz"):
-        dsp.hrtf.load_hrtf(path, 384000)
-    assert dsp.hrtf.load_hrtf(path, 8000).n_directions == 12  # 12 x 2 x 32 taps fit
+        stase.dsp.hrtf.load_hrtf(path, 384000)
+    assert stase.dsp.hrtf.load_hrtf(path, 8000).n_directions == 12  # 12 x 2 x 32 taps fit
 
 
 def test_hrtf_that_is_a_wav_says_it_is_not_sofa(tmp_path, capsys):
@@ -352,7 +352,7 @@ def test_folder_or_fifo_named_like_a_stem_is_an_error_not_skipped(tmp_path, caps
 
 
 def test_ten_thousand_missing_stems_give_a_short_error():
-    from dsp.offline import match_stems
+    from stase.dsp.offline import match_stems
     plan = SimpleNamespace(sources=[SimpleNamespace(track=f"track_{k:05d}") for k in range(10_000)])
     stems = {f"stem_{k:05d}": np.zeros(10, dtype=np.float32) for k in range(10_000)}
     with pytest.raises(InputError) as caught:
@@ -366,8 +366,8 @@ def test_ten_thousand_missing_stems_give_a_short_error():
 # -- 22: an empty room, a truncated WAV ------------------------------------------------------------
 
 def test_empty_room_is_an_error_not_silently_dry(tmp_path, capsys):
-    from dsp.offline import render_plan
-    from dsp.plan import Plan
+    from stase.dsp.offline import render_plan
+    from stase.core.plan import Plan
     err = _error(capsys, ["render", "--stems", str(_stems(tmp_path / "stems")), "--plan",
                           str(_plan(tmp_path / "p.json", room="")), "-o", str(tmp_path / "mix.wav")])
     assert "room is empty" in err and '"dry" for no room' in err
@@ -383,7 +383,7 @@ def test_empty_room_is_an_error_not_silently_dry(tmp_path, capsys):
 @pytest.mark.parametrize("subtype, suffix", [("FLOAT", "wav"), ("PCM_16", "wav"), ("PCM_24", "wav"),
                                              ("PCM_16", "aiff"), ("FLOAT", "aiff")])
 def test_truncated_wav_is_refused_with_frames_claimed_and_found(tmp_path, capsys, subtype, suffix):
-    from dsp.audio_io import read_audio
+    from stase.core.audio_io import read_audio
     path = tmp_path / "stems" / f"vox.{suffix}"
     path.parent.mkdir()
     sf.write(str(path), np.zeros(10000, dtype=np.float32), FS, subtype=subtype)
@@ -401,7 +401,7 @@ def test_truncated_wav_is_refused_with_frames_claimed_and_found(tmp_path, capsys
 
 def test_complete_wavs_with_extra_chunks_still_read(tmp_path):
     """A data chunk followed by other chunks is complete, not truncated."""
-    from dsp.audio_io import read_audio
+    from stase.core.audio_io import read_audio
     path = tmp_path / "tagged.wav"
     with sf.SoundFile(str(path), "w", FS, 1, subtype="PCM_16") as fh:
         fh.title = "a title stored in a LIST chunk after the data"
@@ -411,9 +411,9 @@ def test_complete_wavs_with_extra_chunks_still_read(tmp_path):
 
 
 def test_sofa_declaring_a_huge_ir_is_refused_before_reading(tmp_path, monkeypatch):
-    import dsp.hrtf
+    import stase.dsp.hrtf
     path = _sofa(tmp_path / "ok.sofa")
-    monkeypatch.setattr(dsp.hrtf, "MAX_RESAMPLED_BYTES", 12 * 2 * 32 * 8 - 1)
+    monkeypatch.setattr(stase.dsp.hrtf, "MAX_RESAMPLED_BYTES", 12 * 2 * 32 * 8 - 1)
 
     def no_read(*args, **kwargs):
         raise AssertionError("the file was read although its header declares too much")
@@ -421,13 +421,13 @@ def test_sofa_declaring_a_huge_ir_is_refused_before_reading(tmp_path, monkeypatc
     import sofar
     monkeypatch.setattr(sofar, "read_sofa", no_read)
     with pytest.raises(InputError, match="Data_IR declares 12 x 2 x 32 values"):
-        dsp.hrtf.load_hrtf(path, 48000)
+        stase.dsp.hrtf.load_hrtf(path, 48000)
 
 
 def test_advise_refuses_a_folder_named_like_a_stem_instead_of_skipping_it(tmp_path):
     """Issue 14 #20 for `stase advise`: the advisor reads folders through the same check."""
     import soundfile as sf
-    from agent.advisor.cli import load_folder
+    from stase.cli.advise import load_folder
     stems = tmp_path / "stems"
     stems.mkdir()
     sf.write(str(stems / "Vox.wav"), np.zeros(4800, dtype=np.float32), 48000)

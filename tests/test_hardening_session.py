@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pytest
 
-import bridge.session as session_module
-from bridge.client import request
-from bridge.daemon import Daemon, DaemonConfig
-from bridge.session import Session
-from dsp.errors import InputError, StaseError
-from dsp.plan import Plan
+import stase.bridge.session as session_module
+from stase.bridge.client import request
+from stase.bridge.daemon import Daemon, DaemonConfig
+from stase.bridge.session import Session
+from stase.core.errors import InputError, StaseError
+from stase.core.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -71,7 +71,7 @@ def test_a_folder_as_session_is_refused_and_left_unchanged(tmp_path):
 def test_stase_serve_on_a_folder_exits_2_with_a_message(tmp_path):
     project = tmp_path / "MySong"
     project.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "serve", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "stase.cli", "serve", "--port", "0",
                              "--session", str(project)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
@@ -368,7 +368,7 @@ def test_a_new_session_file_gets_the_usual_mode(tmp_path, umask_022):
 
 
 def test_a_plan_file_gets_the_usual_mode(tmp_path, umask_022):
-    from dsp.plan import save_plan
+    from stase.core.plan import save_plan
     save_plan(Plan(), tmp_path / "plan.json")
     assert stat.S_IMODE(os.stat(tmp_path / "plan.json").st_mode) == 0o644
 
@@ -417,7 +417,7 @@ def test_a_second_daemon_on_the_same_session_file_is_refused(tmp_path):
 def test_the_lock_is_held_by_a_live_process_only(tmp_path):
     path = tmp_path / "s.json"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from bridge.session import Session; "
+        [sys.executable, "-c", "import sys, time; from stase.bridge.session import Session; "
          f"s = Session({str(path)!r}, exclusive=True); print('locked', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:

@@ -17,13 +17,13 @@ import time
 
 import pytest
 
-from bridge.adapters import MAX_DAW_TRACKS
-from bridge.adapters.ardour import ArdourAdapter
-from bridge.adapters.reaper import ReaperAdapter
-from bridge.cli import main as stase_main
-from bridge.client import (EXIT_BUSY, RETRY_VERBS, DaemonBusy, DaemonUnreachable, request)
-from bridge.osc_transport import OscEndpoint, build_message, parse_datagram, proc_udp_drops
-from dsp.errors import InputError
+from stase.bridge.adapters import MAX_DAW_TRACKS
+from stase.bridge.adapters.ardour import ArdourAdapter
+from stase.bridge.adapters.reaper import ReaperAdapter
+from stase.cli import main as stase_main
+from stase.bridge.client import (EXIT_BUSY, RETRY_VERBS, DaemonBusy, DaemonUnreachable, request)
+from stase.bridge.osc_transport import OscEndpoint, build_message, parse_datagram, proc_udp_drops
+from stase.core.errors import InputError
 
 ON_LINUX = sys.platform.startswith("linux")
 
@@ -100,7 +100,7 @@ def test_kernel_drops_equal_what_was_sent_but_never_received():
 
 
 def test_daemon_status_shows_kernel_drops_under_osc(tmp_path):
-    from bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.daemon import Daemon, DaemonConfig
     d = Daemon(DaemonConfig(port=0, session=str(tmp_path / "s.json"), durable_saves=False))
     d.start()
     try:

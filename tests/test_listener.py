@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from agent.features import SAMPLE_RATE
-from agent.listener import DEFAULT_MODEL, Listener, describe, resample_to_model_rate, windows
+from stase.agent.features import SAMPLE_RATE
+from stase.agent.listener import DEFAULT_MODEL, Listener, describe, resample_to_model_rate, windows
 from bench.listener import (average_precision, breakdown, broadband_ild_db, gcc_phat_itd_s, spatial_metrics,
                             woodworth_lateral_deg)
-from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
-from dsp.errors import InputError
+from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
+from stase.core.errors import InputError
 
 def _require_shipped_model():
     """The model ships in the repository: its absence is a failure, not a skip."""
@@ -34,7 +34,7 @@ def listener():
 
 def _rendered(azimuth_deg, elevation_deg=0.0, distance_m=1.5, seed=0, room="dry_studio"):
     """A noise burst rendered through our renderer (the data generator's path)."""
-    from onnx_models.spatial_ast import data
+    from stase.onnx_models.spatial_ast import data
     rng = np.random.default_rng(seed)
     mono = rng.standard_normal(SAMPLE_RATE) * 0.1
     return data.render_source(mono, azimuth_deg, elevation_deg, distance_m, room).astype(np.float32)
@@ -160,8 +160,8 @@ def test_answer_left_of_and_question_types(listener):
 
 @pytest.mark.model
 def test_cli_prints_one_json_object_per_file(listener, tmp_path, capsys):
-    from bridge.cli import main
-    from dsp.audio_io import write_audio
+    from stase.cli import main
+    from stase.core.audio_io import write_audio
     files = []
     for k, az in enumerate((90.0, -90.0)):
         path = tmp_path / f"clip{k}.wav"
@@ -178,8 +178,8 @@ def test_cli_prints_one_json_object_per_file(listener, tmp_path, capsys):
 
 
 def test_cli_refuses_mono(tmp_path, capsys):
-    from bridge.cli import main
-    from dsp.audio_io import write_audio
+    from stase.cli import main
+    from stase.core.audio_io import write_audio
     path = tmp_path / "mono.wav"
     write_audio(path, np.zeros(1000, np.float32), SAMPLE_RATE)
     assert main(["listen", str(path), "--json"]) == 2
@@ -188,7 +188,7 @@ def test_cli_refuses_mono(tmp_path, capsys):
 
 @pytest.mark.model
 def test_listen_back_reports_errors_per_track(listener, rng):
-    from dsp.plan import Plan, SourcePlacement
+    from stase.core.plan import Plan, SourcePlacement
     stems = {"Left Gtr": (rng.standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32),
              "Right Gtr": (rng.standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32)}
     plan = Plan(room="dry_studio", sources=[SourcePlacement("Left Gtr", azimuth_deg=80.0, distance_m=1.5),
@@ -198,7 +198,7 @@ def test_listen_back_reports_errors_per_track(listener, rng):
     assert left["perceived"]["azimuth_deg"] > 0 > right["perceived"]["azimuth_deg"]
     for t in report["tracks"]:
         # the reported error is the great-circle angle between plan and perception
-        from dsp.conventions import great_circle_deg
+        from stase.core.conventions import great_circle_deg
         expected = great_circle_deg(t["perceived"]["azimuth_deg"], t["perceived"]["elevation_deg"],
                                     t["planned"]["azimuth_deg"], t["planned"]["elevation_deg"])
         assert t["angular_error_deg"] == pytest.approx(expected, abs=0.06)

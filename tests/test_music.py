@@ -1,4 +1,4 @@
-"""agent.music: kernels against references, theory, the arranger's musical rules, the stems'
+"""stase.agent.music: kernels against references, theory, the arranger's musical rules, the stems'
 contract (deterministic, length, rate, level), listen-proxies, and the MusicGen adapter."""
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from scipy.signal import butter, lfilter
 
-from agent.music import ROLES, arrange_music, generate_stems, resolve_music
-from agent.music.arranger import TICKS_PER_BEAT, _swing
-from agent.music.generator import MODE_PROGRESSIONS, progression_for
-from agent.music.kernels import decaying_partials, karplus_strong, polyblep_saw, svf_filter
-from agent.music.mixing import STEM_PEAK_DBFS, SUM_PEAK_DBFS, gated_rms_db
-from agent.music.styles import STYLES
-from agent.music.synth import plucked
-from agent.music.theory import chord_from_numeral, midi_to_hz, parse_key, parse_meter
-from dsp.errors import InputError
-from presets import load_lexicon, load_templates
+from stase.agent.music import ROLES, arrange_music, generate_stems, resolve_music
+from stase.agent.music.arranger import TICKS_PER_BEAT, _swing
+from stase.agent.music.generator import MODE_PROGRESSIONS, progression_for
+from stase.agent.music.kernels import decaying_partials, karplus_strong, polyblep_saw, svf_filter
+from stase.agent.music.mixing import STEM_PEAK_DBFS, SUM_PEAK_DBFS, gated_rms_db
+from stase.agent.music.styles import STYLES
+from stase.agent.music.synth import plucked
+from stase.agent.music.theory import chord_from_numeral, midi_to_hz, parse_key, parse_meter
+from stase.core.errors import InputError
+from stase.presets import load_lexicon, load_templates
 
 RATE = 22050  # tests run at a low rate to stay fast; the generator accepts any rate
 
@@ -305,7 +305,7 @@ def test_onset_density_per_style():
 @pytest.mark.slow
 def test_musicgen_adapter_with_tiny_random_model():
     pytest.importorskip("transformers")
-    from agent.music.musicgen import MusicGenGenerator, hashed_token_ids, tiny_random_musicgen
+    from stase.agent.music.musicgen import MusicGenGenerator, hashed_token_ids, tiny_random_musicgen
     assert hashed_token_ids("solo piano, jazz", 99) == hashed_token_ids("solo piano, jazz", 99)
     generator = MusicGenGenerator(tiny_random_musicgen(seed=0), device="cpu", guidance_scale=None)
     music = {"template": "jazz_ensemble", "bars": 1, "tempo_bpm": 240,

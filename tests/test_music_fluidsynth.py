@@ -1,4 +1,4 @@
-"""Sampled voices (agent.music.sampled / voices / gm): FluidSynth renders the arranger's MIDI parts.
+"""Sampled voices (stase.agent.music.sampled / voices / gm): FluidSynth renders the arranger's MIDI parts.
 
 What is checked: a stem rendered twice is identical; each role's stem has its energy where the
 notes the arranger wrote for it say it should be (bands from the part's MIDI note range, not from
@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import yaml
 
-from agent.music import ROLES, arrange_music, generate_stems, resolve_music
-from agent.music import sampled, voices
-from agent.music.gm import GM_KITS, GM_PROGRAM_NAMES, STYLE_PROGRAMS, kit_for, program_for
-from agent.music.parts import DRUM_CHANNEL
-from agent.music.theory import midi_to_hz
-from dsp.errors import InputError, StaseError
-from presets import PRESETS_DIR, load_lexicon, verify_all
+from stase.agent.music import ROLES, arrange_music, generate_stems, resolve_music
+from stase.agent.music import sampled, voices
+from stase.agent.music.gm import GM_KITS, GM_PROGRAM_NAMES, STYLE_PROGRAMS, kit_for, program_for
+from stase.agent.music.parts import DRUM_CHANNEL
+from stase.agent.music.theory import midi_to_hz
+from stase.core.errors import InputError, StaseError
+from stase.presets import PRESETS_DIR, load_lexicon, verify_all
 
 RATE = 22050
 HAVE_FLUIDSYNTH = sampled.find_fluidsynth() is not None and sampled.find_soundfont() is not None
@@ -177,7 +177,7 @@ def test_missing_or_corrupt_soundfont_is_an_input_error(tmp_path, content, needl
 
 
 def test_cli_soundfont_error_exits_2(tmp_path, capsys):
-    from bridge.cli import main
+    from stase.cli import main
     out = tmp_path / "out"
     for font, needle in ((tmp_path / "missing.sf2", "SoundFont not found"),
                          (tmp_path / "junk.sf2", "not a SoundFont 2 file")):
@@ -347,7 +347,7 @@ def test_gm_program_bounds_are_checked(tmp_path):
 # ------------------------------------------------------------------------------ the demo's report
 class _Conductor:
     def plan(self, prompt, tracks=None, current=None):
-        from dsp.plan import Plan, SourcePlacement
+        from stase.core.plan import Plan, SourcePlacement
         sources = [SourcePlacement("Sax", 30.0, 0.0, 2.0, "hrtf", "saxophone", 0.0),
                    SourcePlacement("Drums", 180.0, 0.0, 4.0, "hrtf", "drums", 0.0)]
         return Plan(room="jazz_club", sources=sources, pathway="description", template="jazz_ensemble",
@@ -357,7 +357,7 @@ class _Conductor:
 
 @pytest.mark.parametrize("choice", ["auto", "synth"])
 def test_report_names_the_voices(tmp_path, choice):
-    from agent.music.demo import make_demo
+    from stase.agent.music.demo import make_demo
     result = make_demo("a jazz duo", tmp_path, bars=1, sample_rate=16000, conductor=_Conductor(),
                        voices=choice)
     report = (tmp_path / "report.md").read_text()

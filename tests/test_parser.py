@@ -1,4 +1,4 @@
-"""agent.parser and agent.lexicon: explicit cues -> numbers, each checked against the convention
+"""stase.agent.parser and stase.agent.lexicon: explicit cues -> numbers, each checked against the convention
 (azimuth positive = LEFT, clock 12 = front, 3 o'clock = -90) and the phrase tables."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import agent.parser as parser_module
-from agent.lexicon import (FUZZY_MIN_LENGTH, FUZZY_RATIO, MARKER_WORDS, WEAK_ALIASES, AliasHit, get_lexicon,
+import stase.agent.parser as parser_module
+from stase.agent.lexicon import (FUZZY_MIN_LENGTH, FUZZY_RATIO, MARKER_WORDS, WEAK_ALIASES, AliasHit, get_lexicon,
                            match_track_role, normalise_words)
-from agent.parser import (_CLAUSE_BREAK, _RULES, HEDGES, PLAIN_SIDE_DEG, PROSE_SKIP, REAR_DIAGONAL_DEG,
+from stase.agent.parser import (_CLAUSE_BREAK, _RULES, HEDGES, PLAIN_SIDE_DEG, PROSE_SKIP, REAR_DIAGONAL_DEG,
                           _clause_breaks, _parse, _residual, _Vocabulary, _word_spans, _words_outside,
                           normalise_text, number, parse_music, parse_prompt)
-from agent.layout import shift_lateral
+from stase.agent.layout import shift_lateral
 
 BAND = ["Vox", "Gtr L", "Gtr R", "Bass", "Drums", "Keys", "Sax"]
 

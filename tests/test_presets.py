@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.lexicon import Lexicon
-from presets import PRESETS_DIR, load_lexicon, load_templates, verify_all
+from stase.agent.lexicon import Lexicon
+from stase.presets import PRESETS_DIR, load_lexicon, load_templates, verify_all
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "docs" / "CONTRACTS.md"
 TEMPLATE_IDS = {"classical_orchestra", "jazz_ensemble", "rock_band", "chamber_music", "electronic_dj", "choir",

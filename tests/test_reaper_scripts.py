@@ -4,7 +4,7 @@
 Each test writes a scenario (tracks, user answers, daemon replies), runs one script through
 tests/lua/run_script.lua and asserts on the report: the API calls made, the tracks' final pan,
 volume and P_EXT state, the requests sent to the daemon and the message boxes shown. Expected
-pans come from dsp.conventions.azimuth_to_stereo_pan, not from the Lua code under test.
+pans come from stase.core.conventions.azimuth_to_stereo_pan, not from the Lua code under test.
 
 Needs the Debian package ``lua5.4`` (``luac5.4`` too); without it the tests fail saying so.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dsp.conventions import azimuth_to_stereo_pan
+from stase.core.conventions import azimuth_to_stereo_pan
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "reaper_scripts"
@@ -488,7 +488,7 @@ def test_gain_advice_cancel_changes_nothing(run):
 # --- Listen back -----------------------------------------------------------------------------------
 
 def test_listen_back_checks_each_track_and_shows_the_great_circle_error(run):
-    from dsp.conventions import great_circle_deg
+    from stase.core.conventions import great_circle_deg
     sax = {"track": "Sax", "planned": {"azimuth_deg": 30.0, "elevation_deg": 0.0, "distance_m": 2.0},
            "heard": {"azimuth_deg": 18.0, "elevation_deg": 10.0, "distance_m": 2.5, "confidence": 0.7}}
     r = run("stase_listen_back.lua", {
@@ -673,11 +673,11 @@ def daemon(tmp_path):
 
     port = free_udp_port()
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--daw", "none", "--port", str(port),
+    cmd = [sys.executable, "-m", "stase.cli", "serve", "--daw", "none", "--port", str(port),
            "--no-audio", "--session", str(tmp_path / "session.json"), "--conductor-model", "none"]
     log = open(tmp_path / "daemon.log", "wb")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = [sys.executable, "-m", "bridge.cli", "client", "--port", str(port)]
+    client = [sys.executable, "-m", "stase.cli", "client", "--port", str(port)]
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -692,7 +692,7 @@ def daemon(tmp_path):
                                  text=True, cwd=REPO, check=True).stdout
             return json.loads(out)
 
-        yield {"ext": {"stase/stase_cmd": f"env 'PYTHONPATH={REPO}' '{sys.executable}' -m bridge.cli",
+        yield {"ext": {"stase/stase_cmd": f"env 'PYTHONPATH={REPO}' '{sys.executable}' -m stase.cli",
                        "stase/client_args": f"--port {port}"}, "call": call, "port": port}
     finally:
         proc.terminate()

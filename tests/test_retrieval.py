@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from agent import retrieval
-from presets import load_templates
+from stase.agent import retrieval
+from stase.presets import load_templates
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def test_onnx_encoder_equals_sentence_transformers(retriever):
 def test_template_embeddings_are_cached_on_disk_and_a_damaged_cache_is_recomputed(tmp_path, monkeypatch):
     """The first plan's slow part (embedding every template text) is kept under $STASE_CACHE."""
     import numpy as np
-    from agent import retrieval
-    from presets import load_templates
+    from stase.agent import retrieval
+    from stase.presets import load_templates
 
     class CountingEncoder:
         cache_id = "fake-encoder-v1"

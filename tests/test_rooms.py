@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from scipy.signal import butter, csd, fftconvolve, sosfiltfilt, welch
 
-from dsp import rooms
-from dsp.audio_io import write_audio
-from dsp.brir import band_rt60_s, diffuse_coherence, mid_band_energy_ratio, mixing_time_s
-from dsp.conventions import SPEED_OF_SOUND_M_S
-from dsp.errors import InputError
-from dsp.fdn import decay_time_s
+from stase.dsp import rooms
+from stase.core.audio_io import write_audio
+from stase.dsp.brir import band_rt60_s, diffuse_coherence, mid_band_energy_ratio, mixing_time_s
+from stase.core.conventions import SPEED_OF_SOUND_M_S
+from stase.core.errors import InputError
+from stase.dsp.fdn import decay_time_s
 
 RATE = 48000
 ROOM_IDS = ("concert_hall", "jazz_club", "dry_studio", "small_chamber", "club_venue", "church",
@@ -35,7 +35,7 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def rooms_positions(room):
-    from dsp.brir import _positions
+    from stase.dsp.brir import _positions
     return _positions(room)
 
 
@@ -79,7 +79,7 @@ def test_brir_rt60_matches_preset(cache_home, rid):
 
 
 def test_high_band_decay_follows_sabine_with_air_absorption(cache_home):
-    from dsp.distance import air_absorption_db_per_m
+    from stase.dsp.distance import air_absorption_db_per_m
     room = rooms.load_room("concert_hall")
     brir = rooms.room_brir("concert_hall", RATE)
     sos = butter(4, [2828, 5657], btype="band", fs=RATE, output="sos")
@@ -143,8 +143,8 @@ def test_brir_is_deterministic_and_cached(private_cache, monkeypatch):
     files = list((private_cache / "stase" / "brir").glob("pro_studio-48000-*.npy"))
     assert len(files) == 1
     # a second call reads the cache: synthesis must not run again
-    import dsp.brir
-    monkeypatch.setattr(dsp.brir, "synthesize_brir", lambda *a, **k: pytest.fail("not cached"))
+    import stase.dsp.brir
+    monkeypatch.setattr(stase.dsp.brir, "synthesize_brir", lambda *a, **k: pytest.fail("not cached"))
     np.testing.assert_array_equal(rooms.room_brir("pro_studio", RATE), first)
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(private_cache))
@@ -237,8 +237,8 @@ def test_bad_room_files_and_arguments(tmp_path, rng):
 def test_analytic_reflection_rendering_woodworth_itd():
     """Without an HRTF set: a reflection from the left reaches the left ear first, by the
     Woodworth ITD (a/c)(theta + sin theta), and louder (Brown-Duda head shadow)."""
-    from dsp.brir import _render_analytic
-    from dsp.conventions import HEAD_RADIUS_M
+    from stase.dsp.brir import _render_analytic
+    from stase.core.conventions import HEAD_RADIUS_M
     az = 60.0
     out = _render_analytic(np.array([0.01]), np.array([1.0]), np.array([az]), np.array([0.0]),
                            RATE, 2000)

@@ -8,7 +8,7 @@ References from outside the project:
 * closed forms: Sabine's critical distance with the directivity factor and Barron's decay of the
   reflected energy (Barron & Lee, JASA 84(2), 1988), ``DRR = 20 log10(sqrt(Q) r_c / r) +
   60 r / (c T)``; Duda & Martens' spherical-head series (JASA 104(5), 1998, eq. 3), written out
-  again below independently of ``dsp.distance``; the path difference of a point source around a
+  again below independently of ``stase.dsp.distance``; the path difference of a point source around a
   sphere for the near-field ITD;
 * pyroomacoustics' image-source model for the shoebox reflections.
 """
@@ -24,8 +24,8 @@ import pytest
 
 from bench.rooms import (MEASURED_DIR, MEASURED_FILE, SeatRenderer, cues, measured_set, mid_band_energy,
                          pink_ild_db, pink_itd_us, relative, template_seats)
-from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
-from dsp.errors import InputError
+from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
+from stase.core.errors import InputError
 
 RATE = 48000
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def cache_home(tmp_path_factory):
 
 def _mid_band_energy(h: np.ndarray) -> float:
     """Energy in the 500 Hz and 1 kHz octaves, 355-1414 Hz (spectrum summed over the band, as
-    ``dsp.brir.head_mid_band_energy`` weighs it: a filter's skirts would count the KEMAR set's
+    ``stase.dsp.brir.head_mid_band_energy`` weighs it: a filter's skirts would count the KEMAR set's
     2-4 kHz resonance in the reverb)."""
     return float(mid_band_energy(h, RATE))
 
@@ -67,9 +67,9 @@ def _drr_mid_db(room, distance, role=None, mode="pan", reverb_db=0.0) -> float:
 def test_drr_follows_the_directivity_corrected_model(room_id):
     """Mid-band DRR of a frontal source (pan mode: the direct sound is exactly 1/r, half per
     channel) within 1 dB of ``20 log10(sqrt(Q) r_c / r) + 60 r / (c T)`` at 1-8 m."""
-    from dsp.directivity import directivity_q
-    from dsp.distance import drr_model_db
-    from dsp.rooms import load_room
+    from stase.dsp.directivity import directivity_q
+    from stase.dsp.distance import drr_model_db
+    from stase.dsp.rooms import load_room
     room = load_room(room_id)
     for role in (None, "trumpet"):
         for distance in (1.0, 2.0, 4.0, 8.0):
@@ -82,8 +82,8 @@ def test_drr_of_small_damped_rooms_is_above_the_statistical_model():
     """pro_studio and dry_studio: most of a 0.1-0.3 s decay would fall in the first 10-15 ms, where
     the image sources of a small, absorbing room are few and weak (wall reflection amplitude 0.41 in
     dry_studio), so the render is 1-5 dB drier than the statistical closed form, never wetter."""
-    from dsp.distance import drr_model_db
-    from dsp.rooms import load_room
+    from stase.dsp.distance import drr_model_db
+    from stase.dsp.rooms import load_room
     for room_id, low, high in (("pro_studio", 0.5, 2.5), ("dry_studio", 3.0, 5.5)):
         room = load_room(room_id)
         for distance in (1.0, 2.0, 4.0):
@@ -94,8 +94,8 @@ def test_drr_of_small_damped_rooms_is_above_the_statistical_model():
 
 def test_directivity_wetness_and_distance_scale_the_reverb_exactly():
     """Q doubled: -3.01 dB of reverb; reverb_db -6: -6 dB; 2 m -> 8 m: Barron's exp(-13.82 dr / cT)."""
-    from dsp.directivity import directivity_q
-    from dsp.rooms import load_room
+    from stase.dsp.directivity import directivity_q
+    from stase.dsp.rooms import load_room
     _, base = _direct_and_reverb("jazz_club", 0.0, 2.0, role="violins")      # Q = 2
     _, directional = _direct_and_reverb("jazz_club", 0.0, 2.0, role="loudspeaker")  # Q = 4
     _, drier = _direct_and_reverb("jazz_club", 0.0, 2.0, role="violins", reverb_db=-6.0)
@@ -155,7 +155,7 @@ def test_measured_room_by_name_reproduces_the_measurement():
 
 
 def test_measured_room_file_is_small_attributed_and_resolvable():
-    from dsp.rooms import DATA_DIR, MEASURED_ROOMS, RoomReverb, load_measured, resolve_room, reverb_tail_s
+    from stase.dsp.rooms import DATA_DIR, MEASURED_ROOMS, RoomReverb, load_measured, resolve_room, reverb_tail_s
     path = DATA_DIR / MEASURED_ROOMS["seminar_measured"]
     assert path.stat().st_size < 3_000_000
     note = path.with_suffix(".SOURCE.md").read_text()
@@ -175,7 +175,7 @@ def test_measured_room_file_is_small_attributed_and_resolvable():
 def test_converter_reproduces_the_committed_file(tmp_path):
     """tools/convert_rostock_brir.py made dsp/data/seminar_measured_brir.npz (same samples)."""
     _measured()
-    from dsp.rooms import DATA_DIR
+    from stase.dsp.rooms import DATA_DIR
     out = tmp_path / "seminar.npz"
     subprocess.run([sys.executable, str(ROOT / "tools" / "convert_rostock_brir.py"), "--out", str(out)],
                    check=True, capture_output=True, cwd=ROOT)
@@ -226,8 +226,8 @@ def test_lateral_template_seats_keep_half_their_ild(lateral_rows):
 
 def test_shoebox_images_equal_pyroomacoustics():
     import pyroomacoustics as pra
-    from dsp.brir import _positions, shoebox_images, wall_absorption
-    from dsp.rooms import load_room
+    from stase.dsp.brir import _positions, shoebox_images, wall_absorption
+    from stase.dsp.rooms import load_room
     room = load_room("jazz_club")
     source, listener = _positions(room)
     dims = np.asarray(room["dimensions_m"], dtype=float)
@@ -250,7 +250,7 @@ def test_shoebox_images_equal_pyroomacoustics():
 def test_early_reflections_come_from_the_source_side():
     """The sector responses of a preset carry their own direction: a source on the left gets
     reflections louder on the left, one on the right louder on the right."""
-    from dsp.rooms import room_response
+    from stase.dsp.rooms import room_response
     response = room_response("concert_hall", RATE)
     azimuths = list(response.sector_azimuths_deg)
     left, right = response.sectors[azimuths.index(90.0)], response.sectors[azimuths.index(-90.0)]
@@ -262,14 +262,14 @@ def test_early_reflections_come_from_the_source_side():
 def test_tail_has_no_chance_level_difference_between_the_ears(room_id):
     """The shared diffuse tail is balanced: whole-signal ILD of pink noise within 0.4 dB (one
     noise draw used to leave +0.7 dB in small_chamber, a lateral pull on every source)."""
-    from dsp.rooms import room_response
+    from stase.dsp.rooms import room_response
     tail = room_response(room_id, RATE).tail.astype(np.float64)
     np.testing.assert_allclose(pink_ild_db(tail, RATE), 0.0, atol=0.4)
 
 
 def test_sector_weights_pan_energy_between_neighbours():
-    from dsp.brir import SECTOR_AZIMUTHS_DEG
-    from dsp.kernels import sector_weights
+    from stase.dsp.brir import SECTOR_AZIMUTHS_DEG
+    from stase.dsp.kernels import sector_weights
     w = np.zeros(SECTOR_AZIMUTHS_DEG.size)
     previous = None
     for azimuth in np.arange(-180.0, 180.0, 0.5):
@@ -291,7 +291,7 @@ def test_sector_weights_pan_energy_between_neighbours():
 def test_room_scene_streams_in_any_block_size_while_crossing_sectors(rng):
     """Sector gains ramp per sample: a source swept across sectors and into the near field
     renders the same in blocks of 1, 64, 65, 128 and 8193 as in one call."""
-    from dsp.scene import SceneRenderer
+    from stase.dsp.scene import SceneRenderer
     x = (0.1 * rng.standard_normal((1, 9000))).astype(np.float32)
 
     def render(block):
@@ -353,7 +353,7 @@ def _band_ild(h, lo, hi):
 def test_near_field_ild_follows_the_spherical_head(mode):
     """The ILD a source gains moving from 1 m to 0.5 and 0.25 m equals Duda & Martens' series
     within 1 dB in octave bands 250 Hz-8 kHz, at 90 and 45 deg; none at 1 m and beyond."""
-    from dsp.scene import SceneRenderer
+    from stase.dsp.scene import SceneRenderer
 
     def impulse(azimuth, distance):
         scene = SceneRenderer(sample_rate=RATE, block_size=512, room=None)
@@ -387,7 +387,7 @@ def test_near_field_ild_follows_the_spherical_head(mode):
 
 
 def test_near_field_itd_is_the_path_difference_round_the_sphere():
-    from dsp.kernels import near_field_itd_change_s, spherical_head_itd_s, woodworth_itd_s
+    from stase.dsp.kernels import near_field_itd_change_s, spherical_head_itd_s, woodworth_itd_s
     a, c = HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
     for r in (0.25, 0.5, 1.0):
         # source on the left ear's axis: straight to the left ear, tangent + arc to the right one
@@ -397,7 +397,7 @@ def test_near_field_itd_is_the_path_difference_round_the_sphere():
         np.testing.assert_allclose(spherical_head_itd_s(lateral, 1000.0), woodworth_itd_s(lateral), atol=1e-7)
     assert near_field_itd_change_s(0.7, 1.0, 1.0) == 0.0 and near_field_itd_change_s(0.7, 3.0, 1.0) == 0.0
     # rendered: the ITD (below 1.5 kHz) of a lateral itd_ild source at 0.25 m grows by the change
-    from dsp.scene import SceneRenderer
+    from stase.dsp.scene import SceneRenderer
     itds = []
     for distance in (1.0, 0.25):
         scene = SceneRenderer(sample_rate=RATE, block_size=512, room=None)
@@ -413,8 +413,8 @@ def test_near_field_itd_is_the_path_difference_round_the_sphere():
 # directivity table, wetness, the room resolver
 
 def test_every_role_has_a_directivity():
-    from dsp.directivity import DEFAULT_Q, ROLE_DIRECTIVITY, directivity_q
-    from presets import load_lexicon
+    from stase.dsp.directivity import DEFAULT_Q, ROLE_DIRECTIVITY, directivity_q
+    from stase.presets import load_lexicon
     for role in load_lexicon()["roles"]:
         assert role in ROLE_DIRECTIVITY and 1.0 <= directivity_q(role) <= 10.0
         assert len(ROLE_DIRECTIVITY[role].source) > 10
@@ -424,9 +424,9 @@ def test_every_role_has_a_directivity():
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -61.0, 12.5, "wet", True])
 def test_bad_wetness_is_refused_with_one_clear_message(bad, tmp_path):
-    from dsp.offline import render_plan
-    from dsp.plan import Plan
-    from dsp.scene import SceneRenderer
+    from stase.dsp.offline import render_plan
+    from stase.core.plan import Plan
+    from stase.dsp.scene import SceneRenderer
     with pytest.raises(InputError, match=r"reverb_db .*\[-60, 12\]"):
         SceneRenderer(sample_rate=RATE, room="dry_studio", reverb_db=bad)
     scene = SceneRenderer(sample_rate=RATE, room="dry_studio")
@@ -442,13 +442,13 @@ def test_bad_wetness_is_refused_with_one_clear_message(bad, tmp_path):
 
 def test_cli_reverb_db(tmp_path):
     import json
-    from dsp.audio_io import write_audio
+    from stase.core.audio_io import write_audio
     stems = tmp_path / "stems"
     stems.mkdir()
     write_audio(stems / "vox.wav", (0.1 * np.random.default_rng(1).standard_normal(RATE // 2)).astype(np.float32), RATE)
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps({"room": "jazz_club", "sources": [{"track": "vox", "azimuth_deg": 30}]}))
-    stase = [sys.executable, "-m", "bridge.cli", "render", "--stems", str(stems), "--plan", str(plan)]
+    stase = [sys.executable, "-m", "stase.cli", "render", "--stems", str(stems), "--plan", str(plan)]
     bad = subprocess.run(stase + ["-o", str(tmp_path / "bad.wav"), "--reverb-db", "nan"], capture_output=True,
                          text=True, cwd=ROOT)
     assert bad.returncode == 2 and "--reverb-db" in bad.stderr and "[-60, 12]" in bad.stderr
@@ -464,7 +464,7 @@ def test_cli_reverb_db(tmp_path):
 
 
 def test_live_scene_resolves_rooms_like_the_offline_render(tmp_path):
-    from dsp.scene import SceneRenderer
+    from stase.dsp.scene import SceneRenderer
     with pytest.raises(InputError, match="empty"):
         SceneRenderer(sample_rate=RATE, room="")
     bare = tmp_path / "hall"
@@ -479,8 +479,8 @@ def test_live_scene_resolves_rooms_like_the_offline_render(tmp_path):
 def test_plan_carries_wetness_and_the_render_uses_it(tmp_path):
     """``reverb_db`` in a plan (and per source) is checked by the one placement schema, written
     back by ``to_dict``, and sets the render's wetness; ``render_plan(reverb_db=...)`` overrides it."""
-    from dsp.offline import render_plan
-    from dsp.plan import Plan
+    from stase.dsp.offline import render_plan
+    from stase.core.plan import Plan
     plan = Plan.from_dict({"room": "jazz_club", "reverb_db": -6.0,
                            "sources": [{"track": "vox", "role": "lead_vocal", "reverb_db": 2.0}]})
     assert plan.reverb_db == -6.0 and plan.sources[0].reverb_db == 2.0
@@ -509,9 +509,9 @@ def test_plan_carries_wetness_and_the_render_uses_it(tmp_path):
 
 @pytest.mark.parametrize("room_id, azimuth", [("jazz_club", 50.0), ("seminar_measured", -120.0)])
 def test_static_source_response_is_what_the_scene_adds(room_id, azimuth):
-    """``dsp.rooms.static_source_response`` (for offline training data) equals the streamed
+    """``stase.dsp.rooms.static_source_response`` (for offline training data) equals the streamed
     scene's wet part for a static source."""
-    from dsp.rooms import static_source_response
+    from stase.dsp.rooms import static_source_response
     direct, reverb = _direct_and_reverb(room_id, azimuth, 3.0, role="piano", mode="hrtf", reverb_db=-2.0)
     expected = static_source_response(room_id, RATE, azimuth, 3.0, role="piano", reverb_db=-2.0)
     n = min(reverb.shape[1], expected.shape[1])
@@ -520,7 +520,7 @@ def test_static_source_response_is_what_the_scene_adds(room_id, azimuth):
 
 def test_the_measured_room_is_a_room_name_for_the_daemon_too(tmp_path):
     """set_room "seminar_measured" is a name, not a file path outside the allowed folders."""
-    from bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.daemon import Daemon, DaemonConfig
     daemon = Daemon(DaemonConfig(port=0, session=str(tmp_path / "s.json"), durable_saves=False))
     daemon.verb_tracks({"tracks": ["Vox"]})
     reply = daemon.verb_set_room({"room": "seminar_measured"})

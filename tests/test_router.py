@@ -1,7 +1,7 @@
 """Issue 16 (front door): plan and edit through the daemon, learned chat routing, the new verbs.
 
-The daemon tests start a real :class:`bridge.daemon.Daemon` on a free UDP port and talk to it with
-:func:`bridge.client.request`, as REAPER's actions do.
+The daemon tests start a real :class:`stase.bridge.daemon.Daemon` on a free UDP port and talk to it with
+:func:`stase.bridge.client.request`, as REAPER's actions do.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.client import request
+from stase.bridge.client import request
 from daemon_helpers import ask as _ask, running_daemon  # tests/ is on sys.path in pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def ask(d, verb, **params):
 
 def stase_plan_json(capsys, prompt, tracks):
     """What ``stase plan PROMPT --tracks ... --json --model none`` prints, as a dict."""
-    from bridge.cli import main
+    from stase.cli import main
     capsys.readouterr()
     assert main(["plan", prompt, "--tracks", ",".join(tracks), "--json", "--model", "none"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -160,8 +160,8 @@ from collections import Counter  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from agent import router as R  # noqa: E402
-from dsp.errors import InputError, StaseError  # noqa: E402
+from stase.agent import router as R  # noqa: E402
+from stase.core.errors import InputError, StaseError  # noqa: E402
 
 #: Sentences in neither labelled file, of the three kinds the keyword router sent wrong (issue 16):
 #: an edit that mentions distance, level advice without "level"/"balance", where-is without
@@ -205,7 +205,7 @@ def test_training_is_deterministic_and_the_lexical_fallback_routes(monkeypatch):
     def no_encoder(*args, **kwargs):
         raise StaseError("the embedding model package is missing")
 
-    monkeypatch.setattr("agent.retrieval.load_encoder", no_encoder)
+    monkeypatch.setattr("stase.agent.retrieval.load_encoder", no_encoder)
     lexical = R.ChatRouter(rows)
     assert lexical.method == "lexical" and lexical.encoder is None
     np.testing.assert_array_equal(lexical.coef, a.coef)
@@ -242,14 +242,14 @@ def test_serve_with_stems_sets_and_allows_the_folder(tmp_path):
     import os
     import subprocess
     import sys
-    from bridge.cli import main
+    from stase.cli import main
     stems = _write_stems(tmp_path / "elsewhere" / "stems", ["Vox"])
     session = tmp_path / "project" / "s.json"
     session.parent.mkdir()
     assert main(["serve", "--port", "0", "--session", str(session), "--stems", str(tmp_path / "nope")]) == 2
     assert not session.exists()  # refused before anything was opened
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "serve", "--port", "0", "--session",
+    proc = subprocess.Popen([sys.executable, "-m", "stase.cli", "serve", "--port", "0", "--session",
                              str(session), "--stems", str(stems)], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, env=env)
     try:

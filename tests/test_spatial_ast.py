@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from agent.features import (CLIP_FRAMES, HOP, N_FFT, SAMPLE_RATE, binaural_features, hann_periodic,
+from stase.agent.features import (CLIP_FRAMES, HOP, N_FFT, SAMPLE_RATE, binaural_features, hann_periodic,
                             mel_matrix, stft)
-from onnx_models.spatial_ast import labels
+from stase.agent import listener_labels as labels
 
 
 def _binaural_noise(rng, n, delay=3, gain_db=-4.0):
@@ -19,7 +19,7 @@ def _binaural_noise(rng, n, delay=3, gain_db=-4.0):
 
 @pytest.mark.parametrize("n", [16000, 32000, 24001, 9999])
 def test_numpy_front_end_matches_torch_front_end(rng, n):
-    from onnx_models.spatial_ast.model import BinauralFrontEnd
+    from stase.onnx_models.spatial_ast.model import BinauralFrontEnd
     x = _binaural_noise(rng, n)
     ours = binaural_features(x)
     theirs = BinauralFrontEnd()(torch.tensor(x[None], dtype=torch.float64))[0].numpy()
@@ -106,7 +106,7 @@ def test_decode_direction_prefers_a_broad_mode_over_a_narrow_spike():
 
 
 def _smoke_checkpoint(tmp_path, steps, resume=False):
-    from onnx_models.spatial_ast.train import main
+    from stase.onnx_models.spatial_ast.train import main
     out = tmp_path / "smoke.pt"
     args = ["--smoke", "--out", str(out), "--steps", str(steps), "--save-every", "1", "--eval-every", "1000",
             "--threads", "1", "--quiet"]
@@ -129,7 +129,7 @@ def test_training_smoke_checkpoints_and_resumes_exactly(tmp_path):
 
 def test_onnx_export_matches_torch(tmp_path):
     pytest.importorskip("onnxruntime")
-    from onnx_models.spatial_ast.export import export
+    from stase.onnx_models.spatial_ast.export import export
     ckpt = _smoke_checkpoint(tmp_path, 2)
     result = export(ckpt, tmp_path / "m.onnx")
     assert result["max_abs_diff"] < 1e-4
@@ -141,14 +141,14 @@ def test_onnx_export_matches_torch(tmp_path):
 
 
 def test_soft_targets_are_normalised_and_circular():
-    from onnx_models.spatial_ast.model import soft_targets
+    from stase.onnx_models.spatial_ast.model import soft_targets
     t = soft_targets(torch.tensor([0, 359]), 360, 2.0, circular=True)
     torch.testing.assert_close(t.sum(dim=1), torch.ones(2))
     assert t[0, 359] == pytest.approx(t[0, 1]) and t[1, 0] == pytest.approx(t[1, 358])
 
 
 def test_patchify_equals_the_strided_patch_conv():
-    from onnx_models.spatial_ast.model import build_model
+    from stase.onnx_models.spatial_ast.model import build_model
     model = build_model(dict(embed_dim=32, depth=1, heads=2, mlp_ratio=2.0))
     x = torch.randn(3, 8, 112, 128)
     reference = model.patch_embed(x).flatten(2).transpose(1, 2)
@@ -156,7 +156,7 @@ def test_patchify_equals_the_strided_patch_conv():
 
 
 def test_fine_tune_init_loads_weights_and_drops_regularisation(tmp_path):
-    from onnx_models.spatial_ast.train import main
+    from stase.onnx_models.spatial_ast.train import main
     base = _smoke_checkpoint(tmp_path / "a", 2)
     out = tmp_path / "ft.pt"
     assert main(["--smoke", "--quiet", "--steps", "1", "--lr", "0", "--warmup", "1", "--out", str(out),
@@ -170,8 +170,8 @@ def test_fine_tune_init_loads_weights_and_drops_regularisation(tmp_path):
 
 def test_checkpoint_rebuilt_from_onnx_equals_the_exported_model(tmp_path, rng):
     pytest.importorskip("onnxruntime")
-    from onnx_models.spatial_ast.export import export, load_checkpoint, parity
-    from onnx_models.spatial_ast.from_onnx import checkpoint_from_onnx, model_from_onnx
+    from stase.onnx_models.spatial_ast.export import export, load_checkpoint, parity
+    from stase.onnx_models.spatial_ast.from_onnx import checkpoint_from_onnx, model_from_onnx
     ckpt = _smoke_checkpoint(tmp_path, 2)
     state = torch.load(ckpt, weights_only=False)
     # Non-trivial BatchNorm statistics, so the fold of the fusion BN into its conv matters.
@@ -218,7 +218,7 @@ def _write_feature_folder(folder, n, seed):
 
 
 def test_feature_sets_from_several_folders_concatenate_rows_and_labels(tmp_path):
-    from onnx_models.spatial_ast.train import FeatureSet, load_sets
+    from stase.onnx_models.spatial_ast.train import FeatureSet, load_sets
     la = _write_feature_folder(tmp_path / "a", 5, 1)
     lb = _write_feature_folder(tmp_path / "b", 3, 2)
     both = load_sets([tmp_path / "a", tmp_path / "b", tmp_path / "missing"], "train_s1")
@@ -236,14 +236,14 @@ def test_feature_sets_from_several_folders_concatenate_rows_and_labels(tmp_path)
 
 
 def test_goal_score_is_the_worst_ratio_to_the_goals():
-    from onnx_models.spatial_ast.train import goal_score
+    from stase.onnx_models.spatial_ast.train import goal_score
     met = {"mae_deg": 5.0, "er20": 0.075, "front_back": 0.025, "der": 0.125}
     assert goal_score(met) == pytest.approx(0.5)
     assert goal_score({**met, "front_back": 0.06}) == pytest.approx(1.2)
 
 
 def test_select_goals_keeps_the_checkpoint_with_the_lowest_goal_score(tmp_path):
-    from onnx_models.spatial_ast.train import goal_score, main
+    from stase.onnx_models.spatial_ast.train import goal_score, main
     out = tmp_path / "sel.pt"
     assert main(["--smoke", "--quiet", "--steps", "4", "--save-every", "1", "--eval-every", "1",
                  "--threads", "1", "--select", "goals", "--out", str(out)]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnx_models.spatial_ast import data
+from stase.onnx_models.spatial_ast import data
 
 
 @pytest.mark.parametrize("room_id, azimuth_deg, elevation_deg, distance_m, role",
@@ -16,8 +16,8 @@ def test_rendered_source_equals_the_streamed_scene_in_its_room(room_id, azimuth_
     """Direct path + room part of a clip equal ``SceneRenderer(room=...)`` streaming the same
     static source (direction-, distance- and directivity-dependent reverb, not one frontal send)."""
     if not data.rooms_available() or data._scene(None) is None:
-        pytest.skip("dsp.scene / dsp.rooms not available")
-    from dsp.scene import SceneRenderer
+        pytest.skip("stase.dsp.scene / stase.dsp.rooms not available")
+    from stase.dsp.scene import SceneRenderer
     mono = np.random.default_rng(3).standard_normal(data.CLIP_SAMPLES) * 0.1
     scene = SceneRenderer(sample_rate=data.SAMPLE_RATE, block_size=1024, room=room_id,
                           hrtf=data.hrtf_set(), max_sources=4)

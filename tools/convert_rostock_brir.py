@@ -10,17 +10,17 @@ Released under CC0 1.0 (``SOURCE_README.md`` of that folder; issue 15).
 Per direction:
 
 * the onset is the first sample within 20 dB of the peak over both ears (as
-  ``dsp.rooms.load_rir_file``); the response starts there and its first 2.5 ms, the direct sound
+  ``stase.dsp.rooms.load_rir_file``); the response starts there and its first 2.5 ms, the direct sound
   (the scene renders its own), are removed with a 1 ms fade;
 * it is trimmed to :data:`KEEP_S`; what is cut (printed) holds 53-58 dB less energy than the whole
   response: the measurement's noise floor (at RT60 0.57 s the room itself is 95 dB down by then).
 
 Level: the stored responses are relative to the direct sound at 1 m of a head whose diffuse-field
-energy in the 500 Hz-1 kHz octaves is 1, as the simulated rooms (``dsp.brir``).  One factor for
+energy in the 500 Hz-1 kHz octaves is 1, as the simulated rooms (``stase.dsp.brir``).  One factor for
 all directions makes the measured direct sound (its first 2.5 ms) carry, in the 500 Hz-8 kHz band
 and averaged over the five directions and both ears, the energy of stase's own direct sound at
-6.3 m: the MIT KEMAR HRIR (``dsp.hrtf``) over 6.3 m, cut to the same 2.5 ms, divided by the root
-of its diffuse-field mid-band energy (``dsp.brir.head_mid_band_energy``).  The scene then
+6.3 m: the MIT KEMAR HRIR (``stase.dsp.hrtf``) over 6.3 m, cut to the same 2.5 ms, divided by the root
+of its diffuse-field mid-band energy (``stase.dsp.brir.head_mid_band_energy``).  The scene then
 reproduces the measured direct-to-reverberant balance at 6.3 m for a loudspeaker-like source.
 
 Output (float16 samples scaled by ``scale``, about 0.9 MB): ``responses`` (5, 2, n),
@@ -69,8 +69,8 @@ def band_energy(ir: np.ndarray, rate: int) -> float:
 
 
 def convert(source: Path, out: Path) -> dict:
-    from dsp.brir import head_mid_band_energy
-    from dsp.hrtf import load_hrtf
+    from stase.dsp.brir import head_mid_band_energy
+    from stase.dsp.hrtf import load_hrtf
     with np.load(source / SOURCE_FILE, allow_pickle=False) as data:
         rate = int(data["fs"])
         distance, rt60 = float(data["distance_m"]), float(data["rt60_s"])

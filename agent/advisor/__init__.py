@@ -6,6 +6,6 @@ activity), :mod:`.masking` (who masks whom, spatial release), :mod:`.differentia
 reference balance) or :mod:`.priors` (against documented targets).  ``docs/advisor.md`` explains
 the models and the bench.
 """
-from .advice import advise, advise_analysis, guarded_rephrase, model_rephraser
+from stase.agent.advisor.advice import advise, advise_analysis, guarded_rephrase, model_rephraser
 
 __all__ = ["advise", "advise_analysis", "guarded_rephrase", "model_rephraser"]

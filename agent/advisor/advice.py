@@ -19,11 +19,12 @@ from typing import Callable
 
 import numpy as np
 
-from .analysis import MixAnalysis, analyse_stems, check_sample_rate, prepare_stems, resample_stems
-from .differential import DEAD_BAND_DB, differential_gains, match_tracks
-from .ensembles import ENSEMBLE_NAMES, PART_WORDS
-from .masking import describe_bands, masking_analysis
-from .priors import prior_gains, resolve_roles
+from stase.agent.advisor.analysis import MixAnalysis, analyse_stems, check_sample_rate, prepare_stems
+from stase.core.rates import resample_stems
+from stase.agent.advisor.differential import DEAD_BAND_DB, differential_gains, match_tracks
+from stase.agent.advisor.ensembles import ENSEMBLE_NAMES, PART_WORDS
+from stase.agent.advisor.masking import describe_bands, masking_analysis
+from stase.agent.advisor.priors import prior_gains, resolve_roles
 
 _GENRE_WORDS = {"default": "popular music since 1975"}
 #: masking worth mentioning: share of the time the target plays.
@@ -220,7 +221,7 @@ REPHRASE_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"
 
 def model_rephraser(model) -> Callable[[str], str]:
     """Wrap a conductor model (anything with ``complete_json(messages, schema)``, such as
-    :class:`agent.llm.ConductorModel`) as a ``rephrase`` callable for :func:`advise`.
+    :class:`stase.agent.llm.ConductorModel`) as a ``rephrase`` callable for :func:`advise`.
 
     The model only rewords; :func:`guarded_rephrase` throws its text away if a number changed.
     """
@@ -280,7 +281,7 @@ def advise(stems, sample_rate, reference=None, plan=None, *, reference_sample_ra
     sample_rate : Hz of ``stems``.
     reference : optional {track: audio}: a balanced version of the same stems, or a reference
         mix's stems; matched by name, then role.  Resampled if ``reference_sample_rate`` differs.
-    plan : optional :class:`dsp.plan.Plan` (or its dict form): roles, genre, and placements for
+    plan : optional :class:`stase.core.plan.Plan` (or its dict form): roles, genre, and placements for
         spatial release.
     roles : optional {track: role} overriding the plan and the names.
     genre : optional genre for the priors ("pop", "rock", "country", "rap", "metal").
@@ -288,11 +289,11 @@ def advise(stems, sample_rate, reference=None, plan=None, *, reference_sample_ra
 
     Raises
     ------
-    dsp.errors.InputError : bad audio, bad rate, or a reference with too few matching tracks.
+    stase.core.errors.InputError : bad audio, bad rate, or a reference with too few matching tracks.
     """
     rate = check_sample_rate(sample_rate)
     if isinstance(plan, dict):
-        from dsp.plan import Plan
+        from stase.core.plan import Plan
         plan = Plan.from_dict(plan, source="plan")
     current = analyse_stems(stems, rate, "stems")
     ref_analysis = None

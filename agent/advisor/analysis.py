@@ -4,7 +4,6 @@ What this module holds
 ----------------------
 * :func:`prepare_stems` - checks a ``{track: audio}`` mapping (NaN/Inf, empty, layout, lengths)
   and returns float32 ``(channels, samples)`` arrays of one length plus plain-language warnings.
-* :func:`resample_stems` - polyphase resampling of a whole set to another rate.
 * :func:`k_weight` / :func:`gating_block_powers` / :func:`gated_loudness` - ITU-R BS.1770-4
   loudness, vectorised.  The K-weighting biquads are pyloudnorm's (``pyloudnorm.IIRfilter`` with
   the parameters of its "K-weighting" meter); block powers come from one cumulative sum instead of
@@ -24,13 +23,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import scipy.fft
 import scipy.signal
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
 #: BS.1770-4 gating: 400 ms blocks, 75 % overlap, absolute gate -70 LUFS, relative gate -10 LU.
 BLOCK_S = 0.400
@@ -102,7 +100,7 @@ def prepare_stems(stems, sample_rate, what: str = "stems") -> tuple[dict[str, np
             raise InputError(f"{what}: track {name!r} is not a numeric audio array ({exc})") from exc
         if np.issubdtype(a.dtype, np.integer):
             raise InputError(f"{what}: track {name!r} holds integers ({a.dtype}); pass float audio "
-                             "in [-1, 1] (read files with dsp.audio_io.read_audio)")
+                             "in [-1, 1] (read files with stase.core.audio_io.read_audio)")
         if a.ndim == 1:
             a = a[None, :]
         if a.ndim != 2:
@@ -128,14 +126,6 @@ def prepare_stems(stems, sample_rate, what: str = "stems") -> tuple[dict[str, np
     return audio, warnings
 
 
-def resample_stems(audio: dict[str, np.ndarray], from_rate: int, to_rate: int) -> dict[str, np.ndarray]:
-    """Resample every stem with a polyphase filter (``scipy.signal.resample_poly``)."""
-    if int(from_rate) == int(to_rate):
-        return dict(audio)
-    ratio = Fraction(int(to_rate), int(from_rate)).limit_denominator(1000)
-    return {name: scipy.signal.resample_poly(np.asarray(a, dtype=np.float64), ratio.numerator,
-                                             ratio.denominator, axis=-1).astype(np.float32)
-            for name, a in audio.items()}
 
 
 def k_weighting_sos(sample_rate: int) -> np.ndarray:

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
-from .analysis import ABSOLUTE_GATE_LUFS, MixAnalysis
-from .anchor import consensus_anchor
+from stase.agent.advisor.analysis import ABSOLUTE_GATE_LUFS, MixAnalysis
+from stase.agent.advisor.anchor import consensus_anchor
 
 ALIGNED_CORRELATION = 0.9
 #: proposals smaller than this are "leave it" (dB), per method; tracks whose raw offsets agree

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import MixAnalysis
+from stase.agent.advisor.analysis import MixAnalysis
 
 DERIVATION = ("derived on the tuning split of bench/realistic_multitracks (music21 scores rendered "
               "with their own dynamics; python -m bench.realistic_multitracks derive)")
@@ -156,7 +156,7 @@ def ensemble_gains(analysis: MixAnalysis, ensemble: str, parts: dict[str, str],
     -------
     gains_db, details : as :func:`.priors.prior_gains` (details ``kind`` = "ensemble").
     """
-    from .anchor import consensus_anchor
+    from stase.agent.advisor.anchor import consensus_anchor
     tracks = list(parts)
     targets = [PART_TARGETS[ensemble][parts[t]] for t in tracks]
     loudness = np.array([analysis.stems[t].integrated_lufs for t in tracks])

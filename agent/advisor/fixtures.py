@@ -11,7 +11,7 @@ caricatures chosen for their level behaviour, not their beauty:
 * ``piano`` - decaying struck notes; ``strings`` - sustained bowed notes with vibrato.
 
 :func:`fixture_stems` returns raw stems (arbitrary levels); :func:`balanced_fixture` scales them to
-the advisor's documented prior targets (:mod:`agent.advisor.priors`) with an optional random
+the advisor's documented prior targets (:mod:`stase.agent.advisor.priors`) with an optional random
 jitter that stands for the spread between real balanced mixes.
 """
 from __future__ import annotations
@@ -183,8 +183,8 @@ def balanced_fixture(n_tracks: int = 5, duration_s: float = 20.0, sample_rate: i
     stems : {track: float32 (samples,)} balanced
     roles : {track: role}
     """
-    from .analysis import analyse_stems
-    from .priors import prior_gains
+    from stase.agent.advisor.analysis import analyse_stems
+    from stase.agent.advisor.priors import prior_gains
     stems, roles = fixture_stems(n_tracks, duration_s, sample_rate, seed)
     analysis = analyse_stems(stems, sample_rate)
     gains, _ = prior_gains(analysis, roles, genre=genre, anchor="none")

@@ -40,10 +40,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.conventions import (HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, azimuth_to_stereo_pan,
+from stase.core.conventions import (HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, azimuth_to_stereo_pan,
                              great_circle_deg, lateral_angle_deg)
 
-from .analysis import MixAnalysis
+from stase.agent.advisor.analysis import MixAnalysis
 
 RELEVANCE_DB = 20.0
 MASKED_BELOW_DB = 0.0      # a band is masked when target - effective masker < this
@@ -85,7 +85,7 @@ def spatial_release_db(target, masker, frequency_hz) -> np.ndarray:
     """Release from masking (dB, >= 0) per frequency for two placements.
 
     ``target`` and ``masker`` are objects with ``azimuth_deg``, ``elevation_deg`` and ``mode``
-    (a :class:`dsp.plan.SourcePlacement`).  Co-located sources give 0 dB.
+    (a :class:`stase.core.plan.SourcePlacement`).  Co-located sources give 0 dB.
     """
     f = np.asarray(frequency_hz, dtype=float)
     t_left, t_right = ear_gains_db(target.azimuth_deg, target.elevation_deg, f, target.mode)
@@ -143,7 +143,7 @@ def masking_analysis(analysis: MixAnalysis, plan=None, gains_db: dict[str, float
     Parameters
     ----------
     analysis : the stems' analysis (band levels and activity).
-    plan : a :class:`dsp.plan.Plan`; tracks it places get spatial release against each other.
+    plan : a :class:`stase.core.plan.Plan`; tracks it places get spatial release against each other.
     gains_db : gain changes to apply first ({track: dB}), to see masking after advice.
     """
     tracks = [t for t, s in analysis.stems.items() if not s.silent]

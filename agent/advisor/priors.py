@@ -28,8 +28,8 @@ import re
 
 import numpy as np
 
-from .analysis import MixAnalysis
-from .ensembles import ensemble_gains, ensemble_parts
+from stase.agent.advisor.analysis import MixAnalysis
+from stase.agent.advisor.ensembles import ensemble_gains, ensemble_parts
 
 GERDES_SIEDENBURG_2023 = ("Gerdes & Siedenburg 2023, JASA Express Lett. 3:043201 "
                           "(lead-vocal-to-accompaniment ratio in popular music)")
@@ -59,7 +59,7 @@ _GENRE_WORDS = {
     "pop": ("pop", "synthpop", "dance", "disco", "edm", "rnb", "r&b", "soul", "funk"),
 }
 
-# last-resort name -> role table, used only when neither the plan nor agent.lexicon knows the track
+# last-resort name -> role table, used only when neither the plan nor stase.agent.lexicon knows the track
 _ROLE_WORDS = (
     ("backing_vocals", ("backing", "bvs", "bv", "harmony", "harmonies", "choir", "backs")),
     ("lead_vocal", ("vocal", "vox", "voice", "lead vox", "singer", "vocals", "lv")),
@@ -94,9 +94,9 @@ def genre_of(plan=None, genre: str | None = None) -> str:
 
 
 def role_from_name(track: str) -> str | None:
-    """A role guessed from a track name: agent.lexicon when present, else a small word table."""
+    """A role guessed from a track name: stase.agent.lexicon when present, else a small word table."""
     try:
-        from agent.lexicon import match_track_role
+        from stase.agent.lexicon import match_track_role
         role = match_track_role(track)
         if role:
             return role

@@ -24,6 +24,6 @@ __all__ = ["generate_stems", "resolve_music", "arrange_music", "ROLES"]
 def __getattr__(name: str):
     # imported on first use, so `stase demo --help` does not compile the synth's numba kernels
     if name in __all__:
-        from . import generator
+        from stase.agent.music import generator
         return getattr(generator, name)
-    raise AttributeError(f"module 'agent.music' has no attribute {name!r}")
+    raise AttributeError(f"module 'stase.agent.music' has no attribute {name!r}")

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import mido
 import numpy as np
 
-from .gm import DRUM_ROLES, kit_for, program_for
-from .melody import split_choir, write_choir, write_counter, write_harmony, write_melody
-from .parts import (DRUM_CHANNEL, Context, NoteEvent, write_bass, write_chords, write_drums,
+from stase.agent.music.gm import DRUM_ROLES, kit_for, program_for
+from stase.agent.music.melody import split_choir, write_choir, write_counter, write_harmony, write_melody
+from stase.agent.music.parts import (DRUM_CHANNEL, Context, NoteEvent, write_bass, write_chords, write_drums,
                     write_hand_drums, write_percussion)
-from .styles import Style
-from .theory import Key, chord_from_numeral, parse_key
+from stase.agent.music.styles import Style
+from stase.agent.music.theory import Key, chord_from_numeral, parse_key
 
 TICKS_PER_BEAT = 480
 #: Who takes the tune, in order of preference (the first present wins).

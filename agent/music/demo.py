@@ -14,7 +14,6 @@ peak would pass ``CEILING_DBFS``), ``stage_map.png`` and ``report.md``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
 DEMO_PROMPT = ("a jazz quintet in a small club late at night: saxophone a bit left, trumpet on the "
                "right, piano further left, upright bass and drums at the back")
@@ -37,31 +36,6 @@ TARGET_LUFS = -16.0
 CEILING_DBFS = -1.0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("prompt", nargs="?", default=None,
-                        help="what to play and where, e.g. 'a rock band in a club, guitar hard left' "
-                             "(demo: a built-in jazz-club prompt when omitted)")
-    parser.add_argument("-o", "--out", default=None,
-                        help=f"output folder (default: {DEFAULT_OUT}/)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the arrangement (default 0)")
-    parser.add_argument("--bars", type=int, default=None,
-                        help=f"length in bars (default: the plan's, fitted to about {TARGET_SECONDS:.0f} s)")
-    parser.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
-    parser.add_argument("--model", default="auto",
-                        help="conductor model: auto (default), none, smollm2, gemma or a GGUF path")
-    parser.add_argument("--musicgen", metavar="MODEL_DIR", default=None,
-                        help="generate the stems with a local MusicGen model folder instead of the "
-                             "built-in arranger (needs transformers; nothing is downloaded)")
-    parser.add_argument("--voices", choices=("auto", "sampled", "synth"), default="auto",
-                        help="who plays the parts: auto (default: sampled General MIDI instruments "
-                             "through FluidSynth when installed, else the built-in synth), sampled, "
-                             "or synth")
-    parser.add_argument("--soundfont", metavar="FILE.sf2", default=None,
-                        help="a SoundFont 2 file for the sampled voices (default: the installed "
-                             "FluidR3_GM.sf2)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
-
-
 def safe_filename(track: str) -> str:
     """A file name for a track: characters file systems reject become '_'."""
     name = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", track).strip().strip(".")
@@ -71,7 +45,7 @@ def safe_filename(track: str) -> str:
 def fit_bars(music: dict, bars: int | None) -> int:
     """The number of bars to generate: ``bars`` if given, else the plan's when its length is in
     ``ACCEPTED_SECONDS``, else the whole-phrase count nearest to ``TARGET_SECONDS``."""
-    from .theory import parse_meter
+    from stase.agent.music.theory import parse_meter
     if bars is not None:
         if bars < 1 or bars > 512:
             raise InputError(f"--bars must be 1..512, got {bars}")
@@ -104,7 +78,7 @@ def master(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float, floa
 
     Returns (audio, gain_db, loudness before, LUFS or None when too short to measure).
     """
-    from dsp.offline import integrated_loudness
+    from stase.dsp.offline import integrated_loudness
     lufs = integrated_loudness(audio, sample_rate)
     peak = float(np.max(np.abs(audio)))
     if peak <= 0:
@@ -136,32 +110,6 @@ class Stages:
             self.timings[name] = time.perf_counter() - start
 
 
-def run(args: argparse.Namespace) -> int:
-    name = getattr(args, "_name", "demo")
-    prompt = args.prompt
-    if prompt is None:
-        if name == "generate":
-            raise InputError("stase generate needs a PROMPT, e.g. stase generate 'a string quartet "
-                             "in a small hall' -o quartet/")
-        prompt = DEMO_PROMPT
-    if not 8000 <= args.rate <= 384000:
-        raise InputError(f"--rate must be 8000..384000 Hz, got {args.rate}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, got {args.seed}")
-    out = Path(args.out or DEFAULT_OUT)
-    result = make_demo(prompt, out, seed=args.seed, bars=args.bars, sample_rate=args.rate,
-                       model=args.model, musicgen=args.musicgen, quiet=args.quiet,
-                       voices=getattr(args, "voices", "auto"), soundfont=getattr(args, "soundfont", None))
-    if not args.quiet:
-        print(f"stase {name}: {len(result['stems'])} stems ({result['voices']}), "
-              f"{result['duration_s']:.1f} s of music, "
-              f"done in {sum(result['timings'].values()):.1f} s -> {out}/")
-        for f in result["files"]:
-            print(f"  {out / f}")
-        print(f"Listen on headphones: {out / 'mix_binaural.wav'}")
-    return 0
-
-
 def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
               sample_rate: int = 48000, model: str = "auto", musicgen: str | None = None,
               quiet: bool = True, conductor=None, voices: str = "auto",
@@ -169,17 +117,17 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
     """The whole pipeline; returns {"plan", "stems", "files", "timings", "duration_s", "mixes",
     "voices"} ("voices": which voices played the stems, as the report says).
 
-    ``voices`` / ``soundfont``: see :func:`agent.music.voices.choose_voices`; checked before any
+    ``voices`` / ``soundfont``: see :func:`stase.agent.music.voices.choose_voices`; checked before any
     work, so a missing or corrupt SoundFont stops the run at once.
     """
-    from dsp.audio_io import write_audio
-    from dsp.offline import render_plan
-    from dsp.plan import save_plan
+    from stase.core.audio_io import write_audio
+    from stase.dsp.offline import render_plan
+    from stase.core.plan import save_plan
 
-    from .generator import arrange_music, render_arrangement, resolve_music
-    from .report import write_report
-    from .stage_map import draw_stage_map
-    from .voices import choose_voices
+    from stase.agent.music.generator import arrange_music, render_arrangement, resolve_music
+    from stase.agent.music.report import write_report
+    from stase.agent.music.stage_map import draw_stage_map
+    from stase.agent.music.voices import choose_voices
 
     stages = Stages(quiet)
     out = Path(out)
@@ -192,7 +140,7 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
         if conductor is None:
             # our own bar shows this stage; the model loader's bars would interleave with it
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-            from agent.conductor import Conductor
+            from stase.agent.conductor import Conductor
             conductor = Conductor(model=model)
         plan = _plan_without_tracks(conductor, prompt)
         music = music_from_plan(plan)
@@ -207,7 +155,7 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
     spec = resolve_music(music)
     with stages.stage("stems", total=len(spec.tracks)) as bar:
         if musicgen:
-            from .musicgen import MusicGenGenerator
+            from stase.agent.music.musicgen import MusicGenGenerator
             stems = MusicGenGenerator(musicgen).generate_stems(music, sample_rate, seed,
                                                                 progress=lambda t: bar.update(1))
             jobs, arrangement, generator = None, None, f"MusicGen ({musicgen})"
@@ -240,7 +188,7 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
             rel = f"mix_{label}.wav"
             write_audio(out / rel, audio, sample_rate, subtype="PCM_24")
             files.append(rel)
-            from dsp.offline import integrated_loudness
+            from stase.dsp.offline import integrated_loudness
             final = integrated_loudness(audio, sample_rate)
             mixes.append({"name": label, "file": rel, "lufs": final,
                           "peak_dbfs": float(20 * np.log10(np.max(np.abs(audio)) + 1e-12)),
@@ -271,7 +219,7 @@ def make_demo(prompt: str, out: Path, *, seed: int = 0, bars: int | None = None,
 
 def _map_title(plan) -> str:
     """"Small jazz combo - Jazz club" from the template's and the room's preset names."""
-    from presets import load_rooms, load_templates
+    from stase.presets import load_rooms, load_templates
     template = load_templates().get(plan.template or "", {}).get("name") or "Custom layout"
     room = load_rooms().get(plan.room, {}).get("name") or plan.room
     return f"{template} \N{EM DASH} {room}"

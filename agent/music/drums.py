@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .synth import lowpass
-from .theory import midi_to_hz
+from stase.agent.music.synth import lowpass
+from stase.agent.music.theory import midi_to_hz
 
 METALLIC_HZ = (205.3, 304.4, 369.6, 522.7, 540.0, 800.0)  # TR-808 cymbal oscillators
 ROUND_ROBIN = 3

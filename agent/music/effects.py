@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import butter, sosfilt
 
-from .styles import Style
+from stase.agent.music.styles import Style
 
 
 def part_effects(role: str, x: np.ndarray, sr: float, style: Style, tempo_bpm: float,

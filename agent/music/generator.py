@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
-from .arranger import Arrangement, arrange
-from .mixing import balance
-from .styles import STYLES, Style, resolve_style
-from .theory import Key, chord_from_numeral, parse_key, parse_meter
-from .voices import choose_voices
+from stase.agent.music.arranger import Arrangement, arrange
+from stase.agent.music.mixing import balance
+from stase.agent.music.styles import STYLES, Style, resolve_style
+from stase.agent.music.theory import Key, chord_from_numeral, parse_key, parse_meter
+from stase.agent.music.voices import choose_voices
 
 #: The 24 roles of docs/CONTRACTS.md (lexicon roles = template roles = generator voices).
 ROLES = ("lead_vocal", "backing_vocals", "choir", "drums", "percussion", "hand_drums", "bass",
@@ -58,7 +58,7 @@ class MusicSpec:
 
 
 def _templates() -> dict[str, dict]:
-    from presets import load_templates
+    from stase.presets import load_templates
     return load_templates()
 
 
@@ -67,7 +67,7 @@ def _role_for(track: str, role: Any) -> str:
     if isinstance(role, str) and role in ROLES:
         return role
     try:
-        from agent.lexicon import match_track_role
+        from stase.agent.lexicon import match_track_role
     except ImportError:  # pragma: no cover - the lexicon ships with the package
         match_track_role = None
     for text in (role, track):
@@ -195,7 +195,7 @@ def generate_stems(music: dict | str, sample_rate: int = 48000, seed: int = 0, v
     seed : the same seed gives the same stems, bit for bit.
     voices : ``"synth"`` (default: the built-in voices, the same on every machine), ``"sampled"``
         (General MIDI instruments through FluidSynth; ``InputError`` when it is not installed) or
-        ``"auto"`` (sampled when installed, else synth).  See :mod:`agent.music.voices`.
+        ``"auto"`` (sampled when installed, else synth).  See :mod:`stase.agent.music.voices`.
     soundfont : a SoundFont 2 file for the sampled voices instead of the installed FluidR3_GM.
 
     Returns

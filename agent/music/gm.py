@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .styles import Style
+from stase.agent.music.styles import Style
 
 GM_PROGRAM_NAMES = (
     "Acoustic Grand Piano", "Bright Acoustic Piano", "Electric Grand Piano", "Honky-tonk Piano",
@@ -83,7 +83,7 @@ def world_colour(track: str, style: Style) -> bool:
 @lru_cache(maxsize=1)
 def lexicon_programs() -> dict[str, int]:
     """``{role: gm_program}`` from presets/lexicon.yaml (checked 0..127 by its schema)."""
-    from presets import load_lexicon
+    from stase.presets import load_lexicon
     return {role: int(spec["gm_program"]) for role, spec in load_lexicon()["roles"].items()}
 
 

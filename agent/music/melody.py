@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .parts import RANGES, Context, NoteEvent, voice_lead
-from .theory import Chord, nearest_in
+from stase.agent.music.parts import RANGES, Context, NoteEvent, voice_lead
+from stase.agent.music.theory import Chord, nearest_in
 
 #: One-bar rhythms in 8th notes for 4/4 and 3/4 (a negative value is a rest).
 RHYTHMS = {

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from dsp.errors import InputError, StaseError
+from stase.core.errors import InputError, StaseError
 
-from .generator import MusicSpec, _check_rate_seed, resolve_music
-from .mixing import balance
+from stase.agent.music.generator import MusicSpec, _check_rate_seed, resolve_music
+from stase.agent.music.mixing import balance
 
 ROLE_WORDS = {
     "lead_vocal": "lead vocals singing", "backing_vocals": "backing vocal harmonies",
@@ -115,16 +115,15 @@ class MusicGenGenerator:
 
     def generate_stems(self, music: dict | str, sample_rate: int = 48000, seed: int = 0,
                        progress=None) -> dict[str, np.ndarray]:
-        """Same contract as :func:`agent.music.generate_stems`, one MusicGen clip per instrument."""
-        from scipy.signal import resample_poly
+        """Same contract as :func:`stase.agent.music.generate_stems`, one MusicGen clip per instrument."""
+        from stase.core.rates import resample
         _check_rate_seed(sample_rate, seed)
         spec = resolve_music(music)
         n = spec.n_samples(int(sample_rate))
         raw: dict[str, np.ndarray] = {}
         for i, (track, role) in enumerate(spec.tracks):
             clip = self.clip(instrument_prompt(spec, role), spec.duration_s, seed * 1000 + i)
-            g = math.gcd(int(sample_rate), self.model_rate)
-            clip = resample_poly(clip.astype(np.float64), int(sample_rate) // g, self.model_rate // g)
+            clip = resample(clip.astype(np.float64), self.model_rate, int(sample_rate))
             stem = np.zeros(n)
             stem[: min(n, clip.size)] = clip[:n]
             if not np.all(np.isfinite(stem)):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .styles import Style
-from .theory import Chord, Key, nearest_in
+from stase.agent.music.styles import Style
+from stase.agent.music.theory import Chord, Key, nearest_in
 
 #: GM percussion keys used by the drum writer (General MIDI 1 percussion map, channel 10).
 GM_DRUMS = {"kick": 36, "snare": 38, "clap": 39, "hihat": 42, "hihat_closed16": 42,

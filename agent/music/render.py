@@ -12,13 +12,13 @@ from functools import partial
 
 import numpy as np
 
-from . import synth
-from .arranger import Note
-from .drums import OneShots, hand_drum, kit_sound, mallet, timpani
-from .effects import part_effects
-from .gm import CLASSICAL, WORLD_WORDS, world_colour  # noqa: F401  (re-exported)
-from .styles import Style
-from .vocals import sung_note, vowel_sequence
+from stase.agent.music import synth
+from stase.agent.music.arranger import Note
+from stase.agent.music.drums import OneShots, hand_drum, kit_sound, mallet, timpani
+from stase.agent.music.effects import part_effects
+from stase.agent.music.gm import CLASSICAL, WORLD_WORDS, world_colour  # noqa: F401  (re-exported)
+from stase.agent.music.styles import Style
+from stase.agent.music.vocals import sung_note, vowel_sequence
 
 #: Relative level (dB) of each GM drum key inside a kit.
 KIT_LEVELS_DB = {36: 0.0, 38: -2.0, 37: -8.0, 39: -3.0, 42: -11.0, 44: -14.0, 46: -10.0, 49: -9.0,

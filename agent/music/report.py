@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dsp.audio_io import atomic_write_text
-from dsp.plan import Plan
+from stase.core.audio_io import atomic_write_text
+from stase.core.plan import Plan
 
-from .stage_map import azimuth_label
+from stase.agent.music.stage_map import azimuth_label
 
 PLACEMENT_HEADER = ("| Track | Role | Azimuth (deg, + = left) | Elevation (deg) | Distance (m) | Mode | Gain (dB) |")
 
@@ -92,7 +92,7 @@ def render_report(prompt: str, plan: Plan, *, seed: int, sample_rate: int, gener
 
 
 def _beats(meter: Any) -> int:
-    from .theory import parse_meter
+    from stase.agent.music.theory import parse_meter
     try:
         return parse_meter(meter)[0]
     except ValueError:

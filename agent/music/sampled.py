@@ -42,10 +42,10 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from dsp.errors import InputError, StaseError
+from stase.core.errors import InputError, StaseError
 
-from .effects import part_effects
-from .gm import voice_name
+from stase.agent.music.effects import part_effects
+from stase.agent.music.gm import voice_name
 
 #: Where Debian/Ubuntu (fluid-soundfont-gm), Fedora and Arch put FluidR3_GM, then the Debian
 #: "default-GM" alternative (any installed GM SoundFont).
@@ -255,8 +255,8 @@ class FluidSynthVoices:
         stereo = np.frombuffer(data[: len(data) // 8 * 8], dtype="<f4").reshape(-1, 2)
         mono = stereo.astype(np.float64).mean(axis=1)
         if rate != sample_rate:
-            from dsp.cli_render import resample_stems
-            mono = resample_stems({"x": mono}, rate, sample_rate)["x"].astype(np.float64)
+            from stase.core.rates import resample
+            mono = resample(mono, rate, sample_rate)
         out = np.zeros(n_samples)
         out[: min(n_samples, mono.size)] = mono[:n_samples]
         return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from dsp.plan import Plan
+from stase.core.plan import Plan
 
 FAMILY_COLOURS = {
     "voice": "#d62728", "drums": "#8c564b", "percussion": "#bc7a4a", "bass": "#1f3f99",
@@ -39,7 +39,7 @@ def azimuth_label(azimuth_deg: float) -> str:
 
 def _families() -> dict[str, str]:
     try:
-        from presets import load_lexicon
+        from stase.presets import load_lexicon
         return {role: spec.get("family", "") for role, spec in load_lexicon()["roles"].items()}
     except Exception:  # noqa: BLE001 - colours are cosmetic; a broken lexicon is reported elsewhere
         return {}
@@ -47,7 +47,7 @@ def _families() -> dict[str, str]:
 
 def _room_info(room_id: str) -> dict | None:
     try:
-        from presets import load_rooms
+        from stase.presets import load_rooms
         return load_rooms().get(room_id)
     except Exception:  # noqa: BLE001 - the map still shows the sources without a room
         return None

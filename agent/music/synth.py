@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import decaying_partials, karplus_strong, polyblep_saw, svf_filter
-from .theory import midi_to_hz
+from stase.agent.music.kernels import decaying_partials, karplus_strong, polyblep_saw, svf_filter
+from stase.agent.music.theory import midi_to_hz
 
 LN1000 = np.log(1000.0)  # a time constant tau reaches -60 dB after tau * ln(1000)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
 NOTE_CLASSES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 #: Semitone steps of each mode from its tonic.

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from .synth import adsr, pitch_track, saw
-from .theory import midi_to_hz
+from stase.agent.music.synth import adsr, pitch_track, saw
+from stase.agent.music.theory import midi_to_hz
 
 # voice -> vowel -> (frequencies Hz, levels dB, bandwidths Hz)
 FORMANTS: dict[str, dict[str, tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]]] = {

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsp.errors import InputError, StaseError
+from stase.core.errors import InputError, StaseError
 
 VOICE_CHOICES = ("auto", "sampled", "synth")
 log = logging.getLogger("stase.music")
@@ -44,8 +44,8 @@ class SynthVoices:
 
     def render(self, spec, arrangement, sample_rate: int, seed: int = 0, progress=None
                ) -> dict[str, np.ndarray]:
-        from .arranger import track_rng
-        from .render import render_part  # imported here: it compiles the numba kernels
+        from stase.agent.music.arranger import track_rng
+        from stase.agent.music.render import render_part  # imported here: it compiles the numba kernels
         n = spec.n_samples(sample_rate)
         notes = arrangement.notes()
         raw: dict[str, np.ndarray] = {}
@@ -68,13 +68,13 @@ def _fall_back(reason: str) -> SynthVoices:
 
 
 def _install_hint() -> str:
-    from .sampled import INSTALL_HINT
+    from stase.agent.music.sampled import INSTALL_HINT
     return INSTALL_HINT
 
 
 def choose_voices(voices: str = "auto", soundfont=None):
     """The voice set for ``voices`` (see the module docstring)."""
-    from . import sampled
+    from stase.agent.music import sampled
     if voices not in VOICE_CHOICES:
         raise InputError(f"voices must be one of {', '.join(VOICE_CHOICES)}, got {voices!r}")
     if voices == "synth":

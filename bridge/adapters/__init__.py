@@ -2,7 +2,7 @@
 
 Every adapter follows :class:`DawAdapter`: ``start()``/``stop()``, a track list pushed to the
 daemon through ``on_tracks([{"name", "daw_id"}, ...])``, ``apply(track, gain_db, pan)`` to set a
-track's fader (dB) and stereo pan (-1 left .. +1 right, :func:`dsp.conventions.azimuth_to_stereo_pan`),
+track's fader (dB) and stereo pan (-1 left .. +1 right, :func:`stase.core.conventions.azimuth_to_stereo_pan`),
 ``select(track)``, and ``status()``.  Adapters only translate and move bytes; validation and
 session state stay in the daemon.  :func:`make_adapter` builds one by name.
 
@@ -23,12 +23,12 @@ import threading
 import time
 from typing import Any, Callable
 
-from dsp.placement import MAX_TRACKS
+from stase.core.placement import MAX_TRACKS
 
 log = logging.getLogger("stase.daw")
 
 #: the most tracks an adapter mirrors (more are ignored with a warning and counted)
-MAX_DAW_TRACKS = MAX_TRACKS  # the one limit (dsp.placement), shared with the session
+MAX_DAW_TRACKS = MAX_TRACKS  # the one limit (stase.core.placement), shared with the session
 
 OnTracks = Callable[[list[dict[str, Any]]], None]
 OnFeedback = Callable[[str, dict[str, Any]], None]
@@ -121,7 +121,7 @@ class DawAdapter:
 
     def _acceptable_name(self, name: Any) -> str | None:
         """The track name stripped, or None (counted) when the placement schema refuses it."""
-        from dsp.placement import track_name_problem
+        from stase.core.placement import track_name_problem
         text = str(name).strip()
         problem = track_name_problem(text)
         if problem is not None:
@@ -184,7 +184,7 @@ class OscDawAdapter(DawAdapter):
 
     def __init__(self, host: str, port: int, listen_host: str, listen_port: int,
                  feedback_port: int | None = None, **base: Any):
-        from bridge.osc_transport import check_host, check_port, resolve_ipv4
+        from stase.bridge.osc_transport import check_host, check_port, resolve_ipv4
         super().__init__(**base)
         host = check_host(host, f"{self.kind}: the DAW's address (--daw-host)")
         self.address = (host, check_port(port, f"{self.kind}: the DAW's port (--daw-port)",
@@ -211,7 +211,7 @@ class OscDawAdapter(DawAdapter):
         return ok
 
     def _open(self) -> None:
-        from bridge.osc_transport import OscEndpoint
+        from stase.bridge.osc_transport import OscEndpoint
         self.endpoint = OscEndpoint(self._on_message, self.listen[0], self.listen[1],
                                     name=self.kind, accept_from=self.from_daw).start()
 
@@ -238,10 +238,10 @@ def make_adapter(kind: str, on_tracks: OnTracks | None = None, on_feedback: OnFe
                  **options: Any) -> DawAdapter:
     """``"none"``, ``"reaper"`` or ``"ardour"``; ``options`` go to the adapter's constructor."""
     if kind == "ardour":
-        from .ardour import ArdourAdapter
+        from stase.bridge.adapters.ardour import ArdourAdapter
         return ArdourAdapter(on_tracks=on_tracks, on_feedback=on_feedback, **options)
     if kind == "reaper":
-        from .reaper import ReaperAdapter
+        from stase.bridge.adapters.reaper import ReaperAdapter
         return ReaperAdapter(on_tracks=on_tracks, on_feedback=on_feedback, **options)
     if kind == "none":
         return DawAdapter(on_tracks=on_tracks, on_feedback=on_feedback)

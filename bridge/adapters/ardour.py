@@ -25,7 +25,7 @@ picked up without restarting the daemon.
 
 Feedback is taken only from Ardour's surface address and port (``host``:``port``: Ardour
 answers and sends feedback from its surface's own socket); anything else is counted in
-``status()["feedback_rejected"]``.  At most :data:`bridge.adapters.MAX_DAW_TRACKS` strips are
+``status()["feedback_rejected"]``.  At most :data:`stase.bridge.adapters.MAX_DAW_TRACKS` strips are
 mirrored (the rest are counted in ``tracks_over_limit``).
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ import threading
 import time
 from typing import Any
 
-from . import OscDawAdapter, pan_to_position, position_to_pan
+from stase.bridge.adapters import OscDawAdapter, pan_to_position, position_to_pan
 
 log = logging.getLogger("stase.daw.ardour")
 

@@ -21,7 +21,7 @@ the daemon is picked up (names, faders and pans re-read; renamed tracks followed
 Feedback is taken only from REAPER's address (``host``).  REAPER sends from a socket of its own
 whose port is not part of its OSC settings, so the port is not checked unless ``feedback_port``
 names it.  Track numbers outside our bank (1..``bank_size``, at most
-:data:`bridge.adapters.MAX_DAW_TRACKS`) are not REAPER's and are ignored (counted).
+:data:`stase.bridge.adapters.MAX_DAW_TRACKS`) are not REAPER's and are ignored (counted).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from . import MAX_DAW_TRACKS, OscDawAdapter, pan_to_position, position_to_pan
+from stase.bridge.adapters import MAX_DAW_TRACKS, OscDawAdapter, pan_to_position, position_to_pan
 
 log = logging.getLogger("stase.daw.reaper")
 
@@ -71,7 +71,7 @@ class ReaperAdapter(OscDawAdapter):
                          keepalive_s=keepalive_s, timeout_s=timeout_s, **base)
         if (isinstance(bank_size, bool) or not isinstance(bank_size, int)
                 or not 1 <= bank_size <= MAX_DAW_TRACKS):
-            from dsp.errors import InputError
+            from stase.core.errors import InputError
             raise InputError(f"reaper: bank_size must be 1..{MAX_DAW_TRACKS} tracks, got {bank_size!r}")
         self.bank_size = bank_size
         self.max_tracks = bank_size

@@ -1,5 +1,6 @@
 """Spatial-AST listener: model (torch, training only), data generator, training and export scripts.
 
-Run time needs none of this package but :mod:`onnx_models.spatial_ast.labels` (NumPy only) and the
-shipped ``onnx_models/spatial_ast.onnx``.
+Run time imports none of this package (training imports the runtime, never the reverse): the
+label bins and their decoding live in :mod:`stase.agent.listener_labels`, and the shipped
+``onnx_models/spatial_ast.onnx`` is read as a file.
 """

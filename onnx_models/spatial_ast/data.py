@@ -6,16 +6,16 @@ clips (the classical baseline needs waveforms).  Nothing here is committed as da
 
 One clip (1 s at 32 kHz, binaural):
 
-* a mono source: a 1 s excerpt of a generator voice (``agent.music.generate_stems``, one of the
+* a mono source: a 1 s excerpt of a generator voice (``stase.agent.music.generate_stems``, one of the
   24 roles, varied keys / tempi / seeds) or, with probability ``NOISE_PROB``, a noise burst
   (white / pink / brown, random band and envelope; no role label);
 * a direction drawn uniformly over the sphere, clipped to the elevations the HRTF set measures,
   and a distance uniform in 0.5-10 m;
 * rendered through our renderer's pieces at 32 kHz: the interpolated KEMAR HRIR that
-  ``dsp.scene`` applies (``dsp.hrtf.HrtfSet.hrir``) with the 1/r law, plus the room part the
-  scene adds for that static source (``dsp.rooms.static_source_response``: the source's
+  ``stase.dsp.scene`` applies (``stase.dsp.hrtf.HrtfSet.hrir``) with the 1/r law, plus the room part the
+  scene adds for that static source (``stase.dsp.rooms.static_source_response``: the source's
   direction, distance and role directivity), in one of the ten rooms;
-* level-normalised (agent.features.loudness_lufs) to -23 dB with a +-6 dB random offset (level is not a distance cue here).
+* level-normalised (stase.agent.features.loudness_lufs) to -23 dB with a +-6 dB random offset (level is not a distance cue here).
 
 Stage 1 (BAT's "perception" stage) is single sources only; stage 2 mixes in two-source clips (half
 of them): the second source is 3-12 dB quieter, at a different direction.  The targets are the
@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from agent.features import SAMPLE_RATE, CLIP_SAMPLES, binaural_features
-from dsp.conventions import db_to_gain
-from dsp.errors import StaseError
+from stase.agent.features import SAMPLE_RATE, CLIP_SAMPLES, binaural_features
+from stase.core.conventions import db_to_gain
+from stase.core.errors import StaseError
 
-from .labels import ROLES
+from stase.agent.listener_labels import ROLES
 
 TRAIN_SEED = 1_000
 TEST_SEED = 9_000
@@ -80,18 +80,18 @@ class Clip:
 
 @functools.lru_cache(maxsize=1)
 def hrtf_set():
-    """Our shipped KEMAR set at 32 kHz, or None when ``dsp.hrtf`` is not available."""
+    """Our shipped KEMAR set at 32 kHz, or None when ``stase.dsp.hrtf`` is not available."""
     try:
-        from dsp.hrtf import load_hrtf
+        from stase.dsp.hrtf import load_hrtf
     except ImportError:
         return None
     return load_hrtf(sample_rate=SAMPLE_RATE)
 
 
 def room_ids() -> tuple[str, ...]:
-    """The ten preset rooms (``presets.load_rooms``), or stand-in names while they are missing."""
+    """The ten preset rooms (``stase.presets.load_rooms``), or stand-in names while they are missing."""
     try:
-        from presets import load_rooms
+        from stase.presets import load_rooms
         rooms = load_rooms()
         ids = tuple(sorted(rooms)) if isinstance(rooms, dict) else tuple(sorted(r["id"] for r in rooms))
         if ids:
@@ -103,8 +103,8 @@ def room_ids() -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=16)
 def room_response(room_id: str) -> np.ndarray:
-    """(2, n) stand-in binaural room tail at 32 kHz (used only while ``dsp.rooms`` is missing)."""
-    # Stand-in until dsp.rooms lands: decorrelated exponentially decaying noise (T60 by name).
+    """(2, n) stand-in binaural room tail at 32 kHz (used only while ``stase.dsp.rooms`` is missing)."""
+    # Stand-in until stase.dsp.rooms lands: decorrelated exponentially decaying noise (T60 by name).
     rng = np.random.default_rng(abs(hash(room_id)) % 2**32)
     t60 = 0.2 + 1.8 * (FALLBACK_ROOMS.index(room_id) / 9 if room_id in FALLBACK_ROOMS else 0.5)
     n = int(min(t60, 1.0) * SAMPLE_RATE)
@@ -127,7 +127,7 @@ def direct_hrir(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     hrtf = hrtf_set()
     if hrtf is not None:
         return hrtf.hrir(azimuth_deg, elevation_deg)
-    from dsp.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, lateral_angle_deg
+    from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, lateral_angle_deg
     lat = np.radians(lateral_angle_deg(azimuth_deg, elevation_deg))
     itd = HEAD_RADIUS_M / SPEED_OF_SOUND_M_S * (abs(lat) + np.sin(abs(lat))) * SAMPLE_RATE
     near, far = np.zeros(64), np.zeros(64)
@@ -138,9 +138,9 @@ def direct_hrir(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _scene(room_id: str | None):
-    """One cached ``dsp.scene.SceneRenderer`` at 32 kHz per room (None: dry), or None if missing."""
+    """One cached ``stase.dsp.scene.SceneRenderer`` at 32 kHz per room (None: dry), or None if missing."""
     try:
-        from dsp.scene import SceneRenderer
+        from stase.dsp.scene import SceneRenderer
     except ImportError:
         return None
     return SceneRenderer(sample_rate=SAMPLE_RATE, block_size=1024, room=room_id, hrtf=hrtf_set(), max_sources=4)
@@ -151,9 +151,9 @@ _BROKEN_ROOMS: set = set()
 
 @functools.lru_cache(maxsize=1)
 def rooms_available() -> bool:
-    """True when ``dsp.rooms`` (the renderer's room reverb) and the room presets exist."""
+    """True when ``stase.dsp.rooms`` (the renderer's room reverb) and the room presets exist."""
     try:
-        import dsp.rooms  # noqa: F401
+        import stase.dsp.rooms  # noqa: F401
     except ImportError:
         return False
     return room_ids() != FALLBACK_ROOMS
@@ -163,7 +163,7 @@ def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, di
                   room_id: str, role: str | None = None) -> np.ndarray:
     """Binaural (2, CLIP_SAMPLES) float64 of a mono source at a position in a room.
 
-    Direct path: our ``dsp.scene.SceneRenderer`` (dry) in ``hrtf`` mode (1/r law, ISO 9613 air
+    Direct path: our ``stase.dsp.scene.SceneRenderer`` (dry) in ``hrtf`` mode (1/r law, ISO 9613 air
     absorption, interpolated KEMAR HRIR).  Room: :func:`room_part`, what the scene adds for this
     static source (``role``: its directivity; None, a noise burst: a typical source).
     """
@@ -186,20 +186,20 @@ def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, di
 def room_part(room_id: str, azimuth_deg: float, distance_m: float, role: str | None = None) -> np.ndarray:
     """(2, n) float64 room part of the scene's impulse response for a static source.
 
-    ``dsp.rooms.static_source_response`` in ``hrtf`` mode (the source's distance decay, its two
+    ``stase.dsp.rooms.static_source_response`` in ``hrtf`` mode (the source's distance decay, its two
     nearest early-reflection sectors and its role's directivity; equal to the streamed scene's wet
     part, see its test), truncated to one clip; we apply it offline with one FFT convolution because
     the block-streamed reverb costs ~0.1 s per clip.  Falls back to :func:`room_reverb` (a stand-in
-    tail) while ``dsp.rooms`` or the preset is missing or broken.
+    tail) while ``stase.dsp.rooms`` or the preset is missing or broken.
     """
     if rooms_available() and room_id not in _BROKEN_ROOMS:
         try:
-            from dsp.rooms import static_source_response
+            from stase.dsp.rooms import static_source_response
             response = static_source_response(room_id, SAMPLE_RATE, azimuth_deg, distance_m, role,
                                               mode="hrtf", hrtf=hrtf_set())
             return np.asarray(response[:, :CLIP_SAMPLES], dtype=np.float64)
         except (StaseError, IndexError, ValueError) as exc:
-            warnings.warn(f"room {room_id!r} unavailable in dsp.rooms ({exc!r}); using a stand-in tail")
+            warnings.warn(f"room {room_id!r} unavailable in stase.dsp.rooms ({exc!r}); using a stand-in tail")
             _BROKEN_ROOMS.add(room_id)
     brir, send = room_reverb(room_id)
     return send * brir[:, :CLIP_SAMPLES]
@@ -210,17 +210,17 @@ def room_reverb(room_id: str) -> tuple[np.ndarray, float]:
     """``(BRIR (2, n) float64, send gain)``: a room's frontal response at its omnidirectional send.
 
     Only :func:`room_part`'s fallback now: since the rooms of issue 15 the scene's reverb depends on
-    the source's direction, distance and role, which ``dsp.rooms.static_source_response`` gives.
-    A stand-in tail (send 1) while ``dsp.rooms`` or the preset is missing or broken.
+    the source's direction, distance and role, which ``stase.dsp.rooms.static_source_response`` gives.
+    A stand-in tail (send 1) while ``stase.dsp.rooms`` or the preset is missing or broken.
     """
     if rooms_available() and room_id not in _BROKEN_ROOMS:
         try:
-            from dsp.distance import reverb_send_gain
-            from dsp.rooms import load_room, room_brir
+            from stase.dsp.distance import reverb_send_gain
+            from stase.dsp.rooms import load_room, room_brir
             return (np.asarray(room_brir(room_id, SAMPLE_RATE), dtype=np.float64),
                     float(reverb_send_gain(load_room(room_id))))
         except (StaseError, IndexError, ValueError) as exc:
-            warnings.warn(f"room {room_id!r} unavailable in dsp.rooms ({exc!r}); using a stand-in tail")
+            warnings.warn(f"room {room_id!r} unavailable in stase.dsp.rooms ({exc!r}); using a stand-in tail")
             _BROKEN_ROOMS.add(room_id)
     return room_response(room_id), 1.0
 
@@ -230,7 +230,7 @@ def room_reverb(room_id: str) -> tuple[np.ndarray, float]:
 
 def _generator():
     try:
-        from agent.music import generate_stems
+        from stase.agent.music import generate_stems
     except ImportError:
         return None
     return generate_stems
@@ -317,7 +317,7 @@ def noise_burst(rng: np.random.Generator) -> np.ndarray:
 # clips
 
 def _loudness_gain(audio: np.ndarray, target_lufs: float) -> float:
-    from agent.features import loudness_lufs
+    from stase.agent.features import loudness_lufs
     return float(db_to_gain(target_lufs - loudness_lufs(audio, SAMPLE_RATE)))
 
 

@@ -1,9 +1,9 @@
 """Export a Spatial-AST checkpoint to ONNX and check it against torch.
 
-    python -m onnx_models.spatial_ast.export --checkpoint .cache/spatial_ast/ckpt.pt \
+    python -m stase.onnx_models.spatial_ast.export --checkpoint .cache/spatial_ast/ckpt.pt \
         --out onnx_models/spatial_ast.onnx
 
-The graph starts at the feature map (``agent.features.binaural_features``): input ``features``
+The graph starts at the feature map (``stase.agent.features.binaural_features``): input ``features``
 float32 ``(batch, 4, 101, 128)`` with a dynamic batch; outputs ``class_logits (batch, 24)``,
 ``distance_logits (batch, 21)``, ``azimuth_logits (batch, 360)``, ``elevation_logits (batch, 180)``.
 Model metadata carries the roles, bins and training history.  Prints the max abs difference
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agent.features import CLIP_FRAMES
+from stase.agent.features import CLIP_FRAMES
 
-from .labels import ROLES
-from .model import build_model
+from stase.agent.listener_labels import ROLES
+from stase.onnx_models.spatial_ast.model import build_model
 
 OUTPUT_NAMES = ["class_logits", "distance_logits", "azimuth_logits", "elevation_logits"]
 
@@ -78,7 +78,7 @@ def parity(model, onnx_path, batches=(1, 3, 8), seed: int = 0) -> float:
     """Max abs difference of all logits, onnxruntime vs torch, on features of random binaural noise
     (interaural delays of up to +-20 samples and level differences of up to +-10 dB)."""
     import onnxruntime as ort
-    from agent.features import CLIP_SAMPLES, binaural_features
+    from stase.agent.features import CLIP_SAMPLES, binaural_features
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     model.eval()
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 """Rebuild a trainable torch checkpoint from an exported Spatial-AST ONNX file.
 
-    python -m onnx_models.spatial_ast.from_onnx onnx_models/spatial_ast.onnx \
+    python -m stase.onnx_models.spatial_ast.from_onnx onnx_models/spatial_ast.onnx \
         --out .cache/spatial_ast/shipped.pt --calibrate .cache/spatial_ast/more/train_s1.npy
 
 Training checkpoints are not committed (only the ``.onnx`` is shipped), so fine-tuning the shipped
@@ -13,7 +13,7 @@ so the BatchNorm is rebuilt to output ``W' z + b'`` in eval mode *exactly* (runn
 ``mu``, running variance ``s^2``, weight ``sqrt(s^2 + eps)``, bias ``mu + b'``); with ``mu`` and
 ``s^2`` measured on training features (``--calibrate``) it does nearly the same in train
 mode, where the BatchNorm uses batch statistics - so fine-tuning starts from the shipped function.
-The result loads with ``--init`` in :mod:`onnx_models.spatial_ast.train`.
+The result loads with ``--init`` in :mod:`stase.onnx_models.spatial_ast.train`.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .model import build_model
+from stase.onnx_models.spatial_ast.model import build_model
 
 PREFIX = "model."   # export wraps the model in a module whose attribute is ``model``
 

@@ -5,7 +5,7 @@ Follows Zheng et al., "BAT: Learning to Reason about Spatial Sounds with Large L
 
 * front end (:class:`BinauralFrontEnd`): STFT 1024/320 at 32 kHz, 128-mel log of each ear and
   mel-projected cos/sin IPD -> ``(B, 4, frames, 128)``; mirrored to 1e-4 by the
-  NumPy :func:`agent.features.binaural_features` that runs at inference;
+  NumPy :func:`stase.agent.features.binaural_features` that runs at inference;
 * BatchNorm (no affine) over the two log-mel channels, 3x3 conv 4 -> 8 + BN + GELU (BAT fuses to
   one channel; with one channel the BN scales the mixture, where the 1-2 dB interaural level
   differences are drowned by ~20 dB of spectral content, and our CPU-budget run learnt no
@@ -32,9 +32,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from agent.features import AMIN, CLIP_FRAMES, HOP, N_FFT, N_MELS, PHASE_EPS, mel_matrix
+from stase.agent.features import AMIN, CLIP_FRAMES, HOP, N_FFT, N_MELS, PHASE_EPS, mel_matrix
 
-from .labels import DISTANCE_STEP_M, N_AZIMUTH_BINS, N_DISTANCE_BINS, N_ELEVATION_BINS, ROLES  # noqa: F401
+from stase.agent.listener_labels import DISTANCE_STEP_M, N_AZIMUTH_BINS, N_DISTANCE_BINS, N_ELEVATION_BINS, ROLES  # noqa: F401
 PATCH = 16
 
 

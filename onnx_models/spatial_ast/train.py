@@ -1,12 +1,12 @@
 """Train the Spatial-AST listener (torch; the ``train`` extra, not needed at run time).
 
-    python -m onnx_models.spatial_ast.train --data .cache/spatial_ast --out .cache/spatial_ast/ckpt.pt \
+    python -m stase.onnx_models.spatial_ast.train --data .cache/spatial_ast --out .cache/spatial_ast/ckpt.pt \
         --stage1-steps 1100 --stage2-steps 2100 --batch 32 --threads 1
-    python -m onnx_models.spatial_ast.train --smoke --out /tmp/smoke.pt --steps 4   # CI, seconds
+    python -m stase.onnx_models.spatial_ast.train --smoke --out /tmp/smoke.pt --steps 4   # CI, seconds
 
-Features come pre-rendered from :mod:`onnx_models.spatial_ast.data` (``train_s1.npy`` for BAT's
+Features come pre-rendered from :mod:`stase.onnx_models.spatial_ast.data` (``train_s1.npy`` for BAT's
 single-source perception stage, ``train_s2.npy`` for the mixture stage); the model learns from
-the feature map (the front end has no parameters, and ``agent.features`` reproduces it).
+the feature map (the front end has no parameters, and ``stase.agent.features`` reproduces it).
 
 Checkpoints (``--out``) hold the model, optimiser, step, config and both random states, written
 atomically every ``--save-every`` steps; ``--resume`` continues exactly where one stopped (a run
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .labels import ROLES, azimuth_to_bin, distance_to_bin, elevation_to_bin
-from .model import build_model, spatial_ast_loss
+from stase.agent.listener_labels import ROLES, azimuth_to_bin, distance_to_bin, elevation_to_bin
+from stase.onnx_models.spatial_ast.model import build_model, spatial_ast_loss
 
 DEFAULT_CONFIG = dict(embed_dim=128, depth=4, heads=4, mlp_ratio=4.0)
 SMOKE_CONFIG = dict(embed_dim=32, depth=1, heads=2, mlp_ratio=2.0)
@@ -148,8 +148,8 @@ def quick_eval(model, data: FeatureSet, device, batch: int = 64) -> dict:
     ``der`` is BAT's binned form (argmax bin more than one bin from the true one); ``der_m`` the
     metric form the bench reports: |distance - truth| > 0.5 m with the listener's decoding.
     """
-    from dsp.conventions import great_circle_deg
-    from .labels import bin_to_azimuth, decode_distance
+    from stase.core.conventions import great_circle_deg
+    from stase.agent.listener_labels import bin_to_azimuth, decode_distance
     model.eval()
     az, el, dist, metres = [], [], [], []
     for start in range(0, len(data), batch):
@@ -267,7 +267,7 @@ def train(args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=[".cache/spatial_ast"],
-                   help="folder(s) written by onnx_models.spatial_ast.data; their train sets are concatenated")
+                   help="folder(s) written by stase.onnx_models.spatial_ast.data; their train sets are concatenated")
     p.add_argument("--valid", default="", help="folder holding valid_s1 (default: the first --data folder)")
     p.add_argument("--select", choices=["mae", "goals"], default="mae",
                    help="what the _best checkpoint minimises: validation MAE, or the worst ratio to issue 8's goals")

@@ -146,7 +146,7 @@ function factory (params) local S = {} ; do
 		return v
 	end
 
-	-- Maths: dsp/conventions.py azimuth_to_stereo_pan, mapped to Ardour's pan azimuth control
+	-- Maths: stase/core/conventions.py azimuth_to_stereo_pan, mapped to Ardour's pan azimuth control
 	-- (libs/panners/1in2out: 0 = hard left, 0.5 = centre, 1 = hard right).
 	function S.stereo_pan (az_deg, el_deg)
 		local s = math.sin (math.rad (az_deg)) * math.cos (math.rad (el_deg or 0))

@@ -14,7 +14,7 @@ stase_core: what the stase actions share.
   core.format_plan(plan, matches, unmatched) -> text for a message box
   core.message(text, title) / core.confirm(text, title) -> boolean
 
-Conventions (dsp/conventions.py): azimuth in degrees, 0 = front, POSITIVE = LEFT; elevation
+Conventions (stase/core/conventions.py): azimuth in degrees, 0 = front, POSITIVE = LEFT; elevation
 positive up; distance in metres; gains in dB. A stereo panner cannot say "behind", so the pan is
 linear in the interaural lateral angle, lateral = asin(sin(az) cos(el)), and rear sources fold
 onto the front: pan = clamp(-lateral / 90, -1, 1), exactly azimuth_to_stereo_pan.
@@ -44,7 +44,7 @@ function core.clamp(x, lo, hi)
   return x
 end
 
---- REAPER D_PAN for a direction (dsp.conventions.azimuth_to_stereo_pan).
+--- REAPER D_PAN for a direction (stase.core.conventions.azimuth_to_stereo_pan).
 function core.pan_for(azimuth_deg, elevation_deg)
   local az = math.rad(tonumber(azimuth_deg) or 0)
   local el = math.rad(tonumber(elevation_deg) or 0)

@@ -231,7 +231,7 @@ function T.interpret(rc, output)
       "it may be overloaded). Try again in a moment." ..
       (said ~= "" and ("\n\nThe client said: " .. said) or "") }
   end
-  if rc == 2 then  -- bridge/cli.py EXIT_USAGE: the request or a setting was refused
+  if rc == 2 then  -- stase/cli/__init__.py EXIT_USAGE: the request or a setting was refused
     return nil, { kind = "usage", message = "The stase client refused the request: " ..
       (said ~= "" and said or "(no message)") ..
       "\n\nCheck the action 'stase: Settings' (client_args)." }

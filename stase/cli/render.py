@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from math import gcd
 
-import numpy as np
-
-from .errors import InputError
+from stase.core.errors import InputError
+from stase.core.rates import resample_stems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,18 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the level report as JSON")
 
 
-def resample_stems(stems: dict[str, np.ndarray], from_rate: int, to_rate: int) -> dict[str, np.ndarray]:
-    """Polyphase-resample every stem from ``from_rate`` to ``to_rate`` (float32 out).
-
-    The stems are replaced in ``stems`` one by one, so only one stem exists twice at a time.
-    """
-    if from_rate == to_rate:
-        return stems
-    from scipy.signal import resample_poly
-    g = gcd(int(from_rate), int(to_rate))
-    for k in list(stems):
-        stems[k] = resample_poly(stems[k], to_rate // g, from_rate // g).astype(np.float32)
-    return stems
 
 
 def _checked_rate(rate: int, what: str) -> int:
@@ -76,10 +62,10 @@ def _checked_rate(rate: int, what: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .audio_io import check_output_path, load_stems, summarise_names
-    from .offline import render_plan
-    from .plan import load_plan
-    from .rooms import resolve_room
+    from stase.core.audio_io import check_output_path, load_stems, summarise_names
+    from stase.dsp.offline import render_plan
+    from stase.core.plan import load_plan
+    from stase.dsp.rooms import resolve_room
 
     check_output_path(args.output)  # before any work: a folder, .mp3 or no extension fail here
     if args.block < 1:
@@ -87,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rate is not None:
         _checked_rate(int(args.rate), "--rate")
     if args.reverb_db is not None:
-        from .scene import check_reverb_db
+        from stase.dsp.scene import check_reverb_db
         check_reverb_db(args.reverb_db, "--reverb-db")
     plan = load_plan(args.plan)
     room = None if args.dry else resolve_room(plan.room)

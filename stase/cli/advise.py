@@ -17,7 +17,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +41,9 @@ def load_folder(folder: str | Path, what: str, target_rate: int | None = None):
 
     Returns ({track: (channels, samples) float32}, rate, warnings).
     """
-    from dsp.audio_io import read_audio, stem_files
+    from stase.core.audio_io import read_audio, stem_files
 
-    from .analysis import resample_stems
+    from stase.core.rates import resample_stems
     audio, rates = {}, {}
     for f in stem_files(folder, what):   # the one folder check (odd entries, clashing names)
         audio[f.stem], rates[f.stem] = read_audio(f)
@@ -71,9 +71,9 @@ def format_text(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsp.plan import load_plan
+    from stase.core.plan import load_plan
 
-    from .advice import advise
+    from stase.agent.advisor.advice import advise
     plan = load_plan(args.plan) if args.plan else None
     stems, rate, warnings = load_folder(args.stems, "stems")
     reference = None
@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
         warnings += ref_warnings
     rephrase = None
     if args.model and args.model != "none":
-        from agent.llm import ConductorModel, resolve_model_path
+        from stase.agent.llm import ConductorModel, resolve_model_path
 
-        from .advice import model_rephraser
+        from stase.agent.advisor.advice import model_rephraser
         path = resolve_model_path(args.model)
         if path is not None:
             rephrase = model_rephraser(ConductorModel(path))

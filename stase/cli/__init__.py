@@ -1,7 +1,8 @@
 """The ``stase`` command line.
 
-Each subcommand lives in the module that owns the work; that module exposes
-``add_arguments(parser)`` and ``run(args) -> int``.  Modules are imported only when their
+Each subcommand ``NAME`` is the module ``stase.cli.NAME`` (``generate`` shares ``demo``), which
+exposes ``add_arguments(parser)`` and ``run(args) -> int`` and calls the library that does the
+work.  Modules are imported only when their
 subcommand is used, so ``stase --help`` and file-only commands never touch PortAudio, a GPU or a
 model.
 """
@@ -13,15 +14,15 @@ import sys
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("agent.music.demo", "text -> plan -> generated stems -> binaural mix, stage map and report"),
-    "generate": ("agent.music.demo", "like demo, for a prompt, into a folder of your choice"),
-    "plan": ("agent.cli_plan", "turn a prompt into a spatial plan (JSON) for a list of tracks"),
-    "render": ("dsp.cli_render", "render a folder of mono stems with a plan to a binaural or stereo WAV"),
-    "advise": ("agent.advisor.cli", "gain-balance advice for a folder of stems"),
-    "listen": ("agent.listener_cli", "hear where the source in a binaural WAV is (Spatial-AST)"),
-    "serve": ("bridge.daemon_cli", "run the daemon that REAPER/Ardour and our scripts talk to"),
-    "client": ("bridge.client", "send one request to a running daemon and print the reply"),
-    "presets": ("presets.cli", "list or verify the rooms, stage templates and instrument lexicon"),
+    "demo": ("stase.cli.demo", "text -> plan -> generated stems -> binaural mix, stage map and report"),
+    "generate": ("stase.cli.demo", "like demo, for a prompt, into a folder of your choice"),
+    "plan": ("stase.cli.plan", "turn a prompt into a spatial plan (JSON) for a list of tracks"),
+    "render": ("stase.cli.render", "render a folder of mono stems with a plan to a binaural or stereo WAV"),
+    "advise": ("stase.cli.advise", "gain-balance advice for a folder of stems"),
+    "listen": ("stase.cli.listen", "hear where the source in a binaural WAV is (Spatial-AST)"),
+    "serve": ("stase.cli.serve", "run the daemon that REAPER/Ardour and our scripts talk to"),
+    "client": ("stase.cli.client", "send one request to a running daemon and print the reply"),
+    "presets": ("stase.cli.presets", "list or verify the rooms, stage templates and instrument lexicon"),
 }
 
 EXIT_USAGE = 2
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
-    from dsp.errors import InputError, StaseError
+    from stase.core.errors import InputError, StaseError
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)

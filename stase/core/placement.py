@@ -9,7 +9,7 @@ GAIN_DB_RANGE, REVERB_DB_RANGE, MAX_TRACK_NAME_CHARS, MAX_ROLE_CHARS, MAX_TRACKS
 placement_problems(fields, where, partial) -> (accepted, problems)
 check_placement_fields(fields, where) -> accepted   (raises InputError listing every problem)
 
-The plan (``dsp.plan``), the daemon's session, OSC, MIDI and the command queue all take their
+The plan (``stase.core.plan``), the daemon's session, OSC, MIDI and the command queue all take their
 bounds from here, so a value refused in one place is refused in every place.
 
 Bounds
@@ -22,7 +22,7 @@ Bounds
   fader offers (REAPER +12 dB, Ardour +6 dB; trim adds up to +24 dB in REAPER).  Anything beyond
   is a typo or an attack (``1e308``), and is refused, not clamped.
 * ``reverb_db``: [-60, +12] dB, a source's wetness relative to the room's physical level (also the
-  plan's, ``dsp.plan``); -60 dB is a dry render in practice, +12 dB a drenched one (the reverb
+  plan's, ``stase.core.plan``); -60 dB is a dry render in practice, +12 dB a drenched one (the reverb
   four times louder than the room makes it).  NaN and values beyond are refused.
 * ``role`` and ``track``: strings of at most 64 / 128 characters (replies stay small).
 """
@@ -32,8 +32,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .conventions import LOCALISATION_MODES
-from .errors import InputError
+from stase.core.conventions import LOCALISATION_MODES
+from stase.core.errors import InputError
 
 GAIN_DB_RANGE = (-120.0, 24.0)
 REVERB_DB_RANGE = (-60.0, 12.0)

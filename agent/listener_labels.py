@@ -1,6 +1,6 @@
 """Label bins of the Spatial-AST heads and their decoding (NumPy only; used at run time).
 
-Our convention (dsp/conventions.py): azimuth degrees, 0 = front, positive = LEFT, (-180, 180];
+Our convention (stase/core/conventions.py): azimuth degrees, 0 = front, positive = LEFT, (-180, 180];
 elevation positive up.  Bins: azimuth bin ``i`` = ``i`` degrees mod 360 (360 bins), elevation bin
 ``j`` = ``j - 90`` degrees (180 bins), distance bin ``k`` = ``0.5 k`` m (21 bins, 0-10 m), as
 BAT's Spatial-AST heads (github.com/zszheng147/Spatial-AST).

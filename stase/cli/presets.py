@@ -12,7 +12,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from . import verify_all
+    from stase.presets import verify_all
     presets, problems = verify_all(args.root)
     if args.action == "verify":
         if args.json:

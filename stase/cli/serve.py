@@ -1,14 +1,14 @@
 """``stase serve``: run the daemon in the foreground until SIGINT/SIGTERM.
 
 Logs go to stderr.  Flags override the YAML ``--config`` file, which overrides the defaults of
-:class:`bridge.daemon.DaemonConfig`.  :func:`check_config` refuses, before anything is opened or
+:class:`stase.bridge.daemon.DaemonConfig`.  :func:`check_config` refuses, before anything is opened or
 written, what cannot work: an empty ``--host`` or ``--daw-host`` (an unset ``$STASE_HOST``
 would otherwise bind every interface).  Types and ranges (ports 0..65535, sample rate, block
-size) are checked where the settings are defined, by :class:`bridge.daemon.DaemonConfig`; its
+size) are checked where the settings are defined, by :class:`stase.bridge.daemon.DaemonConfig`; its
 ``InputError`` reaches the command line the same way.  ``--stems DIR`` sets the session's stems
 folder at start (the daemon's ``stems`` verb) and allows DIR like ``--allow-dir DIR``.  The
 daemon has no authentication: a bind address that is not loopback is logged as a loud warning
-(:class:`bridge.osc_transport.OscEndpoint`) and said again on the "ready" line.
+(:class:`stase.bridge.osc_transport.OscEndpoint`) and said again on the "ready" line.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import signal
 import threading
 from pathlib import Path
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from .daemon import DaemonConfig
+    from stase.bridge.daemon import DaemonConfig
     overrides = {"port": args.port, "host": args.host, "daw": args.daw, "daw_host": args.daw_host,
                  "daw_port": args.daw_port, "daw_listen_port": args.daw_listen_port,
                  "session": args.session, "audio": args.audio, "audio_device": args.audio_device,
@@ -81,7 +81,7 @@ def config_from_args(args: argparse.Namespace):
 
 def check_config(config) -> None:
     """Refuse an empty ``host`` or ``daw_host`` (one ``InputError`` naming both if need be)."""
-    from .osc_transport import check_host
+    from stase.bridge.osc_transport import check_host
     problems: list[str] = []
     for value, what, bind in ((config.host, "--host (the address to listen on)", True),
                               (config.daw_host, "--daw-host (the DAW's address)", False)):
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     stems = getattr(args, "stems", None)
     if stems is not None and not Path(stems).expanduser().is_dir():
         raise InputError(f"--stems {stems}: not a folder (give the folder of the tracks' audio files)")
-    from .daemon import Daemon
+    from stase.bridge.daemon import Daemon
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             daemon.stop()
             raise
-    from .osc_transport import NO_AUTH_WARNING, is_loopback
+    from stase.bridge.osc_transport import NO_AUTH_WARNING, is_loopback
     note = "" if is_loopback(config.host) else f" (NOT loopback: {NO_AUTH_WARNING})"
     print(f"stase daemon ready on udp {config.host}:{daemon.port}{note}", flush=True)
     try:

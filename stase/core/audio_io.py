@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, StaseError
+from stase.core.errors import InputError, StaseError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".aiff", ".aif", ".ogg")
 #: What an output suffix is written as: (libsndfile format, default subtype).  WAV and AIFF keep
@@ -47,7 +47,7 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     ``durable`` also fsyncs the file (survives power loss, not only a killed process).
 
     The temp file is ``.<name>.<12 hex digits>.tmp`` next to the file (a kill -9 between create
-    and rename leaves one; :class:`bridge.session.Session` removes its own at start).  It is
+    and rename leaves one; :class:`stase.bridge.session.Session` removes its own at start).  It is
     created with mode ``0o666`` so the umask applies as for ``open()`` (``mkstemp``'s 0600 would
     survive the rename); when the file already exists its mode is kept.  A symlink is followed:
     its target is replaced and the link stays a link.

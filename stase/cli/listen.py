@@ -26,8 +26,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from dsp.errors import InputError
-    from .listener import FileSignal, Listener, describe
+    from stase.core.errors import InputError
+    from stase.agent.listener import FileSignal, Listener, describe
 
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be at least 1, got {args.threads}")

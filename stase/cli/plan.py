@@ -5,7 +5,7 @@
     stase plan --batch prompts.jsonl --json      # {"prompt": ..., "tracks": [...]} per line
 
 Exit 2 with a message for an empty prompt, a cue naming an instrument no track plays, an
-unreadable plan file or an ``--out`` that is not a writable file (bridge/cli.py turns ``InputError``
+unreadable plan file or an ``--out`` that is not a writable file (stase/cli/__init__.py turns ``InputError``
 into that).
 
 ``--batch``: each non-blank line is planned on its own, and a bad line (not JSON, not an object, a
@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from dsp.errors import InputError
+from stase.core.errors import InputError
 
 
 def add_arguments(parser) -> None:
@@ -62,7 +62,7 @@ def _human(plan) -> str:
 
 def _batch_item(line: str, conductor):
     """The plan for one batch line; ``InputError`` for anything wrong with the line."""
-    from dsp.plan import Plan, load_plan
+    from stase.core.plan import Plan, load_plan
     try:
         item = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -114,17 +114,17 @@ def _run_batch(args, conductor) -> int:
 
 
 def run(args) -> int:
-    from .conductor import Conductor
+    from stase.agent.conductor import Conductor
     if args.batch is None and (args.prompt is None or not args.prompt.strip()):
         raise InputError("the prompt is empty: give one, e.g. stase plan \"sax 30 degrees left\" --tracks Sax,Drums")
     if args.batch is not None and args.out is not None:
         raise InputError("--out writes one plan; with --batch the plans go to standard output, one per line")
     if args.out is not None:
-        from dsp.plan import check_plan_output
+        from stase.core.plan import check_plan_output
         check_plan_output(args.out)   # before any work: a folder or unwritable path fails now
     current = None
     if args.current is not None:
-        from dsp.plan import load_plan
+        from stase.core.plan import load_plan
         current = load_plan(args.current)
     conductor = Conductor(model=args.model)
     if args.batch is not None:
@@ -134,7 +134,7 @@ def run(args) -> int:
     else:
         plan = conductor.plan(args.prompt, _tracks(args.tracks))
     if args.out is not None:
-        from dsp.plan import save_plan
+        from stase.core.plan import save_plan
         save_plan(plan, args.out)
     print(plan.to_json() if args.json else _human(plan))
     sys.stdout.flush()

@@ -7,7 +7,7 @@ JSON shape (also accepted as YAML)::
       "template": "jazz_ensemble" | null,
       "room": "jazz_club",
       "reverb_engine": "convolution" | "fdn",          # optional, default "convolution"
-      "reverb_db": 0.0,                                # optional wetness, dsp.placement bounds
+      "reverb_db": 0.0,                                # optional wetness, stase.core.placement bounds
       "sources": [
         {"track": "Sax", "role": "saxophone", "azimuth_deg": 20.0, "elevation_deg": 0.0,
          "distance_m": 3.0, "mode": "hrtf", "gain_db": 0.0, "reverb_db": 0.0,
@@ -17,8 +17,8 @@ JSON shape (also accepted as YAML)::
       "music": {"template": ..., "tempo_bpm": ..., "key": ..., "bars": ..., "instruments": [...]}
     }
 
-Angles follow :mod:`dsp.conventions` (azimuth positive = left).  ``load_plan`` validates and
-reports every problem at once: placement fields through :mod:`dsp.placement`, the type of every
+Angles follow :mod:`stase.core.conventions` (azimuth positive = left).  ``load_plan`` validates and
+reports every problem at once: placement fields through :mod:`stase.core.placement`, the type of every
 other field before anything is converted, and every unknown key (with the nearest known one, so a
 misspelt ``azimth_deg`` is not silently ignored).  YAML plans may not use aliases (``*name``): an
 alias bomb of a few hundred bytes would otherwise expand to gigabytes.
@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M,
+from stase.core.conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M,
                           clamp_elevation_deg, wrap_azimuth_deg)
-from .errors import InputError
-from .placement import PLACEMENT_FIELDS, field_problem, placement_problems, track_name_problem
+from stase.core.errors import InputError
+from stase.core.placement import PLACEMENT_FIELDS, field_problem, placement_problems, track_name_problem
 
 PATHWAYS = ("description", "abstract", "edit", "manual")
 REVERB_ENGINES = ("convolution", "fdn")
@@ -109,7 +109,7 @@ class Plan:
     music_description: str = ""
     mix_notes: str = ""
     music: dict[str, Any] | None = None
-    #: wetness of the whole mix relative to the room's physical level (dB, dsp.placement bounds)
+    #: wetness of the whole mix relative to the room's physical level (dB, stase.core.placement bounds)
     reverb_db: float = 0.0
 
     def source(self, track: str) -> SourcePlacement:
@@ -321,7 +321,7 @@ def load_plan(path: str | Path) -> Plan:
     if not p.is_file():
         if not p.exists():
             raise InputError(f"plan file not found: {p}")
-        from .audio_io import file_kind
+        from stase.core.audio_io import file_kind
         raise InputError(f"plan file {p} is {file_kind(p)}; give a JSON or YAML file")
     text = p.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
@@ -345,7 +345,7 @@ def check_plan_output(path: str | Path) -> Path:
     InputError : an empty path, a folder or other non-regular file, a folder that cannot be
         created or written in.
     """
-    from .audio_io import ensure_writable_folder, file_kind
+    from stase.core.audio_io import ensure_writable_folder, file_kind
     if not str(path).strip():
         raise InputError("the plan output path is empty; give a file name such as plan.json")
     p = Path(path)
@@ -359,7 +359,7 @@ def check_plan_output(path: str | Path) -> Path:
 def save_plan(plan: Plan, path: str | Path) -> None:
     """Write a plan as JSON atomically (temp file + rename); ``InputError`` when ``path`` cannot
     take it (see :func:`check_plan_output`)."""
-    from .audio_io import atomic_write_text
+    from stase.core.audio_io import atomic_write_text
     p = check_plan_output(path)
     try:
         atomic_write_text(p, plan.to_json() + "\n")

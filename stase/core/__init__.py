@@ -1,0 +1,11 @@
+"""The lowest layer (``stase.core``): what every other part of stase shares.  It imports nothing
+of stase above it.
+
+Modules
+-------
+errors        ``StaseError`` (backend failures) and ``InputError`` (user mistakes)
+conventions   coordinate convention (azimuth 0 = front, positive = left), units, constants
+placement     the one placement schema: fields, bounds, limits, and their problems
+plan          the spatial plan (room + sources) shared by conductor, renderer and daemon
+audio_io      WAV reading/writing with clear errors, stem folders, atomic text writes
+"""
