@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from stase.core.placement import REVERB_DB_RANGE
+
 
 @dataclass(frozen=True)
 class Field:
@@ -146,6 +148,8 @@ TEMPLATE_SCHEMA: dict[str, Field] = {
                    items=Field("object", fields=ROLE_PLACEMENT_SCHEMA)),
     "layout_source": Field("str", required=True, doc="where the stage layout comes from"),
     "music": Field("object", allow_extra=True, fields={}, doc="defaults for the stem generator"),
+    "reverb_db": Field("number", minimum=REVERB_DB_RANGE[0], maximum=REVERB_DB_RANGE[1],
+                       doc="the template's default wetness relative to its room's physical level, dB"),
 }
 
 LEXICON_ROLE_SCHEMA: dict[str, Field] = {
