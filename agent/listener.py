@@ -37,7 +37,7 @@ import numpy as np
 
 from stase.core.conventions import lateral_angle_deg
 from stase.core.errors import InputError, StaseError
-from stase.core.rates import resample, resample_ratio
+from stase.core.rates import check_sample_rate, resample, resample_ratio
 
 from stase.agent.features import CLIP_SAMPLES, SAMPLE_RATE, binaural_features, level_from_mean_squares, loudness_lufs
 
@@ -88,10 +88,7 @@ _CONTROLLER = None
 
 
 def _check_rate(sample_rate) -> int:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-            or not 8000 <= int(sample_rate) <= 384000:
-        raise InputError(f"sample_rate must be an integer between 8000 and 384000 Hz, got {sample_rate!r}")
-    return int(sample_rate)
+    return check_sample_rate(sample_rate, "sample_rate")
 
 
 def _check_length(samples: int, sample_rate: int, label: str = "audio") -> None:

@@ -22,7 +22,7 @@ Problem sets
 ------------
 Balanced multitracks: the advisor's synthetic fixtures (:mod:`stase.agent.advisor.fixtures`, balanced
 to the documented priors with a 0.75 dB RMS jitter standing for the spread of real balanced
-mixes) and, when ``stase.agent.music`` is present, the stem generator's templates as generated.  Each
+mixes) and, the stem generator's templates as generated.  Each
 problem offsets 1-3 random stems by a gain of random sign and magnitude 3..9 dB, then the whole
 set by a random -6..+6 dB (a differently mastered version: it must not matter).
 
@@ -128,19 +128,15 @@ def _stem_sets(quick: bool):
             other, _ = balanced_fixture(n, duration, RATE, seed=seed + 100, jitter_db=0.75)
             sets.append({"name": f"fixture{n}_seed{seed}", "kind": "fixture", "stems": stems,
                          "roles": roles, "other": other, "genre": "pop"})
-    try:
-        from stase.agent.music import generate_stems
-    except ImportError:
-        generate_stems = None
-    if generate_stems is not None:
-        for template in (("rock_band",) if quick else ("rock_band", "studio_recording", "jazz_ensemble")):
-            try:
-                stems = generate_stems(template, RATE, 0)
-            except Exception as exc:  # noqa: BLE001 - report, do not fail the whole bench
-                sets.append({"name": f"generator_{template}", "error": repr(exc)})
-                continue
-            sets.append({"name": f"generator_{template}", "kind": "generator", "stems": stems,
-                         "roles": None, "other": None, "genre": None, "template": template})
+    from stase.agent.music import generate_stems
+    for template in (("rock_band",) if quick else ("rock_band", "studio_recording", "jazz_ensemble")):
+        try:
+            stems = generate_stems(template, RATE, 0)
+        except Exception as exc:  # noqa: BLE001 - report, do not fail the whole bench
+            sets.append({"name": f"generator_{template}", "error": repr(exc)})
+            continue
+        sets.append({"name": f"generator_{template}", "kind": "generator", "stems": stems,
+                     "roles": None, "other": None, "genre": None, "template": template})
     return sets
 
 

@@ -235,7 +235,7 @@ def run_bench(n_single: int, n_mixtures: int, model=None, timing_repeats: int = 
     timing["ratio_listen_to_baseline"] = timing["listen_ms_per_1s_clip"] / max(timing["baseline_gcc_phat_ms"], 1e-9)
 
     return {"split": {"single": n_single, "two_source": n_mixtures, "seed": data.TEST_SEED,
-                      "rooms": list(data.room_ids()), "generator_voices": data._generator() is not None},
+                      "rooms": list(data.room_ids())},
             "model": {"path": str(listener.model_path), "providers": listener.providers, **model_metrics},
             "model_two_source_target": mixture_metrics,
             "model_by_room": by_room, "model_by_source": by_source,

@@ -31,7 +31,7 @@ import numpy as np
 
 from stase.core.conventions import clamp_elevation_deg, spherical_to_cartesian, wrap_azimuth_deg
 from stase.core.errors import InputError, StaseError
-from stase.core.rates import resample
+from stase.core.rates import check_sample_rate, resample
 
 DEFAULT_SOFA_PATH = Path(__file__).resolve().parent / "data" / "mit_kemar_normal_pinna.sofa"
 #: Largest onset delay kept outside the filter (samples); the renderer's delay lines hold 256.
@@ -153,8 +153,7 @@ def load_hrtf(path: str | Path | None = None, sample_rate: int = 48000,
         :data:`MAX_HRIR_MAGNITUDE`, a set too large once resampled, too few directions.
     """
     p = Path(path) if path is not None else DEFAULT_SOFA_PATH
-    if not isinstance(sample_rate, (int, np.integer)) or not 8000 <= int(sample_rate) <= 384000:
-        raise InputError(f"sample_rate must be an integer between 8000 and 384000 Hz, got {sample_rate!r}")
+    sample_rate = check_sample_rate(sample_rate, "sample_rate")
     length = int(filter_length or default_filter_length(int(sample_rate)))
     return _load_cached(str(p.resolve()), int(sample_rate), length)
 

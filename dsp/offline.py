@@ -31,6 +31,7 @@ import numpy as np
 
 from stase.core.conventions import gain_to_db
 from stase.core.errors import InputError
+from stase.core.rates import check_sample_rate
 from stase.core.plan import Plan
 
 #: Longest reverberation tail appended after the stems end, seconds.
@@ -105,9 +106,7 @@ class LoudnessMeter:
     _PIECE = 16384
 
     def __init__(self, sample_rate: int, channels: int = 2):
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-                or sample_rate < 1:
-            raise InputError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        sample_rate = check_sample_rate(sample_rate, "sample_rate")
         if not 1 <= int(channels) <= len(CHANNEL_WEIGHTS):
             raise InputError(f"the loudness meter takes 1 to {len(CHANNEL_WEIGHTS)} channels "
                              f"(L, R, C, Ls, Rs), got {channels}")
@@ -208,28 +207,23 @@ def gated_loudness(block_powers: np.ndarray) -> float | None:
 
 
 def match_stems(stems: dict[str, np.ndarray], plan: Plan) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Map each plan track to its stem (case-insensitive); ``InputError`` lists what is missing.
+    """Map each plan track to its stem (:func:`stase.core.names.pair_names`: the one track-name
+    rule, so ``Gtr L`` finds ``Gtr_L.wav``); ``InputError`` lists what is missing.
 
     Returns ``({plan track: mono float32 array}, [unused stem names])``.  The error names at most
     :data:`stase.core.audio_io.LISTED_NAMES` tracks and stems, then "and N more".
     """
     from stase.core.audio_io import summarise_names
-    by_name = {str(k).lower(): (k, v) for k, v in stems.items()}
-    matched: dict[str, np.ndarray] = {}
-    missing = []
-    for s in plan.sources:
-        hit = by_name.get(s.track.lower())
-        if hit is None:
-            missing.append(s.track)
-            continue
-        matched[s.track] = _mono(hit[0], hit[1])
+    from stase.core.names import pair_names
+    pairs, missing, unused = pair_names([s.track for s in plan.sources], [str(k) for k in stems])
     if missing:
         raise InputError(f"no stem for plan track(s) {summarise_names(missing)}; "
-                         "stems are matched to tracks by file name without extension, "
-                         f"case-insensitive; {len(stems)} stem(s) found: "
-                         f"{summarise_names(sorted(stems)) or 'none'}")
-    used = {s.track.lower() for s in plan.sources}
-    return matched, sorted(k for k in stems if str(k).lower() not in used)
+                         "stems are matched to tracks by file name without extension, ignoring "
+                         "case, spaces and punctuation; "
+                         f"{len(stems)} stem(s) found: {summarise_names(sorted(stems)) or 'none'}")
+    by_text = {str(k): k for k in stems}
+    matched = {track: _mono(by_text[name], stems[by_text[name]]) for track, name in pairs.items()}
+    return matched, sorted(unused)
 
 
 def _mono(name: str, audio) -> np.ndarray:

@@ -113,7 +113,7 @@ def test_activity_follows_where_the_stem_plays(rng):
     ({"a": np.zeros((2, 2, 48000))}, "shape"),
     ({"a": np.zeros((48000, 2))}, "transpose"),
     ({"a": np.zeros(100)}, "at least 0.4 s"),
-    ({"Gtr": np.zeros(48000), "gtr": np.zeros(48000)}, "differ only in case"),
+    ({"Gtr": np.zeros(48000), "gtr": np.zeros(48000)}, "same track name"),
     ({"a": ["x"] * 48000}, "numeric"),
     ({"a": np.zeros(48000, dtype=np.int16)}, "integers"),
 ])

@@ -29,6 +29,8 @@ import scipy.fft
 import scipy.signal
 
 from stase.core.errors import InputError
+from stase.core.names import track_key
+from stase.core.rates import check_sample_rate as check_rate
 
 #: BS.1770-4 gating: 400 ms blocks, 75 % overlap, absolute gate -70 LUFS, relative gate -10 LU.
 BLOCK_S = 0.400
@@ -44,7 +46,6 @@ CLIP_LEVEL = 0.999
 ACTIVITY_FLOOR_DB = -70.0
 #: ... and so are frames more than this far below the stem's loud (95th percentile) frames.
 ACTIVITY_RANGE_DB = 40.0
-MIN_RATE, MAX_RATE = 8_000, 384_000
 MAX_CHANNELS = 5
 #: FFT threads for the band analysis (the goal is stated for a 2-core machine).
 FFT_WORKERS = max(1, min(2, os.cpu_count() or 1))  # BS.1770 channel weights exist for up to 5 channels
@@ -53,13 +54,8 @@ _TINY = 1e-20
 
 
 def check_sample_rate(sample_rate) -> int:
-    """The rate as an int, or ``InputError`` saying what is accepted."""
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
-        raise InputError(f"sample_rate must be a number of Hz, got {sample_rate!r}")
-    if not (MIN_RATE <= float(sample_rate) <= MAX_RATE) or float(sample_rate) != int(sample_rate):
-        raise InputError(f"sample_rate must be a whole number of Hz in [{MIN_RATE}, {MAX_RATE}], "
-                         f"got {sample_rate!r}")
-    return int(sample_rate)
+    """The rate as an int, or ``InputError`` saying what is accepted (:func:`stase.core.rates.check_sample_rate`)."""
+    return check_rate(sample_rate, "sample_rate")
 
 
 def prepare_stems(stems, sample_rate, what: str = "stems") -> tuple[dict[str, np.ndarray], list[str]]:
@@ -89,9 +85,11 @@ def prepare_stems(stems, sample_rate, what: str = "stems") -> tuple[dict[str, np
     for name, data in stems.items():
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"{what}: track names must be non-empty strings, got {name!r}")
-        if name.lower() in seen:
-            raise InputError(f"{what}: tracks {seen[name.lower()]!r} and {name!r} differ only in case")
-        seen[name.lower()] = name
+        key = track_key(name)  # the one track-name rule (stase.core.names)
+        if key in seen:
+            raise InputError(f"{what}: tracks {seen[key]!r} and {name!r} are the same track name "
+                             "(they differ only in case, spaces or punctuation)")
+        seen[key] = name
         try:
             a = np.asarray(data)
             if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):

@@ -27,11 +27,11 @@ used before, then moved the untouched ones too).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from stase.core.names import pair_names
 from stase.core.errors import InputError
 
 from stase.agent.advisor.analysis import ABSOLUTE_GATE_LUFS, MixAnalysis
@@ -41,10 +41,6 @@ ALIGNED_CORRELATION = 0.9
 #: proposals smaller than this are "leave it" (dB), per method; tracks whose raw offsets agree
 #: within it form the group the anchor is taken from.
 DEAD_BAND_DB = {"aligned": 0.5, "loudness": 1.0}
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", name.lower())
 
 
 def match_tracks(current, reference, current_roles=None, reference_roles=None):
@@ -57,14 +53,8 @@ def match_tracks(current, reference, current_roles=None, reference_roles=None):
     how : {current track: "name" | "role"}
     """
     current, reference = list(current), list(reference)
-    by_key = {}
-    for r in reference:
-        by_key.setdefault(_key(r), r)
-    pairs, how = {}, {}
-    for c in current:
-        r = by_key.get(_key(c))
-        if r is not None and r not in pairs.values():
-            pairs[c], how[c] = r, "name"
+    pairs = pair_names(current, reference)[0]  # the one track-name rule (stase.core.names)
+    how = {c: "name" for c in pairs}
     if current_roles and reference_roles:
         left_c = [c for c in current if c not in pairs]
         left_r = [r for r in reference if r not in pairs.values()]

@@ -94,14 +94,12 @@ def genre_of(plan=None, genre: str | None = None) -> str:
 
 
 def role_from_name(track: str) -> str | None:
-    """A role guessed from a track name: stase.agent.lexicon when present, else a small word table."""
-    try:
-        from stase.agent.lexicon import match_track_role
-        role = match_track_role(track)
-        if role:
-            return role
-    except ImportError:
-        pass
+    """A role guessed from a track name: :func:`stase.agent.lexicon.match_track_role`, else (a name the
+    lexicon does not know) a small word table of the advisor's own."""
+    from stase.agent.lexicon import match_track_role
+    role = match_track_role(track)
+    if role:
+        return role
     words = re.split(r"[^a-z0-9]+", track.lower())
     joined = " ".join(w for w in words if w)
     for role, names in _ROLE_WORDS:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from stase.core.errors import InputError
+from stase.core.rates import check_sample_rate
 
 from stase.agent.music.arranger import Arrangement, arrange
 from stase.agent.music.mixing import balance
@@ -66,12 +67,9 @@ def _role_for(track: str, role: Any) -> str:
     """A valid role for a track: its own if valid, else the lexicon's guess, else a piano."""
     if isinstance(role, str) and role in ROLES:
         return role
-    try:
-        from stase.agent.lexicon import match_track_role
-    except ImportError:  # pragma: no cover - the lexicon ships with the package
-        match_track_role = None
+    from stase.agent.lexicon import match_track_role
     for text in (role, track):
-        if isinstance(text, str) and match_track_role is not None:
+        if isinstance(text, str):
             guess = match_track_role(text)
             if guess in ROLES:
                 return guess
@@ -175,9 +173,7 @@ def render_arrangement(spec: MusicSpec, arrangement: Arrangement, sample_rate: i
 
 
 def _check_rate_seed(sample_rate: Any, seed: Any) -> None:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-            or not 8000 <= int(sample_rate) <= 384000:
-        raise InputError(f"sample_rate must be an integer 8000..384000 Hz, got {sample_rate!r}")
+    check_sample_rate(sample_rate, "sample_rate")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
 

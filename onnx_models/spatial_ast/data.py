@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +37,6 @@ from scipy import signal
 
 from stase.agent.features import SAMPLE_RATE, CLIP_SAMPLES, binaural_features
 from stase.core.conventions import db_to_gain
-from stase.core.errors import StaseError
 
 from stase.agent.listener_labels import ROLES
 
@@ -49,10 +47,6 @@ MIN_DISTANCE_M = 0.5
 MAX_DISTANCE_M = 10.0
 TARGET_LUFS = -23.0
 LEVEL_JITTER_DB = 6.0
-#: Elevation range of the MIT KEMAR set we ship (Gardner & Martin 1995: -40 to +90 degrees).
-DEFAULT_ELEVATION_RANGE = (-40.0, 90.0)
-FALLBACK_ROOMS = ("dry_studio", "small_room", "living_room", "vocal_booth", "control_room",
-                  "medium_hall", "concert_hall", "church", "club", "outdoor")
 
 
 @dataclass
@@ -76,87 +70,32 @@ class Clip:
 
 
 # ----------------------------------------------------------------------------------------------
-# renderer pieces (ours when present)
+# renderer pieces: the runtime's own (training imports the runtime, never the reverse)
 
 @functools.lru_cache(maxsize=1)
 def hrtf_set():
-    """Our shipped KEMAR set at 32 kHz, or None when ``stase.dsp.hrtf`` is not available."""
-    try:
-        from stase.dsp.hrtf import load_hrtf
-    except ImportError:
-        return None
+    """The shipped MIT KEMAR set at 32 kHz (``stase.dsp.hrtf.load_hrtf``)."""
+    from stase.dsp.hrtf import load_hrtf
     return load_hrtf(sample_rate=SAMPLE_RATE)
 
 
 def room_ids() -> tuple[str, ...]:
-    """The ten preset rooms (``stase.presets.load_rooms``), or stand-in names while they are missing."""
-    try:
-        from stase.presets import load_rooms
-        rooms = load_rooms()
-        ids = tuple(sorted(rooms)) if isinstance(rooms, dict) else tuple(sorted(r["id"] for r in rooms))
-        if ids:
-            return ids
-    except Exception:  # noqa: BLE001 - presets not ready yet: fall back, say so in the metadata
-        pass
-    return FALLBACK_ROOMS
-
-
-@functools.lru_cache(maxsize=16)
-def room_response(room_id: str) -> np.ndarray:
-    """(2, n) stand-in binaural room tail at 32 kHz (used only while ``stase.dsp.rooms`` is missing)."""
-    # Stand-in until stase.dsp.rooms lands: decorrelated exponentially decaying noise (T60 by name).
-    rng = np.random.default_rng(abs(hash(room_id)) % 2**32)
-    t60 = 0.2 + 1.8 * (FALLBACK_ROOMS.index(room_id) / 9 if room_id in FALLBACK_ROOMS else 0.5)
-    n = int(min(t60, 1.0) * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE
-    tail = rng.standard_normal((2, n)) * np.exp(-6.91 * t / t60)
-    tail[:, : int(0.005 * SAMPLE_RATE)] = 0.0
-    return 0.25 * tail / np.sqrt(np.sum(tail ** 2) / 2)
+    """The preset rooms (``stase.presets.load_rooms``), sorted."""
+    from stase.presets import load_rooms
+    return tuple(sorted(load_rooms()))
 
 
 def elevation_range() -> tuple[float, float]:
-    hrtf = hrtf_set()
-    if hrtf is None:
-        return DEFAULT_ELEVATION_RANGE
-    el = hrtf.directions_deg[:, 1]
+    """Lowest and highest elevation of the HRTF set's measured directions, degrees."""
+    el = hrtf_set().directions_deg[:, 1]
     return float(el.min()), float(el.max())
-
-
-def direct_hrir(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
-    """The HRIR our renderer applies for a static source, or a Woodworth ITD stand-in."""
-    hrtf = hrtf_set()
-    if hrtf is not None:
-        return hrtf.hrir(azimuth_deg, elevation_deg)
-    from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S, lateral_angle_deg
-    lat = np.radians(lateral_angle_deg(azimuth_deg, elevation_deg))
-    itd = HEAD_RADIUS_M / SPEED_OF_SOUND_M_S * (abs(lat) + np.sin(abs(lat))) * SAMPLE_RATE
-    near, far = np.zeros(64), np.zeros(64)
-    near[2] = 1.0
-    far[2 + int(round(itd))] = 10 ** (-abs(np.sin(lat)) * 6 / 20)
-    return np.stack([near, far] if lat >= 0 else [far, near])
 
 
 @functools.lru_cache(maxsize=16)
 def _scene(room_id: str | None):
-    """One cached ``stase.dsp.scene.SceneRenderer`` at 32 kHz per room (None: dry), or None if missing."""
-    try:
-        from stase.dsp.scene import SceneRenderer
-    except ImportError:
-        return None
+    """One cached ``stase.dsp.scene.SceneRenderer`` at 32 kHz per room (None: dry)."""
+    from stase.dsp.scene import SceneRenderer
     return SceneRenderer(sample_rate=SAMPLE_RATE, block_size=1024, room=room_id, hrtf=hrtf_set(), max_sources=4)
-
-
-_BROKEN_ROOMS: set = set()
-
-
-@functools.lru_cache(maxsize=1)
-def rooms_available() -> bool:
-    """True when ``stase.dsp.rooms`` (the renderer's room reverb) and the room presets exist."""
-    try:
-        import stase.dsp.rooms  # noqa: F401
-    except ImportError:
-        return False
-    return room_ids() != FALLBACK_ROOMS
 
 
 def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, distance_m: float,
@@ -168,16 +107,12 @@ def render_source(mono: np.ndarray, azimuth_deg: float, elevation_deg: float, di
     static source (``role``: its directivity; None, a noise burst: a typical source).
     """
     scene = _scene(None)
-    if scene is not None:
-        for track in list(scene.source_ids):
-            scene.remove_source(track)
-        scene.reset()
-        scene.add_source("s", azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
-                         distance_m=distance_m, mode="hrtf")
-        out = scene.process(mono[None, :CLIP_SAMPLES].astype(np.float32)).astype(np.float64)
-    else:
-        hrir = direct_hrir(azimuth_deg, elevation_deg)
-        out = signal.fftconvolve(mono[None, :], hrir, axes=1)[:, :CLIP_SAMPLES] / max(distance_m, 0.1)
+    for track in list(scene.source_ids):
+        scene.remove_source(track)
+    scene.reset()
+    scene.add_source("s", azimuth_deg=azimuth_deg, elevation_deg=elevation_deg,
+                     distance_m=distance_m, mode="hrtf")
+    out = scene.process(mono[None, :CLIP_SAMPLES].astype(np.float32)).astype(np.float64)
     response = room_part(room_id, azimuth_deg, distance_m, role)
     out += signal.fftconvolve(mono[None, :CLIP_SAMPLES], response[:, :CLIP_SAMPLES], axes=1)[:, :CLIP_SAMPLES]
     return out
@@ -189,86 +124,47 @@ def room_part(room_id: str, azimuth_deg: float, distance_m: float, role: str | N
     ``stase.dsp.rooms.static_source_response`` in ``hrtf`` mode (the source's distance decay, its two
     nearest early-reflection sectors and its role's directivity; equal to the streamed scene's wet
     part, see its test), truncated to one clip; we apply it offline with one FFT convolution because
-    the block-streamed reverb costs ~0.1 s per clip.  Falls back to :func:`room_reverb` (a stand-in
-    tail) while ``stase.dsp.rooms`` or the preset is missing or broken.
+    the block-streamed reverb costs ~0.1 s per clip.  A broken room preset raises (no stand-in).
     """
-    if rooms_available() and room_id not in _BROKEN_ROOMS:
-        try:
-            from stase.dsp.rooms import static_source_response
-            response = static_source_response(room_id, SAMPLE_RATE, azimuth_deg, distance_m, role,
-                                              mode="hrtf", hrtf=hrtf_set())
-            return np.asarray(response[:, :CLIP_SAMPLES], dtype=np.float64)
-        except (StaseError, IndexError, ValueError) as exc:
-            warnings.warn(f"room {room_id!r} unavailable in stase.dsp.rooms ({exc!r}); using a stand-in tail")
-            _BROKEN_ROOMS.add(room_id)
-    brir, send = room_reverb(room_id)
-    return send * brir[:, :CLIP_SAMPLES]
-
-
-@functools.lru_cache(maxsize=16)
-def room_reverb(room_id: str) -> tuple[np.ndarray, float]:
-    """``(BRIR (2, n) float64, send gain)``: a room's frontal response at its omnidirectional send.
-
-    Only :func:`room_part`'s fallback now: since the rooms of issue 15 the scene's reverb depends on
-    the source's direction, distance and role, which ``stase.dsp.rooms.static_source_response`` gives.
-    A stand-in tail (send 1) while ``stase.dsp.rooms`` or the preset is missing or broken.
-    """
-    if rooms_available() and room_id not in _BROKEN_ROOMS:
-        try:
-            from stase.dsp.distance import reverb_send_gain
-            from stase.dsp.rooms import load_room, room_brir
-            return (np.asarray(room_brir(room_id, SAMPLE_RATE), dtype=np.float64),
-                    float(reverb_send_gain(load_room(room_id))))
-        except (StaseError, IndexError, ValueError) as exc:
-            warnings.warn(f"room {room_id!r} unavailable in stase.dsp.rooms ({exc!r}); using a stand-in tail")
-            _BROKEN_ROOMS.add(room_id)
-    return room_response(room_id), 1.0
+    from stase.dsp.rooms import static_source_response
+    response = static_source_response(room_id, SAMPLE_RATE, azimuth_deg, distance_m, role,
+                                      mode="hrtf", hrtf=hrtf_set())
+    return np.asarray(response[:, :CLIP_SAMPLES], dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------
 # sources
-
-def _generator():
-    try:
-        from stase.agent.music import generate_stems
-    except ImportError:
-        return None
-    return generate_stems
-
 
 CACHE_DIR = Path(os.environ.get("STASE_SPATIAL_AST_CACHE", Path(__file__).resolve().parents[2] / ".cache" / "spatial_ast"))
 
 
 @functools.lru_cache(maxsize=4)
 def source_bank(split: str) -> dict:
-    """{role: [(CLIP_SAMPLES,) float64 excerpts]} from the stem generator (or a stand-in synth).
+    """{role: [(CLIP_SAMPLES,) float64 excerpts]} from the stem generator (``stase.agent.music``).
 
     The generator takes about a minute per call, so the bank is cached under :data:`CACHE_DIR`
-    (a pure function of the split and of which source is present; delete the file to rebuild).
+    (a pure function of the split; delete the file to rebuild).
     """
-    generate_stems = _generator()
-    cache = CACHE_DIR / f"bank_{split}_{'generator' if generate_stems else 'standin'}.npz"
+    cache = CACHE_DIR / f"bank_{split}_generator.npz"
     if cache.is_file():
         with np.load(cache) as stored:
             return {role: list(stored[role]) if role in stored else [] for role in ROLES}
-    bank = _build_bank(split, generate_stems)
+    bank = _build_bank(split)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **{role: np.array(v) for role, v in bank.items() if v})
     return bank
 
 
-def _build_bank(split: str, generate_stems) -> dict:
+def _build_bank(split: str) -> dict:
+    from stase.agent.music import generate_stems
     seeds = range(0, 5) if split == "train" else range(100, 102)
     bank: dict[str, list] = {role: [] for role in ROLES}
     for seed in seeds:
         rng = np.random.default_rng(seed + 77)
-        if generate_stems is not None:
-            music = {"tempo_bpm": float(rng.uniform(70, 150)),
-                     "key": f"{rng.choice(['C', 'D', 'E', 'F', 'G', 'A', 'Bb'])} {rng.choice(['major', 'minor'])}",
-                     "bars": 4, "instruments": [{"track": role, "role": role} for role in ROLES]}
-            stems = generate_stems(music, sample_rate=SAMPLE_RATE, seed=seed)
-        else:
-            stems = {role: _standin_voice(role, rng) for role in ROLES}
+        music = {"tempo_bpm": float(rng.uniform(70, 150)),
+                 "key": f"{rng.choice(['C', 'D', 'E', 'F', 'G', 'A', 'Bb'])} {rng.choice(['major', 'minor'])}",
+                 "bars": 4, "instruments": [{"track": role, "role": role} for role in ROLES]}
+        stems = generate_stems(music, sample_rate=SAMPLE_RATE, seed=seed)
         for role in ROLES:
             x = np.asarray(stems[role], dtype=np.float64)
             for start in range(0, x.size - CLIP_SAMPLES + 1, CLIP_SAMPLES // 2):
@@ -278,20 +174,6 @@ def _build_bank(split: str, generate_stems) -> dict:
     return bank
 
 
-def _standin_voice(role: str, rng: np.random.Generator) -> np.ndarray:
-    """Harmonic notes with a role-dependent register and brightness (until the generator lands)."""
-    k = ROLES.index(role)
-    n = 8 * SAMPLE_RATE
-    t = np.arange(n) / SAMPLE_RATE
-    out = np.zeros(n)
-    f_base = 55.0 * 2 ** (k % 6 / 2)
-    for start in np.arange(0, 8, 0.5):
-        f0 = f_base * 2 ** (rng.integers(0, 12) / 12)
-        seg = (t >= start) & (t < start + 0.5)
-        tt = t[seg] - start
-        note = sum(np.sin(2 * np.pi * f0 * h * tt) / h ** (1 + (k % 4) / 2) for h in range(1, 8))
-        out[seg] = note * np.exp(-tt * (1 + k % 5))
-    return out
 
 
 def noise_burst(rng: np.random.Generator) -> np.ndarray:
@@ -400,9 +282,7 @@ def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, star
             np.savez(label_path, **labels)
             done_path.write_text(str(i + 1))
     meta = {"split": split, "stage": stage, "n_clips": n_clips, "start": start,
-            "hrtf": getattr(hrtf_set(), "source", "stand-in Woodworth ITD"), "rooms": list(room_ids()),
-            "rooms_from_renderer": rooms_available(), "stand_in_rooms": sorted(_BROKEN_ROOMS),
-            "generator_voices": _generator() is not None}
+            "hrtf": hrtf_set().source, "rooms": list(room_ids())}
     stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return feat_path
 

@@ -25,7 +25,7 @@ import argparse
 import json
 
 from stase.core.errors import InputError
-from stase.core.rates import resample_stems
+from stase.core.rates import check_sample_rate, resample_stems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,12 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 
-def _checked_rate(rate: int, what: str) -> int:
-    if not 8000 <= rate <= 384000:
-        raise InputError(f"{what} must be between 8000 and 384000 Hz, got {rate}")
-    return rate
-
-
 def run(args: argparse.Namespace) -> int:
     from stase.core.audio_io import check_output_path, load_stems, summarise_names
     from stase.dsp.offline import render_plan
@@ -71,15 +65,15 @@ def run(args: argparse.Namespace) -> int:
     if args.block < 1:
         raise InputError(f"--block must be a positive number of samples, got {args.block}")
     if args.rate is not None:
-        _checked_rate(int(args.rate), "--rate")
+        check_sample_rate(args.rate, "--rate")
     if args.reverb_db is not None:
         from stase.dsp.scene import check_reverb_db
         check_reverb_db(args.reverb_db, "--reverb-db")
     plan = load_plan(args.plan)
     room = None if args.dry else resolve_room(plan.room)
     stems, rate = load_stems(args.stems, downmix=args.downmix)
-    target = _checked_rate(rate if args.rate is None else int(args.rate),
-                           "the stems' sample rate (give --rate)" if args.rate is None else "--rate")
+    target = check_sample_rate(rate if args.rate is None else args.rate,
+                               "the stems' sample rate (give --rate)" if args.rate is None else "--rate")
     stems = resample_stems(stems, rate, target)
     result = render_plan(stems, plan, target, stereo=args.stereo, block_size=args.block,
                          hrtf=args.hrtf, room=None if room is None else room[1],

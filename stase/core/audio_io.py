@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from stase.core.errors import InputError, StaseError
+from stase.core.rates import check_sample_rate
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".aiff", ".aif", ".ogg")
 #: What an output suffix is written as: (libsndfile format, default subtype).  WAV and AIFF keep
@@ -322,9 +323,7 @@ class AtomicAudioWriter:
     def __init__(self, path: str | Path, sample_rate: int, channels: int, subtype: str | None = None,
                  durable: bool = True):
         import soundfile as sf
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-                or sample_rate < 1:
-            raise InputError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        sample_rate = check_sample_rate(sample_rate, "sample_rate")
         if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
             raise InputError(f"channels must be a positive integer, got {channels!r}")
         self.path, self.format, self.subtype = check_output_path(path, subtype)
