@@ -171,7 +171,7 @@ class FileSignal:
 
     def __init__(self, path):
         import soundfile as sf
-        from stase.core.audio_io import _riff_shortfall, file_kind
+        from stase.core.audio_io import file_kind, truncation
         self.path = p = Path(path)
         self.label = str(path)
         if not (p.exists() or p.is_symlink()):
@@ -179,7 +179,7 @@ class FileSignal:
         if not p.is_file():             # opening a FIFO would block for ever
             raise InputError(f"audio file {p} is not a regular file ({file_kind(p)})")
         try:
-            shortfall = _riff_shortfall(p)
+            shortfall = truncation(p)
             self.file = sf.SoundFile(str(p))
         except Exception as exc:  # noqa: BLE001 - libsndfile says why
             raise InputError(f"cannot read audio file {p}: {exc}") from exc

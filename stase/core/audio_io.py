@@ -181,10 +181,6 @@ def truncation(path: str | Path) -> tuple[int, int] | None:
     return (claimed, present) if present < claimed else None
 
 
-#: The name a listener helper imported while this module was being changed (issue 14).
-_riff_shortfall = truncation
-
-
 def open_audio(path: str | Path):
     """Open an audio file for reading in blocks (a ``soundfile.SoundFile``; the caller closes it).
 
