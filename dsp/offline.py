@@ -9,6 +9,9 @@ LoudnessMeter(sample_rate, channels)   streaming ITU-R BS.1770-4 integrated loud
 integrated_loudness(audio, sample_rate) the same for a signal in memory (LUFS or None)
 k_weighting_sos(sample_rate)           the BS.1770 K-weighting as second-order sections
 match_stems(stems, plan)               plan track -> stem, ``InputError`` listing what is missing
+render_files(stems_dir, plan, output, ...) -> (RenderResult, report)
+                                       ``stase render`` and each batch job: files in, a file out
+true_peak_dbfs(path)                   a written mix's true peak (4x oversampled, BS.1770-4 Annex 2)
 
 The stems stream through :class:`stase.dsp.scene.SceneRenderer` block by block, exactly as the live
 path would, followed by the room's reverberation tail.  ``stereo=True`` renders every source with
@@ -350,3 +353,75 @@ def render_plan(stems: dict[str, np.ndarray], plan: Plan, sample_rate: int, ster
     return RenderResult(audio=audio, sample_rate=int(sample_rate), peak_dbfs=peak_dbfs, lufs=lufs,
                         clipped=bool(peak >= 1.0), report=report,
                         output=None if writer_target is None else str(writer_target[0]))
+
+
+def render_files(stems_dir, plan, output, *, stereo: bool = False, downmix: bool = False,
+                 rate: int | None = None, hrtf=None, dry: bool = False, reverb_db: float | None = None,
+                 block_size: int = 1024) -> tuple[RenderResult, dict]:
+    """Render a folder of mono stems with a plan into the audio file ``output``: what
+    ``stase render`` does and what every job of ``stase render --batch`` does, so both write the
+    same bytes for the same inputs.
+
+    Everything that can be checked without rendering is checked first (``output``, ``block_size``,
+    ``rate``, ``reverb_db``, the plan, its room, the stems), in that order.
+
+    Parameters
+    ----------
+    stems_dir : folder of mono stems named like the plan's tracks.
+    plan : a :class:`stase.core.plan.Plan` or the path of a plan file.
+    output : the audio file to write (replaced only once complete).
+    rate : render at this sample rate (Hz; the stems are resampled); None = the stems' rate.
+    dry : ignore the plan's room.
+    Other parameters: as :func:`render_plan`.
+
+    Returns
+    -------
+    (result, report) : the :class:`RenderResult` (``audio`` None: it went to the file) and its
+        report with ``output_path`` and ``stems_rate`` added.
+    """
+    from stase.core.audio_io import check_output_path, load_stems
+    from stase.core.plan import load_plan
+    from stase.core.rates import check_sample_rate, resample_stems
+    from stase.dsp.rooms import resolve_room
+    from stase.dsp.scene import check_reverb_db
+    check_output_path(output)  # before any work: a folder, .mp3 or no extension fail here
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise InputError(f"--block must be a positive number of samples, got {block_size!r}")
+    if rate is not None:
+        check_sample_rate(rate, "--rate")
+    if reverb_db is not None:
+        check_reverb_db(reverb_db, "--reverb-db")
+    plan = plan if isinstance(plan, Plan) else load_plan(plan)
+    room = None if dry else resolve_room(plan.room)
+    stems, stems_rate = load_stems(stems_dir, downmix=downmix)
+    target = check_sample_rate(stems_rate if rate is None else rate,
+                               "the stems' sample rate (give --rate)" if rate is None else "--rate")
+    stems = resample_stems(stems, stems_rate, target)
+    result = render_plan(stems, plan, target, stereo=stereo, block_size=block_size, hrtf=hrtf,
+                         room=None if room is None else room[1], output=output, reverb_db=reverb_db)
+    return result, dict(result.report, output_path=str(output), stems_rate=stems_rate)
+
+
+#: True-peak oversampling factor (ITU-R BS.1770-4 Annex 2: 4x at 48 kHz).
+TRUE_PEAK_OVERSAMPLING = 4
+
+
+def true_peak_dbfs(path, chunk_frames: int = 1 << 16) -> float:
+    """True peak of an audio file in dBTP: the largest magnitude of the signal oversampled 4x
+    (ITU-R BS.1770-4 Annex 2; polyphase interpolation, ``stase.core.rates.resample``), read in
+    chunks with enough context on both sides that chunked equals whole.  -inf for silence."""
+    import soundfile as sf
+    from stase.core.rates import resample
+    context = 64
+    peak = 0.0
+    with sf.SoundFile(str(path)) as f:
+        n = f.frames
+        for start in range(0, n, chunk_frames):
+            lo, hi = max(0, start - context), min(n, start + chunk_frames + context)
+            f.seek(lo)
+            x = f.read(hi - lo, dtype="float64", always_2d=True).T
+            y = resample(x, 1, TRUE_PEAK_OVERSAMPLING, axis=1)
+            a = (start - lo) * TRUE_PEAK_OVERSAMPLING
+            b = a + (min(n, start + chunk_frames) - start) * TRUE_PEAK_OVERSAMPLING
+            peak = max(peak, float(np.abs(y[:, a:b]).max(initial=0.0)))
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf

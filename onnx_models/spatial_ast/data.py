@@ -269,10 +269,14 @@ def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, star
         old = np.load(label_path)
         labels = {k: old[k].copy() for k in labels}
         done = int(done_path.read_text())
+    from stase.agent.listener import blas_single_thread
     for i in tqdm(range(done, n_clips), initial=done, total=n_clips, disable=not progress,
                   desc=f"{split} stage {stage}"):
         clip = make_clip(split, start + i, stage)
-        feats[i] = binaural_features(clip.audio).astype(np.float16)
+        # one BLAS thread: a multi-threaded float32 matmul sums in an order that depends on the
+        # thread count, and a shard must be the same bytes on every machine (issue 21)
+        with blas_single_thread():
+            feats[i] = binaural_features(clip.audio).astype(np.float16)
         labels["azimuth_deg"][i] = clip.azimuth_deg[0]
         labels["elevation_deg"][i] = clip.elevation_deg[0]
         labels["distance_m"][i] = clip.distance_m[0]

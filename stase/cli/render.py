@@ -4,8 +4,10 @@ Usage::
 
     stase render --stems DIR --plan plan.json -o mix.wav [--stereo] [--downmix] [--rate HZ]
                  [--hrtf FILE.sofa] [--dry] [--reverb-db DB] [--json]
+    stase render --batch MANIFEST.jsonl -o DIR [--workers N] [--ray [ADDRESS]] [--qa-listen]
 
-Stems are matched to the plan's tracks by file name without extension, ignoring case.  Stems
+Stems are matched to the plan's tracks by file name without extension, ignoring case, spaces and
+punctuation (:mod:`stase.core.names`).  ``--batch``: see :mod:`stase.bridge.batch`.  Stems
 must be mono (``--downmix`` averages multichannel stems) and share one sample rate; ``--rate``
 resamples them (polyphase, ``scipy.signal.resample_poly``) to another session rate.  The HRTF
 set is always resampled to the rate rendered at.
@@ -25,18 +27,17 @@ import argparse
 import json
 
 from stase.core.errors import InputError
-from stase.core.rates import check_sample_rate, resample_stems
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stems", required=True, metavar="DIR",
+    parser.add_argument("--stems", default=None, metavar="DIR",
                         help="folder of mono WAV/FLAC/AIFF stems, one per plan track (file name = track)")
-    parser.add_argument("--plan", required=True, metavar="FILE",
+    parser.add_argument("--plan", default=None, metavar="FILE",
                         help="plan JSON/YAML: room, reverb_engine, sources[{track, azimuth_deg, "
                              "elevation_deg, distance_m, mode, gain_db}] (azimuth positive = left)")
-    parser.add_argument("-o", "--output", required=True, metavar="WAV",
+    parser.add_argument("-o", "--output", required=True, metavar="WAV|DIR",
                         help="where to write the mix (.wav, .flac, .aiff or .ogg); replaced only "
-                             "once the render is complete")
+                             "once the render is complete.  With --batch: the output folder")
     parser.add_argument("--stereo", action="store_true",
                         help="loudspeaker stereo: constant-power panning instead of binaural modes")
     parser.add_argument("--downmix", action="store_true",
@@ -51,34 +52,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the plan's reverb_db, else 0; -6 = drier, +6 = wetter)")
     parser.add_argument("--block", type=int, default=1024, help="streaming block size (default 1024)")
     parser.add_argument("--json", action="store_true", help="print the level report as JSON")
+    batch = parser.add_argument_group("batch rendering (a catalogue: one job per manifest line)")
+    batch.add_argument("--batch", default=None, metavar="MANIFEST.jsonl",
+                       help="render every job of a JSON-lines manifest ({\"stems\": DIR, \"plan\": FILE, "
+                            "\"output\": NAME.wav, options...}) into -o DIR, each with a QA report; "
+                            "a rerun skips finished jobs")
+    batch.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="parallel workers (processes, or Ray actors with --ray; default 1)")
+    batch.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="run the jobs on Ray: no ADDRESS = a local Ray instance with --workers "
+                            "CPUs; 'auto' or host:port = an existing cluster (pip install 'stase[ray]')")
+    batch.add_argument("--qa-listen", action="store_true",
+                       help="add the listener's per-track listen-back error to each QA report")
 
 
 
 
 def run(args: argparse.Namespace) -> int:
-    from stase.core.audio_io import check_output_path, load_stems, summarise_names
-    from stase.dsp.offline import render_plan
-    from stase.core.plan import load_plan
-    from stase.dsp.rooms import resolve_room
-
-    check_output_path(args.output)  # before any work: a folder, .mp3 or no extension fail here
-    if args.block < 1:
-        raise InputError(f"--block must be a positive number of samples, got {args.block}")
-    if args.rate is not None:
-        check_sample_rate(args.rate, "--rate")
-    if args.reverb_db is not None:
-        from stase.dsp.scene import check_reverb_db
-        check_reverb_db(args.reverb_db, "--reverb-db")
-    plan = load_plan(args.plan)
-    room = None if args.dry else resolve_room(plan.room)
-    stems, rate = load_stems(args.stems, downmix=args.downmix)
-    target = check_sample_rate(rate if args.rate is None else args.rate,
-                               "the stems' sample rate (give --rate)" if args.rate is None else "--rate")
-    stems = resample_stems(stems, rate, target)
-    result = render_plan(stems, plan, target, stereo=args.stereo, block_size=args.block,
-                         hrtf=args.hrtf, room=None if room is None else room[1],
-                         output=args.output, reverb_db=args.reverb_db)
-    report = dict(result.report, output_path=str(args.output), stems_rate=rate)
+    if args.batch is not None:
+        return _run_batch(args)
+    from stase.core.audio_io import summarise_names
+    from stase.dsp.offline import render_files
+    missing = [flag for flag, value in (("--stems", args.stems), ("--plan", args.plan)) if value is None]
+    if missing:
+        raise InputError(f"stase render needs {' and '.join(missing)} (or --batch MANIFEST.jsonl)")
+    result, report = render_files(args.stems, args.plan, args.output, stereo=args.stereo,
+                                  downmix=args.downmix, rate=args.rate, hrtf=args.hrtf, dry=args.dry,
+                                  reverb_db=args.reverb_db, block_size=args.block)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -90,3 +90,20 @@ def run(args: argparse.Namespace) -> int:
             print("note: stems not in the plan were left out: "
                   + summarise_names(report["unused_stems"]))
     return 0
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from stase.bridge.batch import BatchOptions, read_manifest, run_batch
+    jobs = read_manifest(args.batch)
+    summary = run_batch(jobs, args.output, BatchOptions(workers=args.workers, ray=args.ray,
+                                                        qa_listen=args.qa_listen),
+                        progress=not args.json)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"stase render --batch: {summary['done']} rendered, {summary['skipped']} already done, "
+              f"{summary['failed']} failed of {summary['jobs']} -> {args.output}/ "
+              f"({summary['seconds']:.1f} s, {summary['jobs_per_s']:.2f} jobs/s)")
+        for failure in summary["failures"]:
+            print(f"  failed: {failure['id']}: {failure['error']}")
+    return 1 if summary["failed"] else 0

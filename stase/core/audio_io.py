@@ -347,6 +347,7 @@ class AtomicAudioWriter:
             self._discard()
             raise InputError(f"cannot write {self.format}/{self.subtype} audio at "
                              f"{self.sample_rate} Hz, {self.channels} channel(s) to {path}: {exc}") from exc
+        _without_peak_chunk(self._file)
         self._open = True
 
     def write(self, block: np.ndarray) -> None:
@@ -457,8 +458,24 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     target, fmt, subtype = check_output_path(path, subtype)
     with sf.SoundFile(str(target), "w", samplerate=int(sample_rate), channels=a.shape[0],
                       format=fmt, subtype=subtype) as fh:
+        _without_peak_chunk(fh)
         for start in range(0, a.shape[1], WRITE_CHUNK_FRAMES):
             fh.write(np.ascontiguousarray(a[:, start:start + WRITE_CHUNK_FRAMES].T))
+
+
+#: libsndfile's SFC_SET_ADD_PEAK_CHUNK (sndfile.h).  Float WAV/AIFF files get a PEAK chunk that
+#: holds the time of writing, so two renders of the same mix would differ in 4 header bytes.
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _without_peak_chunk(sound_file) -> None:
+    """Turn off the PEAK chunk of a file opened for writing, before any frame is written, so the
+    same audio always gives the same bytes (batch renders are compared byte for byte)."""
+    try:
+        from soundfile import _ffi, _snd
+        _snd.sf_command(sound_file._file, _SFC_SET_ADD_PEAK_CHUNK, _ffi.NULL, 0)
+    except (ImportError, AttributeError):  # a soundfile without its cffi handles: keep the chunk
+        pass
 
 
 def stem_files(folder: str | Path, what: str = "stems") -> list[Path]:
