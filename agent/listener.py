@@ -445,12 +445,13 @@ class Listener:
         import dataclasses
         from stase.core.conventions import great_circle_deg
         from stase.dsp.offline import render_plan
-        lookup = {name.lower(): audio for name, audio in stems.items()}
+        from stase.core.names import pair_names
+        pairs = pair_names([s.track for s in plan.sources], list(stems))[0]  # the one name rule
         renders, placements = [], []
         for placement in plan.sources:
-            stem = lookup.get(placement.track.lower())
-            if stem is None:
+            if placement.track not in pairs:
                 continue
+            stem = stems[pairs[placement.track]]
             # the excerpt first: the render (and the listening) then cost `seconds`, whatever the stem's length
             stem = np.asarray(loudest_excerpt(np.asarray(stem), int(seconds * sample_rate)), dtype=np.float32)
             solo = dataclasses.replace(plan, sources=[placement])

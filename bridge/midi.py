@@ -30,16 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from stase.core.errors import InputError, StaseError
-from stase.core.placement import field_problem
+from stase.core.placement import NORMALISED_RANGES, field_problem
 
 from stase.bridge.session import SOURCE_FIELDS
 
 log = logging.getLogger("stase.midi")
 
+#: Azimuth and elevation sweep the whole normalised range of the placement schema; distance and
+#: gain sweep what is useful on a fader (0.5-20 m, -30..+6 dB), inside the schema's bounds.
 DEFAULT_MAPPING: dict[str, Any] = {
     "controls": [
-        {"cc": 16, "channel": 1, "field": "azimuth_deg", "min": -180.0, "max": 180.0},
-        {"cc": 17, "channel": 1, "field": "elevation_deg", "min": -90.0, "max": 90.0},
+        {"cc": 16, "channel": 1, "field": "azimuth_deg",
+         "min": NORMALISED_RANGES["azimuth_deg"][0], "max": NORMALISED_RANGES["azimuth_deg"][1]},
+        {"cc": 17, "channel": 1, "field": "elevation_deg",
+         "min": NORMALISED_RANGES["elevation_deg"][0], "max": NORMALISED_RANGES["elevation_deg"][1]},
         {"cc": 18, "channel": 1, "field": "distance_m", "min": 0.5, "max": 20.0},
         {"cc": 19, "channel": 1, "field": "gain_db", "min": -30.0, "max": 6.0},
     ],

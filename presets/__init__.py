@@ -6,8 +6,12 @@ Layout::
     presets/templates/<id>.yaml    the ten STASE stage templates (agent reads them)
     presets/lexicon.yaml           role names and the aliases DAW track names use
 
-Everything is validated by :mod:`stase.presets.schema`; :func:`verify_all` reports every problem in
-every file at once, and the loaders raise :class:`PresetError` carrying that whole list.
+    presets/<kind>.schema.json     the rules of each kind, as JSON Schema (room, template, lexicon)
+
+Everything is validated by :mod:`stase.presets.schema` (``jsonschema`` against those files; the
+template seats take their fields and bounds from ``stase/core/placement.schema.json``);
+:func:`verify_all` reports every problem in every file at once, and the loaders raise
+:class:`PresetError` carrying that whole list.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Any
 
 from stase.core.errors import InputError
 
-from stase.presets.schema import SCHEMAS, verify
+from stase.presets.schema import verify
 
 PRESETS_DIR = Path(__file__).resolve().parent
 
@@ -48,7 +52,7 @@ def _load_folder(kind: str, folder: Path, problems: list[str]) -> dict[str, dict
             continue
         if data is None:
             continue
-        found = verify(data, SCHEMAS[kind], path.name)
+        found = verify(data, kind, path.name)
         problems.extend(found)
         if isinstance(data, dict) and isinstance(data.get("id"), str):
             if data["id"] != path.stem:
@@ -69,7 +73,7 @@ def verify_all(root: Path | None = None) -> tuple[dict[str, Any], list[str]]:
     lex_path = root / "lexicon.yaml"
     if lex_path.is_file():
         data = _read_yaml(lex_path, problems)
-        found = verify(data, SCHEMAS["lexicon"], lex_path.name) if data is not None else []
+        found = verify(data, "lexicon", lex_path.name) if data is not None else []
         problems.extend(found)
         if not found and isinstance(data, dict):
             lexicon = data

@@ -13,7 +13,6 @@ import yaml
 from stase.agent.lexicon import Lexicon
 from stase.presets import PRESETS_DIR, load_lexicon, load_templates, verify_all
 
-CONTRACTS = Path(__file__).resolve().parents[1] / "docs" / "CONTRACTS.md"
 TEMPLATE_IDS = {"classical_orchestra", "jazz_ensemble", "rock_band", "chamber_music", "electronic_dj", "choir",
                 "solo_performance", "world_music_ensemble", "studio_recording", "outdoor_festival"}
 ROOM_IDS = {"concert_hall", "jazz_club", "dry_studio", "small_chamber", "club_venue", "church", "recital_hall",
@@ -21,9 +20,10 @@ ROOM_IDS = {"concert_hall", "jazz_club", "dry_studio", "small_chamber", "club_ve
 
 
 def contract_roles() -> set[str]:
-    text = CONTRACTS.read_text(encoding="utf-8")
-    block = text.split("## Role vocabulary", 1)[1].split("`", 2)[1]
-    return {r.strip() for r in block.split(",") if r.strip()}
+    """One role vocabulary: lexicon roles = template roles = generator voices = listener classes
+    (the listener's classes are the code's list, stase.agent.listener_labels.ROLES)."""
+    from stase.agent.listener_labels import ROLES
+    return set(ROLES)
 
 
 def test_shipped_templates_and_lexicon():

@@ -6,6 +6,11 @@ stase_core: what the stase actions share.
   core.db_to_volume(gain_db) / core.volume_to_db(volume)
   core.selected_tracks() / core.all_tracks() -> { {track=, name=, index=}, ... }
   core.extract_plan(result) -> plan table or nil
+  core.FIELDS, core.FIELD[name], core.MODES, core.NUMERIC_FIELDS, core.MAX_TRACK_NAME_CHARS
+                                 the placement fields and bounds (generated from the one placement
+                                 schema, stase/core/placement.schema.json, by tools/gen_lua_fields.py)
+  core.field_problem(name, value) -> nil or the daemon's message ("gain_db must be in [-120, 24] dB, got 30")
+  core.source_problems(source) -> list of problems of a plan source's fields
   core.match_plan(plan, tracks) -> matches, unmatched_sources, problems
   core.apply_plan(plan, matches) -> true | false, message   (one undo block; all or nothing)
   core.apply_gains(changes) -> true | false, message         (one undo block; all or nothing)
@@ -74,6 +79,99 @@ end
 --- "+1.5 dB"
 function core.format_db(db)
   return string.format("%+.1f dB", db)
+end
+
+-- Placement fields ---------------------------------------------------------------------------
+-- The bounds are the daemon's (stase.core.placement): a plan the daemon would refuse is not
+-- applied here either. Absent fields (nil, JSON null) are left to the daemon's defaults.
+
+-- BEGIN GENERATED FIELDS (tools/gen_lua_fields.py from stase/core/placement.schema.json; do not edit)
+core.FIELDS = {
+  { name = "azimuth_deg", kind = "number", unit = "deg" },
+  { name = "elevation_deg", kind = "number", unit = "deg" },
+  { name = "distance_m", kind = "number", unit = "m", minimum = 0, exclusive_minimum = true },
+  { name = "gain_db", kind = "number", unit = "dB", minimum = -120, maximum = 24 },
+  { name = "mode", kind = "enum" },
+  { name = "role", kind = "string_or_nil", max_chars = 64 },
+  { name = "reverb_db", kind = "number", unit = "dB", minimum = -60, maximum = 12 },
+}
+core.MODES = { "pan", "itd_ild", "hrtf" }
+core.MAX_TRACK_NAME_CHARS = 128
+core.NUMERIC_FIELDS = { "azimuth_deg", "elevation_deg", "distance_m", "gain_db" }
+-- END GENERATED FIELDS
+core.FIELD = {}
+for _, f in ipairs(core.FIELDS) do core.FIELD[f.name] = f end
+
+local function finite(v)
+  return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge
+end
+
+--- A short echo of a value for a message (as the daemon's: strings quoted, cut to 40 characters).
+local function shown(v)
+  if type(v) == "string" then
+    return "'" .. (#v > 40 and v:sub(1, 40) .. "..." or v) .. "'"
+  elseif type(v) == "number" and v ~= v then
+    return "nan"
+  elseif v == math.huge then
+    return "inf"
+  elseif v == -math.huge then
+    return "-inf"
+  end
+  return type(v) == "table" and (json.is_array(v) and "list" or "dict") or tostring(v)
+end
+
+local function g(x)
+  return string.format("%g", x)
+end
+
+--- nil when `value` is acceptable for the placement field `name`, else the daemon's message.
+function core.field_problem(name, value)
+  local f = core.FIELD[name]
+  if not f then return "unknown field '" .. tostring(name) .. "'" end
+  value = json.value(value)
+  if value == nil then return nil end
+  if f.kind == "number" then
+    if not finite(value) then
+      return string.format("%s must be a finite number (%s), got %s", name, f.unit, shown(value))
+    end
+    local low_ok = f.minimum == nil or (f.exclusive_minimum and value > f.minimum)
+                   or (not f.exclusive_minimum and value >= f.minimum)
+    local high_ok = f.maximum == nil or value <= f.maximum
+    if low_ok and high_ok then return nil end
+    if f.minimum ~= nil and f.maximum ~= nil then
+      return string.format("%s must be in [%s, %s] %s, got %s", name, g(f.minimum), g(f.maximum), f.unit, g(value))
+    elseif f.minimum ~= nil then
+      return string.format("%s must be %s %s %s, got %s", name, f.exclusive_minimum and ">" or ">=",
+                           g(f.minimum), f.unit, g(value))
+    end
+    return string.format("%s must be <= %s %s, got %s", name, g(f.maximum), f.unit, g(value))
+  elseif f.kind == "enum" then
+    for _, m in ipairs(core.MODES) do
+      if value == m then return nil end
+    end
+    local names = {}
+    for i, m in ipairs(core.MODES) do names[i] = "'" .. m .. "'" end
+    return string.format("%s must be one of (%s), got %s", name, table.concat(names, ", "),
+                         shown(tostring(value)))
+  end
+  if type(value) ~= "string" then
+    return string.format("%s must be a string or null, got %s", name, type(value))
+  end
+  local chars = utf8.len(value) or #value
+  if f.max_chars and chars > f.max_chars then
+    return string.format("%s must be at most %d characters, got %d", name, f.max_chars, chars)
+  end
+  return nil
+end
+
+--- Every problem of a plan source's placement fields (messages prefixed with the track).
+function core.source_problems(s)
+  local problems = {}
+  for _, f in ipairs(core.FIELDS) do
+    local p = core.field_problem(f.name, s[f.name])
+    if p then problems[#problems + 1] = "source '" .. tostring(json.value(s.track)) .. "': " .. p end
+  end
+  return problems
 end
 
 -- Tracks -------------------------------------------------------------------------------------
@@ -149,7 +247,8 @@ end
 
 --- Pair each plan source with a project track by name (case- and space-insensitive).
 -- Returns matches {source=, entry=, pan=}, unmatched sources, and problems (strings) that must
--- stop the apply (a name used by two tracks, a source without a usable azimuth).
+-- stop the apply (a name used by two tracks, a field out of the placement schema's bounds, a
+-- source without a usable azimuth).
 function core.match_plan(plan, tracks)
   local by_name, problems = {}, {}
   for _, t in ipairs(tracks) do
@@ -163,6 +262,8 @@ function core.match_plan(plan, tracks)
   for i, s in ipairs(json.value(plan.sources) or {}) do
     if type(s) ~= "table" or type(json.value(s.track)) ~= "string" then
       problems[#problems + 1] = "source " .. i .. " has no track name"
+    elseif #core.source_problems(s) > 0 then
+      for _, p in ipairs(core.source_problems(s)) do problems[#problems + 1] = p end
     else
       local az = number_or(s.azimuth_deg, nil)
       if az == nil then

@@ -1,56 +1,71 @@
 """The one schema of a source placement: its fields, units and bounds (STYLE.md rule 15).
 
+The rules are data: ``stase/core/placement.schema.json`` (JSON Schema, draft 2020-12), checked with
+``jsonschema`` through :mod:`stase.core.schemas`.  This module reads its fields and bounds from
+that file at import, so the Python constants below are never a second list.
+
 Holds
 -----
+PLACEMENT_SCHEMA  the schema (parsed placement.schema.json); PLACEMENT_SCHEMA_ID its ``$id``
 NUMERIC_FIELDS    the numeric placement fields, in order (azimuth, elevation, distance, gain)
 PLACEMENT_FIELDS  every field a placement update may carry (numeric + mode + role + reverb_db)
-FIELD_SPECS       {name: FieldSpec(kind, unit, minimum, maximum, doc)}
-GAIN_DB_RANGE, REVERB_DB_RANGE, MAX_TRACK_NAME_CHARS, MAX_ROLE_CHARS, MAX_TRACKS, MAX_PROMPT_CHARS
-placement_problems(fields, where, partial) -> (accepted, problems)
+FIELD_SPECS       {name: FieldSpec(kind, unit, minimum, maximum, exclusive_minimum, doc)}
+GAIN_DB_RANGE, REVERB_DB_RANGE, MAX_TRACK_NAME_CHARS, MAX_ROLE_CHARS, MODES   (from the schema)
+NORMALISED_RANGES {field: (low, high)} where a normalised placement lies (azimuth, elevation, distance)
+MAX_TRACKS, MAX_PROMPT_CHARS    request limits (not placement fields)
+placement_problems(fields, where) -> (accepted, problems)     every problem at once
 check_placement_fields(fields, where) -> accepted   (raises InputError listing every problem)
+field_problem(key, value), track_name_problem(name) -> str | None
 
-The plan (``stase.core.plan``), the daemon's session, OSC, MIDI and the command queue all take their
-bounds from here, so a value refused in one place is refused in every place.
+The plan (``stase.core.plan``, whose sources refer to these fields by ``$ref``), the daemon's session, OSC,
+MIDI, the command queue, the preset seats and the REAPER scripts (``tools/gen_lua_fields.py``) all
+take their bounds from here, so a value refused in one place is refused in every place.
 
-Bounds
+Bounds (see the schema's descriptions for why)
 ------
 * ``azimuth_deg``: any finite number (wrapped to (-180, 180]).
 * ``elevation_deg``: any finite number (clamped to [-90, 90]).
 * ``distance_m``: > 0 (clamped to [MIN_DISTANCE_M, MAX_DISTANCE_M]).
-* ``gain_db``: [-120, +24] dB.  -120 dB is below the 24-bit noise floor (about -144 dBFS is the
-  floor, -120 dB leaves a fader's "off" audible as silence); +24 dB is the largest boost a DAW
-  fader offers (REAPER +12 dB, Ardour +6 dB; trim adds up to +24 dB in REAPER).  Anything beyond
-  is a typo or an attack (``1e308``), and is refused, not clamped.
-* ``reverb_db``: [-60, +12] dB, a source's wetness relative to the room's physical level (also the
-  plan's, ``stase.core.plan``); -60 dB is a dry render in practice, +12 dB a drenched one (the reverb
-  four times louder than the room makes it).  NaN and values beyond are refused.
-* ``role`` and ``track``: strings of at most 64 / 128 characters (replies stay small).
+* ``gain_db``: [-120, +24] dB; beyond is a typo or an attack (``1e308``), refused, not clamped.
+* ``reverb_db``: [-60, +12] dB, a source's (or the plan's) wetness relative to the room's level.
+* ``mode``: one of MODES (conventions.LOCALISATION_MODES); ``role`` and ``track``: strings of at most 64 / 128 characters.
+* NaN, infinities and ints too large for a float are refused everywhere.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from stase.core.conventions import LOCALISATION_MODES
 from stase.core.errors import InputError
+from stase.core.schemas import PLACEMENT_SCHEMA_PATH, load_schema, schema_problems, shown, validator
 
-GAIN_DB_RANGE = (-120.0, 24.0)
-REVERB_DB_RANGE = (-60.0, 12.0)
-MAX_TRACK_NAME_CHARS = 128
-MAX_ROLE_CHARS = 64
+PLACEMENT_SCHEMA: dict[str, Any] = load_schema(PLACEMENT_SCHEMA_PATH)
+PLACEMENT_SCHEMA_ID: str = PLACEMENT_SCHEMA["$id"]
+_DEFS: dict[str, dict[str, Any]] = PLACEMENT_SCHEMA["$defs"]
+
 #: Most tracks a session, a plan or a DAW mirror holds (a replied track list stays one datagram).
 MAX_TRACKS = 256
 #: Longest request text (prompt, chat, edit request) in characters: a producer's paragraph is
 #: a few hundred; the cap keeps every parser pattern's work small (issue 14 #2).
 MAX_PROMPT_CHARS = 4000
-NUMERIC_FIELDS = ("azimuth_deg", "elevation_deg", "distance_m", "gain_db")
-PLACEMENT_FIELDS = NUMERIC_FIELDS + ("mode", "role", "reverb_db")
+PLACEMENT_FIELDS: tuple[str, ...] = tuple(PLACEMENT_SCHEMA["properties"])
+NUMERIC_FIELDS: tuple[str, ...] = tuple(PLACEMENT_SCHEMA["x-numeric-fields"])
+GAIN_DB_RANGE = (float(_DEFS["gain_db"]["minimum"]), float(_DEFS["gain_db"]["maximum"]))
+REVERB_DB_RANGE = (float(_DEFS["reverb_db"]["minimum"]), float(_DEFS["reverb_db"]["maximum"]))
+MAX_TRACK_NAME_CHARS: int = _DEFS["track"]["maxLength"]
+MAX_ROLE_CHARS: int = _DEFS["role"]["maxLength"]
+#: The accepted ``mode`` values (equal to stase.core.conventions.LOCALISATION_MODES; tested).
+MODES: tuple[str, ...] = tuple(_DEFS["mode"]["enum"])
+#: Where a normalised placement lies (``SourcePlacement.normalised``); hand-written stored data
+#: (the preset seats) must lie there already.
+NORMALISED_RANGES: dict[str, tuple[float, float]] = {
+    name: (float(_DEFS[f"normalised_{name}"]["minimum"]), float(_DEFS[f"normalised_{name}"]["maximum"]))
+    for name in ("azimuth_deg", "elevation_deg", "distance_m")}
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One placement field: its kind, unit and inclusive bounds (None = unbounded)."""
+    """One placement field, as the schema states it: kind, unit and inclusive bounds (None = unbounded)."""
 
     kind: str                      # "number", "mode" or "role"
     unit: str = ""
@@ -60,94 +75,61 @@ class FieldSpec:
     doc: str = ""
 
 
-FIELD_SPECS: dict[str, FieldSpec] = {
-    "azimuth_deg": FieldSpec("number", "deg", doc="0 = front, positive = left; wrapped to (-180, 180]"),
-    "elevation_deg": FieldSpec("number", "deg", doc="positive = up; clamped to [-90, 90]"),
-    "distance_m": FieldSpec("number", "m", minimum=0.0, exclusive_minimum=True,
-                            doc="from the head centre; clamped to [0.1, 100]"),
-    "gain_db": FieldSpec("number", "dB", minimum=GAIN_DB_RANGE[0], maximum=GAIN_DB_RANGE[1],
-                         doc="track gain"),
-    "reverb_db": FieldSpec("number", "dB", minimum=REVERB_DB_RANGE[0], maximum=REVERB_DB_RANGE[1],
-                           doc="wetness relative to the room's physical level (0 = as the room sounds)"),
-    "mode": FieldSpec("mode", doc=f"one of {LOCALISATION_MODES}"),
-    "role": FieldSpec("role", doc=f"instrument role, a string of at most {MAX_ROLE_CHARS} characters, or null"),
-}
+def _spec(name: str) -> FieldSpec:
+    d = _DEFS[name]
+    kind = "number" if d.get("type") == "number" else name
+    low = d.get("minimum", d.get("exclusiveMinimum"))
+    return FieldSpec(kind, d.get("x-unit", ""), None if low is None else float(low),
+                     None if d.get("maximum") is None else float(d["maximum"]),
+                     "exclusiveMinimum" in d, d.get("description", ""))
 
 
-def _is_finite_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:  # a 400-digit int
-        return False
+FIELD_SPECS: dict[str, FieldSpec] = {name: _spec(name) for name in PLACEMENT_FIELDS}
 
 
-def _shown(value: Any, limit: int = 40) -> str:
-    """A short repr for messages (an int of 5000 digits cannot even be repr'd by default)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
-        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):
-        return f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[:limit] + "..."
+_FIELD_CHECKS: dict[str, Any] = {}
+
+
+def _check_of(name: str):
+    """The validator of one field's value (built on first use: jsonschema is imported only then)."""
+    if not _FIELD_CHECKS:
+        _FIELD_CHECKS.update({key: validator({"$ref": f"{PLACEMENT_SCHEMA_ID}#/$defs/{key}"})
+                              for key in _DEFS})
+    return _FIELD_CHECKS[name]
+
+
+def _check_of_placement():
+    return validator(PLACEMENT_SCHEMA_PATH)
 
 
 def field_problem(key: str, value: Any) -> str | None:
     """What is wrong with one field's value (None when it is acceptable)."""
-    spec = FIELD_SPECS.get(key)
-    if spec is None:
-        return f"unknown field {key!r}; accepted: {PLACEMENT_FIELDS}"
-    if spec.kind == "number":
-        if not _is_finite_number(value):
-            shown = _shown(value)
-            return f"{key} must be a finite number ({spec.unit}), got {shown}"
-        v = float(value)
-        if spec.minimum is not None and (v <= spec.minimum if spec.exclusive_minimum else v < spec.minimum):
-            relation = ">" if spec.exclusive_minimum else ">="
-            if spec.maximum is not None:
-                return f"{key} must be in [{spec.minimum:g}, {spec.maximum:g}] {spec.unit}, got {v:g}"
-            return f"{key} must be {relation} {spec.minimum:g} {spec.unit}, got {v:g}"
-        if spec.maximum is not None and v > spec.maximum:
-            return f"{key} must be in [{spec.minimum:g}, {spec.maximum:g}] {spec.unit}, got {v:g}"
-        return None
-    if spec.kind == "mode":
-        return None if value in LOCALISATION_MODES else f"mode must be one of {LOCALISATION_MODES}, got {str(value)[:40]!r}"
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        return f"role must be a string or null, got {type(value).__name__}"
-    if len(value) > MAX_ROLE_CHARS:
-        return f"role must be at most {MAX_ROLE_CHARS} characters, got {len(value)}"
-    return None
+    if key not in FIELD_SPECS:
+        return f"unknown field {shown(key)}; accepted: {PLACEMENT_FIELDS}"
+    problems = schema_problems(_check_of(key), value, key)
+    return problems[0] if problems else None
 
 
 def track_name_problem(name: Any) -> str | None:
     """What is wrong with a track name (None when it is acceptable)."""
-    if not isinstance(name, str) or not name.strip():
-        return "track must be a non-empty string"
-    if len(name) > MAX_TRACK_NAME_CHARS:
-        return f"track name must be at most {MAX_TRACK_NAME_CHARS} characters, got {len(name)}"
-    return None
+    problems = schema_problems(_check_of("track"), name, "track")
+    return problems[0] if problems else None
 
 
 def placement_problems(fields: dict[str, Any], where: str = "") -> tuple[dict[str, Any], list[str]]:
-    """Check a (partial) placement update; returns ``(accepted fields, problems)``.
+    """Check a (partial) placement update against the schema; returns ``(accepted fields, problems)``.
 
-    Numbers come back as ``float``; nothing is clamped here (see ``SourcePlacement.normalised``).
-    ``where`` prefixes each problem (e.g. ``"sources[2]."``).
+    Every problem is reported at once; the accepted fields are those without one.  Numbers come
+    back as ``float``; nothing is clamped here (see ``SourcePlacement.normalised``).  ``where``
+    prefixes each problem (e.g. ``"sources[2]."``).
     """
+    if not isinstance(fields, dict):
+        return {}, [f"{where}placement must be an object of fields, got {type(fields).__name__}"]
+    problems = schema_problems(_check_of_placement(), fields, where.rstrip("."))
     accepted: dict[str, Any] = {}
-    problems: list[str] = []
     for key, value in fields.items():
-        problem = field_problem(key, value)
-        if problem is not None:
-            problems.append(f"{where}{problem}")
-        elif FIELD_SPECS[key].kind == "number":
-            accepted[key] = float(value)
-        else:
-            accepted[key] = value
+        if key in FIELD_SPECS and (not problems or _check_of(key).is_valid(value)):
+            accepted[key] = float(value) if FIELD_SPECS[key].kind == "number" else value
     return accepted, problems
 
 

@@ -17,20 +17,22 @@ JSON shape (also accepted as YAML)::
       "music": {"template": ..., "tempo_bpm": ..., "key": ..., "bars": ..., "instruments": [...]}
     }
 
-Angles follow :mod:`stase.core.conventions` (azimuth positive = left).  ``load_plan`` validates and
-reports every problem at once: placement fields through :mod:`stase.core.placement`, the type of every
-other field before anything is converted, and every unknown key (with the nearest known one, so a
-misspelt ``azimth_deg`` is not silently ignored).  YAML plans may not use aliases (``*name``): an
+Angles follow :mod:`stase.core.conventions` (azimuth positive = left).  The shape is data:
+``stase/core/plan.schema.json`` (JSON Schema 2020-12; its sources ``$ref`` the placement fields of
+``placement.schema.json``).  ``load_plan`` checks it with ``jsonschema`` and reports every problem at
+once, each with its path: the type of every field before anything is converted, the placement
+bounds, and every unknown key (with the nearest known one, so a misspelt ``azimth_deg`` is not
+silently ignored).  YAML plans may not use aliases (``*name``): an
 alias bomb of a few hundred bytes would otherwise expand to gigabytes.
 
 Holds
 -----
 SourcePlacement, Plan (``to_dict`` / ``to_json`` / ``from_dict``), plan_problems, clip_provenance, load_plan,
-check_plan_output, save_plan; PLAN_KEYS, SOURCE_KEYS, MAX_PROVENANCE_CHARS, MAX_MUSIC_ITEMS.
+check_plan_output, save_plan; PLAN_SCHEMA and, read from it, PLAN_KEYS, SOURCE_KEYS, PATHWAYS,
+REVERB_ENGINES, MAX_PROVENANCE_KEY_CHARS; MAX_PROVENANCE_CHARS, MAX_MUSIC_ITEMS.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import math
@@ -39,22 +41,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stase.core.conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M,
-                          clamp_elevation_deg, wrap_azimuth_deg)
+from stase.core.conventions import MAX_DISTANCE_M, MIN_DISTANCE_M, clamp_elevation_deg, wrap_azimuth_deg
 from stase.core.errors import InputError
-from stase.core.placement import PLACEMENT_FIELDS, field_problem, placement_problems, track_name_problem
+from stase.core.placement import MAX_TRACK_NAME_CHARS
+from stase.core.schemas import PLAN_SCHEMA_PATH, load_schema, schema_problems, shown, validator
 
-PATHWAYS = ("description", "abstract", "edit", "manual")
-REVERB_ENGINES = ("convolution", "fdn")
+#: The plan's JSON Schema (stase/core/plan.schema.json; its sources ``$ref`` the placement schema).
+PLAN_SCHEMA: dict[str, Any] = load_schema(PLAN_SCHEMA_PATH)
+_SOURCE_SCHEMA = PLAN_SCHEMA["$defs"]["source"]
+PATHWAYS: tuple[str, ...] = tuple(PLAN_SCHEMA["properties"]["pathway"]["enum"])
+REVERB_ENGINES: tuple[str, ...] = tuple(PLAN_SCHEMA["properties"]["reverb_engine"]["enum"])
 #: The keys a plan may hold (what ``Plan.to_dict`` writes), and those of one source.
-PLAN_KEYS = ("room", "sources", "pathway", "template", "reverb_engine", "reverb_db", "music_description",
-             "mix_notes", "music")
-SOURCE_KEYS = ("track",) + PLACEMENT_FIELDS + ("provenance",)
+PLAN_KEYS: tuple[str, ...] = tuple(PLAN_SCHEMA["properties"])
+SOURCE_KEYS: tuple[str, ...] = tuple(_SOURCE_SCHEMA["properties"])
 #: A provenance note ("cue: 'sax a bit left' (+15 deg towards the left)") is a short explanation;
 #: ``SourcePlacement.normalised`` (so every plan stase makes or loads) cuts longer ones: a note
 #: quoting a long prompt is shortened, not refused, and a plan never carries a megabyte of notes.
 MAX_PROVENANCE_CHARS = 200
-MAX_PROVENANCE_KEY_CHARS = 64
+MAX_PROVENANCE_KEY_CHARS: int = _SOURCE_SCHEMA["properties"]["provenance"]["propertyNames"]["maxLength"]
 #: ``music`` is a small description (tempo, key, bars, one entry per instrument): at most this
 #: many values in all, nested at most MAX_MUSIC_DEPTH deep.
 MAX_MUSIC_ITEMS = 10_000
@@ -164,42 +168,8 @@ class Plan:
                    reverb_db=float(data.get("reverb_db", 0.0)))
 
 
-def _shown(value: Any, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters (a message never echoes a megabyte)."""
-    if isinstance(value, (dict, list, tuple, set)):
-        return type(value).__name__
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** limit else "a huge integer"
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _unknown_keys(data: dict, known: tuple[str, ...], where: str) -> list[str]:
-    """One problem per key of ``data`` not in ``known``, naming the closest known key."""
-    problems = []
-    inside = f" in {where}" if where else ""
-    unknown = [key for key in data if key not in known]
-    for key in unknown[:MAX_LISTED_PROBLEMS]:
-        close = difflib.get_close_matches(key, known, n=2, cutoff=0.6) if isinstance(key, str) else []
-        hint = (f"did you mean {' or '.join(repr(c) for c in sorted(close))}?" if close
-                else f"accepted: {', '.join(known)}")
-        problems.append(f"unknown key {_shown(key)}{inside}; {hint}")
-    if len(unknown) > MAX_LISTED_PROBLEMS:
-        problems.append(f"{len(unknown) - MAX_LISTED_PROBLEMS} more unknown keys{inside}")
-    return problems
-
-
-def _optional_string(data: dict, key: str, where: str = "") -> list[str]:
-    value = data.get(key)
-    if value is None or isinstance(value, str):
-        return []
-    return [f"{where}{key}: must be a string or null, got {type(value).__name__}"]
-
-
-def _music_problems(music: Any) -> list[str]:
-    """What keeps ``music`` from being a small JSON object (walked with a budget, never expanded)."""
-    if music is None:
-        return []
-    if not isinstance(music, dict):
-        return [f"music: must be an object or null, got {type(music).__name__}"]
+def _music_problems(music: dict) -> list[str]:
+    """What keeps the ``music`` object from being small JSON (walked with a budget, never expanded)."""
     budget = MAX_MUSIC_ITEMS
     stack: list[tuple[Any, str, int]] = [(music, "music", 0)]
     while stack:
@@ -214,7 +184,7 @@ def _music_problems(music: Any) -> list[str]:
         if isinstance(value, dict):
             for key, item in value.items():
                 if not isinstance(key, str):
-                    return [f"{where}: keys must be strings, got {_shown(key)}"]
+                    return [f"{where}: keys must be strings, got {shown(key)}"]
                 stack.append((item, f"{where}.{key[:40]}", depth + 1))
         elif isinstance(value, list):
             stack.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value))
@@ -224,72 +194,34 @@ def _music_problems(music: Any) -> list[str]:
             except OverflowError:  # a 400-digit integer
                 finite = False
             if not finite:
-                return [f"{where}: must be a finite number, got {_shown(value)}"]
+                return [f"{where}: must be a finite number, got {shown(value)}"]
         elif not (value is None or isinstance(value, (str, bool))):
             return [f"{where}: must be a JSON value (object, list, string, number, true/false, null), "
                     f"got {type(value).__name__}"]
     return []
 
 
-def _provenance_problems(provenance: Any, where: str) -> list[str]:
-    if provenance is None:
-        return []
-    if not isinstance(provenance, dict):
-        return [f"{where}provenance: must be an object, got {type(provenance).__name__}"]
-    problems = []
-    for key, why in provenance.items():
-        if not isinstance(key, str) or len(key) > MAX_PROVENANCE_KEY_CHARS:
-            problems.append(f"{where}provenance: keys must be strings of at most "
-                            f"{MAX_PROVENANCE_KEY_CHARS} characters, got {_shown(key)}")
-        elif not isinstance(why, str):
-            problems.append(f"{where}provenance.{key}: must be a string, got {type(why).__name__}")
-    return problems
-
-
 def plan_problems(data: Any) -> list[str]:
     """Every problem with a plan mapping, as human-readable strings (empty when valid).
 
-    Types are checked before anything is converted, so nothing is ever stringified or expanded.
+    The plan's JSON Schema (``plan.schema.json``, checked by ``jsonschema``) gives every problem
+    with its path; then what a schema cannot say: a track named twice, and a ``music`` object too
+    big or too deep.  Types are checked before anything is converted, so nothing is ever
+    stringified or expanded.
     """
     if not isinstance(data, dict):
         return [f"a plan must be a JSON/YAML object, got {type(data).__name__}"]
-    problems: list[str] = _unknown_keys(data, PLAN_KEYS, "")
-    if not isinstance(data.get("room", "dry_studio"), str):
-        problems.append(f"room: must be a room id string, got {type(data.get('room')).__name__}")
-    if not isinstance(data.get("pathway", "manual"), str) or data.get("pathway", "manual") not in PATHWAYS:
-        problems.append(f"pathway: {_shown(data.get('pathway'))} is not one of {PATHWAYS}")
-    engine = data.get("reverb_engine", "convolution")
-    if not isinstance(engine, str) or engine not in REVERB_ENGINES:
-        problems.append(f"reverb_engine: {_shown(engine)} is not one of {REVERB_ENGINES}")
-    for key in ("template", "music_description", "mix_notes"):
-        problems.extend(_optional_string(data, key))
-    if "reverb_db" in data:
-        problem = field_problem("reverb_db", data["reverb_db"])
-        if problem is not None:
-            problems.append(problem)
-    problems.extend(_music_problems(data.get("music")))
-    sources = data.get("sources", [])
-    if not isinstance(sources, list):
-        return problems + [f"sources: must be a list, got {type(sources).__name__}"]
+    problems = schema_problems(validator(PLAN_SCHEMA_PATH), data)
+    if isinstance(data.get("music"), dict):
+        problems.extend(_music_problems(data["music"]))
+    sources = data.get("sources")
     seen: set[str] = set()
-    for i, s in enumerate(sources):
-        where = f"sources[{i}]"
-        if not isinstance(s, dict):
-            problems.append(f"{where}: must be an object, got {type(s).__name__}")
-            continue
-        problems.extend(_unknown_keys(s, SOURCE_KEYS, where))
-        track = s.get("track")
-        problem = track_name_problem(track)
-        if problem is not None:
-            problems.append(f"{where}.{problem}")
-        elif track.lower() in seen:
-            problems.append(f"{where}.track: {track!r} appears twice")
-        else:
+    for i, s in enumerate(sources if isinstance(sources, list) else []):
+        track = s.get("track") if isinstance(s, dict) else None
+        if isinstance(track, str) and track.strip() and len(track) <= MAX_TRACK_NAME_CHARS:
+            if track.lower() in seen:
+                problems.append(f"sources[{i}].track: {track!r} appears twice")
             seen.add(track.lower())
-        _, field_problems = placement_problems(
-            {k: s[k] for k in PLACEMENT_FIELDS if k in s}, where=f"{where}.")
-        problems.extend(field_problems)
-        problems.extend(_provenance_problems(s.get("provenance"), f"{where}."))
     return problems
 
 
