@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stase.core.paths import user_cache_dir
 from stase.core.errors import StaseError
 
 DESCRIPTION_WEIGHT = 0.5
@@ -53,7 +54,7 @@ class OnnxEncoder:
     """all-MiniLM-L6-v2 run by onnxruntime (one CPU thread), mean pooled like sentence-transformers.
 
     The ONNX graph is exported once from the packaged weights with ``torch.onnx.export`` into
-    ``$STASE_CACHE`` (default ``~/.cache/stase``); it is ~2.5x faster than the PyTorch forward for
+    the user cache folder (:func:`stase.core.paths.user_cache_dir`); it is ~2.5x faster than the PyTorch forward for
     one short prompt on our 2-core machine (bench/conductor.py) and equal to it within 1e-5
     (tests/test_retrieval.py).
     """
@@ -89,8 +90,7 @@ class OnnxEncoder:
 
 def _onnx_target(model_dir: Path) -> Path:
     stat = (model_dir / "model.safetensors").stat()
-    cache = Path(os.environ.get("STASE_CACHE", Path.home() / ".cache" / "stase"))
-    return cache / f"minilm-l6-v2-{stat.st_size}-{int(stat.st_mtime)}.onnx"
+    return user_cache_dir() / f"minilm-l6-v2-{stat.st_size}-{int(stat.st_mtime)}.onnx"
 
 
 def _export_onnx(torch_model, model_dir: Path) -> Path:
@@ -113,14 +113,14 @@ def _export_onnx(torch_model, model_dir: Path) -> Path:
 
     sample = torch_model.tokenizer(["a sample prompt"], return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
     import warnings
-    with warnings.catch_warnings():
+
+    from stase.core.audio_io import atomic_path
+    with warnings.catch_warnings(), atomic_path(target) as tmp:
         warnings.simplefilter("ignore")
         torch.onnx.export(Hidden(bert), tuple(sample[n] for n in names), str(tmp), input_names=names,
                           output_names=["hidden"], opset_version=17, dynamo=False,
                           dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names + ["hidden"]})
-    os.replace(tmp, target)
     return target
 
 
@@ -190,8 +190,7 @@ def cached_embeddings(texts: list[str], encoder, kind: str, cache_id: str | None
     if not cache_id:
         return embed(texts, encoder)
     digest = hashlib.sha256(("\x00".join(texts) + "\x01" + cache_id).encode()).hexdigest()[:24]
-    cache = Path(os.environ.get("STASE_CACHE", Path.home() / ".cache" / "stase"))
-    target = cache / f"{kind}-{digest}.npy"
+    target = user_cache_dir() / f"{kind}-{digest}.npy"
     try:
         vectors = np.load(target, allow_pickle=False)
         if vectors.shape[0] == len(texts) and vectors.dtype == np.float32 and np.all(np.isfinite(vectors)):
@@ -200,11 +199,9 @@ def cached_embeddings(texts: list[str], encoder, kind: str, cache_id: str | None
         pass
     vectors = embed(texts, encoder)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
+        from stase.core.audio_io import atomic_path
+        with atomic_path(target) as tmp, open(tmp, "wb") as fh:
             np.save(fh, vectors, allow_pickle=False)
-        os.replace(tmp, target)
     except OSError:
         pass
     return vectors

@@ -89,11 +89,9 @@ VERSION = "v1"
 
 
 def cache_root() -> Path:
-    """The user cache folder of stase (``$STASE_CACHE``, else ``$XDG_CACHE_HOME/stase``)."""
-    if os.environ.get("STASE_CACHE"):
-        return Path(os.environ["STASE_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stase"
+    """The user cache folder of stase (:func:`stase.core.paths.user_cache_dir`)."""
+    from stase.core.paths import user_cache_dir
+    return user_cache_dir()
 
 
 def set_folder(rate: int = RATE, max_seconds: float = MAX_SECONDS) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stase.core.audio_io import atomic_write_text
+from stase.core.audio_io import atomic_path, atomic_write_text
 from stase.core.errors import InputError
 
 
@@ -106,24 +106,21 @@ def merge_shards(manifest_path) -> Path:
     first = np.load(shard_dir / f"{manifest['shards'][0]['name']}.npy", mmap_mode="r")
     shape = (manifest["n_clips"],) + first.shape[1:]
     target = folder / f"{manifest['name']}.npy"
-    tmp = target.with_name(f".{target.name}.merging.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype, shape=shape)
     labels: dict[str, list] = {}
-    row = 0
-    for entry in manifest["shards"]:
-        part = np.load(shard_dir / f"{entry['name']}.npy", mmap_mode="r")
-        out[row:row + part.shape[0]] = part
-        with np.load(shard_dir / f"{entry['name']}.labels.npz") as stored:
-            for key in stored.files:
-                labels.setdefault(key, []).append(stored[key])
-        row += part.shape[0]
-    out.flush()
-    del out
-    tmp.replace(target)
-    label_path = target.with_suffix(".labels.npz")
-    tmp_labels = label_path.with_name(f".{label_path.stem}.merging.npz")
-    np.savez(tmp_labels, **{k: np.concatenate(v) for k, v in labels.items()})
-    tmp_labels.replace(label_path)
+    with atomic_path(target) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype, shape=shape)
+        row = 0
+        for entry in manifest["shards"]:
+            part = np.load(shard_dir / f"{entry['name']}.npy", mmap_mode="r")
+            out[row:row + part.shape[0]] = part
+            with np.load(shard_dir / f"{entry['name']}.labels.npz") as stored:
+                for key in stored.files:
+                    labels.setdefault(key, []).append(stored[key])
+            row += part.shape[0]
+        out.flush()
+        del out
+    with atomic_path(target.with_suffix(".labels.npz")) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{k: np.concatenate(v) for k, v in labels.items()})
     meta = {k: manifest[k] for k in ("split", "stage", "n_clips", "start", "hrtf", "rooms")}
     atomic_write_text(target.with_suffix(".json"), json.dumps(meta, indent=1))
     return target

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from stase.core.audio_io import atomic_path
 from stase.agent.listener_labels import ROLES, azimuth_to_bin, distance_to_bin, elevation_to_bin
 from stase.onnx_models.spatial_ast.model import build_model, spatial_ast_loss
 
@@ -136,9 +136,8 @@ def save_checkpoint(path: Path, model, optimizer, step: int, batch_rng, extra: d
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "config": model.config, "batch_rng": batch_rng.bit_generator.state,
              "torch_rng": torch.get_rng_state(), **extra}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 @torch.no_grad()

@@ -11,5 +11,6 @@ plan          the spatial plan (room + sources) shared by conductor, renderer an
 audio_io      WAV reading/writing with clear errors, stem folders, atomic text writes
 rates         the one sample-rate check and the one resampler
 names         the one track-name rule ("Gtr L" = "Gtr_L" = "gtr-l")
+paths         the one user cache folder rule ($STASE_CACHE, XDG)
 parallel      run one function over many jobs: in process, a process pool, or Ray
 """

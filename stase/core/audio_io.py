@@ -5,6 +5,7 @@ Audio arrays in stase are float32 shaped ``(channels, samples)``; a mono signal 
 Holds
 -----
 atomic_write_text(path, text)              a small text file, via a temp file and ``os.replace``
+atomic_path(path)                          a temp path for a library to write, renamed over ``path``
 read_audio(path) -> (audio, rate)          refuses missing, non-regular, truncated, NaN/Inf files
 open_audio(path) -> SoundFile              the same checks, for reading in blocks
 truncation(path) -> (claimed, present)     a WAV/AIFF whose header claims more than it holds
@@ -21,6 +22,7 @@ file as it was (and, after kill -9, a ``.<name>.<hex>.tmp`` beside it).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import struct
@@ -283,6 +285,33 @@ def ensure_writable_folder(folder: Path, for_path: Path) -> None:
         raise InputError(f"cannot create the folder {folder} for {for_path}: {exc.strerror or exc}") from exc
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"cannot write in the folder {folder} (permission denied)")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, durable: bool = False):
+    """Yield a temp path beside ``path`` for a library to write (``np.save``, ``torch.save``, an
+    ONNX export); when the block ends without an error the temp file replaces ``path``
+    (``os.replace``: a reader sees the old file or the new one), otherwise it is removed.
+
+    ``durable`` fsyncs the file before the rename.  Same temp naming and mode rules as
+    :func:`atomic_write_text`.
+    """
+    target = Path(os.path.realpath(Path(path)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_temp_beside(target)
+    os.close(fd)
+    try:
+        yield tmp
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _create_temp_beside(target: Path) -> tuple[int, Path]:
