@@ -1,4 +1,5 @@
-"""``stase client VERB [JSON]``: send one request to a running daemon and print the reply.
+"""``stase client VERB [JSON | --request-file PATH]``: send one request to a running daemon and
+print the reply (the command line itself: :mod:`stase.cli.client`).
 
 Made for scripts (REAPER's ``reaper.ExecProcess``, shell): one UDP request from an ephemeral
 port, wait for the ``/stase/reply`` whose ``id`` matches, print it as one line of JSON on stdout
@@ -35,6 +36,8 @@ DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 9100
 RETRY_VERBS = frozenset({"status", "sources", "set_source", "tracks", "select", "apply", "set_room",
                          "stems", "help"})
 RETRY_FIRST_S, RETRY_MAX_GAP_S = 0.25, 1.0
+#: the largest UDP payload over IPv4 (65 535 - 8 bytes of UDP header - 20 of IP header)
+MAX_DATAGRAM_BYTES = 65_507
 
 
 class DaemonUnreachable(ConnectionError):
@@ -56,7 +59,9 @@ def check_seconds(value, what: str) -> float:
     return seconds
 
 
-def _check_target(host, port) -> tuple[str, int]:
+def check_target(host, port) -> tuple[str, int]:
+    """The daemon's address and UDP port 1..65535 (a port may be given as text, as from
+    ``$STASE_PORT``); ``InputError`` naming ``--host``/``--port`` otherwise."""
     from stase.bridge.osc_transport import check_host, check_port
     host = check_host(host, "--host (the daemon's address, or $STASE_HOST)")
     if isinstance(port, str):
@@ -84,11 +89,12 @@ def request(verb: str, params: dict | None = None, host: str = DEFAULT_HOST, por
     ------
     DaemonUnreachable : nothing listens there (both are ``ConnectionError``).
     DaemonBusy : no reply in time from a reachable address.
-    InputError : a bad host, port or timeout.
+    InputError : a bad host, port or timeout, or a request too large for one UDP datagram
+        (:data:`MAX_DATAGRAM_BYTES`; the kernel would refuse to send it).
     """
     from pythonosc.osc_message import OscMessage
     from pythonosc.osc_message_builder import OscMessageBuilder
-    host, port = _check_target(host, port)
+    host, port = check_target(host, port)
     timeout_s = check_seconds(timeout_s, "--timeout")
     job_timeout_s = check_seconds(job_timeout_s, "--job-timeout")
     retry = verb in RETRY_VERBS if retry is None else retry
@@ -97,6 +103,10 @@ def request(verb: str, params: dict | None = None, host: str = DEFAULT_HOST, por
     builder = OscMessageBuilder(address=f"/stase/{verb}")
     builder.add_arg(json.dumps(params))
     datagram = builder.build().dgram
+    if len(datagram) > MAX_DATAGRAM_BYTES:
+        # said here: the kernel's EMSGSIZE would otherwise read as "daemon not reachable"
+        raise InputError(f"the {verb} request is {len(datagram)} bytes as an OSC message, over the "
+                         f"{MAX_DATAGRAM_BYTES} bytes one UDP datagram carries; send less")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         try:

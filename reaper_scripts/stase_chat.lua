@@ -6,7 +6,9 @@
 -- @about
 --   A dockable chat with the stase daemon: history, a text box, send with Enter. Answers stream
 --   in while the daemon works; when a request changes the plan ("move the sax a bit left", "make
---   the room smaller") the panel lists what changed and offers Apply (one undo step). Uses
+--   the room smaller") the panel lists what changed and offers Apply (one undo step). A
+--   "Wetness (dB)" control sets how much of the room's reverb is heard, relative to the room's
+--   own level (0 = the room as it is, lower = drier, higher = wetter; -60..+12 dB). Uses
 --   ReaImGui when it is installed, otherwise a gfx window with the same features (Dock button,
 --   Esc closes).
 -- @provides [main] .
@@ -31,12 +33,13 @@ local function run_imgui()
   local ImGui = require("imgui")("0.9")
   local ctx = ImGui.CreateContext(TITLE)
   local input = ""
+  local wetness = chat.wetness_db
   local function frame()
     chat:update()
     ImGui.SetNextWindowSize(ctx, 520, 460, ImGui.Cond_FirstUseEver)
     local visible, open = ImGui.Begin(ctx, TITLE, true)
     if visible then
-      local reserve = chat.proposal and (60 + 18 * math.min(#chat.proposal.changes, 6)) or 36
+      local reserve = (chat.proposal and (60 + 18 * math.min(#chat.proposal.changes, 6)) or 36) + 28
       if ImGui.BeginChild(ctx, "history", 0, -reserve) then
         for _, m in ipairs(chat.history) do
           ImGui.TextWrapped(ctx, (ui.PREFIX[m.who] or "") .. m.text)
@@ -63,6 +66,14 @@ local function run_imgui()
         input = ""
         ImGui.SetKeyboardFocusHere(ctx, -1)
       end
+      -- Wetness: typed, then sent with Enter or the button (the model refuses out-of-range values)
+      ImGui.SetNextItemWidth(ctx, 110)
+      local wet_entered
+      wet_entered, wetness = ImGui.InputDouble(ctx, ui.WETNESS_LABEL, wetness, 1, 6, "%.1f",
+                                               ImGui.InputTextFlags_EnterReturnsTrue)
+      ImGui.SameLine(ctx)
+      local wet_clicked = ImGui.Button(ctx, chat.wetness_busy and "...##wetness" or "Set##wetness")
+      if (wet_entered or wet_clicked) and not chat.wetness_busy then chat:set_wetness(wetness) end
       ImGui.End(ctx)
     end
     if open then
@@ -130,7 +141,7 @@ local function run_gfx()
     gfx.rect(0, 0, gfx.w, gfx.h, 1)
     local margin = 8
     local width = gfx.w - 2 * margin
-    local bottom = gfx.h - LINE - 12
+    local bottom = gfx.h - 2 * (LINE + 8) - 4
     local proposal_lines = {}
     if chat.proposal then
       proposal_lines = ui.wrap("This changes the plan: " .. table.concat(chat.proposal.changes, "; "),
@@ -166,6 +177,13 @@ local function run_gfx()
       local bx = button("apply", "Apply", margin, py + 2)
       button("dismiss", "Dismiss", bx, py + 2)
     end
+    -- Wetness row: the value last set and a button that asks for a new one.
+    local wy = gfx.h - 2 * (LINE + 8)
+    gfx.set(0.8, 0.8, 0.85)
+    gfx.x, gfx.y = margin, wy + 2
+    local wet_label = string.format("%s: %+.1f", ui.WETNESS_LABEL, chat.wetness_db)
+    gfx.drawstr(wet_label)
+    button("wetness", chat.wetness_busy and "..." or "Set wetness...", margin + gfx.measurestr(wet_label) + 12, wy)
     -- Input line and buttons.
     local iy = gfx.h - LINE - 8
     gfx.set(0.2, 0.2, 0.24)
@@ -181,6 +199,12 @@ local function run_gfx()
     if hit == "apply" then chat:apply() end
     if hit == "dismiss" then chat:dismiss() end
     if hit == "dock" then gfx.dock(gfx.dock(-1) > 0 and 0 or 1) end
+    if hit == "wetness" and not chat.wetness_busy then
+      local ok, typed = reaper.GetUserInputs("stase: " .. ui.WETNESS_LABEL, 1,
+        ui.WETNESS_LABEL .. " " .. ui.wetness_range() .. "; 0 = the room:,extrawidth=60",
+        string.format("%.1f", chat.wetness_db))
+      if ok then chat:set_wetness(typed) end
+    end
     if send_now and not chat.busy and input:match("%S") then
       chat:send(input)
       input = ""

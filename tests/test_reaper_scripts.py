@@ -101,7 +101,8 @@ def ext_record(track):
 
 # --- syntax and metadata -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ACTIONS + LIBS + ["ardour/stase_spatialize.lua"])
+@pytest.mark.parametrize("path", ACTIONS + LIBS + ["ardour/stase_spatialize.lua",
+                                                   "ardour/stase_spatialize.lua.in", "ardour/build.lua"])
 def test_every_script_compiles(path):
     luac = shutil.which("luac5.4")
     if not luac:
@@ -334,7 +335,11 @@ def test_requests_survive_shell_metacharacters_posix_and_windows(run):
         assert req["payload"]["prompt"] == nasty
         assert req["timeout"] == (-2 if os_name == "Win64" else -1)
         quote = '"' if os_name == "Win64" else "'"
-        assert req["line"].startswith("stase client --progress plan " + quote)
+        # the payload travels as a file: the command line holds only the file's quoted path
+        assert req["line"].startswith("stase client --progress plan --request-file " + quote)
+        assert req["request_file"].endswith(".json") and "/Data/stase_spool/job_" in req["request_file"]
+        for part in ("loud", "`id`", "<wide>", "\\u00fc", "ünïcødé", "prompt"):
+            assert part not in req["runner"], part
         if os_name == "Win64":
             runner = next(c["args"][0] for c in r["calls"] if c["fn"] == "ExecProcess")
             assert runner.startswith('cmd.exe /C "') and runner.endswith('.bat"') and "/" not in runner[12:]
@@ -347,9 +352,10 @@ def test_the_runner_really_runs_through_sh_with_a_fake_client(run, tmp_path):
     fake = tmp_path / "fake_stase.py"
     fake.write_text(
         "import json, sys\n"
-        "args = [a for a in sys.argv[1:] if not a.startswith('--')]\n"
-        "assert args[:2] == ['client', 'plan'] and '--progress' in sys.argv, sys.argv\n"
-        "p = json.loads(args[2])\n"
+        "args = sys.argv[1:]\n"
+        "assert args[:3] == ['client', '--progress', 'plan'] and args[3] == '--request-file', args\n"
+        "assert len(args) == 5, args  # nothing but the file's path\n"
+        "p = json.load(open(args[4], encoding='utf-8'))\n"
         "srcs = [{'track': t, 'azimuth_deg': 30.0 * (i + 1), 'elevation_deg': 0.0, 'distance_m': 2.0,"
         " 'mode': 'pan', 'role': None, 'provenance': {'azimuth_deg': p['prompt']}}"
         " for i, t in enumerate(p['tracks'])]\n"
@@ -394,6 +400,90 @@ def test_a_resource_path_with_shell_syntax_runs_nothing(run, tmp_path):
         assert "res%PATH%" in runner
     finally:
         marker.unlink(missing_ok=True)
+
+
+def test_a_quick_request_goes_as_a_file_and_leaves_the_spool_empty(run, tmp_path):
+    r = run("stase_settings.lua", {
+        "tracks": [], "daemon": {"status": reply({"uptime_s": 3})},
+        "inputs": [{"ok": True, "csv": "stase\n\n3000\n60"}]})
+    [req] = r["requests"]
+    assert req["verb"] == "status" and req["timeout"] == 3000
+    assert req["line"] == "stase client status --request-file '" + req["request_file"] + "' 2>&1"
+    assert json.loads(req["arg"]) == {}
+    spool = tmp_path / "reaper_resource" / "Data" / "stase_spool"
+    assert list(spool.iterdir()) == []  # runner and request file removed after the reply
+    assert "uptime_s" in r["messages"][0]["text"]
+
+
+def _transport_script(tmp_path, body: str) -> str:
+    """A throw-away action that loads the libraries by absolute path and runs `body`."""
+    script = tmp_path / "probe_action.lua"
+    script.write_text(f"""
+local json = dofile("{SCRIPTS}/lib/stase_json.lua")
+local transport = dofile("{SCRIPTS}/lib/stase_transport.lua").init(json)
+local function report(t) reaper.SetExtState("probe", "result", json.encode(t), false) end
+{body}
+""", encoding="utf-8")
+    return str(script)
+
+
+def test_a_request_that_cannot_be_json_is_refused_before_anything_runs(run, tmp_path):
+    script = _transport_script(tmp_path, """
+local reply, err = transport.request_sync("set_room", { reverb_db = 0/0 })
+local job, jerr = transport.start("set_room", { reverb_db = math.huge })
+report({ sync = err, start = jerr, reply = reply or json.null, job = job and true or false })""")
+    r = run(script, {"tracks": [], "daemon": {"set_room": reply({})}})
+    got = json.loads(r["ext"]["probe/result"])
+    assert got["job"] is False and got["reply"] is None
+    for err, name in ((got["sync"], "NaN"), (got["start"], "Infinity")):
+        assert err["kind"] == "exec" and name in err["message"]
+        assert "NaN and Infinity are not JSON" in err["message"]
+    assert count(r, "ExecProcess") == 0 and r["requests"] == []
+    spool = tmp_path / "reaper_resource" / "Data" / "stase_spool"
+    assert not spool.exists() or list(spool.iterdir()) == []
+
+
+def test_an_unwritable_spool_folder_is_reported_and_runs_nothing(run, tmp_path):
+    resource = tmp_path / "res"
+    (resource / "Data").mkdir(parents=True)
+    (resource / "Data" / "stase_spool").write_text("a file where the folder should be")
+    r = run("stase_spatialize.lua", spatialize_scenario(resource_path=str(resource)))
+    assert count(r, "ExecProcess") == 0 and count(r, "Undo_BeginBlock2") == 0
+    [box] = r["messages"]
+    assert "cannot write the request file" in box["text"]
+
+
+def test_a_cancelled_job_still_has_its_request_file_removed_by_the_runner(run, tmp_path):
+    """Through the real /bin/sh: the runner deletes the request when the client exits, so a job
+    the script stopped waiting for (chat closed, time limit) leaves no request behind."""
+    fake = tmp_path / "fake_stase.py"
+    fake.write_text("import json, sys, time\n"
+                    "request = json.load(open(sys.argv[sys.argv.index('--request-file') + 1]))\n"
+                    "time.sleep(0.3)\n"
+                    "print(json.dumps({'id': '1', 'ok': True, 'result': {'echo': request}}))\n",
+                    encoding="utf-8")
+    script = _transport_script(tmp_path, """
+local job = assert(transport.start("status", { probe = "it's $HOME" }))
+job:cancel()
+local function tick()
+  local f = io.open(job.paths.rc, "rb")
+  if not f then reaper.defer(tick) return end
+  f:close()
+  local req = io.open(job.paths.request, "rb")
+  if req then req:close() end
+  local out = io.open(job.paths.out, "rb")
+  local text = out:read("a")
+  out:close()
+  report({ request_left = req ~= nil, out = text, state = job.state })
+  job:cleanup()
+end
+reaper.defer(tick)""")
+    r = run(script, {"tracks": [], "daemon": "real", "max_ticks": 600,
+                     "ext": {"stase/stase_cmd": f"'{sys.executable}' '{fake}'"}})
+    got = json.loads(r["ext"]["probe/result"])
+    assert got["state"] == "cancelled" and got["request_left"] is False
+    assert json.loads(got["out"])["result"]["echo"] == {"probe": "it's $HOME"}
+    assert list((tmp_path / "reaper_resource" / "Data" / "stase_spool").iterdir()) == []
 
 
 # --- Apply plan ------------------------------------------------------------------------------------
@@ -581,15 +671,17 @@ def test_chat_uses_reaimgui_when_installed(run):
 FAKE_ARDOUR_CLIENT = """
 import json, sys
 args = sys.argv[1:]
+assert args[:2] == ["client", "--job-timeout"] and args[4] == "--request-file", args
+verb, request_file = args[3], args[5]
+with open(request_file, encoding="utf-8") as f:
+    payload = json.load(f)
 with open(sys.argv[0] + ".argv.json", "a") as log:
-    log.write(json.dumps(args) + "\\n")
-assert args[0] == "client" and args[1] == "--job-timeout", args
-verb, payload = args[3], json.loads(args[4])
+    log.write(json.dumps({"argv": args, "payload": payload}) + "\\n")
 assert verb == "plan", verb
 places = {"Sax": 30.0, "Vox": -45.0, "Drums": 10.0}
-srcs = [{"track": t, "azimuth_deg": places[t], "elevation_deg": 0.0, "distance_m": 2.0,
-         "mode": "hrtf", "role": None, "provenance": {"azimuth_deg": payload["prompt"]}}
-        for t in places]
+srcs = [{"track": t, "azimuth_deg": places[t], "elevation_deg": None if t == "Vox" else 0.0,
+         "distance_m": 2.0, "mode": "hrtf", "role": None,
+         "provenance": {"azimuth_deg": payload["prompt"]}} for t in places]
 print(json.dumps({"id": "a1", "ok": True, "result": {"plan": {"room": "jazz_club", "sources": srcs}}}))
 """
 
@@ -614,7 +706,7 @@ def test_ardour_action_pans_the_selected_tracks_in_headless_ardour(tmp_path):
 if ardour == nil then function ardour(t) end end
 dofile({lua_str(str(SCRIPTS / "ardour" / "stase_spatialize.lua"))})
 local S = factory({{__stase_test = true, stase_cmd = {lua_str(f"'{sys.executable}' '{fake}'")}}})
-local msgs = {{ __array = true }}
+local msgs = S.json.array({{}})
 S.ui.message = function(t) msgs[#msgs + 1] = t end
 S.ui.confirm = function(t) msgs[#msgs + 1] = "CONFIRM " .. t return true end
 local routes = {{}}
@@ -635,16 +727,19 @@ local ok_down = S.spatialize(routes, "anything")
 local after_down = pans()
 local f = io.open({lua_str(str(result))}, "w")
 f:write(S.encode({{ok = ok, ok_down = ok_down, before = before, after = after,
-                   after_down = after_down, messages = msgs}}))
+                   after_down = after_down, messages = msgs, spool = S.spool_dir(),
+                   nan = {{pcall(S.encode, {{gain_db = 0/0}})}} }}))
 f:close()
 """
     try:
         with ardour_session(["Vox", "Sax", "Drums"], extra_lua=extra) as host:
             log = host.log_tail()
+            r = json.loads(result.read_text(encoding="utf-8")) if result.exists() else None
+            spool_left = sorted(p.name for p in Path(r["spool"]).iterdir()) if r else None
+            saved_plan = json.loads((host.session_dir / "stase_plan.json").read_text(encoding="utf-8")) if r else None
     except ArdourUnavailable as exc:
         pytest.fail(f"headless Ardour could not run: {exc}")
-    assert result.exists(), f"the Ardour Lua did not finish; log:\n{log}"
-    r = json.loads(result.read_text(encoding="utf-8"))
+    assert r is not None, f"the Ardour Lua did not finish; log:\n{log}"
     assert r["ok"] is True and r["ok_down"] is False
     assert r["before"] == {"Vox": 0.5, "Sax": 0.5, "Drums": 0.5, "Master": 0.5}
     assert r["after"]["Master"] == 0.5
@@ -657,8 +752,15 @@ f:close()
     assert r["messages"][0].startswith("CONFIRM Room: jazz_club")
     assert "Not selected (skipped): Drums" in r["messages"][0]
     assert "stase serve --daw ardour" in r["messages"][1]
-    [argv] = [json.loads(line) for line in (tmp_path / "fake_client.py.argv.json").read_text().splitlines()]
-    assert json.loads(argv[4]) == {"prompt": prompt, "tracks": ["Sax", "Vox"]}
+    [call] = [json.loads(line) for line in (tmp_path / "fake_client.py.argv.json").read_text().splitlines()]
+    # the request travelled as a file in the spool folder, not on the command line, and is gone
+    assert call["payload"] == {"prompt": prompt, "tracks": ["Sax", "Vox"]}
+    assert Path(call["argv"][5]).parent == Path(r["spool"]) and len(call["argv"]) == 6
+    assert not any(prompt in a or "{" in a for a in call["argv"])
+    assert spool_left == []
+    # the built-in codec is the library's: null read as absent, NaN refused, the plan saved
+    assert saved_plan["sources"][1]["elevation_deg"] is None and saved_plan["room"] == "jazz_club"
+    assert r["nan"][0] is False and "NaN and Infinity are not JSON" in r["nan"][1]
 
 
 # --- End to end: the scripts' transport against a real daemon (stase serve --daw none) ------------
@@ -750,6 +852,21 @@ def test_end_to_end_chat_edit_streams_progress_and_applies(run, daemon):
     assert r["defer_left"] == 0
 
 
+def test_end_to_end_wetness_reaches_the_daemons_plan(run, daemon):
+    daemon["call"]("tracks", {"tracks": ["Vox"]})
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False)), "daemon": "real", "ext": daemon["ext"], "max_ticks": 1500,
+        "inputs": [{"ok": True, "csv": "-7.5"}], "gfx_events": [{"tick": 3, "click": "wetness"}],
+        "close_when_drawn": "(was +0 dB)"})
+    [req] = r["requests"]
+    assert req["verb"] == "set_room" and req["payload"] == {"reverb_db": -7.5}
+    assert any("Wetness: -7.5 dB (was +0 dB)" in line for line in r["drawn"]), r["drawn"][-10:]
+    assert "Wetness (dB): -7.5" in r["drawn"]  # the panel's row shows the value now set
+    assert r["defer_left"] == 0
+    again = daemon["call"]("set_room", {"reverb_db": -7.5})
+    assert again["result"]["previous_reverb_db"] == -7.5  # the daemon kept what the panel sent
+
+
 def test_listen_back_asks_for_the_stems_folder_once_then_retries(run):
     need = reply(ok=False, error="stems_dir: give a folder of the tracks' audio files", rc=1)
     sax = {"track": "Sax", "planned": {"azimuth_deg": 30.0, "elevation_deg": 0.0},
@@ -760,3 +877,108 @@ def test_listen_back_asks_for_the_stems_folder_once_then_retries(run):
     assert [q["payload"] for q in r["requests"]] == [{"track": "Sax"},
                                                       {"track": "Sax", "stems_dir": "/music/stems"}]
     assert "error 0 deg" in r["messages"][0]["text"] and len(r["inputs_asked"]) == 1
+
+
+# --- Wetness (issue 15): the plan's reverb_db from the chat panel ----------------------------------
+
+def _wetness_bounds():
+    from stase.core.placement import REVERB_DB_RANGE
+    return REVERB_DB_RANGE
+
+
+def test_wetness_parsing_takes_the_placement_schemas_bounds():
+    low, high = _wetness_bounds()
+    accepted = {"-6": -6.0, " -6 dB ": -6.0, "+3": 3.0, "0": 0.0, "-0": 0.0, "-4,5": -4.5,
+                "\u22126": -6.0, ".5": 0.5, str(low): low, str(high): high, "12dB": 12.0}
+    refused = ["", "abc", "nan", "inf", "1e999", "-6 dBFS", "--6", "1,5.5", str(low - 0.5),
+               str(high + 0.001), "100"]
+    cases = list(accepted) + refused
+    table = "{" + ",".join(json.dumps(c, ensure_ascii=False) for c in cases) + "}"
+    out = _lua_eval(f"""
+local core = dofile("{SCRIPTS}/lib/stase_core.lua").init(json, nil)
+local ui = dofile("{SCRIPTS}/lib/stase_ui.lua").init(json, nil, core)
+for _, c in ipairs({table}) do
+  local v, err = ui.parse_wetness(c)
+  io.write(v and string.format("%.17g", v) or ("ERR " .. err), "\\n")
+end
+for _, n in ipairs({{ {low}, {high}, {low} - 1e-9, {high} + 1e-9, 0/0, math.huge }}) do
+  local v, err = ui.parse_wetness(n)
+  io.write(v and string.format("%.17g", v) or ("ERR " .. err), "\\n")
+end""")
+    lines = out.splitlines()
+    assert len(lines) == len(cases) + 6
+    for case, line in zip(cases, lines):
+        if case in accepted:
+            assert float(line) == accepted[case], (case, line)
+            assert line != "-0", case
+        else:
+            assert line.startswith("ERR Wetness (dB)"), (case, line)
+            assert f"{low:g}..{high:+g} dB" in line, line
+    numbers = lines[len(cases):]
+    assert [float(x) for x in numbers[:2]] == [low, high]
+    assert all(x.startswith("ERR ") for x in numbers[2:]), numbers
+
+
+def wetness_reply(db, summary=None):
+    return reply({"room": "jazz_club", "reverb_db": db, "previous_reverb_db": 0.0,
+                  "summary": summary or f"Wetness: {db:+.1f} dB (was +0.0 dB)."})
+
+
+def test_wetness_gfx_asks_sends_set_room_and_shows_the_reply(run):
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False)), "daemon": {"set_room": wetness_reply(-6.0, "Drier: -6 dB.")},
+        "inputs": [{"ok": True, "csv": "-6 dB"}],
+        "gfx_events": [{"tick": 3, "click": "wetness"}, {"tick": 20, "char": 27}]})
+    [req] = r["requests"]
+    assert req["verb"] == "set_room" and req["payload"] == {"reverb_db": -6.0}
+    assert req["timeout"] == -1  # in the background: REAPER never waits on the daemon
+    [asked] = r["inputs_asked"]
+    low, high = _wetness_bounds()
+    assert "Wetness (dB)" in asked["captions"] and f"{low:g}..{high:+g} dB" in asked["captions"]
+    assert asked["defaults"] == "0.0"
+    drawn = " ".join(r["drawn"])
+    assert "Drier: -6 dB." in drawn  # the daemon's own words
+    assert "Wetness (dB): -6.0" in r["drawn"]  # the row shows the value now set
+    assert count(r, "Undo_BeginBlock2") == 0 and r["defer_left"] == 0
+
+
+@pytest.mark.parametrize("typed", ["20", "-61", "nan", "wet"])
+def test_wetness_out_of_range_is_refused_before_sending(run, typed):
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False)), "daemon": {"set_room": wetness_reply(0.0)},
+        "inputs": [{"ok": True, "csv": typed}],
+        "gfx_events": [{"tick": 3, "click": "wetness"}, {"tick": 10, "char": 27}]})
+    assert r["requests"] == []
+    # the history is word-wrapped and drawn bottom-up: reversed, its lines join with one space
+    drawn = " ".join(reversed(r["drawn"]))
+    assert "Nothing was sent." in drawn and "-60..+12 dB" in drawn
+    assert "Wetness (dB): +0.0" in r["drawn"]
+
+
+def test_wetness_starts_from_the_stored_plan_and_cancel_sends_nothing(run):
+    stored = json.dumps(dict(plan_result([src("Vox", 0.0)]), reverb_db=-3.0))
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False)), "projext": {"stase/plan": stored},
+        "inputs": [{"ok": False}],
+        "gfx_events": [{"tick": 3, "click": "wetness"}, {"tick": 10, "char": 27}]})
+    assert r["requests"] == [] and r["inputs_asked"][0]["defaults"] == "-3.0"
+    assert "Wetness (dB): -3.0" in r["drawn"]
+
+
+def test_wetness_imgui_sends_the_value_and_shows_the_daemons_error(run):
+    refused = reply(ok=False, error="set_room: reverb_db must be in [-60, 12] dB, got 12.5", rc=1)
+    r = run("stase_chat.lua", {
+        "tracks": tracks(("Vox", False)), "daemon": {"set_room": [wetness_reply(-12.5), refused]},
+        "imgui": {"path": str(REPO / "tests" / "lua" / "imgui"),
+                  "events": [{"frame": 2, "wetness": -12.5}, {"frame": 10, "wetness": 99.0},
+                             {"frame": 12, "wetness": 12.0}, {"frame": 25, "close": True}]}})
+    # -12.5 sent; 99 refused here (not sent); 12 sent and refused by the (scripted) daemon
+    assert [q["payload"] for q in r["requests"]] == [{"reverb_db": -12.5}, {"reverb_db": 12.0}]
+    texts = [c["args"][0] for c in r["imgui"]["calls"] if c["fn"] == "TextWrapped"]
+    assert any("Wetness: -12.5 dB (was +0.0 dB)." in t for t in texts)
+    assert any("got 99" in t and "Nothing was sent." in t for t in texts)
+    assert any("reverb_db must be in [-60, 12] dB, got 12.5" in t for t in texts)
+    fns = [c["fn"] for c in r["imgui"]["calls"]]
+    assert fns.count("Begin") == fns.count("End") == 25 and r["defer_left"] == 0
+    [label] = {c["args"][0] for c in r["imgui"]["calls"] if c["fn"] == "InputDouble"}
+    assert label == "Wetness (dB)"

@@ -1,20 +1,32 @@
 -- @noindex
 --[[
-stase_json: a small, dependency-free JSON encoder/decoder for the stase ReaScripts.
+stase_json: the one JSON codec of the stase Lua scripts (RFC 8259), shared by the REAPER actions
+(loaded with dofile from lib/) and the Ardour action (built into it by
+reaper_scripts/ardour/build.lua, since Ardour keeps an action as bytecode and cannot find lib/).
 
   local json = dofile(lib_dir .. "stase_json.lua")
-  json.encode(value)              -> string (RFC 8259; object keys sorted, so output is stable)
-  json.encode(value, {ascii=true}) -> string with every character that a shell or cmd.exe could
-                                      read (space ' " % ! & | < > ^ ` $ \ and non-ASCII) written
-                                      as a \uXXXX escape inside strings: safe to paste between
-                                      single quotes (POSIX sh) or double quotes (cmd.exe).
-  json.decode(text)               -> value | nil, error message
+  json.encode(value)              -> string (object keys sorted, so output is stable; always
+                                      valid UTF-8: a byte that starts no UTF-8 character, as in
+                                      a Latin-1 track name, is written as U+FFFD)
+  json.encode(value, {ascii=true}) -> the same value with every character that a shell or cmd.exe
+                                      could read (space ' " % ! & | < > ^ ` $ \ and non-ASCII)
+                                      written as a \uXXXX escape inside strings: pure ASCII
+  json.decode(text)               -> value | nil, error message ("invalid JSON at line L column
+                                      C: what")
   json.null                       -> sentinel for JSON null inside arrays/objects
-  json.is_array(t)                -> true for a Lua sequence (empty tables encode as [] only
-                                      when marked with json.array({}))
+  json.value(v)                   -> nil for json.null, v otherwise
+  json.array(t)                   -> t marked as an array (an empty table encodes as {} unless
+                                      marked; decoded arrays come marked)
+  json.is_array(t)                -> true for a marked table or a non-empty Lua sequence
 
-Works on Lua 5.3 (Ardour) and 5.4 (REAPER 6.x/7.x): integers stay integers, floats are written
-with %.17g so a number survives a round trip bit for bit.
+Numbers: NaN and +-Infinity are not JSON.  Encoding one raises an error naming it (never writes
+`nan`); decoding refuses the literals NaN/Infinity and any number that overflows to infinity
+(1e400), as the daemon does (bridge/dispatcher.py).  The number grammar is RFC 8259's exactly
+(no "1.", ".5", "01", "+1").  Integers stay integers (an integer beyond 64 bits decodes to the
+nearest float); floats are written in the shortest form that reads back bit for bit.
+
+Works on Lua 5.3 (Ardour) and 5.4 (REAPER 6.x/7.x); tests/test_lua_json.py runs both against
+Python's json module.
 ]]
 local json = {}
 
@@ -46,17 +58,20 @@ local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f"
 local SHELL_UNSAFE = "[ '\"%%!&|<>%^`$\\%(%)%;%*%?~#=@]"
 
 --- The string with every byte that does not start a valid UTF-8 character replaced by U+FFFD
--- (track names typed on old systems can be Latin-1; the daemon only accepts valid UTF-8).
+-- (track names typed on old systems can be Latin-1; the daemon only accepts valid UTF-8). An
+-- encoded UTF-16 surrogate (ED A0..BF xx) is invalid too; Lua 5.4 says so, Lua 5.3 does not.
+local REPLACEMENT = "\239\191\189"
+local SURROGATE = "\237[\160-\191][\128-\191]"
 function json.sanitize_utf8(s)
-  if utf8.len(s) then return s end
+  if utf8.len(s) and not s:find(SURROGATE) then return s end
   local out, i, n = {}, 1, #s
   while i <= n do
-    if utf8.len(s, i, i) then
-      local ch = utf8.char(utf8.codepoint(s, i))
+    local ch = utf8.len(s, i, i) and utf8.char(utf8.codepoint(s, i))
+    if ch and not ch:find("^" .. SURROGATE) then
       out[#out + 1] = ch
       i = i + #ch
     else
-      out[#out + 1] = "\239\191\189"
+      out[#out + 1] = REPLACEMENT
       i = i + 1
     end
   end
@@ -64,8 +79,8 @@ function json.sanitize_utf8(s)
 end
 
 local function encode_string(s, ascii)
+  s = json.sanitize_utf8(s)
   if ascii then
-    s = json.sanitize_utf8(s)
     local parts = {}
     for _, cp in utf8.codes(s) do
       local ch = utf8.char(cp)
@@ -83,14 +98,16 @@ local function encode_string(s, ascii)
     -- The structural quotes are the only double quotes left; callers quote them for cmd.exe.
     return '"' .. table.concat(parts) .. '"'
   end
-  return '"' .. s:gsub('[%c"\\]', function(c)
+  return '"' .. s:gsub('[%z\1-\31\127"\\]', function(c)
     return ESCAPES[c] or string.format("\\u%04x", c:byte())
   end) .. '"'
 end
 
 local function encode_number(x)
   if x ~= x or x == math.huge or x == -math.huge then
-    error("json.encode: cannot encode a non-finite number (" .. tostring(x) .. ")")
+    local name = x ~= x and "NaN" or (x > 0 and "Infinity" or "-Infinity")
+    error("json.encode: cannot encode the non-finite number " .. name ..
+          " (NaN and Infinity are not JSON)", 0)
   end
   if math.type(x) == "integer" then return string.format("%d", x) end
   if x == math.floor(x) and math.abs(x) < 1e15 then return string.format("%.1f", x) end
@@ -173,7 +190,7 @@ local function decode_string(text, pos)
   -- pos is at the opening quote
   local out, i = {}, pos + 1
   while true do
-    local j = text:find('["\\%c]', i)
+    local j = text:find('["\\%z\1-\31]', i)
     if not j then decode_error(text, pos, "unterminated string") end
     out[#out + 1] = text:sub(i, j - 1)
     local c = text:sub(j, j)
@@ -210,13 +227,34 @@ local function decode_string(text, pos)
 end
 
 local function decode_number(text, pos)
-  local s = text:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
-  if not s or s == "" or s == "-" then decode_error(text, pos, "bad number") end
-  if s:match("^-?0%d") then decode_error(text, pos, "leading zero") end
-  local n
-  if s:find("[.eE]") then n = tonumber(s) else n = math.tointeger(tonumber(s)) or tonumber(s) end
-  if n == nil then decode_error(text, pos, "bad number " .. s) end
-  return n, pos + #s
+  -- RFC 8259: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+  local stop = pos
+  if text:sub(stop, stop) == "-" then stop = stop + 1 end
+  local int = text:match("^0", stop) or text:match("^[1-9]%d*", stop)
+  if not int then
+    local word = text:match("^Infinity", stop) or text:match("^NaN", stop)
+    if word then decode_error(text, pos, "-" .. word .. ": NaN and Infinity are not JSON") end
+    decode_error(text, pos, "bad number (a digit must follow '-')")
+  end
+  stop = stop + #int
+  if text:find("^%d", stop) then decode_error(text, pos, "bad number (leading zero)") end
+  if text:sub(stop, stop) == "." then
+    local frac = text:match("^%d+", stop + 1)
+    if not frac then decode_error(text, pos, "bad number (a digit must follow '.')") end
+    stop = stop + 1 + #frac
+  end
+  local e = text:match("^[eE][-+]?", stop)
+  if e then
+    local exp = text:match("^%d+", stop + #e)
+    if not exp then decode_error(text, pos, "bad number (a digit must follow the exponent)") end
+    stop = stop + #e + #exp
+  end
+  local s = text:sub(pos, stop - 1)
+  local n = tonumber(s)  -- an integer beyond 64 bits reads as the nearest float
+  if n == math.huge or n == -math.huge then
+    decode_error(text, pos, "number " .. s .. " is out of range (it overflows to infinity)")
+  end
+  return n, stop
 end
 
 function decode_value(text, pos, depth)
@@ -269,6 +307,8 @@ function decode_value(text, pos, depth)
     return json.null, pos + 4
   elseif c == "" then
     decode_error(text, pos, "unexpected end of text")
+  elseif text:find("^NaN", pos) or text:find("^Infinity", pos) then
+    decode_error(text, pos, text:match("^%a+", pos) .. ": NaN and Infinity are not JSON")
   end
   decode_error(text, pos, "unexpected character '" .. c .. "'")
 end

@@ -3,24 +3,26 @@
 stase_transport: how the ReaScripts reach the stase daemon.
 
 Lua inside REAPER has no sockets, so every request runs the one-shot CLI client
-`stase client VERB 'JSON'` (bridge/client.py), which sends /stase/VERB over OSC to the daemon on
-127.0.0.1 and prints the reply JSON {"id","ok","result"} or {"id","ok":false,"error"}; it exits
-0 (ok), 1 (the daemon answered with an error) or 3 (no daemon answered; message on stderr).
-Background jobs add --progress, so the daemon's interim replies ({"status":"accepted"} and
+`stase client VERB --request-file PATH` (stase/cli/client.py, bridge/client.py), which reads the
+request object from PATH, sends /stase/VERB over OSC to the daemon on 127.0.0.1 and prints the
+reply JSON {"id","ok","result"} or {"id","ok":false,"error"}; it exits 0 (ok), 1 (the daemon
+answered with an error), 2 (the client refused the request or a flag), 3 (no daemon answered;
+message on stderr) or 4 (the daemon is there but answered too late). Background jobs add
+--progress, so the daemon's interim replies ({"status":"accepted"} and
 {"status":"progress","progress":0..1,"message":...}) arrive one per line before the final one.
 
-Quoting: the JSON argument is written with json.encode(payload, {ascii=true}), which escapes every
-space, quote, %, &, |, <, >, ^, $, backslash and non-ASCII character inside strings as \uXXXX.
-The argument then holds only letters, digits, {}[]:,.-+ and the structural double quotes, so it is
-safe between single quotes for /bin/sh and between double quotes (with \" for the inner quotes)
-for cmd.exe, whatever the user typed. The runner's own file paths (under REAPER's resource path,
-which the user does not choose character by character) are quoted by T.quote_path: single quotes
-for sh, so `$(...)` or backticks in a folder name stay text; double quotes with % doubled in a .bat.
+The request travels as a file, never on the command line: json.encode(payload) (UTF-8) is written
+to job_<id>.json in the spool folder, under a temporary name first and renamed into place, so the
+client never reads half a request. No shell quoting touches what the user typed. The only
+arguments are file paths under REAPER's resource path (which the user does not choose character
+by character), quoted by T.quote_path: single quotes for sh, so `$(...)` or backticks in a folder
+name stay text; double quotes with % doubled in a .bat. The runner removes the request file when
+the client exits (so a cancelled job leaves none behind); the transport removes it too.
 
 The command runs from a small runner file in <REAPER resource path>/Data/stase_spool/ (a .sh or
 .bat), started with reaper.ExecProcess:
   * request_sync(verb, payload)  -- ExecProcess(runner, timeout_ms): only for quick verbs
-                                    (status, sources); waits at most `sync_timeout_ms` (3 s).
+                                    (status in Settings); waits at most `sync_timeout_ms`.
   * start(verb, payload) -> job  -- ExecProcess(runner, -1 / -2): returns at once; the runner
                                     writes the client's stdout to job.out and its exit status to
                                     job.rc (renamed into place last). job:poll() reads them.
@@ -80,18 +82,18 @@ function T.quote_path(path, windows)
   return T.quote_arg(path, false)
 end
 
---- The full client command line for one request.
-function T.build_command(verb, payload, windows, with_progress)
+--- The full client command line for one request whose JSON is in the file `request_path`.
+function T.build_command(verb, request_path, windows, with_progress)
   if not tostring(verb):match("^[%a_]+$") then
     error("stase transport: a verb is letters and underscores only, got " .. tostring(verb))
   end
-  local arg = json.encode(payload or {}, { ascii = true })
   local parts = { T.setting("stase_cmd"), "client" }
   local extra = T.setting("client_args")
   if extra ~= "" then parts[#parts + 1] = extra end
   if with_progress then parts[#parts + 1] = "--progress" end
   parts[#parts + 1] = verb
-  parts[#parts + 1] = T.quote_arg(arg, windows)
+  parts[#parts + 1] = "--request-file"
+  parts[#parts + 1] = T.quote_path(request_path, windows)
   return table.concat(parts, " ")
 end
 
@@ -113,9 +115,19 @@ end
 local function write_file(path, text)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
-  f:write(text)
-  f:close()
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not (ok and closed) then return nil, werr or cerr end
   return true
+end
+
+--- Write `text` to `path` whole or not at all: a temporary file, then a rename (the reader, the
+-- client, starts only afterwards, but a full disk must not leave half a request behind).
+local function write_file_atomic(path, text)
+  local ok, err = write_file(path .. ".part", text)
+  if ok then ok, err = os.rename(path .. ".part", path) end
+  if not ok then os.remove(path .. ".part") end
+  return ok, err
 end
 
 local function read_file(path)
@@ -126,23 +138,31 @@ local function read_file(path)
   return text
 end
 
---- Write the runner file for `command`; returns the ExecProcess command line and file paths.
--- With `files` the client's stdout/stderr/exit status go to files (background job);
--- without, stdout and stderr go to ExecProcess's captured output (quick request).
-function T.write_runner(command, with_files)
+--- Write the request file and the runner for one request; returns the ExecProcess command line
+-- and the file paths, or nil and a message. With `with_files` the client's stdout/stderr/exit
+-- status go to files (background job); without, stdout and stderr go to ExecProcess's captured
+-- output (quick request).
+function T.write_runner(verb, payload, with_files)
   local windows = T.is_windows()
+  local ok_encode, text = pcall(json.encode, payload or {})
+  if not ok_encode then return nil, "The request could not be written: " .. tostring(text) end
   local base = T.spool_dir() .. (windows and "\\" or "/") .. "job_" .. new_job_id()
-  local paths = { out = base .. ".out", err = base .. ".err", rc = base .. ".rc" }
+  local paths = { request = base .. ".json", out = base .. ".out", err = base .. ".err",
+                  rc = base .. ".rc" }
+  local ok_build, command = pcall(T.build_command, verb, paths.request, windows, with_files)
+  if not ok_build then return nil, tostring(command) end
   local lines
   local function q(path) return T.quote_path(path, windows) end
   if windows then
     paths.runner = base .. ".bat"
     if with_files then
       lines = { "@echo off", command .. " > " .. q(paths.out) .. " 2> " .. q(paths.err),
-                "echo %ERRORLEVEL% > " .. q(paths.rc .. ".part"),
+                "set STASE_RC=%ERRORLEVEL%", "del /q " .. q(paths.request) .. " 2> nul",
+                "echo %STASE_RC% > " .. q(paths.rc .. ".part"),
                 "move /y " .. q(paths.rc .. ".part") .. " " .. q(paths.rc) .. " > nul" }
     else
-      lines = { "@echo off", command .. " 2>&1", "exit /b %ERRORLEVEL%" }
+      lines = { "@echo off", command .. " 2>&1", "set STASE_RC=%ERRORLEVEL%",
+                "del /q " .. q(paths.request) .. " 2> nul", "exit /b %STASE_RC%" }
     end
   else
     paths.runner = base .. ".sh"
@@ -150,15 +170,22 @@ function T.write_runner(command, with_files)
     lines = { 'PATH="$PATH:$HOME/.local/bin:/usr/local/bin:/opt/homebrew/bin"; export PATH' }
     if with_files then
       lines[#lines + 1] = command .. " > " .. q(paths.out) .. " 2> " .. q(paths.err)
-      lines[#lines + 1] = "echo $? > " .. q(paths.rc .. ".part")
+      lines[#lines + 1] = "rc=$?; rm -f " .. q(paths.request)
+      lines[#lines + 1] = "echo $rc > " .. q(paths.rc .. ".part")
       lines[#lines + 1] = "mv -f " .. q(paths.rc .. ".part") .. " " .. q(paths.rc)
     else
-      lines[#lines + 1] = "exec " .. command .. " 2>&1"
+      lines[#lines + 1] = command .. " 2>&1"
+      lines[#lines + 1] = "rc=$?; rm -f " .. q(paths.request) .. "; exit $rc"
     end
   end
-  local ok, err = write_file(paths.runner, table.concat(lines, windows and "\r\n" or "\n") ..
-                             (windows and "\r\n" or "\n"))
-  if not ok then return nil, "cannot write the request file " .. paths.runner .. ": " .. tostring(err) end
+  local ok, err = write_file_atomic(paths.request, text)
+  if not ok then return nil, "cannot write the request file " .. paths.request .. ": " .. tostring(err) end
+  ok, err = write_file(paths.runner, table.concat(lines, windows and "\r\n" or "\n") ..
+                       (windows and "\r\n" or "\n"))
+  if not ok then
+    os.remove(paths.request)
+    return nil, "cannot write the runner file " .. paths.runner .. ": " .. tostring(err)
+  end
   if windows then
     paths.exec = 'cmd.exe /C "' .. paths.runner .. '"'
   else
@@ -246,17 +273,17 @@ end
 
 --- Send one quick request and wait at most sync_timeout_ms. Returns reply or nil, err.
 function T.request_sync(verb, payload, timeout_ms)
-  local ok_build, command = pcall(T.build_command, verb, payload, T.is_windows())
-  if not ok_build then return nil, { kind = "exec", message = tostring(command) } end
-  local paths, werr = T.write_runner(command, false)
+  local paths, werr = T.write_runner(verb, payload, false)
   if not paths then return nil, { kind = "exec", message = werr } end
   timeout_ms = timeout_ms or tonumber(T.setting("sync_timeout_ms")) or 3000
   local raw = reaper.ExecProcess(paths.exec, timeout_ms)
   os.remove(paths.runner)
   if raw == nil then
+    -- the client may still be starting: the runner removes the request file when it exits
     return nil, { kind = "timeout", message = "The stase client did not answer within " ..
       timeout_ms .. " ms (or could not be started).\n\nIs the daemon running? " .. T.START_HINT }
   end
+  os.remove(paths.request)
   local rc, output = raw:match("^(-?%d+)\r?\n(.*)$")
   if not rc then rc, output = raw:match("^(-?%d+)$"), "" end
   return T.interpret(tonumber(rc) or -1, output or raw)
@@ -267,14 +294,13 @@ Job.__index = Job
 
 --- Start a long request in the background; returns a job (poll it) or nil, err.
 function T.start(verb, payload)
-  local ok_build, command = pcall(T.build_command, verb, payload, T.is_windows(), true)
-  if not ok_build then return nil, { kind = "exec", message = tostring(command) } end
-  local paths, werr = T.write_runner(command, true)
+  local paths, werr = T.write_runner(verb, payload, true)
   if not paths then return nil, { kind = "exec", message = werr } end
   -- -1: do not wait (POSIX); -2: do not wait and keep the console window minimised (Windows).
   local started = reaper.ExecProcess(paths.exec, T.is_windows() and -2 or -1)
   if started == nil then
     os.remove(paths.runner)
+    os.remove(paths.request)
     return nil, { kind = "exec", message = "REAPER could not start the stase client (" ..
       paths.exec .. ")." }
   end
@@ -308,11 +334,11 @@ function Job:poll()
 end
 
 function Job:cleanup()
-  for _, key in ipairs({ "runner", "out", "err", "rc" }) do os.remove(self.paths[key]) end
+  for _, key in ipairs({ "runner", "request", "out", "err", "rc" }) do os.remove(self.paths[key]) end
 end
 
---- Stop waiting (the client process finishes on its own; its files are removed when it is done
--- or on the next cleanup).
+--- Stop waiting (the client process finishes on its own and its runner removes the request
+-- file; the reply files stay in the spool folder).
 function Job:cancel()
   if self.state == "running" then
     self.state = "cancelled"

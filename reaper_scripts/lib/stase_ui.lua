@@ -10,12 +10,24 @@ stase_ui: the chat panel's model, shared by the ReaImGui and the gfx front-ends.
   chat.proposal        -- when the answer changes the plan: {plan, matches, changes = {lines}}
   chat:apply()         -- applies the proposal (one undo block, all or nothing)
   chat:dismiss()
+  chat:set_wetness(value) -- checks the wetness (dB, a number or typed text) against the placement
+                          -- schema's reverb_db bounds (core.FIELD.reverb_db) and, only when it is
+                          -- inside them, sends `set_room {"reverb_db": x}` in the background
+  chat.wetness_db        -- the wetness last set (from the stored plan's reverb_db, else 0)
+  chat.wetness_busy      -- true while the daemon has not answered it
+  ui.parse_wetness(value) -> dB | nil, message
+  ui.WETNESS_LABEL, ui.wetness_range(), ui.wetness_hint()   words for the control
   ui.wrap(text, width, measure) -> lines that fit `width` (measure(s) -> width of s)
 
 The daemon (bridge/daemon.py verb_chat) routes the text to plan/edit/advise/listen/status/sources
 and answers {"routed_to": verb, "result": {...}}; a plan or edit carries result.plan. While it
 works, interim replies {"status":"progress","progress":0..1,"message":...} (or streamed text in
 result.partial) are shown in place of the answer.
+
+Wetness (issue 15): the plan-level reverb_db, in dB relative to the room's physical level: 0 = the
+room as it is, -6 = half as much reverb (drier), +6 = twice as much (wetter), the bottom of the
+range = practically dry. The daemon (bridge/daemon.py verb_set_room) answers with the plan and a
+summary, shown in the history; its error, when it refuses, is shown instead.
 ]]
 local ui = {}
 local json, transport, core
@@ -29,8 +41,11 @@ local Chat = {}
 Chat.__index = Chat
 
 function ui.new_chat()
+  local stored = core.stored_plan and core.stored_plan()
+  local wet = type(stored) == "table" and json.value(stored.reverb_db)
   return setmetatable({ history = {}, busy = false, proposal = nil, job = nil,
-                        scroll_to_end = false }, Chat)
+                        scroll_to_end = false, wetness_db = type(wet) == "number" and wet or 0.0,
+                        wetness_busy = false, wetness_job = nil }, Chat)
 end
 
 function Chat:add(who, text)
@@ -121,6 +136,7 @@ function Chat:finish(reply, err)
 end
 
 function Chat:update()
+  self:update_wetness()
   if not self.job then return end
   local state, a, b = self.job:poll()
   if state == "running" then
@@ -133,6 +149,100 @@ function Chat:update()
   elseif state == "done" then
     self:finish(a, b)
   end
+end
+
+-- Wetness ---------------------------------------------------------------------------------------
+
+ui.WETNESS_LABEL = "Wetness (dB)"
+
+--- The placement schema's reverb_db field (stase/core/placement.schema.json, through stase_core).
+local function wetness_field()
+  local f = core.FIELD and core.FIELD.reverb_db
+  if not f or f.minimum == nil or f.maximum == nil then
+    error("stase_ui: lib/stase_core.lua has no reverb_db field with bounds (core.FIELD.reverb_db)")
+  end
+  return f
+end
+
+--- "-60..+12 dB": the range, from the schema.
+function ui.wetness_range()
+  local f = wetness_field()
+  return string.format("%g..%+g dB", f.minimum, f.maximum)
+end
+
+--- The range in words, for messages.
+function ui.wetness_hint()
+  return ui.wetness_range() .. "; 0 = the room's own level, lower = drier, higher = wetter"
+end
+
+--- The wetness in dB from a number or from typed text ("-6", "-6 dB", "+3", "-4,5"); nil and a
+-- message when it is not a number or lies outside the placement schema's reverb_db bounds.
+function ui.parse_wetness(value)
+  local v = value
+  if type(value) == "string" then
+    local text = value:gsub("^%s+", ""):gsub("%s+$", ""):gsub("%s*[dD][bB]$", "")
+    text = text:gsub("\226\136\146", "-")  -- U+2212 MINUS SIGN, as some keyboards type it
+    if not text:find(".", 1, true) then text = text:gsub(",", ".") end  -- a decimal comma
+    v = text:match("^[-+]?%d+%.?%d*$") and tonumber((text:gsub("^%+", ""))) or
+        text:match("^[-+]?%.%d+$") and tonumber((text:gsub("^%+", ""))) or nil
+    if v == nil then
+      return nil, string.format("%s must be a number of dB (%s); got '%s'", ui.WETNESS_LABEL,
+                                ui.wetness_hint(), value)
+    end
+  end
+  local problem = core.field_problem("reverb_db", v)
+  if type(v) ~= "number" or problem then
+    return nil, string.format("%s: %s (%s)", ui.WETNESS_LABEL, problem or "not a number",
+                              ui.wetness_hint())
+  end
+  if v == 0 then v = 0.0 end  -- no "-0"
+  return v
+end
+
+--- Send the wetness to the daemon (`set_room {"reverb_db": x}`) in the background; a value out
+-- of bounds is refused here, with nothing sent. Returns true when the request went out.
+function Chat:set_wetness(value)
+  local db, problem = ui.parse_wetness(value)
+  if not db then
+    self:add("error", problem .. ". Nothing was sent.")
+    return false
+  end
+  if self.wetness_busy then
+    self:add("info", "The last wetness change is still on its way; try again in a moment.")
+    return false
+  end
+  local job, err = transport.start("set_room", { reverb_db = db })
+  if not job then
+    self:add("error", err.message)
+    return false
+  end
+  self.wetness_job, self.wetness_busy, self.wetness_asked = job, true, db
+  self:add("you", string.format("%s: %+.1f", ui.WETNESS_LABEL, db))
+  return true
+end
+
+function Chat:update_wetness()
+  if not self.wetness_job then return end
+  local state, reply, err = self.wetness_job:poll()
+  if state == "running" then
+    local limit = tonumber(transport.setting("job_timeout_s")) or 180
+    if reaper.time_precise() - self.wetness_job.started > limit then
+      self.wetness_job:cancel()
+      self.wetness_job, self.wetness_busy = nil, false
+      self:add("error", "No answer to the wetness change within " .. limit .. " s (setting job_timeout_s).")
+    end
+    return
+  end
+  self.wetness_job, self.wetness_busy = nil, false
+  if not reply then
+    self:add("error", err.message)
+    return
+  end
+  local result = json.value(reply.result)
+  local set = type(result) == "table" and json.value(result.reverb_db)
+  self.wetness_db = type(set) == "number" and set or self.wetness_asked
+  local said = answer_text(result)
+  self:add("stase", said or string.format("Wetness set to %+.1f dB.", self.wetness_db))
 end
 
 function Chat:apply()
@@ -155,7 +265,8 @@ end
 
 function Chat:close()
   if self.job then self.job:cancel() end
-  self.job, self.busy = nil, false
+  if self.wetness_job then self.wetness_job:cancel() end
+  self.job, self.busy, self.wetness_job, self.wetness_busy = nil, false, nil, false
 end
 
 --- Greedy word wrap; words longer than the width are cut.

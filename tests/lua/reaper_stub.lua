@@ -21,6 +21,7 @@ Every API call is appended to env.calls as {fn = name, args = {...}} (tracks are
   refuse_pan_for = "<track name>"                       SetMediaTrackInfo_Value fails there
   imgui         = { ... }                               present: ReaImGui is "installed"
   gfx_events    = { {tick=n, char=c} | {tick=n, click="apply"} }
+  close_when_drawn = "text"                             Esc once a drawn line holds the text
   max_ticks     = 2000                                  defer ticks before giving up
 ]]
 local M = {}
@@ -49,9 +50,11 @@ function M.new(scenario)
   env:install()
   if (scenario.os or ""):match("^Win") then
     -- The scripts build Windows paths (backslashes); map them onto this POSIX file system.
-    local open, remove = io.open, os.remove
-    io.open = function(path, mode) return open((path:gsub("\\", "/")), mode) end
-    os.remove = function(path) return remove((path:gsub("\\", "/"))) end
+    local open, remove, rename = io.open, os.remove, os.rename
+    local function posix(path) return (path:gsub("\\", "/")) end
+    io.open = function(path, mode) return open(posix(path), mode) end
+    os.remove = function(path) return remove(posix(path)) end
+    os.rename = function(from, to) return rename(posix(from), posix(to)) end
   end
   return env
 end
@@ -85,7 +88,8 @@ local function write_file(path, text)
   f:close()
 end
 
---- Parse the runner file the transport wrote: the client command, verb and JSON argument.
+--- Parse the runner file the transport wrote: the client command, verb and request file, whose
+-- JSON is read here (while it exists: the real runner removes it when the client exits).
 function Env:parse_runner(cmd)
   -- POSIX paths are single-quoted ('\'' inside), Windows ones double-quoted (% doubled in .bat)
   local function unquote_sh(q) return (q:gsub("'\\''", "'")) end
@@ -100,19 +104,26 @@ function Env:parse_runner(cmd)
     if l:find(" client ", 1, true) then line = l end
   end
   assert(line, "no client command in runner:\n" .. text)
-  local verb, quoted = line:match(" client .-([%a_]+) (['\"]{.-}['\"])")
-  assert(verb, "cannot parse client line: " .. line)
-  local arg = quoted:sub(2, -2)
-  if quoted:sub(1, 1) == '"' then arg = arg:gsub('\\"', '"') end
+  local posix_text = runner:match("%.sh$") ~= nil
+  -- the quoted path runs to the output redirection (background) or to the end of the line
+  local verb, quoted = line:match(" client .-([%a_]+) %-%-request%-file (.-) > ")
+  if not verb then verb, quoted = line:match(" client .-([%a_]+) %-%-request%-file (.-) 2>&1$") end
+  assert(verb, "cannot parse client line (VERB --request-file PATH): " .. line)
+  assert(quoted:match(posix_text and "^'.*'$" or '^".*"$'), "request path not quoted: " .. quoted)
+  assert(not line:find("{", 1, true), "a JSON payload on the command line: " .. line)
+  local request = quoted:sub(2, -2)
+  if posix_text then request = unquote_sh(request) else request = request:gsub("%%%%", "%%") end
+  local function posix(path) return path and (path:gsub("\\", "/")) end
+  request = posix(request)
+  local arg = assert(read_file(request), "request file missing: " .. request)
   local out = text:match("> '(.-%.out)'") or text:match('> "([^"]+%.out)"')
   local rc = text:match("echo [^\n]*> '(.-%.rc)%.part'") or text:match('echo [^\n]*> "([^"]+%.rc)%.part"')
   local err = text:match("2> '(.-%.err)'") or text:match('2> "([^"]+%.err)"')
-  if out and text:find("> '", 1, true) then out, rc, err = unquote_sh(out), unquote_sh(rc), unquote_sh(err) end
-  if not text:find("> '", 1, true) and out then
+  if out and posix_text then out, rc, err = unquote_sh(out), unquote_sh(rc), unquote_sh(err) end
+  if not posix_text and out then
     out, rc, err = out:gsub("%%%%", "%%"), rc:gsub("%%%%", "%%"), err:gsub("%%%%", "%%")
   end
-  local function posix(path) return path and (path:gsub("\\", "/")) end
-  return { runner = runner, text = text, line = line, verb = verb, arg = arg,
+  return { runner = runner, text = text, line = line, verb = verb, arg = arg, request = request,
            out = posix(out), rc = posix(rc), err = posix(err) }
 end
 
@@ -143,7 +154,8 @@ function Env:exec_process(cmd, timeout)
   local json = M.json
   local payload = json.decode(p.arg)
   self.requests[#self.requests + 1] = { verb = p.verb, payload = payload, arg = p.arg,
-                                        line = p.line, timeout = timeout }
+                                        line = p.line, timeout = timeout, runner = p.text,
+                                        request_file = p.request }
   local r = self:daemon_reply(p.verb, payload)
   if timeout >= 0 then
     return string.format("%d\n%s", r.rc, r.out)
@@ -165,7 +177,8 @@ end
 function Env:exec_real(cmd, timeout)
   local p = self:parse_runner(cmd)
   self.requests[#self.requests + 1] = { verb = p.verb, payload = M.json.decode(p.arg), arg = p.arg,
-                                        line = p.line, timeout = timeout }
+                                        line = p.line, timeout = timeout, runner = p.text,
+                                        request_file = p.request }
   if timeout >= 0 then
     local h = io.popen(cmd .. "; echo \"__RC=$?\"", "r")
     local out = h:read("a")
@@ -296,6 +309,12 @@ function Env:make_gfx()
     local want = env.scenario.click_when_shown
     local shown = want and _G.stase_chat_ui and _G.stase_chat_ui.buttons[want]
     if env.clicked_when_shown and env.scenario.close_after_apply and not shown then return 27 end
+    local until_text = env.scenario.close_when_drawn
+    if until_text then
+      for _, line in ipairs(env.drawn or {}) do
+        if line:find(until_text, 1, true) then return 27 end
+      end
+    end
     if shown and not env.clicked_when_shown then
       env.clicked_when_shown = true
       G.mouse_x, G.mouse_y, G.mouse_cap = shown.x + 2, shown.y + 2, 1

@@ -4,6 +4,7 @@ table). Records each call into _G.imgui_stub_log and answers from the scenario's
   {frame = n, input = "text"}     InputText reports Enter with this text on frame n
   {frame = n, button = "Apply"}   Button(label) returns true on frame n
   {frame = n, close = true}       Begin returns open = false on frame n (window closed)
+  {frame = n, wetness = x}        InputDouble reports Enter with the value x on frame n
 Frames count Begin calls. Begin/End and BeginChild/EndChild balance is checked.
 ]]
 return function(version)
@@ -49,6 +50,12 @@ return function(version)
   rec("SetNextItemWidth", function() end)
   rec("SetKeyboardFocusHere", function() end)
   rec("Button", function(ctx, label) return event("button", label) ~= nil end)
+  rec("InputDouble", function(ctx, label, v, step, step_fast, format, flags)
+    assert(type(v) == "number", "InputDouble needs a number, got " .. type(v))
+    local e = event("wetness")
+    if e then return true, e.wetness end
+    return false, v
+  end)
   rec("InputText", function(ctx, label, buf, flags)
     local e = event("input")
     if e then return true, e.input end
