@@ -12,7 +12,10 @@ Holds
   tracks whose role has no seat sit beside a seat of the same family or in a free spot for their
   family, never within ``MIN_SEPARATION_DEG`` of another source at a similar distance.
 
-Every azimuth/elevation/distance carries a provenance string saying where it came from.
+Every azimuth/elevation/distance carries a provenance string saying where it came from.  The
+plan's wetness (``reverb_db``) comes from the prompt's wetness words ("dry", "drenched", "back of
+the hall": :data:`stase.agent.parser_rules.WETNESS_WORDS`), else from the template's own
+``reverb_db``; the mix notes say which (the plan has no provenance field of its own).
 A prompt must be a string of at most ``MAX_PROMPT_CHARS`` (4000) characters (:mod:`stase.agent.parser`
 defines it); anything else is an ``InputError`` that says so.
 """
@@ -199,8 +202,13 @@ class Conductor:
         resolve_collisions(sources, fixed=explicit)
         room = self._room(text, self.templates[template_id]["room"] if template_id else DEFAULT_ROOM)
         plan = Plan(room=room, sources=[s.normalised() for s in sources], pathway=pathway, template=template_id)
+        wetness = self._wetness(parsed, template_id)
+        if wetness is not None:
+            plan.reverb_db = wetness[0]
         plan.music = self._music(template_id or layout_id, plan, parsed)
         self._write_text(plan, prompt, parsed, ranked)
+        if wetness is not None:
+            plan.mix_notes = f"{plan.mix_notes} Wetness {wetness[0]:+.0f} dB ({wetness[1]}).".strip()
         if proposal is not None or self.llm is not None:
             from stase.agent.llm import apply_proposal
             changed = apply_proposal(plan, proposal, explicit, self.llm.path.stem)
@@ -256,7 +264,7 @@ class Conductor:
                 for s, f in zip(placed, fresh):
                     s.azimuth_deg, s.elevation_deg, s.distance_m, s.provenance = (
                         f.azimuth_deg, f.elevation_deg, f.distance_m, f.provenance)
-        if not parsed.has_cues and room == current.room and not extra_tracks:
+        if not parsed.has_cues and room == current.room and not extra_tracks and not parsed.plan_values:
             raise InputError(
                 f"could not find an edit in {request!r}: name a track ({', '.join(names)}) and a change "
                 "such as 'further left', '20 degrees right', 'back 2 m', 'closer', 'higher', "
@@ -267,9 +275,14 @@ class Conductor:
         new = {s.track for s in sources if s.track not in {c.track for c in current.sources}}
         resolve_collisions(sources, fixed=explicit | {s.track for s in sources if s.track not in new})
         plan = Plan(room=room, sources=[s.normalised() for s in sources], pathway="edit",
-                    template=current.template, reverb_engine=current.reverb_engine)
+                    template=current.template, reverb_engine=current.reverb_engine, reverb_db=current.reverb_db)
+        wetness = self._wetness(parsed, None)
+        if wetness is not None:
+            plan.reverb_db = wetness[0]
         plan.music = self._music(current.template or DEFAULT_LAYOUT_TEMPLATE, plan, parsed, previous=current.music)
         self._write_text(plan, request, parsed, None, previous=current)
+        if wetness is not None:
+            plan.mix_notes = f"{plan.mix_notes} Wetness {wetness[0]:+.0f} dB ({wetness[1]}).".strip()
         return plan
 
     # -------------------------------------------------------------------- helpers
@@ -286,6 +299,17 @@ class Conductor:
         if len(roles) >= 2:
             return list(roles), dict(roles)
         return [], {}
+
+    def _wetness(self, parsed: ParseResult, template_id: str | None) -> tuple[float, str] | None:
+        """The plan's ``reverb_db`` and where it came from: the prompt's wetness words ("drenched
+        in reverb"), else the template's own default, else ``None`` (leave it as it is)."""
+        if "reverb_db" in parsed.plan_values:
+            value, words = parsed.plan_values["reverb_db"]
+            return float(value), f"words: '{words}'"
+        default = (self.templates.get(template_id) or {}).get("reverb_db") if template_id else None
+        if isinstance(default, (int, float)):
+            return float(default), f"template {template_id} default"
+        return None
 
     def _reject_unknown(self, parsed: ParseResult, tracks: list[str]) -> None:
         if parsed.orphans:

@@ -3,7 +3,8 @@
 Holds
 -----
 * :func:`assign_seats` - tracks -> template seats (by role, then by family, then a free spot).
-* :func:`apply_cues`, :func:`apply_swaps`, :func:`apply_mirrors` - the parser's cues on placements.
+* :func:`apply_cues`, :func:`apply_swaps`, :func:`apply_mirrors` - the parser's cues on placements
+  (absolute values, relative steps, widths, places relative to another track, wetness).
 * :func:`resolve_collisions` - moves fallback-placed tracks until no two sources are within
   ``MIN_SEPARATION_DEG`` at a similar distance.
 * :func:`shift_lateral` - "further left" for front and rear sources alike.
@@ -21,6 +22,7 @@ from stase.core.conventions import great_circle_deg, wrap_azimuth_deg
 from stase.core.plan import Plan, SourcePlacement
 
 from stase.agent.parser import ParseResult
+from stase.agent.parser_rules import ADJACENT_DEG, SAME_SIDE_INSET_DEG
 
 DEFAULT_LAYOUT_TEMPLATE = "studio_recording"
 #: Two sources closer than this (great circle, degrees) at a similar distance are hard to tell apart;
@@ -136,12 +138,50 @@ def shift_lateral(azimuth_deg: float, delta_deg: float) -> float:
     return float(np.sign(new_front) * (180.0 - abs(new_front)))
 
 
+def _lateral_deg(azimuth_deg: float) -> float:
+    """The left/right angle of a direction (front and rear alike), -90..90 deg, positive = left."""
+    az = wrap_azimuth_deg(azimuth_deg)
+    return az if abs(az) <= 90.0 else float(np.sign(az) * (180.0 - abs(az)))
+
+
+def _widen(azimuth_deg: float, step_deg: float) -> float:
+    """``azimuth_deg`` moved ``step_deg`` away from the centre (``step_deg`` < 0: towards it, never
+    past it); a centred source stays."""
+    lateral = _lateral_deg(azimuth_deg)
+    if lateral == 0.0:
+        return float(azimuth_deg)
+    side = 1.0 if lateral > 0 else -1.0
+    shift = step_deg if step_deg > 0 else -min(-step_deg, abs(lateral))
+    return shift_lateral(azimuth_deg, side * shift)
+
+
+def _anchored_azimuth(relation: str, anchor_deg: float) -> tuple[float, str]:
+    """Where "just left of / right of / next to / opposite / on the side of" an anchor sits."""
+    if relation == "opposite":
+        return wrap_azimuth_deg(-anchor_deg), "mirrored"
+    if relation in ("left", "right"):
+        step = ADJACENT_DEG if relation == "left" else -ADJACENT_DEG
+        return shift_lateral(anchor_deg, step), f"{step:+.0f} deg"
+    lateral = _lateral_deg(anchor_deg)
+    side = 1.0 if lateral >= 0 else -1.0
+    if relation == "same_side":
+        inset = min(SAME_SIDE_INSET_DEG, abs(lateral))
+        return shift_lateral(anchor_deg, -side * inset), "same side"
+    return shift_lateral(anchor_deg, side * ADJACENT_DEG), f"{side * ADJACENT_DEG:+.0f} deg, beside it"
+
+
 def apply_cues(sources: list[SourcePlacement], parsed: ParseResult, edit: bool = False) -> set[str]:
-    """Apply absolute, relative and spread cues; return the tracks the prompt placed explicitly."""
+    """Apply absolute, relative, width, anchored and spread cues; return the tracks the prompt
+    placed explicitly.
+
+    In an edit a hedged side ("a bit to the left") moves by its step (``Cue.edit_relative``)
+    instead of going to a place.  A cue anchored on another track ("just right of the piano")
+    is applied after the others, from where that track ended up.
+    """
     by_name = {s.track: s for s in sources}
     explicit: set[str] = set()
     tag = "edit" if edit else "cue"
-    for cue in parsed.cues:
+    for cue in sorted(parsed.cues, key=lambda c: c.anchor is not None):
         group = [by_name[t] for t in cue.tracks if t in by_name]
         why = f"{tag}: '{cue.text}'"
         relative = dict(cue.relative)
@@ -150,17 +190,22 @@ def apply_cues(sources: list[SourcePlacement], parsed: ParseResult, edit: bool =
             for key, v in cue.fallback.items():
                 relative.pop(key, None)
                 values.setdefault(key, v)
+        else:
+            for key, v in cue.edit_relative.items():
+                values.pop(key, None)
+                relative[key] = relative.get(key, 0.0) + v
         for s in group:
             for key, v in values.items():
-                if key == "gain_db":
-                    s.gain_db = float(v)
-                else:
-                    setattr(s, key, float(v))
-                s.provenance[key] = why
+                setattr(s, key, float(v))
+                said = cue.precedence.get(key)
+                s.provenance[key] = f"{why} ({said})" if said else why
             rel = relative
             if "azimuth_deg" in rel:
                 s.azimuth_deg = shift_lateral(s.azimuth_deg, rel["azimuth_deg"])
                 s.provenance["azimuth_deg"] = f"{why} ({rel['azimuth_deg']:+.0f} deg towards the left)"
+            if "width_deg" in rel:
+                s.azimuth_deg = _widen(s.azimuth_deg, rel["width_deg"])
+                s.provenance["azimuth_deg"] = f"{why} ({rel['width_deg']:+.0f} deg away from the centre)"
             if "elevation_deg" in rel:
                 s.elevation_deg = float(np.clip(s.elevation_deg + rel["elevation_deg"], -90.0, 90.0))
                 s.provenance["elevation_deg"] = f"{why} ({rel['elevation_deg']:+.0f} deg)"
@@ -173,6 +218,10 @@ def apply_cues(sources: list[SourcePlacement], parsed: ParseResult, edit: bool =
             if "gain_db" in rel:
                 s.gain_db = float(s.gain_db + rel["gain_db"])
                 s.provenance["gain_db"] = f"{why} ({rel['gain_db']:+.1f} dB)"
+            if cue.anchor is not None and cue.anchor[1] in by_name and cue.anchor[1] != s.track:
+                relation, anchor = cue.anchor
+                s.azimuth_deg, how = _anchored_azimuth(relation, by_name[anchor].azimuth_deg)
+                s.provenance["azimuth_deg"] = (f"{why} ({anchor} at {by_name[anchor].azimuth_deg:.0f} deg; {how})")
             if cue.kinds() & {"azimuth_deg", "elevation_deg", "distance_m"}:
                 explicit.add(s.track)
         if cue.spread_deg is not None and group:

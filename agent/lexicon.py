@@ -8,7 +8,9 @@ Holds
   phrase found in the name wins; words that are only modifiers ("lead", "main") count last; a
   one-letter typo in a long word is forgiven (difflib ratio >= 0.8).
 * :class:`Lexicon` is the compiled alias table (built once, cached) that the parser also uses to
-  find instrument mentions in a prompt.
+  find instrument mentions in a prompt; :meth:`Lexicon.tracks_named_by` narrows a role's tracks to
+  those a word names ("the hh" -> "03_HH" among three drum tracks), :meth:`Lexicon.names_family`
+  says whether an alias may stand for a whole family ("strings" yes, "cello" no).
 """
 from __future__ import annotations
 
@@ -150,6 +152,26 @@ class Lexicon:
             if lengths:
                 out[w] = lengths
         return out
+
+    def names_family(self, hit: AliasHit) -> bool:
+        """Whether an alias names a whole family ("strings", "keys", "guitars", "horns" as brass)
+        rather than one instrument ("cello"): only a family word may find the tracks of other
+        roles in that family when no track plays its own role."""
+        family = self.roles[hit.role]["family"]
+        return hit.role == family or hit.alias in (family, family + "s") or hit.alias.rstrip("s") == family
+
+    @staticmethod
+    def tracks_named_by(alias: str, tracks: list[str]) -> list[str]:
+        """The ``tracks`` whose own name holds the words of ``alias`` ("hh" -> "03_HH", "kick" ->
+        "Kick In" but not "Snare Top", though all are drums); all of ``tracks`` when none does
+        or when every one does.  The one track-name matcher narrows a role to a name this way."""
+        words = normalise_words(alias)
+        if not words:
+            return list(tracks)
+        wanted = {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words}
+        named = [t for t in tracks
+                 if wanted <= {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in normalise_words(t)}]
+        return named if named else list(tracks)
 
     def role_of(self, name: str) -> str | None:
         """The role a track name stands for, or ``None`` when no alias fits."""

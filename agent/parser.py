@@ -7,7 +7,10 @@ Holds
   ``±`` spread, a swap or a mirror), tempo/key/bars and a room named in the prompt.
 * :data:`MAX_PROMPT_CHARS` (4000) and :func:`check_prompt_text`: the one check of a prompt's type
   and length (the conductor uses it too).
-* The phrase tables (hedges, clock, direction words) that turn words into numbers.
+* The rule table and phrase tables live in :mod:`stase.agent.parser_rules` (re-exported here):
+  rules as data with a stated precedence, numbers > named positions > hedges > template.
+* Anchors ("just right of the piano"), whole-plan wetness ("drenched in reverb" in a clause
+  naming no track: ``ParseResult.plan_values``) and one-letter sides kept out of track names.
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -53,77 +56,13 @@ from stase.agent.lexicon import (FUZZY_MIN_LENGTH, MARKER_WORDS, AliasHit, Lexic
 # The longest prompt accepted (characters) is stase.core.placement.MAX_PROMPT_CHARS, the one limit the
 # daemon also checks at its boundary: it bounds the time a parse can hold the interpreter.
 
-# ------------------------------------------------------------------------------------------------
-# Phrase tables.  Azimuth magnitudes for side words, chosen to match how producers use them and
-# checked against our labelled eval set (tests/data/conductor_eval.jsonl): "slightly" ~ 15 deg,
-# plain "left" ~ 40 deg (between a typical pan of 30-50 %), "hard/far/directly" = 90 deg.
-# ------------------------------------------------------------------------------------------------
-HEDGES: dict[str, float] = {
-    "ever so slightly": 8.0, "just a touch": 10.0, "a little bit": 15.0, "slightly": 15.0, "a bit": 15.0,
-    "a little": 15.0, "a touch": 12.0, "a tad": 12.0, "a hair": 8.0, "just": 15.0, "somewhat": 20.0,
-    "mildly": 15.0, "gently": 15.0, "a bit more": 15.0, "moderately": 30.0, "halfway": 45.0, "half": 45.0,
-    "mostly": 65.0, "well": 60.0, "quite": 55.0, "quite far": 70.0, "pretty far": 70.0, "way": 75.0,
-    "very": 70.0, "strongly": 70.0, "wide": 70.0, "hard": 90.0, "far": 90.0, "fully": 90.0,
-    "all the way": 90.0, "extreme": 90.0, "extremely": 90.0, "completely": 90.0, "directly": 90.0,
-    "much": 60.0, "a lot": 60.0, "totally": 90.0, "dead": 90.0, "full": 90.0, "100%": 90.0, "straight": 90.0, "hard panned": 90.0,
-}
-PLAIN_SIDE_DEG = 40.0
-OF_CENTRE_DEG = 20.0          # "left of centre" without a hedge
-DIAGONAL_DEG = 45.0           # "front left"
-REAR_DIAGONAL_DEG = 135.0     # "rear left", "behind and to the left"
-ELEVATION_WORDS_DEG = {"overhead": 90.0, "above": 30.0, "below": -30.0}
-SLIGHT_ELEVATION_DEG = 15.0
-RELATIVE_AZIMUTH_DEG = 15.0   # "further left"
-RELATIVE_ELEVATION_DEG = 15.0  # "higher"
-FAR_SCALE, CLOSE_SCALE = 1.5, 0.67
-DISTANCE_WORDS_M = {"very close": 0.5, "close": 1.0, "mid": 4.0, "far": 12.0, "very far": 25.0}
-FEET_TO_M = 0.3048
+from stase.agent.parser_rules import (  # noqa: F401 - the rule table and phrase tables live there
+    DIAGONAL_DEG, DISTANCE_WORDS_M, FEET_TO_M, HEDGES, NAMED, NUMBER, HEDGED, OF_CENTRE_DEG, PLAIN_SIDE_DEG,
+    PRECEDENCE_NAMES, REAR_DIAGONAL_DEG, RULES, STEPS, Rule, Vocabulary, normalise_text, number)
 
-_SMALL_NUMBERS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-    "forty": 40, "forty-five": 45, "forty five": 45, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90, "a hundred": 100, "a": 1, "an": 1, "half a": 0.5, "half an": 0.5,
-    "one and a half": 1.5, "a couple of": 2, "a couple": 2, "a few": 3,
-}
-
-
-def _alternation(phrases) -> str:
-    """A regex for "any of ``phrases``" written as a trie ("a(?: (?:bit|lot)|n)?"): the engine
-    tries one branch per distinct next character instead of every phrase in turn, and where one
-    phrase is a prefix of another the longer is tried first, as a longest-first list would."""
-    trie: dict = {}
-    for phrase in phrases:
-        node = trie
-        for ch in phrase:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict) -> str:
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return build(trie)
-
-
-_WORD_NUM = _alternation(_SMALL_NUMBERS)
-# a digit run is read whole: possessive, and never entered mid-run, so a 100 kB run of digits
-# costs one pass instead of one pass per digit (the regex engine backtracks otherwise)
-NUM = rf"(?:[-+]?(?<!\d)\d++(?:\.\d++)?|(?:{_WORD_NUM})(?![a-z]))"
-DEG = r"(?:degrees?|degs?|deg)\b"
-SIDE = r"(left|right)"
-_HEDGE = _alternation(HEDGES)
-HEDGE = rf"(?:({_HEDGE})\s+)"
-PREP = r"(?:(?:off\s+)?to\s+(?:the|my|your|our)\s+|on\s+(?:the|my|your)\s+|towards?\s+(?:the\s+)?|at\s+the\s+|in\s+the\s+|over\s+(?:on|to)\s+the\s+)"
-CENTRE = r"(?:cent(?:er|re)|middle)"
-DIST_UNIT = r"(m|meters?|metres?|mtrs?|feet|foot|ft|cm|centimet(?:er|re)s?)\b"
-#: A distance unit is a whole word: a number or a space comes before it, ``\b`` after it.
-_UNIT_WORDS = " ".join("=" + u for u in ("m meter meters metre metres mtr mtrs feet foot ft cm centimeter centimeters "
-                                          "centimetre centimetres").split())
+#: Older name of the rule table (tests and tools read it).
+_RULES = RULES
+_Vocabulary = Vocabulary
 
 #: Prose words that are aliases only inside a track name ("the key of D", "lead the way").
 PROSE_SKIP = frozenset({
@@ -136,39 +75,6 @@ PROSE_SKIP = frozenset({
     "harm", "ww", "winds", "reeds", "sub", "bones", "break", "mallets", "chimes", "gong", "ohs", "vcl",
     "voc", "trp",
 })
-
-
-def number(text: str) -> float:
-    """A number written in digits or words ("half a" -> 0.5, "twenty" -> 20)."""
-    t = text.strip().lower()
-    if t in _SMALL_NUMBERS:
-        return float(_SMALL_NUMBERS[t])
-    return float(t)
-
-
-_DEGREE_SIGN = re.compile(r"(?<!\s)\s*+[\u00b0\u00ba\u02da]")
-_PLUS_MINUS_SIGN = re.compile(r"\u00b1|\+/-|\+-(?=\s*\d)")
-_UNIT_AFTER_DIGIT = re.compile(r"(\d)(?=(?:m|cm|ft|bpm)\b)")
-_FEET_MARK = re.compile(r"(\d)'(?!\w)")
-
-
-def normalise_text(prompt: str) -> str:
-    """Lower-case, with degree/plus-minus symbols and unicode dashes spelled out."""
-    t = prompt.lower()
-    t = t.replace("\u2019", "'").replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", " - ")
-    # each substitution only where its characters occur (a C-speed test): a text without them
-    # is not scanned by the regex engine at all
-    if "\u00b0" in t or "\u00ba" in t or "\u02da" in t:
-        # only from the start of a whitespace run: a long run without a degree sign is scanned once
-        t = _DEGREE_SIGN.sub(" degrees", t)
-    if "\u00b1" in t or "+" in t:
-        t = _PLUS_MINUS_SIGN.sub(" plus-or-minus ", t)
-    t = t.replace("plus or minus", "plus-or-minus")
-    if "m" in t or "ft" in t:
-        t = _UNIT_AFTER_DIGIT.sub(r"\1 ", t)
-    if "'" in t:
-        t = _FEET_MARK.sub(r"\1 feet", t)
-    return t
 
 
 # ------------------------------------------------------------------------------------------------
@@ -193,13 +99,24 @@ class Cue:
     tracks: list[str] = field(default_factory=list)
     #: absolute reading of a relative phrase, used when there is no current plan ("5 m back")
     fallback: dict[str, float] = field(default_factory=dict)
+    #: relative reading used in an edit instead of ``values`` ("a bit to the left": +5 deg)
+    edit_relative: dict[str, float] = field(default_factory=dict)
+    #: a place relative to another track: (relation, anchor track); relation is "left", "right"
+    #: (of the anchor), "next", "opposite" or "same_side"
+    anchor: tuple[str, str] | None = None
+    #: the precedence class each value came from (quantity -> "number" / "named position" / "hedge")
+    precedence: dict[str, str] = field(default_factory=dict)
 
     def kinds(self) -> set[str]:
         k = set(self.values) | set(self.relative)
+        k.discard("reverb_db")
         if "distance_scale" in k:
             k.discard("distance_scale")
             k.add("distance_m")
-        if self.spread_deg is not None:
+        if "width_deg" in k:
+            k.discard("width_deg")
+            k.add("azimuth_deg")
+        if self.spread_deg is not None or self.anchor is not None:
             k.add("azimuth_deg")
         return k
 
@@ -233,6 +150,9 @@ class ParseResult:
     residual: str = ""
     #: clauses that order a placement ("put ... hard left") but name no session track
     orphans: list[str] = field(default_factory=list)
+    #: whole-plan settings said in a clause naming no track: quantity -> (value, the words)
+    #: (``reverb_db`` from "drenched in reverb", "keep it dry")
+    plan_values: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     @property
     def has_cues(self) -> bool:
@@ -240,369 +160,6 @@ class ParseResult:
 
     def cues_for(self, track: str) -> list[Cue]:
         return [c for c in self.cues if track in c.tracks]
-
-
-# ------------------------------------------------------------------------------------------------
-# Spatial expressions
-# ------------------------------------------------------------------------------------------------
-def _side_sign(side: str) -> float:
-    return 1.0 if side.startswith("left") else -1.0
-
-
-def _hedge(word: str | None, default: float) -> float:
-    return HEDGES[word] if word else default
-
-
-def _distance_m(value: str, unit: str) -> float:
-    v = number(value)
-    unit = unit.lower()
-    if unit.startswith(("f",)):
-        return v * FEET_TO_M
-    if unit.startswith("c"):
-        return v / 100.0
-    return v
-
-
-@lru_cache(maxsize=None)
-def _whole_word(word: str) -> re.Pattern:
-    """``word`` with no letter on either side.  The pattern opens with the word itself, so the
-    regex engine finds its candidates with a fast literal search instead of trying every position."""
-    w = re.escape(word)
-    return re.compile(rf"{w}(?![a-z])(?<![a-z]{w})")
-
-
-class _Vocabulary:
-    """Which trigger literals a normalised text holds, each looked up once per text.
-
-    A literal is a substring ("deg" is in "degrees"), or, written ``=word``, a word with no letter
-    on either side (``=in`` is not in "bring").  Each lookup is one C-speed search of the text.
-    """
-
-    def __init__(self, text: str):
-        self.text = text
-        self._characters = set(text)   # a literal with a character the text lacks is absent
-        self._known: dict[str, bool] = {}
-
-    def has(self, literal: str) -> bool:
-        known = self._known.get(literal)
-        if known is None:
-            word = literal[1:] if literal.startswith("=") else None
-            if not self._characters.issuperset(word or literal):
-                known = False
-            elif word is not None:
-                known = _whole_word(word).search(self.text) is not None
-            else:
-                known = literal in self.text
-            self._known[literal] = known
-        return known
-
-    def holds(self, needs: tuple[tuple[str, ...], ...]) -> bool:
-        """Every group of ``needs`` has at least one of its literals in the text."""
-        return all(any(self.has(literal) for literal in group) for group in needs)
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """One spatial expression: a pattern, what a match means, and the literals any match holds.
-
-    ``needs`` is a conjunction of groups, each a disjunction of literals (:class:`_Vocabulary`):
-    a text lacking every literal of some group cannot match, so the rule skips it without running
-    its pattern (one cheap substring search instead of one regex attempt per character).
-    tests/test_parser.py checks, on every test prompt and on random ones, that wherever a rule
-    reads something its ``needs`` hold.
-    """
-
-    regex: re.Pattern
-    #: match -> Cue fields (or ``None``): a function of the match's text and groups alone
-    build: Callable[[re.Match], dict | None]
-    needs: tuple[tuple[str, ...], ...]
-
-
-#: The rules in precedence order: earlier rules win where spans overlap.
-_RULES: list[_Rule] = []
-
-
-def _rule(pattern: str, needs: tuple[str, ...]):
-    """Register ``builder(match) -> Cue fields`` for ``pattern``; each entry of ``needs`` is one
-    group of space-separated literals (see :class:`_Rule`)."""
-    def deco(fn):
-        _RULES.append(_Rule(re.compile(pattern), fn, tuple(tuple(group.split()) for group in needs)))
-        return fn
-    return deco
-
-
-@_rule(rf"plus-or-minus\s*({NUM})\s*(?:{DEG})?",
-       needs=("plus-or-minus",))
-def _plus_minus(m):
-    return {"spread_deg": abs(number(m.group(1)))}
-
-
-@_rule(rf"\b{HEDGE}?{SIDE}\s+and\s+(?:(?:the\s+)?other\s+)?(?:to\s+the\s+)?(left|right)\b(?!\s+of)",
-       needs=("and", "left right"))
-def _both_sides(m):
-    if m.group(2) == m.group(3):
-        return None
-    return {"spread_deg": _hedge(m.group(1), 70.0)}
-
-
-@_rule(rf"\bazimuth\s*+(?:of|at|to|:|=|is)?\s*({NUM})\s*(?:{DEG})?(?:\s*(?:to\s+the\s+)?{SIDE})?",
-       needs=("azimuth",))
-def _azimuth_keyword(m):
-    v = number(m.group(1))
-    if m.group(2):
-        v = abs(v) * _side_sign(m.group(2))
-    return {"values": {"azimuth_deg": v}}
-
-
-@_rule(rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|by|:|=|is)?\s*({NUM})\s*(?:{DEG})?",
-       needs=("elevat raised height tilted",))
-def _elevation_keyword(m):
-    return {"values": {"elevation_deg": number(m.group(1))}}
-
-
-@_rule(rf"({NUM})\s*{DEG}\s*(?:of\s+elevation|up(?:wards?)?|above|high|elevat(?:ed|ion)|overhead|down(?:wards?)?|below|low|under(?:neath)?)",
-       needs=("deg",))
-def _elevation_degrees(m):
-    v = abs(number(m.group(1)))
-    down = re.search(r"down|below|low|under", m.group(0)[m.end(1) - m.start(0):])
-    return {"values": {"elevation_deg": -v if down else v}}
-
-
-@_rule(rf"({NUM})\s*{DEG}\s+(?:further|farther|more)\s+(?:to\s+the\s+)?{SIDE}"
-       rf"|\b{SIDE}\s+by\s+(?:(?:another|an\s+extra|a\s+further)\s+)?({NUM})\s*{DEG}"
-       rf"|\b(?:another|an\s+extra|a\s+further)\s+({NUM})\s*{DEG}\s+(?:to\s+the\s+)?{SIDE}",
-       needs=("deg", "left right"))
-def _relative_degrees(m):
-    if m.group(1) is not None:
-        v, side = number(m.group(1)), m.group(2)
-    elif m.group(3) is not None:
-        side, v = m.group(3), number(m.group(4))
-    else:
-        v, side = number(m.group(5)), m.group(6)
-    out = {"relative": {"azimuth_deg": abs(v) * _side_sign(side)}}
-    if m.group(3) is not None and not re.search(r"another|extra|further", m.group(0)):
-        out["fallback"] = {"azimuth_deg": abs(v) * _side_sign(side)}  # "right by 35 degrees"
-    return out
-
-
-@_rule(rf"({NUM})\s*{DEG}\s*(?:off[- ]cent(?:er|re)\s*|from\s+(?:the\s+)?{CENTRE}\s*)?{PREP}?{SIDE}",
-       needs=("deg", "left right"))
-def _degrees_side(m):
-    return {"values": {"azimuth_deg": abs(number(m.group(1))) * _side_sign(m.group(2))}}
-
-
-@_rule(rf"\b{SIDE}\s+(?:at\s+)?({NUM})\s*{DEG}",
-       needs=("deg", "left right"))
-def _side_degrees(m):
-    return {"values": {"azimuth_deg": abs(number(m.group(2))) * _side_sign(m.group(1))}}
-
-
-@_rule(r"\b(?:at\s+)?(?:about\s+|around\s+)?(?:the\s+)?(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
-       r"(?:\s*o'?\s?clock|\s*oclock|:00\b)",
-       needs=("clock :00",))
-def _clock(m):
-    hour = number(m.group(1)) % 12
-    from stase.core.conventions import wrap_azimuth_deg
-    return {"values": {"azimuth_deg": wrap_azimuth_deg(-30.0 * hour)}}
-
-
-@_rule(rf"({NUM})\s*{DIST_UNIT}\s*(?:further\s+|farther\s+|more\s+)?(back|(?<=further )away|(?<=farther )away|closer|nearer|forward)\b(?!\s+of\b)"
-       rf"|\b(back|closer|nearer|forward|in)\s+(?:by\s+)?(?:another\s+)?({NUM})\s*{DIST_UNIT}",
-       needs=("back away closer nearer forward =in", _UNIT_WORDS))
-def _relative_distance(m):
-    if m.group(1) is not None:
-        d, direction = _distance_m(m.group(1), m.group(2)), m.group(3)
-    else:
-        direction, d = m.group(4), _distance_m(m.group(5), m.group(6))
-    sign = -1.0 if direction in ("closer", "nearer", "forward", "in") else 1.0
-    out = {"relative": {"distance_m": sign * d}}
-    if m.group(1) is not None and direction == "back" and not re.search(r"further|farther|more", m.group(0)):
-        out["fallback"] = {"distance_m": d}
-    return out
-
-
-@_rule(rf"({NUM})\s*{DIST_UNIT}(?:\s+(?:away|from\s+(?:me|the\s+listener|us)|off|distant))?"
-       rf"(?:\s+(?:directly\s+)?(?:(?:to\s+(?:the|my|your)\s+)({'left|right'})|(behind)|(in\s+front)))?",
-       needs=(_UNIT_WORDS,))
-def _distance(m):
-    out = {"values": {"distance_m": _distance_m(m.group(1), m.group(2))}}
-    if m.group(3):
-        out["values"]["azimuth_deg"] = 90.0 * _side_sign(m.group(3))
-    elif m.group(4):
-        out["values"]["azimuth_deg"] = 180.0
-    elif m.group(5):
-        out["values"]["azimuth_deg"] = 0.0
-    return out
-
-
-@_rule(rf"({NUM})\s*db\s*(louder|quieter|softer|up|down|more|less|lower|higher)?",
-       needs=("db",))
-def _gain(m):
-    v = number(m.group(1))
-    if m.group(2) in ("quieter", "softer", "down", "less", "lower"):
-        v = -abs(v)
-    return {"relative": {"gain_db": v}}
-
-
-@_rule(rf"\b{HEDGE}?(?:further|farther|more)\s+(?:over\s+)?(?:to(?:wards?)?\s+(?:the\s+)?)?{SIDE}"
-       rf"|\b{HEDGE}?(?:more|further)\s+to\s+the\s+{SIDE}",
-       needs=("further farther more", "left right"))
-def _relative_side(m):
-    hedge, side = (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(4))
-    step = RELATIVE_AZIMUTH_DEG
-    if hedge in ("much", "way", "far", "a lot", "well"):
-        step = 30.0
-    elif hedge and HEDGES.get(hedge, 15.0) <= 15.0:
-        step = 10.0
-    return {"relative": {"azimuth_deg": step * _side_sign(side)}}
-
-
-@_rule(rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)|\bpush(?:ed|ing)?\b(?:(?!\bpush)[^,.;])*?\b(?P<key>back)\b"
-       r"|\b(?:towards?|at|in)\s+the\s+back\b|\bback\s+(?:a\s+bit|a\s+little|a\s+touch)|\bfarther\b|\bfurther\s+off\b",
-       needs=("back away distant farther off",))
-def _further(m):
-    scale = FAR_SCALE
-    if m.group(1) and HEDGES.get(m.group(1), 30.0) <= 15.0 or re.search(r"a\s+(bit|little|touch)", m.group(0)):
-        scale = 1.25
-    return {"relative": {"distance_scale": scale}}
-
-
-@_rule(rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in|up\s+front|closer)\b"
-       r"|\bmove\b(?:(?!\bmove\b)[^,.;])*?\b(?P<key2>forward)\b",
-       needs=("closer nearer forward front =in",))
-def _closer(m):
-    scale = CLOSE_SCALE
-    if m.group(1) and HEDGES.get(m.group(1), 30.0) <= 15.0:
-        scale = 0.8
-    return {"relative": {"distance_scale": scale}}
-
-
-@_rule(r"\b(?:very\s+close|right\s+up\s+close|in\s+my\s+face|whisper\w*\s+in\s+my\s+ear|right\s+next\s+to\s+(?:me|my\s+ear)|inches\s+away)\b",
-       needs=("close face whisper next inches",))
-def _very_close(m):
-    return {"values": {"distance_m": DISTANCE_WORDS_M["very close"]}}
-
-
-@_rule(r"\b(?:very\s+far(?:\s+away)?|really\s+far(?:\s+away)?|miles\s+away|very\s+distant)\b",
-       needs=("far miles distant",))
-def _very_far(m):
-    return {"values": {"distance_m": DISTANCE_WORDS_M["very far"]}}
-
-
-@_rule(r"\b(?:far\s+away|far\s+off|in\s+the\s+distance|distant|far\s+from\s+(?:me|the\s+listener)|way\s+back|far\s+back)\b",
-       needs=("far distan back",))
-def _far(m):
-    return {"values": {"distance_m": DISTANCE_WORDS_M["far"]}}
-
-
-@_rule(r"\b(?:up\s+close|close\s+up|close\s+to\s+(?:me|the\s+listener)|close|near\s+me|nearby|intimate(?:ly)?|near)\b(?!\s+(?:the|a)\b)",
-       needs=("close near intimate",))
-def _close(m):
-    return {"values": {"distance_m": DISTANCE_WORDS_M["close"]}}
-
-
-@_rule(r"\bmid(?:-|\s)?(?:distance|range|ground)\b",
-       needs=("mid",))
-def _mid(m):
-    return {"values": {"distance_m": DISTANCE_WORDS_M["mid"]}}
-
-
-@_rule(r"\bstage[- ](left|right)\b",
-       needs=("stage", "left right"))
-def _stage_side(m):
-    # stage directions are the performer's: stage left is the audience's right
-    return {"values": {"azimuth_deg": -PLAIN_SIDE_DEG * _side_sign(m.group(1))}}
-
-
-@_rule(rf"\b{HEDGE}?(?:house|audience)[- ](left|right)\b",
-       needs=("house audience", "left right"))
-def _house_side(m):
-    return {"values": {"azimuth_deg": _hedge(m.group(1), PLAIN_SIDE_DEG) * _side_sign(m.group(2))}}
-
-
-@_rule(rf"\b{HEDGE}?{PREP}?(?:(front|rear|back)[- ](left|right)|(left|right)[- ](front|rear|back))\b",
-       needs=("front rear back", "left right"))
-def _diagonal(m):
-    where = m.group(2) or m.group(5)
-    side = m.group(3) or m.group(4)
-    base = DIAGONAL_DEG if where == "front" else REAR_DIAGONAL_DEG
-    return {"values": {"azimuth_deg": base * _side_sign(side)}}
-
-
-@_rule(rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
-       needs=("left right",))
-def _side(m):
-    hedge = m.group(1) or m.group(2)
-    if m.group(4):  # "left of centre"
-        v = OF_CENTRE_DEG if not hedge else min(_hedge(hedge, OF_CENTRE_DEG), OF_CENTRE_DEG) * (
-            0.5 if HEDGES[hedge] <= 15.0 else 1.0)
-    else:
-        v = _hedge(hedge, PLAIN_SIDE_DEG)
-    return {"values": {"azimuth_deg": v * _side_sign(m.group(3))}, "side": True, "hedge": hedge}
-
-
-@_rule(r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
-       needs=("behind rear",))
-def _behind(m):
-    return {"values": {"azimuth_deg": 180.0}, "back": True}
-
-
-@_rule(r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
-       r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|up\s+front|ahead|front)\b",
-       needs=("front cent middle ahead",))
-def _front(m):
-    return {"values": {"azimuth_deg": 0.0}, "front": True}
-
-
-@_rule(r"\b(?:directly\s+(?:above|overhead)|right\s+above|straight\s+up|overhead|above\s+my\s+head|above\s+(?:me|us|the\s+listener)|up\s+above|from\s+above|on\s+the\s+ceiling)\b",
-       needs=("above overhead straight ceiling",))
-def _overhead(m):
-    return {"values": {"elevation_deg": ELEVATION_WORDS_DEG["overhead"]}}
-
-
-@_rule(rf"\b{HEDGE}?(?:above|up\s+high|high\s+up|raised|elevated|up\s+in\s+the\s+air|in\s+the\s+air|below|beneath|underneath|down\s+low|low\s+down|from\s+below|at\s+my\s+feet|on\s+the\s+floor)\b",
-       needs=("above high raised elevated air below neath low feet floor",))
-def _above_below(m):
-    hedge = m.group(1)
-    down = re.search(r"below|beneath|under|low|feet|floor", m.group(0))
-    v = ELEVATION_WORDS_DEG["below" if down else "above"]
-    if hedge and HEDGES[hedge] <= 15.0:
-        v = SLIGHT_ELEVATION_DEG * (-1 if down else 1)
-    elif hedge and HEDGES[hedge] >= 65.0:
-        v = 45.0 * (-1 if down else 1)
-    return {"values": {"elevation_deg": v}}
-
-
-@_rule(r"\b(?:at\s+)?ear[- ]level\b",
-       needs=("level",))
-def _ear_level(m):
-    return {"values": {"elevation_deg": 0.0}}
-
-
-@_rule(rf"\b{HEDGE}?(?:higher(?:\s+up)?|raise[ds]?|lift(?:ed|s)?|up\s+a\s+bit)\b|\b{HEDGE}?(?:lower|drop(?:ped)?\s+down)\b",
-       needs=("higher raise lift bit lower drop",))
-def _higher_lower(m):
-    down = "lower" in m.group(0) or "drop" in m.group(0)
-    return {"relative": {"elevation_deg": -RELATIVE_ELEVATION_DEG if down else RELATIVE_ELEVATION_DEG}}
-
-
-@_rule(r"\b(louder|quieter|softer|turn(?:ed)?\s+(?:it\s+)?(?:up|down))\b",
-       needs=("louder quieter softer turn",))
-def _louder(m):
-    up = m.group(1).startswith("louder") or m.group(1).endswith("up")
-    return {"relative": {"gain_db": 3.0 if up else -3.0}}
-
-
-@_rule(rf"\b(?:at\s+|to\s+)?({NUM})\s*{DEG}",
-       needs=("deg",))
-def _plain_degrees(m):
-    return {"values": {"azimuth_deg": number(m.group(1))}}
-
-
-@_rule(r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",
-       needs=("spread wide side split",))
-def _spread(m):
-    return {"spread_deg": 60.0, "soft": True}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -730,9 +287,14 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
 
     families = {r: spec["family"] for r, spec in lexicon.roles.items()}
     # 0. multi-word instrument phrases a track plays ("the upright bass" beats a track named "Upright")
+    def contiguous(i: int, j: int) -> bool:
+        """Words ``i..j-1`` stand next to each other in the text (no cue words or punctuation
+        between them: "bass 40 degrees left, gtr r" holds no "bass gtr")."""
+        return all(not text[ends[k]:starts[k + 1]].strip(" _-") for k in range(i, j - 1))
+
     for hit in lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, min_words=2):
         found = tracks_playing(hit.role)
-        if found and not any(taken[hit.start:hit.end]):
+        if found and not any(taken[hit.start:hit.end]) and contiguous(hit.start, hit.end):
             add(hit.start, hit.end, found, "alias", hit.role)
     # 1. full track names (longest first), skipping names that are pure markers
     named = sorted(tracks, key=lambda t: -len(track_words[t]))
@@ -754,11 +316,12 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                     taken[i] = True
             continue
         for i in positions[tw[0]]:
-            if i + n <= len(words) and not any(taken[i:i + n]) and words[i:i + n] == tw:
+            if i + n <= len(words) and not any(taken[i:i + n]) and words[i:i + n] == tw and contiguous(i, i + n):
                 add(i, i + n, same, "name")
     # 2. lexicon aliases, never straddling a word taken above; a free word's fuzzy spelling
     #    depends on nothing but the word, so it is asked once per distinct word
-    hits = lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, taken=taken)
+    hits = [h for h in lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, taken=taken)
+            if h.end - h.start == 1 or contiguous(h.start, h.end)]
     exact = list(taken)
     for hit in hits:
         exact[hit.start:hit.end] = [True] * (hit.end - hit.start)
@@ -773,15 +336,18 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         for k in [k for k in _where(words, fuzzy) if not exact[k]]:
             hits.extend(AliasHit(h.role, k, k + 1, h.alias, h.weak, h.fuzzy) for h in fuzzy[words[k]])
         hits.sort(key=attrgetter("start"))
-    resolved: dict[str, tuple[list[str], str]] = {}   # role -> the tracks it finds, and how
+    resolved: dict[tuple[str, str], tuple[list[str], str]] = {}   # (role, alias) -> the tracks it finds, and how
     for hit in hits:
-        if hit.role not in resolved:
+        key = (hit.role, hit.alias)
+        if key not in resolved:
             found, how = tracks_playing(hit.role), "alias"
-            if not found:
+            if not found and lexicon.names_family(hit):
                 fam = families.get(hit.role)
                 found, how = [t for t in tracks if roles.get(t) and families.get(roles[t]) == fam], "family"
-            resolved[hit.role] = (found, how)
-        found, how = resolved[hit.role]
+            if len(found) > 1:
+                found = lexicon.tracks_named_by(hit.alias, found)
+            resolved[key] = (found, how)
+        found, how = resolved[key]
         i, j = hit.start, hit.end
         if found:
             add(i, j, list(found), how, hit.role)
@@ -849,25 +415,45 @@ def _clause_breaks(text: str) -> re.Pattern | None:
     return _clause_break_pattern(present) if any(present) else None
 
 
-def _scan_expressions(text: str, vocabulary: _Vocabulary | None = None) -> list[tuple[int, int, dict]]:
+def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
+                      guarded: list[tuple[int, int]] = ()) -> list[tuple[int, int, dict]]:
     """The spatial expressions in a normalised text: ``(start, end, fields)``, in text order.
 
-    A rule's fields depend only on the words it matched (:class:`_Rule`), so each distinct
+    Rules run in the order of :data:`RULES`; where two matches overlap the earlier rule keeps the
+    words.  A ``guarded`` rule (one-letter side words) reads nothing inside the ``guarded`` spans
+    (the session's own track names: "L" in "Gtr L").  Each fields dict carries its rule's
+    ``precedence`` (a value function may have lowered it) and ``rule`` name.
+
+    A rule's fields depend only on the words it matched (:class:`Rule`), so each distinct
     match is built once: "left" said 9,000 times is read once.  The fields are shared, and
     nothing downstream changes them.
     """
-    vocabulary = vocabulary or _Vocabulary(text)
-    rules = [rule for rule in _RULES if vocabulary.holds(rule.needs)]
+    vocabulary = vocabulary or Vocabulary(text)
+    rules = [rule for rule in RULES if vocabulary.holds(rule.groups)]
     taken = [False] * len(text) if len(rules) > 1 else []
+    shielded = None
+    if guarded and any(rule.guarded for rule in rules):
+        shielded = bytearray(len(text) + 1)
+        for a, b in guarded:
+            shielded[a:b] = b"\x01" * (b - a)
     found: list[tuple[int, int, dict]] = []
     for number, rule in enumerate(rules):
         # a rule's own matches never overlap, so only earlier rules' spans can block one, and
         # only a later rule needs this rule's spans marked
         check, mark = bool(found), number + 1 < len(rules)
+        shield = shielded if rule.guarded else None
         keys = [key for key in ("key", "key2") if key in rule.regex.groupindex]
-        build = rule.build
+        value, precedence, name = rule.value, rule.precedence, rule.name
         built: dict[tuple, dict | None] = {}
-        if not (keys or check or mark):   # the usual case: one rule finds everything
+
+        def build(m):
+            fields = value(m)
+            if fields:
+                fields.setdefault("precedence", precedence)
+                fields["rule"] = name
+            return fields
+
+        if not (keys or check or mark or shield):   # the usual case: one rule finds everything
             for m in rule.regex.finditer(text):
                 s, e = m.span()
                 if e > s:
@@ -876,7 +462,7 @@ def _scan_expressions(text: str, vocabulary: _Vocabulary | None = None) -> list[
                     if fields:
                         found.append((s, e, fields))
             continue
-        for m in rule.regex.finditer(text):
+        for m in (rule.regex.finditer(text) if shield is None else _search_around(rule.regex, text, shield)):
             s, e = m.span()
             for key in keys:
                 if m.group(key):
@@ -894,68 +480,123 @@ def _scan_expressions(text: str, vocabulary: _Vocabulary | None = None) -> list[
     return found
 
 
+def _search_around(regex: re.Pattern, text: str, shield: bytearray):
+    """``regex.finditer(text)`` less the matches touching a shielded span; after such a match
+    the search resumes one character on, so "30 left" is still found after the "l" of "oh l"."""
+    pos = 0
+    while True:
+        m = regex.search(text, pos)
+        if m is None:
+            return
+        s, e = m.span()
+        if any(shield[s:e]):
+            pos = s + 1
+            continue
+        yield m
+        pos = e if e > s else e + 1
+
+
+#: The quantity each cue key belongs to (precedence is decided per quantity).
+_QUANTITY_OF = {"azimuth_deg": "azimuth_deg", "elevation_deg": "elevation_deg", "distance_m": "distance_m",
+                "distance_scale": "distance_m", "gain_db": "gain_db", "reverb_db": "reverb_db",
+                "width_deg": "width_deg"}
+
+
+def _quantities(f: dict) -> set[str]:
+    q = {_QUANTITY_OF[k] for k in f.get("values", ())} | {_QUANTITY_OF[k] for k in f.get("relative", ())}
+    if f.get("spread_deg") is not None or f.get("anchor"):
+        q.add("azimuth_deg")
+    if f.get("step"):
+        q.add(f["step"][0])
+    return q
+
+
 def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
-    """Merge the expressions of one clause into one cue (front/back with a side, hedges)."""
+    """Merge the expressions of one clause into one cue.
+
+    Precedence (:mod:`stase.agent.parser_rules`): for each quantity only the expressions of the
+    best class present count (a number beats a named position beats a hedge: "far back, 14 m" is
+    14 m); among equals the first in the text gives an absolute value and relative ones add up.
+    An unsigned number takes the sign of a side word it beat ("left, like 70 degrees").  A step
+    ("further left", "closer", "louder") takes its size from its own hedge, else from a size word
+    in the clause ("raise the sax a bit"), else the plain step (:data:`STEPS`).  Front/back words
+    give way to a side word, or combine with it ("behind me to the left").
+    """
     if not exprs:
         return None
-    if len(exprs) == 1:
-        return _one_cue(*exprs[0], text)
     start, end = exprs[0][0], exprs[-1][1]
     cue = Cue(text[start:end].strip(), start, end)
     fields = [f for _, _, f in exprs]
-    back = any_azimuth = False
-    sides = []
+    sides = [f for f in fields if f.get("side")]
+    back = any(f.get("back") for f in fields)
+    any_azimuth = any("azimuth_deg" in f.get("values", ()) for f in fields)
+    firm_spread = any(f.get("spread_deg") is not None and not f.get("soft") for f in fields)
+    widths = any(f.get("step") and f["step"][0] == "width_deg" for f in fields)
+    size = next((f["step_size"] for f in fields if "step_size" in f), None)
+    live = []
     for f in fields:
-        if f.get("back"):
-            back = True
-        if f.get("side"):
-            sides.append(f)
-        if "azimuth_deg" in f.get("values", ()):
-            any_azimuth = True
-    values, relative = cue.values, cue.relative
-    for f in fields:
-        if f.get("soft") and (cue.spread_deg is not None or any_azimuth):
+        if f.get("soft") and (firm_spread or any_azimuth or widths):
             continue
         if f.get("back") and sides:
             continue
         if f.get("front") and (sides or back):
             continue
-        if "values" in f:
-            for k, v in f["values"].items():
-                values.setdefault(k, v)
-        if "relative" in f:
-            for k, v in f["relative"].items():
+        live.append(f)
+    best: dict[str, int] = {}
+    for f in live:
+        p = f["precedence"]
+        for q in _quantities(f):
+            if p < best.get(q, HEDGED + 1):
+                best[q] = p
+    composite = back and sides and best.get("azimuth_deg", HEDGED + 1) > NUMBER
+    values, relative = cue.values, cue.relative
+    origin: dict[str, dict] = {}
+    for f in live:
+        p = f["precedence"]
+        for k, v in f.get("values", {}).items():
+            if best[_QUANTITY_OF[k]] == p and k not in values:
+                values[k] = v
+                origin[k] = f
+                cue.precedence[k] = PRECEDENCE_NAMES[p]
+        for k, v in f.get("relative", {}).items():
+            if best[_QUANTITY_OF[k]] == p:
                 relative[k] = relative.get(k, 0.0) + v if k != "distance_scale" else relative.get(k, 1.0) * v
-        if f.get("spread_deg") is not None:
+        if f.get("spread_deg") is not None and best["azimuth_deg"] == p:
             cue.spread_deg = f["spread_deg"]
+        step = f.get("step")
+        if step and best[step[0]] == p:
+            quantity, sign, own = step
+            kind, amount = STEPS[quantity][own or size or "plain"]
+            if quantity == "distance_m" and kind == "scale":
+                relative["distance_scale"] = relative.get("distance_scale", 1.0) * (amount if sign > 0 else 1.0 / amount)
+            else:
+                relative[quantity] = relative.get(quantity, 0.0) + sign * amount
+        if f.get("anchor") and f.get("anchor_track") and best["azimuth_deg"] == p:
+            cue.anchor = (f["anchor"], f["anchor_track"])
         if "fallback" in f:
             cue.fallback.update(f["fallback"])
-    if back and sides:
+    az_from = origin.get("azimuth_deg")
+    if az_from is not None:
+        if az_from.get("unsigned") and sides:
+            cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * (1.0 if sides[0]["values"]["azimuth_deg"] > 0 else -1.0)
+        if "edit_step" in az_from:
+            quantity, sign, own = az_from["edit_step"]
+            cue.edit_relative[quantity] = sign * STEPS[quantity][own][1]
+    if composite:
         side = sides[0]
         lateral = abs(side["values"]["azimuth_deg"])
         if side.get("hedge") is None:
             lateral = 180.0 - REAR_DIAGONAL_DEG
         az = 180.0 - lateral
         cue.values["azimuth_deg"] = az * (1.0 if side["values"]["azimuth_deg"] > 0 else -1.0)
+        cue.precedence["azimuth_deg"] = PRECEDENCE_NAMES[NAMED]
+        cue.edit_relative.pop("azimuth_deg", None)
     return cue
 
 
 def _one_cue(start: int, end: int, f: dict, text: str) -> Cue:
-    """:func:`_combine` of one expression (most clauses hold one): the same rules, reduced."""
-    get = f.get
-    back, side, values = get("back"), get("side"), get("values")
-    said = text[start:end].strip()
-    if (back and side) or (get("front") and (side or back)) or (get("soft") and values and "azimuth_deg" in values):
-        cue = Cue(said, start, end, {}, {}, None, [], {})   # it gives way, as in _combine
-    else:
-        relative, fallback = get("relative"), get("fallback")
-        cue = Cue(said, start, end, dict(values) if values else {},
-                  {k: 1.0 * v if k == "distance_scale" else 0.0 + v for k, v in relative.items()} if relative else {},
-                  get("spread_deg"), [], dict(fallback) if fallback else {})
-    if back and side:
-        lateral = abs(values["azimuth_deg"]) if get("hedge") is not None else 180.0 - REAR_DIAGONAL_DEG
-        cue.values["azimuth_deg"] = (180.0 - lateral) * (1.0 if values["azimuth_deg"] > 0 else -1.0)
-    return cue
+    """:func:`_combine` of one expression (most clauses hold one)."""
+    return _combine([(start, end, f)], text)
 
 
 def _attach(cue: Cue, mentions: list[Mention], text: str, shared: bool) -> Cue:
@@ -1041,7 +682,7 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
         roles = {t: lexicon.role_of(t) for t in tracks}
     text = normalise_text(prompt)
     result = ParseResult(prompt=prompt, music=parse_music(text))
-    exprs = _scan_expressions(text)
+    exprs = _scan_expressions(text, guarded=_track_name_spans(text, tracks))
     mentions, absent = find_mentions(text, tracks, roles, lexicon, blocked=[(s, e) for s, e, _ in exprs])
     result.mentions = mentions
     result.residual = _residual(text, [*map(itemgetter(0), exprs), *map(attrgetter("start"), mentions + absent)],
@@ -1051,6 +692,29 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     if exprs:   # without an expression no clause has a cue to give, lend or share
         _cues_of_clauses(text, exprs, mentions, absent, result)
     return result
+
+
+_GUARDED_WORDS = frozenset({"l", "r", "c", "left", "right"})
+
+
+def _track_name_spans(text: str, tracks: list[str]) -> list[tuple[int, int]]:
+    """Where the session's track names holding a side letter or a number occur in ``text``
+    ("gtr l", "05_gtr_l", "tom 2"): rules reading one-letter sides or bare numbers keep out.
+    One C-speed search per such name, and only where its first word occurs."""
+    spans = []
+    for track in tracks:
+        words = normalise_words(track)
+        if len(words) < 2 or not any(w in _GUARDED_WORDS or w.isdigit() for w in words) or words[0] not in text:
+            continue
+        pattern = _name_pattern(tuple(words))
+        spans.extend(m.span() for m in pattern.finditer(text))
+    return spans
+
+
+@lru_cache(maxsize=512)
+def _name_pattern(words: tuple[str, ...]) -> re.Pattern:
+    body = r"[\s_\-]*".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<![a-z0-9]){body}(?![a-z0-9])")
 
 
 def _residual(text: str, span_starts: list[int], span_ends: list[int]) -> str:
@@ -1117,6 +781,26 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
         add_to_clauses(absent, [am.start for am in absent], "absent")
         add_to_clauses(exprs, [ex[0] for ex in exprs], "exprs")
     active = [clauses[k] for k in sorted(clauses)]   # in text order
+    # a clause's cue depends only on its expressions' fields (shared between equal matches):
+    # merge each distinct list of fields once, then copy it with the clause's own words
+    merged: dict[tuple, Cue | None] = {}
+
+    def combine(exprs: list[tuple[int, int, dict]]) -> Cue | None:
+        key = tuple(id(f) for _, _, f in exprs)
+        if key not in merged:
+            merged[key] = _combine(exprs, text)
+        model = merged[key]
+        if model is None:
+            return None
+        start, end = exprs[0][0], exprs[-1][1]
+        return Cue(text[start:end].strip(), start, end, model.values.copy(), model.relative.copy(), model.spread_deg,
+                   [], model.fallback.copy(), model.edit_relative.copy(), model.anchor, model.precedence.copy())
+
+    anchored: dict[tuple[int, str], dict] = {}
+    for c in active:
+        _take_anchors(c, anchored)
+        if c["exprs"] and not c["mentions"] and not c["absent"]:
+            _take_plan_values(c, text, result)
     swapped = {t for a, b, _ in result.swaps for t in (a, b)}
 
     def kinds_of(cl) -> set:
@@ -1158,7 +842,7 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
             continue
         targets = c["mentions"]
         if len(targets) == 1 or c.get("shared"):
-            cue = _combine(c["exprs"], text)
+            cue = combine(c["exprs"])
             if cue is not None:
                 result.cues.append(_attach(cue, targets, text, shared=bool(c.get("shared"))))
             continue
@@ -1180,7 +864,8 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
                     lo = mm.start if mm.start < s else s
                     hi = mm.end if mm.end > e else e
                     append(Cue(text[lo:hi].strip(), s, e, like.values.copy(), like.relative.copy(), like.spread_deg,
-                               mm.tracks.copy(), like.fallback.copy()))
+                               mm.tracks.copy(), like.fallback.copy(), like.edit_relative.copy(), like.anchor,
+                               like.precedence.copy()))
                 else:
                     append(_attach(_one_cue(s, e, f, text), [mm], text, shared=False))
             continue
@@ -1188,9 +873,44 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
         for owner, ex in zip(owners, c["exprs"]):
             by_mention.setdefault(owner, []).append(ex)
         for i, exs in sorted(by_mention.items()):
-            cue = _combine(exs, text)
+            cue = combine(exs)
             if cue is not None:
                 result.cues.append(_attach(cue, [targets[i]], text, shared=False))
+
+
+def _take_anchors(clause: dict, anchored: dict) -> None:
+    """An anchor phrase ("just right of the", "opposite the") takes the mention right after it
+    as its anchor: that track gets no cue of the clause, and the phrase remembers it."""
+    if not any(f.get("anchor") for _, _, f in clause["exprs"]):
+        return
+    exprs = []
+    for s, e, f in clause["exprs"]:
+        if f.get("anchor"):
+            after = [mm for mm in clause["mentions"] if mm.start >= e and mm.tracks]
+            if not after or after[0].start - e > 2:
+                continue   # nothing named right after the phrase: it says nothing
+            anchor = after[0]
+            clause["mentions"] = [mm for mm in clause["mentions"] if mm is not anchor]
+            key = (id(f), anchor.tracks[0])
+            if key not in anchored:   # one fields dict per phrase and anchor, so equal clauses share it
+                anchored[key] = {**f, "anchor_track": anchor.tracks[0]}
+            f = anchored[key]
+            e = anchor.end
+        exprs.append((s, e, f))
+    clause["exprs"] = exprs
+
+
+def _take_plan_values(clause: dict, text: str, result: ParseResult) -> None:
+    """Wetness said in a clause naming no track is the whole plan's ("drenched in reverb, sax
+    left"; "keep it dry"), not a neighbour's: it is taken out before cues are lent."""
+    keep = []
+    for s, e, f in clause["exprs"]:
+        values = f.get("values", {})
+        if "reverb_db" in values and len(values) == 1:
+            result.plan_values.setdefault("reverb_db", (values["reverb_db"], text[s:e].strip()))
+        else:
+            keep.append((s, e, f))
+    clause["exprs"] = keep
 
 
 _SENTENCE = re.compile(r"[^.;!?]+")

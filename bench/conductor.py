@@ -1,4 +1,13 @@
-"""Conductor quality and speed on the labelled eval set (tests/data/conductor_eval.jsonl).
+"""Conductor quality and speed on the labelled eval sets.
+
+* tests/data/conductor_eval.jsonl: the project's own 120 prompts (written with the parser).
+* tests/data/producer_eval.jsonl (``producer`` block): 417 prompts and edit requests written in
+  producers' words, each with a ``kind`` of phrasing and a ``split`` ("dev" / "heldout": the
+  held-out split is never used to tune the parser).  Reported per split and per kind:
+  explicit-cue accuracy (a prompt is right when every labelled value is within its tolerance, or,
+  for a prompt labelled ``expect_error``, when it is refused with an ``InputError``), template
+  top-1 (abstract prompts), edit-effect accuracy (a ``setup`` plan, then the request: every
+  labelled value right and every ``unchanged`` track where it was), and warm latency.
 
     python -m bench.conductor --json                       # parser+retrieval vs + SmolLM2
     python -m bench.conductor --json --models none,smollm2,gemma --limit 40
@@ -31,6 +40,9 @@ from pathlib import Path
 from stase.core.conventions import great_circle_deg
 
 EVAL_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "conductor_eval.jsonl"
+PRODUCER_EVAL_PATH = EVAL_PATH.with_name("producer_eval.jsonl")
+#: two placements count as the same when every coordinate agrees to this (degrees, metres, dB)
+UNCHANGED_TOLERANCE = 1e-6
 DISTANCE_TOLERANCE = 0.10
 
 
@@ -45,12 +57,17 @@ def check_expectation(plan, exp: dict) -> bool:
     except KeyError:
         return False
     ok = True
+    if "gain_db" in exp:
+        ok &= abs(s.gain_db - exp["gain_db"]) <= exp.get("gain_tol_db", 0.5) + 1e-9
+    if "reverb_db" in exp:
+        ok &= abs(s.reverb_db - exp["reverb_db"]) <= exp.get("reverb_tol_db", 1.0) + 1e-9
     if "azimuth_deg" in exp:
         ok &= great_circle_deg(s.azimuth_deg, 0.0, exp["azimuth_deg"], 0.0) <= exp.get("tol_deg", 2.0) + 1e-9
     if "elevation_deg" in exp:
         ok &= abs(s.elevation_deg - exp["elevation_deg"]) <= exp.get("el_tol_deg", 5.0) + 1e-9
     if "distance_m" in exp:
-        ok &= abs(s.distance_m - exp["distance_m"]) <= DISTANCE_TOLERANCE * exp["distance_m"] + 1e-9
+        tol = exp.get("dist_tol_m", DISTANCE_TOLERANCE * exp["distance_m"])
+        ok &= abs(s.distance_m - exp["distance_m"]) <= tol + 1e-9
     return bool(ok)
 
 
@@ -110,6 +127,97 @@ def _got(plan, track):
         return None
     return {"azimuth_deg": round(s.azimuth_deg, 1), "elevation_deg": round(s.elevation_deg, 1),
             "distance_m": round(s.distance_m, 2)}
+
+
+# ------------------------------------------------------------------ producers' phrasing
+def _placement(plan, track):
+    s = plan.source(track)
+    return (s.azimuth_deg, s.elevation_deg, s.distance_m, s.gain_db)
+
+
+def producer_row(conductor, row: dict) -> dict:
+    """Run one row of producer_eval.jsonl: which measure it counts in, right or not, and why.
+
+    ``measure`` is "template" (abstract prompts), "edit" (a row with a ``setup``) or "explicit".
+    """
+    from stase.core.errors import InputError
+    measure = "template" if "expected_template" in row else "edit" if "setup" in row else "explicit"
+    error = plan = before = None
+    try:
+        if "setup" in row:
+            before = conductor.plan(row["setup"], row["tracks"])
+            plan = conductor.edit(row["prompt"], before)
+        else:
+            plan = conductor.plan(row["prompt"], row["tracks"])
+    except InputError as exc:
+        error = f"InputError: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a crash counts as wrong, and is listed
+        error = repr(exc)
+    wrong: list[str] = []
+    if row.get("expect_error"):
+        if not (error or "").startswith("InputError"):
+            wrong.append("expected a refusal (InputError)" + (f", got {error}" if error else ", got a plan"))
+    elif plan is None:
+        wrong.append(error or "no plan")
+    else:
+        for exp in row.get("expect", []):
+            if not check_expectation(plan, exp):
+                wrong.append(f"{exp['track']}: want {exp}, got {_got(plan, exp['track'])}")
+        if "expected_template" in row and plan.template != row["expected_template"]:
+            wrong.append(f"template: want {row['expected_template']}, got {plan.template}")
+        want = row.get("expect_plan", {})
+        if "reverb_db" in want and abs(plan.reverb_db - want["reverb_db"]) > want.get("reverb_tol_db", 1.0) + 1e-9:
+            wrong.append(f"plan reverb_db: want {want['reverb_db']}, got {plan.reverb_db}")
+        for track in row.get("unchanged", []):
+            a, b = _placement(before, track), _placement(plan, track)
+            if any(abs(x - y) > UNCHANGED_TOLERANCE for x, y in zip(a, b)):
+                wrong.append(f"{track} moved: {a} -> {b}")
+    return {"measure": measure, "right": not wrong, "wrong": wrong}
+
+
+def _share(results: list[dict]) -> dict:
+    right = sum(r["right"] for r in results)
+    return {"accuracy": round(right / len(results), 4) if results else None, "right": right, "n": len(results)}
+
+
+def evaluate_producer(conductor, rows: list[dict]) -> dict:
+    """The ``producer`` block: accuracy per split, per measure and per kind, warm latency, misses."""
+    results, latencies = [], []
+    for row in rows:
+        memo = getattr(conductor.retriever, "_memo", None)
+        if memo is not None:
+            memo.clear()
+        t0 = time.perf_counter()
+        result = producer_row(conductor, row)
+        latencies.append((time.perf_counter() - t0) * 1000.0 / (2 if "setup" in row else 1))
+        results.append({**result, "id": row["id"], "split": row["split"], "kind": row["kind"],
+                        "prompt": row["prompt"]})
+    report: dict = {"eval_set": str(PRODUCER_EVAL_PATH.relative_to(PRODUCER_EVAL_PATH.parents[2])),
+                    "rows": len(rows)}
+    names = {"explicit": "explicit_cues", "template": "template_top1", "edit": "edit_effects"}
+    for split in ("dev", "heldout"):
+        part = [r for r in results if r["split"] == split]
+        block: dict = {"rows": len(part)}
+        for measure, name in names.items():
+            block[name] = _share([r for r in part if r["measure"] == measure])
+        kinds: dict[str, list] = {}
+        for r in part:
+            kinds.setdefault(r["kind"], []).append(r)
+        block["per_kind"] = {k: _share(v) for k, v in sorted(kinds.items())}
+        block["misses"] = [{"id": r["id"], "kind": r["kind"], "prompt": r["prompt"], "wrong": r["wrong"]}
+                           for r in part if not r["right"]]
+        block["misses_total"] = len(block["misses"])
+        report[split] = block
+    latencies.sort()
+    report["latency_ms_median"] = round(statistics.median(latencies), 2)
+    report["latency_ms_p90"] = round(latencies[int(0.9 * (len(latencies) - 1))], 2)
+    report["latency_ms_max"] = round(latencies[-1], 2)
+    return report
+
+
+def load_producer_eval(path: Path = PRODUCER_EVAL_PATH, split: str | None = None) -> list[dict]:
+    rows = load_eval(path)
+    return [r for r in rows if split is None or r["split"] == split]
 
 
 # ------------------------------------------------------------------ chat routing
@@ -215,6 +323,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--misses", action="store_true", help="include every miss in the output")
     parser.add_argument("--no-routing", action="store_true", help="skip the chat-routing measurements")
+    parser.add_argument("--no-producer", action="store_true", help="skip the producer-phrasing set")
+    parser.add_argument("--producer-only", action="store_true",
+                        help="only the producer-phrasing set, parser + retrieval without a model")
+    parser.add_argument("--split", choices=("dev", "heldout"), default=None,
+                        help="producer set: evaluate one split only (develop on dev)")
     parser.add_argument("--routing-only", action="store_true",
                         help="only the chat-routing measurements (no conductor configuration)")
     parser.add_argument("--no-cross-validation", action="store_true",
@@ -226,7 +339,18 @@ def main(argv=None) -> int:
     base = None
     subset_rows = rows[:: max(1, -(-len(rows) // args.limit))] if args.limit else rows
     report["model_subset_ids"] = [r["id"] for r in subset_rows] if args.limit else "all"
-    specs = [] if args.routing_only else [m.strip() for m in args.models.split(",") if m.strip()]
+    specs = [] if args.routing_only or args.producer_only else [m.strip() for m in args.models.split(",") if m.strip()]
+    if not (args.no_producer or args.routing_only):
+        conductor = Conductor(model="none")
+        conductor.warm_up()
+        producer = evaluate_producer(conductor, load_producer_eval(split=args.split))
+        for split in ("dev", "heldout"):
+            if split in producer and not args.misses:
+                producer[split]["misses"] = producer[split]["misses"][:12]
+        report["producer"] = producer
+        if args.producer_only:
+            print(json.dumps(report, indent=None if args.json else 2))
+            return 0
     for spec in specs:
         conductor = Conductor(model=spec, trust_model_template=spec != "none")
         t0 = time.perf_counter()

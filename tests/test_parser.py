@@ -159,6 +159,9 @@ def test_everything_and_orphan_orders():
 # ------------------------------------------------------------------------------------------------
 EVAL_PROMPTS = [json.loads(line)["prompt"] for line in
                 (Path(__file__).parent / "data" / "conductor_eval.jsonl").read_text().splitlines() if line.strip()]
+#: The producer set's dev prompts (tests/data/producer_eval.jsonl; the held-out split stays out of tests)
+PRODUCER_DEV_PROMPTS = [row["prompt"] for row in map(json.loads, (Path(__file__).parent / "data" / "producer_eval.jsonl")
+                        .read_text(encoding="utf-8").splitlines()) if row["split"] == "dev"]
 #: One phrase each rule reads (so every rule's trigger words are checked on a text it matches).
 RULE_EXAMPLES = [
     "guitars at ±45°", "the guitars left and right", "bass at azimuth -60", "sax elevation 20",
@@ -169,6 +172,10 @@ RULE_EXAMPLES = [
     "up close", "nearby", "mid distance", "stage left", "house right", "front left", "rear-right", "left",
     "behind me", "front and center", "dead centre", "overhead", "on the ceiling", "below", "at my feet",
     "ear level", "higher", "drop down", "louder", "turn it down", "at 30 degrees", "spread", "both sides",
+    # issue 16 / 15 rules
+    "keep it dry", "drenched in reverb", "from the back of the hall", "just right of the piano", "opposite the bass",
+    "pan it 70% right", "pan 0%", "r 40%", "az +40", "at bearing 315", "10 degrees higher", "up 30 degrees",
+    "30 left", "l30", "@ 3", "hard l", "vox c @ 1 m", "make the guitars wider", "3 o'clock low", "a bit",
 ]
 
 
@@ -184,7 +191,8 @@ def _soup(rng: random.Random, count: int) -> list[str]:
 def test_a_rule_skipped_for_its_missing_words_could_not_have_matched():
     """Each rule runs only on texts holding its trigger words; on every test text where a rule's
     pattern does read something, its trigger words are there (so skipping it loses nothing)."""
-    texts = [normalise_text(t) for t in RULE_EXAMPLES + EVAL_PROMPTS + _soup(random.Random(14), 3000)]
+    texts = [normalise_text(t) for t in RULE_EXAMPLES + EVAL_PROMPTS + PRODUCER_DEV_PROMPTS
+             + _soup(random.Random(14), 3000)]
     fired = set()
     for text in texts:
         vocabulary = _Vocabulary(text)

@@ -1,0 +1,717 @@
+"""The parser's rules as data: phrase tables, number words, and the table of spatial rules.
+
+Holds
+-----
+* :data:`RULES`: one :class:`Rule` per spatial expression, each with the ``quantity`` it sets, its
+  ``precedence`` class, its ``pattern``, the trigger words it ``needs`` and its ``value`` function
+  (match -> cue fields).  The table's order is the order in which rules claim words (a longer,
+  more specific phrase before the words inside it); ``precedence`` decides between two readings
+  of the same quantity in one clause: :data:`NUMBER` (a number the user wrote) beats
+  :data:`NAMED` (a named position: "hard left", "behind", "overhead") beats :data:`HEDGED`
+  (a vague word: "left", "close", "a bit above"); the template fills what none of them gave
+  (:func:`stase.agent.parser._combine` applies it).
+* :data:`STEPS`: the default step of a relative change ("a bit" = 5 deg / 0.5 m / 2 dB, plain =
+  15 deg / x1.5 / 3 dB, "a lot" = 30 deg / x2 / 6 dB).
+* :data:`WETNESS_WORDS`: wetness words -> ``reverb_db`` (issue 15).
+* Phrase tables (hedges, clock, number words) and :func:`normalise_text`, :func:`number`.
+* :class:`Vocabulary`: which trigger words a text holds (a rule runs only where they occur).
+
+Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
+pan = -lateral / 90 (so "70 % right" is -63 deg).  Every value keeps the words it came from:
+the scanner stores each match's span, and the cue's ``text`` is those words.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+from stase.core.conventions import wrap_azimuth_deg
+from stase.core.placement import REVERB_DB_RANGE
+
+# ------------------------------------------------------------------------------------------------
+# Phrase tables.  Azimuth magnitudes for side words, chosen to match how producers use them and
+# checked against our labelled eval set (tests/data/conductor_eval.jsonl): "slightly" ~ 15 deg,
+# plain "left" ~ 40 deg (between a typical pan of 30-50 %), "hard/far/directly" = 90 deg.
+# ------------------------------------------------------------------------------------------------
+HEDGES: dict[str, float] = {
+    "ever so slightly": 8.0, "just a touch": 10.0, "a little bit": 15.0, "slightly": 15.0, "a bit": 15.0,
+    "a little": 15.0, "a touch": 12.0, "a tad": 12.0, "a hair": 8.0, "just": 15.0, "somewhat": 20.0,
+    "mildly": 15.0, "gently": 15.0, "a bit more": 15.0, "moderately": 30.0, "halfway": 45.0, "half": 45.0,
+    "mostly": 65.0, "well": 60.0, "quite": 55.0, "quite far": 70.0, "pretty far": 70.0, "way": 75.0,
+    "very": 70.0, "strongly": 70.0, "wide": 70.0, "hard": 90.0, "far": 90.0, "fully": 90.0,
+    "all the way": 90.0, "extreme": 90.0, "extremely": 90.0, "completely": 90.0, "directly": 90.0,
+    "much": 60.0, "a lot": 60.0, "hard-panned": 90.0, "panned hard": 90.0, "totally": 90.0, "dead": 90.0, "full": 90.0, "100%": 90.0, "straight": 90.0, "hard panned": 90.0,
+}
+PLAIN_SIDE_DEG = 40.0
+OF_CENTRE_DEG = 20.0          # "left of centre" without a hedge
+DIAGONAL_DEG = 45.0           # "front left"
+REAR_DIAGONAL_DEG = 135.0     # "rear left", "behind and to the left"
+ELEVATION_WORDS_DEG = {"overhead": 90.0, "above": 30.0, "below": -30.0}
+SLIGHT_ELEVATION_DEG = 15.0
+FULL_SIDE_DEG = 90.0          # "hard left": the whole side
+#: Default steps of a relative change: "a bit" = 5 deg / 0.5 m / 2 dB (issue 16), plain "further
+#: left" / "closer" / "louder" = 15 deg / x1.5 (x0.67) / 3 dB, "a lot" = 30 deg / x2 (x0.5) / 6 dB.
+#: A distance step is ("add", metres) or ("scale", factor) away from the listener; a width step
+#: moves each source of a group that many degrees away from (or towards) the centre.
+STEPS: dict[str, dict[str, tuple[str, float]]] = {
+    "azimuth_deg": {"small": ("add", 5.0), "plain": ("add", 15.0), "large": ("add", 30.0)},
+    "elevation_deg": {"small": ("add", 5.0), "plain": ("add", 15.0), "large": ("add", 30.0)},
+    "width_deg": {"small": ("add", 5.0), "plain": ("add", 15.0), "large": ("add", 30.0)},
+    "gain_db": {"small": ("add", 2.0), "plain": ("add", 3.0), "large": ("add", 6.0)},
+    "distance_m": {"small": ("add", 0.5), "plain": ("scale", 1.5), "large": ("scale", 2.0)},
+}
+RELATIVE_AZIMUTH_DEG = STEPS["azimuth_deg"]["plain"][1]      # "further left"
+RELATIVE_ELEVATION_DEG = STEPS["elevation_deg"]["plain"][1]  # "higher"
+FAR_SCALE = STEPS["distance_m"]["plain"][1]
+CLOSE_SCALE = round(1.0 / FAR_SCALE, 2)
+#: Hedges that make a step large ("a lot further left", "way quieter"); a hedge of at most
+#: 15 deg ("a bit", "slightly", "a touch") makes it small.
+LARGE_STEP_HEDGES = frozenset({"much", "way", "far", "a lot", "well", "way more", "much more", "loads", "lots"})
+#: Wetness words -> reverb_db (dB relative to the room's physical level; issue 15).  Clamped to
+#: stase.core.placement.REVERB_DB_RANGE.  With a track in the clause they set that source's
+#: wetness, otherwise the plan's.
+WETNESS_WORDS: dict[str, float] = {
+    "bone dry": -12.0, "completely dry": -12.0, "dry": -12.0, "drier": -6.0, "dryer": -6.0,
+    "intimate": -6.0, "intimately": -6.0, "front row": -4.0, "front-row": -4.0,
+    "wet": 4.0, "wetter": 4.0, "roomy": 3.0, "lush": 4.0,
+    "back of the hall": 6.0, "back of the room": 6.0, "at the back of the hall": 6.0,
+    "drenched": 10.0, "soaked": 10.0, "swimming in reverb": 10.0, "washed out": 10.0, "cavernous": 10.0,
+}
+#: Where an adjacent placement sits beside its anchor ("just right of the piano", "next to the
+#: violins"): the module's minimum separation (stase.agent.layout.MIN_SEPARATION_DEG, 12 deg),
+#: so the two stay distinct.
+ADJACENT_DEG = 12.0
+#: "On the sax's side": that many degrees nearer the centre than the anchor, on its side.
+SAME_SIDE_INSET_DEG = 15.0
+DISTANCE_WORDS_M = {"very close": 0.5, "close": 1.0, "mid": 4.0, "far": 12.0, "very far": 25.0}
+FEET_TO_M = 0.3048
+
+_SMALL_NUMBERS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "forty-five": 45, "forty five": 45, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90, "a hundred": 100, "a": 1, "an": 1, "half a": 0.5, "half an": 0.5,
+    "one and a half": 1.5, "a couple of": 2, "a couple": 2, "a few": 3,
+}
+_UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+# written-out compounds: "twenty five", "thirty-five", "two and a half"
+_SMALL_NUMBERS.update({f"{tens}{joint}{unit}": value + k + 1 for tens, value in _TENS.items()
+                       for k, unit in enumerate(_UNITS) for joint in (" ", "-")})
+_SMALL_NUMBERS.update({f"{word} and a half": _SMALL_NUMBERS[word] + 0.5
+                       for word in (*_UNITS, "ten", "eleven", "twelve")})
+
+
+def _alternation(phrases) -> str:
+    """A regex for "any of ``phrases``" written as a trie ("a(?: (?:bit|lot)|n)?"): the engine
+    tries one branch per distinct next character instead of every phrase in turn, and where one
+    phrase is a prefix of another the longer is tried first, as a longest-first list would."""
+    trie: dict = {}
+    for phrase in phrases:
+        node = trie
+        for ch in phrase:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+_WORD_NUM = _alternation(_SMALL_NUMBERS)
+# a digit run is read whole: possessive, and never entered mid-run, so a 100 kB run of digits
+# costs one pass instead of one pass per digit (the regex engine backtracks otherwise)
+NUM = rf"(?:[-+]?(?<!\d)\d++(?:\.\d++)?|(?:{_WORD_NUM})(?![a-z]))"
+DEG = r"(?:degrees?|degs?|deg)\b"
+SIDE = r"(left|right)"
+_HEDGE = _alternation(HEDGES)
+HEDGE = rf"(?:({_HEDGE})\s+)"
+PREP = r"(?:(?:off\s+)?to\s+(?:the|my|your|our)\s+|on\s+(?:the|my|your)\s+|towards?\s+(?:the\s+)?|at\s+the\s+|in\s+the\s+|over\s+(?:on|to)\s+the\s+)"
+CENTRE = r"(?:cent(?:er|re)|middle)"
+DIST_UNIT = r"(m|meters?|metres?|mtrs?|feet|foot|ft|cm|centimet(?:er|re)s?)\b"
+#: A distance unit is a whole word: a number or a space comes before it, ``\b`` after it.
+_UNIT_WORDS = " ".join("=" + u for u in ("m meter meters metre metres mtr mtrs feet foot ft cm centimeter centimeters "
+                                          "centimetre centimetres").split())
+
+#: Prose words that are aliases only inside a track name ("the key of D", "lead the way").
+
+def number(text: str) -> float:
+    """A number written in digits or words ("half a" -> 0.5, "twenty" -> 20)."""
+    t = text.strip().lower()
+    if t in _SMALL_NUMBERS:
+        return float(_SMALL_NUMBERS[t])
+    return float(t)
+
+
+_DEGREE_SIGN = re.compile(r"(?<!\s)\s*+[\u00b0\u00ba\u02da]")
+_PLUS_MINUS_SIGN = re.compile(r"\u00b1|\+/-|\+-(?=\s*\d)")
+_UNIT_AFTER_DIGIT = re.compile(r"(\d)(?=(?:m|cm|ft|bpm)\b)")
+_FEET_MARK = re.compile(r"(\d)'(?!\w)")
+_POSSESSIVE_SIDE = re.compile(r"\bon\s+(?:the\s+)?([a-z0-9_]++)'s?+\s+side\b")
+_ACROSS = re.compile(r"\b(?:left\s+to\s+right|right\s+to\s+left)\b")
+_MINUS = re.compile(r"(?<![-\w])minus\s+(?=\d)")
+
+
+def normalise_text(prompt: str) -> str:
+    """Lower-case, with degree/plus-minus symbols and unicode dashes spelled out."""
+    t = prompt.lower()
+    t = t.replace("\u2019", "'").replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", " - ")
+    # each substitution only where its characters occur (a C-speed test): a text without them
+    # is not scanned by the regex engine at all
+    if "\u00b0" in t or "\u00ba" in t or "\u02da" in t:
+        # only from the start of a whitespace run: a long run without a degree sign is scanned once
+        t = _DEGREE_SIGN.sub(" degrees ", t)
+    if "\u00b1" in t or "+" in t:
+        t = _PLUS_MINUS_SIGN.sub(" plus-or-minus ", t)
+    t = t.replace("plus or minus", "plus-or-minus")
+    if "m" in t or "ft" in t:
+        t = _UNIT_AFTER_DIGIT.sub(r"\1 ", t)
+    if "'" in t:
+        t = _FEET_MARK.sub(r"\1 feet", t)
+        if "side" in t:   # "on the sax's side" -> "on the same side as the sax"
+            t = _POSSESSIVE_SIDE.sub(r"on the same side as the \1", t)
+    if "left to right" in t or "right to left" in t:   # a mirror's words, not two sides
+        t = _ACROSS.sub("side to side", t)
+    if "minus" in t:
+        t = _MINUS.sub("-", t)
+    return t
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Spatial expressions
+# ------------------------------------------------------------------------------------------------
+def _side_sign(side: str) -> float:
+    return 1.0 if side.startswith("l") else -1.0
+
+
+def _hedge(word: str | None, default: float) -> float:
+    return HEDGES[word] if word else default
+
+
+def _distance_m(value: str, unit: str) -> float:
+    v = number(value)
+    unit = unit.lower()
+    if unit.startswith(("f",)):
+        return v * FEET_TO_M
+    if unit.startswith("c"):
+        return v / 100.0
+    return v
+
+
+@lru_cache(maxsize=None)
+def _whole_word(word: str) -> re.Pattern:
+    """``word`` with no letter on either side.  The pattern opens with the word itself, so the
+    regex engine finds its candidates with a fast literal search instead of trying every position."""
+    w = re.escape(word)
+    return re.compile(rf"{w}(?![a-z])(?<![a-z]{w})")
+
+
+class Vocabulary:
+    """Which trigger literals a normalised text holds, each looked up once per text.
+
+    A literal is a substring ("deg" is in "degrees"), or, written ``=word``, a word with no letter
+    on either side (``=in`` is not in "bring").  Each lookup is one C-speed search of the text.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self._characters = set(text)   # a literal with a character the text lacks is absent
+        self._known: dict[str, bool] = {}
+
+    def has(self, literal: str) -> bool:
+        known = self._known.get(literal)
+        if known is None:
+            word = literal[1:] if literal.startswith("=") else None
+            if not self._characters.issuperset(word or literal):
+                known = False
+            elif word is not None:
+                known = _whole_word(word).search(self.text) is not None
+            else:
+                known = literal in self.text
+            self._known[literal] = known
+        return known
+
+    def holds(self, needs: tuple[tuple[str, ...], ...]) -> bool:
+        """Every group of ``needs`` has at least one of its literals in the text."""
+        return all(any(self.has(literal) for literal in group) for group in needs)
+
+
+#: Precedence classes (lower wins): a number the user wrote, a named position, a vague word.
+NUMBER, NAMED, HEDGED = 0, 1, 2
+PRECEDENCE_NAMES = {NUMBER: "number", NAMED: "named position", HEDGED: "hedge"}
+#: What a rule can set: the placement quantities, and the whole-plan or width changes.
+QUANTITIES = ("azimuth_deg", "elevation_deg", "distance_m", "gain_db", "reverb_db", "width_deg", "position",
+              "anchor", "step")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One spatial expression, as data.
+
+    Parameters
+    ----------
+    name : what the rule reads ("pan_percent").
+    quantity : the quantity it sets (:data:`QUANTITIES`; "position" for a rule that may set
+        azimuth, elevation and distance together, "step" for a size word such as "a bit").
+    precedence : :data:`NUMBER`, :data:`NAMED` or :data:`HEDGED`; a value function may lower
+        it for one reading ("hard left" is a named position, plain "left" a hedge).
+    pattern : the regular expression (compiled once into ``regex``).
+    needs : trigger words, a conjunction of groups, each a space-separated disjunction of
+        literals (:class:`Vocabulary`): a text lacking every literal of some group cannot match,
+        so the rule skips it without running its pattern.  tests/test_parser.py checks, on every
+        test prompt and on random ones, that wherever a rule reads something its needs hold.
+    value : match -> cue fields (or ``None``), a function of the match's text and groups alone.
+    guarded : the rule reads one-letter side words ("L30", "hard R"), so it never reads inside
+        a track's own name ("Gtr L", "OH R 30 left").
+    """
+
+    name: str
+    quantity: str
+    precedence: int
+    pattern: str
+    needs: tuple[str, ...]
+    value: Callable[[re.Match], dict | None]
+    guarded: bool = False
+    regex: re.Pattern = field(init=False, repr=False, compare=False)
+    groups: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        assert self.quantity in QUANTITIES and self.precedence in PRECEDENCE_NAMES, self
+        object.__setattr__(self, "regex", re.compile(self.pattern))
+        object.__setattr__(self, "groups", tuple(tuple(group.split()) for group in self.needs))
+
+    @property
+    def build(self) -> Callable[[re.Match], dict | None]:
+        return self.value
+
+
+def _plus_minus(m):
+    return {"spread_deg": abs(number(m.group(1)))}
+
+
+def _both_sides(m):
+    if m.group(2) == m.group(3):
+        return None
+    return {"spread_deg": _hedge(m.group(1), 70.0)}
+
+
+def _azimuth_keyword(m):
+    v = number(m.group(1))
+    if m.group(2):
+        v = abs(v) * _side_sign(m.group(2))
+    return {"values": {"azimuth_deg": v}}
+
+
+def _elevation_keyword(m):
+    return {"values": {"elevation_deg": number(m.group(1))}}
+
+
+def _elevation_degrees(m):
+    v = abs(number(m.group(1)))
+    down = re.search(r"down|below|low|under", m.group(0)[m.end(1) - m.start(0):]) or \
+        m.group(1).lstrip().startswith("-") and "elevat" in m.group(0)   # "-10 degrees elevation"
+    return {"values": {"elevation_deg": -v if down else v}}
+
+
+def _relative_degrees(m):
+    if m.group(1) is not None:
+        v, side = number(m.group(1)), m.group(2)
+    elif m.group(3) is not None:
+        side, v = m.group(3), number(m.group(4))
+    else:
+        v, side = number(m.group(5)), m.group(6)
+    out = {"relative": {"azimuth_deg": abs(v) * _side_sign(side)}}
+    if m.group(3) is not None and not re.search(r"another|extra|further", m.group(0)):
+        out["fallback"] = {"azimuth_deg": abs(v) * _side_sign(side)}  # "right by 35 degrees"
+    return out
+
+
+def _degrees_side(m):
+    return {"values": {"azimuth_deg": abs(number(m.group(1))) * _side_sign(m.group(2))}}
+
+
+def _side_degrees(m):
+    return {"values": {"azimuth_deg": abs(number(m.group(2))) * _side_sign(m.group(1))}}
+
+
+def _clock(m):
+    hour = number(m.group(1)) % 12
+    return {"values": {"azimuth_deg": wrap_azimuth_deg(-30.0 * hour)}}
+
+
+def _relative_distance(m):
+    if m.group(1) is not None:
+        d, direction = _distance_m(m.group(1), m.group(2)), m.group(3)
+    else:
+        direction, d = m.group(4), _distance_m(m.group(5), m.group(6))
+    sign = -1.0 if direction in ("closer", "nearer", "forward", "in") else 1.0
+    out = {"relative": {"distance_m": sign * d}}
+    if m.group(1) is not None and direction == "back" and not re.search(r"further|farther|more", m.group(0)):
+        out["fallback"] = {"distance_m": d}
+    return out
+
+
+def _distance(m):
+    out = {"values": {"distance_m": _distance_m(m.group(1), m.group(2))}}
+    if m.group(3):
+        out["values"]["azimuth_deg"] = 90.0 * _side_sign(m.group(3))
+    elif m.group(4):
+        out["values"]["azimuth_deg"] = 180.0
+    elif m.group(5):
+        out["values"]["azimuth_deg"] = 0.0
+    return out
+
+
+def _gain(m):
+    v = number(m.group(1))
+    if m.group(2) in ("quieter", "softer", "down", "less", "lower"):
+        v = -abs(v)
+    return {"relative": {"gain_db": v}}
+
+
+def _relative_side(m):
+    hedge, side = (m.group(1), m.group(2)) if m.group(2) else (m.group(3), m.group(4))
+    return _step("azimuth_deg", _side_sign(side), hedge)
+
+
+def _further(m):
+    small = re.search(r"a\s+(bit|little|touch)", m.group(0))
+    return _step("distance_m", 1.0, m.group(1), "small" if small else None)
+
+
+def _closer(m):
+    return _step("distance_m", -1.0, m.group(1))
+
+
+def _very_close(m):
+    return {"values": {"distance_m": DISTANCE_WORDS_M["very close"]}}
+
+
+def _very_far(m):
+    return {"values": {"distance_m": DISTANCE_WORDS_M["very far"]}}
+
+
+def _far(m):
+    return {"values": {"distance_m": DISTANCE_WORDS_M["far"]}}
+
+
+def _close(m):
+    return {"values": {"distance_m": DISTANCE_WORDS_M["close"]}}
+
+
+def _mid(m):
+    return {"values": {"distance_m": DISTANCE_WORDS_M["mid"]}}
+
+
+def _stage_side(m):
+    # stage directions are the performer's: stage left is the audience's right
+    return {"values": {"azimuth_deg": -PLAIN_SIDE_DEG * _side_sign(m.group(1))}}
+
+
+def _house_side(m):
+    return {"values": {"azimuth_deg": _hedge(m.group(1), PLAIN_SIDE_DEG) * _side_sign(m.group(2))}}
+
+
+def _diagonal(m):
+    where = m.group(2) or m.group(5)
+    side = m.group(3) or m.group(4)
+    base = DIAGONAL_DEG if where == "front" else REAR_DIAGONAL_DEG
+    return {"values": {"azimuth_deg": base * _side_sign(side)}}
+
+
+def _side(m):
+    hedge = m.group(1) or m.group(2)
+    sign = _side_sign(m.group(3))
+    if m.group(4):  # "left of centre"
+        v = OF_CENTRE_DEG if not hedge else min(_hedge(hedge, OF_CENTRE_DEG), OF_CENTRE_DEG) * (
+            0.5 if HEDGES[hedge] <= 15.0 else 1.0)
+    else:
+        v = _hedge(hedge, PLAIN_SIDE_DEG)
+    out = {"values": {"azimuth_deg": v * sign}, "side": True, "hedge": hedge}
+    if v >= FULL_SIDE_DEG:   # "hard left": the full side, a named position
+        out["precedence"] = NAMED
+    size = _step_size(hedge)
+    if size is not None and not m.group(4):
+        # in an edit "a bit to the left" moves by a step; in a new plan it is a place
+        out["edit_step"] = ("azimuth_deg", sign, size)
+    return out
+
+
+def _behind(m):
+    return {"values": {"azimuth_deg": 180.0}, "back": True}
+
+
+def _front(m):
+    return {"values": {"azimuth_deg": 0.0}, "front": True}
+
+
+def _overhead(m):
+    return {"values": {"elevation_deg": ELEVATION_WORDS_DEG["overhead"]}}
+
+
+def _above_below(m):
+    hedge = m.group(1)
+    down = re.search(r"below|beneath|under|low|feet|floor", m.group(0))
+    v = ELEVATION_WORDS_DEG["below" if down else "above"]
+    if hedge and HEDGES[hedge] <= 15.0:
+        v = SLIGHT_ELEVATION_DEG * (-1 if down else 1)
+    elif hedge and HEDGES[hedge] >= 65.0:
+        v = 45.0 * (-1 if down else 1)
+    return {"values": {"elevation_deg": v}}
+
+
+def _ear_level(m):
+    return {"values": {"elevation_deg": 0.0}}
+
+
+def _higher_lower(m):
+    down = "lower" in m.group(0) or "drop" in m.group(0)
+    return _step("elevation_deg", -1.0 if down else 1.0, m.group(1) or m.group(2),
+                 "small" if "up a bit" in m.group(0) else None)
+
+
+def _louder(m):
+    said = m.group(0)
+    up = "louder" in said or said.endswith("up") or "up" == (m.group("key") or "")
+    return _step("gain_db", 1.0 if up else -1.0, m.group(1))
+
+
+def _plain_degrees(m):
+    said = m.group(1).lstrip()
+    # an unsigned number takes its side from a side word of the same clause ("left, like 70 degrees")
+    return {"values": {"azimuth_deg": number(said)}, "unsigned": not said.startswith(("-", "+"))}
+
+
+def _spread(m):
+    return {"spread_deg": 60.0, "soft": True}
+
+
+
+
+def _step_size(hedge: str | None) -> str | None:
+    """"small", "large" or ``None`` (no size said) for a hedge before a relative word."""
+    if not hedge:
+        return None
+    if hedge in LARGE_STEP_HEDGES:
+        return "large"
+    return "small" if HEDGES.get(hedge, 30.0) <= 15.0 else None
+
+
+def _step(quantity: str, sign: float, hedge: str | None, size: str | None = None) -> dict:
+    """A relative change of ``quantity`` by a default step (:data:`STEPS`); its size comes from
+    its own hedge, else from a size word in the clause ("raise the sax a bit"), else "plain"."""
+    return {"step": (quantity, sign, size or _step_size(hedge))}
+
+
+def _pan_percent(m):
+    groups = [g for g in m.groups() if g is not None]
+    amount = next(g for g in groups if g[0].isdigit() or g[0] in "+-" or g[0].isalpha() and g not in _SIDE_WORDS)
+    side = next((g for g in groups if g in _SIDE_WORDS), None)
+    pct = abs(number(amount))
+    if pct > 100.0 or (side is None and pct != 0.0):
+        return None
+    # pan = -lateral / 90 (stase convention): 100 % right is -90 deg
+    return {"values": {"azimuth_deg": pct / 100.0 * FULL_SIDE_DEG * (_side_sign(side) if side else 1.0)}}
+
+
+_SIDE_WORDS = frozenset({"left", "right", "l", "r"})
+
+
+def _number_side(m):
+    """"30 left", "L30", "30R", "R 45": a bare number with a side is degrees on that side."""
+    amount, side = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(4), m.group(3))
+    v = abs(number(amount))
+    if v > 180.0:
+        return None
+    return {"values": {"azimuth_deg": v * _side_sign(side)}}
+
+
+def _hard_letter(m):
+    return {"values": {"azimuth_deg": FULL_SIDE_DEG * _side_sign(m.group(1))}, "side": True, "hedge": "hard",
+            "precedence": NAMED}
+
+
+def _centre_letter(m):
+    return {"values": {"azimuth_deg": 0.0}}
+
+
+def _bearing(m):
+    # a compass bearing turns clockwise from the front; azimuth turns counter-clockwise
+    return {"values": {"azimuth_deg": wrap_azimuth_deg(-number(m.group(1)))}}
+
+
+def _relative_elevation_degrees(m):
+    v = abs(number(m.group(1)))
+    return {"relative": {"elevation_deg": -v if m.group(2) == "lower" else v}}
+
+
+def _up_down_degrees(m):
+    v = abs(number(m.group(2)))
+    return {"values": {"elevation_deg": -v if m.group(1) == "down" else v}}
+
+
+def _high_low(m):
+    return {"values": {"elevation_deg": ELEVATION_WORDS_DEG["below" if m.group(1) == "low" else "above"]}}
+
+
+def _at_distance(m):
+    return {"values": {"distance_m": _distance_m(m.group(1), m.group(2) or "m")}}
+
+
+def _width(m):
+    wider = re.search(r"wid|spread|apart", m.group(0)) is not None
+    return _step("width_deg", 1.0 if wider else -1.0, m.group(1))
+
+
+def _step_word(m):
+    return {"step_size": "large" if m.group(0) in LARGE_STEP_HEDGES or "lot" in m.group(0) or "way" in m.group(0)
+            else "small"}
+
+
+def _wetness(m):
+    low, high = REVERB_DB_RANGE
+    v = WETNESS_WORDS[m.group(1)]
+    return {"values": {"reverb_db": min(max(v, low), high)}}
+
+
+def _anchor(m):
+    said = m.group(0)
+    if "opposite" in said:
+        relation = "opposite"
+    elif "same side" in said:
+        relation = "same_side"
+    elif m.group(1):
+        relation = m.group(1)   # "left" / "right" of the anchor
+    else:
+        relation = "next"
+    return {"anchor": relation}
+
+
+_WETNESS = _alternation(WETNESS_WORDS)
+#: A number in digits only (a bare "30 left"; a word number there is too often prose: "a left turn")
+DIGITS = r"[-+]?(?<!\d)\d++(?:\.\d++)?"
+_DIGIT_LITERALS = "0 1 2 3 4 5 6 7 8 9"
+_UNIT_ALTERNATION = r"(?:m|meters?|metres?|mtrs?|feet|foot|ft|cm|centimet(?:er|re)s?)\b"
+
+#: The rule table.  Its order is the order in which rules claim words where their matches
+#: overlap (a longer, more specific phrase before the words inside it: "pan 70% right" before
+#: "right"); ``precedence`` then decides between readings of the same quantity in one clause.
+RULES: tuple[Rule, ...] = (
+    Rule("plus_minus", "azimuth_deg", NUMBER, rf"plus-or-minus\s*({NUM})\s*(?:{DEG})?",
+         needs=("plus-or-minus",), value=_plus_minus),
+    Rule("wetness", "reverb_db", NAMED, rf"\b({_WETNESS})\b",
+         needs=("dry drier wet intimate front roomy lush back drenched soaked swimming washed cavernous",), value=_wetness),
+    Rule("anchor", "anchor", NAMED, r"\b(left|right)\s+of\s+(?!(?:the\s+)?(?:cent(?:er|re)|middle|me|us|you|listener|stage|room|mix)\b)(?:the\s+)?"
+         r"|\bopposite(?!\s+(?:side|direction|corner|end|way)\b)(?:\s+to)?\s+(?:the\s+)?"
+         r"|\b(?:next\s+to|beside|alongside)\s+(?!(?:me|us|you|my|the\s+listener)\b)(?:the\s+)?"
+         r"|\bon\s+the\s+same\s+side\s+as\s+(?:the\s+)?",
+         needs=("left right opposite next beside alongside same", "of opposite next beside alongside same"),
+         value=_anchor),
+    Rule("both_sides", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{SIDE}\s+and\s+(?:(?:the\s+)?other\s+)?(?:to\s+the\s+)?(left|right)\b(?!\s+of)",
+         needs=("and", "left right"), value=_both_sides),
+    Rule("pan_percent", "azimuth_deg", NUMBER, rf"({NUM})\s*(?:%|percent|per\s*cent)\s*(?:to\s+the\s+|to\s+)?(left|right|l|r)\b"
+         rf"|\b(left|right|l|r)\s*({NUM})\s*(?:%|percent|per\s*cent)"
+         rf"|\bpan(?:ned)?\s+(?:it\s+)?(?:at\s+|to\s+)?({NUM})\s*(?:%|percent|per\s*cent)(?!\s*(?:to\s+the\s+|to\s+)?(?:left|right|l|r)\b)",
+         needs=("% percent cent",), value=_pan_percent, guarded=True),
+    Rule("azimuth_keyword", "azimuth_deg", NUMBER, rf"\b(?:azimuth|az\b)\s*+(?:of|at|to|:|=|is)?\s*({NUM})\s*(?:{DEG})?(?:\s*(?:to\s+the\s+)?{SIDE})?",
+         needs=("azimuth =az",), value=_azimuth_keyword),
+    Rule("bearing", "azimuth_deg", NUMBER, rf"\bbearing\s+(?:of\s+)?({NUM})\s*(?:{DEG})?",
+         needs=("bearing",), value=_bearing),
+    Rule("relative_elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(higher|lower)\b",
+         needs=("deg", "higher lower"), value=_relative_elevation_degrees),
+    Rule("elevation_keyword", "elevation_deg", NUMBER, rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|by|:|=|is)?\s*({NUM})\s*(?:{DEG})?",
+         needs=("elevat raised height tilted",), value=_elevation_keyword),
+    Rule("elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:of\s+elevation|up(?:wards?)?|above|high|elevat(?:ed|ion)|overhead|down(?:wards?)?|below|low|under(?:neath)?)",
+         needs=("deg",), value=_elevation_degrees),
+    Rule("up_down_degrees", "elevation_deg", NUMBER, rf"\b(up|down)\s+(?:by\s+)?({NUM})\s*{DEG}",
+         needs=("deg", "up down"), value=_up_down_degrees),
+    Rule("relative_degrees", "azimuth_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(?:further|farther|more)\s+(?:to\s+the\s+)?{SIDE}"
+         rf"|\b{SIDE}\s+by\s+(?:(?:another|an\s+extra|a\s+further)\s+)?({NUM})\s*{DEG}"
+         rf"|\b(?:another|an\s+extra|a\s+further)\s+({NUM})\s*{DEG}\s+(?:to\s+the\s+)?{SIDE}",
+         needs=("deg", "left right"), value=_relative_degrees),
+    Rule("degrees_side", "azimuth_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:off[- ]cent(?:er|re)\s*|from\s+(?:the\s+)?{CENTRE}\s*)?{PREP}?{SIDE}",
+         needs=("deg", "left right"), value=_degrees_side),
+    Rule("side_degrees", "azimuth_deg", NUMBER, rf"\b{SIDE}\s+(?:at\s+)?({NUM})\s*{DEG}",
+         needs=("deg", "left right"), value=_side_degrees),
+    Rule("clock", "azimuth_deg", NUMBER, r"\b(?:at\s+)?(?:about\s+|around\s+)?(?:the\s+)?(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+         r"(?:\s*o'?\s?clock|\s*oclock|:00\b)",
+         needs=("clock :00",), value=_clock),
+    Rule("relative_distance", "distance_m", NUMBER, rf"({NUM})\s*{DIST_UNIT}\s*(?:further\s+|farther\s+|more\s+)?(back|(?<=further )away|(?<=farther )away|closer|nearer|forward)\b(?!\s+of\b)"
+         rf"|\b(back|closer|nearer|forward|in)\s+(?:by\s+)?(?:another\s+)?({NUM})\s*{DIST_UNIT}",
+         needs=("back away closer nearer forward =in", _UNIT_WORDS), value=_relative_distance),
+    Rule("distance", "position", NUMBER, rf"({NUM})\s*{DIST_UNIT}(?:\s+(?:away|from\s+(?:me|the\s+listener|us)|off|distant))?"
+         rf"(?:\s+(?:directly\s+)?(?:(?:to\s+(?:the|my|your)\s+)({'left|right'})|(behind)|(in\s+front)))?",
+         needs=(_UNIT_WORDS,), value=_distance),
+    Rule("at_distance", "distance_m", NUMBER, rf"@\s*({NUM})(?:\s*{DIST_UNIT})?",
+         needs=("@",), value=_at_distance),
+    Rule("gain", "gain_db", NUMBER, rf"({NUM})\s*db\s*(louder|quieter|softer|up|down|more|less|lower|higher)?",
+         needs=("db",), value=_gain),
+    Rule("number_side", "azimuth_deg", NUMBER, rf"(?<![\w.])({DIGITS})\s*(?:{DEG}\s*)?(?:to\s+the\s+|to\s+)?(left|right|l|r)\b(?!\s+of\b)"
+         rf"|\b(left|right|l|r)\s*({DIGITS})(?![\d.])(?!\s*(?:%|percent|per\s*cent|{_UNIT_ALTERNATION}|db|o'?\s?clock|oclock|:|deg))",
+         needs=("left right =l =r", _DIGIT_LITERALS), value=_number_side, guarded=True),
+    Rule("hard_letter", "azimuth_deg", NAMED, r"\b(?:hard|fully|full)[\s-]*(l|r)\b",
+         needs=("hard full", "=l =r"), value=_hard_letter, guarded=True),
+    Rule("centre_letter", "azimuth_deg", NAMED, r"\bc\b(?=\s*(?:@|,|\.|;|$))",
+         needs=("=c",), value=_centre_letter, guarded=True),
+    Rule("relative_side", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:over\s+)?(?:to(?:wards?)?\s+(?:the\s+)?)?{SIDE}"
+         rf"|\b{HEDGE}?(?:more|further)\s+to\s+the\s+{SIDE}",
+         needs=("further farther more", "left right"), value=_relative_side),
+    Rule("further", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)|\bpush(?:ed|ing)?\b(?:(?!\bpush)[^,.;])*?\b(?P<key>back)\b"
+         r"|\b(?:towards?|at|in)\s+the\s+back\b|\bback\s+(?:a\s+bit|a\s+little|a\s+touch)|\bfarther\b|\bfurther\s+off\b",
+         needs=("back away distant farther off",), value=_further),
+    Rule("closer", "step", HEDGED, rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in|up\s+front|closer)\b"
+         r"|\bmove\b(?:(?!\bmove\b)[^,.;])*?\b(?P<key2>forward)\b",
+         needs=("closer nearer forward front =in",), value=_closer),
+    Rule("very_close", "distance_m", HEDGED, r"\b(?:very\s+close|right\s+up\s+close|in\s+my\s+face|whisper\w*\s+in\s+my\s+ear|right\s+next\s+to\s+(?:me|my\s+ear)|inches\s+away)\b",
+         needs=("close face whisper next inches",), value=_very_close),
+    Rule("very_far", "distance_m", HEDGED, r"\b(?:very\s+far(?:\s+away)?|really\s+far(?:\s+away)?|miles\s+away|very\s+distant)\b",
+         needs=("far miles distant",), value=_very_far),
+    Rule("far", "distance_m", HEDGED, r"\b(?:far\s+away|far\s+off|in\s+the\s+distance|distant|far\s+from\s+(?:me|the\s+listener)|way\s+back|far\s+back)\b",
+         needs=("far distan back",), value=_far),
+    Rule("close", "distance_m", HEDGED, r"\b(?:up\s+close|close\s+up|close\s+to\s+(?:me|the\s+listener)|close|near\s+me|nearby|near)\b(?!\s+(?:the|a)\b)",
+         needs=("close near",), value=_close),
+    Rule("mid", "distance_m", HEDGED, r"\bmid(?:-|\s)?(?:distance|range|ground)\b",
+         needs=("mid",), value=_mid),
+    Rule("stage_side", "azimuth_deg", NAMED, r"\bstage[- ](left|right)\b",
+         needs=("stage", "left right"), value=_stage_side),
+    Rule("house_side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?(?:house|audience)[- ](left|right)\b",
+         needs=("house audience", "left right"), value=_house_side),
+    Rule("diagonal", "azimuth_deg", NAMED, rf"\b{HEDGE}?{PREP}?(?:(front|rear|back)[- ](left|right)|(left|right)[- ](front|rear|back))\b",
+         needs=("front rear back", "left right"), value=_diagonal),
+    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|widen(?:ed)?)\b",
+         needs=("wider narrower widen",), value=_width),
+    Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
+         needs=("left right",), value=_side),
+    Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
+         needs=("behind rear",), value=_behind),
+    Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
+         r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|up\s+front|ahead|front)\b",
+         needs=("front cent middle ahead",), value=_front),
+    Rule("overhead", "elevation_deg", NAMED, r"\b(?:directly\s+(?:above|overhead)|right\s+above|straight\s+up|overhead|above\s+my\s+head|above\s+(?:me|us|the\s+listener)|up\s+above|from\s+above|on\s+the\s+ceiling)\b",
+         needs=("above overhead straight ceiling",), value=_overhead),
+    Rule("above_below", "elevation_deg", HEDGED, rf"\b{HEDGE}?(?:above|up\s+high|high\s+up|raised|elevated|up\s+in\s+the\s+air|in\s+the\s+air|below|beneath|underneath|down\s+low|low\s+down|from\s+below|at\s+my\s+feet|on\s+the\s+floor)\b",
+         needs=("above high raised elevated air below neath low feet floor",), value=_above_below),
+    Rule("high_low", "elevation_deg", HEDGED, r"\b(high|low)\b(?!\s*-?\s*(?:end|pass|cut|shelf|frequenc|mids?\b|notes?\b|register|strings?\b|hats?\b))",
+         needs=("high low",), value=_high_low),
+    Rule("ear_level", "elevation_deg", NAMED, r"\b(?<!below\s)(?<!above\s)(?<!under\s)(?:at\s+)?ear[- ]level\b",   # "below ear level" is below
+         needs=("level",), value=_ear_level),
+    Rule("higher_lower", "step", HEDGED, rf"\b{HEDGE}?(?:higher(?:\s+up)?|raise[ds]?|lift(?:ed|s)?|up\s+a\s+bit)\b|\b{HEDGE}?(?:lower|drop(?:ped)?\s+down)\b",
+         needs=("higher raise lift bit lower drop",), value=_higher_lower),
+    Rule("louder", "step", HEDGED, rf"\b{HEDGE}?(louder|quieter|softer)\b|\bturn(?:ed|ing)?\b(?:(?!\bturn)[^,.;])*?\b(?P<key>up|down)\b",
+         needs=("louder quieter softer turn",), value=_louder),
+    Rule("plain_degrees", "azimuth_deg", NUMBER, rf"\b(?:at\s+|to\s+)?({NUM})\s*{DEG}",
+         needs=("deg",), value=_plain_degrees),
+    Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",
+         needs=("spread wide side split",), value=_spread),
+    Rule("step_word", "step", HEDGED, r"\b(?:a\s+(?:bit|little|touch|tad|hair|lot)|slightly|way\s+more|much\s+more|loads|lots)\b",
+         needs=("bit little touch tad hair lot slightly more loads lots",), value=_step_word),
+)
