@@ -14,8 +14,9 @@ A synthetic catalogue of ``--jobs`` songs (three mono pink-noise stems of ``--se
 * ``ray_1`` / ``ray_2``: a local Ray instance (``ray.init(num_cpus=N)``, started and stopped
   inside the timing) with 1 / 2 actors, when Ray is installed.
 
-Each entry: wall seconds, jobs per second; ``ray_overhead_s_per_job_w{N}``: (Ray - pool) / jobs at
-the same worker count.  Outputs of every way are checked byte-identical to the serial ones.
+Each entry: wall seconds and jobs per second over the whole run, ``first_job_s`` (start-up: the
+workers' interpreters, imports and first-job warm-up) and ``steady_jobs_per_s`` (after the first
+result); ``ray_overhead_s_per_job_w{N}``: (Ray - pool) wall time / jobs at the same worker count.  Outputs of every way are checked byte-identical to the serial ones.
 """
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def _outputs(folder: Path) -> dict:
 
 
 def run(jobs: int = 8, seconds: float = 4.0) -> dict:
-    from stase.bridge.batch import BatchOptions, read_manifest, render_job, run_batch
+    from stase.bridge.batch import read_manifest, render_job
+    from stase.core.parallel import run_jobs
     root = Path(tempfile.mkdtemp(prefix="stase-bench-batch-"))
     try:
         manifest = _catalogue(root, jobs, seconds)
@@ -74,27 +76,24 @@ def run(jobs: int = 8, seconds: float = 4.0) -> dict:
         results, reference = {}, None
         for label, workers, how in ways:
             out = root / label
-            options = BatchOptions(workers=workers, ray=how if how == "local" else None)
-            if how == "pool" and workers == 1:
-                # workers=1 runs in this process; a one-worker pool needs the pool path itself
-                from stase.core import parallel
-                start = time.perf_counter()
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-                jobs_todo = [dict(j, out_dir=str(out.resolve()), qa_listen=False) for j in parsed]
-                out.mkdir()
-                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    list(pool.map(parallel._call_packed, [(render_job, i, j) for i, j in enumerate(jobs_todo)]))
-                wall = time.perf_counter() - start
-            else:
-                start = time.perf_counter()
-                summary = run_batch(parsed, out, options, progress=False)
-                wall = time.perf_counter() - start
-                assert summary["failed"] == 0, summary["failures"]
+            out.mkdir()
+            todo = [dict(j, out_dir=str(out.resolve()), qa_listen=False) for j in parsed]
+            done_at = []
+            start = time.perf_counter()
+            outcomes = list(run_jobs(render_job, todo, workers=workers,
+                                     ray="local" if how == "local" else None,
+                                     in_process=how is None,
+                                     progress=lambda o: done_at.append(time.perf_counter())))
+            wall = time.perf_counter() - start
+            assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
             outputs = _outputs(out)
             if reference is None:
                 reference = outputs
+            first = done_at[0] - start
+            steady = (len(done_at) - 1) / (done_at[-1] - done_at[0]) if len(done_at) > 1 and done_at[-1] > done_at[0] else None
             results[label] = {"wall_s": round(wall, 2), "jobs_per_s": round(jobs / wall, 3),
+                              "first_job_s": round(first, 2),
+                              "steady_jobs_per_s": None if steady is None else round(steady, 3),
                               "identical_to_serial": outputs == reference}
         for w in (1, 2):
             if f"ray_{w}" in results:

@@ -67,7 +67,8 @@ def check_workers(workers) -> int:
 
 
 def run_jobs(fn: Callable, jobs: Iterable, workers: int = 1, ray: str | None = None,
-             progress: Callable[[JobOutcome], None] | None = None) -> Iterator[JobOutcome]:
+             progress: Callable[[JobOutcome], None] | None = None,
+             in_process: bool | None = None) -> Iterator[JobOutcome]:
     """Run ``fn(job)`` for every job; yield a :class:`JobOutcome` per job as it finishes.
 
     Parameters
@@ -78,13 +79,17 @@ def run_jobs(fn: Callable, jobs: Iterable, workers: int = 1, ray: str | None = N
     ray : None (no Ray), ``"local"`` (start a local Ray instance with ``workers`` CPUs), or a
         cluster address (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``) to connect to.
     progress : called with each outcome (e.g. a progress bar's update).
+    in_process : run in this process (default: when ``workers`` is 1 and there is no Ray);
+        False forces a process pool even for one worker.
     """
     jobs = list(jobs)
     workers = check_workers(workers)
     if ray is not None:
         yield from _run_ray(fn, jobs, workers, ray, progress)
         return
-    if workers == 1 or len(jobs) <= 1:
+    if in_process is None:
+        in_process = workers == 1 or len(jobs) <= 1
+    if in_process:
         for i, job in enumerate(jobs):
             outcome = _call(fn, i, job)
             if progress:
