@@ -5,7 +5,10 @@ What it holds
 ``plan_partitions``      choose the partition sizes (small first, growing later) for an IR length
                          and host block size, by a per-sample cost model
 ``PartitionedConvolver`` streaming processor: ``prepare`` / ``process`` / ``reset``
+``LEVEL_DTYPE``          the named record of one partition level's layout and FDL position
+``STREAM_DTYPE``         the named record of a stream: channel counts, samples done since reset
 ``_process_kernel``      the numba kernel that does all the work of one host block
+``_process_entry``       its entry from Python: the records passed as one int64 buffer
 
 The scheme (Gardner 1995, "Efficient convolution without input-output delay", JAES 43(3);
 Wefers 2015, "Partitioned convolution algorithms for real-time auralization", ch. 5-6)
@@ -29,9 +32,11 @@ samples and starts at IR offset ``o_l``.  Every level runs uniformly-partitioned
 A 2 s IR at 48 kHz and 128-sample blocks becomes about ``128 x 8 | 1024 x 7 | 8192 x 11``:
 26 complex multiply-adds per output sample instead of ~750 for a uniform 128 split.
 
-All state lives in three preallocated arrays (complex spectra, real buffers, integer metadata)
-so one host block is one numba call with no allocation.  FFTs are PocketFFT through
-rocket-fft's low-level ``r2c`` / ``c2r`` that write into caller-owned arrays.
+All state lives in preallocated arrays so one host block is one numba call with no allocation:
+two flat buffers (``spectra``, complex64; ``samples``, float32) and named records saying where
+each level's pieces sit in them (:data:`LEVEL_DTYPE`, one per level; :data:`STREAM_DTYPE`, one
+per stream), so the kernels read ``level.partition_size``, not a column constant.  FFTs are
+PocketFFT through rocket-fft's low-level ``r2c`` / ``c2r`` that write into caller-owned arrays.
 """
 from __future__ import annotations
 
@@ -43,12 +48,32 @@ from rocket_fft import c2r, r2c
 
 from stase.core.errors import InputError
 
-# -- metadata layout (int64 array) ---------------------------------------------------------
-_N_LEVELS, _CIN, _COUT, _T = 0, 1, 2, 3
-_HEADER = 8
-_STRIDE = 12
-# per-level fields
-_P, _K, _M, _D, _NEWEST, _OFF_H, _OFF_FDL, _OFF_IN, _OFF_OUT, _OFF_ACC, _OFF_X, _OFF_TBUF = range(12)
+# -- named kernel state ------------------------------------------------------------------
+#: One record per partition level: where its pieces live in the two flat buffers (``*_at``
+#: fields, element offsets into ``spectra`` (complex64) or ``samples`` (float32)), its shape,
+#: and ``newest_slot``, the one field that changes while streaming (reset zeroes it).
+LEVEL_DTYPE = np.dtype([
+    ("partition_size", np.int64),     # P_l samples
+    ("partition_count", np.int64),    # K_l partitions
+    ("offset_partitions", np.int64),  # m_l = o_l / P_l: how many partitions into the IR it starts
+    ("fdl_slots", np.int64),          # input spectra kept in the frequency-domain delay line
+    ("newest_slot", np.int64),        # state: FDL slot of the newest complete input spectrum
+    ("ir_spectra_at", np.int64),      # spectra: (out_channels, K_l, P_l + 1) IR partitions
+    ("fdl_at", np.int64),             # spectra: (in_channels, fdl_slots, P_l + 1) input history
+    ("accumulator_at", np.int64),     # spectra: per-output sums (level 0: one scratch row first)
+    ("input_spectrum_at", np.int64),  # spectra: level 0's partly filled block (in_ch, P_0 + 1)
+    ("input_window_at", np.int64),    # samples: (in_channels, 2 P_l) overlap-save input windows
+    ("output_at", np.int64),          # samples: (out_channels, P_l) level >= 1 output ready to add
+    ("transform_at", np.int64),       # samples: 2 P_l inverse-FFT scratch
+], align=True)
+
+#: The stream as a whole, one record: channel counts and the samples processed since reset.
+STREAM_DTYPE = np.dtype([
+    ("in_channels", np.int64),
+    ("out_channels", np.int64),
+    ("samples_done", np.int64),       # state: input samples consumed since the last reset
+], align=True)
+_STREAM_WORDS = STREAM_DTYPE.itemsize // 8  # the stream record's size in int64 words
 
 #: Cost model in nanoseconds, measured once on an AMD EPYC core (PocketFFT float32 through
 #: rocket-fft, numba complex64 loop): one real FFT of N points ~ FFT_COST * N log2 N + CALL_COST,
@@ -124,155 +149,176 @@ def _cmac(acc, a, b):
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
-def _level_due(lv, meta, cplx, real, axes):
+def _level_due(levels, lv, stream, spectra, samples, axes):
     """Level ``lv`` >= 1 has a complete input block: FFT it, add the one product that needs it
     to the sum accumulated over the last period (:func:`_level_tick`), inverse FFT."""
-    b = _HEADER + lv * _STRIDE
-    cin, cout = meta[_CIN], meta[_COUT]
-    p, k_count, m, d = meta[b + _P], meta[b + _K], meta[b + _M], meta[b + _D]
+    level = levels[lv]
+    cin, cout = stream.in_channels, stream.out_channels
+    p, k_count = level.partition_size, level.partition_count
+    m, d = level.offset_partitions, level.fdl_slots
     nb_ = p + 1
-    newest = (meta[b + _NEWEST] + 1) % d
-    meta[b + _NEWEST] = newest
-    off_fdl, off_in = meta[b + _OFF_FDL], meta[b + _OFF_IN]
+    newest = (level.newest_slot + 1) % d
+    level.newest_slot = newest
+    fdl_at, window_at = level.fdl_at, level.input_window_at
     for ch in range(cin):
-        window = real[off_in + ch * 2 * p: off_in + (ch + 1) * 2 * p]
-        slot = off_fdl + (ch * d + newest) * nb_
-        r2c(window, cplx[slot: slot + nb_], axes, True, np.float32(1.0), 1)
+        window = samples[window_at + ch * 2 * p: window_at + (ch + 1) * 2 * p]
+        slot = fdl_at + (ch * d + newest) * nb_
+        r2c(window, spectra[slot: slot + nb_], axes, True, np.float32(1.0), 1)
         window[:p] = window[p:]
-    tbuf = real[meta[b + _OFF_TBUF]: meta[b + _OFF_TBUF] + 2 * p]
+    tbuf = samples[level.transform_at: level.transform_at + 2 * p]
     scale = np.float32(1.0 / (2 * p))
     for c in range(cout):
         ch = c if cin > 1 else 0
-        a = meta[b + _OFF_ACC] + c * nb_
-        acc = cplx[a: a + nb_]
+        a = level.accumulator_at + c * nb_
+        acc = spectra[a: a + nb_]
         if m == 1:  # partition 0 multiplies the spectrum just computed
-            slot = off_fdl + (ch * d + newest) * nb_
-            h = meta[b + _OFF_H] + c * k_count * nb_
-            _cmac(acc, cplx[slot: slot + nb_], cplx[h: h + nb_])
+            slot = fdl_at + (ch * d + newest) * nb_
+            h = level.ir_spectra_at + c * k_count * nb_
+            _cmac(acc, spectra[slot: slot + nb_], spectra[h: h + nb_])
         c2r(acc, tbuf, axes, False, scale, 1)
         acc[:] = 0
-        o = meta[b + _OFF_OUT] + c * p
-        real[o: o + p] = tbuf[p:]
+        o = level.output_at + c * p
+        samples[o: o + p] = tbuf[p:]
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
-def _level_tick(lv, meta, cplx, t):
+def _level_tick(levels, lv, stream, spectra, t):
     """Spread a level's older products over its period: at each base block of the period, sum
     one slice of bins of every product whose input spectrum already exists (Wefers 2015,
     sec. 6.6: time-distributed computation), so the block where the level falls due only pays
     its FFTs and one product."""
-    b = _HEADER + lv * _STRIDE
-    cin, cout = meta[_CIN], meta[_COUT]
-    p, k_count, m, d = meta[b + _P], meta[b + _K], meta[b + _M], meta[b + _D]
-    p0 = meta[_HEADER + _P]
+    level = levels[lv]
+    cin, cout = stream.in_channels, stream.out_channels
+    p, k_count = level.partition_size, level.partition_count
+    m, d = level.offset_partitions, level.fdl_slots
+    p0 = levels[0].partition_size
     nb_ = p + 1
     ticks = p // p0
     j = (t % p) // p0
     lo = j * nb_ // ticks
     hi = (j + 1) * nb_ // ticks
-    newest = meta[b + _NEWEST]
-    off_fdl = meta[b + _OFF_FDL]
+    newest = level.newest_slot
+    fdl_at = level.fdl_at
     first = 1 if m == 1 else 0
     for c in range(cout):
         ch = c if cin > 1 else 0
-        a = meta[b + _OFF_ACC] + c * nb_
-        acc = cplx[a + lo: a + hi]
+        a = level.accumulator_at + c * nb_
+        acc = spectra[a + lo: a + hi]
         for k in range(first, k_count):
             # index at the coming boundary is newest + 1 - (m - 1) - k
-            slot = off_fdl + (ch * d + (newest + 2 - m - k) % d) * nb_
-            h = meta[b + _OFF_H] + (c * k_count + k) * nb_
-            _cmac(acc, cplx[slot + lo: slot + hi], cplx[h + lo: h + hi])
+            slot = fdl_at + (ch * d + (newest + 2 - m - k) % d) * nb_
+            h = level.ir_spectra_at + (c * k_count + k) * nb_
+            _cmac(acc, spectra[slot + lo: slot + hi], spectra[h + lo: h + hi])
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
-def _base_block_start(meta, cplx):
+def _base_block_start(levels, stream, spectra):
     """New level-0 block: sum the older partitions (k >= 1) of level 0 once, for all its calls."""
-    b = _HEADER
-    cin, cout = meta[_CIN], meta[_COUT]
-    p, k_count, d = meta[b + _P], meta[b + _K], meta[b + _D]
+    level = levels[0]
+    cin, cout = stream.in_channels, stream.out_channels
+    p, k_count, d = level.partition_size, level.partition_count, level.fdl_slots
     nb_ = p + 1
-    newest = meta[b + _NEWEST]
-    off_fdl = meta[b + _OFF_FDL]
+    newest = level.newest_slot
+    fdl_at = level.fdl_at
     for c in range(cout):
         ch = c if cin > 1 else 0
-        a = meta[b + _OFF_ACC] + (c + 1) * nb_
-        acc = cplx[a: a + nb_]
+        a = level.accumulator_at + (c + 1) * nb_
+        acc = spectra[a: a + nb_]
         acc[:] = 0
         for k in range(1, k_count):
-            slot = off_fdl + (ch * d + (newest - (k - 1)) % d) * nb_
-            h = meta[b + _OFF_H] + (c * k_count + k) * nb_
-            _cmac(acc, cplx[slot: slot + nb_], cplx[h: h + nb_])
+            slot = fdl_at + (ch * d + (newest - (k - 1)) % d) * nb_
+            h = level.ir_spectra_at + (c * k_count + k) * nb_
+            _cmac(acc, spectra[slot: slot + nb_], spectra[h: h + nb_])
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)
-def _process_kernel(x, out, cplx, real, meta, axes):
-    """Convolve one host block ``x`` (cin, n) into ``out`` (cout, n); state in cplx/real/meta."""
-    n_levels, cin, cout = meta[_N_LEVELS], meta[_CIN], meta[_COUT]
-    b0 = _HEADER
-    p0, k0, d0 = meta[b0 + _P], meta[b0 + _K], meta[b0 + _D]
+def _process_kernel(x, out, levels, stream, spectra, samples, axes):
+    """Convolve one host block ``x`` (in_channels, n) into ``out`` (out_channels, n).
+
+    ``levels`` (:data:`LEVEL_DTYPE` records) and ``stream`` (one :data:`STREAM_DTYPE` record)
+    say where each level's pieces live in the flat buffers ``spectra`` (complex64) and
+    ``samples`` (float32); ``newest_slot`` and ``samples_done`` are the state carried on.
+    """
+    n_levels = levels.shape[0]
+    cin, cout = stream.in_channels, stream.out_channels
+    base = levels[0]
+    p0, d0 = base.partition_size, base.fdl_slots
     nb0 = p0 + 1
-    off_in0, off_x0 = meta[b0 + _OFF_IN], meta[b0 + _OFF_X]
-    off_acc0, off_t0 = meta[b0 + _OFF_ACC], meta[b0 + _OFF_TBUF]
-    tbuf0 = real[off_t0: off_t0 + 2 * p0]
+    window0, spectrum0 = base.input_window_at, base.input_spectrum_at
+    acc0, fdl0, ir0 = base.accumulator_at, base.fdl_at, base.ir_spectra_at
+    tbuf0 = samples[base.transform_at: base.transform_at + 2 * p0]
     scale0 = np.float32(1.0 / (2 * p0))
     n = x.shape[1]
-    t = meta[_T]
+    t = stream.samples_done
     pos = 0
     while pos < n:
         fill = t % p0
         if fill == 0:
             for lv in range(1, n_levels):
-                if t > 0 and t % meta[b0 + lv * _STRIDE + _P] == 0:
-                    _level_due(lv, meta, cplx, real, axes)
-                _level_tick(lv, meta, cplx, t)
-            _base_block_start(meta, cplx)
+                if t > 0 and t % levels[lv].partition_size == 0:
+                    _level_due(levels, lv, stream, spectra, samples, axes)
+                _level_tick(levels, lv, stream, spectra, t)
+            _base_block_start(levels, stream, spectra)
         seg = min(n - pos, p0 - fill)
         # feed every level's input window
         for lv in range(n_levels):
-            b = b0 + lv * _STRIDE
-            p = meta[b + _P]
-            at = meta[b + _OFF_IN] + p + t % p
+            p = levels[lv].partition_size
+            at = levels[lv].input_window_at + p + t % p
             for ch in range(cin):
                 dst = at + ch * 2 * p
-                real[dst: dst + seg] = x[ch, pos: pos + seg]
+                samples[dst: dst + seg] = x[ch, pos: pos + seg]
         # level 0: spectrum of the partly filled block, zero latency
         for ch in range(cin):
-            w = off_in0 + ch * 2 * p0
-            xs = off_x0 + ch * nb0
-            r2c(real[w: w + 2 * p0], cplx[xs: xs + nb0], axes, True, np.float32(1.0), 1)
-        scratch = cplx[off_acc0: off_acc0 + nb0]
+            w = window0 + ch * 2 * p0
+            xs = spectrum0 + ch * nb0
+            r2c(samples[w: w + 2 * p0], spectra[xs: xs + nb0], axes, True, np.float32(1.0), 1)
+        scratch = spectra[acc0: acc0 + nb0]
+        k0 = base.partition_count
         for c in range(cout):
             ch = c if cin > 1 else 0
-            a = off_acc0 + (c + 1) * nb0
-            scratch[:] = cplx[a: a + nb0]
-            h = meta[b0 + _OFF_H] + c * k0 * nb0
-            xs = off_x0 + ch * nb0
-            _cmac(scratch, cplx[xs: xs + nb0], cplx[h: h + nb0])
+            a = acc0 + (c + 1) * nb0
+            scratch[:] = spectra[a: a + nb0]
+            h = ir0 + c * k0 * nb0
+            xs = spectrum0 + ch * nb0
+            _cmac(scratch, spectra[xs: xs + nb0], spectra[h: h + nb0])
             c2r(scratch, tbuf0, axes, False, scale0, 1)
             dst = out[c, pos: pos + seg]
             dst[:] = tbuf0[p0 + fill: p0 + fill + seg]
             for lv in range(1, n_levels):
-                b = b0 + lv * _STRIDE
-                p = meta[b + _P]
-                o = meta[b + _OFF_OUT] + c * p + t % p
+                p = levels[lv].partition_size
+                o = levels[lv].output_at + c * p + t % p
                 for i in range(seg):
-                    dst[i] += real[o + i]
+                    dst[i] += samples[o + i]
         t += seg
         pos += seg
         if t % p0 == 0:
             # block complete: its spectrum joins the FDL, the window slides by one block
             if d0 > 0:
-                newest = (meta[b0 + _NEWEST] + 1) % d0
-                meta[b0 + _NEWEST] = newest
+                newest = (base.newest_slot + 1) % d0
+                base.newest_slot = newest
                 for ch in range(cin):
-                    slot = meta[b0 + _OFF_FDL] + (ch * d0 + newest) * nb0
-                    xs = off_x0 + ch * nb0
-                    cplx[slot: slot + nb0] = cplx[xs: xs + nb0]
+                    slot = fdl0 + (ch * d0 + newest) * nb0
+                    xs = spectrum0 + ch * nb0
+                    spectra[slot: slot + nb0] = spectra[xs: xs + nb0]
             for ch in range(cin):
-                w = real[off_in0 + ch * 2 * p0: off_in0 + (ch + 1) * 2 * p0]
+                w = samples[window0 + ch * 2 * p0: window0 + (ch + 1) * 2 * p0]
                 w[:p0] = w[p0:]
                 w[p0:] = 0
-    meta[_T] = t
+    stream.samples_done = t
+
+
+@nb.njit(cache=True, nogil=True)
+def _process_entry(x, out, record_words, spectra, samples, axes):
+    """Python's way into :func:`_process_kernel`: the records arrive as their int64 storage.
+
+    numba's dispatcher types a plain array in C but a record array (~0.2 us) or a record
+    (~0.5 us) in Python at every call: passed as records, a 128-sample block ran 13-16 % slower
+    (measured).  One int64 buffer holding the :data:`STREAM_DTYPE` record and then the
+    :data:`LEVEL_DTYPE` records, viewed back as those records here, keeps the names for free.
+    """
+    stream = record_words[:_STREAM_WORDS].view(STREAM_DTYPE)[0]
+    levels = record_words[_STREAM_WORDS:].view(LEVEL_DTYPE)
+    _process_kernel(x, out, levels, stream, spectra, samples, axes)
 
 
 def _check_scheme(partitions, n_taps: int) -> tuple[tuple[int, int, int], ...]:
@@ -346,53 +392,56 @@ class PartitionedConvolver:
         self.block_size = block_size
         cin, cout = self.in_channels, self.out_channels
         self.levels = self._partitions or plan_partitions(self.ir.shape[1], block_size, cin, cout)
-        n_levels = len(self.levels)
-        meta = np.zeros(_HEADER + _STRIDE * n_levels, dtype=np.int64)
-        meta[_N_LEVELS], meta[_CIN], meta[_COUT] = n_levels, cin, cout
-        c_off = 0
+        # one int64 buffer: the stream record, then one record per level (see _process_entry)
+        words = np.zeros(_STREAM_WORDS + len(self.levels) * LEVEL_DTYPE.itemsize // 8, np.int64)
+        stream = words[:_STREAM_WORDS].view(STREAM_DTYPE)
+        levels = words[_STREAM_WORDS:].view(LEVEL_DTYPE)
+        stream["in_channels"], stream["out_channels"] = cin, cout
+        for level, (p, k, o) in zip(levels, self.levels):
+            level["partition_size"], level["partition_count"] = p, k
+            level["offset_partitions"] = o // p
+            level["fdl_slots"] = (k - 1) if o == 0 else (o // p - 1 + k)
         # IR spectra first: reset() zeroes everything after them
-        for lv, (p, k, o) in enumerate(self.levels):
-            b = _HEADER + lv * _STRIDE
-            meta[b + _P], meta[b + _K], meta[b + _M] = p, k, o // p
-            meta[b + _D] = (k - 1) if lv == 0 else (o // p - 1 + k)
-            meta[b + _OFF_H] = c_off
-            c_off += cout * k * (p + 1)
+        c_off = 0
+        for level in levels:
+            level["ir_spectra_at"] = c_off
+            c_off += cout * int(level["partition_count"]) * (int(level["partition_size"]) + 1)
         self._spectra_end = c_off
         r_off = 0
-        for lv, (p, k, o) in enumerate(self.levels):
-            b = _HEADER + lv * _STRIDE
-            meta[b + _OFF_FDL] = c_off
-            c_off += cin * int(meta[b + _D]) * (p + 1)
-            meta[b + _OFF_ACC] = c_off
-            c_off += (cout + 1) * (p + 1) if lv == 0 else cout * (p + 1)
-            meta[b + _OFF_X] = c_off
-            c_off += cin * (p + 1) if lv == 0 else 0
-            meta[b + _OFF_IN] = r_off
-            r_off += cin * 2 * p
-            meta[b + _OFF_OUT] = r_off
-            r_off += cout * p if lv > 0 else 0
-            meta[b + _OFF_TBUF] = r_off
-            r_off += 2 * p
-        cplx = np.zeros(c_off, dtype=np.complex64)
-        for lv, (p, k, o) in enumerate(self.levels):
+        for lv, level in enumerate(levels):
+            bins = int(level["partition_size"]) + 1
+            level["fdl_at"] = c_off
+            c_off += cin * int(level["fdl_slots"]) * bins
+            level["accumulator_at"] = c_off
+            c_off += (cout + 1) * bins if lv == 0 else cout * bins
+            level["input_spectrum_at"] = c_off
+            c_off += cin * bins if lv == 0 else 0
+            level["input_window_at"] = r_off
+            r_off += cin * 2 * (bins - 1)
+            level["output_at"] = r_off
+            r_off += cout * (bins - 1) if lv > 0 else 0
+            level["transform_at"] = r_off
+            r_off += 2 * (bins - 1)
+        spectra = np.zeros(c_off, dtype=np.complex64)
+        for level, (p, k, o) in zip(levels, self.levels):
             seg = np.zeros((cout, k * p))
             avail = self.ir[:, o: o + k * p]
             seg[:, : avail.shape[1]] = avail
             spec = np.fft.rfft(seg.reshape(cout, k, p), n=2 * p, axis=-1)
-            start = int(meta[_HEADER + lv * _STRIDE + _OFF_H])
-            cplx[start: start + spec.size] = spec.astype(np.complex64).ravel()
-        self._cplx, self._real, self._meta = cplx, np.zeros(r_off, dtype=np.float32), meta
+            start = int(level["ir_spectra_at"])
+            spectra[start: start + spec.size] = spec.astype(np.complex64).ravel()
+        self._spectra, self._samples = spectra, np.zeros(r_off, dtype=np.float32)
+        self._levels, self._stream, self._record_words = levels, stream, words
         self._axes = np.zeros(1, dtype=np.int64)
         self._scratch = np.zeros(cout * block_size, dtype=np.float32)
         self.reset()
 
     def reset(self) -> None:
         """Forget the signal history (the IR stays)."""
-        self._cplx[self._spectra_end:] = 0
-        self._real[:] = 0
-        self._meta[_T] = 0
-        for lv in range(int(self._meta[_N_LEVELS])):
-            self._meta[_HEADER + lv * _STRIDE + _NEWEST] = 0
+        self._spectra[self._spectra_end:] = 0
+        self._samples[:] = 0
+        self._levels["newest_slot"] = 0
+        self._stream["samples_done"] = 0
 
     def process(self, block, out=None) -> np.ndarray:
         """Convolve the next block.
@@ -420,13 +469,15 @@ class PartitionedConvolver:
                              f"got {out.dtype} {out.shape}")
         if x.shape[1]:
             if out.flags.c_contiguous:
-                _process_kernel(x, out, self._cplx, self._real, self._meta, self._axes)
+                _process_entry(x, out, self._record_words, self._spectra, self._samples,
+                               self._axes)
             else:  # a strided view (e.g. out[:, :m]): same compiled kernel, then one copy
                 size = self.out_channels * x.shape[1]
                 if self._scratch.size < size:
                     self._scratch = np.zeros(size, dtype=np.float32)
                 tmp = self._scratch[:size].reshape(self.out_channels, x.shape[1])
-                _process_kernel(x, tmp, self._cplx, self._real, self._meta, self._axes)
+                _process_entry(x, tmp, self._record_words, self._spectra, self._samples,
+                               self._axes)
                 out[...] = tmp
         return out
 

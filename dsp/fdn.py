@@ -6,7 +6,10 @@ What it holds
 ``fdn_delays``       mutually prime delay lengths spread geometrically over a range
 ``jot_absorption``   per-line gain and one-pole coefficient for a target T60 (low and high)
 ``decay_time_s``     T60 of an impulse response by Schroeder backward integration (T20/T30 fit)
-``_fdn_kernel``      the per-sample numba loop
+``LINE_DTYPE``       named record of one delay line: length, absorption, taps
+``NETWORK_DTYPE``    named record of the network: pre-delay, high-pass, tone beta, output gain
+``STATE_DTYPE``      named record of what it remembers: ring positions, output filter memories
+``_fdn_kernel``      the per-sample numba loop; ``_fdn_entry`` its fast-dispatch entry from Python
 
 Design (Jot & Chaigne 1991, "Digital delay networks for designing artificial reverberators",
 AES 90th conv., preprint 3030; Schroeder 1962 for the modal-density rule)
@@ -94,27 +97,63 @@ def decay_time_s(ir, sample_rate: float, fit_db=(-5.0, -35.0)) -> float:
     return float(-60.0 / slope)
 
 
+# -- named kernel state ------------------------------------------------------------------
+#: One record per delay line: its length and the coefficients that act on it.
+LINE_DTYPE = np.dtype([
+    ("delay", np.int64),          # m_i samples
+    ("gain", np.float64),         # g_i, broadband loss per pass through the line
+    ("pole", np.float64),         # b_i of the absorption one-pole (0 = frequency-independent)
+    ("in_tap", np.float64),       # how much of the (pre-delayed) input enters the line
+    ("mid_tap", np.float64),      # u: the line's share of the part common to both outputs
+    ("side_tap", np.float64),     # v: its share of the high-passed part, +left / -right
+], align=True)
+
+#: The network's coefficients, one record.
+NETWORK_DTYPE = np.dtype([
+    ("predelay", np.int64),               # samples before the reverb starts
+    ("highpass_coefficient", np.float64),  # a of the side channel's first-order high-pass
+    ("tone_beta", np.float64),            # Jot's tone-correction beta (0 = off)
+    ("output_gain", np.float64),          # linear, sets the impulse-response energy
+], align=True)
+
+#: What the network remembers between blocks besides its delay lines, one record.
+STATE_DTYPE = np.dtype([
+    ("write_index", np.int64),     # next write position in every delay line
+    ("predelay_index", np.int64),  # next write position in the pre-delay ring
+    ("highpass_input", np.float64),   # side high-pass x[n-1]
+    ("highpass_output", np.float64),  # side high-pass y[n-1]
+    ("tone_left", np.float64),     # tone-correction filter input x[n-1], left
+    ("tone_right", np.float64),    # and right
+], align=True)
+
+# where each record starts in the one byte buffer _fdn_entry receives (network, state, lines)
+_STATE_AT = NETWORK_DTYPE.itemsize
+_LINES_AT = _STATE_AT + STATE_DTYPE.itemsize
+
+
 @nb.njit(cache=True, fastmath=True, nogil=True)
-def _fdn_kernel(x, out, buf, prebuf, istate, params, fstate, work):
+def _fdn_kernel(x, out, lines, network, delay_lines, predelay_line, absorption_state, state, work):
     """Run the FDN over mono ``x`` (n,) into ``out`` (2, n).
 
     Works in chunks no longer than the shortest delay line: within a chunk every line reads
     only samples written before it, so each step runs over the whole chunk (vectorisable)
     while giving exactly the per-sample result.
 
-    prebuf: pre-delay ring (power-of-two length)
-    istate: [write_index, mask, n_lines, pre_index, predelay, delays...]
-    params: [gains(N), poles(N), in_taps(N), u_taps(N), v_taps(N), hp_a, beta, out_gain]
-    fstate: [line filter states(N), unused(N), hp_x1, hp_y1, tone_l1, tone_r1]
-    work: (N + 3, chunk) scratch: line outputs, then u, v and the delayed input
+    Parameters
+    ----------
+    lines : (n_lines,) :data:`LINE_DTYPE` records; network : one :data:`NETWORK_DTYPE` record.
+    delay_lines : (n_lines, power of two) rings; predelay_line : a power-of-two ring.
+    absorption_state : (n_lines,) each line's one-pole output y[n-1].
+    state : one :data:`STATE_DTYPE` record (ring positions, output filter memories).
+    work : (n_lines + 3, chunk) scratch: line outputs, then mid, side and the delayed input.
     """
-    w, mask, nl = istate[0], istate[1], istate[2]
-    pw, predelay = istate[3], istate[4]
-    pmask = prebuf.shape[0] - 1
-    hp_a, beta, out_gain = params[5 * nl], params[5 * nl + 1], params[5 * nl + 2]
-    gain = out_gain / (1.0 - beta)
+    nl = lines.shape[0]
+    mask = delay_lines.shape[1] - 1
+    pmask = predelay_line.shape[0] - 1
+    w, pw, predelay = state.write_index, state.predelay_index, network.predelay
+    hp_a, beta = network.highpass_coefficient, network.tone_beta
+    gain = network.output_gain / (1.0 - beta)
     norm = 1.0 / math.sqrt(nl)
-    st = 2 * nl
     chunk_max = work.shape[1]
     u = work[nl]
     v = work[nl + 1]
@@ -125,28 +164,28 @@ def _fdn_kernel(x, out, buf, prebuf, istate, params, fstate, work):
         m = min(chunk_max, total - pos)
         # pre-delayed input
         for n in range(m):
-            prebuf[(pw + n) & pmask] = x[pos + n]
-            xd[n] = prebuf[(pw + n - predelay) & pmask]
+            predelay_line[(pw + n) & pmask] = x[pos + n]
+            xd[n] = predelay_line[(pw + n - predelay) & pmask]
         pw = (pw + m) & pmask
         # delay-line outputs through each line's absorption filter
         for i in range(nl):
-            d = istate[5 + i]
-            pole = params[nl + i]
-            b0 = params[i] * (1.0 - pole)
-            y = fstate[i]
+            d = lines[i].delay
+            pole = lines[i].pole
+            b0 = lines[i].gain * (1.0 - pole)
+            y = absorption_state[i]
             row = work[i]
-            line = buf[i]
+            line = delay_lines[i]
             for n in range(m):
                 y = b0 * line[(w + n - d) & mask] + pole * y
                 row[n] = y
-            fstate[i] = y
+            absorption_state[i] = y
         # output taps
         for n in range(m):
             u[n] = 0.0
             v[n] = 0.0
         for i in range(nl):
-            cu = params[3 * nl + i]
-            cv = params[4 * nl + i]
+            cu = lines[i].mid_tap
+            cv = lines[i].side_tap
             row = work[i]
             for n in range(m):
                 u[n] += cu * row[n]
@@ -165,14 +204,15 @@ def _fdn_kernel(x, out, buf, prebuf, istate, params, fstate, work):
                         rb[n] = a - b
             h *= 2
         for i in range(nl):
-            cin = params[2 * nl + i]
+            cin = lines[i].in_tap
             row = work[i]
-            line = buf[i]
+            line = delay_lines[i]
             for n in range(m):
                 line[(w + n) & mask] = row[n] * norm + cin * xd[n]
         w = (w + m) & mask
         # side channel high-passed (coherent lows, uncorrelated highs), Jot tone correction
-        hx, hy, tl, tr = fstate[st], fstate[st + 1], fstate[st + 2], fstate[st + 3]
+        hx, hy = state.highpass_input, state.highpass_output
+        tl, tr = state.tone_left, state.tone_right
         for n in range(m):
             hy = hp_a * (hy + v[n] - hx)
             hx = v[n]
@@ -182,10 +222,26 @@ def _fdn_kernel(x, out, buf, prebuf, istate, params, fstate, work):
             out[1, pos + n] = gain * (right - beta * tr)
             tl = left
             tr = right
-        fstate[st], fstate[st + 1], fstate[st + 2], fstate[st + 3] = hx, hy, tl, tr
+        state.highpass_input, state.highpass_output = hx, hy
+        state.tone_left, state.tone_right = tl, tr
         pos += m
-    istate[0] = w
-    istate[3] = pw
+    state.write_index = w
+    state.predelay_index = pw
+
+
+@nb.njit(cache=True, nogil=True)
+def _fdn_entry(x, out, record_bytes, delay_lines, predelay_line, absorption_state, work):
+    """Python's way into :func:`_fdn_kernel`: the records arrive as one buffer of bytes.
+
+    numba's dispatcher types a plain array in C but a record array (~0.2 us) or a record
+    (~0.5 us) in Python at every call (measured).  ``record_bytes`` holds the network record,
+    the state record, then one line record per delay line; viewed back as those records here
+    they keep their names for free.
+    """
+    network = record_bytes[:_STATE_AT].view(NETWORK_DTYPE)[0]
+    state = record_bytes[_STATE_AT:_LINES_AT].view(STATE_DTYPE)[0]
+    lines = record_bytes[_LINES_AT:].view(LINE_DTYPE)
+    _fdn_kernel(x, out, lines, network, delay_lines, predelay_line, absorption_state, state, work)
 
 
 class FdnReverb:
@@ -245,24 +301,31 @@ class FdnReverb:
         in_taps = had[1] / math.sqrt(n_lines)
         u_taps, v_taps = had[2] / math.sqrt(n_lines), had[3] / math.sqrt(n_lines)
         hp_a = 1.0 / (1.0 + 2.0 * math.pi * coherence_hz / sample_rate)
-        self._params = np.concatenate([gains, poles, in_taps, u_taps, v_taps,
-                                       [hp_a, self.tone_beta, 1.0]]).astype(np.float64)
+        # one byte buffer: network record, state record, line records (see _fdn_entry)
+        self._record_bytes = np.zeros(_LINES_AT + n_lines * LINE_DTYPE.itemsize, dtype=np.uint8)
+        self._network = self._record_bytes[:_STATE_AT].view(NETWORK_DTYPE)
+        self._state = self._record_bytes[_STATE_AT:_LINES_AT].view(STATE_DTYPE)
+        self._lines = self._record_bytes[_LINES_AT:].view(LINE_DTYPE)
+        self._lines["delay"], self._lines["gain"], self._lines["pole"] = self.delays, gains, poles
+        self._lines["in_tap"], self._lines["mid_tap"], self._lines["side_tap"] = (
+            in_taps, u_taps, v_taps)
+        self._network["predelay"] = pre
+        self._network["highpass_coefficient"] = hp_a
+        self._network["tone_beta"] = self.tone_beta
+        self._network["output_gain"] = 1.0  # unnormalised while measuring the energy below
         size = 1 << int(int(self.delays.max()) + 1).bit_length()
-        self._buf = np.zeros((n_lines, size), dtype=np.float64)
-        self._istate = np.zeros(5 + n_lines, dtype=np.int64)
-        self._istate[1], self._istate[2], self._istate[4] = size - 1, n_lines, pre
-        self._istate[5:] = self.delays
-        self._prebuf = np.zeros(1 << int(pre + 1).bit_length(), dtype=np.float64)
-        self._fstate = np.zeros(2 * n_lines + 4, dtype=np.float64)
+        self._delay_lines = np.zeros((n_lines, size), dtype=np.float64)
+        self._predelay_line = np.zeros(1 << int(pre + 1).bit_length(), dtype=np.float64)
+        self._absorption_state = np.zeros(n_lines, dtype=np.float64)
         self._work = np.zeros((n_lines + 3, int(self.delays.min())), dtype=np.float64)
         self.block_size = int(block_size)
         self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)
-        self._params[-1] = 1.0 / math.sqrt(max(self._impulse_energy(level), 1e-30))
+        self._network["output_gain"] = 1.0 / math.sqrt(max(self._impulse_energy(level), 1e-30))
         self.reset()
 
     def scale_output(self, gain: float) -> None:
         """Multiply the output level by ``gain`` (takes effect at once)."""
-        self._params[-1] *= float(gain)
+        self._network["output_gain"] *= float(gain)
 
     def _impulse_energy(self, level: str = "broadband") -> float:
         """Energy per channel of the unnormalised impulse response (rendered to -80 dB)."""
@@ -271,8 +334,7 @@ class FdnReverb:
         x[0] = 1.0
         self.reset()
         y = np.zeros((2, n), dtype=np.float32)
-        _fdn_kernel(x, y, self._buf, self._prebuf, self._istate, self._params, self._fstate,
-                    self._work)
+        self._run(x, y)
         if level == "mid_band":
             from stase.dsp.brir import mid_band_energy_ratio
             return mid_band_energy_ratio(y, self.sample_rate)
@@ -289,11 +351,14 @@ class FdnReverb:
 
     def reset(self) -> None:
         """Silence every delay line and filter."""
-        self._buf[:] = 0
-        self._prebuf[:] = 0
-        self._fstate[:] = 0
-        self._istate[0] = 0
-        self._istate[3] = 0
+        self._delay_lines[:] = 0
+        self._predelay_line[:] = 0
+        self._absorption_state[:] = 0
+        self._state[:] = 0
+
+    def _run(self, x, out) -> None:
+        _fdn_entry(x, out, self._record_bytes, self._delay_lines, self._predelay_line,
+                   self._absorption_state, self._work)
 
     def process(self, block, out=None) -> np.ndarray:
         """Reverberate the mono ``block`` (n,) into ``out`` (2, n) float32 (allocated if None)."""
@@ -311,15 +376,13 @@ class FdnReverb:
         elif out.shape != (2, x.shape[0]) or out.dtype != np.float32:
             raise InputError(f"out must be float32 (2, {x.shape[0]}), got {out.dtype} {out.shape}")
         if out.flags.c_contiguous:
-            _fdn_kernel(x, out, self._buf, self._prebuf, self._istate, self._params, self._fstate,
-                        self._work)
+            self._run(x, out)
         else:  # a strided view (e.g. out[:, :m]): same compiled kernel, then one copy
             size = 2 * x.shape[0]
             if self._scratch.size < size:
                 self._scratch = np.zeros(size, dtype=np.float32)
             tmp = self._scratch[:size].reshape(2, x.shape[0])
-            _fdn_kernel(x, tmp, self._buf, self._prebuf, self._istate, self._params, self._fstate,
-                        self._work)
+            self._run(x, tmp)
             out[...] = tmp
         return out
 
