@@ -1,86 +1,94 @@
-"""A bounded single-producer / single-consumer command queue into the audio callback.
+"""A bounded single-producer / single-consumer queue of typed command records into the audio callback.
 
-The control side (OSC and MIDI handlers, one thread at a time through the daemon's lock) pushes
-fixed-width numeric records; the audio callback pops them at the start of each block.  Records
-live in a preallocated ``(capacity, width)`` float64 array, so neither side allocates arrays;
-there is no lock: the producer writes the row, then advances ``_head``; the consumer reads the
-row, then advances ``_tail``.  Each index is written by one side only, and a Python attribute
-store is atomic, so the consumer never sees a half-written row (the same ordering argument as
-python-rtmixer's lock-free ring buffer).  When the ring is full, :meth:`push` refuses the record
-and counts it in ``dropped``; the callback never waits.
+The control side (OSC and MIDI handlers, one thread at a time through the daemon's lock) fills
+records in place; the audio callback applies them at the start of each block.  Records live in a
+preallocated ring, a numpy structured array of a fixed ``dtype`` (the live monitor uses
+:data:`stase.dsp.scene_kernel.COMMAND`: named fields, no positions), so neither side allocates
+arrays.  There is no lock: the producer writes a slot, then advances ``written``; the consumer
+applies the slots in ``[read, written)``, then advances ``read``.  Each counter is written by one
+side only and a Python attribute store is atomic, so the consumer never sees a half-written
+record (python-rtmixer's lock-free ring buffer argument).  When the ring is full, :meth:`push`
+refuses the record before it is made and counts it in ``dropped``; the callback never waits.
 
-Record layout (see :data:`FIELDS`): opcode, source slot, azimuth_deg, elevation_deg,
-distance_m, gain_db, mode index, enqueue time (``time.perf_counter()`` seconds).  NaN means
-"leave unchanged"; mode index -1 means the same.
+Holds
+-----
+CommandQueue(capacity, dtype)
+    ``push(fill) -> bool`` (producer: ``fill(record)`` writes one slot in place),
+    ``pending() -> (ring, first, stop)`` and ``release(stop)`` (consumer), ``pop_into(out)``
+    (consumer, one record copied out), ``clear()``, ``len()``, ``dropped``.
 """
 from __future__ import annotations
 
-import math
+from typing import Callable
 
 import numpy as np
 
-FIELDS = ("opcode", "slot", "azimuth_deg", "elevation_deg", "distance_m", "gain_db", "mode",
-          "enqueued_at_s")
-WIDTH = len(FIELDS)
-
-OP_MOVE = 1.0
-OP_RESET = 2.0
-
-NAN = math.nan
+from stase.dsp.scene_kernel import COMMAND
 
 
 class CommandQueue:
-    """Bounded lock-free SPSC ring of numeric command records.
+    """Bounded lock-free SPSC ring of typed records.
 
     Parameters
     ----------
     capacity : number of records the ring holds (a power of two is not required).
+    dtype : the records' numpy structured dtype (named fields); default
+        :data:`stase.dsp.scene_kernel.COMMAND`.
     """
 
-    def __init__(self, capacity: int = 256):
-        if not isinstance(capacity, int) or capacity < 1:
+    def __init__(self, capacity: int = 256, dtype: np.dtype | None = None):
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, got {capacity!r}")
+        dtype = np.dtype(COMMAND if dtype is None else dtype)
+        if dtype.names is None:
+            raise ValueError(f"dtype must be a structured dtype with named fields, got {dtype}")
         self.capacity = capacity
-        self._ring = np.zeros((capacity, WIDTH), dtype=np.float64)
-        self._head = 0  # total records pushed: written by the producer only
-        self._tail = 0  # total records popped: written by the consumer only
+        self.ring = np.zeros(capacity, dtype=dtype)
+        self.written = 0  # total records pushed: advanced by the producer only
+        self.read = 0     # total records consumed: advanced by the consumer only
         self.dropped = 0  # producer-side count of refused records
 
     def __len__(self) -> int:
-        return self._head - self._tail
+        return self.written - self.read
 
-    def push(self, opcode: float, slot: int, azimuth_deg: float = NAN, elevation_deg: float = NAN,
-             distance_m: float = NAN, gain_db: float = NAN, mode: int = -1,
-             enqueued_at_s: float = 0.0) -> bool:
-        """Append one record; False (and ``dropped`` += 1) when the ring is full."""
-        head = self._head
-        if head - self._tail >= self.capacity:
+    def full(self) -> bool:
+        return self.written - self.read >= self.capacity
+
+    def push(self, fill: Callable[[np.void], None]) -> bool:
+        """Fill the next free slot in place with ``fill(record)`` and publish it.
+
+        False (and ``dropped`` += 1) when the ring is full: ``fill`` is then not called, so a
+        refused command leaves no trace on the control side either.  An exception from ``fill``
+        (a refused value) publishes nothing and propagates.
+        """
+        written = self.written
+        if written - self.read >= self.capacity:
             self.dropped += 1
             return False
-        row = self._ring[head % self.capacity]
-        row[0] = opcode
-        row[1] = slot
-        row[2] = azimuth_deg
-        row[3] = elevation_deg
-        row[4] = distance_m
-        row[5] = gain_db
-        row[6] = mode
-        row[7] = enqueued_at_s
-        self._head = head + 1  # publish only after the row is complete
+        fill(self.ring[written % self.capacity])  # a view of the slot: filled in place
+        self.written = written + 1  # publish only after the record is complete
         return True
 
-    def pop_into(self, out: np.ndarray) -> bool:
-        """Copy the oldest record into ``out`` (float64, length ``WIDTH``); False when empty.
+    def pending(self) -> tuple[np.ndarray, int, int]:
+        """Consumer: ``(ring, first, stop)``, the records to apply are ``ring[k % capacity]`` for
+        ``first <= k < stop``; call :meth:`release` with ``stop`` once they are applied.
+        Creates no objects beyond the tuple (the counters are existing ints)."""
+        return self.ring, self.read, self.written
 
-        Allocation-free: meant for the audio callback.
-        """
-        tail = self._tail
-        if tail == self._head:
+    def release(self, stop: int) -> None:
+        """Consumer: the records before ``stop`` are applied; their slots may be reused."""
+        self.read = stop
+
+    def pop_into(self, out: np.ndarray) -> bool:
+        """Consumer: copy the oldest record into ``out`` (a 1-record array of the ring's dtype);
+        False when empty."""
+        read = self.read
+        if read == self.written:
             return False
-        out[:] = self._ring[tail % self.capacity]
-        self._tail = tail + 1
+        out[0] = self.ring[read % self.capacity]
+        self.read = read + 1
         return True
 
     def clear(self) -> None:
         """Drop everything pending (consumer side)."""
-        self._tail = self._head
+        self.read = self.written

@@ -39,7 +39,8 @@ from typing import Any, Callable
 
 from stase.core.conventions import azimuth_to_stereo_pan
 from stase.core.errors import InputError, StaseError
-from stase.core.placement import MAX_PROMPT_CHARS, MAX_TRACKS, track_name_problem
+from stase.core.placement import (MAX_PROMPT_CHARS, MAX_TRACKS, PLACEMENT_FIELDS, field_problem,
+                                  track_name_problem)
 from stase.core.plan import Plan
 
 from stase.bridge.adapters import DawAdapter, make_adapter
@@ -309,20 +310,19 @@ class Daemon:
                 return
             plan = self.session.plan
             try:
-                placements = {p.track: {"azimuth_deg": p.azimuth_deg, "elevation_deg": p.elevation_deg,
-                                        "distance_m": p.distance_m, "gain_db": p.gain_db, "mode": p.mode}
-                              for p in plan.sources}
+                placements = {p.track: _monitor_fields(p) for p in plan.sources}
                 monitor = LiveMonitor(names, placements, self.config.sample_rate, self.config.block_size,
-                                      room=plan.room, reverb_engine=plan.reverb_engine)
+                                      room=plan.room, reverb_engine=plan.reverb_engine,
+                                      reverb_db=plan.reverb_db)
                 monitor.start(self.config.audio_device, self.config.audio_hostapi)
             except (StaseError, ImportError) as exc:
                 self.audio_error = f"{exc}" + (f" ({exc.__cause__})" if exc.__cause__ else "")
                 log.error("live monitor unavailable: %s", self.audio_error)
                 return
             with self.lock:
-                for s in self.session.plan.sources:  # the latest positions, ramped in
-                    monitor.set_source(s.track, azimuth_deg=s.azimuth_deg, elevation_deg=s.elevation_deg,
-                                       distance_m=s.distance_m, gain_db=s.gain_db, mode=s.mode)
+                for s in self.session.plan.sources:  # the latest placements, ramped in
+                    monitor.set_source(s.track, **_monitor_fields(s))
+                monitor.set_reverb_db(self.session.plan.reverb_db)
                 self.monitor = monitor
             self.audio_error = None
 
@@ -341,7 +341,7 @@ class Daemon:
         d.register("advise", self.verb_advise, long=True, help="gain advice for the stems")
         d.register("listen", self.verb_listen, long=True, help="hear where a rendered source is")
         d.register("chat", self.verb_chat, long=True, help="free text, routed to the right verb")
-        d.register("set_room", self.verb_set_room, help="change the plan's room (preset id or room file)")
+        d.register("set_room", self.verb_set_room, help="change the plan's room and/or its wetness (reverb_db)")
         d.register("stems", self.verb_stems, help="set the stems folder advise and listen use")
         d.register("help", self.verb_help, help="the verbs and example chat requests")
 
@@ -415,16 +415,19 @@ class Daemon:
     def verb_set_source(self, params: dict) -> dict:
         fields = {k: v for k, v in params.items() if k not in ("id", "track")}
         if not fields:
-            raise InputError("set_source needs a track and at least one of "
-                             f"{SOURCE_FIELDS + ('mode', 'role')}")
+            raise InputError(f"set_source needs a track and at least one of {PLACEMENT_FIELDS}")
         placement = self.set_source(params.get("track"), **fields)
-        return {"track": placement.track, **{k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode",)}}
+        return {"track": placement.track,
+                **{k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode", "reverb_db")}}
 
     def set_source(self, track: Any, **fields: Any):
-        """The one path for a source change (OSC, MIDI): session, then monitor and DAW."""
+        """The one path for a source change (OSC, MIDI): session, then monitor and DAW.
+
+        Every placement field reaches the running monitor through its queue, ``role`` and
+        ``reverb_db`` (the source's wetness) included."""
         with self.lock:
             placement = self.session.set_source(track, **fields)
-            moved = {k: getattr(placement, k) for k in fields if k in SOURCE_FIELDS + ("mode",)}
+            moved = {k: getattr(placement, k) for k in fields if k in PLACEMENT_FIELDS}
             if self.monitor is not None and moved:
                 self.monitor.set_source(placement.track, **moved)
             self.adapter.apply(placement.track, placement.gain_db,
@@ -453,10 +456,11 @@ class Daemon:
         plan = self.session.plan
         applied, missing = [], []
         with self.lock:
+            if self.monitor is not None:
+                self.monitor.set_reverb_db(plan.reverb_db)
             for s in plan.sources:
                 if self.monitor is not None:
-                    self.monitor.set_source(s.track, azimuth_deg=s.azimuth_deg, elevation_deg=s.elevation_deg,
-                                            distance_m=s.distance_m, gain_db=s.gain_db, mode=s.mode)
+                    self.monitor.set_source(s.track, **_monitor_fields(s))
                 if self.adapter.apply(s.track, s.gain_db, azimuth_to_stereo_pan(s.azimuth_deg, s.elevation_deg)):
                     applied.append(s.track)
                 else:
@@ -709,20 +713,32 @@ class Daemon:
                              "`stase serve --stems DIR`")
 
     def verb_set_room(self, params: dict) -> dict:
-        """Change the plan's room: ``room`` is a room preset id or the path of a room response
-        file inside :meth:`allowed_dirs` (checked by :func:`stase.dsp.rooms.resolve_room`).
+        """Change the plan's room and/or its wetness.
 
-        The sources stay where they are; a running live monitor restarts with the new room (in
-        the background).  The reply carries the plan (:meth:`_plan_reply`), ``room`` and
-        ``previous_room``.
+        ``room``: a room preset id or the path of a room response file inside
+        :meth:`allowed_dirs` (checked by :func:`stase.dsp.rooms.resolve_room`); ``reverb_db``: the
+        mix's wetness relative to the room's physical level, dB (:mod:`stase.core.placement`
+        bounds).  Either or both.  The sources stay where they are; both are saved in the
+        session.  A new room restarts a running live monitor (in the background); a wetness
+        alone reaches it through its command queue, ramped.  The reply carries the plan
+        (:meth:`_plan_reply`), ``room``, ``previous_room``, ``reverb_db`` and
+        ``previous_reverb_db``.
         """
         from stase.dsp.rooms import NO_ROOM, resolve_room
         from stase.presets import load_rooms
         room = params.get("room")
+        reverb_db = params.get("reverb_db")
         ids = ", ".join(sorted(load_rooms()))
+        if reverb_db is not None:
+            problem = field_problem("reverb_db", reverb_db)
+            if problem is not None:
+                raise InputError(f"set_room: {problem}")
+            reverb_db = float(reverb_db)
+        if room is None and reverb_db is not None:
+            return self._set_wetness(reverb_db)
         if not isinstance(room, str) or not room.strip():
             raise InputError(f"set_room needs {{\"room\": ...}}: a room id ({ids}) or the path "
-                             "of a room response file")
+                             "of a room response file, and/or {\"reverb_db\": dB} (the wetness)")
         room = room.strip()
         if room.lower() in NO_ROOM:
             raise InputError(f"set_room: a plan always has a room; for a dry sound use 'dry_studio' "
@@ -740,16 +756,34 @@ class Daemon:
             room = self.check_path(room, "set_room: room (not a preset room, so a room response file)")
         resolve_room(room)
         with self.lock:
-            previous = self.session.plan.room
-            plan = dataclasses.replace(self.session.plan, room=room)
+            previous, previous_db = self.session.plan.room, self.session.plan.reverb_db
+            wetness = previous_db if reverb_db is None else reverb_db
+            plan = dataclasses.replace(self.session.plan, room=room, reverb_db=wetness)
             self.check_plan(plan, "set_room")
             reply = self._plan_reply(plan)
             self.session.set_plan(plan)
         if self.monitor is not None:
             threading.Thread(target=self.restart_monitor, name="stase-monitor-restart",
                              daemon=True).start()
-        return {**reply, "room": room, "previous_room": previous,
-                "summary": f"Room: {room} (was {previous})."}
+        summary = f"Room: {room} (was {previous})."
+        if wetness != previous_db:
+            summary += f" Wetness: {wetness:+g} dB (was {previous_db:+g} dB)."
+        return {**reply, "room": room, "previous_room": previous, "reverb_db": wetness,
+                "previous_reverb_db": previous_db, "summary": summary}
+
+    def _set_wetness(self, reverb_db: float) -> dict:
+        """``set_room`` with only ``reverb_db``: saved, then queued to the running monitor."""
+        with self.lock:
+            previous_db = self.session.plan.reverb_db
+            plan = dataclasses.replace(self.session.plan, reverb_db=reverb_db)
+            reply = self._plan_reply(plan)
+            self.session.set_plan(plan)  # saved first: a failed save changes nothing live
+            if self.monitor is not None:
+                self.monitor.set_reverb_db(reverb_db)
+        room = plan.room
+        return {**reply, "room": room, "previous_room": room, "reverb_db": reverb_db,
+                "previous_reverb_db": previous_db,
+                "summary": f"Wetness: {reverb_db:+g} dB (was {previous_db:+g} dB) in {room}."}
 
     def verb_stems(self, params: dict) -> dict:
         """Set the session's stems folder (``stems_dir``), which advise and listen then use; with
@@ -783,6 +817,11 @@ class Daemon:
         return {"verbs": verbs, "chat": {v: {"means": LABEL_RULES[v], "examples": e}
                                          for v, e in HELP_EXAMPLES.items()},
                 "summary": "Type what you want; I route it to one of:\n" + "\n".join(lines)}
+
+
+def _monitor_fields(placement: Any) -> dict[str, Any]:
+    """What the live monitor takes of a plan's source placement (every placement field)."""
+    return {k: getattr(placement, k) for k in PLACEMENT_FIELDS}
 
 
 def _json_size(value: Any) -> int:

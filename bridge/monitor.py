@@ -2,12 +2,19 @@
 
 The daemon opens one sounddevice (PortAudio) duplex stream: ``len(tracks)`` input channels,
 routed from the DAW over JACK or a loopback device, and 2 output channels.  The callback renders
-the current plan with :class:`stase.dsp.scene.SceneRenderer`.  Position changes from OSC and MIDI
-arrive through a bounded lock-free :class:`~stase.bridge.command_queue.CommandQueue` drained at the
-start of each block; the renderer ramps them (``move_source`` never steps).
+the current plan with :class:`stase.dsp.scene.SceneRenderer`.  Changes from OSC and MIDI (position,
+gain, mode, role, per-source ``reverb_db``; the scene's ``reverb_db``) are split in two: on the
+control side :meth:`LiveMonitor.set_source` / :meth:`LiveMonitor.set_reverb_db` validate them
+(:mod:`stase.core.placement`), resolve the source and, for a mode change, take a free voice
+(``SceneRenderer.command_move``), writing one typed record
+(:data:`stase.dsp.scene_kernel.COMMAND`) into a bounded lock-free
+:class:`~stase.bridge.command_queue.CommandQueue`; at the start of each block the callback applies
+every pending record in one numba call (``SceneRenderer.apply_commands``), which only copies
+numbers into preallocated voice state.  The renderer ramps every change (never a step).
 
-The callback obeys sounddevice's rules: it reads preallocated buffers, creates no arrays, takes
-no lock, does no logging or I/O and never waits.  PortAudio's status flags (input overflow,
+The callback obeys sounddevice's rules: it reads preallocated buffers, creates no arrays (a
+queued command adds no allocation to a block: ``tests/test_monitor_callback.py``), takes no lock,
+handles no strings, does no logging or I/O and never waits.  PortAudio's status flags (input overflow,
 output underflow: JACK's xrun callback raises both) count as xruns, and a block whose render
 took longer than the block period counts as a callback overrun (ours, not the server's); an
 exception inside the render (a bug) is counted, the block
@@ -33,8 +40,9 @@ from numba import njit
 from stase.core.conventions import LOCALISATION_MODES
 from stase.core.errors import InputError, StaseError
 from stase.core.placement import check_placement_fields
+from stase.dsp.scene_kernel import COMMAND, COUNT_APPLIED, COUNT_LATENCIES
 
-from stase.bridge.command_queue import NAN, OP_MOVE, WIDTH, CommandQueue
+from stase.bridge.command_queue import CommandQueue
 
 log = logging.getLogger("stase.monitor")
 
@@ -90,8 +98,7 @@ def limit_block(out: np.ndarray, ceiling: float, release: float, state: np.ndarr
     return reduced
 
 
-def _value(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
+_UNSET = object()
 
 
 class LiveMonitor:
@@ -100,18 +107,21 @@ class LiveMonitor:
     Parameters
     ----------
     tracks : track names, in input-channel order.
-    placements : ``{track: {"azimuth_deg", "elevation_deg", "distance_m", "gain_db", "mode"}}``
-        starting positions (missing tracks start at 0 deg, 2 m, hrtf).
+    placements : ``{track: {"azimuth_deg", "elevation_deg", "distance_m", "gain_db", "mode",
+        "role", "reverb_db"}}`` starting placements (missing tracks start at 0 deg, 2 m, hrtf).
     sample_rate : Hz.
     block_size : frames per callback (fixed: the renderer is prepared for it).
-    room, reverb_engine : passed to the renderer.
-    renderer : an object with the SceneRenderer interface (default: a new ``SceneRenderer``).
+    room, reverb_engine, reverb_db : passed to the renderer (``reverb_db``: the scene's wetness,
+        dB relative to the room's physical level).
+    renderer : an object with the SceneRenderer interface (default: a new ``SceneRenderer``); one
+        without the command half (``command_move``, ``apply_commands``; a test double) gets its
+        ``move_source`` called in the callback instead.
     """
 
     def __init__(self, tracks: Iterable[str], placements: dict[str, dict[str, Any]] | None = None,
                  sample_rate: int = 48000, block_size: int = 256, room: str = "dry_studio",
                  reverb_engine: str = "convolution", renderer: Any = None,
-                 queue_capacity: int = 1024):
+                 queue_capacity: int = 1024, reverb_db: float = 0.0):
         self.tracks = [str(t) for t in tracks]
         if not self.tracks:
             raise InputError("the live monitor needs at least one track (one input channel per track)")
@@ -119,17 +129,20 @@ class LiveMonitor:
             raise InputError(f"block_size and sample_rate must be positive, got {block_size}, {sample_rate}")
         self.sample_rate, self.block_size = int(sample_rate), int(block_size)
         self.slots = {name.lower(): i for i, name in enumerate(self.tracks)}
-        self.queue = CommandQueue(queue_capacity)
+        self.queue = CommandQueue(queue_capacity, COMMAND)
         if renderer is None:
             from stase.dsp.scene import SceneRenderer  # lazy: the renderer may load an HRTF set
             renderer = SceneRenderer(sample_rate=self.sample_rate, block_size=self.block_size,
-                                     room=room, reverb_engine=reverb_engine)
+                                     room=room, reverb_engine=reverb_engine, reverb_db=reverb_db)
+        elif not hasattr(renderer, "apply_commands"):
+            renderer = _CallbackMoves(renderer)
         self.renderer = renderer
         placements = {k.lower(): v for k, v in (placements or {}).items()}
         for name in self.tracks:
             p = placements.get(name.lower(), {})
             self.renderer.add_source(name, **{k: p[k] for k in
-                                              ("azimuth_deg", "elevation_deg", "distance_m", "mode", "gain_db")
+                                              ("azimuth_deg", "elevation_deg", "distance_m", "mode",
+                                               "gain_db", "role", "reverb_db")
                                               if k in p})
         order = list(getattr(self.renderer, "source_ids", self.tracks))
         if [o.lower() for o in order] != [t.lower() for t in self.tracks]:
@@ -137,13 +150,12 @@ class LiveMonitor:
         # preallocated state for the callback
         self._inputs = np.zeros((len(self.tracks), self.block_size), dtype=np.float32)
         self._out = np.zeros((2, self.block_size), dtype=np.float32)
-        self._record = np.zeros(WIDTH, dtype=np.float64)
+        self._counts = np.zeros(2, dtype=np.int64)  # commands applied, latencies recorded
         self._limiter = np.array([1.0, 0.0], dtype=np.float64)
         self._ceiling = float(10.0 ** (CEILING_DBFS / 20.0))
         self._release = float(1.0 - math.exp(-1.0 / (LIMITER_RELEASE_S * self.sample_rate)))
         self.limited_blocks = 0          # blocks in which the safety limiter turned the output down
-        self.latencies_s = np.zeros(LATENCY_HISTORY, dtype=np.float64)
-        self.latency_count = 0
+        self.latencies_s = np.zeros(LATENCY_HISTORY, dtype=np.float64)  # enqueue -> applied, s
         self.blocks = 0
         self.xruns = 0
         self.input_overflows = 0
@@ -151,7 +163,6 @@ class LiveMonitor:
         self.irregular_blocks = 0
         self.callback_errors = 0
         self.last_callback_error: BaseException | None = None
-        self.commands_applied = 0
         self.callback_overruns = 0      # blocks whose render took longer than the block period
         self.max_callback_s = 0.0
         self._period_s = self.block_size / self.sample_rate
@@ -160,41 +171,57 @@ class LiveMonitor:
     # ---------------------------------------------------------------- control side
     def set_source(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
                    distance_m: float | None = None, gain_db: float | None = None,
-                   mode: str | None = None) -> bool:
-        """Queue a move for the callback; False when the track is not monitored or the queue is full.
+                   mode: str | None = None, role: Any = _UNSET, reverb_db: float | None = None) -> bool:
+        """Queue a change of one source for the callback; False when the track is not monitored
+        or the queue is full (counted in ``commands_dropped``).
 
-        ``InputError`` for a value :mod:`stase.core.placement` refuses (e.g. ``gain_db`` above +24 dB).
+        Everything but copying numbers happens here: the schema check (``InputError`` for a
+        value :mod:`stase.core.placement` refuses, e.g. ``gain_db`` above +24 dB), the source's
+        slot, the normalised placement, the send factor of ``role`` / ``reverb_db`` and, for a
+        mode change, the new voice.  ``role``: a string or None ("unknown"); left out: unchanged.
         """
         slot = self.slots.get(str(track).lower())
         if slot is None:
             return False
-        check_placement_fields({k: v for k, v in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
-                                                  ("distance_m", distance_m), ("gain_db", gain_db))
-                                if v is not None})  # the one schema: no value it refuses reaches the callback
-        mode_index = -1 if mode is None else LOCALISATION_MODES.index(mode)
-        return self.queue.push(OP_MOVE, slot,
-                               NAN if azimuth_deg is None else float(azimuth_deg),
-                               NAN if elevation_deg is None else float(elevation_deg),
-                               NAN if distance_m is None else float(distance_m),
-                               NAN if gain_db is None else float(gain_db),
-                               mode_index, time.perf_counter())
+        fields = {k: v for k, v in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
+                                    ("distance_m", distance_m), ("gain_db", gain_db), ("mode", mode),
+                                    ("reverb_db", reverb_db)) if v is not None}
+        if role is not _UNSET:
+            fields["role"] = role
+        accepted = check_placement_fields(fields)  # the one schema: nothing it refuses gets queued
+        name = self.tracks[slot]
+
+        def fill(record: np.void) -> None:
+            self.renderer.command_move(name, **accepted, out=record)
+            record["enqueued_at_s"] = time.perf_counter()
+        return self.queue.push(fill)
+
+    def set_reverb_db(self, reverb_db: float) -> bool:
+        """Queue the scene's wetness (dB relative to the room's physical level, ramped over the
+        renderer's ``ramp_s``); False when the queue is full.  ``InputError`` for a value the
+        schema refuses."""
+        value = check_placement_fields({"reverb_db": reverb_db})["reverb_db"]
+
+        def fill(record: np.void) -> None:
+            self.renderer.command_reverb_db(value, out=record)
+            record["enqueued_at_s"] = time.perf_counter()
+        return self.queue.push(fill)
+
+    @property
+    def commands_applied(self) -> int:
+        return int(self._counts[COUNT_APPLIED])
+
+    @property
+    def latency_count(self) -> int:
+        return int(self._counts[COUNT_LATENCIES])
 
     # ---------------------------------------------------------------- audio side
-    def _drain(self) -> float:
-        """Apply queued moves; returns the oldest enqueue time seen (0.0 when none)."""
-        record = self._record
-        oldest = 0.0
-        while self.queue.pop_into(record):
-            slot = int(record[1])
-            mode_index = int(record[6])
-            self.renderer.move_source(
-                self.tracks[slot], azimuth_deg=_value(record[2]), elevation_deg=_value(record[3]),
-                distance_m=_value(record[4]), gain_db=_value(record[5]),
-                mode=None if mode_index < 0 else LOCALISATION_MODES[mode_index])
-            self.commands_applied += 1
-            if oldest == 0.0:
-                oldest = record[7]
-        return oldest
+    def _drain(self) -> None:
+        """Apply every queued command: one call, no Python object per command."""
+        ring, first, stop = self.queue.pending()
+        self.renderer.apply_commands(ring, first, stop, time.perf_counter(), self.latencies_s,
+                                     self._counts)
+        self.queue.release(stop)
 
     def process_block(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """The callback's work on one block: ``indata`` (frames, tracks), ``outdata`` (frames, 2)."""
@@ -203,16 +230,13 @@ class LiveMonitor:
             self.irregular_blocks += 1
             outdata.fill(0.0)
             return
-        oldest = self._drain()
+        self._drain()
         np.copyto(self._inputs, indata.T)
         self.renderer.process(self._inputs, self._out)
         if limit_block(self._out, self._ceiling, self._release, self._limiter):
             self.limited_blocks += 1
         np.copyto(outdata, self._out.T)
         self.blocks += 1
-        if oldest:
-            self.latencies_s[self.latency_count % LATENCY_HISTORY] = time.perf_counter() - oldest
-            self.latency_count += 1
 
     def _callback(self, indata, outdata, frames, time_info, status) -> None:
         if status:
@@ -291,6 +315,48 @@ class LiveMonitor:
                 "nonfinite_samples_silenced": int(self._limiter[LIMITER_NONFINITE]),
                 "limiter_gain_db": round(20.0 * math.log10(max(float(self._limiter[LIMITER_GAIN]), 1e-12)), 2),
                 "move_to_block_ms_median": round(float(np.median(lat)) * 1e3, 3) if n else None}
+
+
+class _CallbackMoves:
+    """A stand-in renderer without the command half (a test double), adapted: its records
+    carry the change by number and its own ``move_source`` runs in the callback, so it is as
+    real-time safe as the stand-in is.  SceneRenderer never takes this path."""
+
+    def __init__(self, renderer: Any):
+        self._renderer = renderer
+        self._modes: list[str] = []
+        self._tracks: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._renderer, name)
+
+    def add_source(self, name: str, **placement: Any) -> None:
+        self._renderer.add_source(name, **placement)
+        self._tracks.append(name)
+
+    def command_move(self, track: str, azimuth_deg=None, elevation_deg=None, distance_m=None,
+                     gain_db=None, mode=None, role=_UNSET, reverb_db=None, *, out) -> None:
+        out["row"] = [t.lower() for t in self._tracks].index(str(track).lower())
+        for key, value in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
+                           ("distance_m", distance_m), ("gain_db", gain_db)):
+            out[key] = math.nan if value is None else float(value)
+        out["mode"] = -1 if mode is None else LOCALISATION_MODES.index(mode)
+
+    def command_reverb_db(self, reverb_db: float, *, out) -> None:
+        out["row"] = -1
+
+    def apply_commands(self, ring, first, stop, now=0.0, latencies=None, counts=None) -> None:
+        for k in range(first, stop):
+            record = ring[k % len(ring)]
+            if record["row"] < 0:
+                continue
+            values = {key: float(record[key]) for key in ("azimuth_deg", "elevation_deg", "distance_m", "gain_db")
+                      if not math.isnan(record[key])}
+            mode = int(record["mode"])
+            self._renderer.move_source(self._tracks[int(record["row"])],
+                                       mode=None if mode < 0 else LOCALISATION_MODES[mode], **values)
+            if counts is not None:
+                counts[COUNT_APPLIED] += 1
 
 
 def find_hostapi_device(sd: Any, hostapi: str) -> tuple[int, int]:

@@ -8,6 +8,11 @@ SceneRenderer(sample_rate=48000, block_size=128, room="dry_studio", reverb_engin
     for any block length (1 .. anything), ``reset()``, ``set_reverb_db``.  Parameters are ramped
     over ``ramp_s`` (20 ms); a mode change crossfades two voices; a removed source's filters ring
     out.
+    Live use, two halves: ``command_move`` / ``command_reverb_db`` (control thread: validate,
+    resolve the source, take a free voice for a mode change) fill a fixed-size
+    ``scene_kernel.COMMAND`` record; ``apply_commands`` (audio thread, one numba call, no
+    allocation) copies the records' numbers into the voice state.  ``move_source`` and
+    ``set_reverb_db`` are the two halves at once.
 
 Signal flow per source (all in :mod:`stase.dsp.scene_kernel`, one numba call per block)::
 
@@ -114,9 +119,10 @@ class SceneRenderer:
         self._reverb = _make_reverb(room, reverb_engine, self.sample_rate, self.block_size)
         self._allocate()
         self._tracks: list[str] = []          # input rows, in order
+        # control side: what was last asked per source, and its current voice slot
         self._voice_of: dict[str, int] = {}   # track (lower case) -> voice slot
-        self._extra: dict[str, dict] = {}     # track (lower case) -> role, reverb_db
-        self._started = False
+        self._row_of: dict[str, int] = {}     # track (lower case) -> input row
+        self._placement: dict[str, dict] = {}  # track (lower case) -> normalised placement
 
     # -- set-up --------------------------------------------------------------------------
     def _allocate(self) -> None:
@@ -131,13 +137,13 @@ class SceneRenderer:
         parts, bins = spec.shape[2], spec.shape[3]
         self._fp = np.zeros((n_voices, K.N_FLOAT))
         self._ip = np.zeros((n_voices, K.N_INT), dtype=np.int64)
-        self._gi = np.zeros(3, dtype=np.int64)
+        self._gi = np.zeros(K.N_GLOBAL, dtype=np.int64)
         self._gi[K.G_PARTS] = parts
         f_ref = air_reference_hz(self.sample_rate)
         self._cfg = np.zeros(K.N_CFG)
         self._cfg[K.C_RATE] = self.sample_rate
         reverb = self._reverb
-        self._cfg[K.C_SEND] = 0.0 if reverb is None else reverb.send_gain * 10.0 ** (self.reverb_db / 20.0)
+        self._cfg[K.C_SEND] = self._cfg[K.C_SEND_TGT] = self._scene_send(self.reverb_db)
         self._cfg[K.C_TAIL_SEND] = 1.0 if reverb is not None and reverb.has_tail else 0.0
         self._cfg[K.C_DECAY_PER_M] = 0.0 if reverb is None else reverb.decay_per_m
         self._cfg[K.C_RING_M] = 0.0 if reverb is None else reverb.ring_m
@@ -180,6 +186,17 @@ class SceneRenderer:
         self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)  # flat: (2, n) views stay contiguous
         # tail after a voice stops: FDL partitions + longest delay, in frames
         self._tail_frames = parts + K.DELAY_LINE // self.frame + 2
+        self._gi[K.G_RAMP_FRAMES] = self.ramp_frames
+        self._gi[K.G_TAIL_FRAMES] = self._tail_frames
+        # voice handouts: the control side counts them, the audio side echoes the count it started
+        self._voice_handed = np.zeros(n_voices, dtype=np.int64)
+        self._voice_applied = np.zeros(n_voices, dtype=np.int64)
+        # this object's own commands (move_source, ...): applied together at the next process
+        # (one numba call however many), or at once when the ring is full
+        self._direct = np.zeros(2 * self.max_sources + 8, dtype=K.COMMAND)
+        self._direct_pending = 0
+        self._direct_latencies = np.zeros(0)
+        self._direct_counts = np.zeros(2, dtype=np.int64)
 
     # -- sources -------------------------------------------------------------------------
     @property
@@ -193,7 +210,8 @@ class SceneRenderer:
         """Add a source as the last input row (faded in over ``ramp_s`` once streaming).
 
         ``role`` sets the source's directivity (``stase.dsp.directivity``; None: a typical instrument);
-        ``reverb_db`` its wetness relative to the scene's, dB.
+        ``reverb_db`` its wetness relative to the scene's, dB.  Set-up, not for a running stream:
+        the rows ``process`` expects change at once.
         """
         if not isinstance(track, str) or not track.strip():
             raise InputError(f"track must be a non-empty string, got {track!r}")
@@ -201,67 +219,153 @@ class SceneRenderer:
             raise InputError(f"source {track!r} already exists; use move_source to change it")
         if len(self._tracks) >= self.max_sources:
             raise InputError(f"the scene holds at most {self.max_sources} sources (max_sources)")
-        values = _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode)
-        extra = {"role": _checked_role(role), "reverb_db": check_reverb_db(reverb_db)}
-        row = len(self._tracks)
-        v = self._new_voice(row, *values, scale=self._send_scale(extra), fade_in=self._started)
+        az, el, dist, gain, mode = _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode)
+        placement = {"azimuth_deg": az, "elevation_deg": el, "distance_m": dist, "gain_db": gain,
+                     "mode": mode, "role": _checked_role(role), "reverb_db": check_reverb_db(reverb_db)}
+        command = self._direct_slot()
+        self._place(command, len(self._tracks), -1, placement, new_voice=True)
+        self._row_of[track.lower()] = len(self._tracks)
         self._tracks.append(track)
-        self._voice_of[track.lower()] = v
-        self._extra[track.lower()] = extra
+        self._voice_of[track.lower()] = int(command["new_voice"])
+        self._placement[track.lower()] = placement
+        self._direct_pending += 1
 
     def move_source(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
                     distance_m: float | None = None, gain_db: float | None = None,
                     mode: str | None = None, role=_UNSET, reverb_db: float | None = None) -> None:
         """Change a source; values ramp over ``ramp_s``; a new mode crossfades from the old one.
 
-        ``role`` (None is a valid role: "unknown") and ``reverb_db`` change its send.
+        ``role`` (None is a valid role: "unknown") and ``reverb_db`` change its send.  The same
+        two halves as a live change (:meth:`command_move`, then :meth:`apply_commands`): the
+        record waits in this object's own ring and is applied with the others at the next
+        ``process`` (one numba call per block however many moves).  For the thread that calls
+        ``process``; another thread uses :meth:`command_move` and a queue (``stase.bridge.monitor``).
         """
-        v = self._voice(track)
-        fp, ip = self._fp, self._ip
-        old = (fp[v, K.F_AZ_TGT], fp[v, K.F_EL_TGT], fp[v, K.F_DIST_TGT], fp[v, K.F_GAIN_DB_TGT])
-        az, el, dist, gain, new_mode = _checked(
-            old[0] if azimuth_deg is None else azimuth_deg,
-            old[1] if elevation_deg is None else elevation_deg,
-            old[2] if distance_m is None else distance_m,
-            old[3] if gain_db is None else gain_db,
-            _MODE_NAMES[int(ip[v, K.I_MODE])] if mode is None else mode)
-        extra = dict(self._extra[track.lower()])
-        if role is not _UNSET:
-            extra["role"] = _checked_role(role)
-        if reverb_db is not None:
-            extra["reverb_db"] = check_reverb_db(reverb_db)
-        self._extra[track.lower()] = extra
-        scale = self._send_scale(extra)
-        if K.MODE_CODES[new_mode] != ip[v, K.I_MODE]:
-            row = ip[v, K.I_ROW]
-            if self._started:
-                fp[v, K.F_FADE_TGT] = 0.0
-                ip[v, K.I_FADE_LEFT] = self.ramp_frames
-                ip[v, K.I_FREE_AFTER_FADE] = self._tail_frames
-            else:
-                ip[v, K.I_ACTIVE] = 0
-            self._voice_of[track.lower()] = self._new_voice(row, az, el, dist, gain, new_mode,
-                                                            scale=scale, fade_in=self._started)
-            return
-        fp[v, K.F_AZ_TGT], fp[v, K.F_EL_TGT] = az, el
-        fp[v, K.F_DIST_TGT], fp[v, K.F_GAIN_DB_TGT] = dist, gain
-        fp[v, K.F_SCALE_TGT] = scale
-        if self._started:
-            ip[v, K.I_RAMP] = self.ramp_frames
-        else:
-            fp[v, K.F_AZ], fp[v, K.F_EL], fp[v, K.F_DIST], fp[v, K.F_GAIN_DB] = az, el, dist, gain
-            fp[v, K.F_SCALE] = scale
-            self._init(v)
+        self.command_move(track, azimuth_deg, elevation_deg, distance_m, gain_db, mode, role,
+                          reverb_db, out=self._direct_slot())
+        self._direct_pending += 1
 
     def set_reverb_db(self, reverb_db: float) -> None:
-        """Wetness of the whole scene relative to the room's physical level (dB); takes effect at
-        the next frame and ramps over it."""
+        """Wetness of the whole scene relative to the room's physical level (dB); ramps over
+        ``ramp_s`` from the next frame on."""
+        self.command_reverb_db(reverb_db, out=self._direct_slot())
+        self._direct_pending += 1
+
+    def remove_source(self, track: str) -> None:
+        """Remove a source; later rows move up by one; what it already fed rings out.  Set-up,
+        not for a running stream (the rows ``process`` expects change at once)."""
+        self._voice(track)
+        row = self._row_of[str(track).lower()]
+        command = self._direct_slot()
+        command["op"], command["row"], command["enqueued_at_s"] = K.OP_REMOVE, row, 0.0
+        del self._voice_of[track.lower()]
+        del self._placement[track.lower()]
+        self._tracks.pop(row)
+        self._row_of = {t.lower(): i for i, t in enumerate(self._tracks)}
+        self._direct_pending += 1
+
+    # -- commands: the control side makes them, the audio side applies them ----------------
+    def command_move(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
+                     distance_m: float | None = None, gain_db: float | None = None,
+                     mode: str | None = None, role=_UNSET, reverb_db: float | None = None, *,
+                     out) -> None:
+        """Control side of a change: validate, resolve the source, fill the record ``out``.
+
+        ``out`` is one :data:`stase.dsp.scene_kernel.COMMAND` record (e.g. a slot of a command
+        ring); :meth:`apply_commands` applies it in the audio thread.  Fields left None keep the
+        last value asked for.  A mode change takes a free voice here, so applying it allocates
+        nothing.  Raises ``InputError`` (nothing changes) for a value the scene refuses.  One
+        control thread at a time; every record made must be applied, in order.
+        """
+        v = self._voice(track)
+        key = str(track).lower()
+        last = self._placement[key]
+        az, el, dist, gain, new_mode = _checked(
+            last["azimuth_deg"] if azimuth_deg is None else azimuth_deg,
+            last["elevation_deg"] if elevation_deg is None else elevation_deg,
+            last["distance_m"] if distance_m is None else distance_m,
+            last["gain_db"] if gain_db is None else gain_db,
+            last["mode"] if mode is None else mode)
+        placement = {"azimuth_deg": az, "elevation_deg": el, "distance_m": dist, "gain_db": gain,
+                     "mode": new_mode,
+                     "role": last["role"] if role is _UNSET else _checked_role(role),
+                     "reverb_db": last["reverb_db"] if reverb_db is None else check_reverb_db(reverb_db)}
+        row = self._row_of[key]
+        self._place(out, row, v, placement, new_voice=new_mode != last["mode"])
+        self._placement[key] = placement
+        if out["new_voice"] >= 0:
+            self._voice_of[key] = int(out["new_voice"])
+
+    def command_reverb_db(self, reverb_db: float, *, out) -> None:
+        """Control side of :meth:`set_reverb_db`: validate, fill the record ``out``."""
         self.reverb_db = check_reverb_db(reverb_db)
-        if self._reverb is not None:
-            self._cfg[K.C_SEND] = self._reverb.send_gain * 10.0 ** (self.reverb_db / 20.0)
-            if not self._started:
-                for v in np.flatnonzero(self._ip[:, K.I_ACTIVE]):
-                    self._init(int(v))
+        out["op"], out["scene_send"], out["enqueued_at_s"] = K.OP_SCENE_SEND, self._scene_send(self.reverb_db), 0.0
+
+    def apply_commands(self, ring: np.ndarray, first: int, stop: int, now: float = 0.0,
+                       latencies: np.ndarray | None = None, counts: np.ndarray | None = None) -> None:
+        """Audio side: apply the records ``ring[first .. stop - 1]`` (indices modulo ``len(ring)``).
+
+        Allocation-free and without Python objects per record (one numba call):
+        ``latencies`` (float64 ring, seconds) receives ``now - enqueued_at_s`` per timed record,
+        ``counts`` (int64, 2) counts applied records and recorded latencies
+        (``scene_kernel.COUNT_*``).  This object's own pending commands (``add_source``,
+        ``move_source``, ... made earlier on the same thread) go first.
+        """
+        if self._direct_pending:
+            self._apply_direct()
+        K.apply_commands(ring, first, stop, now,
+                         self._direct_latencies if latencies is None else latencies,
+                         self._direct_counts if counts is None else counts,
+                         self._fp, self._ip, self._gi, self._cfg, self._voice_applied,
+                         self._hrtf_delays, self._face_inverse, self._faces, self._hrtf_spec,
+                         self._hbuf, self._dline, self._ear_in, self._fdl, self._tmp_w, self._tmp_d,
+                         self._sector_az, self._sector_w, self._tmp_k, self._near_table)
+
+    def _direct_slot(self) -> np.void:
+        """The next free record of this object's own command ring (applied first when full)."""
+        if self._direct_pending == len(self._direct):
+            self._apply_direct()
+        return self._direct[self._direct_pending]
+
+    def _apply_direct(self) -> None:
+        """Apply this object's own pending commands (before a block, a reset, a voice search)."""
+        if self._direct_pending:
+            count, self._direct_pending = self._direct_pending, 0
+            self.apply_commands(self._direct, 0, count)
+
+    def _place(self, out, row: int, voice: int, placement: dict, new_voice: bool) -> None:
+        out["op"], out["row"], out["voice"] = K.OP_PLACE, row, voice
+        out["new_voice"] = out["generation"] = -1
+        if new_voice:
+            w = self._free_voice()
+            self._voice_handed[w] += 1
+            out["new_voice"], out["generation"] = w, self._voice_handed[w]
+        out["mode"] = K.MODE_CODES[placement["mode"]]
+        for name in ("azimuth_deg", "elevation_deg", "distance_m", "gain_db"):
+            out[name] = placement[name]
+        out["send_scale"] = self._send_scale(placement)
+        out["scene_send"] = 0.0
+        out["enqueued_at_s"] = 0.0
+
+    def _free_voice(self) -> int:
+        """A voice slot no source uses, handed out by the control side.
+
+        A slot is free once the audio side has started its last handout (``_voice_applied``
+        caught up with ``_voice_handed``) and the kernel has since ended it (inactive).  The
+        kernel only ever ends voices, and starts them holding the GIL, so reading ``_ip`` while a
+        block renders can only see a slot as busy for longer, never free too early.
+        """
+        free = np.flatnonzero((self._voice_applied == self._voice_handed) & (self._ip[:, K.I_ACTIVE] == 0))
+        if len(free) == 0 and self._direct_pending:
+            self._apply_direct()  # a voice its own pending commands end before streaming is freed
+            free = np.flatnonzero((self._voice_applied == self._voice_handed) & (self._ip[:, K.I_ACTIVE] == 0))
+        if len(free) == 0:
+            raise StaseError("no free voice slot (too many sources changing mode at once)")
+        return int(free[0])
+
+    def _scene_send(self, reverb_db: float) -> float:
+        """The scene's send gain into the room (linear): the room's level times the wetness."""
+        return 0.0 if self._reverb is None else self._reverb.send_gain * 10.0 ** (reverb_db / 20.0)
 
     def _send_scale(self, extra: dict) -> float:
         """A source's send factor: directivity against the room's reference source, wetness."""
@@ -269,65 +373,17 @@ class SceneRenderer:
         reference_q = 1.0 if self._reverb is None else self._reverb.reference_q
         return send_scale(extra["role"], reference_q) * 10.0 ** (extra["reverb_db"] / 20.0)
 
-    def remove_source(self, track: str) -> None:
-        """Remove a source; later rows move up by one; what it already fed rings out."""
-        v = self._voice(track)
-        row = int(self._ip[v, K.I_ROW])
-        del self._voice_of[track.lower()]
-        self._extra.pop(track.lower(), None)
-        self._tracks.pop(row)
-        active = self._ip[:, K.I_ACTIVE] != 0
-        for slot in np.flatnonzero(active):
-            r = self._ip[slot, K.I_ROW]
-            if r == row:  # the source's voice, and a voice still fading out of a mode change
-                self._ip[slot, K.I_ROW] = -1
-                if self._started:
-                    if self._ip[slot, K.I_DRAIN] == 0:
-                        self._ip[slot, K.I_DRAIN] = self._tail_frames
-                else:
-                    self._ip[slot, K.I_ACTIVE] = 0
-            elif r > row:
-                self._ip[slot, K.I_ROW] = r - 1
-
     def source(self, track: str) -> dict:
-        """The target placement of a source: azimuth_deg, elevation_deg, distance_m, gain_db,
-        mode, role and reverb_db."""
-        v = self._voice(track)
-        fp = self._fp[v]
-        return {"azimuth_deg": float(fp[K.F_AZ_TGT]), "elevation_deg": float(fp[K.F_EL_TGT]),
-                "distance_m": float(fp[K.F_DIST_TGT]), "gain_db": float(fp[K.F_GAIN_DB_TGT]),
-                "mode": _MODE_NAMES[int(self._ip[v, K.I_MODE])], **self._extra[str(track).lower()]}
+        """The placement last asked for a source: azimuth_deg, elevation_deg, distance_m,
+        gain_db, mode, role and reverb_db (normalised)."""
+        self._voice(track)
+        return dict(self._placement[str(track).lower()])
 
     def _voice(self, track: str) -> int:
         try:
             return self._voice_of[str(track).lower()]
         except KeyError:
             raise InputError(f"no source {track!r} in the scene; sources: {self._tracks}") from None
-
-    def _new_voice(self, row, az, el, dist, gain, mode, fade_in, scale=1.0) -> int:
-        free = np.flatnonzero(self._ip[:, K.I_ACTIVE] == 0)
-        if len(free) == 0:
-            raise StaseError("no free voice slot (too many sources changing mode at once)")
-        v = int(free[0])
-        fp, ip = self._fp, self._ip
-        fp[v] = 0.0
-        ip[v] = 0
-        ip[v, K.I_ACTIVE] = 1
-        ip[v, K.I_MODE] = K.MODE_CODES[mode]
-        ip[v, K.I_ROW] = row
-        fp[v, K.F_AZ] = fp[v, K.F_AZ_TGT] = az
-        fp[v, K.F_EL] = fp[v, K.F_EL_TGT] = el
-        fp[v, K.F_DIST] = fp[v, K.F_DIST_TGT] = dist
-        fp[v, K.F_GAIN_DB] = fp[v, K.F_GAIN_DB_TGT] = gain
-        fp[v, K.F_SCALE] = fp[v, K.F_SCALE_TGT] = scale
-        fp[v, K.F_FADE_TGT] = 1.0
-        if fade_in:
-            fp[v, K.F_FADE] = 0.0
-            ip[v, K.I_FADE_LEFT] = self.ramp_frames
-        else:
-            fp[v, K.F_FADE] = 1.0
-        self._init(v)
-        return v
 
     def _init(self, v: int) -> None:
         K.init_voice(v, self._fp, self._ip, self._cfg, self._hrtf_delays, self._face_inverse,
@@ -348,6 +404,7 @@ class SceneRenderer:
         x = inputs
         if x.ndim == 1:
             x = x[None, :]
+        self._apply_direct()
         if x.shape[0] != len(self._tracks):
             raise InputError(f"inputs has {x.shape[0]} rows but the scene has {len(self._tracks)} "
                              f"sources ({self._tracks})")
@@ -366,7 +423,6 @@ class SceneRenderer:
             if self._scratch.size < 2 * n:
                 self._scratch = np.zeros(2 * n, dtype=np.float32)
             out = self._scratch[:2 * n].reshape(2, n)
-        self._started = True
         K.render(x, n, out, self._send, self._fp, self._ip, self._gi, self._cfg, self._dline,
                  self._ear_in, self._fdl, self._hbuf, self._hrtf_spec, self._hrtf_delays,
                  self._face_inverse, self._faces, self._acc, self._ytime, self._tmp_w,
@@ -388,7 +444,10 @@ class SceneRenderer:
 
     def reset(self) -> None:
         """Silence every state (filters, delay lines, reverb) and finish all ramps at their targets."""
+        self._apply_direct()
         fp, ip = self._fp, self._ip
+        self._cfg[K.C_SEND] = self._cfg[K.C_SEND_TGT]
+        self._gi[K.G_SEND_RAMP] = 0
         for v in np.flatnonzero(ip[:, K.I_ACTIVE]):
             # voices on their way out (removed, faded out by a mode change, ringing out) go now
             if ip[v, K.I_ROW] < 0 or fp[v, K.F_FADE_TGT] == 0.0 or ip[v, K.I_DRAIN] > 0:
@@ -404,11 +463,10 @@ class SceneRenderer:
         self._gi[K.G_FDL_POS] = 0
         if self._reverb is not None:
             self._reverb.reset()
-        self._started = False
+        self._gi[K.G_STARTED] = 0
 
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
-_MODE_NAMES = {code: name for name, code in K.MODE_CODES.items()}
 
 
 def _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode):

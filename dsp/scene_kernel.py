@@ -31,6 +31,12 @@ directivity and wetness scale (``F_SCALE``) and the diffuse-field gain of the vo
 keep their physical balance).  Sector gains ramp per sample between frame starts; a voice feeds at most four sectors in a
 frame (two before and two after a move across a sector).
 
+Commands (:data:`COMMAND`, :func:`apply_commands`): a change made while streaming arrives as a
+fixed-size typed record the control side filled (validated, normalised, its voice slot chosen);
+applying it copies numbers into the voice state (and clears a voice it starts), nothing else, so
+the audio thread allocates nothing for it.  Targets then ramp over ``gi[G_RAMP_FRAMES]`` frames;
+the scene's send gain ramps the same way (``C_SEND`` towards ``C_SEND_TGT``).
+
 Near field (``itd_ild`` and ``hrtf``): below the reference distance each ear's signal passes a
 first-order shelf (``stase.dsp.kernels.near_field_shelf``, Duda & Martens' spherical head) and the
 ITD grows by the sphere's path difference; beyond it the shelf is skipped.
@@ -72,11 +78,33 @@ MAX_VOICE_SECTORS = 4
  I_FREE_AFTER_FADE, I_NEAR, I_NSEC, I_SEC0, I_SEC1, I_SEC2, I_SEC3) = range(17)
 N_INT = 17
 # global state / configuration ----------------------------------------------------------
-G_FRAME_POS, G_FDL_POS, G_PARTS = range(3)
+(G_FRAME_POS, G_FDL_POS, G_PARTS, G_STARTED, G_SEND_RAMP, G_RAMP_FRAMES,
+ G_TAIL_FRAMES) = range(7)
+N_GLOBAL = 7
 (C_RATE, C_SEND, C_AIR_DB_PER_M, C_AIR_OMEGA, C_UPDATE_COS, C_BASE_DELAY, C_REF_DIST,
  C_MIN_DIST, C_TAIL_SEND, C_DECAY_PER_M, C_RING_M, C_HEAD_HRTF, C_NEAR_REF_M, C_NEAR_MIN_M,
- C_NEAR_LOG_STEP, C_NEAR_ANGLE_STEP, C_SECTOR_WRAP, C_HEAD_PAN, C_HEAD_ITD_ILD) = range(19)
-N_CFG = 19
+ C_NEAR_LOG_STEP, C_NEAR_ANGLE_STEP, C_SECTOR_WRAP, C_HEAD_PAN, C_HEAD_ITD_ILD,
+ C_SEND_TGT) = range(20)
+N_CFG = 20
+
+# commands: control side -> audio side ----------------------------------------------------
+#: One scene command, a fixed-size typed record (the control side fills it, :func:`apply_commands`
+#: copies its numbers into the voice state).  ``op``: :data:`OP_PLACE` (retarget ``voice``, or,
+#: when ``new_voice >= 0``, start ``new_voice`` with handout ``generation`` and fade ``voice`` out:
+#: a new source or a mode change), :data:`OP_REMOVE` (the source at input ``row``),
+#: :data:`OP_SCENE_SEND` (the scene's send gain ``scene_send``, linear, ramped).  Placements come
+#: normalised (azimuth wrapped, elevation and distance clamped); ``send_scale`` is the source's
+#: directivity and wetness factor (linear); ``enqueued_at_s`` is ``time.perf_counter()`` at the
+#: push (0: not timed).
+COMMAND = np.dtype([("op", np.int64), ("row", np.int64), ("voice", np.int64),
+                    ("new_voice", np.int64), ("generation", np.int64), ("mode", np.int64),
+                    ("azimuth_deg", np.float64), ("elevation_deg", np.float64),
+                    ("distance_m", np.float64), ("gain_db", np.float64),
+                    ("send_scale", np.float64), ("scene_send", np.float64),
+                    ("enqueued_at_s", np.float64)], align=True)
+OP_PLACE, OP_REMOVE, OP_SCENE_SEND = 1, 2, 3
+#: ``counts`` of :func:`apply_commands`: commands applied, latencies recorded.
+COUNT_APPLIED, COUNT_LATENCIES = 0, 1
 
 
 @njit(cache=True, nogil=True)
@@ -228,8 +256,12 @@ def _shift_frame_values(fp, v):
 
 
 @njit(cache=True, nogil=True)
-def _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w, tmp_d,
+def _frame_start(fp, ip, gi, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w, tmp_d,
                  sector_az, sector_w, tmp_k, near_table):
+    ramp = gi[G_SEND_RAMP]
+    if ramp > 0:  # the scene's wetness: a linear ramp in frames, then per sample within each
+        cfg[C_SEND] += (cfg[C_SEND_TGT] - cfg[C_SEND]) / ramp
+        gi[G_SEND_RAMP] = ramp - 1
     for v in range(fp.shape[0]):
         if ip[v, I_ACTIVE] == 0:
             continue
@@ -408,6 +440,7 @@ def render(inputs, n, out, send, fp, ip, gi, cfg, dline, ear_in, fdl, hbuf, hrtf
     """
     frame = ear_in.shape[2] // 2
     parts = fdl.shape[0]
+    gi[G_STARTED] = 1  # from now on, commands ramp
     for e in range(2):
         for i in range(n):
             out[e, i] = 0.0
@@ -418,7 +451,7 @@ def render(inputs, n, out, send, fp, ip, gi, cfg, dline, ear_in, fdl, hbuf, hrtf
     while pos < n:
         fpos = gi[G_FRAME_POS]
         if fpos == 0:
-            _frame_start(fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w,
+            _frame_start(fp, ip, gi, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, tmp_w,
                          tmp_d, sector_az, sector_w, tmp_k, near_table)
         seg = min(frame - fpos, n - pos)
         n_hrtf = 0
@@ -502,3 +535,119 @@ def add_wet(out, wet, start, m):
             y = out[e, start + i] + wet[e, i]
             out[e, start + i] = y if math.isfinite(y) else 0.0
 
+
+
+@njit(cache=True)
+def apply_commands(ring, first, stop, now, latencies, counts, fp, ip, gi, cfg, voice_applied,
+                   hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, dline, ear_in, fdl, tmp_w,
+                   tmp_d, sector_az, sector_w, tmp_k, near_table):
+    """Apply the :data:`COMMAND` records ``ring[first % len(ring) .. (stop - 1) % len(ring)]``.
+
+    The audio side's half of a command: it copies numbers into the voice state and clears the
+    states of a voice it starts; it validates, allocates and looks up nothing (the control side
+    did).  Before the first ``render`` (``gi[G_STARTED] == 0``) changes take effect at once,
+    afterwards they ramp over ``gi[G_RAMP_FRAMES]`` frames.  For each record with an
+    ``enqueued_at_s``, ``now - enqueued_at_s`` (seconds) goes into the ring ``latencies``;
+    ``counts[COUNT_APPLIED]`` and ``counts[COUNT_LATENCIES]`` count.  Runs holding the GIL, so a
+    control thread never sees a voice half started (see ``SceneRenderer._free_voice``).
+    """
+    size = ring.shape[0]
+    for k in range(first, stop):
+        command = ring[k % size]
+        op = command.op
+        if op == OP_PLACE:
+            _apply_place(command, fp, ip, gi, cfg, voice_applied, hrtf_delays, face_inverse, faces,
+                         hrtf_spec, hbuf, dline, ear_in, fdl, tmp_w, tmp_d, sector_az, sector_w,
+                         tmp_k, near_table)
+        elif op == OP_REMOVE:
+            _apply_remove(command.row, ip, gi)
+        elif op == OP_SCENE_SEND:
+            cfg[C_SEND_TGT] = command.scene_send
+            if gi[G_STARTED] != 0:
+                gi[G_SEND_RAMP] = gi[G_RAMP_FRAMES]
+            else:
+                cfg[C_SEND] = command.scene_send
+                gi[G_SEND_RAMP] = 0
+                for v in range(ip.shape[0]):
+                    if ip[v, I_ACTIVE] != 0:
+                        init_voice(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec,
+                                   hbuf, dline, ear_in, fdl, tmp_w, tmp_d, sector_az, sector_w,
+                                   tmp_k, near_table)
+        counts[COUNT_APPLIED] += 1
+        if command.enqueued_at_s > 0.0 and latencies.shape[0] > 0:
+            latencies[counts[COUNT_LATENCIES] % latencies.shape[0]] = now - command.enqueued_at_s
+            counts[COUNT_LATENCIES] += 1
+
+
+@njit(cache=True)
+def _apply_place(command, fp, ip, gi, cfg, voice_applied, hrtf_delays, face_inverse, faces,
+                 hrtf_spec, hbuf, dline, ear_in, fdl, tmp_w, tmp_d, sector_az, sector_w, tmp_k,
+                 near_table):
+    started = gi[G_STARTED] != 0
+    old = command.voice
+    v = command.new_voice
+    if v < 0:  # same voice, new targets
+        v = old
+        fp[v, F_AZ_TGT] = command.azimuth_deg
+        fp[v, F_EL_TGT] = command.elevation_deg
+        fp[v, F_DIST_TGT] = command.distance_m
+        fp[v, F_GAIN_DB_TGT] = command.gain_db
+        fp[v, F_SCALE_TGT] = command.send_scale
+        if started:
+            ip[v, I_RAMP] = gi[G_RAMP_FRAMES]
+        else:
+            fp[v, F_AZ] = command.azimuth_deg
+            fp[v, F_EL] = command.elevation_deg
+            fp[v, F_DIST] = command.distance_m
+            fp[v, F_GAIN_DB] = command.gain_db
+            fp[v, F_SCALE] = command.send_scale
+            init_voice(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, dline,
+                       ear_in, fdl, tmp_w, tmp_d, sector_az, sector_w, tmp_k, near_table)
+        return
+    if old >= 0:  # a mode change: the old voice fades out and rings out, the new one fades in
+        if started:
+            fp[old, F_FADE_TGT] = 0.0
+            ip[old, I_FADE_LEFT] = gi[G_RAMP_FRAMES]
+            ip[old, I_FREE_AFTER_FADE] = gi[G_TAIL_FRAMES]
+        else:
+            ip[old, I_ACTIVE] = 0
+    for f in range(fp.shape[1]):
+        fp[v, f] = 0.0
+    for f in range(ip.shape[1]):
+        ip[v, f] = 0
+    ip[v, I_MODE] = command.mode
+    ip[v, I_ROW] = command.row
+    fp[v, F_AZ] = fp[v, F_AZ_TGT] = command.azimuth_deg
+    fp[v, F_EL] = fp[v, F_EL_TGT] = command.elevation_deg
+    fp[v, F_DIST] = fp[v, F_DIST_TGT] = command.distance_m
+    fp[v, F_GAIN_DB] = fp[v, F_GAIN_DB_TGT] = command.gain_db
+    fp[v, F_SCALE] = fp[v, F_SCALE_TGT] = command.send_scale
+    fp[v, F_FADE_TGT] = 1.0
+    if started:
+        fp[v, F_FADE] = 0.0
+        ip[v, I_FADE_LEFT] = gi[G_RAMP_FRAMES]
+    else:
+        fp[v, F_FADE] = 1.0
+    init_voice(v, fp, ip, cfg, hrtf_delays, face_inverse, faces, hrtf_spec, hbuf, dline, ear_in,
+               fdl, tmp_w, tmp_d, sector_az, sector_w, tmp_k, near_table)
+    ip[v, I_ACTIVE] = 1
+    voice_applied[v] = command.generation  # after the voice is live: the control side may reuse it once it ends
+
+
+@njit(cache=True)
+def _apply_remove(row, ip, gi):
+    """The source at input ``row`` goes (what it fed rings out); later rows move up by one."""
+    started = gi[G_STARTED] != 0
+    for v in range(ip.shape[0]):
+        if ip[v, I_ACTIVE] == 0:
+            continue
+        r = ip[v, I_ROW]
+        if r == row:  # the source's voice, and a voice still fading out of a mode change
+            ip[v, I_ROW] = -1
+            if started:
+                if ip[v, I_DRAIN] == 0:
+                    ip[v, I_DRAIN] = gi[G_TAIL_FRAMES]
+            else:
+                ip[v, I_ACTIVE] = 0
+        elif r > row:
+            ip[v, I_ROW] = r - 1

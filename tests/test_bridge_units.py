@@ -1,16 +1,12 @@
 """Bridge parts without sockets: command queue, session file, dispatcher replies, MIDI mapping."""
 from __future__ import annotations
 
-import collections
 import json
-import math
 import types
 
-import numpy as np
 import pytest
 
 from stase.bridge.adapters import pan_to_position, position_to_pan
-from stase.bridge.command_queue import OP_MOVE, WIDTH, CommandQueue
 from stase.bridge.daemon import route_chat
 from stase.bridge.dispatcher import Dispatcher
 from stase.bridge.midi import MidiControl, cc_to_value, check_mapping, value_to_cc
@@ -19,42 +15,6 @@ from stase.core.errors import InputError, StaseError
 
 
 # ------------------------------------------------------------------ command queue
-def test_queue_matches_a_fifo_reference_through_wraparound(rng):
-    q = CommandQueue(capacity=7)
-    reference: collections.deque = collections.deque()
-    out = np.zeros(WIDTH)
-    pushed = refused = 0
-    for _ in range(2000):
-        if rng.random() < 0.55:
-            ok = q.push(OP_MOVE, pushed, azimuth_deg=float(pushed))
-            assert ok == (len(reference) < 7)
-            if ok:
-                reference.append(pushed)
-            else:
-                refused += 1
-            pushed += 1
-        else:
-            got = q.pop_into(out)
-            assert got == bool(reference)
-            if got:
-                expected = reference.popleft()
-                assert out[1] == expected and out[2] == expected
-        assert len(q) == len(reference)
-    assert q.dropped == refused > 0
-
-
-def test_queue_full_drops_and_counts_and_nan_means_unchanged():
-    q = CommandQueue(capacity=2)
-    assert q.push(OP_MOVE, 0, azimuth_deg=10.0) and q.push(OP_MOVE, 1)
-    assert not q.push(OP_MOVE, 2)
-    assert q.dropped == 1
-    out = np.zeros(WIDTH)
-    assert q.pop_into(out) and out[2] == 10.0 and math.isnan(out[3]) and out[6] == -1
-    with pytest.raises(ValueError):
-        CommandQueue(0)
-
-
-# ------------------------------------------------------------------ session
 def test_session_saves_every_change_and_restores(tmp_path):
     path = tmp_path / "proj" / "stase-session.json"
     s = Session(path)

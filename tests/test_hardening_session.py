@@ -160,6 +160,9 @@ class _RecordingMonitor:
     def set_source(self, track, **fields):
         self.moves.append((track, fields))
 
+    def set_reverb_db(self, reverb_db):
+        self.moves.append(("<scene>", {"reverb_db": reverb_db}))
+
     def status(self):
         return {"running": True, "xruns": 0, "cpu_load": 0.0}
 
