@@ -30,7 +30,9 @@ direct path + room, 48 kHz, ``hrtf`` mode unless ``--mode``), from its impulse r
 Seats: every seat of every template (``presets/templates/*.yaml``), in every room (``rooms``) and
 in its own template room (``templates``, the goal: every seat with |azimuth| >= 30 deg keeps its
 side and at least half its anechoic ILD, at the template's default wetness: its ``reverb_db``
-when it has one, else 0 dB).  The measured reference is the CC0 seminar-room BRIR set in
+when it has one, else 0 dB).  ``template_wetness`` lists each template's ``reverb_db`` beside
+the rule it follows (:func:`template_wetness_rule_db`: the farthest lateral seat at the
+critical-distance balance).  The measured reference is the CC0 seminar-room BRIR set in
 ``../shared/data/brir_rostock_seminar/`` (KEMAR, loudspeaker at 6.3 m, RT60 0.57 s, 44.1 kHz,
 resampled with :func:`stase.core.rates.resample`): the same figures straight from the measurement, and
 stase's ``small_chamber`` and ``seminar_measured`` renders at 6.3 m, +-40 and +-80 deg.
@@ -207,6 +209,31 @@ def template_seats() -> list[dict]:
     return seats
 
 
+def is_lateral_seat(azimuth_deg: float) -> bool:
+    """A seat of the goal: |azimuth| >= 30 deg and off the median plane (|sin az| >= 0.2)."""
+    return abs(azimuth_deg) >= 30.0 and abs(math.sin(math.radians(azimuth_deg))) >= 0.2
+
+
+def template_wetness_rule_db(template: dict) -> float:
+    """The default wetness a template ships (its ``reverb_db``), by rule.
+
+    Recording practice puts the main microphones at or inside the room's critical distance,
+    where the direct sound dominates and a source's direction is clear; so the template's
+    wetness brings its farthest lateral seat (:func:`is_lateral_seat`) to a direct-to-reverberant
+    ratio of 0 dB by the closed form ``stase.dsp.distance.drr_model_db`` (the seat's distance,
+    its role's Q, Barron's decay), rounded down to 0.5 dB, and leaves the room's physical level
+    (0 dB) when every lateral seat is already inside the critical distance or there is none.
+    """
+    from stase.dsp.directivity import directivity_q
+    from stase.dsp.distance import drr_model_db
+    from stase.dsp.rooms import load_room
+    room = load_room(template["room"])
+    drr = [drr_model_db(room, float(seat["distance_m"]), directivity_q(seat["role"]))
+           for seat in template["roles"] if is_lateral_seat(float(seat["azimuth_deg"]))]
+    lowest = min(drr, default=0.0)
+    return 0.0 if lowest >= 0.0 else math.floor(2.0 * lowest) / 2.0
+
+
 def _seat_row(seat: dict, room_cues: dict, anechoic: dict) -> dict:
     row = {k: seat[k] for k in ("template", "track", "role", "azimuth_deg", "elevation_deg", "distance_m")}
     row.update(room_cues)
@@ -329,12 +356,18 @@ def run(rooms: list[str] | None = None, mode: str = "hrtf", listener: bool = Fal
         for seat, row in zip(seats, rows):
             if seat["room"] == room:
                 if seat["reverb_db"]:
-                    own = SeatRenderer(room, mode)
-                    ir = own.impulse(seat["azimuth_deg"], seat["elevation_deg"], seat["distance_m"],
-                                     seat["role"], seat["reverb_db"])
+                    ir = renderer.impulse(seat["azimuth_deg"], seat["elevation_deg"], seat["distance_m"],
+                                          seat["role"], seat["reverb_db"])
                     key = (seat["azimuth_deg"], seat["elevation_deg"], seat["distance_m"], seat["role"])
                     row = _seat_row(seat, cues(ir, RATE), dry[key])
+                    if heard is not None:
+                        row["listener_error_deg"] = round(_listener_error(heard, renderer, seat,
+                                                                          seat["reverb_db"]), 1)
                 result["templates"].append(dict(row, room=room, reverb_db=seat["reverb_db"]))
+    from stase.presets import load_templates
+    result["template_wetness"] = {tid: {"reverb_db": float(t.get("reverb_db", 0.0)),
+                                        "rule_db": template_wetness_rule_db(t)}
+                                  for tid, t in sorted(load_templates().items())}
     lateral = [r for r in result["templates"] if abs(r["azimuth_deg"]) >= 30.0 and r["side_ok"] is not None]
     result["goal_template_seats"] = {
         "seats": len(lateral),

@@ -51,12 +51,13 @@ import numpy as np
 
 from stase.core.conventions import SPEED_OF_SOUND_M_S
 from stase.core.errors import InputError, StaseError
-from stase.core.rates import resample
+from stase.core.rates import check_sample_rate, resample
 from stase.dsp.kernels import add_sector_pairs
 
 #: Bump when dsp/brir.py changes what it generates: old cache files are then ignored.
 #: 4: direction sectors, diffuse-field coloured tail, closed-form image sources (issue 15).
-BRIR_VERSION = 4
+#: 5: the tail's whole-signal interaural cross-spectrum set to its expectation (issue 15).
+BRIR_VERSION = 5
 ENGINES = ("convolution", "fdn")
 #: Samples after the direct-sound onset of a user RIR that still count as direct sound (2.5 ms).
 DIRECT_WINDOW_S = 0.0025
@@ -133,6 +134,7 @@ def _room_ids() -> list[str]:
 
 def reverb_tail_s(room, sample_rate: int) -> float:
     """How long ``room`` rings, seconds: a preset's RT60, a file's own length, 0 for no room."""
+    sample_rate = check_sample_rate(sample_rate, "sample_rate")
     spec = resolve_room(room)
     if spec is None:
         return 0.0
@@ -203,12 +205,6 @@ def _write_cached(path: Path, brir: np.ndarray) -> None:
                 pass
 
 
-def _check_rate(sample_rate) -> None:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-            or not 8000 <= int(sample_rate) <= 384000:
-        raise InputError(f"sample_rate must be an integer between 8000 and 384000 Hz, got {sample_rate!r}")
-
-
 def _cache_paths(room_id: str, room: dict, sample_rate: int, hrtf) -> tuple[Path, Path]:
     hrtf_name = Path(getattr(hrtf, "source", "") or "kemar").name if hrtf is not None else "analytic"
     key = _cache_key(room, sample_rate, hrtf_name)
@@ -224,7 +220,7 @@ def room_brir(room_id: str, sample_rate: int = 48000) -> np.ndarray:
     sector's early reflections).  Deterministic for a given preset, rate and HRTF set; cached on
     disk (see :func:`cache_dir`).
     """
-    _check_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate, "sample_rate")
     room = load_room(room_id)
     reference_path, _ = _cache_paths(room_id, room, sample_rate, _hrtf_for(int(sample_rate)))
     cached = _read_cached(reference_path) if reference_path.is_file() else None
@@ -239,7 +235,7 @@ def room_response(room_id: str, sample_rate: int = 48000):
     The cache holds the reference BRIR and the sectors; the tail is their difference.
     """
     from stase.dsp.brir import SECTOR_AZIMUTHS_DEG, RoomResponse, early_length, sector_sources
-    _check_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate, "sample_rate")
     room = load_room(room_id)
     hrtf = _hrtf_for(int(sample_rate))
     reference_path, sectors_path = _cache_paths(room_id, room, sample_rate, hrtf)
@@ -287,7 +283,7 @@ def load_measured(name: str, sample_rate: int = 48000) -> MeasuredRoom:
     Raises ``InputError`` for an unknown name or rate, ``StaseError`` when the shipped file is
     missing or damaged (reinstall, or rebuild it with tools/convert_rostock_brir.py).
     """
-    _check_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate, "sample_rate")
     if name not in MEASURED_ROOMS:
         raise InputError(f"unknown measured room {name!r}; measured rooms: {', '.join(MEASURED_ROOMS)}")
     return _load_measured(name, int(sample_rate))
@@ -308,8 +304,13 @@ def _load_measured(name: str, sample_rate: int) -> MeasuredRoom:
             role, attribution = str(data["source_role"]), str(data["attribution"])
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise StaseError(f"cannot read the measured room file {path}: {exc}") from exc
+    try:
+        rate = check_sample_rate(rate, f"the sample rate of {path}")
+    except InputError as exc:
+        raise StaseError(f"the measured room file {path} is damaged: {exc}; rebuild it with "
+                         "tools/convert_rostock_brir.py") from exc
     if responses.ndim != 3 or responses.shape[1] != 2 or responses.shape[0] != azimuths.size \
-            or responses.shape[0] < 1 or not 8000 <= rate <= 384000 \
+            or responses.shape[0] < 1 \
             or not np.all(np.isfinite(responses)) or np.any(np.diff(azimuths) <= 0):
         raise StaseError(f"the measured room file {path} is damaged: responses {responses.shape}, "
                          f"{azimuths.size} azimuths, {rate} Hz (expected (directions, 2 ears, "
@@ -341,7 +342,9 @@ def load_rir_file(path: str | Path, sample_rate: int, strip_direct: bool = True)
         ``MAX_RIR_SECONDS``, NaN/Inf, silence.
     """
     from stase.core.audio_io import read_audio
+    sample_rate = check_sample_rate(sample_rate, "sample_rate")
     audio, rate = read_audio(path)  # InputError for missing, unreadable, empty, NaN
+    rate = check_sample_rate(rate, f"the sample rate of room response {path}")
     if audio.shape[0] > 2:
         raise InputError(f"room response {path} has {audio.shape[0]} channels; give a mono RIR "
                          "or a 2-channel (left, right) BRIR")
@@ -454,10 +457,7 @@ class RoomReverb:
         from stase.dsp.distance import DECAY_NEPERS, reverb_send_gain
         if engine not in ENGINES:
             raise InputError(f"engine must be one of {ENGINES}, got {engine!r}")
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-                or not 8000 <= int(sample_rate) <= 384000:
-            raise InputError(f"sample_rate must be an integer between 8000 and 384000 Hz, "
-                             f"got {sample_rate!r}")
+        sample_rate = check_sample_rate(sample_rate, "sample_rate")
         self.engine = engine
         self.sample_rate = int(sample_rate)
         self.room = str(room)

@@ -234,6 +234,51 @@ def test_bad_room_files_and_arguments(tmp_path, rng):
         rooms.room_brir("jazz_club", 44100.5)
 
 
+@pytest.mark.parametrize("bad", [44100.5, 0, 500000, True, "48000", float("nan")])
+def test_every_room_entry_point_uses_the_one_rate_check(bad):
+    """room_brir, room_response, load_measured, RoomReverb, reverb_tail_s, load_rir_file and
+    synthesize_room refuse a bad session rate with stase.core.rates.check_sample_rate's message."""
+    from stase.dsp.brir import synthesize_room
+    message = r"sample_rate must be a whole number of Hz between 8000 and 384000"
+    calls = {"room_brir": lambda: rooms.room_brir("jazz_club", bad),
+             "room_response": lambda: rooms.room_response("jazz_club", bad),
+             "load_measured": lambda: rooms.load_measured("seminar_measured", bad),
+             "RoomReverb": lambda: rooms.RoomReverb("jazz_club", bad),
+             "reverb_tail_s": lambda: rooms.reverb_tail_s("jazz_club", bad),
+             "load_rir_file": lambda: rooms.load_rir_file("unused.wav", bad),
+             "synthesize_room": lambda: synthesize_room(rooms.load_room("dry_studio"), bad)}
+    for name, call in calls.items():
+        with pytest.raises(InputError, match=message):
+            call()
+
+
+def test_a_room_file_at_an_impossible_rate_gets_one_clear_message(tmp_path):
+    import soundfile as sf
+    path = tmp_path / "tiny_rate.wav"
+    ir = np.zeros(4000, dtype=np.float32)
+    ir[10] = 1.0
+    sf.write(path, ir, 4000)
+    with pytest.raises(InputError, match=r"sample rate of room response .*tiny_rate.wav must be a whole "
+                                         r"number of Hz between 8000 and 384000, got 4000"):
+        rooms.load_rir_file(path, RATE)
+
+
+def test_a_measured_room_file_at_an_impossible_rate_is_reported_damaged(tmp_path, monkeypatch):
+    from stase.core.errors import StaseError
+    with np.load(rooms.DATA_DIR / rooms.MEASURED_ROOMS["seminar_measured"]) as shipped:
+        fields = {key: shipped[key] for key in shipped.files}
+    fields["sample_rate"] = np.array(4000)
+    np.savez(tmp_path / rooms.MEASURED_ROOMS["seminar_measured"], **fields)
+    monkeypatch.setattr(rooms, "DATA_DIR", tmp_path)
+    rooms._load_measured.cache_clear()
+    try:
+        with pytest.raises(StaseError, match=r"damaged: the sample rate of .* must be a whole number "
+                                             r"of Hz between 8000 and 384000, got 4000; rebuild"):
+            rooms.load_measured("seminar_measured", RATE)
+    finally:
+        rooms._load_measured.cache_clear()
+
+
 def test_analytic_reflection_rendering_woodworth_itd():
     """Without an HRTF set: a reflection from the left reaches the left ear first, by the
     Woodworth ITD (a/c)(theta + sin theta), and louder (Brown-Duda head shadow)."""
