@@ -17,6 +17,7 @@ What it holds
                                             sends in (a mono send, or one row per direction
                                             sector plus the tail), binaural out
                                             (``prepare``/``process``/``reset``)
+``room_kind(room)``                          "none" / "preset" / "measured" / "file" / "unknown", by spelling
 ``cache_dir()``                             where BRIRs are cached
 
 Engines: ``"convolution"`` convolves the sends with the room's responses (:class:`dsp.
@@ -70,6 +71,33 @@ MEASURED_ROOMS = {"seminar_measured": "seminar_measured_brir.npz"}
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
+def room_kind(room) -> str:
+    """What a room value names, by its spelling alone (no file is touched): the one rule for
+    "is this room a preset or a file?".
+
+    Returns ``"none"`` (None/False, "dry", "none"), ``"preset"`` (a preset id), ``"measured"`` (a
+    name in :data:`MEASURED_ROOMS`), ``"file"`` (a Path, or text with a folder separator or a file
+    extension) or ``"unknown"`` (any other text: a mistyped id, said so without looking at any
+    file).  :func:`resolve_room` and the daemon both decide with it.
+    """
+    if room is None or room is False:
+        return "none"
+    if isinstance(room, Path):
+        return "file"
+    if not isinstance(room, str):
+        return "unknown"
+    text = room.strip()
+    if text.lower() in NO_ROOM:
+        return "none"
+    if text in MEASURED_ROOMS:
+        return "measured"
+    if text in _preset_ids():
+        return "preset"
+    if Path(text).suffix or os.sep in text or "/" in text or (os.altsep and os.altsep in text):
+        return "file"
+    return "unknown"
+
+
 def resolve_room(room) -> tuple[str, str] | None:
     """Decide once what a room value names: nothing, a preset or a room response file.
 
@@ -96,17 +124,14 @@ def resolve_room(room) -> tuple[str, str] | None:
                          f"no room; got {type(room).__name__} {room!r}")
     text = str(room)
     suffixes = ", ".join(AUDIO_SUFFIXES)
-    if isinstance(room, str):
-        if not text.strip():
-            raise InputError(f'room is empty ({room!r}); give a room id ({", ".join(_room_ids())}), '
-                             f'the path of a room response file ({suffixes}), or "dry" for no '
-                             "room")
-        if text.lower() in NO_ROOM:
-            return None
-        if text in MEASURED_ROOMS:
-            return ("measured", text)
-        if text in _preset_ids():
-            return ("preset", text)
+    if isinstance(room, str) and not text.strip():
+        raise InputError(f'room is empty ({room!r}); give a room id ({", ".join(_room_ids())}), '
+                         f'the path of a room response file ({suffixes}), or "dry" for no room')
+    kind = room_kind(room)
+    if kind == "none":
+        return None
+    if kind in ("measured", "preset"):
+        return (kind, text)
     p = Path(text)
     if p.exists() or p.is_symlink():
         if not p.is_file():
@@ -116,7 +141,7 @@ def resolve_room(room) -> tuple[str, str] | None:
             raise InputError(f"room file {p} {what}; room response files are {suffixes} "
                              "(rename it, e.g. to " + repr(p.with_name(p.stem + ".wav").name) + ")")
         return ("file", text)
-    if isinstance(room, Path) or p.suffix or os.sep in text or (os.altsep and os.altsep in text):
+    if kind == "file":
         raise InputError(f"room response file not found: {p}")
     raise InputError(f"unknown room {text!r}; known rooms: {', '.join(_room_ids())}; or give the path "
                      f'of a room response file ({suffixes}), or "dry" for no room')

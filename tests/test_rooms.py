@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -294,3 +295,14 @@ def test_analytic_reflection_rendering_woodworth_itd():
     np.testing.assert_allclose(arrival[0], 0.01, atol=1e-6)
     np.testing.assert_allclose(arrival[1] - arrival[0], itd, atol=1e-6)
     assert np.sum(out[0]) > np.sum(out[1])
+
+
+@pytest.mark.parametrize("room, kind", [(None, "none"), (False, "none"), ("dry", "none"), ("None", "none"),
+                                        ("small_chamber", "preset"), ("seminar_measured", "measured"),
+                                        ("rooms/hall.wav", "file"), ("hall.wav", "file"),
+                                        (Path("hall"), "file"), ("smal_chamber", "unknown"),
+                                        ("a concert hall", "unknown"), (42, "unknown")])
+def test_room_kind_is_decided_by_spelling_alone(room, kind):
+    """The one "preset or file?" rule (issue 22): the daemon and resolve_room both use it."""
+    from stase.dsp.rooms import room_kind
+    assert room_kind(room) == kind
