@@ -3,6 +3,8 @@
 Wiring (transport apart from routing)::
 
     OscEndpoint (UDP 127.0.0.1:9100) --(address, args, sender)--> Dispatcher --> handlers below
+    HeadTracker (UDP, --head-tracking PORT) --latest orientation, once per block--> LiveMonitor
+    jack_routing (--connect-ardour) --jack_connect--> each Ardour track's outputs -> monitor input
     DawAdapter (Ardour / REAPER)  --on_tracks / on_feedback-->  Session
     handlers --> Session (atomic save) --> DawAdapter.apply / LiveMonitor.set_source (queue)
     MidiControl --(selected source, field, value)--> the same set_source path
@@ -57,6 +59,8 @@ DEFAULT_PORT = 9100
 #: The track names (JSON-encoded, together) must leave room for the rest of a ``status`` reply,
 #: which lists them all, in one UDP datagram.
 MAX_TRACK_LIST_BYTES = 32_000
+#: ``--connect-ardour``: tries while some track has no JACK ports yet, and the wait between them (s).
+ROUTING_ATTEMPTS, ROUTING_RETRY_S = 20, 0.5
 #: What a result may take of one reply datagram (the rest is the envelope: id, status, job).
 REPLY_BUDGET_BYTES = MAX_REPLY_BYTES - 2_000
 
@@ -75,8 +79,14 @@ class DaemonConfig:
     audio: bool = False
     audio_device: Any = None
     audio_hostapi: str | None = None
+    #: after the monitor starts on JACK, connect each Ardour track's outputs to its input
+    #: (:mod:`stase.bridge.jack_routing`); the status shows what was done under audio.routing
+    connect_ardour: bool = False
     sample_rate: int = 48000
     block_size: int = 256
+    #: UDP port for a head tracker's OSC (/ypr, /quaternion, /adm/lis/ypr ...; bound on ``host``);
+    #: None: no head tracking.  See :mod:`stase.bridge.head_tracking`.
+    head_tracking_port: int | None = None
     midi: bool = False
     midi_map: str | None = None
     midi_port_name: str = "stase"
@@ -119,6 +129,7 @@ class DaemonConfig:
 #: Bounds of the numeric settings, inclusive (None = unbounded); types come from the annotations.
 CONFIG_RANGES: dict[str, tuple[int | None, int | None]] = {
     "port": (0, 65535), "daw_port": (1, 65535), "daw_listen_port": (0, 65535),
+    "head_tracking_port": (0, 65535),
     "sample_rate": (8000, 384000), "block_size": (1, 16384),
 }
 
@@ -196,10 +207,17 @@ class Daemon:
         self.dispatcher = Dispatcher(self._send_reply)
         self.adapter: DawAdapter = DawAdapter()
         self.monitor: Any = None
+        self.head_tracker: Any = None
         self.midi: Any = None
         self._conductor: Any = None
         self._listener: Any = None
+        self._agent: Any = None
+        #: the agent's last proposal (not applied yet) and the plan before the last accepted one
+        self._pending: Any = None
+        self._undo: Plan | None = None
+        self._proposals = 0
         self.audio_error: str | None = None
+        self.routing: dict[str, Any] | None = None
         self._register_verbs()
 
     # ---------------------------------------------------------------- lifecycle
@@ -221,6 +239,10 @@ class Daemon:
         elif c.daw == "reaper":
             options = {"host": c.daw_host, "port": c.daw_port or 8000, "listen_port": c.daw_listen_port}
         self.adapter = make_adapter(c.daw, on_tracks=self._on_daw_tracks, **options).start()
+        if c.head_tracking_port is not None:
+            from stase.bridge.head_tracking import HeadTracker
+            self.head_tracker = HeadTracker(lambda: self.monitor, c.host, c.head_tracking_port,
+                                            block_period_s=c.block_size / c.sample_rate).start()
         if c.audio:
             self.restart_monitor()
         if c.midi:
@@ -233,6 +255,8 @@ class Daemon:
     def stop(self) -> None:
         if self.midi is not None:
             self.midi.close()
+        if self.head_tracker is not None:
+            self.head_tracker.close()
         if self.monitor is not None:
             self.monitor.stop()
         self.adapter.stop()
@@ -320,11 +344,41 @@ class Daemon:
                 log.error("live monitor unavailable: %s", self.audio_error)
                 return
             with self.lock:
+                if self.head_tracker is not None:  # the scene turned for the head before it moves
+                    monitor.set_head_rotation(self.head_tracker.rotation)
                 for s in self.session.plan.sources:  # the latest placements, ramped in
                     monitor.set_source(s.track, **_monitor_fields(s))
                 monitor.set_reverb_db(self.session.plan.reverb_db)
                 self.monitor = monitor
             self.audio_error = None
+            if self.config.connect_ardour:
+                self.route_ardour()
+
+    def route_ardour(self) -> dict[str, Any]:
+        """Connect each Ardour track's JACK outputs to the monitor's input for it
+        (:func:`stase.bridge.jack_routing.connect_tracks`); the report is kept for ``status``."""
+        from stase.bridge.jack_routing import connect_tracks, portaudio_client_name
+        monitor = self.monitor
+        client = portaudio_client_name() if monitor is not None else None
+        if client is None:
+            self.routing = {"errors": ["the live monitor has no JACK client (start it with "
+                                       "--audio --audio-hostapi JACK)"]}
+            return self.routing
+        report: dict[str, Any] = {}
+        for attempt in range(ROUTING_ATTEMPTS):  # a DAW may name its tracks before their ports exist
+            try:
+                report = connect_tracks(monitor.tracks, client).as_dict()
+            except StaseError as exc:
+                report = {"errors": [str(exc)]}
+            if not report.get("missing_tracks") or attempt == ROUTING_ATTEMPTS - 1:
+                break
+            time.sleep(ROUTING_RETRY_S)
+        report["monitor_client"] = client
+        report["monitor_inputs"] = len(monitor.tracks)
+        self.routing = report
+        log.info("JACK routing into %s: %d connected, missing %s, errors %s", client,
+                 len(report.get("connected", [])), report.get("missing_tracks"), report.get("errors"))
+        return report
 
     # ---------------------------------------------------------------- verbs
     def _register_verbs(self) -> None:
@@ -341,6 +395,10 @@ class Daemon:
         d.register("advise", self.verb_advise, long=True, help="gain advice for the stems")
         d.register("listen", self.verb_listen, long=True, help="hear where a rendered source is")
         d.register("chat", self.verb_chat, long=True, help="free text, routed to the right verb")
+        d.register("propose", self.verb_propose, long=True,
+                   help="the agent's proposal for a request (a diff of the plan; nothing changes yet)")
+        d.register("accept", self.verb_accept, help="apply the pending proposal (keeps one undo)")
+        d.register("undo", self.verb_undo, help="back to the plan before the last accepted proposal")
         d.register("set_room", self.verb_set_room, help="change the plan's room and/or its wetness (reverb_db)")
         d.register("stems", self.verb_stems, help="set the stems folder advise and listen use")
         d.register("help", self.verb_help, help="the verbs and example chat requests")
@@ -351,6 +409,7 @@ class Daemon:
         audio = self.monitor.status() if self.monitor is not None else {"running": False, "xruns": 0,
                                                                        "cpu_load": 0.0}
         audio["error"] = self.audio_error
+        audio["routing"] = self.routing
         return {"version": VERSION, "uptime_s": round(time.time() - self.started_at, 1),
                 "port": self.port, "session": str(s.path), "session_saves": s.saves,
                 "session_writable": s.writable, "last_save_error": s.last_save_error,
@@ -358,7 +417,8 @@ class Daemon:
                 "sources": len(s.plan.sources), "daw": self.adapter.status(), "audio": audio,
                 "osc": endpoint_stats, "requests": dict(self.dispatcher.stats),
                 "job": self.dispatcher.current_job, "verbs": self.dispatcher.verbs,
-                "midi": self.midi.status() if self.midi is not None else None}
+                "midi": self.midi.status() if self.midi is not None else None,
+                "head_tracking": self.head_tracker.status() if self.head_tracker is not None else None}
 
     def verb_sources(self, params: dict) -> dict:
         """The tracks and their placements, one page at a time.
@@ -724,7 +784,7 @@ class Daemon:
         (:meth:`_plan_reply`), ``room``, ``previous_room``, ``reverb_db`` and
         ``previous_reverb_db``.
         """
-        from stase.dsp.rooms import NO_ROOM, resolve_room
+        from stase.dsp.rooms import NO_ROOM, resolve_room, room_kind
         from stase.presets import load_rooms
         room = params.get("room")
         reverb_db = params.get("reverb_db")
@@ -743,15 +803,15 @@ class Daemon:
         if room.lower() in NO_ROOM:
             raise InputError(f"set_room: a plan always has a room; for a dry sound use 'dry_studio' "
                              f"(rooms: {ids})")
-        if _room_is_file(room):
+        kind = room_kind(room)  # the one rule (stase.dsp.rooms): by spelling, no file touched
+        if kind == "unknown":
             from stase.core.audio_io import AUDIO_SUFFIXES
-            if "/" not in room and os.sep not in room and Path(room).suffix.lower() not in AUDIO_SUFFIXES:
-                # no path in sight: a mistyped id, said so without looking at any file
-                import difflib
-                close = difflib.get_close_matches(room, sorted(load_rooms()), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise InputError(f"set_room: unknown room {room!r}{hint}; rooms: {ids}, or the path "
-                                 f"of a room response file ({', '.join(AUDIO_SUFFIXES)})")
+            import difflib
+            close = difflib.get_close_matches(room, sorted(load_rooms()), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"set_room: unknown room {room!r}{hint}; rooms: {ids}, or the path "
+                             f"of a room response file ({', '.join(AUDIO_SUFFIXES)})")
+        if kind == "file":
             # the allowed-folders check comes first: its message never says whether a file exists
             room = self.check_path(room, "set_room: room (not a preset room, so a room response file)")
         resolve_room(room)
@@ -808,6 +868,84 @@ class Daemon:
         return {"stems_dir": str(real), "audio_files": len(names), "tracks_without_file": missing[:50],
                 "tracks_without_file_count": len(missing)}
 
+    # ---------------------------------------------------------------- the agent (propose / accept / undo)
+    def agent(self) -> Any:
+        """One agent loop per daemon over the conductor and its model (``conductor_model``)."""
+        if self._agent is None:
+            with _needs("the agent loop"):
+                from stase.agent.agent_loop import Agent
+            conductor = self.conductor()
+            self._agent = Agent(conductor, model=conductor.llm)
+        return self._agent
+
+    def verb_propose(self, params: dict, progress: Callable) -> dict:
+        """The agent's answer to ``text`` (:mod:`stase.agent.agent_loop`): a proposal with a diff
+        (per track: field, before, after, provenance) that changes nothing until ``accept``, or
+        the result of the read tool it called (``advise`` comes back as proposed fader moves).
+        ``accept: true`` accepts it at once."""
+        text = request_text(params, ("text", "request"), "propose needs {\"text\": \"open the mix up\"}")
+        progress(0.1, "loading the agent")
+        agent = self.agent()
+        current = self.session.plan
+        turn = agent.respond(text, current if current.sources else None, tracks=self.session.track_names())
+        reply: dict[str, Any] = {"tool": turn.tool, "intent": turn.intent, "calls": turn.calls,
+                                 "model_valid": turn.model_valid, "reply": turn.reply}
+        proposal = turn.proposal
+        if turn.action is not None and turn.action["tool"] == "advise":
+            self._require_stems("advise", params)
+            from stase.agent.agent_loop import proposal_from_advice
+            advice = self.verb_advise(params, progress)
+            proposal = proposal_from_advice(advice, current, text)
+            reply["advice"] = {"summary": advice.get("summary"), "mode": advice.get("mode")}
+        elif turn.action is not None and turn.action["tool"] == "listen":
+            reply["result"] = self.verb_listen({k: v for k, v in turn.action.items() if k == "track"}, progress)
+        elif turn.action is not None and turn.action["tool"] == "apply":
+            reply["result"] = self.verb_apply({})
+        if proposal is not None:
+            self.check_plan(proposal.after, "propose")
+            with self.lock:
+                self._proposals += 1
+                self._pending = (self._proposals, proposal)
+            reply.update({"proposal_id": self._proposals, "source": proposal.source, "diff": proposal.diff,
+                          "notes": proposal.notes})
+            if params.get("accept") is True:
+                reply["accepted"] = self.verb_accept({"proposal_id": self._proposals})
+        return _fit_rows(reply, "diff")
+
+    def verb_accept(self, params: dict) -> dict:
+        """Apply the pending proposal to the session, the DAW and the monitor; the plan it
+        replaces becomes the one undo.  Refused when the plan changed since it was proposed."""
+        with self.lock:
+            if self._pending is None:
+                raise InputError("accept: no pending proposal; send 'propose' with a request first")
+            number, proposal = self._pending
+            wanted = params.get("proposal_id", number)
+            if wanted != number:
+                raise InputError(f"accept: proposal {wanted!r} is not the pending one ({number})")
+            if proposal.before.sources and proposal.before.to_dict() != self.session.plan.to_dict():
+                self._pending = None
+                raise InputError("accept: the plan changed since the proposal was made; propose again")
+            self._undo = self.session.plan
+            self.session.set_plan(proposal.after)
+            self._pending = None
+            applied = self.verb_apply({})
+        if self.monitor is not None and self._undo.room != proposal.after.room:
+            threading.Thread(target=self.restart_monitor, name="stase-monitor-restart", daemon=True).start()
+        return {"accepted": number, "changes": len(proposal.diff), "undo_available": True, **applied}
+
+    def verb_undo(self, params: dict) -> dict:
+        """Back to the plan before the last accepted proposal (one undo; then there is none)."""
+        with self.lock:
+            if self._undo is None:
+                raise InputError("undo: nothing to undo (one undo: the plan before the last accepted proposal)")
+            restored, self._undo = self._undo, None
+            room_changed = restored.room != self.session.plan.room
+            self.session.set_plan(restored)
+            applied = self.verb_apply({})
+        if self.monitor is not None and room_changed:
+            threading.Thread(target=self.restart_monitor, name="stase-monitor-restart", daemon=True).start()
+        return {"undone": True, **applied}
+
     def verb_help(self, params: dict) -> dict:
         """The verbs with what each does, and example chat requests per routed verb."""
         from stase.agent.router import HELP_EXAMPLES, LABEL_RULES
@@ -856,13 +994,13 @@ def _check_track_list(names: list[str], what: str) -> None:
 
 
 def _room_is_file(room: Any) -> bool:
-    """True when a plan's room must be treated as a file path: anything but a preset id (a
-    mistyped id then meets the allowed-folders check, whose message says it is not a preset)."""
+    """True when a plan's room must meet the allowed-folders check: anything but no room, a preset
+    or a measured room (:func:`stase.dsp.rooms.room_kind`; a mistyped id then meets the check,
+    whose message says it is not a preset)."""
     if not isinstance(room, str) or not room:
         return False
-    from stase.dsp.rooms import MEASURED_ROOMS
-    from stase.presets import load_rooms
-    return room not in load_rooms() and room not in MEASURED_ROOMS
+    from stase.dsp.rooms import room_kind
+    return room_kind(room) in ("file", "unknown")
 
 
 def request_text(params: dict, keys: tuple[str, ...], needs: str) -> str:

@@ -12,6 +12,13 @@ control side :meth:`LiveMonitor.set_source` / :meth:`LiveMonitor.set_reverb_db` 
 every pending record in one numba call (``SceneRenderer.apply_commands``), which only copies
 numbers into preallocated voice state.  The renderer ramps every change (never a step).
 
+Head tracking (:mod:`stase.bridge.head_tracking`) rotates the scene, not the plan: the monitor
+keeps each source's plan (world) direction, and :meth:`LiveMonitor.set_head_rotation` queues one
+``OP_PLACE`` record per source with its head-relative direction (``R.T @ d``); every later
+``set_source`` move is rotated the same way.  With no rotation (facing front) moves pass through
+untouched.  The control side is shared by the daemon's handlers and the tracker's thread, so it
+takes one control lock (never the callback, which stays lock-free).
+
 The callback obeys sounddevice's rules: it reads preallocated buffers, creates no arrays (a
 queued command adds no allocation to a block: ``tests/test_monitor_callback.py``), takes no lock,
 handles no strings, does no logging or I/O and never waits.  PortAudio's status flags (input overflow,
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from typing import Any, Iterable
 
@@ -43,6 +51,7 @@ from stase.core.placement import check_placement_fields
 from stase.dsp.scene_kernel import COMMAND, COUNT_APPLIED, COUNT_LATENCIES
 
 from stase.bridge.command_queue import CommandQueue
+from stase.bridge.head_tracking import head_relative
 
 log = logging.getLogger("stase.monitor")
 
@@ -147,6 +156,16 @@ class LiveMonitor:
         order = list(getattr(self.renderer, "source_ids", self.tracks))
         if [o.lower() for o in order] != [t.lower() for t in self.tracks]:
             raise StaseError(f"renderer source order {order} does not match the tracks {self.tracks}")
+        # the plan (world) direction of every source, degrees: head tracking rotates from these
+        self._world = np.zeros((len(self.tracks), 2), dtype=np.float64)
+        for slot, name in enumerate(self.tracks):
+            p = placements.get(name.lower(), {})
+            self._world[slot] = tuple(0.0 if p.get(k) is None else float(p[k])
+                                      for k in ("azimuth_deg", "elevation_deg"))
+        self._head_rotation: np.ndarray | None = None
+        self.head_batches = 0           # rotations queued (one record per source each)
+        self.head_batches_deferred = 0  # rotations refused: no room in the queue for a whole batch
+        self._control = threading.Lock()  # the producers' side of the SPSC queue is one at a time
         # preallocated state for the callback
         self._inputs = np.zeros((len(self.tracks), self.block_size), dtype=np.float32)
         self._out = np.zeros((2, self.block_size), dtype=np.float32)
@@ -190,11 +209,61 @@ class LiveMonitor:
             fields["role"] = role
         accepted = check_placement_fields(fields)  # the one schema: nothing it refuses gets queued
         name = self.tracks[slot]
+        with self._control:
+            world = self._world[slot].copy()
+            if "azimuth_deg" in accepted:
+                world[0] = accepted["azimuth_deg"]
+            if "elevation_deg" in accepted:
+                world[1] = accepted["elevation_deg"]
+            moved = dict(accepted)
+            if self._head_rotation is not None and ("azimuth_deg" in moved or "elevation_deg" in moved):
+                az, el = head_relative(self._head_rotation, world[0], world[1])
+                moved["azimuth_deg"], moved["elevation_deg"] = float(az), float(el)
 
-        def fill(record: np.void) -> None:
-            self.renderer.command_move(name, **accepted, out=record)
-            record["enqueued_at_s"] = time.perf_counter()
-        return self.queue.push(fill)
+            def fill(record: np.void) -> None:
+                self.renderer.command_move(name, **moved, out=record)
+                record["enqueued_at_s"] = time.perf_counter()
+            queued = self.queue.push(fill)
+            if queued:
+                self._world[slot] = world
+            return queued
+
+    def set_head_rotation(self, rotation: np.ndarray | None) -> bool:
+        """Turn the scene for a head at ``rotation`` (a 3x3 proper rotation, the convention of
+        :mod:`stase.bridge.head_tracking`; None: facing front); False when the queue has no room
+        for one record per source (nothing is queued, nothing changes; try at the next block).
+
+        Every source's plan direction becomes its head-relative one, queued as ``OP_PLACE``
+        records the renderer ramps over its ``ramp_s``; distance, gain and mode stay.
+        ``InputError`` for a matrix that is not a finite proper rotation.
+        """
+        if rotation is not None:
+            rotation = np.array(rotation, dtype=np.float64)
+            if (rotation.shape != (3, 3) or not np.all(np.isfinite(rotation))
+                    or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6)
+                    or not np.isclose(np.linalg.det(rotation), 1.0, atol=1e-6)):
+                raise InputError("a head rotation must be a finite 3x3 proper rotation matrix "
+                                 "(orthonormal, determinant +1)")
+        with self._control:
+            if self.queue.capacity - len(self.queue) < len(self.tracks):
+                self.head_batches_deferred += 1
+                return False
+            azimuths, elevations = head_relative(rotation, self._world[:, 0], self._world[:, 1])
+            for slot, name in enumerate(self.tracks):
+                az, el = float(azimuths[slot]), float(elevations[slot])
+
+                def fill(record: np.void, name=name, az=az, el=el) -> None:
+                    self.renderer.command_move(name, azimuth_deg=az, elevation_deg=el, out=record)
+                    record["enqueued_at_s"] = time.perf_counter()
+                self.queue.push(fill)
+            self._head_rotation = rotation
+            self.head_batches += 1
+            return True
+
+    @property
+    def head_rotation(self) -> np.ndarray | None:
+        """The head rotation the scene is turned for (None: facing front)."""
+        return None if self._head_rotation is None else self._head_rotation.copy()
 
     def set_reverb_db(self, reverb_db: float) -> bool:
         """Queue the scene's wetness (dB relative to the room's physical level, ramped over the
@@ -205,7 +274,8 @@ class LiveMonitor:
         def fill(record: np.void) -> None:
             self.renderer.command_reverb_db(value, out=record)
             record["enqueued_at_s"] = time.perf_counter()
-        return self.queue.push(fill)
+        with self._control:
+            return self.queue.push(fill)
 
     @property
     def commands_applied(self) -> int:
@@ -312,6 +382,8 @@ class LiveMonitor:
                 "last_callback_error": repr(self.last_callback_error) if self.last_callback_error else None,
                 "commands_applied": self.commands_applied, "commands_dropped": self.queue.dropped,
                 "limited_blocks": self.limited_blocks,
+                "head_rotated": self._head_rotation is not None, "head_batches": self.head_batches,
+                "head_batches_deferred": self.head_batches_deferred,
                 "nonfinite_samples_silenced": int(self._limiter[LIMITER_NONFINITE]),
                 "limiter_gain_db": round(20.0 * math.log10(max(float(self._limiter[LIMITER_GAIN]), 1e-12)), 2),
                 "move_to_block_ms_median": round(float(np.median(lat)) * 1e3, 3) if n else None}

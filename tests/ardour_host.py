@@ -11,6 +11,10 @@ action test use it the same way::
         host.session_dir     # the session folder (``<dir>/<name>.ardour`` inside)
         host.restart()       # stop and start again (same session, same port)
 
+    # Ardour on a JACK server instead of its Dummy backend (the live-audio tests):
+    with jack_server() as server, ardour_session(["A", "B"], backend="JACK", outputs=1) as host:
+        ...                  # Ardour's ports are "ardour:A/audio_out 1" ... on ``server``
+
 How it works: ``ardour7-lua`` (or ``ardour8-lua``...), Ardour's headless Lua host, runs a script
 that creates a session on the Dummy audio backend, adds one mono audio track per name, saves the
 session, prints ``READY`` and keeps running.  The OSC surface is switched on by an Ardour
@@ -82,10 +86,19 @@ def write_config(config_home: Path, osc_port: int) -> Path:
 
 
 def session_script(session_dir: Path, name: str, track_names: list[str], extra_lua: str = "",
-                   sample_rate: int = 48000) -> str:
-    """The Lua that creates (or reloads) the session with the named tracks and keeps running."""
+                   sample_rate: int = 48000, backend: str | None = None, outputs: int = 2) -> str:
+    """The Lua that creates (or reloads) the session with the named tracks and keeps running.
+
+    ``backend``: an Ardour audio backend to pick before the session opens (``"JACK"``: the
+    server named by ``$JACK_DEFAULT_SERVER``, JACK client name ``ardour``); None: the Dummy one.
+    ``outputs``: audio outputs per track (2: Ardour's usual panned stereo; 1: no panner).
+    """
     tracks = ", ".join(_lua_string(t) for t in track_names)
+    engine = (f'if AudioEngine:set_backend({_lua_string(backend)}, "ardour", "") == nil then '
+              f'print("FAILED to set the audio backend {backend}") io.stdout:flush() os.exit(4) end'
+              if backend else "")
     return f"""
+{engine}
 local dir, name = {_lua_string(str(session_dir))}, {_lua_string(name)}
 local s
 local f = io.open(dir .. "/" .. name .. ".ardour", "r")
@@ -95,7 +108,7 @@ if f ~= nil then
 else
   s = create_session(dir, name, {int(sample_rate)})
   for _, n in ipairs({{{tracks}}}) do
-    Session:new_audio_track(1, 2, nil, 1, n, ARDOUR.PresentationInfo.max_order,
+    Session:new_audio_track(1, {int(outputs)}, nil, 1, n, ARDOUR.PresentationInfo.max_order,
                             ARDOUR.TrackMode.Normal, true)
   end
   Session:save_state("", false, false, false, false, false)
@@ -118,16 +131,19 @@ class ArdourHost:
     osc_port : UDP port for Ardour's OSC surface (a free one when None).
     extra_lua : Lua run inside the session after the tracks exist (``Session`` is set).
     start_timeout_s : how long to wait for ``READY`` and the OSC port.
+    backend, outputs : see :func:`session_script`.
     """
 
     def __init__(self, track_names: list[str], workdir: Path, osc_port: int | None = None,
-                 extra_lua: str = "", start_timeout_s: float = 45.0):
+                 extra_lua: str = "", start_timeout_s: float = 45.0, backend: str | None = None,
+                 outputs: int = 2):
         self.binary = find_ardour_lua()
         self.track_names = list(track_names)
         self.workdir = Path(workdir)
         self.osc_port = int(osc_port or free_udp_port())
         self.extra_lua = extra_lua
         self.start_timeout_s = start_timeout_s
+        self.backend, self.outputs = backend, int(outputs)
         self.session_name = "stase_test"
         self.session_dir = self.workdir / "session"
         self.config_home = self.workdir / "xdg_config"
@@ -139,7 +155,8 @@ class ArdourHost:
         write_config(self.config_home, self.osc_port)
         script = self.workdir / "session.lua"
         script.write_text(session_script(self.session_dir, self.session_name, self.track_names,
-                                         self.extra_lua), encoding="utf-8")
+                                         self.extra_lua, backend=self.backend,
+                                         outputs=self.outputs), encoding="utf-8")
         env = dict(os.environ, XDG_CONFIG_HOME=str(self.config_home),
                    HOME=str(self.workdir), XDG_CACHE_HOME=str(self.workdir / "cache"))
         log = open(self.log_path, "ab")
@@ -200,16 +217,85 @@ def _udp_port_bound(port: int) -> bool:
 
 @contextlib.contextmanager
 def ardour_session(track_names: list[str], osc_port: int | None = None, extra_lua: str = "",
-                   start_timeout_s: float = 45.0) -> Iterator[ArdourHost]:
+                   start_timeout_s: float = 45.0, backend: str | None = None,
+                   outputs: int = 2) -> Iterator[ArdourHost]:
     """Run a headless Ardour with ``track_names`` for the ``with`` block, then clean up.
 
     Raises :class:`ArdourUnavailable` (with the reason and Ardour's log) if it cannot start.
     """
     workdir = Path(tempfile.mkdtemp(prefix="stase-ardour-"))
     host = ArdourHost(track_names, workdir, osc_port=osc_port, extra_lua=extra_lua,
-                      start_timeout_s=start_timeout_s)
+                      start_timeout_s=start_timeout_s, backend=backend, outputs=outputs)
     try:
         yield host.start()
     finally:
         host.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def jack_server(rate: int = 48000, period: int = 256, capture_ports: int = 8,
+                start_timeout_s: float = 15.0) -> Iterator[str]:
+    """Run ``jackd`` (dummy driver) under a private server name for the ``with`` block.
+
+    ``$JACK_DEFAULT_SERVER`` names it meanwhile, so every JACK client started inside (Ardour,
+    PortAudio, ``jack_lsp``) finds it and no other JACK is touched; PortAudio is re-initialised
+    so it lists the JACK host API.  ``capture_ports``: PortAudio's JACK device offers as many
+    input channels as the server has physical captures, so a monitor of n tracks needs n.
+    Real-time scheduling where the OS allows it, else ``--no-realtime``.  Raises
+    :class:`ArdourUnavailable` (the reason and jackd's log) when it does not come up.
+    """
+    jackd = shutil.which("jackd")
+    if jackd is None:
+        raise ArdourUnavailable("jackd not found: install Debian's jackd2")
+    name = f"stase-live-{os.getpid()}"
+    old = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    log_path = Path(tempfile.mkdtemp(prefix="stase-jackd-")) / "jackd.log"
+    proc = None
+    try:
+        for scheduling in (["-R", "-P", "60"], ["--no-realtime"]):
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen([jackd, "-n", name, *scheduling, "-d", "dummy", "-r", str(rate),
+                                         "-p", str(period), "-C", str(capture_ports), "-P", "2"],
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + start_timeout_s
+            while time.monotonic() < deadline and proc.poll() is None:
+                listed = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout
+                if "system:playback_1" in listed:
+                    break
+                time.sleep(0.2)
+            if proc.poll() is None and time.monotonic() < deadline:
+                break
+            proc.kill()
+            proc.wait(5)
+        else:
+            raise ArdourUnavailable(f"jackd did not come up in {start_timeout_s:.0f} s: "
+                                    f"{log_path.read_text(errors='replace')[-1500:]}")
+        import sounddevice as sd
+        sd._terminate()   # PortAudio lists JACK only if a server ran when it initialised
+        sd._initialize()
+        yield name
+    finally:
+        try:
+            import sounddevice as sd
+            sd._terminate()   # close PortAudio's JACK client while the server still runs
+        except Exception:  # noqa: BLE001 - cleaning up
+            pass
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if old is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = old
+        shutil.rmtree(log_path.parent, ignore_errors=True)
+        try:
+            import sounddevice as sd
+            sd._initialize()
+        except Exception:  # noqa: BLE001
+            pass

@@ -6,7 +6,10 @@ written, what cannot work: an empty ``--host`` or ``--daw-host`` (an unset ``$ST
 would otherwise bind every interface).  Types and ranges (ports 0..65535, sample rate, block
 size) are checked where the settings are defined, by :class:`stase.bridge.daemon.DaemonConfig`; its
 ``InputError`` reaches the command line the same way.  ``--stems DIR`` sets the session's stems
-folder at start (the daemon's ``stems`` verb) and allows DIR like ``--allow-dir DIR``.  The
+folder at start (the daemon's ``stems`` verb) and allows DIR like ``--allow-dir DIR``.
+``--head-tracking PORT`` opens a head tracker's OSC port (:mod:`stase.bridge.head_tracking`);
+``--connect-ardour`` wires each Ardour track's JACK outputs into the live monitor
+(:mod:`stase.bridge.jack_routing`).  The
 daemon has no authentication: a bind address that is not loopback is logged as a loud warning
 (:class:`stase.bridge.osc_transport.OscEndpoint`) and said again on the "ready" line.
 """
@@ -40,8 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-audio", dest="audio", action="store_false")
     parser.add_argument("--audio-device", default=None, help="sounddevice device name or id")
     parser.add_argument("--audio-hostapi", default=None, help="e.g. JACK: use that host API's devices")
+    parser.add_argument("--connect-ardour", dest="connect_ardour", action="store_true", default=None,
+                        help="with --audio on JACK: connect each Ardour track's outputs to the "
+                             "monitor's input for that track (implies --audio-hostapi JACK)")
     parser.add_argument("--sample-rate", type=int, default=None)
     parser.add_argument("--block-size", type=int, default=None)
+    parser.add_argument("--head-tracking", dest="head_tracking_port", type=int, default=None,
+                        metavar="PORT",
+                        help="UDP port for a head tracker's OSC (SPARTA /ypr, /yaw, /pitch, /roll, "
+                             "/quaternion; ADM-OSC /adm/lis/ypr): the live scene turns with the head")
     parser.add_argument("--midi", action="store_true", default=None,
                         help="open virtual MIDI in/out ports for CC control")
     parser.add_argument("--midi-map", default=None, help="YAML CC mapping (default: built-in)")
@@ -63,6 +73,8 @@ def config_from_args(args: argparse.Namespace):
                  "session": args.session, "audio": args.audio, "audio_device": args.audio_device,
                  "audio_hostapi": args.audio_hostapi, "sample_rate": args.sample_rate,
                  "block_size": args.block_size, "midi": args.midi, "midi_map": args.midi_map,
+                 "head_tracking_port": getattr(args, "head_tracking_port", None),
+                 "connect_ardour": getattr(args, "connect_ardour", None),
                  "conductor_model": args.conductor_model}
     if args.allow_dirs and args.config:
         # flags add to the config file's list instead of replacing it
@@ -74,6 +86,8 @@ def config_from_args(args: argparse.Namespace):
         # naming the stems on the command line allows their folder (the operator chose it)
         base = overrides["allow_dirs"] or (DaemonConfig.from_yaml(args.config).allow_dirs if args.config else [])
         overrides["allow_dirs"] = [*base, args.stems]
+    if overrides["connect_ardour"] and not overrides["audio_hostapi"]:
+        overrides["audio_hostapi"] = "JACK"  # the routing is JACK's: the monitor must be there
     if args.config:
         return DaemonConfig.from_yaml(args.config, **overrides)
     return DaemonConfig(**{k: v for k, v in overrides.items() if v is not None})
