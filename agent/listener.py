@@ -9,7 +9,11 @@ Listener(model_path=None, providers=None, threads=None)
     .listen_file(path) -> dict;  .listen_files([path, ...]) -> [dict, ...]   (read block by block)
     .answer(question, mix, sources=None, sample_rate=32000, seconds=10) -> {"type", "answer", "value", ...}
     .answer_plan(question, stems, plan, sample_rate, seconds=10) -> the same, from solo renders
-    .listen_back(stems, plan, sample_rate) -> {"tracks": [{track, planned, perceived, errors, flag}], "summary"}
+    .listen_back(stems, plan, sample_rate) -> {"tracks": [{track, planned, perceived, errors, flag,
+                                                          uncertain}], "summary"}
+    .calibration (Calibration or None), .calibration_record (dict), .trained_heads
+Calibration(a, b).apply(raw) / calibration_path(model) / load_calibration(model) / write_calibration
+    the confidence's calibration, a small JSON beside the model (issue 17)
 loudest_start(signals, length) / loudest_excerpt(signal, length)    the loudest stretch, bounded memory
 
 The model (``onnx_models/spatial_ast.onnx``, see ``onnx_models/MODEL_CARD.md``) is BAT's
@@ -25,10 +29,21 @@ windows), and the windows go through the features and the model ``BATCH_WINDOWS`
 running sums keep the average.  The result equals the whole-at-once computation (``windows``)
 to float rounding.  Time does grow with length, so the question answerer listens to the loudest
 ``ANSWER_SECONDS`` of each signal.
+
+Confidence: the raw figure is the azimuth probability within +-10 degrees of the answer
+(``listener_labels.decode_direction``); ``confidence`` is that figure through the model's
+calibration (``<model>_calibration.json``, a Platt scaling fitted by ``python -m bench.listener
+--calibrate`` on a validation split of the training head, never on held-out clips): the
+probability that the answer is within 20 degrees (great circle) of the truth.  The calibration
+applies only to the model it was fitted for (its SHA-256); without one the raw figure is reported.
+Listen-back marks a track ``uncertain`` (not a wrong position) below ``UNCERTAIN_BELOW``.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +73,68 @@ BLOCK_SECONDS = 4.0
 ANSWER_SECONDS = 10.0
 #: Samples per block when summing energies for ``loudest_start`` (bounded float64 temporaries).
 ENERGY_BLOCK = 1 << 18
+#: Listen-back calls a track "uncertain" (and does not flag its position as wrong) when the
+#: calibrated confidence, the probability of being within 20 degrees, is below this.
+UNCERTAIN_BELOW = 0.5
+#: Raw confidences are clipped to [CONFIDENCE_EPS, 1 - CONFIDENCE_EPS] before the logit.
+CONFIDENCE_EPS = 1e-4
+
+
+def confidence_logit(raw):
+    """``log(c / (1 - c))`` of raw confidences, clipped away from 0 and 1."""
+    c = np.clip(np.asarray(raw, dtype=float), CONFIDENCE_EPS, 1.0 - CONFIDENCE_EPS)
+    return np.log(c / (1.0 - c))
+
+
+class Calibration:
+    """Platt scaling of the raw confidence: ``p = sigmoid(a logit(raw) + b)`` (``a > 0`` keeps the
+    order of the raw figures)."""
+
+    def __init__(self, a: float, b: float):
+        if not (math.isfinite(a) and math.isfinite(b) and a > 0):
+            raise ValueError(f"a calibration needs finite a > 0 and b, got a={a!r}, b={b!r}")
+        self.a, self.b = float(a), float(b)
+
+    def apply(self, raw):
+        return 1.0 / (1.0 + np.exp(-(self.a * confidence_logit(raw) + self.b)))
+
+
+def calibration_path(model_path) -> Path:
+    """Where a model's calibration lives: ``<stem>_calibration.json`` beside it."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + "_calibration.json")
+
+
+def model_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_calibration(model_path) -> tuple[Calibration | None, dict]:
+    """``(Calibration or None, record)`` for a model file: None (and why, in the record) when no
+    calibration file is there or it was fitted for another model; ``StaseError`` for a file that
+    is not a calibration."""
+    path = calibration_path(model_path)
+    if not path.is_file():
+        return None, {"status": f"no calibration file {path.name}: confidence is the raw figure"}
+    try:
+        record = json.loads(path.read_text())
+        calibration = Calibration(float(record["a"]), float(record["b"]))
+        fitted_for = str(record["model_sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StaseError(f"cannot read the listener's calibration {path}: {exc}") from exc
+    if fitted_for != model_sha256(model_path):
+        return None, {"status": f"{path.name} was fitted for another model: confidence is the raw figure"}
+    return calibration, {"status": "calibrated", **{k: v for k, v in record.items()
+                                                     if not k.startswith("validation_")}}
+
+
+def write_calibration(path, record: dict) -> None:
+    from stase.core.audio_io import atomic_write_text
+    atomic_write_text(Path(path), json.dumps(record, indent=1) + "\n")
 
 
 def resample_to_model_rate(binaural: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -348,6 +425,9 @@ class Listener:
                              f"(batch, 4, 101, 128) and gives 4 (classes, distance, azimuth, elevation)")
         self.providers = self.session.get_providers()
         self.model_path = path
+        self.calibration, self.calibration_record = load_calibration(path)
+        #: heads the model heard in training (the calibration record says; run 7: KEMAR only)
+        self.trained_heads = tuple(self.calibration_record.get("trained_heads", ("kemar",)))
 
     # -- perception ----------------------------------------------------------------------
     def infer_features(self, features: np.ndarray) -> dict:
@@ -374,8 +454,9 @@ class Listener:
             FileSignal(path).close()
         return self.listen_many(paths)
 
-    def listen_many(self, items) -> list[dict]:
-        """``listen`` for several ``(binaural, sample_rate)`` pairs (or file paths).
+    def listen_many(self, items, with_raw_confidence: bool = False) -> list[dict]:
+        """``listen`` for several ``(binaural, sample_rate)`` pairs (or file paths); with
+        ``with_raw_confidence`` each result also holds ``confidence_raw`` (before calibration).
 
         The windows of all items stream through the model ``BATCH_WINDOWS`` at a time (a batch
         may hold windows of several short items); per item, running sums keep the energy-weighted
@@ -386,7 +467,7 @@ class Listener:
             if not isinstance(item, (str, Path, ArraySignal, FileSignal)):
                 audio, rate = item
                 _check_length(_check_shape(audio).shape[1], _check_rate(rate))
-        return [self._decode(heard) for heard in self.heard_probabilities(items)]
+        return [self._decode(heard, with_raw_confidence) for heard in self.heard_probabilities(items)]
 
     def heard_probabilities(self, items) -> list[dict]:
         """Per item the energy-weighted mean probabilities ``{"distance", "azimuth", "elevation"}``
@@ -424,23 +505,31 @@ class Listener:
                  **{name: (acc[name] / acc["weight"])[None] for name in ("distance", "azimuth", "elevation")}}
                 for acc in sums]
 
-    def _decode(self, heard: dict) -> dict:
+    def _decode(self, heard: dict, with_raw_confidence: bool = False) -> dict:
         from stase.agent.listener_labels import decode_direction, decode_distance
         az, el, mass = decode_direction(heard["azimuth"], heard["elevation"])
         dist = decode_distance(heard["distance"])
-        return {"azimuth_deg": round(float(az[0]), 2), "elevation_deg": round(float(el[0]), 2),
-                "distance_m": round(float(dist[0]), 2), "confidence": round(float(mass[0]), 4),
-                "classes": {r: round(float(s), 4) for r, s in zip(self.roles, heard["classes"])}}
+        raw = float(mass[0])
+        confidence = raw if self.calibration is None else float(self.calibration.apply(raw))
+        out = {"azimuth_deg": round(float(az[0]), 2), "elevation_deg": round(float(el[0]), 2),
+               "distance_m": round(float(dist[0]), 2), "confidence": round(confidence, 4),
+               "classes": {r: round(float(s), 4) for r, s in zip(self.roles, heard["classes"])}}
+        if with_raw_confidence:
+            out["confidence_raw"] = round(raw, 4)
+        return out
 
     # -- listen-back ---------------------------------------------------------------------
     def listen_back(self, stems: dict, plan, sample_rate: int, seconds: float = 3.0,
-                    tolerance_deg: float = 30.0, tolerance_m: float = 2.0) -> dict:
+                    tolerance_deg: float = 30.0, tolerance_m: float = 2.0,
+                    uncertain_below: float = UNCERTAIN_BELOW) -> dict:
         """Render each planned track solo at its placement (``stase.dsp.offline.render_plan``, the plan's
         room), listen, and report how far the perceived position is from the plan.
 
         Only the loudest ``seconds`` of each stem are rendered (listening is per 1 s window).
         A track is flagged when the great-circle error exceeds ``tolerance_deg`` or the distance
-        error exceeds ``tolerance_m``.
+        error exceeds ``tolerance_m`` and the listener is sure enough to say so; a track heard with
+        a confidence below ``uncertain_below`` is marked ``uncertain`` instead (its perceived
+        position is reported, not called wrong).
         """
         import dataclasses
         from stase.core.conventions import great_circle_deg
@@ -473,10 +562,16 @@ class Listener:
                            "perceived": {k: heard[k] for k in ("azimuth_deg", "elevation_deg", "distance_m", "confidence")},
                            "angular_error_deg": round(angle, 1), "lateral_error_deg": round(lateral, 1),
                            "distance_error_m": round(distance, 2),
-                           "flag": bool(angle > tolerance_deg or abs(distance) > tolerance_m)})
+                           "uncertain": bool(heard["confidence"] < uncertain_below),
+                           "flag": bool(heard["confidence"] >= uncertain_below
+                                        and (angle > tolerance_deg or abs(distance) > tolerance_m))})
         flagged = [t["track"] for t in tracks if t["flag"]]
-        summary = (f"{len(tracks)} track(s) heard; " + (f"far from the plan: {', '.join(flagged)}" if flagged
-                                                         else "all within tolerance"))
+        unsure = [t["track"] for t in tracks if t["uncertain"]]
+        parts = [f"far from the plan: {', '.join(flagged)}" if flagged else
+                 ("the others within tolerance" if unsure else "all within tolerance")]
+        if unsure:
+            parts.insert(0, f"uncertain (confidence below {uncertain_below:g}): {', '.join(unsure)}")
+        summary = f"{len(tracks)} track(s) heard; " + "; ".join(parts)
         return {"tracks": tracks, "summary": summary}
 
     # -- questions (BAT's SpatialSoundQA types) -------------------------------------------

@@ -172,8 +172,9 @@ def _listen_back(job: dict, plan) -> dict:
         _LISTENER = Listener()
     stems, rate = load_stems(job["stems"], downmix=bool(job.get("downmix")))
     heard = _LISTENER.listen_back(stems, plan, rate)
-    return {"tracks": [{k: t[k] for k in ("track", "angular_error_deg", "lateral_error_deg",
-                                           "distance_error_m", "flag")} for t in heard["tracks"]],
+    return {"tracks": [{k: t.get(k) for k in ("track", "angular_error_deg", "lateral_error_deg",
+                                               "distance_error_m", "flag", "uncertain")}
+                       for t in heard["tracks"]],
             "summary": heard["summary"]}
 
 

@@ -202,4 +202,6 @@ def test_listen_back_reports_errors_per_track(listener, rng):
         expected = great_circle_deg(t["perceived"]["azimuth_deg"], t["perceived"]["elevation_deg"],
                                     t["planned"]["azimuth_deg"], t["planned"]["elevation_deg"])
         assert t["angular_error_deg"] == pytest.approx(expected, abs=0.06)
-        assert t["flag"] == (t["angular_error_deg"] > 30 or abs(t["distance_error_m"]) > 2.0)
+        from stase.agent.listener import UNCERTAIN_BELOW
+        assert t["uncertain"] == (t["perceived"]["confidence"] < UNCERTAIN_BELOW)
+        assert t["flag"] == (not t["uncertain"] and (t["angular_error_deg"] > 30 or abs(t["distance_error_m"]) > 2.0))

@@ -42,14 +42,16 @@ def render_shard(job: dict) -> dict:
     from stase.onnx_models.spatial_ast.data import write_dataset
     folder = Path(job["folder"])
     features = write_dataset(folder, job["split"], job["n"], job["stage"], start=job["start"],
-                             progress=False, name=job["name"])
+                             progress=False, name=job["name"], head=job.get("head", "kemar"),
+                             head_variation=job.get("head_variation"))
     return {"name": job["name"], "start": job["start"], "n": job["n"],
             "features_sha256": _sha256(features)}
 
 
 def write_shards(folder, split: str, n_clips: int, stage: int, start: int = 0,
                  shard_clips: int = 5000, workers: int = 1, ray: str | None = None,
-                 name: str | None = None, progress: bool = True) -> Path:
+                 name: str | None = None, progress: bool = True, head: str = "kemar",
+                 head_variation=None) -> Path:
     """Render ``n_clips`` clips from ``start`` as shards under ``folder/{name}_shards/``; returns
     the manifest ``folder/{name}.shards.json``.  Failed shards are named in an ``InputError``
     after the others finished (rerun to retry: finished shards are kept)."""
@@ -62,7 +64,8 @@ def write_shards(folder, split: str, n_clips: int, stage: int, start: int = 0,
     shard_dir = folder / f"{name}_shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     jobs = [{"folder": str(shard_dir), "split": split, "stage": stage, "start": start + first,
-             "n": min(shard_clips, n_clips - first), "name": f"{name}_{first // shard_clips:05d}"}
+             "n": min(shard_clips, n_clips - first), "name": f"{name}_{first // shard_clips:05d}",
+             "head": head, "head_variation": None if head_variation is None else list(head_variation)}
             for first in range(0, n_clips, shard_clips)]
     bar = None
     if progress:
@@ -85,6 +88,7 @@ def write_shards(folder, split: str, n_clips: int, stage: int, start: int = 0,
     from stase.onnx_models.spatial_ast.data import hrtf_set, room_ids
     manifest = {"split": split, "stage": stage, "start": start, "n_clips": n_clips,
                 "shard_clips": shard_clips, "folder": shard_dir.name, "name": name,
+                "head": head, "head_variation": None if head_variation is None else list(head_variation),
                 "hrtf": hrtf_set().source, "rooms": list(room_ids()),
                 "shards": [entries[i] for i in range(len(jobs))]}
     path = folder / f"{name}.shards.json"
