@@ -350,6 +350,11 @@ class Conductor:
                     found.append(phrase)
         return phrases[max(found, key=len)] if found else None
 
+    def room_in_request(self, request: str, default: str) -> str:
+        """The room ``edit`` would give a request ("... in a cathedral"): a :data:`ROOM_WORDS`
+        room named in it, else ``default`` (the agent loop locks a room the user named)."""
+        return self._room(normalise_text(request), default)
+
     def _room(self, text: str, default: str) -> str:
         best, best_len = default, 0
         for room, words in ROOM_WORDS.items():
