@@ -68,10 +68,13 @@ def describe(module: str, name: str) -> tuple[str, str]:
             obj = importlib.import_module(f"{module}.{name}")
         except ImportError:
             return name, ""
+    if callable(obj) and not inspect.isclass(obj):
+        obj = inspect.unwrap(obj)                        # lru_cache and other wrappers
+        obj = getattr(obj, "py_func", obj)               # numba dispatchers
     doc = (inspect.getdoc(obj) or "").strip().split("\n\n")[0].replace("\n", " ")
     if inspect.ismodule(obj):
         return f"module {name}", doc
-    if inspect.isclass(obj) or inspect.isfunction(obj):
+    if inspect.isclass(obj) or inspect.isfunction(obj) or callable(obj):
         try:
             sig = str(inspect.signature(obj))
         except (TypeError, ValueError):
