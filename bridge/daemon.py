@@ -334,7 +334,7 @@ class Daemon:
                 return
             plan = self.session.plan
             try:
-                placements = {p.track: _monitor_fields(p) for p in plan.sources}
+                placements = {p.track: _monitor_fields(p, self.daw_applies_gain) for p in plan.sources}
                 monitor = LiveMonitor(names, placements, self.config.sample_rate, self.config.block_size,
                                       room=plan.room, reverb_engine=plan.reverb_engine,
                                       reverb_db=plan.reverb_db)
@@ -347,7 +347,7 @@ class Daemon:
                 if self.head_tracker is not None:  # the scene turned for the head before it moves
                     monitor.set_head_rotation(self.head_tracker.rotation)
                 for s in self.session.plan.sources:  # the latest placements, ramped in
-                    monitor.set_source(s.track, **_monitor_fields(s))
+                    monitor.set_source(s.track, **_monitor_fields(s, self.daw_applies_gain))
                 monitor.set_reverb_db(self.session.plan.reverb_db)
                 self.monitor = monitor
             self.audio_error = None
@@ -480,6 +480,12 @@ class Daemon:
         return {"track": placement.track,
                 **{k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode", "reverb_db")}}
 
+    @property
+    def daw_applies_gain(self) -> bool:
+        """True when a DAW adapter sets each track's fader from ``gain_db``: the monitor hears the
+        tracks after their faders (its inputs come from the DAW), so it renders them at 0 dB."""
+        return self.config.daw not in (None, "none")
+
     def set_source(self, track: Any, **fields: Any):
         """The one path for a source change (OSC, MIDI): session, then monitor and DAW.
 
@@ -488,6 +494,8 @@ class Daemon:
         with self.lock:
             placement = self.session.set_source(track, **fields)
             moved = {k: getattr(placement, k) for k in fields if k in PLACEMENT_FIELDS}
+            if self.daw_applies_gain:
+                moved.pop("gain_db", None)  # the DAW's fader applies it, before the monitor hears it
             if self.monitor is not None and moved:
                 self.monitor.set_source(placement.track, **moved)
             self.adapter.apply(placement.track, placement.gain_db,
@@ -520,7 +528,7 @@ class Daemon:
                 self.monitor.set_reverb_db(plan.reverb_db)
             for s in plan.sources:
                 if self.monitor is not None:
-                    self.monitor.set_source(s.track, **_monitor_fields(s))
+                    self.monitor.set_source(s.track, **_monitor_fields(s, self.daw_applies_gain))
                 if self.adapter.apply(s.track, s.gain_db, azimuth_to_stereo_pan(s.azimuth_deg, s.elevation_deg)):
                     applied.append(s.track)
                 else:
@@ -957,9 +965,14 @@ class Daemon:
                 "summary": "Type what you want; I route it to one of:\n" + "\n".join(lines)}
 
 
-def _monitor_fields(placement: Any) -> dict[str, Any]:
-    """What the live monitor takes of a plan's source placement (every placement field)."""
-    return {k: getattr(placement, k) for k in PLACEMENT_FIELDS}
+def _monitor_fields(placement: Any, daw_applies_gain: bool = False) -> dict[str, Any]:
+    """What the live monitor takes of a plan's source placement: every placement field, except
+    ``gain_db`` when the DAW's fader applies it (the monitor hears the track after that fader:
+    applying it again would count the gain twice)."""
+    fields = {k: getattr(placement, k) for k in PLACEMENT_FIELDS}
+    if daw_applies_gain:
+        fields["gain_db"] = 0.0
+    return fields
 
 
 def _json_size(value: Any) -> int:

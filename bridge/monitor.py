@@ -47,6 +47,7 @@ from numba import njit
 
 from stase.core.conventions import LOCALISATION_MODES
 from stase.core.errors import InputError, StaseError
+from stase.core.rates import check_sample_rate
 from stase.core.placement import check_placement_fields
 from stase.dsp.scene_kernel import COMMAND, COUNT_APPLIED, COUNT_LATENCIES
 
@@ -134,8 +135,9 @@ class LiveMonitor:
         self.tracks = [str(t) for t in tracks]
         if not self.tracks:
             raise InputError("the live monitor needs at least one track (one input channel per track)")
-        if block_size < 1 or sample_rate < 1:
-            raise InputError(f"block_size and sample_rate must be positive, got {block_size}, {sample_rate}")
+        check_sample_rate(sample_rate, "sample_rate")
+        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+            raise InputError(f"block_size must be a positive number of frames, got {block_size!r}")
         self.sample_rate, self.block_size = int(sample_rate), int(block_size)
         self.slots = {name.lower(): i for i, name in enumerate(self.tracks)}
         self.queue = CommandQueue(queue_capacity, COMMAND)

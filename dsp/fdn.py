@@ -38,6 +38,7 @@ import numba as nb
 import numpy as np
 
 from stase.core.errors import InputError
+from stase.core.rates import check_sample_rate
 
 
 def _is_prime(n: int) -> bool:
@@ -270,8 +271,7 @@ class FdnReverb:
                  max_delay_ms: float = 45.0, coherence_hz: float = 500.0,
                  predelay_ms: float = 0.0, block_size: int = 1024, level: str = "broadband",
                  tone_correction: bool = True):
-        if not (sample_rate > 0 and math.isfinite(sample_rate)):
-            raise InputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+        sample_rate = check_sample_rate(sample_rate, "sample_rate")
         if not (0.01 <= t60_s <= 30.0):
             raise InputError(f"t60_s must be within 0.01..30 s, got {t60_s!r}")
         if n_lines < 4 or n_lines > 64 or n_lines & (n_lines - 1):

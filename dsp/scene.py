@@ -46,6 +46,7 @@ import numpy as np
 from stase.core.conventions import LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M
 from stase.dsp.distance import air_absorption_db_per_m, air_reference_hz
 from stase.core.errors import InputError, StaseError
+from stase.core.rates import check_sample_rate
 from stase.dsp.hrtf import HrtfSet, load_hrtf
 from stase.dsp import scene_kernel as K
 
@@ -95,8 +96,7 @@ class SceneRenderer:
     def __init__(self, sample_rate: int = 48000, block_size: int = 128, room: str | None = "dry_studio",
                  reverb_engine: str = "convolution", hrtf: HrtfSet | str | Path | None = None,
                  max_sources: int = 256, ramp_s: float = 0.02, reverb_db: float = 0.0):
-        if not isinstance(sample_rate, (int, np.integer)) or sample_rate < 8000:
-            raise InputError(f"sample_rate must be an integer >= 8000 Hz, got {sample_rate!r}")
+        sample_rate = check_sample_rate(sample_rate, "sample_rate")
         if not isinstance(block_size, (int, np.integer)) or block_size < 1:
             raise InputError(f"block_size must be a positive integer, got {block_size!r}")
         if not isinstance(max_sources, (int, np.integer)) or max_sources < 1:

@@ -432,3 +432,21 @@ def test_the_lock_is_held_by_a_live_process_only(tmp_path):
         holder.wait(10)
     s = Session(path, exclusive=True)  # a killed holder's lock is gone with it
     s.close()
+
+
+@pytest.mark.parametrize("daw, forwarded", [("none", True), ("reaper", False)])
+def test_the_monitor_does_not_count_a_daw_fader_twice(tmp_path, daw, forwarded):
+    """With a DAW adapter, gain_db moves the DAW's fader and the monitor hears the track after
+    that fader: it must render the track at 0 dB, not apply gain_db a second time."""
+    d = Daemon(_config(tmp_path / "s.json", daw=daw, daw_port=9, daw_listen_port=0))
+    d.start()
+    try:
+        d.session.set_tracks([{"name": "Vox"}])
+        d.monitor = monitor = _RecordingMonitor()
+        d.set_source("Vox", gain_db=-6.0, azimuth_deg=30.0)
+        sent = [fields for track, fields in monitor.moves if track == "Vox"]
+        assert sent and sent[-1]["azimuth_deg"] == 30.0
+        assert ("gain_db" in sent[-1]) is forwarded
+    finally:
+        d.monitor = None
+        d.stop()
