@@ -290,6 +290,8 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     def contiguous(i: int, j: int) -> bool:
         """Words ``i..j-1`` stand next to each other in the text (no cue words or punctuation
         between them: "bass 40 degrees left, gtr r" holds no "bass gtr")."""
+        if j - i == 2:   # the usual multi-word name: one gap, no generator
+            return not text[ends[i]:starts[i + 1]].strip(" _-")
         return all(not text[ends[k]:starts[k + 1]].strip(" _-") for k in range(i, j - 1))
 
     for hit in lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, min_words=2):
@@ -315,8 +317,11 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                     mentions.append(Mention(words[i], starts[i], ends[i], same, None, "name"))
                     taken[i] = True
             continue
+        second, last = tw[1], len(words) - n
         for i in positions[tw[0]]:
-            if i + n <= len(words) and not any(taken[i:i + n]) and words[i:i + n] == tw and contiguous(i, i + n):
+            # cheapest test first: the second word (most occurrences of a first word fail it)
+            if i <= last and words[i + 1] == second and not taken[i] and words[i:i + n] == tw \
+                    and not any(taken[i:i + n]) and contiguous(i, i + n):
                 add(i, i + n, same, "name")
     # 2. lexicon aliases, never straddling a word taken above; a free word's fuzzy spelling
     #    depends on nothing but the word, so it is asked once per distinct word
@@ -430,7 +435,7 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
     """
     vocabulary = vocabulary or Vocabulary(text)
     rules = [rule for rule in RULES if vocabulary.holds(rule.groups)]
-    taken = [False] * len(text) if len(rules) > 1 else []
+    taken = bytearray(len(text)) if len(rules) > 1 else bytearray()
     shielded = None
     if guarded and any(rule.guarded for rule in rules):
         shielded = bytearray(len(text) + 1)
@@ -474,7 +479,7 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
             if not fields:
                 continue
             if mark:
-                taken[s:e] = [True] * (e - s)
+                taken[s:e] = b"\x01" * (e - s)
             found.append((s, e, fields))
     found.sort(key=itemgetter(0))
     return found
@@ -797,8 +802,11 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
                    [], model.fallback.copy(), model.edit_relative.copy(), model.anchor, model.precedence.copy())
 
     anchored: dict[tuple[int, str], dict] = {}
+    # equal expressions share their fields dict: look for anchor phrases once per distinct one
+    any_anchor = any(f.get("anchor") for f in {id(f): f for _, _, f in exprs}.values())
     for c in active:
-        _take_anchors(c, anchored)
+        if any_anchor:
+            _take_anchors(c, anchored)
         if c["exprs"] and not c["mentions"] and not c["absent"]:
             _take_plan_values(c, text, result)
     swapped = {t for a, b, _ in result.swaps for t in (a, b)}
@@ -863,9 +871,12 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
                         like = model[id(f)] = _one_cue(s, e, f, text)
                     lo = mm.start if mm.start < s else s
                     hi = mm.end if mm.end > e else e
-                    append(Cue(text[lo:hi].strip(), s, e, like.values.copy(), like.relative.copy(), like.spread_deg,
-                               mm.tracks.copy(), like.fallback.copy(), like.edit_relative.copy(), like.anchor,
-                               like.precedence.copy()))
+                    # the cue's dicts are shared with its model: cues are read-only once parsed
+                    # (only _combine writes them, while building one), and ten thousand copies of
+                    # five small dicts were a third of a 100 kB parse
+                    append(Cue(text[lo:hi].strip(), s, e, like.values, like.relative, like.spread_deg,
+                               mm.tracks.copy(), like.fallback, like.edit_relative, like.anchor,
+                               like.precedence))
                 else:
                     append(_attach(_one_cue(s, e, f, text), [mm], text, shared=False))
             continue
