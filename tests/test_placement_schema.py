@@ -336,3 +336,26 @@ def test_the_midi_default_map_sweeps_the_normalised_ranges():
     with pytest.raises(InputError, match=r"controls\[3\]\.max: gain_db must be in \[-120, 24\] dB, got 25"):
         check_mapping(broken)
     assert not math.isnan(by_field["gain_db"][0])
+
+
+_EDGE_VALUES = [0, 1, -1, 0.1, 1e-9, 100.0, 100.0000001, -120.0, -120.0001, 24.0, 24.0001, 12.0,
+                12.0001, -60.0, -60.0001, 1e308, float("nan"), float("inf"), -float("inf"), True,
+                False, "1", None, 2 ** 60, -180.0, 180.0, 180.1, 90.0, -90.0, 90.5, "hrtf", "pan",
+                "itd_ild", "HRTF", "x", [], {}]
+
+
+@pytest.mark.parametrize("key", sorted(placement.FIELD_SPECS))
+def test_the_fast_path_accepts_only_what_the_schema_accepts(key, monkeypatch):
+    """placement_problems answers plain in-bounds numbers and modes without jsonschema (a live
+    move checks its fields every block); on every edge value it agrees with the schema."""
+    slow = {}
+    with monkeypatch.context() as m:
+        m.setattr(placement, "_fast_accept", lambda fields: None)
+        for v in _EDGE_VALUES:
+            slow[repr(v)] = placement.placement_problems({key: v})
+    for v in _EDGE_VALUES:
+        fast = placement._fast_accept({key: v})
+        accepted, problems = slow[repr(v)]
+        if fast is not None:
+            assert problems == [] and accepted == fast, (key, v)
+        assert placement.placement_problems({key: v}) == (accepted, problems), (key, v)

@@ -116,6 +116,37 @@ def track_name_problem(name: Any) -> str | None:
     return problems[0] if problems else None
 
 
+def _fast_accept(fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The accepted fields when every one is a number or mode plainly inside the schema's bounds
+    (:data:`FIELD_SPECS`, read from the same schema), else None (then jsonschema decides and
+    words the problems).  A live move checks its fields on every block: jsonschema's 75-125 us
+    per call cost two thirds of the moving-source budget, this takes about 2 us."""
+    accepted: dict[str, Any] = {}
+    for key, value in fields.items():
+        spec = FIELD_SPECS.get(key)
+        if spec is None:
+            return None
+        if spec.kind == "number":
+            if type(value) is not float and (type(value) is not int or abs(value) > 2 ** 53):
+                return None
+            x = float(value)
+            if x != x or x in (_INF, -_INF):
+                return None
+            if spec.minimum is not None and (x <= spec.minimum if spec.exclusive_minimum else x < spec.minimum):
+                return None
+            if spec.maximum is not None and x > spec.maximum:
+                return None
+            accepted[key] = x
+        elif spec.kind == "mode" and value in MODES and type(value) is str:
+            accepted[key] = value
+        else:
+            return None
+    return accepted
+
+
+_INF = float("inf")
+
+
 def placement_problems(fields: dict[str, Any], where: str = "") -> tuple[dict[str, Any], list[str]]:
     """Check a (partial) placement update against the schema; returns ``(accepted fields, problems)``.
 
@@ -125,6 +156,9 @@ def placement_problems(fields: dict[str, Any], where: str = "") -> tuple[dict[st
     """
     if not isinstance(fields, dict):
         return {}, [f"{where}placement must be an object of fields, got {type(fields).__name__}"]
+    fast = _fast_accept(fields)
+    if fast is not None:
+        return fast, []
     problems = schema_problems(_check_of_placement(), fields, where.rstrip("."))
     accepted: dict[str, Any] = {}
     for key, value in fields.items():
