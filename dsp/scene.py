@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stase.core.conventions import LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M
+from stase.core.conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DISTANCE_M, REFERENCE_DISTANCE_M,
+                                   wrap_azimuth_deg)
 from stase.dsp.distance import air_absorption_db_per_m, air_reference_hz
 from stase.core.errors import InputError, StaseError
 from stase.core.rates import check_sample_rate
@@ -286,8 +287,7 @@ class SceneRenderer:
                 and role is _UNSET and reverb_db is None and type(azimuth_deg) is float
                 and math.isfinite(azimuth_deg)):
             # the common live move, a new azimuth alone: nothing else to check or work out
-            az = (azimuth_deg + 180.0) % 360.0 - 180.0
-            placement = dict(last, azimuth_deg=180.0 if az == -180.0 else az)
+            placement = dict(last, azimuth_deg=wrap_azimuth_deg(azimuth_deg))
             self._place(out, self._row_of[key], v, placement, new_voice=False)
             self._placement[key] = placement
             return
@@ -502,9 +502,7 @@ def _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode):
         raise InputError(f"distance_m must be > 0, got {distance_m}")
     if mode not in K.MODE_CODES:
         raise InputError(f"mode {mode!r} is not one of {LOCALISATION_MODES}")
-    az = (float(azimuth_deg) + 180.0) % 360.0 - 180.0
-    if az == -180.0:
-        az = 180.0
+    az = wrap_azimuth_deg(float(azimuth_deg))
     return (az, min(max(float(elevation_deg), -90.0), 90.0),
             min(max(float(distance_m), MIN_DISTANCE_M), MAX_DISTANCE_M), float(gain_db), mode)
 

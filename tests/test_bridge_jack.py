@@ -9,7 +9,6 @@ If jackd cannot start, they fail and say why.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -87,54 +86,13 @@ def test_wrong_block_size_is_silenced_and_counted():
 # ------------------------------------------------------------------ real JACK
 @pytest.fixture(scope="module")
 def jack_server():
-    jackd = shutil.which("jackd")
-    if jackd is None:
-        pytest.fail("jackd not found: install Debian's jackd2 (apt-get install --no-install-recommends jackd2)")
-    name = f"stase-test-{os.getpid()}"
-    old = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    log_path = Path(f"/tmp/{name}.log")
-    proc = None
-    # real-time scheduling where the OS allows it (root, CAP_SYS_NICE): on a machine shared with
-    # other jobs the non-real-time dummy driver is starved and the graph xruns for reasons that
-    # have nothing to do with us; otherwise the command the issue names, --no-realtime
-    for scheduling in (["-R", "-P", "60"], ["--no-realtime"]):
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen([jackd, "-n", name, *scheduling, "-d", "dummy", "-r", str(RATE),
-                                     "-p", str(BLOCK), "-C", "4", "-P", "2"], stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and proc.poll() is None:
-            if "system:playback_1" in subprocess.run(["jack_lsp"], capture_output=True, text=True,
-                                                       timeout=10).stdout:
-                break
-            time.sleep(0.2)
-        if proc.poll() is None and time.monotonic() < deadline:
-            break
-        proc.kill()
-        proc.wait(5)
-    else:
-        pytest.fail(f"jackd did not come up (real-time or not) in 15 s: {log_path.read_text()[-1500:]}")
+    """A private JACK dummy server for this module (tests/ardour_host.py's, the one helper)."""
+    from ardour_host import ArdourUnavailable, jack_server as run_jack
     try:
-        import sounddevice as sd
-        sd._terminate()   # PortAudio lists JACK only if a server ran when it initialised
-        sd._initialize()
-        yield name
-    finally:
-        import sounddevice as sd
-        sd._terminate()   # close PortAudio's JACK client while the server still runs
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if old is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = old
-        log_path.unlink(missing_ok=True)
-        sd._initialize()
+        with run_jack(rate=RATE, period=BLOCK, capture_ports=4) as name:
+            yield name
+    except ArdourUnavailable as exc:
+        pytest.fail(f"{exc} (apt-get install --no-install-recommends jackd2)")
 
 
 def jack_ports() -> set[str]:

@@ -7,45 +7,18 @@ line on stderr) and to leave the file in place.
 from __future__ import annotations
 
 import json
-import select
-import socket
-import threading
 
 import pytest
 
 from stase.bridge.dispatcher import MAX_REQUEST_CHARS
-from stase.bridge.osc_transport import build_message, parse_datagram
 from stase.cli import main as stase_main
+from daemon_helpers import FakePeer  # tests/ is on sys.path in pytest
 
 
-class EchoPeer:
+def EchoPeer():
     """Answers every ``/stase/<verb>`` request with ``result = {"verb", "params"}``."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.requests: list[tuple[str, dict]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            if not select.select([self.sock], [], [], 0.05)[0]:
-                continue
-            data, sender = self.sock.recvfrom(65535)
-            address, args = parse_datagram(data)[0]
-            params = json.loads(args[0])
-            self.requests.append((address, params))
-            reply = {"id": params["id"], "ok": True, "status": "done",
-                     "result": {"verb": address, "params": params}}
-            self.sock.sendto(build_message("/stase/reply", [json.dumps(reply)]), sender)
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(1)
-        self.sock.close()
+    return FakePeer(lambda address, params, copies: {"id": params["id"], "ok": True, "status": "done",
+                                                     "result": {"verb": address, "params": params}})
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ track count; 15/22: out-of-range ports, timeouts, sample rates and block sizes a
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
-import select
 import socket
 import sys
-import threading
 import time
 
 import pytest
@@ -22,8 +19,9 @@ from stase.bridge.adapters.ardour import ArdourAdapter
 from stase.bridge.adapters.reaper import ReaperAdapter
 from stase.cli import main as stase_main
 from stase.bridge.client import (EXIT_BUSY, RETRY_VERBS, DaemonBusy, DaemonUnreachable, request)
-from stase.bridge.osc_transport import OscEndpoint, build_message, parse_datagram, proc_udp_drops
+from stase.bridge.osc_transport import OscEndpoint, build_message, proc_udp_drops
 from stase.core.errors import InputError
+from daemon_helpers import FakePeer  # tests/ is on sys.path in pytest
 
 ON_LINUX = sys.platform.startswith("linux")
 
@@ -113,35 +111,13 @@ def test_daemon_status_shows_kernel_drops_under_osc(tmp_path):
 
 
 # ------------------------------------------------------------------ 10: client retries, busy
-class SilentPeer:
+def SilentPeer(answer_on=None):
     """A bound UDP port that reads requests and answers only the ``answer_on``-th copy of each."""
-
-    def __init__(self, answer_on=None):
-        self.sock = udp_socket()
-        self.port = self.sock.getsockname()[1]
-        self.answer_on = answer_on
-        self.requests = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            if not select.select([self.sock], [], [], 0.05)[0]:
-                continue
-            data, sender = self.sock.recvfrom(65535)
-            address, args = parse_datagram(data)[0]
-            params = json.loads(args[0])
-            self.requests.append((address, params["id"]))
-            copies = sum(1 for _, rid in self.requests if rid == params["id"])
-            if self.answer_on is not None and copies == self.answer_on:
-                reply = {"id": params["id"], "ok": True, "status": "done", "result": {"copy": copies}}
-                self.sock.sendto(build_message("/stase/reply", [json.dumps(reply)]), sender)
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(1)
-        self.sock.close()
+    def answer(address, params, copies):
+        if answer_on is not None and copies == answer_on:
+            return {"id": params["id"], "ok": True, "status": "done", "result": {"copy": copies}}
+        return None
+    return FakePeer(answer)
 
 
 def test_client_resends_a_short_request_until_it_is_answered():
@@ -150,7 +126,7 @@ def test_client_resends_a_short_request_until_it_is_answered():
         reply = request("set_source", {"track": "Vox", "azimuth_deg": 10}, port=peer.port,
                         timeout_s=3.0)
         assert reply["ok"] and reply["result"]["copy"] == 3
-        ids = {rid for _, rid in peer.requests}
+        ids = {params['id'] for _, params in peer.requests}
         assert len(ids) == 1 and len(peer.requests) == 3  # the same id each time, then it stopped
     finally:
         peer.close()
@@ -176,7 +152,7 @@ def test_client_says_busy_not_start_it_when_the_port_is_reachable_but_silent(cap
         assert "busy" in err and "no reply within 1 s" in err and "overloaded" in err
         assert "stase serve" not in err
         # back-off: sent at 0, 0.25 and 0.75 s (the next would be at 1.75 s), one id
-        assert 2 <= len(peer.requests) <= 3 and len({rid for _, rid in peer.requests}) == 1
+        assert 2 <= len(peer.requests) <= 3 and len({params['id'] for _, params in peer.requests}) == 1
     finally:
         peer.close()
 

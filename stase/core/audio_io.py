@@ -55,39 +55,18 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     survive the rename); when the file already exists its mode is kept.  A symlink is followed:
     its target is replaced and the link stays a link.
     """
-    import secrets
-    import stat
     target = Path(os.path.realpath(Path(path)))
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         keep_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         keep_mode = None
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"could not create a temp file next to {target}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            if keep_mode is not None:
-                os.fchmod(fh.fileno(), keep_mode)
-            fh.write(text)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        if keep_mode is not None:
+            os.fchmod(fh.fileno(), keep_mode)
+        fh.write(text)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def file_kind(path: Path) -> str:

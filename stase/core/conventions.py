@@ -28,6 +28,9 @@ LOCALISATION_MODES = ("pan", "itd_ild", "hrtf")
 
 def wrap_azimuth_deg(azimuth_deg):
     """Wrap azimuth(s) to (-180, 180] degrees (scalar in, scalar out)."""
+    if type(azimuth_deg) is float or type(azimuth_deg) is int:  # plain maths: a live move asks per block
+        a = (azimuth_deg + 180.0) % 360.0 - 180.0
+        return 180.0 if a == -180.0 else float(a)
     a = np.mod(np.asarray(azimuth_deg, dtype=float) + 180.0, 360.0) - 180.0
     a = np.where(a == -180.0, 180.0, a)
     return float(a) if np.ndim(a) == 0 else a
