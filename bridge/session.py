@@ -58,6 +58,7 @@ except ImportError:  # pragma: no cover - not POSIX: no lock (logged)
 from stase.core.audio_io import atomic_write_text
 from stase.core.errors import InputError, StaseError
 from stase.core.placement import MAX_TRACK_NAME_CHARS, NUMERIC_FIELDS, check_placement_fields, track_name_problem
+from stase.core.names import find_track, same_track, track_key
 from stase.core.plan import Plan, SourcePlacement
 
 log = logging.getLogger("stase.session")
@@ -162,21 +163,29 @@ def _salvage_plan(data: dict, where: str) -> tuple[Plan, list[str]]:
         problems.append(f"{where}.sources: must be a list; ignored")
         sources = []
     kept: list[SourcePlacement] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for i, s in enumerate(sources):
         try:
             placement = Plan.from_dict({"sources": [s]}, source=f"{where}.sources[{i}]").sources[0]
             problem = track_name_problem(placement.track)
-            if problem is None and placement.track.lower() in seen:
-                problem = f"track {placement.track!r} appears twice"
+            if problem is None and track_key(placement.track) in seen:
+                earlier = seen[track_key(placement.track)]
+                problem = f"track {placement.track!r} appears twice" + (
+                    "" if earlier == placement.track else f" (the same track as {earlier!r})")
         except Exception as exc:  # noqa: BLE001
             problem = _short(exc)
         if problem is not None:
             problems.append(f"{where}.sources[{i}]: {problem}; dropped")
             continue
-        seen.add(placement.track.lower())
+        seen.setdefault(track_key(placement.track), placement.track)
         kept.append(placement)
     return Plan(sources=kept, **values), problems
+
+
+def _with_plan_tracks(names: list[str], plan: Plan) -> list[str]:
+    """The DAW's track names, then the plan's sources that are none of them (one name rule)."""
+    keys = {track_key(n) for n in names}
+    return names + [s.track for s in plan.sources if track_key(s.track) not in keys]
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -392,12 +401,11 @@ class Session:
         tracks, problems = clean_tracks(data.get("tracks"))
         plan, plan_problems = restore_plan(data.get("plan"))
         problems += plan_problems
-        known = {t["name"].lower(): t["name"] for t in tracks}
-        known.update({s.track.lower(): s.track for s in plan.sources if s.track.lower() not in known})
+        known = _with_plan_tracks([t["name"] for t in tracks], plan)
         selected = data.get("selected")
         if selected is not None:
-            if isinstance(selected, str) and selected.lower() in known:
-                selected = known[selected.lower()]
+            if isinstance(selected, str) and find_track(selected, known) is not None:
+                selected = find_track(selected, known)
             else:
                 problems.append("selected: not one of the tracks; cleared")
                 selected = None
@@ -522,20 +530,24 @@ class Session:
     # ---------------------------------------------------------------- queries
     def track_names(self) -> list[str]:
         with self.lock:
-            names = [t["name"] for t in self.tracks]
-            known = {n.lower() for n in names}
-            return names + [s.track for s in self.plan.sources if s.track.lower() not in known]
+            return _with_plan_tracks([t["name"] for t in self.tracks], self.plan)
 
     def resolve_track(self, track: Any) -> str:
-        """The canonical spelling of ``track`` (case-insensitive); ``InputError`` if unknown."""
+        """The canonical spelling of ``track`` (the one name rule,
+        :func:`stase.core.names.find_track`: "gtr-l" is "Gtr L"); ``InputError`` if unknown or
+        ambiguous (two tracks with that key and neither spelt so)."""
         if not isinstance(track, str) or not track.strip():
             raise InputError(f"track must be a non-empty string, got {track!r}")
         if len(track) > MAX_TRACK_NAME_CHARS:
             raise InputError(f"unknown track (a name of {len(track)} characters; track names have "
                              f"at most {MAX_TRACK_NAME_CHARS})")
-        for name in self.track_names():
-            if name.lower() == track.lower():
-                return name
+        names = self.track_names()
+        name = find_track(track, names)
+        if name is not None:
+            return name
+        same = [n for n in names if same_track(n, track)]
+        if len(same) > 1:
+            raise InputError(f"track {track!r} is ambiguous: it could be any of {same}; spell it as one of them")
         raise InputError(f"unknown track {track!r}; known tracks: {self.track_names()}")
 
     def placement(self, track: str) -> SourcePlacement:
@@ -575,7 +587,8 @@ class Session:
         with self.lock:
             name = self.resolve_track(track)
             sources = list(self.plan.sources)
-            index = next((i for i, s in enumerate(sources) if s.track.lower() == name.lower()), None)
+            planned = find_track(name, [s.track for s in sources])
+            index = next((i for i, s in enumerate(sources) if s.track == planned), None)
             current = sources[index] if index is not None else SourcePlacement(track=name)
             updated = dataclasses.replace(current, provenance=dict(current.provenance))
             for key, value in accepted.items():

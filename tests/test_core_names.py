@@ -45,3 +45,40 @@ def test_renderer_and_advisor_agree_on_a_daw_spelling():
     assert pairs == {"Gtr L": "Gtr_L", "bass": "Bass"}
     with pytest.raises(InputError, match="ignoring case, spaces and punctuation"):
         match_stems({"Gtr_R": np.zeros(64, dtype=np.float32)}, plan)
+
+
+# -- the plan and the session follow the same rule ------------------------------------------------
+def test_find_track_prefers_the_exact_spelling_and_never_guesses():
+    from stase.core.names import find_track
+    assert find_track("gtr-l", ["Vox", "Gtr L"]) == "Gtr L"
+    assert find_track("Gtr L", ["Gtr-L", "gtr l"]) == "gtr l"          # case-insensitive exact wins
+    assert find_track("Gtr L", ["Gtr-L", "gtr_l"]) is None             # two keys, no exact: ambiguous
+    assert find_track("Bass", ["Vox"]) is None
+
+
+def test_plan_finds_a_source_by_any_spelling_and_refuses_two_spellings_of_one_track():
+    plan = Plan(sources=[SourcePlacement(track="Gtr L", azimuth_deg=40.0)])
+    assert plan.source("gtr_l").azimuth_deg == 40.0
+    with pytest.raises(InputError, match="appears twice.*same track as 'Gtr L'"):
+        Plan.from_dict({"sources": [{"track": "Gtr L"}, {"track": "gtr-l"}]})
+
+
+def test_session_edits_the_planned_source_whatever_the_daw_spelling(tmp_path):
+    from stase.bridge.session import Session
+    session = Session(tmp_path / "s.json", durable=False)
+    session.set_plan(Plan(sources=[SourcePlacement(track="gtr l", azimuth_deg=40.0)]))
+    session.set_tracks([{"name": "Gtr-L", "daw_id": 1}, {"name": "Vox", "daw_id": 2}])
+    assert session.resolve_track("GTR L") == "Gtr-L"
+    session.set_source("gtr_l", azimuth_deg=-20.0)
+    assert [s.track for s in session.plan.sources] == ["gtr l"]        # edited, not duplicated
+    assert session.plan.source("Gtr-L").azimuth_deg == -20.0
+    assert session.track_names() == ["Gtr-L", "Vox"]
+
+
+def test_session_refuses_an_ambiguous_spelling(tmp_path):
+    from stase.bridge.session import Session
+    session = Session(tmp_path / "s.json", durable=False)
+    session.set_tracks([{"name": "Gtr-L", "daw_id": 1}, {"name": "Gtr_L", "daw_id": 2}])
+    assert session.resolve_track("gtr_l") == "Gtr_L"
+    with pytest.raises(InputError, match="ambiguous"):
+        session.resolve_track("gtr l")

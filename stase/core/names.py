@@ -16,6 +16,7 @@ Functions
 ---------
 track_key(name)                  the comparison key of a track name
 same_track(a, b)                 True when ``a`` and ``b`` name the same track
+find_track(name, candidates)     the one candidate that is the same track as ``name`` (or None)
 pair_names(wanted, available)    ({wanted: available}, [unpaired wanted], [unused available])
 duplicate_names(names)           [(first, second)] pairs of names that are the same track
 """
@@ -35,6 +36,24 @@ def track_key(name: str) -> str:
 def same_track(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` name the same track."""
     return track_key(a) == track_key(b)
+
+
+def _fold(name: str) -> str:
+    return unicodedata.normalize("NFKC", str(name)).casefold()
+
+
+def find_track(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate that is the same track as ``name``: an exact case-insensitive spelling
+    first, else the only candidate with the same :func:`track_key`; ``None`` when there is none
+    or when two candidates share the key (ambiguous matches are never guessed)."""
+    candidates = list(candidates)
+    folded = _fold(name)
+    for candidate in candidates:
+        if _fold(candidate) == folded:
+            return candidate
+    key = track_key(name)
+    hits = [c for c in candidates if track_key(c) == key]
+    return hits[0] if len(hits) == 1 else None
 
 
 def pair_names(wanted: Iterable[str], available: Iterable[str]) -> tuple[dict[str, str], list[str], list[str]]:

@@ -44,6 +44,7 @@ from typing import Any
 from stase.core.conventions import MAX_DISTANCE_M, MIN_DISTANCE_M, clamp_elevation_deg, wrap_azimuth_deg
 from stase.core.errors import InputError
 from stase.core.placement import MAX_TRACK_NAME_CHARS
+from stase.core.names import find_track, track_key
 from stase.core.schemas import PLAN_SCHEMA_PATH, load_schema, schema_problems, shown, validator
 
 #: The plan's JSON Schema (stase/core/plan.schema.json; its sources ``$ref`` the placement schema).
@@ -117,9 +118,11 @@ class Plan:
     reverb_db: float = 0.0
 
     def source(self, track: str) -> SourcePlacement:
-        """The placement for ``track`` (case-insensitive); KeyError names the known tracks."""
+        """The placement for ``track`` (the one name rule, :func:`stase.core.names.find_track`:
+        "gtr-l" finds "Gtr L"); KeyError names the known tracks."""
+        name = find_track(track, [s.track for s in self.sources])
         for s in self.sources:
-            if s.track.lower() == track.lower():
+            if s.track == name:
                 return s
         raise KeyError(f"no source {track!r} in the plan; tracks: {[s.track for s in self.sources]}")
 
@@ -215,13 +218,15 @@ def plan_problems(data: Any) -> list[str]:
     if isinstance(data.get("music"), dict):
         problems.extend(_music_problems(data["music"]))
     sources = data.get("sources")
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for i, s in enumerate(sources if isinstance(sources, list) else []):
         track = s.get("track") if isinstance(s, dict) else None
         if isinstance(track, str) and track.strip() and len(track) <= MAX_TRACK_NAME_CHARS:
-            if track.lower() in seen:
-                problems.append(f"sources[{i}].track: {track!r} appears twice")
-            seen.add(track.lower())
+            key = track_key(track)
+            if key in seen:
+                same = "" if seen[key] == track else f" (the same track as {seen[key]!r})"
+                problems.append(f"sources[{i}].track: {track!r} appears twice{same}")
+            seen.setdefault(key, track)
     return problems
 
 
