@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stase.core.errors import InputError
+from stase.core.names import track_key
 from stase.core.placement import (FIELD_SPECS, GAIN_DB_RANGE, NUMERIC_FIELDS, PLACEMENT_SCHEMA_ID,
                                   REVERB_DB_RANGE, field_problem)
 from stase.core.plan import Plan, SourcePlacement, clip_provenance
@@ -198,9 +199,9 @@ def plan_diff(before: Plan, after: Plan) -> list[dict[str, Any]]:
         if getattr(before, key) != getattr(after, key):
             rows.append({"track": None, "field": key, "before": getattr(before, key),
                          "after": getattr(after, key), "provenance": after.mix_notes[-200:] if key == "room" else ""})
-    old = {s.track.lower(): s for s in before.sources}
+    old = {track_key(s.track): s for s in before.sources}
     for s in after.sources:
-        o = old.get(s.track.lower())
+        o = old.get(track_key(s.track))
         for key in (*EDIT_FIELDS, "mode"):
             a, b = (getattr(o, key) if o else None), getattr(s, key)
             if a is None or (a != b and not (isinstance(a, float) and abs(a - b) < 1e-9)):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from stase.core.errors import InputError
+from stase.core.names import track_key
 
 DEMO_PROMPT = ("a jazz quintet in a small club late at night: saxophone a bit left, trumpet on the "
                "right, piano further left, upright bass and drums at the back")
@@ -65,9 +66,9 @@ def music_from_plan(plan) -> dict:
     """plan.music, or one built from the plan's template and sources when the plan has none."""
     music = dict(plan.music or {})
     music.setdefault("template", plan.template)
-    names = {s.track.lower() for s in plan.sources}
+    names = {track_key(s.track) for s in plan.sources}
     listed = [i for i in music.get("instruments") or [] if isinstance(i, dict)
-              and str(i.get("track", "")).lower() in names]
+              and track_key(str(i.get("track", ""))) in names]
     if len(listed) != len(plan.sources):
         music["instruments"] = [{"track": s.track, "role": s.role} for s in plan.sources]
     return music
