@@ -118,34 +118,38 @@ OPEN_INTENTS: tuple[OpenIntent, ...] = (
                           r"\bwhat(?:'s| is) wrong\b", r"\bwhat do you (?:think|suggest|recommend)\b",
                           r"\byour (?:call|suggestion|opinion)\b", r"\bmake it (?:sound )?better\b"),
                "asks the advisor (a read tool); its fader moves come back as a proposal"),
+    OpenIntent("bigger_room", (r"\b(?:bigger|larger|huger|grander|more spacious|vaster|roomier) (?:room|space|hall|venue|acoustic|place)\b",
+                               r"\bbigger sounding room\b", r"\b(?:room|space|hall|venue) (?:bigger|larger)\b",
+                               r"\bmore (?:room sound|hall|of a hall)\b", r"(?<!less )\barena\b", r"(?<!less )\bstadium\b",
+                               r"\bgo bigger\b"),
+                   "moves the plan to the next larger enclosed room preset (volume)"),
+    OpenIntent("smaller_room", (r"\b(?:smaller|tighter|tinier|cosier|cozier) (?:room|space|hall|venue|acoustic|place)\b",
+                                r"\b(?:room|space) (?:smaller|tighter)\b", r"\bgo smaller\b"),
+                    "moves the plan to the next smaller room preset (volume)"),
     OpenIntent("give_room", (r"\bfight(?:ing|s)?\b", r"\bclash(?:ing|es)?\b", r"\bcrowded\b", r"\bcramped\b",
                              r"\bon top of each other\b", r"\bstepping on\b", r"\bcompeting\b", r"\bmasking\b",
-                             r"\bgive (?:them|it|each other|everyone|the \w+(?: \w+)?) (?:some |more )?(?:room|space|air)\b",
+                             r"\bgive (?:\w+ ){1,6}?(?:some |more )?(?:room|space|air)\b(?<!the mix more space)(?<!it more space)",
                              r"\bseparat(?:e|ion)\b", r"\bbreathing room\b", r"\buntangle\b", r"\bpiled up\b",
                              r"\btoo close together\b", r"\bbump(?:ing)? into\b", r"\bcollid(?:e|ing)\b"),
                "moves the named tracks apart: each pair's angular separation grows by >= 20 deg"),
-    OpenIntent("stage", (r"\bon (?:the )?stage\b", r"\bonstage\b", r"\bamong (?:the )?(?:band|musicians|players)\b",
-                         r"\bin the middle of (?:the )?(?:band|musicians|players|orchestra|ensemble)\b",
+    OpenIntent("stage", (r"(?<!back )\bon (?:the )?stage\b", r"\bonstage\b", r"\bamong (?:the )?(?:band|musicians|players)\b",
+                         r"\bin the middle of (?:the )?(?:band|musicians|players|orchestra|ensemble|quartet|trio|quintet|"
+                         r"group|section|strings|choir)\b",
                          r"\bsurround(?:ed)? (?:me|by)\b", r"\bin the band\b", r"\bdrum(?:mer)?'?s? (?:seat|stool|throne)\b",
                          r"\bconductor'?s? (?:podium|position|spot)\b", r"\bplaying with (?:them|the band)\b"),
                "puts the listener among the players: distance x0.6, azimuths spread x1.4"),
-    OpenIntent("bigger_room", (r"\b(?:bigger|larger|huger|grander|more spacious|vaster|roomier) (?:room|space|hall|venue|acoustic|place)\b",
-                               r"\bbigger sounding room\b", r"\b(?:room|space|hall|venue) (?:bigger|larger)\b",
-                               r"\bmore (?:room sound|hall|of a hall)\b", r"\barena\b", r"\bstadium\b"),
-                   "moves the plan to the next larger enclosed room preset (volume)"),
-    OpenIntent("smaller_room", (r"\b(?:smaller|tighter|tinier|cosier|cozier) (?:room|space|hall|venue|acoustic|place)\b",
-                                r"\b(?:room|space) (?:smaller|tighter)\b"),
-                    "moves the plan to the next smaller room preset (volume)"),
     OpenIntent("intimate", (r"\bintimate\b", r"\bintimacy\b", r"\bcos(?:y|ier)\b", r"\bcoz(?:y|ier)\b",
                             r"\bup close and personal\b", r"\bin my ears?\b", r"\bpersonal\b", r"\bprivate\b",
                             r"\bwhisper", r"\bsmall gig\b", r"\bjust for me\b", r"\bfront row\b"),
                 "distance x0.7 for every track and the plan's reverb_db 4 dB lower"),
     OpenIntent("narrower", (r"\bnarrower\b", r"\bnarrow\b", r"\bless wide\b", r"\btoo wide\b", r"\bcollapse\b",
-                            r"\bmore focused\b", r"\bfocus(?: it| things| the (?:image|mix))\b", r"\bbring (?:it|everything|them|things) in\b",
+                            r"\bmore focused\b", r"\bfocus(?: it| things| the (?:image|mix))\b", r"\b(?:bring|pull|tuck|draw) (?:\w+ ){0,3}in\b(?! (?:louder|quieter|front|the mix))",
                             r"\btighten\b", r"\btighter\b", r"\bcloser together\b", r"\bmore mono\b", r"\bcentred\b|\bcentered\b"),
                 "azimuths of the named tracks x0.5 (at least 12 deg towards the centre)"),
     OpenIntent("wider", (r"\bwider\b", r"\bwiden\b", r"\bopen (?:\w+ ){0,3}up\b", r"\bopen it\b", r"\bspread\b",
-                         r"\bmore (?:space|width|spacious|air|room to breathe)\b", r"\bspacious\b", r"\bbroader\b",
+                         r"\bmore (?:space|width|spacious|air|room to breathe)\b", r"\bspacious\b", r"\bbroader\b", r"\bbroaden\b",
+                         r"\bwide\b", r"\b(?:further|farther|wider) apart\b", r"\bsideways\b",
+                         r"\b(?:push|move|pan|send|spread|throw) (?:\w+ ){0,3}out(?: to the sides?| wide)?\b",
                          r"\bexpand\b", r"\bstretch\b", r"\bbigger stereo\b", r"\bbig(?:ger)? image\b", r"\bpanoramic\b",
                          r"\bless cramped\b", r"\bfeels? small\b", r"\bboxed in\b", r"\bclaustrophobic\b"),
              "azimuths of the named tracks away from the centre: x1.6, at least +20 deg, at most 120 deg"),
@@ -153,16 +157,91 @@ OPEN_INTENTS: tuple[OpenIntent, ...] = (
                           r"\bforward\b", r"\bmore present\b", r"\bpresence\b", r"\btoo far\b", r"\bdistant\b"),
                "distance of the named tracks x0.7"),
     OpenIntent("further", (r"\bfurther (?:away|back)\b", r"\bfarther\b", r"\bmore distant\b", r"\bpush (?:\w+ ){0,3}back\b",
-                           r"\brecede\b", r"\bfar away\b", r"\bin the background\b", r"\btoo close\b", r"\bback off\b",
+                           r"\brecede\b", r"\bfar away\b", r"\bin(?:to)? the background\b", r"\btoo close\b", r"\bback off\b",
                            r"\bless (?:in my face|present|upfront)\b"),
                "distance of the named tracks x1.4"),
 )
 _COMPILED = tuple((i, tuple(re.compile(p) for p in i.patterns)) for i in OPEN_INTENTS)
 
+#: Complaints: the state a request says there is too much of, so the wish is the opposite
+#: ("the drums are too far away" wants them closer; the parser alone reads "far away" as the
+#: target and sends them to 12 m).  Rules as data, in precedence order (first match wins), read
+#: on the whole request before the parser: a complaint's words are not a cue.  A request holding
+#: a number is never read as a complaint (the number the user wrote is the target).
+COMPLAINTS: tuple[OpenIntent, ...] = (
+    OpenIntent("bigger_room", (r"\b(?:room|space|hall|venue|place) (?:is|sounds|feels|seems) (?:a (?:bit|little) |rather |quite |very |so |way )?"
+                               r"(?:too )?(?:small|tiny|boxy|cramped|dead)\b",),
+               "the room is too small: the next larger room"),
+    OpenIntent("smaller_room", (r"\b(?:room|space|hall|venue|place) (?:is|sounds|feels|seems) (?:a (?:bit|little) |rather |quite |very |so |way )?"
+                                r"(?:too )?(?:big|huge|large|cavernous|vast|enormous)\b",),
+               "the room is too big: the next smaller room"),
+    OpenIntent("give_room", (r"\btoo (?:close|near) (?:together|to each other|to one another)\b",
+                             r"\btoo (?:bunched|clustered|cramped|crowded)\b"),
+               "the named tracks are too close to each other: move them apart"),
+    OpenIntent("wider", (r"\btoo (?:close|near) to (?:the )?(?:middle|centre|center)\b",
+                         r"\btoo (?:centred|centered|narrow|mono|central)\b",
+                         r"\b(?:feels?|sounds?|is|are|seems?|looks?|gets?) (?:a (?:bit|little) |rather |quite |very |so |really |kind of )?"
+                         r"(?:narrow|mono|centred|centered)\b",
+                         r"\bless (?:narrow|mono|centred|centered)\b",
+                         r"\b(?:bunched|piled|squashed|squeezed|crammed|stuck|huddled|clumped|crowded)(?: up)? "
+                         r"(?:in|into|at|around|towards?) (?:the )?(?:middle|centre|center)\b"),
+               "too narrow: spread the named tracks away from the centre"),
+    OpenIntent("narrower", (r"\btoo (?:wide|spread(?: out)?|scattered|panned|far (?:out|apart|left|right|to the (?:left|right|sides?)))\b",
+                            r"\b(?:way|much|far) too wide\b", r"\bless (?:wide|spread(?: out)?)\b",
+                            r"\b(?:closer|nearer) together\b",
+                            r"\b(?:sounds?|feels?|is|are|looks?) (?:a (?:bit|little) |rather |quite |very |so |really )?scattered\b"),
+               "too wide: bring the named tracks towards the centre"),
+    OpenIntent("closer", (r"\btoo (?:far(?: away| back| off)?|distant|remote)\b",
+                          r"\b(?:feels?|sounds?|is|are|seems?) (?:a (?:bit|little) |rather |quite |very |so |really |kind of )?"
+                          r"(?:distant|far away|far off|remote|miles away)\b",
+                          r"\bmiles away\b", r"\bless (?:distant|far away|remote)\b"),
+               "too far: bring the named tracks closer"),
+    OpenIntent("further", (r"\btoo (?:close|near|upfront|up front|present|forward|in (?:my|your) face)\b",
+                           r"\b(?:is|are|sounds?|feels?) (?:a (?:bit|little) |rather |quite |very |so |really |way )?(?:right |too )?in (?:my|your) face\b",
+                           r"\bless (?:in (?:my|your) face|close|near|upfront|up front|present)\b"),
+               "too close: move the named tracks further away"),
+)
+_COMPLAINTS = tuple((i, tuple(re.compile(p) for p in i.patterns)) for i in COMPLAINTS)
+#: A number with a unit ("3 m", "twenty degrees", "70%", "2 o'clock"): the request states a
+#: target, so it is not a complaint ("the two violins are too close together" still is).
+_NUMBER = re.compile(r"(?:\d+(?:[.,]\d+)?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                     r"fifteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|half a))"
+                     r"\s*(?:%|°|percent\b|deg\w*|m\b|metres?\b|meters?\b|cm\b|centimet\w*|ft\b|feet\b|foot\b|"
+                     r"inch\w*|db\b|decibels?\b|o'?clock\b|steps?\b)")
+
+
+#: Where a clause ends, for the number check of :func:`complaint`.
+_CLAUSE_BREAK = re.compile(r"[.;!?]|,(?! (?:\d|please))| and | but | while | then ")
+
+
+def _lowered(text: str) -> str:
+    return " ".join(text.lower().replace("\u2019", "'").split())
+
+
+def complaint(text: str) -> tuple[str, int, int] | None:
+    """``(intent, start, end)`` of the first complaint in ``text`` (:data:`COMPLAINTS`; offsets
+    into its lowered, whitespace-collapsed form), or ``None`` (none, or the request holds a number)."""
+    lowered = _lowered(text)
+    for intent, patterns in _COMPLAINTS:
+        found = [m for m in (p.search(lowered) for p in patterns) if m]
+        if found:
+            m = min(found, key=lambda m: m.start())
+            # the clause holding the complaint ("the sax is too far left, 20 degrees" is a target;
+            # "the drums are too far away and the keys 40 degrees left" still a complaint)
+            starts = [b.end() for b in _CLAUSE_BREAK.finditer(lowered, 0, m.start())]
+            after = _CLAUSE_BREAK.search(lowered, m.end())
+            clause = lowered[starts[-1] if starts else 0:after.start() if after else len(lowered)]
+            return None if _NUMBER.search(clause) else (intent.name, m.start(), m.end())
+    return None
+
 
 def open_intent(text: str) -> str | None:
-    """The open intent a request shows (:data:`OPEN_INTENTS`, first match wins) or ``None``."""
-    lowered = " ".join(text.lower().replace("’", "'").split())
+    """The open intent a request shows (a complaint, :data:`COMPLAINTS`, says the opposite of its
+    words and comes first; then :data:`OPEN_INTENTS`, first match wins) or ``None``."""
+    said = complaint(text)
+    if said is not None:
+        return said[0]
+    lowered = _lowered(text)
     for intent, patterns in _COMPILED:
         if any(p.search(lowered) for p in patterns):
             return intent.name
@@ -274,22 +353,39 @@ class Agent:
             return turn
         names = [s.track for s in current.sources]
         roles = {s.track: s.role or self.conductor.lexicon.role_of(s.track) for s in current.sources}
-        parsed = parse_prompt(request, names, roles, self.conductor.lexicon)
-        locks = _explicit_locks(parsed, self.conductor.room_in_request(request, current.room) != current.room)
+        said = complaint(request)
+        explicit = request
+        if said is not None:
+            # "the drums are too far away": the complaint's words are the opposite of a target,
+            # so the parser reads the request without them (what else it says stays explicit),
+            # and the tracks the complaint is about are every track the request names
+            lowered = _lowered(request)
+            explicit = (lowered[:said[1]] + " " + lowered[said[2]:]).strip()
+            mentioned = [t for m in parse_prompt(request, names, roles, self.conductor.lexicon).mentions
+                         for t in m.tracks]
+        parsed = parse_prompt(explicit, names, roles, self.conductor.lexicon)
+        locks = _explicit_locks(parsed, self.conductor.room_in_request(explicit, current.room) != current.room)
         # open = an open wish outside the words the parser read as cues ("a bit closer" is a cue)
-        intent = open_intent(_outside_cues(parsed))
-        targets = _mentioned(parsed) or names
+        intent = said[0] if said is not None else open_intent(_outside_cues(parsed))
+        targets = (list(dict.fromkeys(mentioned)) if said is not None else _mentioned(parsed)) or names
         turn = Turn(request, None, intent=intent)
         working, sources = current, []
         explicit_error: InputError | None = None
         if parsed.has_cues or parsed.plan_values or "room" in locks.get(None, set()):
             try:
-                working = self.conductor.edit(request, current)
+                working = self.conductor.edit(explicit, current)
                 sources.append("parser")
-                turn.calls.append({"tool": "edit", "by": "parser", "request": request})
+                turn.calls.append({"tool": "edit", "by": "parser", "request": explicit})
                 turn.tool = "edit"
             except InputError as exc:
                 explicit_error = exc
+            if sources and not plan_diff(current, working) and intent is None:
+                # the parser read cues that change nothing ("widen the band around the singer"
+                # read as a place): the request is open after all, and its reading locks nothing
+                intent = open_intent(request)
+                if intent is not None:
+                    locks = {None: set(locks.get(None, set()))}
+                    targets = list(dict.fromkeys(t for m in parsed.mentions for t in m.tracks)) or names
         if intent is not None or not sources:
             call = self._ask_model(request, working, locks, turn) if self.model is not None else None
             if call is not None:
@@ -542,5 +638,5 @@ def describe_call(call: dict) -> str:
     return json.dumps(call, sort_keys=True)
 
 
-__all__ = ["Agent", "EDIT_FIELDS", "OPEN_INTENTS", "Proposal", "TOOLS", "Turn", "call_schema", "check_call",
+__all__ = ["Agent", "COMPLAINTS", "EDIT_FIELDS", "OPEN_INTENTS", "complaint", "Proposal", "TOOLS", "Turn", "call_schema", "check_call",
            "open_intent", "plan_diff", "proposal_from_advice", "tool_schemas", "GAIN_DB_RANGE", "FIELD_SPECS"]

@@ -46,6 +46,10 @@ EFFECTS: dict[str, list[tuple[str, str, float, str]]] = {
     "smaller_room": [("room_volume_m3", "down", 1e-6, "plan")],
     "advise": [("tool", "advise", 0.0, "plan")],
 }
+#: "narrower" asks the mean |azimuth| to fall by 10 deg, or by this share of what it was when
+#: that is less (a session already within +-10 deg cannot fall 10 deg; the request still says
+#: "clearly narrower"): a relative floor, as for every "down" on a bounded quantity.
+NARROWER_SHARE = 0.4
 #: How close an exact check must come: deg, m, dB.
 ABS_TOLERANCE = {"az": 0.5, "dist": 0.05, "gain": 0.05}
 
@@ -95,7 +99,10 @@ def effect_right(record: dict, before, after, tool: str | None, rooms: dict) -> 
                     return False
                 continue
             tracks = record.get("targets") if scope == "targets" else []
-            change = _metric(metric, after, tracks, rooms) - _metric(metric, before, tracks, rooms)
+            was = _metric(metric, before, tracks, rooms)
+            change = _metric(metric, after, tracks, rooms) - was
+            if metric == "mean_abs_azimuth_deg" and direction == "down":
+                least = min(least, NARROWER_SHARE * was)   # a mix within +-10 deg cannot lose 10 deg
             if (direction == "up" and change < least) or (direction == "down" and -change < least):
                 return False
         return True

@@ -186,3 +186,48 @@ def test_request_sets_are_large_disjoint_and_scored():
         for t in r.get("targets", []):
             plan.source(t)                                              # every named track exists
         assert effect_right(r, plan, None, None, {}) is (r["intent"] in ()), r  # no change is never right
+
+
+# -- complaints: "too X" asks for less X, never for X --------------------------------------------
+@pytest.mark.parametrize("request_text, track, field, direction", [
+    ("the drums are too far away", "Drums", "distance_m", -1),
+    ("the keys are too close, move them away", "Keys", "distance_m", +1),
+    ("the vocal is too in my face", "Vox", "distance_m", +1),
+    ("make the bass less in my face", "Bass", "distance_m", +1),
+    ("gtr l is too far out", "Gtr L", "abs_azimuth_deg", -1),
+    ("the keys sound a bit too centred", "Keys", "abs_azimuth_deg", +1),
+])
+def test_a_complaint_moves_the_track_the_other_way(conductor, band, request_text, track, field, direction):
+    """Before: the parser read "far away" as the target and sent the drums to 12 m, "too close"
+    to 1 m, "too far out" to 75 deg; the complaint's words now say what there is too much of."""
+    after = Agent(conductor).respond(request_text, band).proposal.after
+
+    def value(plan):
+        s = plan.source(track)
+        return abs(s.azimuth_deg) if field == "abs_azimuth_deg" else getattr(s, field)
+    assert (value(after) - value(band)) * direction > 0, (request_text, value(band), value(after))
+    others = [s.track for s in band.sources if s.track != track]
+    assert all(after.source(t).distance_m == band.source(t).distance_m for t in others)
+
+
+def test_a_number_in_a_complaint_is_the_target(conductor, band):
+    after = Agent(conductor).respond("the drums are too far away, put them at 2.5 m", band).proposal.after
+    assert after.source("Drums").distance_m == pytest.approx(2.5)
+
+
+def test_a_complaint_keeps_the_rest_of_the_request_explicit(conductor, band):
+    after = Agent(conductor).respond("the drums are too far away and the keys 40 degrees left", band).proposal.after
+    assert after.source("Drums").distance_m < band.source("Drums").distance_m
+    assert after.source("Keys").azimuth_deg == pytest.approx(40.0)
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("the two violins are too close together", "give_room"),      # "two" counts, it is no target
+    ("the room is too big, make it smaller", "smaller_room"), ("this room sounds way too small", "bigger_room"),
+    ("everything is bunched in the centre", "wider"), ("it's too wide, bring it in", "narrower"),
+    ("the whole thing is too centred", "wider"), ("less stadium, more intimate", "intimate"),
+    ("give me a bigger sounding room", "bigger_room"), ("put the quartet further back on the stage", "further"),
+    ("sax too far left, 20 degrees", None)])
+def test_complaints_and_their_neighbours(text, intent):
+    got = open_intent(text)
+    assert got == intent if intent is not None else got != "narrower"
