@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stase.core.paths import user_cache_dir
+from stase.core.paths import mark_used, prune_cache, user_cache_dir
 from stase.core.errors import StaseError
 
 DESCRIPTION_WEIGHT = 0.5
@@ -71,7 +71,7 @@ class OnnxEncoder:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         #: names this encoder's weights for on-disk caches of its embeddings (the export's name
-        #: carries the weights' size and mtime)
+        #: carries the weights' content key, :func:`_weights_key`)
         self.cache_id = Path(onnx_path).name
 
     def encode(self, texts, batch_size: int = 64, **_ignored) -> np.ndarray:
@@ -88,9 +88,28 @@ class OnnxEncoder:
         return np.concatenate(out).astype(np.float32)
 
 
+#: Exports of the encoder kept in the cache (two: two environments with different weights do not
+#: export in turn on every run).
+KEEP_ONNX_EXPORTS = 2
+#: Embedding files kept per kind (template index, router examples): a few edits of the texts back.
+KEEP_EMBEDDINGS = 6
+
+
+def _weights_key(weights: Path) -> str:
+    """A name for the weights' content that a reinstall keeps (their size and a SHA-256 of their
+    first and last MiB, a few ms for the 87 MB file; the mtime changes with every install)."""
+    size = weights.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(weights, "rb") as fh:
+        digest.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(-(1 << 20), os.SEEK_END)
+            digest.update(fh.read())
+    return f"{size}-{digest.hexdigest()[:16]}"
+
+
 def _onnx_target(model_dir: Path) -> Path:
-    stat = (model_dir / "model.safetensors").stat()
-    return user_cache_dir() / f"minilm-l6-v2-{stat.st_size}-{int(stat.st_mtime)}.onnx"
+    return user_cache_dir() / f"minilm-l6-v2-{_weights_key(model_dir / 'model.safetensors')}.onnx"
 
 
 def _export_onnx(torch_model, model_dir: Path) -> Path:
@@ -121,6 +140,7 @@ def _export_onnx(torch_model, model_dir: Path) -> Path:
         torch.onnx.export(Hidden(bert), tuple(sample[n] for n in names), str(tmp), input_names=names,
                           output_names=["hidden"], opset_version=17, dynamo=False,
                           dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names + ["hidden"]})
+    prune_cache(target.parent, "minilm-l6-v2-*.onnx", KEEP_ONNX_EXPORTS, spare=target)
     return target
 
 
@@ -138,6 +158,8 @@ def load_encoder(path: str | None = None, backend: str = "auto"):
         target = _onnx_target(model_dir)
         if not target.is_file():  # first use: PyTorch is needed once, to export
             target = _export_onnx(_load_sentence_transformer(path), model_dir)
+        else:
+            mark_used(target)
         return OnnxEncoder(model_dir, target)
     except Exception as exc:  # noqa: BLE001 - the PyTorch path is always there; say why we use it
         if backend == "onnx":
@@ -194,6 +216,7 @@ def cached_embeddings(texts: list[str], encoder, kind: str, cache_id: str | None
     try:
         vectors = np.load(target, allow_pickle=False)
         if vectors.shape[0] == len(texts) and vectors.dtype == np.float32 and np.all(np.isfinite(vectors)):
+            mark_used(target)
             return vectors
     except (OSError, ValueError):
         pass
@@ -204,6 +227,8 @@ def cached_embeddings(texts: list[str], encoder, kind: str, cache_id: str | None
             np.save(fh, vectors, allow_pickle=False)
     except OSError:
         pass
+    else:
+        prune_cache(target.parent, f"{kind}-*.npy", KEEP_EMBEDDINGS, spare=target)
     return vectors
 
 

@@ -32,10 +32,12 @@ The FDN of a preset is matched to the reference BRIR's energy in the 500 Hz-1 kH
 user file is scaled to unit energy there.  The measured room is stored at its measured level
 relative to the direct sound (send gain 1; see ``tools/convert_rostock_brir.py``).
 
-Cache: ``$XDG_CACHE_HOME/stase/brir`` (else ``~/.cache/stase/brir``), per room and rate one
+Cache: ``brir/`` in the user cache folder (:func:`stase.core.paths.user_cache_dir`: ``$STASE_CACHE``,
+else ``$XDG_CACHE_HOME/stase``, else ``~/.cache/stase``), per room and rate one
 ``<id>-<rate>-<key>.npy`` (the reference BRIR) and one ``<id>-sectors-<rate>-<key>.npy``, named by
 a hash of the preset, the rate, the HRTF set and ``BRIR_VERSION``; a file that cannot be read
-back intact is regenerated.  Synthesis is in :mod:`stase.dsp.brir`.
+back intact is regenerated, and writing one drops all but the newest :data:`KEEP_PER_ROOM` of
+its family (``prune_cache``).  Synthesis is in :mod:`stase.dsp.brir`.
 """
 from __future__ import annotations
 
@@ -43,15 +45,16 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from stase.core.audio_io import atomic_path
 from stase.core.conventions import SPEED_OF_SOUND_M_S
 from stase.core.errors import InputError, StaseError
+from stase.core.paths import mark_used, prune_cache, user_cache_dir
 from stase.core.rates import check_sample_rate, resample
 from stase.dsp.kernels import add_sector_pairs
 
@@ -182,9 +185,14 @@ def load_room(room_id: str) -> dict:
     return rooms[room_id]
 
 
+#: Responses kept per room, rate and kind (reference / sectors): the current one and two
+#: before (an older BRIR_VERSION or room file is never read again; a second HRTF set may be).
+KEEP_PER_ROOM = 3
+
+
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stase" / "brir"
+    """``user_cache_dir("brir")`` (:mod:`stase.core.paths`: ``$STASE_CACHE`` moves it too)."""
+    return user_cache_dir("brir")
 
 
 def _hrtf_for(sample_rate: int):
@@ -214,20 +222,15 @@ def _read_cached(path: Path, rows: int = 2) -> np.ndarray | None:
 
 
 def _write_cached(path: Path, brir: np.ndarray) -> None:
-    tmp = None
+    """Write one cached response atomically and drop the older ones of its family
+    (``<room>-<rate>-*`` or ``<room>-sectors-<rate>-*``, :data:`KEEP_PER_ROOM`)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npy", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, brir, allow_pickle=False)
-        os.replace(tmp, path)
     except OSError:
-        # a read-only or full cache only costs regeneration next time; leave no half file behind
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        return   # a read-only or full cache only costs regeneration next time (no half file left)
+    family = path.name.rsplit("-", 1)[0]          # "<room>-<rate>" or "<room>-sectors-<rate>"
+    prune_cache(path.parent, f"{family}-*.npy", KEEP_PER_ROOM, spare=path)
 
 
 def _cache_paths(room_id: str, room: dict, sample_rate: int, hrtf) -> tuple[Path, Path]:
@@ -250,6 +253,7 @@ def room_brir(room_id: str, sample_rate: int = 48000) -> np.ndarray:
     reference_path, _ = _cache_paths(room_id, room, sample_rate, _hrtf_for(int(sample_rate)))
     cached = _read_cached(reference_path) if reference_path.is_file() else None
     if cached is not None:
+        mark_used(reference_path)
         return cached
     return room_response(room_id, sample_rate).reference()
 
@@ -270,6 +274,8 @@ def room_response(room_id: str, sample_rate: int = 48000):
     if reference is not None and sectors is not None and sectors.shape[1] <= reference.shape[1] \
             and sectors.shape[1] == min(early_length(room, int(sample_rate), hrtf), reference.shape[1]):
         sectors = sectors.reshape(k, 2, -1)
+        mark_used(reference_path)
+        mark_used(sectors_path)
         index = int(np.argmin(np.abs(SECTOR_AZIMUTHS_DEG)))
         tail = reference.copy()
         tail[:, :sectors.shape[2]] -= sectors[index]
