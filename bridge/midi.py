@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from stase.core.errors import InputError, StaseError
+from stase.core.names import same_track
 from stase.core.placement import NORMALISED_RANGES, field_problem
 
 from stase.bridge.session import SOURCE_FIELDS
@@ -228,7 +229,7 @@ class MidiControl:
         """Send the mapped fields of ``placement`` back as CCs (only for the controlled source)."""
         import mido
         try:
-            if placement.track.lower() != self.target().lower():
+            if not same_track(placement.track, self.target()):
                 return []
         except InputError:
             return []

@@ -110,7 +110,9 @@ def test_accepted_fields_are_the_good_ones_as_floats():
 
 def test_a_track_named_twice_is_still_refused():
     assert plan_problems({"sources": [{"track": "Sax"}, {"track": "SAX"}]}) == [
-        "sources[1].track: 'SAX' appears twice"]
+        "sources[1].track: 'SAX' appears twice (the same track as 'Sax')"]
+    assert plan_problems({"sources": [{"track": "Gtr L"}, {"track": "Gtr L"}]}) == [
+        "sources[1].track: 'Gtr L' appears twice"]
 
 
 def test_a_shared_alias_structure_is_never_printed():
