@@ -17,7 +17,9 @@ plan's wetness (``reverb_db``) comes from the prompt's wetness words ("dry", "dr
 the hall": :data:`stase.agent.parser_rules.WETNESS_WORDS`), else from the template's own
 ``reverb_db``; the mix notes say which (the plan has no provenance field of its own).
 A prompt must be a string of at most ``MAX_PROMPT_CHARS`` (4000) characters (:mod:`stase.agent.parser`
-defines it); anything else is an ``InputError`` that says so.
+defines it); anything else is an ``InputError`` that says so.  So is a prompt that places an
+instrument no track plays, asks for a value no placement can hold ("150% left", "120 degrees up",
+"0 m away": ``ParseResult.impossible``) or a level outside ``GAIN_DB_RANGE`` (:func:`_check_gains`).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Any
 
 from stase.core.conventions import wrap_azimuth_deg
 from stase.core.errors import InputError
-from stase.core.placement import track_name_problem
+from stase.core.placement import field_problem, track_name_problem
 from stase.core.plan import Plan, SourcePlacement, clip_provenance
 
 from stase.agent.layout import (DEFAULT_LAYOUT_TEMPLATE, apply_cues, apply_mirrors, apply_swaps,
@@ -197,6 +199,7 @@ class Conductor:
         sources = assign_seats(tracks, roles, self.templates[layout_id], is_default=template_id is None,
                                families={r: s["family"] for r, s in self.lexicon.roles.items()})
         explicit = apply_cues(sources, parsed)
+        _check_gains(sources)
         apply_swaps(sources, parsed)
         apply_mirrors(sources, parsed)
         resolve_collisions(sources, fixed=explicit)
@@ -269,7 +272,11 @@ class Conductor:
                 f"could not find an edit in {request!r}: name a track ({', '.join(names)}) and a change "
                 "such as 'further left', '20 degrees right', 'back 2 m', 'closer', 'higher', "
                 "'swap X and Y', or a room ('in a cathedral')")
+        for cue in parsed.cues:
+            if "width_deg" in cue.edit_relative:   # "spread the guitars": widen them, not a fixed fan
+                cue.spread_deg = None
         explicit = apply_cues(sources, parsed, edit=True)
+        _check_gains(sources)
         apply_swaps(sources, parsed)
         apply_mirrors(sources, parsed)
         new = {s.track for s in sources if s.track not in {c.track for c in current.sources}}
@@ -312,6 +319,9 @@ class Conductor:
         return None
 
     def _reject_unknown(self, parsed: ParseResult, tracks: list[str]) -> None:
+        if parsed.impossible:
+            words, bound = parsed.impossible[0]
+            raise InputError(f"cannot place {words!r}: {bound}")
         if parsed.orphans:
             raise InputError(f"cannot tell which track {parsed.orphans[0]!r} is about: name one of the "
                              f"session's tracks ({', '.join(tracks) or 'none given'}) or 'everything'")
@@ -380,6 +390,16 @@ class Conductor:
         template = self.templates.get(plan.template) if plan.template else None
         plan.music_description = music_description(plan, template, self.rooms.get(plan.room))
         plan.mix_notes = mix_notes(plan, parsed, ranked)
+
+
+def _check_gains(sources: list[SourcePlacement]) -> None:
+    """Refuse a level the placement schema cannot hold ("kick 40 dB louder"), naming the track
+    and the words that asked for it, instead of writing a plan the daemon would refuse."""
+    for s in sources:
+        problem = field_problem("gain_db", s.gain_db)
+        if problem is not None:
+            said = s.provenance.get("gain_db", "")
+            raise InputError(f"{s.track}: {problem}" + (f" ({said})" if said else ""))
 
 
 def _unique_names(names: list[str]) -> list[str]:

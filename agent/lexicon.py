@@ -28,6 +28,10 @@ MARKER_WORDS = frozenset({
     "group", "fx", "dry", "wet", "close", "far", "hi", "lo", "the", "a", "my", "and", "mix", "track",
     "audio", "print", "new", "copy", "final", "v", "ver",
 })
+#: Marker words that are a whole track's name in many sessions ("FX", "SFX", "Print"): a track
+#: named only with them is still named in a prompt ("FX on a bearing of 45").  The other markers
+#: alone ("L", "Mix", "Dry", "Close") are prose or side words and never name a track.
+NAMEABLE_MARKERS = frozenset({"fx", "sfx", "bus", "print"})
 #: Aliases that only modify another instrument word ("Lead Gtr" is a guitar, "Lead" alone a synth).
 WEAK_ALIASES = frozenset({"lead", "synth", "syn", "electric", "acoustic", "backing", "hook", "sub", "key",
                           "string", "break"})
@@ -76,6 +80,8 @@ class Lexicon:
                 # first role listing a phrase keeps it; the YAML order is the tie-break
                 self.phrases.setdefault(words, role)
         self.max_words = max(len(p) for p in self.phrases)
+        #: every word of every alias (the parser never reads one as a misspelt side word)
+        self.alias_words = frozenset(w for p in self.phrases for w in p)
         self.single_words = sorted(p[0] for p in self.phrases if len(p) == 1 and len(p[0]) >= FUZZY_MIN_LENGTH)
         self._single_lengths = frozenset(len(w) for w in self.single_words)
         #: first word -> {length in words -> the phrases of that length it starts}, longest first

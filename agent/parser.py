@@ -11,6 +11,10 @@ Holds
   rules as data with a stated precedence, numbers > named positions > hedges > template.
 * Anchors ("just right of the piano"), whole-plan wetness ("drenched in reverb" in a clause
   naming no track: ``ParseResult.plan_values``) and one-letter sides kept out of track names.
+* Misspelt spatial words corrected before the rules run (:func:`correct_spelling`, never a
+  track's or an alias's own word); impossible values (``ParseResult.impossible``); a word that
+  names no track standing before a cue is an absent instrument (:func:`_take_unplaced_word`);
+  a cue said before a list of tracks is the whole list's (:func:`_join_lists`).
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -50,7 +54,7 @@ from typing import Any, Callable
 from stase.core.errors import InputError
 from stase.core.placement import MAX_PROMPT_CHARS
 
-from stase.agent.lexicon import (FUZZY_MIN_LENGTH, MARKER_WORDS, AliasHit, Lexicon, get_lexicon, may_be_close,
+from stase.agent.lexicon import (FUZZY_MIN_LENGTH, MARKER_WORDS, NAMEABLE_MARKERS, AliasHit, Lexicon, get_lexicon, may_be_close,
                       normalise_words)
 
 # The longest prompt accepted (characters) is stase.core.placement.MAX_PROMPT_CHARS, the one limit the
@@ -58,7 +62,12 @@ from stase.agent.lexicon import (FUZZY_MIN_LENGTH, MARKER_WORDS, AliasHit, Lexic
 
 from stase.agent.parser_rules import (  # noqa: F401 - the rule table and phrase tables live there
     DIAGONAL_DEG, DISTANCE_WORDS_M, FEET_TO_M, HEDGES, NAMED, NUMBER, HEDGED, OF_CENTRE_DEG, PLAIN_SIDE_DEG,
-    PRECEDENCE_NAMES, REAR_DIAGONAL_DEG, RULES, STEPS, Rule, Vocabulary, normalise_text, number)
+    PLACE_FILLER, PRECEDENCE_NAMES, REAR_DIAGONAL_DEG, RULES, STEPS, Rule, Vocabulary, correct_spelling,
+    normalise_text, number)
+from stase.agent.parser_rules import _SMALL_NUMBERS
+
+#: Number words ("twenty", "half"): never an instrument's name
+_NUMBER_WORDS = frozenset(w for phrase in _SMALL_NUMBERS for w in phrase.replace("-", " ").split())
 
 #: Older name of the rule table (tests and tools read it).
 _RULES = RULES
@@ -67,7 +76,7 @@ _Vocabulary = Vocabulary
 #: Prose words that are aliases only inside a track name ("the key of D", "lead the way").
 PROSE_SKIP = frozenset({
     "lead", "key", "beat", "beats", "break", "mc", "ag", "eg", "ep", "db", "dr", "sn", "sd", "bd", "oh",
-    "lv", "va", "vl", "vn", "cl", "ob", "fg", "hp", "tp", "fl", "bs", "hn", "gt", "pn", "cb", "str",
+    "lv", "va", "vl", "vn", "cl", "ob", "fg", "hp", "tp", "fl", "bs", "hn", "gt", "pn", "cb",
     "string", "grand", "ride", "crash", "clap", "bells", "harmony", "backing", "acoustic", "electric",
     "upright", "sub", "org", "tom", "hat", "arp", "hook", "texture", "textures", "atmosphere", "ambience",
     "ambient", "drone", "swell", "swells", "doubles", "recorder", "whistle", "triangle", "syn", "kbd",
@@ -153,6 +162,8 @@ class ParseResult:
     #: whole-plan settings said in a clause naming no track: quantity -> (value, the words)
     #: (``reverb_db`` from "drenched in reverb", "keep it dry")
     plan_values: dict[str, tuple[float, str]] = field(default_factory=dict)
+    #: values no placement can hold, as (the words, the bound they break): "150% left"
+    impossible: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def has_cues(self) -> bool:
@@ -296,6 +307,8 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
 
     for hit in lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, min_words=2):
         found = tracks_playing(hit.role)
+        if len(found) > 1:   # "kick out" among four drum tracks is the track named so
+            found = lexicon.tracks_named_by(hit.alias, found)
         if found and not any(taken[hit.start:hit.end]) and contiguous(hit.start, hit.end):
             add(hit.start, hit.end, found, "alias", hit.role)
     # 1. full track names (longest first), skipping names that are pure markers
@@ -307,7 +320,8 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         positions = {w: list(at) for w, at in groupby(found_at, key=words.__getitem__)}
     for track in named:
         tw = track_words[track]
-        if not tw or all(w in MARKER_WORDS or w.isdigit() for w in tw) or tw[0] not in positions:
+        if not tw or all((w in MARKER_WORDS and w not in NAMEABLE_MARKERS) or w.isdigit() for w in tw) \
+                or tw[0] not in positions:
             continue
         n = len(tw)
         same = [t for t in tracks if track_words[t] == tw]
@@ -568,6 +582,8 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
                 relative[k] = relative.get(k, 0.0) + v if k != "distance_scale" else relative.get(k, 1.0) * v
         if f.get("spread_deg") is not None and best["azimuth_deg"] == p:
             cue.spread_deg = f["spread_deg"]
+            if f.get("edit_width"):   # "spread the guitars (a bit)": in an edit, a width step
+                cue.edit_relative["width_deg"] = f["edit_width"] * STEPS["width_deg"][size or "plain"][1]
         step = f.get("step")
         if step and best[step[0]] == p:
             quantity, sign, own = step
@@ -581,11 +597,12 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         if "fallback" in f:
             cue.fallback.update(f["fallback"])
     az_from = origin.get("azimuth_deg")
-    if az_from is not None:
-        if az_from.get("unsigned") and sides:
-            cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * (1.0 if sides[0]["values"]["azimuth_deg"] > 0 else -1.0)
-        if "edit_step" in az_from:
-            quantity, sign, own = az_from["edit_step"]
+    if az_from is not None and az_from.get("unsigned") and sides:
+        cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * (1.0 if sides[0]["values"]["azimuth_deg"] > 0 else -1.0)
+    for key, f in origin.items():
+        # in an edit a hedged place ("a bit to the left", "raised a bit") is a step of its own size
+        if "edit_step" in f and f["edit_step"][0] == key:
+            quantity, sign, own = f["edit_step"]
             cue.edit_relative[quantity] = sign * STEPS[quantity][own][1]
     if composite:
         side = sides[0]
@@ -685,17 +702,20 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     lexicon = lexicon or get_lexicon()
     if roles is None:
         roles = {t: lexicon.role_of(t) for t in tracks}
-    text = normalise_text(prompt)
+    # misspelt side and unit words are read as the words meant ("rihgt"), never a track's own word
+    text = correct_spelling(normalise_text(prompt), lexicon.alias_words,
+                            {w for t in tracks for w in normalise_words(t)})
     result = ParseResult(prompt=prompt, music=parse_music(text))
     exprs = _scan_expressions(text, guarded=_track_name_spans(text, tracks))
     mentions, absent = find_mentions(text, tracks, roles, lexicon, blocked=[(s, e) for s, e, _ in exprs])
     result.mentions = mentions
+    result.impossible = [(text[s:e].strip(), f["impossible"]) for s, e, f in exprs if "impossible" in f]
     result.residual = _residual(text, [*map(itemgetter(0), exprs), *map(attrgetter("start"), mentions + absent)],
                                 [*map(itemgetter(1), exprs), *map(attrgetter("end"), mentions + absent)])
     _find_swaps(text, mentions, result)
     _find_mirrors(text, mentions, result)
     if exprs:   # without an expression no clause has a cue to give, lend or share
-        _cues_of_clauses(text, exprs, mentions, absent, result)
+        _cues_of_clauses(text, exprs, mentions, absent, result, lexicon)
     return result
 
 
@@ -738,7 +758,7 @@ def _residual(text: str, span_starts: list[int], span_ends: list[int]) -> str:
 
 
 def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: list[Mention],
-                     absent: list[Mention], result: ParseResult) -> None:
+                     absent: list[Mention], result: ParseResult, lexicon: Lexicon) -> None:
     """Cut the text into clauses and give each clause's expressions to its mentions (or lend them
     to a neighbour's), appending to ``result.cues``, ``.unknown`` and ``.orphans``."""
     # clauses: cut at punctuation and conjunctions, except inside an expression ("front and centre")
@@ -810,6 +830,11 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
         if c["exprs"] and not c["mentions"] and not c["absent"]:
             _take_plan_values(c, text, result)
     swapped = {t for a, b, _ in result.swaps for t in (a, b)}
+    if mentions:
+        for c in active:
+            if c["exprs"] and not c["mentions"] and not c["absent"]:
+                _take_unplaced_word(c, text, lexicon)
+    _join_lists(active, clauses, text)
 
     def kinds_of(cl) -> set:
         return {k for _, _, f in cl["exprs"] for k in list(f.get("values", {})) + list(f.get("relative", {}))}
@@ -849,7 +874,7 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
         if not c["mentions"]:
             continue
         targets = c["mentions"]
-        if len(targets) == 1 or c.get("shared"):
+        if len(targets) == 1 or c.get("shared") or c.get("list"):
             cue = combine(c["exprs"])
             if cue is not None:
                 result.cues.append(_attach(cue, targets, text, shared=bool(c.get("shared"))))
@@ -887,6 +912,58 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
             cue = combine(exs)
             if cue is not None:
                 result.cues.append(_attach(cue, [targets[i]], text, shared=False))
+
+
+#: Joins that continue a list of tracks ("widen the keys and the bass", "the kick, snare and hats")
+_LIST_JOINS = frozenset({"and", ",", "&", "plus"})
+#: Words that may stand before a list item's name ("and both the pad")
+_LIST_LEAD = frozenset({"the", "both", "my", "our", "also", "too", "a"})
+
+
+def _join_lists(active: list[dict], clauses: dict, text: str) -> None:
+    """A cue said before a list of tracks is the whole list's: "widen keys and bass", "centre
+    both the arp and pad", "narrow sitar and flute a touch".
+
+    A clause whose expressions all stand before its first mention (a verb first) takes the
+    mentions of the clauses that follow it through "and" / "," when each of those begins with
+    a mention and says no place of its own (only a step size or a width word: "... and vc
+    wider"); the merged clause gives its cue to every track of the list.
+    """
+    for c in active:
+        if not (c["exprs"] and c["mentions"]) or c["exprs"][-1][0] >= c["mentions"][0].start \
+                or any(ex[0] > c["mentions"][0].start for ex in c["exprs"]):
+            continue
+        k = c["index"] + 1
+        while k in clauses:
+            nxt = clauses[k]
+            if nxt["join"] not in _LIST_JOINS or not nxt["mentions"] or nxt["absent"] \
+                    or any(f.get("values") or f.get("relative") or f.get("anchor") or f.get("spread_deg") is not None
+                           for _, _, f in nxt["exprs"]) \
+                    or any(w not in _LIST_LEAD for w in _WORD.findall(text[nxt["start"]:nxt["mentions"][0].start])):
+                break
+            c["mentions"] = c["mentions"] + nxt["mentions"]
+            c["exprs"] = c["exprs"] + nxt["exprs"]
+            c["list"] = True
+            nxt["mentions"], nxt["exprs"] = [], []
+            k += 1
+
+
+def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
+    """A clause that places something but names no session track, where one word that is not
+    filler (:data:`PLACE_FILLER`) stands before the cue ("the didgeridoo behind me", "theremin
+    40 right"), names an instrument the session lacks: it becomes an absent mention (so the
+    conductor refuses the prompt, naming the word) instead of lending its cue to a neighbour."""
+    first = clause["exprs"][0][0]
+    if not any(f.get("values") or f.get("relative") or f.get("step") for _, _, f in clause["exprs"]):
+        return
+    found = [m for m in _WORD.finditer(text, clause["start"], first) if m.group() not in PLACE_FILLER]
+    if len(found) != 1:
+        return
+    word = found[0]
+    w = word.group()
+    if len(w) < 3 or not w.isalpha() or w in lexicon.alias_words or w in _NUMBER_WORDS:
+        return
+    clause["absent"].append(Mention(w, word.start(), word.end(), [], None, "unknown"))
 
 
 def _take_anchors(clause: dict, anchored: dict) -> None:

@@ -14,6 +14,13 @@ Holds
   15 deg / x1.5 / 3 dB, "a lot" = 30 deg / x2 / 6 dB).
 * :data:`WETNESS_WORDS`: wetness words -> ``reverb_db`` (issue 15).
 * Phrase tables (hedges, clock, number words) and :func:`normalise_text`, :func:`number`.
+* :data:`SPELLING_TARGETS`, :data:`SOUND_ALIKES`, :data:`SPELLING_EXCEPTIONS` and
+  :func:`spelling_corrections`: misspelt side and unit words ("rihgt", "lfet", "centr",
+  "degress") read as the word meant; :data:`NUMBER_HEDGES` ("35ish", "3 or so metres").
+* :data:`PLACE_FILLER`: words that may stand in a cue's clause without naming an instrument
+  (what is left is an instrument the session lacks: "the didgeridoo behind me").
+* Impossible values ("150 % left", "120 degrees up", "0 m away") come out as an
+  ``impossible`` field naming the bound, and the conductor refuses them.
 * :class:`Vocabulary`: which trigger words a text holds (a rule runs only where they occur).
 
 Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
@@ -79,6 +86,13 @@ WETNESS_WORDS: dict[str, float] = {
     "back of the hall": 6.0, "back of the room": 6.0, "at the back of the hall": 6.0,
     "drenched": 10.0, "soaked": 10.0, "swimming in reverb": 10.0, "washed out": 10.0, "cavernous": 10.0,
 }
+#: Values no placement can hold, said in words (the conductor refuses the prompt with the bound):
+#: a rule's value function answers ``{"impossible": IMPOSSIBLE[kind]}`` instead of a value.
+IMPOSSIBLE = {
+    "pan": "a pan goes from 100 % left to 100 % right",
+    "elevation": "an elevation goes from -90 degrees (straight down) to +90 degrees (straight up)",
+    "distance": "a distance must be more than 0 m",
+}
 #: Where an adjacent placement sits beside its anchor ("just right of the piano", "next to the
 #: violins"): the module's minimum separation (stase.agent.layout.MIN_SEPARATION_DEG, 12 deg),
 #: so the two stay distinct.
@@ -87,6 +101,38 @@ ADJACENT_DEG = 12.0
 SAME_SIDE_INSET_DEG = 15.0
 DISTANCE_WORDS_M = {"very close": 0.5, "close": 1.0, "mid": 4.0, "far": 12.0, "very far": 25.0}
 FEET_TO_M = 0.3048
+#: Spatial words a producer misspells (issue 16): a word one edit from one of these (a letter
+#: dropped, added or changed, or two neighbours swapped: Damerau 1964) and with the same first
+#: letter is read as that word ("rihgt", "lfet", "lft", "centr", "middel", "degress", "slighty").
+SPELLING_TARGETS = ("left", "right", "centre", "center", "middle", "degrees", "slightly", "behind")
+#: Misspellings further than one edit that producers type for the sound of the word.
+SOUND_ALIKES = {"rite": "right", "rihgt": "right", "riht": "right", "rgiht": "right", "lefft": "left",
+                "cnetre": "centre", "cneter": "center", "degs": "degrees"}
+#: Real words one edit from a target: never corrected ("let", "lift the horns", "a muddle").
+SPELLING_EXCEPTIONS = frozenset({
+    "let", "lift", "loft", "lest", "lent", "lefty", "lefts", "leet", "rights", "righty", "centred", "centres",
+    "centers", "censer", "middles", "muddle", "meddle", "degree", "decrees", "sightly", "slight",
+})
+#: Hedges written onto a number ("35ish degrees", "3 or so metres", "30-odd degrees"): the
+#: number stands, the hedge goes (a number the user wrote always wins).
+NUMBER_HEDGES = re.compile(r"(?<=\d)(?:\s*-?\s*ish\b|\s+or\s+so\b|\s*-\s*odd\b)")
+#: Words a cue's clause may hold besides its cue without naming an instrument ("like 70 degrees",
+#: "can they go behind me maybe", "the rest further back").  A clause that places something with
+#: another word first (or after an article) names an instrument the session lacks.
+PLACE_FILLER = frozenset("""
+    a an the my our your his her their this that these those some any its it them they he she we i me us you
+    and or but so then now also too just still even only really pretty quite very well like maybe perhaps
+    probably about around roughly approximately approx say nearly almost exactly precisely somewhere
+    ok okay yeah yes yep um erm uh hmm oh hey hi please pls plz kindly thanks thank thx cheers
+    put place move pan panned set sit sits sitting go goes going keep have has make makes bring push nudge
+    shift slide drop can could would should will shall want wanted need let lets i'd i'm let's that's
+    is are be being been was were do does get gets got give stay stays leave where there here what how
+    up down out off over into onto from to of at on in with for by as if than both each all every
+    first second next last finally lastly also again more less much little bit lot touch tad hair ish
+    rest others other everything everyone everybody band group ensemble orchestra section mix stage room
+    reverb sound vibe crowd audience listener position spot place side way one ones thing things stuff
+    slightly somewhat degrees degree deg metres meters metre meter feet foot
+""".split())
 
 _SMALL_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -160,6 +206,69 @@ _ACROSS = re.compile(r"\b(?:left\s+to\s+right|right\s+to\s+left)\b")
 _MINUS = re.compile(r"(?<![-\w])minus\s+(?=\d)")
 
 
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether ``a`` becomes ``b`` by one edit: a letter dropped, added or changed, or two
+    neighbouring letters swapped (the restricted Damerau-Levenshtein distance is 1)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    k = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[k:] == long_[k + 1:]
+
+
+_TARGETS_BY_LETTER: dict[str, tuple[str, ...]] = {}
+for _target in SPELLING_TARGETS:
+    _TARGETS_BY_LETTER[_target[0]] = _TARGETS_BY_LETTER.get(_target[0], ()) + (_target,)
+
+
+@lru_cache(maxsize=4096)
+def _spelling_of(word: str) -> str | None:
+    """The spatial word ``word`` misspells (:data:`SPELLING_TARGETS`, :data:`SOUND_ALIKES`), or
+    ``None``.  A function of the word alone, so each distinct word is asked once."""
+    if word in SOUND_ALIKES:
+        return SOUND_ALIKES[word]
+    if len(word) < 3 or word in SPELLING_EXCEPTIONS or word in SPELLING_TARGETS:
+        return None
+    for target in _TARGETS_BY_LETTER.get(word[0], ()):
+        if _one_edit_apart(word, target):
+            return target
+    return None
+
+
+def spelling_corrections(words, *protected) -> dict[str, str]:
+    """Misspelt spatial words among ``words`` (distinct lower-case words) -> the word meant.
+
+    Words in any of the ``protected`` sets (the session's track words, the lexicon's aliases)
+    are never changed.
+    """
+    out = {}
+    for w in words:
+        if w[0] in _TARGETS_BY_LETTER and 3 <= len(w) <= 10 and not any(w in words_ for words_ in protected):
+            meant = _spelling_of(w)
+            if meant is not None and meant != w:
+                out[w] = meant
+    return out
+
+
+_SPELT_WORD = re.compile(r"[a-z]+")
+
+
+def correct_spelling(text: str, *protected) -> str:
+    """``text`` (normalised) with its misspelt spatial words (:func:`spelling_corrections`)
+    replaced by the words meant.  One C-speed split for the distinct words, then one
+    substitution only when something needs correcting."""
+    fixes = spelling_corrections(set(_SPELT_WORD.findall(text)), *protected)
+    if not fixes:
+        return text
+    pattern = re.compile(r"(?<![a-z])(?:" + "|".join(map(re.escape, sorted(fixes, key=len, reverse=True)))
+                         + r")(?![a-z])")
+    return pattern.sub(lambda m: fixes[m.group(0)], text)
+
+
 def normalise_text(prompt: str) -> str:
     """Lower-case, with degree/plus-minus symbols and unicode dashes spelled out."""
     t = prompt.lower()
@@ -182,6 +291,8 @@ def normalise_text(prompt: str) -> str:
         t = _ACROSS.sub("side to side", t)
     if "minus" in t:
         t = _MINUS.sub("-", t)
+    if "ish" in t or " so" in t or "odd" in t:
+        t = NUMBER_HEDGES.sub("", t)
     return t
 
 
@@ -312,13 +423,18 @@ def _azimuth_keyword(m):
 
 
 def _elevation_keyword(m):
-    return {"values": {"elevation_deg": number(m.group(1))}}
+    v = number(m.group(1))
+    if abs(v) > 90.0:
+        return {"impossible": IMPOSSIBLE["elevation"]}
+    return {"values": {"elevation_deg": v}}
 
 
 def _elevation_degrees(m):
     v = abs(number(m.group(1)))
     down = re.search(r"down|below|low|under", m.group(0)[m.end(1) - m.start(0):]) or \
         m.group(1).lstrip().startswith("-") and "elevat" in m.group(0)   # "-10 degrees elevation"
+    if v > 90.0:
+        return {"impossible": IMPOSSIBLE["elevation"]}
     return {"values": {"elevation_deg": -v if down else v}}
 
 
@@ -361,7 +477,10 @@ def _relative_distance(m):
 
 
 def _distance(m):
-    out = {"values": {"distance_m": _distance_m(m.group(1), m.group(2))}}
+    d = _distance_m(m.group(1), m.group(2))
+    if d <= 0.0:
+        return {"impossible": IMPOSSIBLE["distance"]}
+    out = {"values": {"distance_m": d}}
     if m.group(3):
         out["values"]["azimuth_deg"] = 90.0 * _side_sign(m.group(3))
     elif m.group(4):
@@ -492,7 +611,10 @@ def _plain_degrees(m):
 
 
 def _spread(m):
-    return {"spread_deg": 60.0, "soft": True}
+    out = {"spread_deg": 60.0, "soft": True}
+    if m.group(0).startswith("spread"):   # the verb: in an edit "spread the guitars" widens them
+        out["edit_width"] = 1.0
+    return out
 
 
 
@@ -517,7 +639,9 @@ def _pan_percent(m):
     amount = next(g for g in groups if g[0].isdigit() or g[0] in "+-" or g[0].isalpha() and g not in _SIDE_WORDS)
     side = next((g for g in groups if g in _SIDE_WORDS), None)
     pct = abs(number(amount))
-    if pct > 100.0 or (side is None and pct != 0.0):
+    if pct > 100.0:
+        return {"impossible": IMPOSSIBLE["pan"]}
+    if side is None and pct != 0.0:
         return None
     # pan = -lateral / 90 (stase convention): 100 % right is -90 deg
     return {"values": {"azimuth_deg": pct / 100.0 * FULL_SIDE_DEG * (_side_sign(side) if side else 1.0)}}
@@ -556,6 +680,8 @@ def _relative_elevation_degrees(m):
 
 def _up_down_degrees(m):
     v = abs(number(m.group(2)))
+    if v > 90.0:
+        return {"impossible": IMPOSSIBLE["elevation"]}
     return {"values": {"elevation_deg": -v if m.group(1) == "down" else v}}
 
 
@@ -564,12 +690,29 @@ def _high_low(m):
 
 
 def _at_distance(m):
-    return {"values": {"distance_m": _distance_m(m.group(1), m.group(2) or "m")}}
+    d = _distance_m(m.group(1), m.group(2) or "m")
+    if d <= 0.0:
+        return {"impossible": IMPOSSIBLE["distance"]}
+    return {"values": {"distance_m": d}}
 
 
 def _width(m):
     wider = re.search(r"wid|spread|apart", m.group(0)) is not None
     return _step("width_deg", 1.0 if wider else -1.0, m.group(1))
+
+
+def _slight_height(m):
+    """"raised a bit", "slightly up": a little above (below) ear level in a new plan, a small
+    step up (down) in an edit."""
+    sign = -1.0 if "down" in m.group(0) else 1.0
+    return {"values": {"elevation_deg": SLIGHT_ELEVATION_DEG * sign}, "edit_step": ("elevation_deg", sign, "small")}
+
+
+def _raise_degrees(m):
+    """"raise the flute 20 degrees", "drop the pad by 10 degrees": a change of elevation."""
+    v = abs(number(m.group(2)))
+    down = re.match(r"lower|drop", m.group(0)) is not None
+    return {"relative": {"elevation_deg": -v if down else v}}
 
 
 def _step_word(m):
@@ -628,7 +771,7 @@ RULES: tuple[Rule, ...] = (
          needs=("bearing",), value=_bearing),
     Rule("relative_elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(higher|lower)\b",
          needs=("deg", "higher lower"), value=_relative_elevation_degrees),
-    Rule("elevation_keyword", "elevation_deg", NUMBER, rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|by|:|=|is)?\s*({NUM})\s*(?:{DEG})?",
+    Rule("elevation_keyword", "elevation_deg", NUMBER, rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|by|:|=|is)?\s*(?!an?\s)({NUM})\s*(?:{DEG})?",
          needs=("elevat raised height tilted",), value=_elevation_keyword),
     Rule("elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:of\s+elevation|up(?:wards?)?|above|high|elevat(?:ed|ion)|overhead|down(?:wards?)?|below|low|under(?:neath)?)",
          needs=("deg",), value=_elevation_degrees),
@@ -687,17 +830,20 @@ RULES: tuple[Rule, ...] = (
          needs=("house audience", "left right"), value=_house_side),
     Rule("diagonal", "azimuth_deg", NAMED, rf"\b{HEDGE}?{PREP}?(?:(front|rear|back)[- ](left|right)|(left|right)[- ](front|rear|back))\b",
          needs=("front rear back", "left right"), value=_diagonal),
-    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|widen(?:ed)?)\b",
-         needs=("wider narrower widen",), value=_width),
+    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b))\b",
+         needs=("wider narrow widen",), value=_width),
     Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
          needs=("left right",), value=_side),
     Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
          needs=("behind rear",), value=_behind),
     Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
-         r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|up\s+front|ahead|front)\b",
+         r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|centered|up\s+front|ahead|front)\b",
          needs=("front cent middle ahead",), value=_front),
     Rule("overhead", "elevation_deg", NAMED, r"\b(?:directly\s+(?:above|overhead)|right\s+above|straight\s+up|overhead|above\s+my\s+head|above\s+(?:me|us|the\s+listener)|up\s+above|from\s+above|on\s+the\s+ceiling)\b",
          needs=("above overhead straight ceiling",), value=_overhead),
+    Rule("slight_height", "elevation_deg", HEDGED, r"\b(?:raised|elevated|lifted)\s+(?:a\s+(?:little\s+)?bit|a\s+little|a\s+touch|a\s+tad|slightly)\b"
+         r"|\b(?:slightly|a\s+(?:little\s+)?bit|a\s+little|a\s+touch|a\s+tad)\s+(?:up|down)\b(?!\s+front\b)",
+         needs=("raised elevated lifted up down", "bit little touch tad slightly"), value=_slight_height),
     Rule("above_below", "elevation_deg", HEDGED, rf"\b{HEDGE}?(?:above|up\s+high|high\s+up|raised|elevated|up\s+in\s+the\s+air|in\s+the\s+air|below|beneath|underneath|down\s+low|low\s+down|from\s+below|at\s+my\s+feet|on\s+the\s+floor)\b",
          needs=("above high raised elevated air below neath low feet floor",), value=_above_below),
     Rule("high_low", "elevation_deg", HEDGED, r"\b(high|low)\b(?!\s*-?\s*(?:end|pass|cut|shelf|frequenc|mids?\b|notes?\b|register|strings?\b|hats?\b))",
@@ -708,6 +854,9 @@ RULES: tuple[Rule, ...] = (
          needs=("higher raise lift bit lower drop",), value=_higher_lower),
     Rule("louder", "step", HEDGED, rf"\b{HEDGE}?(louder|quieter|softer)\b|\bturn(?:ed|ing)?\b(?:(?!\bturn)[^,.;])*?\b(?P<key>up|down)\b",
          needs=("louder quieter softer turn",), value=_louder),
+    Rule("raise_degrees", "elevation_deg", NUMBER, rf"\b(?:raise[ds]?|lift(?:ed|s)?|lower(?:ed|s)?|drop(?:ped|s)?)\b"
+         rf"(?:(?!\b(?:raise|lift|lower|drop))[^,.;])*?(?P<key>\b(?:by\s+)?({NUM})\s*{DEG})(?!\s+(?:to\s+(?:the\s+)?)?(?:left|right|l|r)\b)",
+         needs=("raise lift lower drop", "deg"), value=_raise_degrees),
     Rule("plain_degrees", "azimuth_deg", NUMBER, rf"\b(?:at\s+|to\s+)?({NUM})\s*{DEG}",
          needs=("deg",), value=_plain_degrees),
     Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",

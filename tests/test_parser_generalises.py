@@ -1,0 +1,275 @@
+"""Issue 16: the front door reads phrasing it was not written for.
+
+Each test reproduces a defect found on new dev rows of tests/data/producer_eval.jsonl written in
+producers' words (misspelt side words, hedged numbers, unknown instruments and impossible values
+to refuse, a cue said before a list of tracks, "spread" and "raise ... 20 degrees" in an edit, a
+DAW name that is also an alias, a track named only "FX", venue words for templates).  Every one
+failed on the parser of commit b7da0e7.  Conventions: azimuth positive = left, pan = -lateral/90.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from bench.conductor import load_producer_eval, producer_row
+from stase.agent.conductor import Conductor
+from stase.agent.parser import parse_prompt
+from stase.agent.parser_rules import (IMPOSSIBLE, SPELLING_EXCEPTIONS, SPELLING_TARGETS, STEPS, _one_edit_apart,
+                                      normalise_text, spelling_corrections)
+from stase.core.errors import InputError
+from stase.core.placement import GAIN_DB_RANGE
+
+BAND = ["Vox", "Gtr L", "Gtr R", "Bass", "Drums", "Keys"]
+ORCHESTRA = ["Violins", "Violas", "Cellos", "Basses", "Horns", "Trumpets", "Timpani", "Harp"]
+SYNTHS = ["Pad", "Arp", "Sub", "Lead Synth", "Kick", "Hats", "Clap", "FX"]
+WORLD = ["Sitar", "Tabla", "Flute", "Tanpura", "Vox"]
+KIT = ["Kick Out", "Snare Bottom", "Tom 1", "Tom 2", "Bass Amp", "Gtr 1", "Gtr 2", "Vox Dbl"]
+
+
+@pytest.fixture(scope="module")
+def conductor():
+    c = Conductor(model="none")
+    c.warm_up()
+    return c
+
+
+def _az(plan, track):
+    return plan.source(track).azimuth_deg
+
+
+# ------------------------------------------------------------------ misspelt spatial words
+@pytest.mark.parametrize("prompt, tracks, track, azimuth", [
+    ("the paino 30 degrees rihgt", ["Vocal", "Piano", "Strings"], "Piano", -30.0),
+    ("the keys 30 lfet", BAND, "Keys", 30.0),
+    ("cellos 35 degress rihgt", ORCHESTRA, "Cellos", -35.0),
+    ("trumpets 20 degrees rigth", ORCHESTRA, "Trumpets", -20.0),
+    ("tom 1 hard lft", KIT, "Tom 1", 90.0),
+    ("pad hard rite", SYNTHS, "Pad", -90.0),
+    ("harp on the lefft", ORCHESTRA, "Harp", 40.0),
+])
+def test_a_misspelt_side_word_is_the_side_meant(conductor, prompt, tracks, track, azimuth):
+    assert _az(conductor.plan(prompt, tracks), track) == pytest.approx(azimuth, abs=1e-6)
+
+
+def test_misspelt_centre_and_hedge_words(conductor):
+    assert _az(conductor.plan("vocal in the middel", ["Vocal", "Piano"]), "Vocal") == pytest.approx(0.0, abs=1e-6)
+    # "slighty" is the hedge (15 deg), not a plain side (40 deg)
+    assert _az(conductor.plan("bass guitar slighty left", BAND), "Bass") == pytest.approx(15.0, abs=1e-6)
+
+
+def _damerau_levenshtein(a: str, b: str) -> int:
+    """Naive reference: the restricted Damerau-Levenshtein distance by dynamic programming."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def test_one_edit_apart_equals_the_damerau_levenshtein_reference():
+    rng = random.Random(16)
+    pairs = []
+    for target in SPELLING_TARGETS:
+        for _ in range(150):   # random one- and two-edit variants, and random words
+            w = list(target)
+            for _ in range(rng.choice((1, 1, 2))):
+                k = rng.randrange(len(w))
+                op = rng.choice("dist")
+                if op == "d" and len(w) > 1:
+                    del w[k]
+                elif op == "i":
+                    w.insert(k, rng.choice("aeilrst"))
+                elif op == "s":
+                    w[k] = rng.choice("aeilrst")
+                elif k + 1 < len(w):
+                    w[k], w[k + 1] = w[k + 1], w[k]
+            pairs.append(("".join(w), target))
+        pairs.append(("".join(rng.choice("abcdeflrt") for _ in range(rng.randint(1, 9))), target))
+    for word, target in pairs:
+        assert _one_edit_apart(word, target) == (_damerau_levenshtein(word, target) == 1), (word, target)
+
+
+def test_real_words_and_track_words_are_never_corrected():
+    near = {"let", "lift", "loft", "lent", "rights", "muddle", "decrees", "light", "tight", "bright", "night"}
+    assert spelling_corrections(near) == {}
+    assert SPELLING_EXCEPTIONS >= {"let", "lift", "loft", "lent", "rights", "muddle", "decrees"}
+    # a track's own word is protected: a session with a track named "Lefty" keeps it
+    assert spelling_corrections({"lefty", "lfet"}, {"lefty"}) == {"lfet": "left"}
+    plan = parse_prompt("lefty 20 degrees right", ["Lefty", "Bass"])
+    assert plan.cues[0].tracks == ["Lefty"] and plan.cues[0].values["azimuth_deg"] == pytest.approx(-20.0)
+
+
+def test_lift_stays_a_verb_in_an_edit(conductor):
+    current = conductor.plan("horns at ear level", ORCHESTRA)
+    edited = conductor.edit("lift the horns a lot", current)
+    assert edited.source("Horns").elevation_deg == pytest.approx(STEPS["elevation_deg"]["large"][1])
+    assert edited.source("Horns").azimuth_deg == pytest.approx(current.source("Horns").azimuth_deg)
+
+
+# ------------------------------------------------------------------ hedges written onto numbers
+@pytest.mark.parametrize("said, meant", [
+    ("roughly 35ish degrees left", "roughly 35 degrees left"),
+    ("3 or so metres away", "3 metres away"),
+    ("30-odd degrees", "30 degrees"),
+    ("so so good", "so so good"),
+])
+def test_a_hedge_on_a_number_leaves_the_number(said, meant):
+    assert normalise_text(said) == meant
+
+
+def test_hedged_numbers_win(conductor):
+    assert _az(conductor.plan("roughly 35ish degrees left for the keys", BAND), "Keys") == pytest.approx(35.0)
+    plan = conductor.plan("sax maybe 3 or so metres away", ["Sax", "Tpt", "Piano"])
+    assert plan.source("Sax").distance_m == pytest.approx(3.0)
+
+
+# ------------------------------------------------------------------ refusals
+@pytest.mark.parametrize("prompt, word", [
+    ("vox centre and the didgeridoo behind me", "didgeridoo"),
+    ("vox centre, theremin 40 right", "theremin"),
+    ("keys left and the kazoo way back", "kazoo"),
+    ("vox 10 right, harmonica behind me", "harmonica"),
+])
+def test_an_unknown_instrument_with_a_cue_is_refused_by_name(conductor, prompt, word):
+    with pytest.raises(InputError, match=f"'{word}' but no session track plays that"):
+        conductor.plan(prompt, BAND)
+
+
+@pytest.mark.parametrize("prompt, track, field, value", [
+    ("the keys way off to the left, like 70 degrees", "Keys", "azimuth_deg", 70.0),
+    ("drums really far away, maybe 18 metres", "Drums", "distance_m", 18.0),
+    ("ok so um... the drums, can they go behind me maybe", "Drums", "azimuth_deg", 180.0),
+    ("vox dry, and the rest further back", "Vox", "azimuth_deg", 0.0),
+])
+def test_filler_words_before_a_lent_cue_are_not_instruments(conductor, prompt, track, field, value):
+    plan = conductor.plan(prompt, BAND)
+    assert getattr(plan.source(track), field) == pytest.approx(value, abs=1e-6)
+
+
+@pytest.mark.parametrize("prompt, bound", [
+    ("pan the keys 150% left", IMPOSSIBLE["pan"]),
+    ("keys 120 degrees up", IMPOSSIBLE["elevation"]),
+    ("vox 0 metres away", IMPOSSIBLE["distance"]),
+    ("vox -3 m away", IMPOSSIBLE["distance"]),
+])
+def test_an_impossible_value_is_refused_with_its_bound(conductor, prompt, bound):
+    with pytest.raises(InputError) as info:
+        conductor.plan(prompt, BAND)
+    assert bound in str(info.value) and "cannot place" in str(info.value)
+
+
+def test_a_level_beyond_the_schema_is_refused_naming_the_track(conductor):
+    current = conductor.plan("kick centre", SYNTHS)
+    with pytest.raises(InputError, match=rf"Kick: gain_db must be in \[{GAIN_DB_RANGE[0]:.0f}, {GAIN_DB_RANGE[1]:.0f}\]"):
+        conductor.edit("kick 40 dB louder", current)
+    assert conductor.edit("kick 6 dB louder", current).source("Kick").gain_db == pytest.approx(6.0)
+
+
+# ------------------------------------------------------------------ a cue said before a list
+def test_a_verb_before_a_list_moves_every_track_of_it(conductor):
+    current = conductor.plan("keys 20 left, bass 20 right", BAND)
+    widened = conductor.edit("widen keys and bass", current)
+    assert (_az(widened, "Keys"), _az(widened, "Bass")) == pytest.approx((35.0, -35.0))
+    current = conductor.plan("sitar 30 left, flute 30 right", WORLD)
+    narrowed = conductor.edit("narrow sitar and flute a touch", current)
+    assert (_az(narrowed, "Sitar"), _az(narrowed, "Flute")) == pytest.approx((25.0, -25.0))
+    assert narrowed.source("Tabla").azimuth_deg == current.source("Tabla").azimuth_deg
+    current = conductor.plan("arp 30 left, pad 30 right", SYNTHS)
+    centred = conductor.edit("centre both the arp and pad", current)
+    assert abs(_az(centred, "Arp")) <= 8.0 and abs(_az(centred, "Pad")) <= 8.0   # fanned apart, not stacked
+
+
+def test_a_list_item_with_its_own_place_keeps_it(conductor):
+    plan = conductor.plan("centre the keys and bass 20 right", BAND)
+    assert (_az(plan, "Keys"), _az(plan, "Bass")) == pytest.approx((0.0, -20.0))
+
+
+def test_spread_is_a_width_step_in_an_edit_and_a_fan_in_a_plan(conductor):
+    current = conductor.plan("gtr l 20 left, gtr r 20 right", BAND)
+    edited = conductor.edit("spread the guitars a bit", current)
+    small = STEPS["width_deg"]["small"][1]
+    assert (_az(edited, "Gtr L"), _az(edited, "Gtr R")) == pytest.approx((20.0 + small, -20.0 - small))
+    fanned = conductor.plan("spread the guitars", BAND)
+    assert (_az(fanned, "Gtr L"), _az(fanned, "Gtr R")) == pytest.approx((60.0, -60.0))
+
+
+def test_raise_by_degrees_changes_the_height_not_the_side(conductor):
+    current = conductor.plan("flute at ear level", WORLD)
+    edited = conductor.edit("raise the flute 20 degrees", current)
+    assert edited.source("Flute").elevation_deg == pytest.approx(20.0)
+    assert edited.source("Flute").azimuth_deg == pytest.approx(current.source("Flute").azimuth_deg)
+    lowered = conductor.edit("drop the flute by 10 degrees", edited)
+    assert lowered.source("Flute").elevation_deg == pytest.approx(10.0)
+
+
+def test_a_hedged_height_is_a_place_in_a_plan_and_a_step_in_an_edit(conductor):
+    plan = conductor.plan("hats at two o'clock slightly up", SYNTHS)
+    assert (plan.source("Hats").azimuth_deg, plan.source("Hats").elevation_deg) == pytest.approx((-60.0, 15.0))
+    plan = conductor.plan("flute at 12 o'clock, raised a bit", WORLD)
+    assert plan.source("Flute").elevation_deg == pytest.approx(15.0)
+    edited = conductor.edit("flute raised a bit", conductor.plan("flute 10 degrees up", WORLD))
+    assert edited.source("Flute").elevation_deg == pytest.approx(10.0 + STEPS["elevation_deg"]["small"][1])
+
+
+def test_american_centered_is_an_edit(conductor):
+    current = conductor.plan("vox 20 left", BAND)
+    assert _az(conductor.edit("vox centered", current), "Vox") == pytest.approx(0.0)
+
+
+# ------------------------------------------------------------------ track names
+def test_a_daw_name_that_is_an_alias_names_its_own_track(conductor):
+    plan = conductor.plan("kick out 20 degrees left", KIT)
+    assert _az(plan, "Kick Out") == pytest.approx(20.0)
+    assert "kick out" not in plan.source("Snare Bottom").provenance.get("azimuth_deg", "")
+
+
+def test_a_track_named_fx_can_be_named(conductor):
+    assert _az(conductor.plan("FX on a bearing of 45", SYNTHS), "FX") == pytest.approx(-45.0)
+
+
+def test_str_abbreviates_strings(conductor):
+    plan = conductor.plan("pno 20 L, str 40 R", ["Vocal", "Piano", "Strings", "Horns"])
+    assert (_az(plan, "Piano"), _az(plan, "Strings")) == pytest.approx((20.0, -40.0))
+
+
+# ------------------------------------------------------------------ venue words
+@pytest.mark.parametrize("prompt, tracks, template", [
+    ("Hollywood strings and horns on a scoring stage", ORCHESTRA, "classical_orchestra"),
+    ("the band tracking together in the Abbey Road live room", ["Vocal", "Piano", "Strings", "Horns", "Bass", "Drums"],
+     "studio_recording"),
+    ("Glastonbury Pyramid stage headline slot", BAND, "outdoor_festival"),
+])
+def test_venue_words_find_their_template(conductor, prompt, tracks, template):
+    assert conductor.plan(prompt, tracks).template == template
+
+
+# ------------------------------------------------------------------ the dev split
+def test_producer_dev_split_is_fully_right(conductor):
+    """Every dev row of the producer set (the held-out split is not read here)."""
+    rows = load_producer_eval(split="dev")
+    assert len(rows) >= 420 and all(r["split"] == "dev" for r in rows)
+    wrong = [(r["id"], r["prompt"], res["wrong"]) for r in rows if not (res := producer_row(conductor, r))["right"]]
+    assert wrong == []
+
+
+def test_new_dev_rows_keep_the_file_format():
+    """Ids unique and in order over the whole file; the fields of every dev row (held-out rows
+    are never read here beyond their id and split)."""
+    path = Path(__file__).parent / "data" / "producer_eval.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) and ids == sorted(ids, key=lambda i: int(i[1:]))
+    assert {r["split"] for r in rows} == {"dev", "heldout"}
+    for r in (r for r in rows if r["split"] == "dev"):
+        assert r["kind"] and r["tracks"] and r["prompt"].strip()
+        assert {"expect", "expected_template", "expect_error", "expect_plan"} & set(r)
