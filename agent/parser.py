@@ -15,6 +15,8 @@ Holds
   track's or an alias's own word); impossible values (``ParseResult.impossible``); a word that
   names no track standing before a cue is an absent instrument (:func:`_take_unplaced_word`);
   a cue said before a list of tracks is the whole list's (:func:`_join_lists`).
+* Swaps ("swap / trade / flip the positions of A and B", one name for a pair: "swap the
+  guitars") and mirrors ("mirror", "flip", "put the harp on the other side").
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -461,7 +463,7 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
         # only a later rule needs this rule's spans marked
         check, mark = bool(found), number + 1 < len(rules)
         shield = shielded if rule.guarded else None
-        keys = [key for key in ("key", "key2") if key in rule.regex.groupindex]
+        keys = [key for key in ("key", "key2", "key3") if key in rule.regex.groupindex]
         value, precedence, name = rule.value, rule.precedence, rule.name
         built: dict[tuple, dict | None] = {}
 
@@ -552,6 +554,15 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     firm_spread = any(f.get("spread_deg") is not None and not f.get("soft") for f in fields)
     widths = any(f.get("step") and f["step"][0] == "width_deg" for f in fields)
     size = next((f["step_size"] for f in fields if "step_size" in f), None)
+    # a bare "raise / lower / drop" is a height only when nothing else in the clause says what
+    # changes: a level word or a dB number makes it a level change ("lower the keys 3 dB"), and
+    # another height word gives the step ("drop the solo down a bit" is one small step)
+    verbs_only = [f for f in fields if f.get("verb_only")]
+    if verbs_only:
+        said = [f for f in fields if not f.get("verb_only")]
+        if any("gain_db" in _quantities(f) or "elevation_deg" in _quantities(f) for f in said):
+            fields = said
+    gain_sign = next((f["gain_sign"] for f in fields + verbs_only if "gain_sign" in f), None)
     live = []
     for f in fields:
         if f.get("soft") and (firm_spread or any_azimuth or widths):
@@ -570,6 +581,15 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     composite = back and sides and best.get("azimuth_deg", HEDGED + 1) > NUMBER
     values, relative = cue.values, cue.relative
     origin: dict[str, dict] = {}
+    # one step per quantity and clause ("squeeze ... closer together", "up front, much closer"
+    # say it twice): the one with the largest size said, else the first
+    chosen_step: dict[str, dict] = {}
+    for f in live:
+        step = f.get("step")
+        if step and f["precedence"] == best[step[0]]:
+            held = chosen_step.get(step[0])
+            if held is None or _STEP_RANK[step[2]] < _STEP_RANK[held["step"][2]]:
+                chosen_step[step[0]] = f
     for f in live:
         p = f["precedence"]
         for k, v in f.get("values", {}).items():
@@ -585,7 +605,7 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             if f.get("edit_width"):   # "spread the guitars (a bit)": in an edit, a width step
                 cue.edit_relative["width_deg"] = f["edit_width"] * STEPS["width_deg"][size or "plain"][1]
         step = f.get("step")
-        if step and best[step[0]] == p:
+        if step and best[step[0]] == p and chosen_step.get(step[0]) is f:
             quantity, sign, own = step
             kind, amount = STEPS[quantity][own or size or "plain"]
             if quantity == "distance_m" and kind == "scale":
@@ -596,6 +616,9 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             cue.anchor = (f["anchor"], f["anchor_track"])
         if "fallback" in f:
             cue.fallback.update(f["fallback"])
+    if gain_sign is not None and "gain_db" in relative and any(f.get("unsigned_gain") for f in live):
+        # an unsigned dB number takes the sign of the clause's level verb ("cut the hats 3 dB")
+        relative["gain_db"] = abs(relative["gain_db"]) * gain_sign
     az_from = origin.get("azimuth_deg")
     if az_from is not None and az_from.get("unsigned") and sides:
         cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * (1.0 if sides[0]["values"]["azimuth_deg"] > 0 else -1.0)
@@ -614,6 +637,10 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         cue.precedence["azimuth_deg"] = PRECEDENCE_NAMES[NAMED]
         cue.edit_relative.pop("azimuth_deg", None)
     return cue
+
+
+#: Which of two steps of one quantity in a clause counts: a large size, then a small one, then plain.
+_STEP_RANK = {"large": 0, "small": 1, None: 2}
 
 
 def _one_cue(start: int, end: int, f: dict, text: str) -> Cue:
@@ -863,6 +890,9 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
             c["exprs"] = list(nxt["exprs"])
             c["shared"] = True
 
+    # a cue's numbers depend on its expression's fields alone, and equal expressions share their
+    # fields (_scan_expressions): work them out once per distinct fields, across all clauses
+    model: dict[int, Cue] = {}
     for c in active:
         if not c["exprs"]:
             continue
@@ -885,9 +915,6 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
         owners = list(map(max, map(sub, befores, repeat(1)), repeat(0)))   # max(before - 1, 0), in C
         if all(map(lt, owners, owners[1:])):   # no mention holds two expressions: one cue each
             append = result.cues.append
-            # a cue's numbers depend on its expression's fields alone, and equal expressions
-            # share their fields (_scan_expressions): work them out once per distinct fields
-            model: dict[int, Cue] = {}
             for i, (s, e, f) in zip(owners, c["exprs"]):
                 mm = targets[i]
                 if len(mm.tracks) < 2:   # _attach of one mention, inline: ten thousand cues
@@ -1002,9 +1029,12 @@ def _take_plan_values(clause: dict, text: str, result: ParseResult) -> None:
 
 
 _SENTENCE = re.compile(r"[^.;!?]+")
-_SWAP_WORD = re.compile(r"\b(swap|switch|exchange|trade)\b[^.;!?]*")
+_SWAP_WORD = re.compile(r"\b(swap|switch|exchange|trade|(?:flip|reverse)\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of)\b[^.;!?]*")
 _SWAP_PLACES = re.compile(r"\b(trade|swap|switch)\s+(places|sides|positions)\b")
-_MIRROR_WORD = re.compile(r"\b(mirror|flip)\b[^.;!?,]*")
+_MIRROR_WORD = re.compile(r"\b(mirror|flip)\b(?!\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of\b)[^.;!?,]*")
+#: "put the harp on the other side": a mirror of the tracks named before it in its clause
+_OTHER_SIDE = re.compile(r"\b(?:to|on|onto|over\s+to|across\s+to)\s+the\s+(?:opposite|other)\s+side\b(?!\s+of\b)")
+_CLAUSE_PUNCTUATION = re.compile(r"[,.;!?]")
 
 
 def _mentions_in(mentions: list[Mention], starts: list[int], lo: int, hi: int) -> list[Mention]:
@@ -1013,7 +1043,7 @@ def _mentions_in(mentions: list[Mention], starts: list[int], lo: int, hi: int) -
 
 
 def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None:
-    if not any(word in text for word in ("swap", "switch", "exchange", "trade")):
+    if not any(word in text for word in ("swap", "switch", "exchange", "trade", "flip", "reverse")):
         return
     starts = [mm.start for mm in mentions]
     for m in _SWAP_WORD.finditer(text):
@@ -1022,6 +1052,10 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
             a, b = inside[0].tracks[0], inside[1].tracks[0]
             if a != b:
                 result.swaps.append((a, b, m.group(0).strip()))
+        elif len(inside) == 1 and len(inside[0].tracks) == 2:
+            # one name for a pair ("swap the guitars", "switch the overheads"): the pair trades places
+            a, b = inside[0].tracks
+            result.swaps.append((a, b, m.group(0).strip()))
     # "the sax and the keys trade places": the sentence up to its last such phrase.  One sentence
     # at a time, so text without sentence punctuation is scanned once (a leading [^.;!?]* in one
     # pattern would rescan it from every position).
@@ -1038,9 +1072,24 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
 
 
 def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult) -> None:
-    if "mirror" not in text and "flip" not in text:
-        return
     starts = [mm.start for mm in mentions]
-    for m in _MIRROR_WORD.finditer(text):
-        inside = [t for mm in _mentions_in(mentions, starts, m.start(), m.end()) for t in mm.tracks]
-        result.mirrors.append((inside, m.group(0).strip()))
+    spans = []
+    if "mirror" in text or "flip" in text:
+        for m in _MIRROR_WORD.finditer(text):
+            inside = [t for mm in _mentions_in(mentions, starts, m.start(), m.end()) for t in mm.tracks]
+            result.mirrors.append((inside, m.group(0).strip()))
+            spans.append(m.span())
+    if "side" in text and ("other" in text or "opposite" in text):
+        stops = [p.start() for p in _CLAUSE_PUNCTUATION.finditer(text)]
+        span_starts = [a for a, _ in spans]
+        previous = 0   # the tracks named since the last break or the last such phrase
+        for m in _OTHER_SIDE.finditer(text):
+            k = bisect.bisect_right(span_starts, m.start()) - 1
+            if k >= 0 and m.start() < spans[k][1]:
+                continue   # "flip the piano to the other side": one mirror
+            k = bisect.bisect_left(stops, m.start())
+            lo = max(stops[k - 1] + 1 if k > 0 else 0, previous)
+            previous = m.end()
+            inside = [t for mm in _mentions_in(mentions, starts, lo, m.start()) for t in mm.tracks]
+            if inside:
+                result.mirrors.append((inside, text[lo:m.end()].strip()))

@@ -22,6 +22,15 @@ Holds
 * Impossible values ("150 % left", "120 degrees up", "0 m away") come out as an
   ``impossible`` field naming the bound, and the conductor refuses them.
 * :class:`Vocabulary`: which trigger words a text holds (a rule runs only where they occur).
+* Verb tables of relative edits (issue 16, round 3): :data:`LEVEL_VERBS` ("boost", "cut"),
+  :data:`FADER_VERBS` ("turn / bring / push ... up / down"), :data:`LEVEL_NOUNS` with
+  :data:`LEVEL_NOUN_VERBS` ("lower the level of"), :data:`BACK_VERBS` ("shove / tuck / send ...
+  back", never "back to the middle"), :data:`FRONT_VERBS` ("push ... up front" is closer),
+  :data:`NARROW_VERBS` ("pinch", "squeeze"), :data:`DROP_NOUN_BEFORE` ("the drop" of dance music
+  is no verb).  A bare "raise / lower / drop" is a height only when nothing else in its clause says
+  what changes: a level word or a dB number makes it a level, and it signs an unsigned dB number
+  ("lower the keys 3 dB" is -3 dB); :func:`stase.agent.parser._combine` applies that, and counts
+  one step per quantity and clause (the one with the largest size said).
 
 Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
 pan = -lateral / 90 (so "70 % right" is -63 deg).  Every value keeps the words it came from:
@@ -49,6 +58,8 @@ HEDGES: dict[str, float] = {
     "mostly": 65.0, "well": 60.0, "quite": 55.0, "quite far": 70.0, "pretty far": 70.0, "way": 75.0,
     "very": 70.0, "strongly": 70.0, "wide": 70.0, "hard": 90.0, "far": 90.0, "fully": 90.0,
     "all the way": 90.0, "extreme": 90.0, "extremely": 90.0, "completely": 90.0, "directly": 90.0,
+    "a smidge": 8.0, "a smidgen": 8.0, "a notch": 8.0, "a nudge": 8.0, "a wee bit": 10.0, "a tiny bit": 8.0, "a little more": 15.0,
+    "quite a bit": 55.0, "quite a lot": 65.0, "a good bit": 55.0, "a whole lot": 70.0, "heaps": 60.0, "loads": 60.0,
     "much": 60.0, "a lot": 60.0, "hard-panned": 90.0, "panned hard": 90.0, "totally": 90.0, "dead": 90.0, "full": 90.0, "100%": 90.0, "straight": 90.0, "hard panned": 90.0,
 }
 PLAIN_SIDE_DEG = 40.0
@@ -75,7 +86,8 @@ FAR_SCALE = STEPS["distance_m"]["plain"][1]
 CLOSE_SCALE = round(1.0 / FAR_SCALE, 2)
 #: Hedges that make a step large ("a lot further left", "way quieter"); a hedge of at most
 #: 15 deg ("a bit", "slightly", "a touch") makes it small.
-LARGE_STEP_HEDGES = frozenset({"much", "way", "far", "a lot", "well", "way more", "much more", "loads", "lots"})
+LARGE_STEP_HEDGES = frozenset({"much", "way", "far", "a lot", "well", "way more", "much more", "loads", "lots",
+                               "quite a bit", "quite a lot", "a good bit", "a whole lot", "heaps", "tons", "a ton"})
 #: Wetness words -> reverb_db (dB relative to the room's physical level; issue 15).  Clamped to
 #: stase.core.placement.REVERB_DB_RANGE.  With a track in the clause they set that source's
 #: wetness, otherwise the plan's.
@@ -133,6 +145,26 @@ PLACE_FILLER = frozenset("""
     reverb sound vibe crowd audience listener position spot place side way one ones thing things stuff
     slightly somewhat degrees degree deg metres meters metre meter feet foot
 """.split())
+
+#: Words of a level change (issue 16, round 3).  A level verb alone is a gain step ("boost the
+#: kick", "cut the hats a bit"); a fader verb moves a level with "up" / "down" ("turn the bass down",
+#: "bring up the vox"); a level noun makes the verb before it a level change ("lower the level of
+#: the congas", "raise the volume on the rhodes").  The sign of each verb: +1 up, -1 down.
+#: ("bump" only with "up" / "down": "the horns keep bumping into each other" is a collision)
+LEVEL_VERBS: dict[str, float] = {"boost": 1.0, "cut": -1.0, "attenuate": -1.0, "duck": -1.0, "trim": -1.0}
+FADER_VERBS = ("turn", "crank", "dial", "fade", "bring", "push", "pull", "knock", "take", "ride", "bump")
+LEVEL_NOUNS = ("level", "levels", "volume", "fader", "gain")
+LEVEL_NOUN_VERBS: dict[str, float] = {"raise": 1.0, "increase": 1.0, "boost": 1.0, "bump": 1.0, "push": 1.0,
+                                      "lift": 1.0, "lower": -1.0, "drop": -1.0, "reduce": -1.0, "cut": -1.0,
+                                      "pull": -1.0, "trim": -1.0, "decrease": -1.0}
+#: Verbs that move a source back ("push / shove / tuck / send the drums back"), unless "back" means
+#: a return ("back to the middle", "back where it was").
+BACK_VERBS = ("push", "shove", "tuck", "send", "move", "put", "drag", "pull", "sit", "set", "ease", "nudge", "scoot",
+              "slide", "shift", "knock", "take", "sink", "yank", "drop")
+#: Verbs that bring a source "up front" (closer, not to the centre): "push the vocal up front".
+FRONT_VERBS = ("push", "move", "pull", "get", "put", "shift", "nudge", "pop", "yank", "drag", "ease", "scoot")
+#: Verbs that narrow a group ("pinch the overheads in", "squeeze the keys and the guitar").
+NARROW_VERBS = ("pinch", "squeeze", "tighten")
 
 _SMALL_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -491,10 +523,42 @@ def _distance(m):
 
 
 def _gain(m):
-    v = number(m.group(1))
-    if m.group(2) in ("quieter", "softer", "down", "less", "lower"):
+    before, amount, after = m.group(1), m.group(2), m.group(3)
+    v = number(amount)
+    direction = after or before
+    if direction in ("quieter", "softer", "down", "less", "lower"):
         v = -abs(v)
-    return {"relative": {"gain_db": v}}
+    out = {"relative": {"gain_db": v}}
+    if direction is None and not amount.lstrip().startswith(("-", "+")):
+        out["unsigned_gain"] = True   # "cut the hats 3 dB": the clause's level verb gives the sign
+    return out
+
+
+def _level_verb(m):
+    """"boost the kick", "cut the hats a bit": a level step; its sign also signs a bare dB number."""
+    sign = _level_sign(m.group(1), LEVEL_VERBS)
+    return {**_step("gain_db", sign, None), "gain_sign": sign}
+
+
+def _level_sign(word: str, table: dict[str, float]) -> float:
+    """The sign of an inflected verb ("boosted", "cutting", "lowers") from ``table``."""
+    for verb, sign in table.items():
+        if word.startswith(verb[:-1] if verb.endswith("e") else verb):
+            return sign
+    raise KeyError(word)
+
+
+def _in_the_mix(m):
+    """"higher in the mix", "down in the mix": a level, not a height."""
+    sign = -1.0 if re.search(r"lower|down|quieter", m.group(2)) else 1.0
+    return {**_step("gain_db", sign, m.group(1)), "gain_sign": sign}
+
+
+def _level_noun(m):
+    """"lower the level of the congas", "raise the volume on the rhodes", "the fader down"."""
+    said = m.group("key") or m.group("key2")
+    sign = (-1.0 if said == "down" else 1.0) if said in ("up", "down") else _level_sign(said, LEVEL_NOUN_VERBS)
+    return {**_step("gain_db", sign, None), "gain_sign": sign}
 
 
 def _relative_side(m):
@@ -504,11 +568,11 @@ def _relative_side(m):
 
 def _further(m):
     small = re.search(r"a\s+(bit|little|touch)", m.group(0))
-    return _step("distance_m", 1.0, m.group(1), "small" if small else None)
+    return _step("distance_m", 1.0, m.group(1) or m.group("hedge"), "small" if small else None)
 
 
 def _closer(m):
-    return _step("distance_m", -1.0, m.group(1))
+    return _step("distance_m", -1.0, next((g for g in m.groups() if g in HEDGES), None))
 
 
 def _very_close(m):
@@ -593,15 +657,27 @@ def _ear_level(m):
 
 
 def _higher_lower(m):
-    down = "lower" in m.group(0) or "drop" in m.group(0)
-    return _step("elevation_deg", -1.0 if down else 1.0, m.group(1) or m.group(2),
-                 "small" if "up a bit" in m.group(0) else None)
+    said = m.group(0)
+    down = "lower" in said or "drop" in said or "down" in said
+    out = _step("elevation_deg", -1.0 if down else 1.0, m.group(1) or m.group(2))
+    if re.fullmatch(r"raise[ds]?|lift(?:ed|s)?|lower|drop(?:ped|s)?", said):
+        # a bare verb: a height only when nothing else in the clause says what it changes ("raise
+        # the vocal 2 dB" is a level, "drop the solo down a bit" one small step); it signs a dB number
+        out["verb_only"] = True
+        out["gain_sign"] = -1.0 if down else 1.0
+    return out
+
+
+def _height_step(m):
+    """"down a bit", "up slightly": a small step of height (said after its direction)."""
+    return _step("elevation_deg", -1.0 if m.group(1) == "down" else 1.0, None, "small")
 
 
 def _louder(m):
     said = m.group(0)
-    up = "louder" in said or said.endswith("up") or "up" == (m.group("key") or "")
-    return _step("gain_db", 1.0 if up else -1.0, m.group(1))
+    key = m.groupdict().get("key") or ""
+    up = "louder" in said or said.endswith("up") or key == "up"
+    return {**_step("gain_db", 1.0 if up else -1.0, m.group(1) if not key else None), "gain_sign": 1.0 if up else -1.0}
 
 
 def _plain_degrees(m):
@@ -701,6 +777,11 @@ def _width(m):
     return _step("width_deg", 1.0 if wider else -1.0, m.group(1))
 
 
+def _together_apart(m):
+    """"closer together" / "further apart": a width step, not a distance."""
+    return _step("width_deg", 1.0 if "apart" in m.group(0) else -1.0, m.group(1))
+
+
 def _slight_height(m):
     """"raised a bit", "slightly up": a little above (below) ear level in a new plan, a small
     step up (down) in an edit."""
@@ -716,8 +797,9 @@ def _raise_degrees(m):
 
 
 def _step_word(m):
-    return {"step_size": "large" if m.group(0) in LARGE_STEP_HEDGES or "lot" in m.group(0) or "way" in m.group(0)
-            else "small"}
+    said = " ".join(m.group(0).split())
+    return {"step_size": "large" if said in LARGE_STEP_HEDGES or "lot" in said or said.startswith("way")
+            or said in ("loads", "lots", "heaps", "tons", "a ton") else "small"}
 
 
 def _wetness(m):
@@ -744,6 +826,27 @@ _WETNESS = _alternation(WETNESS_WORDS)
 DIGITS = r"[-+]?(?<!\d)\d++(?:\.\d++)?"
 _DIGIT_LITERALS = "0 1 2 3 4 5 6 7 8 9"
 _UNIT_ALTERNATION = r"(?:m|meters?|metres?|mtrs?|feet|foot|ft|cm|centimet(?:er|re)s?)\b"
+
+def _VERB_FORMS(verbs) -> str:
+    """A regex for the verbs and their inflections ("cut", "cuts", "cutting"; "raise", "raised")."""
+    forms = set()
+    for verb in verbs:
+        stem = verb[:-1] if verb.endswith("e") else verb
+        forms.update({verb, verb + "s", stem + "ed", stem + "ing", stem + "es"})
+        if len(verb) >= 3 and verb[-1] in "bdgmnpt" and verb[-2] in "aeiou" and verb[-3] not in "aeiou":
+            forms.update({verb + verb[-1] + "ed", verb + verb[-1] + "ing"})   # "cutting", "dropped"
+    return _alternation(sorted(forms))
+
+
+#: "Drop" is the noun of dance music after an article or an adjective ("the drop", "festival drop",
+#: "a massive drop"); only the verb ("drop the choir a bit") is a change of height or level.
+DROP_NOUN_BEFORE = ("the", "a", "big", "huge", "massive", "first", "second", "final", "bass", "beat", "festival",
+                    "edm", "next", "that", "this")
+# (each look-behind is tried only after the word "drop" has matched, so it costs nothing elsewhere)
+_NOT_AFTER_NOUN_WORDS = "".join(rf"(?<!\b{w}\sdrop)" for w in DROP_NOUN_BEFORE)
+
+#: A small step said after its direction ("down a bit", "up slightly")
+_SMALL_STEP = r"(?:a\s+(?:little\s+|tiny\s+|wee\s+)?bit|a\s+little|a\s+touch|a\s+tad|a\s+smidgen?|a\s+hair|slightly)"
 
 #: The rule table.  Its order is the order in which rules claim words where their matches
 #: overlap (a longer, more specific phrase before the words inside it: "pan 70% right" before
@@ -796,7 +899,7 @@ RULES: tuple[Rule, ...] = (
          needs=(_UNIT_WORDS,), value=_distance),
     Rule("at_distance", "distance_m", NUMBER, rf"@\s*({NUM})(?:\s*{DIST_UNIT})?",
          needs=("@",), value=_at_distance),
-    Rule("gain", "gain_db", NUMBER, rf"({NUM})\s*db\s*(louder|quieter|softer|up|down|more|less|lower|higher)?",
+    Rule("gain", "gain_db", NUMBER, rf"(?:\b(up|down|louder|quieter)\s+(?:by\s+)?)?({NUM})\s*db\s*(louder|quieter|softer|up|down|more|less|lower|higher)?",
          needs=("db",), value=_gain),
     Rule("number_side", "azimuth_deg", NUMBER, rf"(?<![\w.])({DIGITS})\s*(?:{DEG}\s*)?(?:to\s+the\s+|to\s+)?(left|right|l|r)\b(?!\s+of\b)"
          rf"|\b(left|right|l|r)\s*({DIGITS})(?![\d.])(?!\s*(?:%|percent|per\s*cent|{_UNIT_ALTERNATION}|db|o'?\s?clock|oclock|:|deg))",
@@ -805,15 +908,28 @@ RULES: tuple[Rule, ...] = (
          needs=("hard full", "=l =r"), value=_hard_letter, guarded=True),
     Rule("centre_letter", "azimuth_deg", NAMED, r"\bc\b(?=\s*(?:@|,|\.|;|$))",
          needs=("=c",), value=_centre_letter, guarded=True),
+    Rule("together_apart", "width_deg", HEDGED, rf"\b{HEDGE}?(?:closer|nearer|tighter)\s+together\b|\b{HEDGE}?(?:further|farther|more|wider)\s+apart\b",
+         needs=("together apart",), value=_together_apart),
+    Rule("level_noun", "gain_db", HEDGED, rf"\b(?P<key>{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b)[^,.;])*?\b(?:{'|'.join(LEVEL_NOUNS)})\b"
+         rf"|\b(?:{'|'.join(LEVEL_NOUNS)})\s+(?P<key2>up|down)\b",
+         needs=(" ".join(LEVEL_NOUNS),), value=_level_noun),
+    Rule("in_the_mix", "gain_db", HEDGED, rf"\b{HEDGE}?(higher|lower|up|down|louder|quieter|hotter|further\s+up|further\s+down)\s+in\s+the\s+mix\b",
+         needs=("mix",), value=_in_the_mix),
+    Rule("level_verb", "gain_db", HEDGED, rf"\b({_VERB_FORMS(LEVEL_VERBS)})\b",
+         needs=(" ".join(LEVEL_VERBS),), value=_level_verb),
     Rule("relative_side", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:over\s+)?(?:to(?:wards?)?\s+(?:the\s+)?)?{SIDE}"
          rf"|\b{HEDGE}?(?:more|further)\s+to\s+the\s+{SIDE}",
          needs=("further farther more", "left right"), value=_relative_side),
-    Rule("further", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)|\bpush(?:ed|ing)?\b(?:(?!\bpush)[^,.;])*?\b(?P<key>back)\b"
+    Rule("further", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)"
+         rf"|\b(?:{_VERB_FORMS(BACK_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(BACK_VERBS)})\b)[^,.;])*?(?:\b(?P<hedge>{_HEDGE})\s+)?(?:(?:further|farther)\s+)?\b(?P<key>back)\b"
+         r"(?!\s+(?:to|into|in|where|at|on|towards?|up|and\s+forth)\b)"
          r"|\b(?:towards?|at|in)\s+the\s+back\b|\bback\s+(?:a\s+bit|a\s+little|a\s+touch)|\bfarther\b|\bfurther\s+off\b",
          needs=("back away distant farther off",), value=_further),
     Rule("closer", "step", HEDGED, rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in|up\s+front|closer)\b"
-         r"|\bmove\b(?:(?!\bmove\b)[^,.;])*?\b(?P<key2>forward)\b",
-         needs=("closer nearer forward front =in",), value=_closer),
+         rf"|\b(?:{_VERB_FORMS(FRONT_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(FRONT_VERBS)})\b)[^,.;])*?\b(?P<key3>up\s+front)\b"
+         r"|\bmove\b(?:(?!\bmove\b)[^,.;])*?\b(?P<key2>forward)\b"
+         rf"|\b{HEDGE}?(?:further\s+|more\s+)?forwards?\b(?!\s+of\b)|\btowards?\s+(?:me|us|the\s+listener)\b",
+         needs=("closer nearer forward front =in toward",), value=_closer),
     Rule("very_close", "distance_m", HEDGED, r"\b(?:very\s+close|right\s+up\s+close|in\s+my\s+face|whisper\w*\s+in\s+my\s+ear|right\s+next\s+to\s+(?:me|my\s+ear)|inches\s+away)\b",
          needs=("close face whisper next inches",), value=_very_close),
     Rule("very_far", "distance_m", HEDGED, r"\b(?:very\s+far(?:\s+away)?|really\s+far(?:\s+away)?|miles\s+away|very\s+distant)\b",
@@ -830,17 +946,22 @@ RULES: tuple[Rule, ...] = (
          needs=("house audience", "left right"), value=_house_side),
     Rule("diagonal", "azimuth_deg", NAMED, rf"\b{HEDGE}?{PREP}?(?:(front|rear|back)[- ](left|right)|(left|right)[- ](front|rear|back))\b",
          needs=("front rear back", "left right"), value=_diagonal),
-    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b))\b",
-         needs=("wider narrow widen",), value=_width),
+    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b",
+         needs=("wider narrow widen pinch squeez tighten",), value=_width),
     Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
          needs=("left right",), value=_side),
     Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
          needs=("behind rear",), value=_behind),
-    Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
+    Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|re-?cent(?:er|re)(?:ed|d|s)?|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
          r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|centered|up\s+front|ahead|front)\b",
          needs=("front cent middle ahead",), value=_front),
     Rule("overhead", "elevation_deg", NAMED, r"\b(?:directly\s+(?:above|overhead)|right\s+above|straight\s+up|overhead|above\s+my\s+head|above\s+(?:me|us|the\s+listener)|up\s+above|from\s+above|on\s+the\s+ceiling)\b",
          needs=("above overhead straight ceiling",), value=_overhead),
+    Rule("louder", "step", HEDGED, rf"\b{HEDGE}?(louder|quieter|softer)\b",
+         needs=("louder quieter softer",), value=_louder),
+    Rule("fader", "step", HEDGED, rf"\b(?:{_VERB_FORMS(FADER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(FADER_VERBS)})\b)[^,.;])*?\b(?P<key>up|down)\b"
+         r"(?!\s+(?:front|close|high|low|above|below|overhead|to\s+the|the\s+middle|into|in\s+the|there|by\s+\S+\s+deg|\S+\s+deg)\b)",
+         needs=(" ".join(FADER_VERBS), "=up =down"), value=_louder),
     Rule("slight_height", "elevation_deg", HEDGED, r"\b(?:raised|elevated|lifted)\s+(?:a\s+(?:little\s+)?bit|a\s+little|a\s+touch|a\s+tad|slightly)\b"
          r"|\b(?:slightly|a\s+(?:little\s+)?bit|a\s+little|a\s+touch|a\s+tad)\s+(?:up|down)\b(?!\s+front\b)",
          needs=("raised elevated lifted up down", "bit little touch tad slightly"), value=_slight_height),
@@ -850,10 +971,11 @@ RULES: tuple[Rule, ...] = (
          needs=("high low",), value=_high_low),
     Rule("ear_level", "elevation_deg", NAMED, r"\b(?<!below\s)(?<!above\s)(?<!under\s)(?:at\s+)?ear[- ]level\b",   # "below ear level" is below
          needs=("level",), value=_ear_level),
-    Rule("higher_lower", "step", HEDGED, rf"\b{HEDGE}?(?:higher(?:\s+up)?|raise[ds]?|lift(?:ed|s)?|up\s+a\s+bit)\b|\b{HEDGE}?(?:lower|drop(?:ped)?\s+down)\b",
+    Rule("higher_lower", "step", HEDGED, rf"\b{HEDGE}?(?:higher(?:\s+up)?|raise[ds]?|lift(?:ed|s)?)\b|\b{HEDGE}?(?:lower|drop(?:ped)?\s+down)\b"
+         rf"|\bdrop{_NOT_AFTER_NOUN_WORDS}(?:ped|s)?\b(?!\s+(?:hits?|comes?|lands?|section|kicks?|is|was|with|of|in|at|on|for|and)\b)",
          needs=("higher raise lift bit lower drop",), value=_higher_lower),
-    Rule("louder", "step", HEDGED, rf"\b{HEDGE}?(louder|quieter|softer)\b|\bturn(?:ed|ing)?\b(?:(?!\bturn)[^,.;])*?\b(?P<key>up|down)\b",
-         needs=("louder quieter softer turn",), value=_louder),
+    Rule("height_step", "step", HEDGED, rf"\b(up|down)\s+{_SMALL_STEP}\b",
+         needs=("=up =down", "bit little touch tad smidge hair slightly"), value=_height_step),
     Rule("raise_degrees", "elevation_deg", NUMBER, rf"\b(?:raise[ds]?|lift(?:ed|s)?|lower(?:ed|s)?|drop(?:ped|s)?)\b"
          rf"(?:(?!\b(?:raise|lift|lower|drop))[^,.;])*?(?P<key>\b(?:by\s+)?({NUM})\s*{DEG})(?!\s+(?:to\s+(?:the\s+)?)?(?:left|right|l|r)\b)",
          needs=("raise lift lower drop", "deg"), value=_raise_degrees),
@@ -861,6 +983,7 @@ RULES: tuple[Rule, ...] = (
          needs=("deg",), value=_plain_degrees),
     Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",
          needs=("spread wide side split",), value=_spread),
-    Rule("step_word", "step", HEDGED, r"\b(?:a\s+(?:bit|little|touch|tad|hair|lot)|slightly|way\s+more|much\s+more|loads|lots)\b",
-         needs=("bit little touch tad hair lot slightly more loads lots",), value=_step_word),
+    Rule("step_word", "step", HEDGED, r"\b(?:quite\s+a\s+(?:bit|lot)|a\s+good\s+bit|a\s+whole\s+lot|a\s+(?:tiny|wee)\s+bit|a\s+(?:bit|little|touch|tad|hair|lot|smidgen|smidge|ton)|slightly|way\s+more|much\s+more|loads|lots|heaps|tons"
+         r"|a\s+notch|a\s+nudge|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|narrower|closer|further|farther)\b))\b",
+         needs=("bit little touch tad hair lot slightly more loads lots smidge heaps tons ton way notch nudge",), value=_step_word),
 )

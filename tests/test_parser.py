@@ -176,6 +176,9 @@ RULE_EXAMPLES = [
     "keep it dry", "drenched in reverb", "from the back of the hall", "just right of the piano", "opposite the bass",
     "pan it 70% right", "pan 0%", "r 40%", "az +40", "at bearing 315", "10 degrees higher", "up 30 degrees",
     "30 left", "l30", "@ 3", "hard l", "vox c @ 1 m", "make the guitars wider", "3 o'clock low", "a bit",
+    # issue 16, round 3 (level words, height and width steps, "up front" with a verb)
+    "vox higher in the mix", "lower the level of the keys", "cut the hats", "bring up the vox", "down a bit",
+    "closer together", "pinch the overheads", "push the vox up front", "drop the choir", "recentre the keys",
 ]
 
 
