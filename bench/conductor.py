@@ -1,7 +1,7 @@
 """Conductor quality and speed on the labelled eval sets.
 
 * tests/data/conductor_eval.jsonl: the project's own 120 prompts (written with the parser).
-* tests/data/producer_eval.jsonl (``producer`` block): 417 prompts and edit requests written in
+* tests/data/producer_eval.jsonl (``producer`` block): 772 prompts and edit requests written in
   producers' words, each with a ``kind`` of phrasing and a ``split`` ("dev" / "heldout": the
   held-out split is never used to tune the parser).  Reported per split and per kind:
   explicit-cue accuracy (a prompt is right when every labelled value is within its tolerance, or,
@@ -68,6 +68,12 @@ HOSTILE_PROMPTS = {
     "everything": "everything ",
     "mirror": "mirror ",
     "sentences": "swap sax and drums. ",
+    # the words of the parser's later rules (levels, verbs, mirrors, steps; issue 16 rounds 2-3)
+    "level verbs": "turn the sax up ",
+    "level nouns": "lower the level ",
+    "drop": "drop ",
+    "other side": "sax to the other side ",
+    "steps": "up a bit down a bit ",
 }
 
 
