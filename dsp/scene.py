@@ -14,6 +14,17 @@ SceneRenderer(sample_rate=48000, block_size=128, room="dry_studio", reverb_engin
     allocation) copies the records' numbers into the voice state.  ``move_source`` and
     ``set_reverb_db`` are the two halves at once.
 
+Sources are named by their track; two spellings of one track (``"Gtr L"``, ``"gtr-l"``) are the
+same source (:func:`stase.core.names.track_key`, the project's one rule), so adding the second
+is refused and either spelling moves it.
+
+State (all named, :mod:`stase.dsp.scene_kernel`): ``_state`` (a ``SceneState``: the voice
+records ``_voices``, ``scene_kernel.VOICE`` per slot, the stream's ``SCENE`` record ``_scene``,
+delay lines, FFT windows and filters), ``_tables`` (``SceneTables``: the ``CONFIG`` record and the
+HRTF set) and ``_kernel_scratch``; the control side reads voices by field
+(``_voices["active"]``) and hands the kernel the bundles spread (``_kernel_args``, one numba call
+per block).
+
 Signal flow per source (all in :mod:`stase.dsp.scene_kernel`, one numba call per block)::
 
     x -> gain * 1/r (stase.dsp.distance) -> air-absorption low-pass -> localisation (one mode)
@@ -47,6 +58,7 @@ from stase.core.conventions import (LOCALISATION_MODES, MAX_DISTANCE_M, MIN_DIST
                                    wrap_azimuth_deg)
 from stase.dsp.distance import air_absorption_db_per_m, air_reference_hz
 from stase.core.errors import InputError, StaseError
+from stase.core.names import track_key
 from stase.core.rates import check_sample_rate
 from stase.dsp.hrtf import HrtfSet, load_hrtf
 from stase.dsp import scene_kernel as K
@@ -121,77 +133,91 @@ class SceneRenderer:
         self._allocate()
         self._tracks: list[str] = []          # input rows, in order
         # control side: what was last asked per source, and its current voice slot
-        self._voice_of: dict[str, int] = {}   # track (lower case) -> voice slot
-        self._row_of: dict[str, int] = {}     # track (lower case) -> input row
-        self._placement: dict[str, dict] = {}  # track (lower case) -> normalised placement
+        # (keyed by stase.core.names.track_key: one spelling rule for the whole project)
+        self._voice_of: dict[str, int] = {}   # track key -> voice slot
+        self._row_of: dict[str, int] = {}     # track key -> input row
+        self._placement: dict[str, dict] = {}  # track key -> normalised placement
+        self._track_keys: dict[str, str] = {}  # spelling -> track key (a cache)
 
     # -- set-up --------------------------------------------------------------------------
     def _allocate(self) -> None:
         from stase.dsp.brir import mode_diffuse_gains
         from stase.dsp.distance import NEAR_FIELD_REFERENCE_M, near_field_table
         spec = self.hrtf.partition_spectra(self.frame)
-        self._hrtf_spec = np.ascontiguousarray(spec)
-        self._hrtf_delays = np.ascontiguousarray(self.hrtf.delays, dtype=np.float64)
-        self._face_inverse = np.ascontiguousarray(self.hrtf.face_inverse)
-        self._faces = np.ascontiguousarray(self.hrtf.faces)
         n_voices = 2 * self.max_sources + 8  # mode crossfades and ringing tails need spare slots
         parts, bins = spec.shape[2], spec.shape[3]
-        self._fp = np.zeros((n_voices, K.N_FLOAT))
-        self._ip = np.zeros((n_voices, K.N_INT), dtype=np.int64)
-        self._gi = np.zeros(K.N_GLOBAL, dtype=np.int64)
-        self._gi[K.G_PARTS] = parts
-        f_ref = air_reference_hz(self.sample_rate)
-        self._cfg = np.zeros(K.N_CFG)
-        self._cfg[K.C_RATE] = self.sample_rate
         reverb = self._reverb
-        self._cfg[K.C_SEND] = self._cfg[K.C_SEND_TGT] = self._scene_send(self.reverb_db)
-        self._cfg[K.C_TAIL_SEND] = 1.0 if reverb is not None and reverb.has_tail else 0.0
-        self._cfg[K.C_DECAY_PER_M] = 0.0 if reverb is None else reverb.decay_per_m
-        self._cfg[K.C_RING_M] = 0.0 if reverb is None else reverb.ring_m
-        self._cfg[K.C_SECTOR_WRAP] = 1.0 if reverb is None or reverb.sector_wrap else 0.0
+        f_ref = air_reference_hz(self.sample_rate)
         # the room responses are for a head of unit diffuse-field mid-band energy: each mode's
         # sends carry its own ear responses' diffuse-field gain (stase.dsp.brir.mode_diffuse_gains)
         gains = mode_diffuse_gains(self.hrtf, self.sample_rate)
-        self._cfg[K.C_HEAD_HRTF] = math.sqrt(gains["hrtf"])
-        self._cfg[K.C_HEAD_PAN] = math.sqrt(gains["pan"])
-        self._cfg[K.C_HEAD_ITD_ILD] = math.sqrt(gains["itd_ild"])
         distances, angles, table = near_field_table()
-        self._near_table = np.ascontiguousarray(table)
-        self._cfg[K.C_NEAR_REF_M] = NEAR_FIELD_REFERENCE_M
-        self._cfg[K.C_NEAR_MIN_M] = distances[0]
-        self._cfg[K.C_NEAR_LOG_STEP] = math.log(distances[1] / distances[0])
-        self._cfg[K.C_NEAR_ANGLE_STEP] = math.radians(angles[1] - angles[0])
-        self._sector_az = np.ascontiguousarray(np.zeros(0) if reverb is None else reverb.sector_azimuths_deg,
-                                               dtype=np.float64)
-        n_sectors = self._sector_az.size
-        self._sector_w = np.zeros((n_voices, max(n_sectors, 1)))
-        self._tmp_k = np.zeros(max(n_sectors, 1))
+        constants = {"sample_rate": self.sample_rate,
+                     "air_db_per_m": air_absorption_db_per_m(f_ref),
+                     "air_omega": 2.0 * math.pi * f_ref / self.sample_rate,
+                     "update_cos": math.cos(math.radians(FILTER_UPDATE_DEG)),
+                     "base_delay": 1.0,
+                     "reference_distance_m": REFERENCE_DISTANCE_M,
+                     "min_distance_m": MIN_DISTANCE_M,
+                     "tail_send": 1.0 if reverb is not None and reverb.has_tail else 0.0,
+                     "decay_per_m": 0.0 if reverb is None else reverb.decay_per_m,
+                     "ring_m": 0.0 if reverb is None else reverb.ring_m,
+                     "head_gain_pan": math.sqrt(gains["pan"]),
+                     "head_gain_itd_ild": math.sqrt(gains["itd_ild"]),
+                     "head_gain_hrtf": math.sqrt(gains["hrtf"]),
+                     "near_reference_m": NEAR_FIELD_REFERENCE_M,
+                     "near_min_m": distances[0],
+                     "near_log_step": math.log(distances[1] / distances[0]),
+                     "near_angle_step_rad": math.radians(angles[1] - angles[0]),
+                     "sector_wrap": 1 if reverb is None or reverb.sector_wrap else 0}
+        config = np.zeros(1, dtype=K.CONFIG)
+        config[0] = tuple(constants[name] for name in K.CONFIG.names)  # every field, by name
+        sector_azimuths = np.ascontiguousarray(
+            np.zeros(0) if reverb is None else reverb.sector_azimuths_deg, dtype=np.float64)
+        n_sectors = sector_azimuths.size
         self._n_sends = 1 + n_sectors
-        self._cfg[K.C_AIR_DB_PER_M] = air_absorption_db_per_m(f_ref)
-        self._cfg[K.C_AIR_OMEGA] = 2.0 * math.pi * f_ref / self.sample_rate
-        self._cfg[K.C_UPDATE_COS] = math.cos(math.radians(FILTER_UPDATE_DEG))
-        self._cfg[K.C_BASE_DELAY] = 1.0
-        self._cfg[K.C_REF_DIST] = REFERENCE_DISTANCE_M
-        self._cfg[K.C_MIN_DIST] = MIN_DISTANCE_M
-        self._dline = np.zeros((n_voices, K.DELAY_LINE), dtype=np.float32)
-        self._ear_in = np.zeros((n_voices, 2, 2 * self.frame), dtype=np.float32)
-        self._fdl = np.zeros((parts, n_voices, 2, bins), dtype=np.complex64)
-        self._hbuf = np.zeros((n_voices, 2, 2, parts, bins), dtype=np.complex64)
-        self._acc = np.zeros((3, 2, bins), dtype=np.complex64)
-        self._ytime = np.zeros((3, 2, 2 * self.frame), dtype=np.float32)
-        self._tmp_w = np.zeros(3)
-        self._tmp_d = np.zeros(3)
-        self._axes = np.array([0], dtype=np.int64)
+        # tail after a voice stops: FDL partitions + longest delay, in frames
+        self._tail_frames = parts + K.DELAY_LINE // self.frame + 2
+        scene = np.zeros(1, dtype=K.SCENE)
+        scene["ramp_frames"] = self.ramp_frames
+        scene["tail_frames"] = self._tail_frames
+        scene["send_gain"] = scene["send_gain_target"] = self._scene_send(self.reverb_db)
+        self._state = K.SceneState(
+            voices=np.zeros(n_voices, dtype=K.VOICE),
+            scene=scene,
+            delay_lines=np.zeros((n_voices, K.DELAY_LINE), dtype=np.float32),
+            ear_windows=np.zeros((n_voices, 2, 2 * self.frame), dtype=np.float32),
+            spectra_history=np.zeros((parts, n_voices, 2, bins), dtype=np.complex64),
+            filters=np.zeros((n_voices, 2, 2, parts, bins), dtype=np.complex64),
+            sector_gains=np.zeros((n_voices, max(n_sectors, 1))),
+            # voice handouts: the control side counts them (``_voice_handed``), the audio side
+            # echoes the count it started
+            voice_started=np.zeros(n_voices, dtype=np.int64))
+        self._tables = K.SceneTables(
+            config=config,
+            hrtf_spectra=np.ascontiguousarray(spec),
+            hrtf_delays=np.ascontiguousarray(self.hrtf.delays, dtype=np.float64),
+            face_inverse=np.ascontiguousarray(self.hrtf.face_inverse),
+            faces=np.ascontiguousarray(self.hrtf.faces),
+            sector_azimuths=sector_azimuths,
+            near_table=np.ascontiguousarray(table))
+        self._kernel_scratch = K.SceneScratch(
+            accumulators=np.zeros((3, 2, bins), dtype=np.complex64),
+            frame_outputs=np.zeros((3, 2, 2 * self.frame), dtype=np.float32),
+            face_weights=np.zeros(3),
+            direction=np.zeros(3),
+            sector_shares=np.zeros(max(n_sectors, 1)),
+            fft_axes=np.array([0], dtype=np.int64))
+        # the per-block calls take the bundles spread (scene_kernel.render_spread: cheaper to unbox)
+        self._kernel_args = K.spread_arguments(self._state, self._tables, self._kernel_scratch)
+        # named views the control side reads
+        self._voices = self._state.voices
+        self._scene = scene[0]
         self._send = np.zeros((self._n_sends, max(self.block_size, self.frame)), dtype=np.float32)
         self._reverb_out = np.zeros(2 * max(self.block_size, self.frame), dtype=np.float32)
         self._scratch = np.zeros(2 * self.block_size, dtype=np.float32)  # flat: (2, n) views stay contiguous
-        # tail after a voice stops: FDL partitions + longest delay, in frames
-        self._tail_frames = parts + K.DELAY_LINE // self.frame + 2
-        self._gi[K.G_RAMP_FRAMES] = self.ramp_frames
-        self._gi[K.G_TAIL_FRAMES] = self._tail_frames
-        # voice handouts: the control side counts them, the audio side echoes the count it started
         self._voice_handed = np.zeros(n_voices, dtype=np.int64)
-        self._voice_applied = np.zeros(n_voices, dtype=np.int64)
+        self._voice_applied = self._state.voice_started
         # this object's own commands (move_source, ...): applied together at the next process
         # (one numba call however many), or at once when the ring is full
         self._direct = np.zeros(2 * self.max_sources + 8, dtype=K.COMMAND)
@@ -218,8 +244,11 @@ class SceneRenderer:
         """
         if not isinstance(track, str) or not track.strip():
             raise InputError(f"track must be a non-empty string, got {track!r}")
-        if track.lower() in self._voice_of:
-            raise InputError(f"source {track!r} already exists; use move_source to change it")
+        key = self._key(track)
+        if key in self._voice_of:
+            existing = self._tracks[self._row_of[key]]
+            same = "" if existing == track else f" (the same track as {existing!r})"
+            raise InputError(f"source {track!r} already exists{same}; use move_source to change it")
         if len(self._tracks) >= self.max_sources:
             raise InputError(f"the scene holds at most {self.max_sources} sources (max_sources)")
         az, el, dist, gain, mode = _checked(azimuth_deg, elevation_deg, distance_m, gain_db, mode)
@@ -227,10 +256,10 @@ class SceneRenderer:
                      "mode": mode, "role": _checked_role(role), "reverb_db": check_reverb_db(reverb_db)}
         command = self._direct_slot()
         self._place(command, len(self._tracks), -1, placement, new_voice=True)
-        self._row_of[track.lower()] = len(self._tracks)
+        self._row_of[key] = len(self._tracks)
         self._tracks.append(track)
-        self._voice_of[track.lower()] = int(command["new_voice"])
-        self._placement[track.lower()] = placement
+        self._voice_of[key] = int(command["new_voice"])
+        self._placement[key] = placement
         self._direct_pending += 1
 
     def move_source(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
@@ -258,13 +287,14 @@ class SceneRenderer:
         """Remove a source; later rows move up by one; what it already fed rings out.  Set-up,
         not for a running stream (the rows ``process`` expects change at once)."""
         self._voice(track)
-        row = self._row_of[str(track).lower()]
+        key = self._key(track)
+        row = self._row_of[key]
         command = self._direct_slot()
         command["op"], command["row"], command["enqueued_at_s"] = K.OP_REMOVE, row, 0.0
-        del self._voice_of[track.lower()]
-        del self._placement[track.lower()]
+        del self._voice_of[key]
+        del self._placement[key]
         self._tracks.pop(row)
-        self._row_of = {t.lower(): i for i, t in enumerate(self._tracks)}
+        self._row_of = {self._key(t): i for i, t in enumerate(self._tracks)}
         self._direct_pending += 1
 
     # -- commands: the control side makes them, the audio side applies them ----------------
@@ -281,7 +311,7 @@ class SceneRenderer:
         control thread at a time; every record made must be applied, in order.
         """
         v = self._voice(track)
-        key = str(track).lower()
+        key = self._key(track)
         last = self._placement[key]
         if (elevation_deg is None and distance_m is None and gain_db is None and mode is None
                 and role is _UNSET and reverb_db is None and type(azimuth_deg) is float
@@ -324,13 +354,10 @@ class SceneRenderer:
         """
         if self._direct_pending:
             self._apply_direct()
-        K.apply_commands(ring, first, stop, now,
+        K.apply_commands_spread(ring, first, stop, now,
                          self._direct_latencies if latencies is None else latencies,
                          self._direct_counts if counts is None else counts,
-                         self._fp, self._ip, self._gi, self._cfg, self._voice_applied,
-                         self._hrtf_delays, self._face_inverse, self._faces, self._hrtf_spec,
-                         self._hbuf, self._dline, self._ear_in, self._fdl, self._tmp_w, self._tmp_d,
-                         self._sector_az, self._sector_w, self._tmp_k, self._near_table)
+                         *self._kernel_args)
 
     def _direct_slot(self) -> np.void:
         """The next free record of this object's own command ring (applied first when full)."""
@@ -366,13 +393,13 @@ class SceneRenderer:
 
         A slot is free once the audio side has started its last handout (``_voice_applied``
         caught up with ``_voice_handed``) and the kernel has since ended it (inactive).  The
-        kernel only ever ends voices, and starts them holding the GIL, so reading ``_ip`` while a
+        kernel only ever ends voices, and starts them holding the GIL, so reading ``_voices`` while a
         block renders can only see a slot as busy for longer, never free too early.
         """
-        free = np.flatnonzero((self._voice_applied == self._voice_handed) & (self._ip[:, K.I_ACTIVE] == 0))
+        free = np.flatnonzero((self._voice_applied == self._voice_handed) & (self._voices["active"] == 0))
         if len(free) == 0 and self._direct_pending:
             self._apply_direct()  # a voice its own pending commands end before streaming is freed
-            free = np.flatnonzero((self._voice_applied == self._voice_handed) & (self._ip[:, K.I_ACTIVE] == 0))
+            free = np.flatnonzero((self._voice_applied == self._voice_handed) & (self._voices["active"] == 0))
         if len(free) == 0:
             raise StaseError("no free voice slot (too many sources changing mode at once)")
         return int(free[0])
@@ -398,19 +425,26 @@ class SceneRenderer:
         """The placement last asked for a source: azimuth_deg, elevation_deg, distance_m,
         gain_db, mode, role and reverb_db (normalised)."""
         self._voice(track)
-        return dict(self._placement[str(track).lower()])
+        return dict(self._placement[self._key(track)])
+
+    def _key(self, track) -> str:
+        """The source's identity, :func:`stase.core.names.track_key` ("Gtr L" is "gtr-l"),
+        remembered per spelling: a live move asks for it every block."""
+        key = self._track_keys.get(track) if isinstance(track, str) else None
+        if key is None:
+            key = track_key(track)
+            if isinstance(track, str) and len(self._track_keys) < 4096:
+                self._track_keys[track] = key
+        return key
 
     def _voice(self, track: str) -> int:
         try:
-            return self._voice_of[str(track).lower()]
+            return self._voice_of[self._key(track)]
         except KeyError:
             raise InputError(f"no source {track!r} in the scene; sources: {self._tracks}") from None
 
     def _init(self, v: int) -> None:
-        K.init_voice(v, self._fp, self._ip, self._cfg, self._hrtf_delays, self._face_inverse,
-                     self._faces, self._hrtf_spec, self._hbuf, self._dline, self._ear_in,
-                     self._fdl, self._tmp_w, self._tmp_d, self._sector_az, self._sector_w,
-                     self._tmp_k, self._near_table)
+        K.init_voice(v, self._state, self._tables, self._kernel_scratch)
 
     # -- streaming -----------------------------------------------------------------------
     def process(self, inputs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -444,11 +478,7 @@ class SceneRenderer:
             if self._scratch.size < 2 * n:
                 self._scratch = np.zeros(2 * n, dtype=np.float32)
             out = self._scratch[:2 * n].reshape(2, n)
-        K.render(x, n, out, self._send, self._fp, self._ip, self._gi, self._cfg, self._dline,
-                 self._ear_in, self._fdl, self._hbuf, self._hrtf_spec, self._hrtf_delays,
-                 self._face_inverse, self._faces, self._acc, self._ytime, self._tmp_w,
-                 self._tmp_d, self._axes, self._sector_az, self._sector_w, self._tmp_k,
-                 self._near_table)
+        K.render_spread(x, n, out, self._send, *self._kernel_args)
         if self._reverb is not None:
             self._add_reverb(out, n)
         if target is not out:
@@ -466,28 +496,31 @@ class SceneRenderer:
     def reset(self) -> None:
         """Silence every state (filters, delay lines, reverb) and finish all ramps at their targets."""
         self._apply_direct()
-        fp, ip = self._fp, self._ip
-        self._cfg[K.C_SEND] = self._cfg[K.C_SEND_TGT]
-        self._gi[K.G_SEND_RAMP] = 0
-        for v in np.flatnonzero(ip[:, K.I_ACTIVE]):
+        scene, voices = self._scene, self._voices
+        scene["send_gain"] = scene["send_gain_target"]
+        scene["send_ramp_left"] = 0
+        for v in np.flatnonzero(voices["active"]):
+            voice = voices[v]  # a view: writing its fields writes the voice's state
             # voices on their way out (removed, faded out by a mode change, ringing out) go now
-            if ip[v, K.I_ROW] < 0 or fp[v, K.F_FADE_TGT] == 0.0 or ip[v, K.I_DRAIN] > 0:
-                ip[v, K.I_ACTIVE] = 0
+            if voice["row"] < 0 or voice["fade_target"] == 0.0 or voice["drain_left"] > 0:
+                voice["active"] = 0
                 continue
-            for cur, tgt in ((K.F_AZ, K.F_AZ_TGT), (K.F_EL, K.F_EL_TGT), (K.F_DIST, K.F_DIST_TGT),
-                             (K.F_GAIN_DB, K.F_GAIN_DB_TGT), (K.F_FADE, K.F_FADE_TGT),
-                             (K.F_SCALE, K.F_SCALE_TGT)):
-                fp[v, cur] = fp[v, tgt]
-            ip[v, K.I_RAMP] = ip[v, K.I_FADE_LEFT] = ip[v, K.I_DRAIN] = 0
+            for current, target in _RAMPED_PAIRS:
+                voice[current] = voice[target]
+            voice["ramp_left"] = voice["fade_left"] = voice["drain_left"] = 0
             self._init(v)
-        self._gi[K.G_FRAME_POS] = 0
-        self._gi[K.G_FDL_POS] = 0
+        scene["frame_pos"] = 0
+        scene["fdl_pos"] = 0
         if self._reverb is not None:
             self._reverb.reset()
-        self._gi[K.G_STARTED] = 0
+        scene["started"] = 0
 
 
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
+#: a voice's ramped values: (current, target) fields of ``scene_kernel.VOICE``
+_RAMPED_PAIRS = (("azimuth_deg", "azimuth_target_deg"), ("elevation_deg", "elevation_target_deg"),
+                 ("distance_m", "distance_target_m"), ("gain_db", "gain_target_db"),
+                 ("fade", "fade_target"), ("send_scale", "send_scale_target"))
 #: a COMMAND record as raw bytes, to copy one whole record into a ring slot
 _RAW_COMMAND = np.dtype((np.void, K.COMMAND.itemsize))
 

@@ -177,7 +177,7 @@ def test_remove_and_add_while_streaming(kemar, rng):
     tail = r.process(silence)
     assert np.all(np.isfinite(tail))
     assert np.abs(tail[:, -128:]).max() == 0.0        # every tail has rung out
-    assert (r._ip[:, 0] != 0).sum() == 2               # the removed voice's slot was freed
+    assert (r._voices["active"] != 0).sum() == 2               # the removed voice's slot was freed
 
 
 def test_output_is_finite_for_nan_input(kemar):
@@ -247,7 +247,7 @@ def test_reset_restarts_from_silence(kemar, rng):
     r.move_source("b", mode="itd_ild")
     r.process(x[:, :300])
     r.reset()
-    assert (r._ip[:, 0] != 0).sum() == 2   # only the two sources' current voices are left
+    assert (r._voices["active"] != 0).sum() == 2   # only the two sources' current voices are left
     r.move_source("a", azimuth_deg=60.0)   # before streaming again: takes effect at once
     np.testing.assert_allclose(r.process(x), first, atol=1e-6)
 

@@ -163,7 +163,7 @@ def test_queued_moves_gains_and_mode_changes_add_no_allocation_to_the_callback(r
     assert busy_drain_nrt == idle_drain_nrt and busy_block_nrt == idle_block_nrt
     assert busy_block <= idle_block + 64, (busy_block, idle_block)
     # the measurement sees an allocation of the kind the old callback made (np.flatnonzero)
-    active = monitor.renderer._ip[:, K.I_ACTIVE]
+    active = monitor.renderer._voices["active"]
     leaky, _ = _peaks(monitor, lambda: (monitor._drain(), np.flatnonzero(active == 0)), 12)
     assert leaky > busy_drain + 64
     assert monitor.renderer.source("A")["mode"] == MODES[((29 * 12 + 9) // 3) % 3]
