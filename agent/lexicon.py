@@ -6,7 +6,7 @@ Holds
   ``["elec", "gtr", "l", "2"]``).
 * :func:`match_track_role` maps a track name to one of the 24 roles (or ``None``): the longest alias
   phrase found in the name wins; words that are only modifiers ("lead", "main") count last; a
-  one-letter typo in a long word is forgiven (difflib ratio >= 0.8).
+  one-letter typo in a long word is forgiven (difflib ratio >= 0.8, same first letter).
 * :class:`Lexicon` is the compiled alias table (built once, cached) that the parser also uses to
   find instrument mentions in a prompt; :meth:`Lexicon.tracks_named_by` narrows a role's tracks to
   those a word names ("the hh" -> "03_HH" among three drum tracks), :meth:`Lexicon.names_family`
@@ -84,6 +84,11 @@ class Lexicon:
         self.alias_words = frozenset(w for p in self.phrases for w in p)
         self.single_words = sorted(p[0] for p in self.phrases if len(p) == 1 and len(p[0]) >= FUZZY_MIN_LENGTH)
         self._single_lengths = frozenset(len(w) for w in self.single_words)
+        #: the one-word aliases by first letter: a misspelt instrument keeps its first letter
+        #: ("guiter", "vilon"), so "needs" is never "reeds" nor "local" "vocal" (issue 16, round 4)
+        self._singles_by_letter: dict[str, list[str]] = {}
+        for w in self.single_words:
+            self._singles_by_letter.setdefault(w[0], []).append(w)
         #: first word -> {length in words -> the phrases of that length it starts}, longest first
         self._phrases_from: dict[str, dict[int, list[tuple[str, ...]]]] = {}
         for p in sorted(self.phrases, key=len, reverse=True):
@@ -136,7 +141,7 @@ class Lexicon:
                 if taken[i] or len(w) < FUZZY_MIN_LENGTH or w in MARKER_WORDS or w in skip \
                         or not may_be_close(w, self._single_lengths, FUZZY_RATIO):
                     continue
-                close = difflib.get_close_matches(w, self.single_words, n=1, cutoff=FUZZY_RATIO)
+                close = difflib.get_close_matches(w, self._singles_by_letter.get(w[0], ()), n=1, cutoff=FUZZY_RATIO)
                 if close:
                     hits.append(AliasHit(self.phrases[(close[0],)], i, i + 1, close[0],
                                          close[0] in WEAK_ALIASES, fuzzy=True))

@@ -16,7 +16,7 @@ Holds
   names no track standing before a cue is an absent instrument (:func:`_take_unplaced_word`);
   a cue said before a list of tracks is the whole list's (:func:`_join_lists`).
 * Swaps ("swap / trade / flip the positions of A and B", one name for a pair: "swap the
-  guitars") and mirrors ("mirror", "flip", "put the harp on the other side").
+  guitars", or said after the pair: "A and B swap over", "put A where B is and vice versa") and mirrors ("mirror", "flip", "put the harp on the other side").
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -852,6 +852,9 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
     # equal expressions share their fields dict: look for anchor phrases once per distinct one
     any_anchor = any(f.get("anchor") for f in {id(f): f for _, _, f in exprs}.values())
     for c in active:
+        if c["exprs"] and not c["mentions"]:
+            # "open the mix up" names no track: an open request (the agent's), not a width step to lend
+            c["exprs"] = [x for x in c["exprs"] if not x[2].get("own_clause")]
         if any_anchor:
             _take_anchors(c, anchored)
         if c["exprs"] and not c["mentions"] and not c["absent"]:
@@ -1030,7 +1033,10 @@ def _take_plan_values(clause: dict, text: str, result: ParseResult) -> None:
 
 _SENTENCE = re.compile(r"[^.;!?]+")
 _SWAP_WORD = re.compile(r"\b(swap|switch|exchange|trade|(?:flip|reverse)\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of)\b[^.;!?]*")
-_SWAP_PLACES = re.compile(r"\b(trade|swap|switch)\s+(places|sides|positions)\b")
+#: a swap said after its pair ("the sax and the keys trade places", "can the rhodes and the clav
+#: swap over", "put the horns where the strings are and vice versa")
+_SWAP_PLACES = re.compile(r"\b(?:(trade|swap|switch|exchange)\s+(places|sides|positions|spots|seats|over|round|around)"
+                          r"|(?:swap|switch)(?=\s*(?:[.;!?]|$))|(?:and\s+)?vice\s+versa)\b")
 _MIRROR_WORD = re.compile(r"\b(mirror|flip)\b(?!\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of\b)[^.;!?,]*")
 #: "put the harp on the other side": a mirror of the tracks named before it in its clause
 _OTHER_SIDE = re.compile(r"\b(?:to|on|onto|over\s+to|across\s+to)\s+the\s+(?:opposite|other)\s+side\b(?!\s+of\b)")
@@ -1043,7 +1049,7 @@ def _mentions_in(mentions: list[Mention], starts: list[int], lo: int, hi: int) -
 
 
 def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None:
-    if not any(word in text for word in ("swap", "switch", "exchange", "trade", "flip", "reverse")):
+    if not any(word in text for word in ("swap", "switch", "exchange", "trade", "flip", "reverse", "vice")):
         return
     starts = [mm.start for mm in mentions]
     for m in _SWAP_WORD.finditer(text):
@@ -1059,7 +1065,8 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
     # "the sax and the keys trade places": the sentence up to its last such phrase.  One sentence
     # at a time, so text without sentence punctuation is scanned once (a leading [^.;!?]* in one
     # pattern would rescan it from every position).
-    if not any(word in text for word in ("places", "sides", "positions")):
+    if not any(word in text for word in ("places", "sides", "positions", "spots", "seats", "over", "round",
+                                         "vice", "swap", "switch")):
         return
     for sentence in _SENTENCE.finditer(text):
         phrases = list(_SWAP_PLACES.finditer(text, sentence.start(), sentence.end()))

