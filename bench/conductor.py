@@ -74,6 +74,9 @@ HOSTILE_PROMPTS = {
     "drop": "drop ",
     "other side": "sax to the other side ",
     "steps": "up a bit down a bit ",
+    "open up": "open the sax up ",
+    "back off": "back the keys off ",
+    "vice versa": "sax left and vice versa ",
 }
 
 
