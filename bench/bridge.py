@@ -17,6 +17,17 @@ Measures, on this machine, with a daemon in this process on a free loopback port
   how many ended "busy", and the kernel's count of the datagrams it dropped
   (``status`` -> ``osc.kernel_drops``).
 
+``--engine process|thread`` picks where the monitor's callback runs for the figures above: in
+its own process (:mod:`stase.bridge.rt_engine`, the simulated clock in that process) or in this
+one (:class:`stase.bridge.monitor.LiveMonitor`, the simulated clock on a thread here).
+
+``--under-load`` (``--engine both`` for the two side by side) adds, per engine, a run of
+``--seconds`` (60) at 256 frames on a JACK dummy server (``tests/ardour_host.jack_server``; a
+simulated clock where jackd is missing, said in ``audio``) while the daemon runs ``listen`` and
+``advise`` jobs back to back on 6 stems the project's generator renders (rock_band, 8 bars):
+``set_source`` reply p99 (goal < 5 ms), position change -> the block that renders it p99 (goal
+<= one block + 2 ms), callback overruns (goal 0) and xruns, the jobs done meanwhile.
+
 Session saves are durable (fsync) as in normal use.  Numbers vary with machine load; run
 alone for stable figures.  ``--quick`` runs every part briefly.
 """
@@ -202,39 +213,70 @@ def unpaced_flood(daemon, count: int, clients: int, timeout_s: float = 2.0) -> d
             "client_single_try": summary(outcomes[False])}
 
 
+class _ClockedThreadMonitor:
+    """A LiveMonitor without a device, driven by a simulated audio clock on a thread of this
+    process (the thread engine's figures; the process engine runs its clock in its own process)."""
+
+    def __init__(self, tracks: list[str], block: int = 256, rate: int = 48000):
+        from stase.bridge.monitor import LiveMonitor
+        self.monitor = LiveMonitor(tracks, sample_rate=rate, block_size=block, room=None)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._clock, daemon=True)
+        self.period = block / rate
+
+    def _clock(self) -> None:
+        m = self.monitor
+        x = np.zeros((m.block_size, len(m.tracks)), np.float32)
+        out = np.zeros((m.block_size, 2), np.float32)
+        next_t = time.perf_counter()
+        while not self._stop.is_set():
+            late = time.perf_counter() - next_t
+            if late > self.period:  # as the process engine's clock counts it
+                m.xruns += 1
+                next_t = time.perf_counter()
+            m._callback(x, out, m.block_size, None, None)
+            next_t += self.period
+            delay = next_t - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    def start(self):
+        self._thread.start()
+        return self.monitor
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def _clocked_monitor(engine: str, tracks: list[str]):
+    """``(monitor, stop)``: a started monitor of ``engine`` on a simulated clock."""
+    if engine == "process":
+        from stase.bridge.rt_engine import EngineMonitor
+        monitor = EngineMonitor(tracks, sample_rate=48000, block_size=256, room=None, audio="clock").start()
+        return monitor, monitor.stop
+    clocked = _ClockedThreadMonitor(tracks)
+    return clocked.start(), clocked.stop
+
+
 def run_bench(n: int = 500, seconds_audio: float = 3.0, flood_requests: int = 20_000,
-              paced_seconds: float = 2.0, clients: int = 16) -> dict:
+              paced_seconds: float = 2.0, clients: int = 16, engine: str = "process") -> dict:
     from stase.bridge.daemon import Daemon, DaemonConfig
-    from stase.bridge.monitor import LiveMonitor
     tmp = Path(tempfile.mkdtemp(prefix="stase-bench-"))
     d = Daemon(DaemonConfig(port=0, session=str(tmp / "s.json"), conductor_model="none"))
     d.start()
     import os
     result: dict = {"machine_note": "loopback UDP, daemon in-process, durable session saves",
+                    "engine": engine,
                     "load_average_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
     try:
         client = _Client(d.port)
         tracks = ["Vox", "Gtr", "Bass", "Drums", "Keys", "Sax", "Trumpet", "Piano"]
         client.call("tracks", {"tracks": tracks})
         # a monitor without a device, driven by a simulated audio clock
-        monitor = LiveMonitor(tracks, sample_rate=48000, block_size=256, room=None)
+        monitor, stop_monitor = _clocked_monitor(engine, tracks)
         d.monitor = monitor
-        stop = threading.Event()
-        x = np.zeros((256, len(tracks)), np.float32)
-        out = np.zeros((256, 2), np.float32)
         period = 256 / 48000
-
-        def clock():
-            next_t = time.perf_counter()
-            while not stop.is_set():
-                monitor.process_block(x, out)
-                next_t += period
-                delay = next_t - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-
-        driver = threading.Thread(target=clock, daemon=True)
-        driver.start()
         rng = np.random.default_rng(0)
         rtt = []
         for i in range(n):
@@ -243,11 +285,11 @@ def run_bench(n: int = 500, seconds_audio: float = 3.0, flood_requests: int = 20
             assert reply["ok"], reply
             rtt.append(marks["done"])
         time.sleep(0.05)
-        stop.set()
-        driver.join(2)
         count = min(monitor.latency_count, len(monitor.latencies_s))
+        latencies = monitor.latencies_s[:count]
+        stop_monitor()
         result["set_source_round_trip"] = _stats_ms(rtt)
-        result["move_to_rendered_block"] = dict(_stats_ms(list(monitor.latencies_s[:count])),
+        result["move_to_rendered_block"] = dict(_stats_ms(list(latencies)),
                                                 block_period_ms=round(period * 1e3, 3))
         d.monitor = None
         plans, accepted = [], []
@@ -276,17 +318,194 @@ def run_bench(n: int = 500, seconds_audio: float = 3.0, flood_requests: int = 20
     return result
 
 
+_MOVER = r"""
+import json, select, socket, sys, time
+import numpy as np
+from stase.bridge.osc_transport import build_message, parse_datagram
+port, seconds, every_s = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+tracks = json.loads(sys.argv[4])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.connect(("127.0.0.1", port))
+rng = np.random.default_rng(0)
+rtt, errors, lost = [], [], 0
+print("ready", flush=True)
+sys.stdin.readline()
+end = time.monotonic() + seconds
+i = 0
+while time.monotonic() < end:
+    i += 1
+    t0 = time.perf_counter()
+    sock.send(build_message("/stase/set_source", [json.dumps({"id": i, "track": tracks[i % len(tracks)],
+                            "azimuth_deg": float(rng.uniform(-180, 180))})]))
+    while True:
+        if not select.select([sock], [], [], 2.0)[0]:
+            lost += 1
+            break
+        reply = json.loads(parse_datagram(sock.recv(65535))[0][1][0])
+        if reply.get("id") == i:
+            rtt.append(time.perf_counter() - t0)
+            if not reply.get("ok"):
+                errors.append(reply.get("error"))
+            break
+    time.sleep(float(rng.uniform(0.0, 2 * every_s)))
+print(json.dumps({"rtt_s": rtt, "errors": errors[:3], "error_count": len(errors), "lost": lost}), flush=True)
+"""
+
+
+def _history_between(history: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """The entries ``start .. stop - 1`` of a ring ``history`` (the last ``len(history)`` of
+    them when it wrapped)."""
+    start = max(start, stop - len(history))
+    return history[np.arange(start, stop) % len(history)]
+
+
+def _render_stems(folder: Path) -> list[str]:
+    """Six stems of the project's generator (rock_band, 8 bars, seed 0) as WAV files in
+    ``folder``; their track names."""
+    from stase.agent.music import generate_stems
+    from stase.core.audio_io import write_audio
+    stems = generate_stems({"template": "rock_band", "bars": 8}, 48000, 0)
+    for name, audio in stems.items():
+        write_audio(folder / f"{name}.wav", audio, 48000)
+    return list(stems)
+
+
+def _job_loop(port: int, stop: threading.Event, done: dict) -> None:
+    """``listen`` then ``advise``, back to back, until ``stop``; counts what finished."""
+    client = _Client(port)
+    while not stop.is_set():
+        for verb in ("listen", "advise"):
+            if stop.is_set():
+                return
+            reply, _ = client.call(verb, {}, timeout_s=600)
+            key = verb if reply["ok"] else f"{verb}_failed"
+            done[key] = done.get(key, 0) + 1
+            if not reply["ok"]:
+                done["last_error"] = reply.get("error")
+
+
+def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: int = 48000,
+                   move_every_s: float = 0.02) -> dict:
+    """One engine under load: see the module docstring (``--under-load``)."""
+    import contextlib
+    import shutil
+    from stase.bridge.daemon import Daemon, DaemonConfig
+    tmp = Path(tempfile.mkdtemp(prefix="stase-bench-load-"))
+    (tmp / "stems").mkdir()
+    tracks = _render_stems(tmp / "stems")
+    period_ms = block / rate * 1e3
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the one JACK helper
+    from ardour_host import ArdourUnavailable, jack_server
+    use_jack = shutil.which("jackd") is not None
+    server = jack_server(rate=rate, period=block, capture_ports=max(8, len(tracks))) if use_jack \
+        else contextlib.nullcontext(None)
+    out: dict = {"engine": engine, "block_size": block, "block_period_ms": round(period_ms, 3),
+                 "audio": "JACK dummy server" if use_jack else "simulated clock (no jackd)",
+                 "tracks": len(tracks), "seconds": seconds}
+    try:
+        with server:
+            d = Daemon(DaemonConfig(port=0, session=str(tmp / "s.json"), conductor_model="none",
+                                    audio=use_jack, audio_hostapi="JACK" if use_jack else None,
+                                    engine=engine, block_size=block, sample_rate=rate,
+                                    allow_dirs=[str(tmp)]))
+            d.start()
+            stop_clock = None
+            try:
+                client = _Client(d.port)
+                client.call("tracks", {"tracks": tracks})
+                reply, _ = client.call("plan", {"prompt": "a rock band on a club stage, vocals in the "
+                                                          "middle, guitar a bit left", "tracks": tracks})
+                assert reply["ok"], reply
+                client.call("stems", {"stems_dir": str(tmp / "stems")})
+                if not use_jack:
+                    d.monitor, stop_clock = _clocked_monitor(engine, tracks)
+                deadline = time.monotonic() + 60
+                while (d.monitor is None or d.monitor.blocks < 100) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                monitor = d.monitor
+                if monitor is None:
+                    return dict(out, error=f"the monitor did not start: {d.audio_error}")
+                stop, jobs = threading.Event(), {}
+                loader = threading.Thread(target=_job_loop, args=(d.port, stop, jobs), daemon=True)
+                loader.start()
+                time.sleep(2.0)  # the first job is under way
+                # the moves come from another process, as from a DAW or `stase client`: its
+                # round trips do not wait for this process's GIL
+                env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+                mover = subprocess.Popen([sys.executable, "-c", _MOVER, str(d.port), str(seconds),
+                                          str(move_every_s), json.dumps(tracks)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                assert mover.stdout.readline().strip() == "ready"
+                before = monitor.status()
+                latencies_before = monitor.latency_count
+                load = [os.getloadavg()[0]]
+                mover.stdin.write("go\n")
+                mover.stdin.flush()
+                moved = json.loads(mover.stdout.readline())
+                mover.wait(10)
+                rtt = moved["rtt_s"]
+                time.sleep(0.1)
+                after = monitor.status()
+                load.append(os.getloadavg()[0])
+                latencies = _history_between(monitor.latencies_s, latencies_before,
+                                             monitor.latency_count)
+                stop.set()
+                out.update({
+                    "set_source_round_trip": dict(_stats_ms(rtt), lost=moved["lost"],
+                                                  errors=moved["error_count"]),
+                    "move_to_rendered_block": _stats_ms(list(latencies)),
+                    "callback_overruns": after["callback_overruns"] - before["callback_overruns"],
+                    "xruns": after["xruns"] - before["xruns"],
+                    "blocks": after["blocks"] - before["blocks"],
+                    "max_callback_ms": after["max_callback_ms"],
+                    "jobs_done": dict(jobs), "load_average_1min": [round(v, 2) for v in load],
+                    "engine_realtime": after.get("engine_realtime"),
+                })
+                out["goals"] = {
+                    "set_source_p99_under_5ms": out["set_source_round_trip"]["p99_ms"] < 5.0,
+                    "move_p99_within_block_plus_2ms":
+                        out["move_to_rendered_block"]["p99_ms"] <= period_ms + 2.0,
+                    "no_callback_overruns": out["callback_overruns"] == 0}
+                loader.join(120)  # the running job ends before the daemon stops
+            finally:
+                if stop_clock is not None:
+                    stop_clock()
+                d.stop()
+    except ArdourUnavailable as exc:
+        return dict(out, error=str(exc))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--n", type=int, default=500, help="set_source requests (default 500)")
     parser.add_argument("--quick", action="store_true",
                         help="brief runs (200 requests, 1 s per paced rate, 8 flood clients)")
+    parser.add_argument("--engine", choices=("process", "thread", "both"), default="process",
+                        help="where the monitor's callback runs (both: each in turn; default "
+                             "process, the daemon's default)")
+    parser.add_argument("--under-load", action="store_true",
+                        help="add the run under a listen + advise load (see the module docstring)")
+    parser.add_argument("--only-under-load", action="store_true",
+                        help="only the run under load (skip the idle figures and the floods)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the run under load (s)")
     args = parser.parse_args(argv)
-    if args.quick:
-        result = run_bench(min(args.n, 200), paced_seconds=1.0, clients=8)
-    else:
-        result = run_bench(args.n)
+    engines = ("process", "thread") if args.engine == "both" else (args.engine,)
+    result: dict = {}
+    if not args.only_under_load:
+        for engine in engines:
+            part = (run_bench(min(args.n, 200), paced_seconds=1.0, clients=8, engine=engine)
+                    if args.quick else run_bench(args.n, engine=engine))
+            if len(engines) == 1:
+                result.update(part)
+            else:
+                result[f"idle_{engine}"] = part
+    if args.under_load or args.only_under_load:
+        seconds = min(args.seconds, 10.0) if args.quick else args.seconds
+        result["under_load"] = {engine: run_under_load(engine, seconds) for engine in engines}
     if args.json:
         print(json.dumps(result, indent=1))
     else:

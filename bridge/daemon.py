@@ -9,6 +9,12 @@ Wiring (transport apart from routing)::
     handlers --> Session (atomic save) --> DawAdapter.apply / LiveMonitor.set_source (queue)
     MidiControl --(selected source, field, value)--> the same set_source path
 
+The live monitor is a :class:`stase.bridge.monitor.LiveMonitor` (``engine: thread``: its audio
+callback in this process) or a :class:`stase.bridge.rt_engine.EngineMonitor` (``engine:
+process``: the callback and the scene in their own process, fed through shared memory; it
+restarts itself with the current scene after a crash and ``status.audio`` says so); both have
+the same methods.
+
 Handlers validate, change the session, then hand numbers to the adapter and the monitor; they
 never do DSP.  The heavy parts (conductor, advisor, listener, offline renderer) are imported
 lazily inside long-job handlers: a part that is not installed yet answers with a clear error
@@ -87,6 +93,13 @@ class DaemonConfig:
     #: UDP port for a head tracker's OSC (/ypr, /quaternion, /adm/lis/ypr ...; bound on ``host``);
     #: None: no head tracking.  See :mod:`stase.bridge.head_tracking`.
     head_tracking_port: int | None = None
+    #: where the live monitor's audio callback runs: "process" (its own process, fed through
+    #: shared memory, :mod:`stase.bridge.rt_engine`; the daemon's jobs cannot delay it) or
+    #: "thread" (in the daemon's process, :class:`stase.bridge.monitor.LiveMonitor`).  Default
+    #: process: under a listen + advise load it had 5 callback overruns and 17-47 xruns in 60 s
+    #: against the thread's 39-62 and 299-356, and kept a move within one block + 2 ms (p99
+    #: 5.6-6.0 ms against 7.8-8.6; docs/daemon.md)
+    engine: str = "process"
     midi: bool = False
     midi_map: str | None = None
     midi_port_name: str = "stase"
@@ -132,6 +145,8 @@ CONFIG_RANGES: dict[str, tuple[int | None, int | None]] = {
     "head_tracking_port": (0, 65535),
     "sample_rate": (8000, 384000), "block_size": (1, 16384),
 }
+#: The settings that take one of a few words.
+CONFIG_CHOICES: dict[str, tuple[str, ...]] = {"engine": ("process", "thread")}
 
 
 def _type_problem(value: Any, hint: Any) -> str | None:
@@ -177,6 +192,9 @@ def config_problems(config: Any) -> list[str]:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
             problems.append(f"{key} must be {wrong}, got {shown}")
             continue
+        if key in CONFIG_CHOICES and value not in CONFIG_CHOICES[key]:
+            problems.append(f"{key} must be one of {list(CONFIG_CHOICES[key])}, got {value!r}")
+            continue
         lo, hi = CONFIG_RANGES.get(key, (None, None))
         if isinstance(value, int) and ((lo is not None and value < lo) or (hi is not None and value > hi)):
             problems.append(f"{key} must be in {lo}..{hi}, got {value}")
@@ -218,6 +236,7 @@ class Daemon:
         self._proposals = 0
         self.audio_error: str | None = None
         self.routing: dict[str, Any] | None = None
+        self._stopped = False  # a monitor a restart finishes after stop() is closed, not kept
         self._register_verbs()
 
     # ---------------------------------------------------------------- lifecycle
@@ -257,8 +276,11 @@ class Daemon:
             self.midi.close()
         if self.head_tracker is not None:
             self.head_tracker.close()
-        if self.monitor is not None:
-            self.monitor.stop()
+        with self.lock:
+            self._stopped = True
+            monitor, self.monitor = self.monitor, None
+        if monitor is not None:
+            monitor.stop()
         self.adapter.stop()
         if self.endpoint is not None:
             self.endpoint.close()
@@ -321,7 +343,10 @@ class Daemon:
         The renderer is built without holding the daemon's lock (it takes seconds), so requests
         keep flowing; moves made meanwhile are in the session and are queued once it runs.
         """
-        from stase.bridge.monitor import LiveMonitor
+        if self.config.engine == "process":
+            from stase.bridge.rt_engine import EngineMonitor as monitor_class
+        else:
+            from stase.bridge.monitor import LiveMonitor as monitor_class
         with self._restart_lock:
             self.audio_error = "starting the live monitor"
             with self.lock:
@@ -335,15 +360,20 @@ class Daemon:
             plan = self.session.plan
             try:
                 placements = {p.track: _monitor_fields(p, self.daw_applies_gain) for p in plan.sources}
-                monitor = LiveMonitor(names, placements, self.config.sample_rate, self.config.block_size,
-                                      room=plan.room, reverb_engine=plan.reverb_engine,
-                                      reverb_db=plan.reverb_db)
+                monitor = monitor_class(names, placements, self.config.sample_rate, self.config.block_size,
+                                        room=plan.room, reverb_engine=plan.reverb_engine,
+                                        reverb_db=plan.reverb_db)
+                if self.config.engine == "process":  # it restarts itself after a crash
+                    monitor.on_restart = self._on_engine_restart
                 monitor.start(self.config.audio_device, self.config.audio_hostapi)
             except (StaseError, ImportError) as exc:
                 self.audio_error = f"{exc}" + (f" ({exc.__cause__})" if exc.__cause__ else "")
                 log.error("live monitor unavailable: %s", self.audio_error)
                 return
             with self.lock:
+                if self._stopped:  # the daemon stopped while this monitor started: no leftovers
+                    monitor.stop()
+                    return
                 if self.head_tracker is not None:  # the scene turned for the head before it moves
                     monitor.set_head_rotation(self.head_tracker.rotation)
                 for s in self.session.plan.sources:  # the latest placements, ramped in
@@ -354,12 +384,22 @@ class Daemon:
             if self.config.connect_ardour:
                 self.route_ardour()
 
+    def _on_engine_restart(self, monitor: Any) -> None:
+        """After the engine process came back by itself (with the scene it kept): its JACK
+        client is new, so the Ardour wiring is done again."""
+        log.warning("live monitor: the engine process was restarted (%d so far)", monitor.restarts)
+        if self.config.connect_ardour and monitor is self.monitor:
+            self.route_ardour()
+
     def route_ardour(self) -> dict[str, Any]:
         """Connect each Ardour track's JACK outputs to the monitor's input for it
         (:func:`stase.bridge.jack_routing.connect_tracks`); the report is kept for ``status``."""
         from stase.bridge.jack_routing import connect_tracks, portaudio_client_name
         monitor = self.monitor
-        client = portaudio_client_name() if monitor is not None else None
+        client = None
+        if monitor is not None:  # the engine process's own client, or this process's
+            client = (monitor.jack_client_name() if hasattr(monitor, "jack_client_name")
+                      else portaudio_client_name())
         if client is None:
             self.routing = {"errors": ["the live monitor has no JACK client (start it with "
                                        "--audio --audio-hostapi JACK)"]}

@@ -27,6 +27,12 @@ took longer than the block period counts as a callback overrun (ours, not the se
 exception inside the render (a bug) is counted, the block
 is silenced and the stream keeps running.
 
+Meters: after the limiter, each ear's peak is held in :attr:`LiveMonitor.output_peaks` (linear)
+by :func:`meter_block`, falling 20 dB in 1.7 s like an IEC 60268-10 type I programme meter;
+``status`` reports it in dBFS.  The same class runs inside the real-time engine's own process
+(:mod:`stase.bridge.rt_engine`), which passes each request's daemon-side time as
+``enqueued_at_s`` so the move-to-block latency counts the crossing too.
+
 Safety limiter: the last stage of every block is :func:`limit_block`, a peak limiter with an
 instant attack and a smooth release, so the headphones never get more than :data:`CEILING_DBFS`
 (-0.1 dBFS) whatever a plan, a move or the DAW's routing asks for, and a sample that is not
@@ -62,6 +68,59 @@ CEILING_DBFS = -0.1
 LIMITER_RELEASE_S = 0.05
 #: Limiter state: current gain (linear), count of non-finite samples silenced.
 LIMITER_GAIN, LIMITER_NONFINITE = 0, 1
+#: The peak meter's fall, dB over seconds (IEC 60268-10 type I: 20 dB in 1.7 s).
+METER_FALL_DB, METER_FALL_S = 20.0, 1.7
+
+
+def track_slots(tracks: Iterable[str]) -> dict[str, int]:
+    """``{track key: input slot}``: how a request's track name finds its monitor input (both
+    engines, :class:`LiveMonitor` and :class:`stase.bridge.rt_engine.EngineMonitor`)."""
+    return {str(name).lower(): i for i, name in enumerate(tracks)}
+
+
+def check_monitor_setup(tracks: Iterable[str], sample_rate: int, block_size: int) -> list[str]:
+    """The track list as strings; ``InputError`` for no track, a sample rate
+    :func:`stase.core.rates.check_sample_rate` refuses or a block size that is not a positive
+    number of frames."""
+    names = [str(t) for t in tracks]
+    if not names:
+        raise InputError("the live monitor needs at least one track (one input channel per track)")
+    check_sample_rate(sample_rate, "sample_rate")
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise InputError(f"block_size must be a positive number of frames, got {block_size!r}")
+    return names
+
+
+def check_head_rotation(rotation: Any) -> np.ndarray | None:
+    """``rotation`` as a float64 3x3 array (None stays None: facing front); ``InputError`` for
+    anything but a finite proper rotation (orthonormal, determinant +1, within 1e-6)."""
+    if rotation is None:
+        return None
+    try:
+        rotation = np.array(rotation, dtype=np.float64)
+    except (TypeError, ValueError):
+        rotation = np.zeros(0)
+    if (rotation.shape != (3, 3) or not np.all(np.isfinite(rotation))
+            or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6)
+            or not np.isclose(np.linalg.det(rotation), 1.0, atol=1e-6)):
+        raise InputError("a head rotation must be a finite 3x3 proper rotation matrix "
+                         "(orthonormal, determinant +1)")
+    return rotation
+
+
+@njit(cache=True, nogil=True)
+def meter_block(out: np.ndarray, fall: float, peaks: np.ndarray) -> None:
+    """Hold each channel's peak of ``out`` (channels, frames) in ``peaks`` (linear), falling by
+    the factor ``fall`` per block when the block is quieter.  Allocates nothing."""
+    channels, frames = out.shape
+    for c in range(channels):
+        peak = 0.0
+        for i in range(frames):
+            v = abs(out[c, i])
+            if v > peak:
+                peak = v
+        held = peaks[c] * fall
+        peaks[c] = peak if peak > held else held
 
 
 @njit(cache=True, nogil=True)
@@ -132,14 +191,9 @@ class LiveMonitor:
                  sample_rate: int = 48000, block_size: int = 256, room: str = "dry_studio",
                  reverb_engine: str = "convolution", renderer: Any = None,
                  queue_capacity: int = 1024, reverb_db: float = 0.0):
-        self.tracks = [str(t) for t in tracks]
-        if not self.tracks:
-            raise InputError("the live monitor needs at least one track (one input channel per track)")
-        check_sample_rate(sample_rate, "sample_rate")
-        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
-            raise InputError(f"block_size must be a positive number of frames, got {block_size!r}")
+        self.tracks = check_monitor_setup(tracks, sample_rate, block_size)
         self.sample_rate, self.block_size = int(sample_rate), int(block_size)
-        self.slots = {name.lower(): i for i, name in enumerate(self.tracks)}
+        self.slots = track_slots(self.tracks)
         self.queue = CommandQueue(queue_capacity, COMMAND)
         if renderer is None:
             from stase.dsp.scene import SceneRenderer  # lazy: the renderer may load an HRTF set
@@ -176,6 +230,10 @@ class LiveMonitor:
         self._ceiling = float(10.0 ** (CEILING_DBFS / 20.0))
         self._release = float(1.0 - math.exp(-1.0 / (LIMITER_RELEASE_S * self.sample_rate)))
         self.limited_blocks = 0          # blocks in which the safety limiter turned the output down
+        self.output_peaks = np.zeros(2, dtype=np.float64)  # held peak per ear, linear (meter_block)
+        # the fall per block: METER_FALL_DB over METER_FALL_S
+        self._meter_fall = float(10.0 ** (-METER_FALL_DB / 20.0 * (self.block_size / self.sample_rate)
+                                          / METER_FALL_S))
         self.latencies_s = np.zeros(LATENCY_HISTORY, dtype=np.float64)  # enqueue -> applied, s
         self.blocks = 0
         self.xruns = 0
@@ -192,9 +250,12 @@ class LiveMonitor:
     # ---------------------------------------------------------------- control side
     def set_source(self, track: str, azimuth_deg: float | None = None, elevation_deg: float | None = None,
                    distance_m: float | None = None, gain_db: float | None = None,
-                   mode: str | None = None, role: Any = _UNSET, reverb_db: float | None = None) -> bool:
+                   mode: str | None = None, role: Any = _UNSET, reverb_db: float | None = None,
+                   *, enqueued_at_s: float | None = None) -> bool:
         """Queue a change of one source for the callback; False when the track is not monitored
-        or the queue is full (counted in ``commands_dropped``).
+        or the queue is full (counted in ``commands_dropped``).  ``enqueued_at_s``: when the
+        change was asked for (``time.perf_counter()``; default now), the start of its
+        move-to-block latency.
 
         Everything but copying numbers happens here: the schema check (``InputError`` for a
         value :mod:`stase.core.placement` refuses, e.g. ``gain_db`` above +24 dB), the source's
@@ -224,28 +285,25 @@ class LiveMonitor:
 
             def fill(record: np.void) -> None:
                 self.renderer.command_move(name, **moved, out=record)
-                record["enqueued_at_s"] = time.perf_counter()
+                record["enqueued_at_s"] = time.perf_counter() if enqueued_at_s is None else enqueued_at_s
             queued = self.queue.push(fill)
             if queued:
                 self._world[slot] = world
             return queued
 
-    def set_head_rotation(self, rotation: np.ndarray | None) -> bool:
+    def set_head_rotation(self, rotation: np.ndarray | None, *,
+                          enqueued_at_s: float | None = None) -> bool:
         """Turn the scene for a head at ``rotation`` (a 3x3 proper rotation, the convention of
         :mod:`stase.bridge.head_tracking`; None: facing front); False when the queue has no room
         for one record per source (nothing is queued, nothing changes; try at the next block).
 
         Every source's plan direction becomes its head-relative one, queued as ``OP_PLACE``
         records the renderer ramps over its ``ramp_s``; distance, gain and mode stay.
-        ``InputError`` for a matrix that is not a finite proper rotation.
+        ``InputError`` for a matrix that is not a finite proper rotation
+        (:func:`check_head_rotation`).  ``enqueued_at_s`` as for :meth:`set_source`.
         """
-        if rotation is not None:
-            rotation = np.array(rotation, dtype=np.float64)
-            if (rotation.shape != (3, 3) or not np.all(np.isfinite(rotation))
-                    or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6)
-                    or not np.isclose(np.linalg.det(rotation), 1.0, atol=1e-6)):
-                raise InputError("a head rotation must be a finite 3x3 proper rotation matrix "
-                                 "(orthonormal, determinant +1)")
+        rotation = check_head_rotation(rotation)
+        asked_at = time.perf_counter() if enqueued_at_s is None else enqueued_at_s
         with self._control:
             if self.queue.capacity - len(self.queue) < len(self.tracks):
                 self.head_batches_deferred += 1
@@ -256,7 +314,7 @@ class LiveMonitor:
 
                 def fill(record: np.void, name=name, az=az, el=el) -> None:
                     self.renderer.command_move(name, azimuth_deg=az, elevation_deg=el, out=record)
-                    record["enqueued_at_s"] = time.perf_counter()
+                    record["enqueued_at_s"] = asked_at
                 self.queue.push(fill)
             self._head_rotation = rotation
             self.head_batches += 1
@@ -267,15 +325,15 @@ class LiveMonitor:
         """The head rotation the scene is turned for (None: facing front)."""
         return None if self._head_rotation is None else self._head_rotation.copy()
 
-    def set_reverb_db(self, reverb_db: float) -> bool:
+    def set_reverb_db(self, reverb_db: float, *, enqueued_at_s: float | None = None) -> bool:
         """Queue the scene's wetness (dB relative to the room's physical level, ramped over the
         renderer's ``ramp_s``); False when the queue is full.  ``InputError`` for a value the
-        schema refuses."""
+        schema refuses.  ``enqueued_at_s`` as for :meth:`set_source`."""
         value = check_placement_fields({"reverb_db": reverb_db})["reverb_db"]
 
         def fill(record: np.void) -> None:
             self.renderer.command_reverb_db(value, out=record)
-            record["enqueued_at_s"] = time.perf_counter()
+            record["enqueued_at_s"] = time.perf_counter() if enqueued_at_s is None else enqueued_at_s
         with self._control:
             return self.queue.push(fill)
 
@@ -307,6 +365,7 @@ class LiveMonitor:
         self.renderer.process(self._inputs, self._out)
         if limit_block(self._out, self._ceiling, self._release, self._limiter):
             self.limited_blocks += 1
+        meter_block(self._out, self._meter_fall, self.output_peaks)
         np.copyto(outdata, self._out.T)
         self.blocks += 1
 
@@ -361,9 +420,11 @@ class LiveMonitor:
         the buffers) are not paid inside the first real-time callback."""
         self.renderer.process(self._inputs, self._out)
         limit_block(self._out, self._ceiling, self._release, self._limiter)  # compiled here, not live
+        meter_block(self._out, self._meter_fall, self.output_peaks)
         self.renderer.reset()
         self._out.fill(0.0)
         self._limiter[LIMITER_GAIN] = 1.0
+        self.output_peaks.fill(0.0)
 
     def stop(self) -> None:
         stream, self.stream = self.stream, None
@@ -374,7 +435,7 @@ class LiveMonitor:
     def status(self) -> dict[str, Any]:
         n = min(self.latency_count, LATENCY_HISTORY)
         lat = self.latencies_s[:n]
-        return {"running": bool(self.stream is not None and self.stream.active),
+        return {"engine": "thread", "running": bool(self.stream is not None and self.stream.active),
                 "tracks": len(self.tracks), "sample_rate": self.sample_rate,
                 "block_size": self.block_size, "blocks": self.blocks, "xruns": self.xruns,
                 "input_overflows": self.input_overflows, "output_underflows": self.output_underflows,
@@ -388,7 +449,13 @@ class LiveMonitor:
                 "head_batches_deferred": self.head_batches_deferred,
                 "nonfinite_samples_silenced": int(self._limiter[LIMITER_NONFINITE]),
                 "limiter_gain_db": round(20.0 * math.log10(max(float(self._limiter[LIMITER_GAIN]), 1e-12)), 2),
+                "output_peak_dbfs": peak_dbfs(self.output_peaks),
                 "move_to_block_ms_median": round(float(np.median(lat)) * 1e3, 3) if n else None}
+
+
+def peak_dbfs(peaks: np.ndarray) -> list[float | None]:
+    """Held peaks (linear) as dBFS, rounded to 0.1 dB; None for silence."""
+    return [round(20.0 * math.log10(float(p)), 1) if p > 0.0 else None for p in peaks]
 
 
 class _CallbackMoves:

@@ -28,6 +28,7 @@ fail with that reason; they never skip silently).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -233,6 +234,9 @@ def ardour_session(track_names: list[str], osc_port: int | None = None, extra_lu
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+_servers_started = itertools.count()
+
+
 @contextlib.contextmanager
 def jack_server(rate: int = 48000, period: int = 256, capture_ports: int = 8,
                 start_timeout_s: float = 15.0) -> Iterator[str]:
@@ -248,7 +252,9 @@ def jack_server(rate: int = 48000, period: int = 256, capture_ports: int = 8,
     jackd = shutil.which("jackd")
     if jackd is None:
         raise ArdourUnavailable("jackd not found: install Debian's jackd2")
-    name = f"stase-live-{os.getpid()}"
+    # a fresh name for every server started by this process (test_live_ardour runs twice, once
+    # per monitor engine): nothing one server leaves under its name can meet the next
+    name = f"stase-live-{os.getpid()}-{next(_servers_started)}"
     old = os.environ.get("JACK_DEFAULT_SERVER")
     os.environ["JACK_DEFAULT_SERVER"] = name
     log_path = Path(tempfile.mkdtemp(prefix="stase-jackd-")) / "jackd.log"

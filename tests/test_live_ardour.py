@@ -8,7 +8,17 @@ JACK capture client (a sounddevice recorder process) on the monitor's two output
 generators share one seed, so each track is measured alone (the others muted over Ardour's
 OSC); its ITD/ILD must match the same renderer run offline at the placement stase gave it (and
 Woodworth's closed form on the interaural axis), then at a new placement sent over OSC
-(``set_source``), and an Ardour fader move of -6 dB must come out 6 dB quieter.
+(``set_source``), and an Ardour fader move of -6 dB must come out 6 dB quieter.  Both monitor
+engines (``--engine process`` and ``thread``) are run.
+
+The mix is made as dry as the room allows (``set_room`` ``reverb_db`` at its lower bound, queued
+to the running monitor, no restart).  At the room's own wetness the broadband interaural
+cross-correlation of an ``itd_ild`` source at -30 deg in dry_studio has three peaks of nearly
+equal height (-13 samples, the direct sound; -22 and -40, the room; normalised heights
+0.08-0.11), and which one is highest depends on the noise: with six seeds offline, three gave
+-22 samples.  That was the "stale ITD of -45 deg" this test was marked xfail for (issue 20): a
+measurement that could not tell, not a monitor that rendered the wrong place (ILD right, -3.7 dB).
+At the lowest wetness the direct peak is 0.69 and the next below 0.03 for every seed.
 """
 from __future__ import annotations
 
@@ -28,11 +38,14 @@ from stase.bridge.client import request
 from stase.bridge.daemon import Daemon, DaemonConfig
 from stase.bridge.osc_transport import build_message
 from stase.core.conventions import HEAD_RADIUS_M, SPEED_OF_SOUND_M_S
+from stase.core.placement import REVERB_DB_RANGE
 
 pytestmark = [pytest.mark.ardour, pytest.mark.jack, pytest.mark.slow]
 RATE, BLOCK = 48_000, 256
 TRACKS = ["Vox", "Gtr", "Bass"]
 FIRST = {"Vox": 60.0, "Gtr": -45.0, "Bass": 0.0}
+#: the driest mix the room allows: the measured ITD is the direct sound's (module docstring)
+WETNESS_DB = REVERB_DB_RANGE[0]
 SECOND = {"Vox": -30.0, "Gtr": 90.0, "Bass": 45.0}
 NOISE_LUA = """
 for r in Session:get_tracks():iter() do
@@ -92,24 +105,25 @@ def woodworth_samples(azimuth_deg: float) -> float:
     return HEAD_RADIUS_M / SPEED_OF_SOUND_M_S * (theta + math.sin(theta)) * RATE
 
 
-def offline_reference(azimuth_deg: float, room: str, rng) -> tuple[float, float]:
+def offline_reference(azimuth_deg: float, room: str, rng, reverb_db: float) -> tuple[float, float]:
     from stase.dsp.scene import SceneRenderer
-    renderer = SceneRenderer(sample_rate=RATE, block_size=BLOCK, room=room)
+    renderer = SceneRenderer(sample_rate=RATE, block_size=BLOCK, room=room, reverb_db=reverb_db)
     renderer.add_source("X", azimuth_deg=azimuth_deg, mode="itd_ild", distance_m=2.0)
     noise = (0.1 * rng.standard_normal(3 * RATE)).astype(np.float32)
     return interaural(renderer.process(noise[None, :])[:, RATE:])
 
 
-# Known defect, under investigation (issue 20): in about half the runs on a fresh clone, the
-# second placement of Vox (+60 -> -30 deg) is heard with the ITD of -45 deg (-22 samples, the
-# first placement of Gtr) while its ILD is right (-3.7 dB); the same sequence driven through the
-# monitor without Ardour renders -12.7 samples, as offline.  Not strict: the test runs every time.
-@pytest.mark.xfail(strict=False, reason="issue 20: a stale ITD after a move, seen with Ardour over JACK only")
-def test_ardour_tracks_play_through_the_monitor_at_their_placements(tmp_path, rng):
+# Once in about four runs on the loaded 2-core machine (other sessions running JACK and Ardour
+# too) Ardour's ports were not listed by jack_lsp within the routing's 10 s: one fresh take is
+# allowed, as for the other JACK tests; the assertion prints jack_lsp and Ardour's log.
+@pytest.mark.flaky(reruns=1)
+@pytest.mark.parametrize("engine", ["process", "thread"])
+def test_ardour_tracks_play_through_the_monitor_at_their_placements(tmp_path, rng, engine):
     with jack_server(capture_ports=8), \
             ardour_session(TRACKS, backend="JACK", outputs=1, extra_lua=NOISE_LUA) as host:
         d = Daemon(DaemonConfig(port=0, daw="ardour", daw_port=host.osc_port, audio=True,
                                 audio_hostapi="JACK", connect_ardour=True, block_size=BLOCK,
+                                engine=engine,
                                 session=str(tmp_path / "s.json"), durable_saves=False))
         d.start()
         recorder = None
@@ -118,19 +132,23 @@ def test_ardour_tracks_play_through_the_monitor_at_their_placements(tmp_path, rn
             assert wait_for(lambda: d.session.track_names() == TRACKS), d.session.track_names()
             def routed() -> bool:  # the monitor for all tracks runs and the routing is its own
                 m, r = d.monitor, d.routing
-                return (m is not None and m.stream is not None and m.stream.active and r is not None
+                return (m is not None and m.status()["running"] and r is not None
                         and r.get("monitor_inputs") == len(TRACKS) and not d._restart_lock.locked())
             assert wait_for(routed, 60), (d.audio_error, d.routing)
             time.sleep(1.0)   # a second track report from Ardour restarts the monitor once more
             assert wait_for(routed, 60), (d.audio_error, d.routing)
             routing = d.routing
-            assert not routing.get("errors") and not routing.get("missing_tracks"), routing
+            assert not routing.get("errors") and not routing.get("missing_tracks"), \
+                (routing, sorted(jack_ports()), host.log_tail(1500))
             client = routing["monitor_client"]
             inputs = [c[1] for c in routing["connected"]]
             assert [c[0] for c in routing["connected"]] == [f"ardour:{t}/audio_out 1" for t in TRACKS]
             assert inputs == sorted(inputs, key=lambda p: int(p.rsplit("_", 1)[1])) and len(set(inputs)) == 3
             status = request("status", {}, port=d.port)["result"]["audio"]
             assert status["running"] and status["routing"]["monitor_client"] == client
+            assert status["engine"] == engine
+            wet = request("set_room", {"reverb_db": WETNESS_DB}, port=d.port, timeout_s=5)
+            assert wet["ok"], wet
 
             before = jack_ports()
             script = tmp_path / "recorder.py"
@@ -187,7 +205,7 @@ def test_ardour_tracks_play_through_the_monitor_at_their_placements(tmp_path, rn
                         if settled:
                             break
                     assert np.sqrt(np.mean(take ** 2)) > 1e-3, f"no sound from {track}"
-                    ref_itd, ref_ild = offline_reference(azimuth, room, rng)
+                    ref_itd, ref_ild = offline_reference(azimuth, room, rng, WETNESS_DB)
                     results.append((track, azimuth, itd, ild, ref_itd, ref_ild))
             print("track, azimuth, ITD, ILD, offline ITD, offline ILD:",
                   [tuple(round(v, 2) if isinstance(v, float) else v for v in row) for row in results])

@@ -9,7 +9,8 @@ size) are checked where the settings are defined, by :class:`stase.bridge.daemon
 folder at start (the daemon's ``stems`` verb) and allows DIR like ``--allow-dir DIR``.
 ``--head-tracking PORT`` opens a head tracker's OSC port (:mod:`stase.bridge.head_tracking`);
 ``--connect-ardour`` wires each Ardour track's JACK outputs into the live monitor
-(:mod:`stase.bridge.jack_routing`).  The
+(:mod:`stase.bridge.jack_routing`); ``--engine process|thread`` runs the monitor's audio callback
+in its own process (:mod:`stase.bridge.rt_engine`) or in the daemon's.  The
 daemon has no authentication: a bind address that is not loopback is logged as a loud warning
 (:class:`stase.bridge.osc_transport.OscEndpoint`) and said again on the "ready" line.
 """
@@ -46,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connect-ardour", dest="connect_ardour", action="store_true", default=None,
                         help="with --audio on JACK: connect each Ardour track's outputs to the "
                              "monitor's input for that track (implies --audio-hostapi JACK)")
+    parser.add_argument("--engine", choices=("process", "thread"), default=None,
+                        help="where the live monitor's audio callback runs: its own process "
+                             "(shared memory; the daemon's jobs cannot delay it) or a thread of "
+                             "the daemon (default: process)")
     parser.add_argument("--sample-rate", type=int, default=None)
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--head-tracking", dest="head_tracking_port", type=int, default=None,
@@ -75,6 +80,7 @@ def config_from_args(args: argparse.Namespace):
                  "block_size": args.block_size, "midi": args.midi, "midi_map": args.midi_map,
                  "head_tracking_port": getattr(args, "head_tracking_port", None),
                  "connect_ardour": getattr(args, "connect_ardour", None),
+                 "engine": getattr(args, "engine", None),
                  "conductor_model": args.conductor_model}
     if args.allow_dirs and args.config:
         # flags add to the config file's list instead of replacing it
