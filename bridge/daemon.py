@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 from stase.core.conventions import azimuth_to_stereo_pan
 from stase.core.errors import InputError, StaseError
+from stase.core.names import duplicate_names, pair_names, track_key
 from stase.core.placement import (MAX_PROMPT_CHARS, MAX_TRACKS, PLACEMENT_FIELDS, field_problem,
                                   track_name_problem)
 from stase.core.plan import Plan
@@ -472,7 +473,7 @@ class Daemon:
             raise InputError(f"sources: offset must be an integer >= 0, got {offset!r}")
         s = self.session
         with s.lock:
-            placed = {p.track.lower(): p for p in s.plan.sources}
+            placed = {track_key(p.track): p for p in s.plan.sources}
             names = s.track_names()
             room = s.plan.room
             out: list[dict[str, Any]] = []
@@ -480,7 +481,7 @@ class Daemon:
             next_offset = None
             for index in range(offset, len(names)):
                 name = names[index]
-                p = placed.get(name.lower())
+                p = placed.get(track_key(name))
                 entry = {"track": name, "placed": p is not None, "role": p.role if p else None}
                 if p is not None:
                     entry.update({k: getattr(p, k) for k in SOURCE_FIELDS + ("mode",)})
@@ -502,13 +503,15 @@ class Daemon:
         if problems:
             raise InputError("; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)"
                                                         if len(problems) > 5 else ""))
-        if len({t.lower() for t in tracks}) != len(tracks):
-            raise InputError("tracks: names must be unique (case-insensitive)")
+        twice = duplicate_names(tracks)
+        if twice:
+            raise InputError("tracks: names must name different tracks: "
+                             + "; ".join(f"{b!r} is {a!r}" for a, b in twice[:5]))
         if self.config.daw != "none":
             raise InputError(f"the track list comes from {self.config.daw}; 'tracks' is for --daw none")
-        known = {t.lower() for t in tracks}
+        known = {track_key(t) for t in tracks}
         _check_track_list(tracks + [s.track for s in self.session.plan.sources
-                                    if s.track.lower() not in known], "tracks")
+                                    if track_key(s.track) not in known], "tracks")
         self._on_daw_tracks([{"name": t, "daw_id": i + 1} for i, t in enumerate(tracks)])
         return {"tracks": self.session.track_names()}
 
@@ -516,9 +519,9 @@ class Daemon:
         fields = {k: v for k, v in params.items() if k not in ("id", "track")}
         if not fields:
             raise InputError(f"set_source needs a track and at least one of {PLACEMENT_FIELDS}")
-        placement = self.set_source(params.get("track"), **fields)
+        placement, monitor = self._set_source(params.get("track"), **fields)
         return {"track": placement.track,
-                **{k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode", "reverb_db")}}
+                **{k: getattr(placement, k) for k in SOURCE_FIELDS + ("mode", "reverb_db")}, "monitor": monitor}
 
     @property
     def daw_applies_gain(self) -> bool:
@@ -531,18 +534,33 @@ class Daemon:
 
         Every placement field reaches the running monitor through its queue, ``role`` and
         ``reverb_db`` (the source's wetness) included."""
+        return self._set_source(track, **fields)[0]
+
+    def _set_source(self, track: Any, **fields: Any) -> tuple[Any, str]:
+        """:meth:`set_source`, and what the live monitor made of it: ``"queued"``, ``"busy"``
+        (its request ring is full: the change is saved and reaches it with the next one),
+        ``"down"`` (the engine process is restarting: it comes back with the saved scene),
+        ``"not monitored"`` (no monitor input for the track), ``"unchanged"`` (nothing it
+        renders changed) or ``"off"`` (no monitor)."""
         with self.lock:
             placement = self.session.set_source(track, **fields)
             moved = {k: getattr(placement, k) for k in fields if k in PLACEMENT_FIELDS}
             if self.daw_applies_gain:
                 moved.pop("gain_db", None)  # the DAW's fader applies it, before the monitor hears it
+            state = "off" if self.monitor is None else "unchanged"
             if self.monitor is not None and moved:
-                self.monitor.set_source(placement.track, **moved)
+                queued = self.monitor.set_source(placement.track, **moved)
+                if queued:
+                    state = "queued"
+                elif track_key(placement.track) not in getattr(self.monitor, "slots", {}):
+                    state = "not monitored"
+                else:
+                    state = "down" if getattr(self.monitor, "engine_alive", True) is False else "busy"
             self.adapter.apply(placement.track, placement.gain_db,
                                azimuth_to_stereo_pan(placement.azimuth_deg, placement.elevation_deg))
             if self.midi is not None:
                 self.midi.echo(placement)
-            return placement
+            return placement, state
 
     def verb_select(self, params: dict) -> dict:
         selected = self.session.select(params.get("track"))
@@ -610,8 +628,8 @@ class Daemon:
         if problems:
             raise InputError(f"{what}: " + "; ".join(problems[:5]))
         names = [t["name"] for t in self.session.tracks]
-        known = {n.lower() for n in names}
-        _check_track_list(names + [s.track for s in plan.sources if s.track.lower() not in known], what)
+        known = {track_key(n) for n in names}
+        _check_track_list(names + [s.track for s in plan.sources if track_key(s.track) not in known], what)
         if _room_is_file(plan.room):
             self.check_path(plan.room, f"{what}: room (not a preset room, so a room response file)")
 
@@ -684,8 +702,8 @@ class Daemon:
         self.check_plan(plan, "plan")
         reply = self._plan_reply(plan)
         if named:
-            planned = {s.track.lower() for s in plan.sources}
-            kept = [s for s in self.session.plan.sources if s.track.lower() not in planned]
+            planned = {track_key(s.track) for s in plan.sources}
+            kept = [s for s in self.session.plan.sources if track_key(s.track) not in planned]
             if kept:
                 plan = dataclasses.replace(plan, sources=[*plan.sources, *kept])
                 self.check_plan(plan, "plan")
@@ -907,12 +925,12 @@ class Daemon:
         if not real.is_dir():
             raise InputError(f"stems_dir: {folder} is not a folder")
         from stase.core.audio_io import AUDIO_SUFFIXES
-        names = {f.stem.lower() for f in real.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES}
+        names = [f.stem for f in real.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES]
         if not names:
             raise InputError(f"stems_dir: no audio files ({', '.join(AUDIO_SUFFIXES)}) in {folder}; "
                              "give a folder with one mono file per track, named like the tracks")
         self.session.set_stems_dir(str(real))
-        missing = [t for t in self.session.track_names() if t.lower() not in names]
+        _, missing, _ = pair_names(self.session.track_names(), names)   # the renderer's pairing rule
         return {"stems_dir": str(real), "audio_files": len(names), "tracks_without_file": missing[:50],
                 "tracks_without_file_count": len(missing)}
 

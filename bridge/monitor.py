@@ -53,6 +53,7 @@ from numba import njit
 
 from stase.core.conventions import LOCALISATION_MODES
 from stase.core.errors import InputError, StaseError
+from stase.core.names import track_key
 from stase.core.rates import check_sample_rate
 from stase.core.placement import check_placement_fields
 from stase.dsp.scene_kernel import COMMAND, COUNT_APPLIED, COUNT_LATENCIES
@@ -75,7 +76,7 @@ METER_FALL_DB, METER_FALL_S = 20.0, 1.7
 def track_slots(tracks: Iterable[str]) -> dict[str, int]:
     """``{track key: input slot}``: how a request's track name finds its monitor input (both
     engines, :class:`LiveMonitor` and :class:`stase.bridge.rt_engine.EngineMonitor`)."""
-    return {str(name).lower(): i for i, name in enumerate(tracks)}
+    return {track_key(name): i for i, name in enumerate(tracks)}
 
 
 def check_monitor_setup(tracks: Iterable[str], sample_rate: int, block_size: int) -> list[str]:
@@ -202,20 +203,20 @@ class LiveMonitor:
         elif not hasattr(renderer, "apply_commands"):
             renderer = _CallbackMoves(renderer)
         self.renderer = renderer
-        placements = {k.lower(): v for k, v in (placements or {}).items()}
+        placements = {track_key(k): v for k, v in (placements or {}).items()}
         for name in self.tracks:
-            p = placements.get(name.lower(), {})
+            p = placements.get(track_key(name), {})
             self.renderer.add_source(name, **{k: p[k] for k in
                                               ("azimuth_deg", "elevation_deg", "distance_m", "mode",
                                                "gain_db", "role", "reverb_db")
                                               if k in p})
         order = list(getattr(self.renderer, "source_ids", self.tracks))
-        if [o.lower() for o in order] != [t.lower() for t in self.tracks]:
+        if [track_key(o) for o in order] != [track_key(t) for t in self.tracks]:
             raise StaseError(f"renderer source order {order} does not match the tracks {self.tracks}")
         # the plan (world) direction of every source, degrees: head tracking rotates from these
         self._world = np.zeros((len(self.tracks), 2), dtype=np.float64)
         for slot, name in enumerate(self.tracks):
-            p = placements.get(name.lower(), {})
+            p = placements.get(track_key(name), {})
             self._world[slot] = tuple(0.0 if p.get(k) is None else float(p[k])
                                       for k in ("azimuth_deg", "elevation_deg"))
         self._head_rotation: np.ndarray | None = None
@@ -262,7 +263,7 @@ class LiveMonitor:
         slot, the normalised placement, the send factor of ``role`` / ``reverb_db`` and, for a
         mode change, the new voice.  ``role``: a string or None ("unknown"); left out: unchanged.
         """
-        slot = self.slots.get(str(track).lower())
+        slot = self.slots.get(track_key(track))
         if slot is None:
             return False
         fields = {k: v for k, v in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
@@ -477,7 +478,7 @@ class _CallbackMoves:
 
     def command_move(self, track: str, azimuth_deg=None, elevation_deg=None, distance_m=None,
                      gain_db=None, mode=None, role=_UNSET, reverb_db=None, *, out) -> None:
-        out["row"] = [t.lower() for t in self._tracks].index(str(track).lower())
+        out["row"] = [track_key(t) for t in self._tracks].index(track_key(track))
         for key, value in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),
                            ("distance_m", distance_m), ("gain_db", gain_db)):
             out[key] = math.nan if value is None else float(value)

@@ -69,6 +69,7 @@ import numpy as np
 
 from stase.core.conventions import LOCALISATION_MODES
 from stase.core.errors import InputError, StaseError
+from stase.core.names import track_key
 from stase.core.placement import MAX_ROLE_CHARS, check_placement_fields
 
 from stase.dsp.scene_kernel import COUNT_APPLIED, COUNT_LATENCIES
@@ -320,10 +321,10 @@ class EngineMonitor:
         self.queue_capacity = queue_capacity
         # the current scene, as asked (world directions; accepted by the schema): a restarted
         # engine starts from it
-        given = {str(k).lower(): v for k, v in (placements or {}).items()}
+        given = {track_key(k): v for k, v in (placements or {}).items()}
         self._scene: list[dict[str, Any]] = []
         for name in self.tracks:
-            p = given.get(name.lower(), {})
+            p = given.get(track_key(name), {})
             # None is a value only for role ("unknown"); elsewhere it means "the default"
             fields = {k: p[k] for k in ("azimuth_deg", "elevation_deg", "distance_m", "gain_db",
                                         "mode", "role", "reverb_db")
@@ -579,7 +580,7 @@ class EngineMonitor:
         the ring is full (``busy``, counted in ``commands_dropped``) or the engine is down (the
         change is kept for its restart).  ``InputError`` for a value the schema refuses: nothing
         is sent, nothing changes.  ``role``: a string or None; left out: unchanged."""
-        slot = self.slots.get(str(track).lower())
+        slot = self.slots.get(track_key(track))
         if slot is None:
             return False
         fields = {k: v for k, v in (("azimuth_deg", azimuth_deg), ("elevation_deg", elevation_deg),

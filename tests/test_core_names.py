@@ -82,3 +82,23 @@ def test_session_refuses_an_ambiguous_spelling(tmp_path):
     assert session.resolve_track("gtr_l") == "Gtr_L"
     with pytest.raises(InputError, match="ambiguous"):
         session.resolve_track("gtr l")
+
+
+# -- the daemon asks the same rule -----------------------------------------------------------------
+def test_daemon_tracks_stems_and_sources_follow_the_one_name_rule(tmp_path):
+    import soundfile as sf
+    from daemon_helpers import ask, running_daemon
+    with running_daemon(tmp_path) as d:
+        bad = ask(d, "tracks", tracks=["Gtr L", "gtr-l"])
+        assert bad["ok"] is False and "'gtr-l' is 'Gtr L'" in bad["error"]
+        assert ask(d, "tracks", tracks=["Gtr L", "Vox"])["ok"]
+        reply = ask(d, "set_source", track="gtr_l", azimuth_deg=30.0)
+        assert reply["ok"] and reply["result"]["track"] == "Gtr L" and reply["result"]["monitor"] == "off"
+        listed = ask(d, "sources")["result"]["sources"]
+        assert [(s["track"], s["placed"]) for s in listed] == [("Gtr L", True), ("Vox", False)]
+        stems = tmp_path / "stems"
+        stems.mkdir()
+        for name in ("gtr-l", "VOX"):                     # a DAW export's spellings
+            sf.write(stems / f"{name}.wav", np.zeros(480, np.float32), 48000)
+        found = ask(d, "stems", stems_dir=str(stems))
+        assert found["ok"] and found["result"]["tracks_without_file"] == [], found

@@ -328,7 +328,7 @@ def test_daemon_process_engine_on_jack_moves_within_a_block_and_survives_kill(
         for k in range(150):
             reply = request("set_source", {"track": "Vox", "azimuth_deg": float(rng.uniform(-180, 180))},
                             port=d.port)
-            assert reply["ok"], reply
+            assert reply["ok"] and reply["result"]["monitor"] == "queued", reply
             time.sleep(float(rng.uniform(0.0, 0.012)))   # at every phase of the block
         assert wait_for(lambda: monitor.latency_count >= 150, 5)
         latencies_ms = monitor.latencies_s[:monitor.latency_count] * 1e3
@@ -344,6 +344,7 @@ def test_daemon_process_engine_on_jack_moves_within_a_block_and_survives_kill(
         assert wait_for(lambda: not monitor.engine_alive, 2)
         reply = request("set_source", {"track": "Gtr", "azimuth_deg": 50.0}, port=d.port)
         assert reply["ok"] and d.session.plan.source("Gtr").azimuth_deg == 50.0
+        assert reply["result"]["monitor"] == "down", reply          # saved; the engine comes back with it
         assert wait_for(lambda: monitor.engine_alive and monitor.blocks > 10, 60, 0.1), monitor.status()
         audio = request("status", {}, port=d.port)["result"]["audio"]
         assert audio["engine_restarts"] == 1 and audio["engine_exit_code"] == -signal.SIGKILL

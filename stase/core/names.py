@@ -23,11 +23,14 @@ duplicate_names(names)           [(first, second)] pairs of names that are the s
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from typing import Iterable
 
 
+@lru_cache(maxsize=4096)
 def track_key(name: str) -> str:
-    """The comparison key of ``name`` (see the module's rule)."""
+    """The comparison key of ``name`` (see the module's rule); cached per spelling (a live move
+    asks for it on every request)."""
     folded = unicodedata.normalize("NFKC", str(name)).casefold()
     key = "".join(ch for ch in folded if ch.isalnum())
     return key or folded.strip()
