@@ -26,7 +26,8 @@ import pytest
 
 from stase.bridge import rt_engine
 from stase.bridge.monitor import LiveMonitor
-from stase.bridge.rt_engine import EngineMonitor, SharedBlock
+from stase.bridge.rt_engine import EngineMonitor
+from stase.bridge.rt_shared import SharedBlock
 from stase.core.errors import InputError
 
 RATE, BLOCK = 48000, 256
@@ -163,7 +164,7 @@ def test_the_engine_callback_publishes_its_status_without_allocating(rng, no_lef
     the copy of its counters and meters into the shared status block: that copy allocates
     nothing (tracemalloc sees no byte), and a copy that made one array would be seen."""
     import tracemalloc
-    from stase.bridge.rt_engine import _PublishingMonitor
+    from stase.bridge.rt_child import _PublishingMonitor
     shared = SharedBlock(16)
     try:
         monitor = _PublishingMonitor(["A", "B"], sample_rate=RATE, block_size=BLOCK, room=None)
