@@ -16,7 +16,10 @@ Holds
   names no track standing before a cue is an absent instrument (:func:`_take_unplaced_word`);
   a cue said before a list of tracks is the whole list's (:func:`_join_lists`).
 * Swaps ("swap / trade / flip the positions of A and B", one name for a pair: "swap the
-  guitars", or said after the pair: "A and B swap over", "put A where B is and vice versa") and mirrors ("mirror", "flip", "put the harp on the other side").
+  guitars", or said after the pair: "A and B swap over", "put A where B is and vice versa", or as
+  crossed places: "A where B is, and B where A is", "A in B's spot and B in A's":
+  :func:`_find_crossed_places`) and mirrors ("mirror", "flip", "put the harp on the other side").
+  A possessive names its track ("the tpt's spot").
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -315,11 +318,15 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             add(hit.start, hit.end, found, "alias", hit.role)
     # 1. full track names (longest first), skipping names that are pure markers
     named = sorted(tracks, key=lambda t: -len(track_words[t]))
-    firsts = {tw[0] for tw in track_words.values() if tw} & distinct
+    first_words = {tw[0] for tw in track_words.values() if tw}
+    # a possessive names its track ("the tpt's spot"): the word without its "'s"
+    stem_of = {w: w[:-2] for w in distinct if w.endswith("'s") and w[:-2] in first_words}
+    firsts = (first_words & distinct) | set(stem_of)
     positions: dict[str, list[int]] = {}   # word -> where it occurs, so each name is sought only there
     if firsts:
-        found_at = sorted(_where(words, firsts), key=words.__getitem__)   # stable: in text order per word
-        positions = {w: list(at) for w, at in groupby(found_at, key=words.__getitem__)}
+        stem = (lambda i: stem_of.get(words[i], words[i])) if stem_of else words.__getitem__
+        found_at = sorted(_where(words, firsts), key=stem)   # stable: in text order per word
+        positions = {w: list(at) for w, at in groupby(found_at, key=stem)}
     for track in named:
         tw = track_words[track]
         if not tw or all((w in MARKER_WORDS and w not in NAMEABLE_MARKERS) or w.isdigit() for w in tw) \
@@ -463,7 +470,7 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
         # only a later rule needs this rule's spans marked
         check, mark = bool(found), number + 1 < len(rules)
         shield = shielded if rule.guarded else None
-        keys = [key for key in ("key", "key2", "key3") if key in rule.regex.groupindex]
+        keys = [key for key in ("key", "key2", "key3", "key4", "key5") if key in rule.regex.groupindex]
         value, precedence, name = rule.value, rule.precedence, rule.name
         built: dict[tuple, dict | None] = {}
 
@@ -588,6 +595,11 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         step = f.get("step")
         if step and f["precedence"] == best[step[0]]:
             held = chosen_step.get(step[0])
+            # a complaint ("too loud") gives way to the change said beside it ("take it down a bit")
+            if held is not None and bool(f.get("complaint")) != bool(held.get("complaint")):
+                if not f.get("complaint"):
+                    chosen_step[step[0]] = f
+                continue
             if held is None or _STEP_RANK[step[2]] < _STEP_RANK[held["step"][2]]:
                 chosen_step[step[0]] = f
     for f in live:
@@ -740,6 +752,7 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     result.residual = _residual(text, [*map(itemgetter(0), exprs), *map(attrgetter("start"), mentions + absent)],
                                 [*map(itemgetter(1), exprs), *map(attrgetter("end"), mentions + absent)])
     _find_swaps(text, mentions, result)
+    _find_crossed_places(text, mentions, result)
     _find_mirrors(text, mentions, result)
     if exprs:   # without an expression no clause has a cue to give, lend or share
         _cues_of_clauses(text, exprs, mentions, absent, result, lexicon)
@@ -1076,6 +1089,28 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
         inside = [mm for mm in _mentions_in(mentions, starts, lo, hi) if mm.tracks]
         if len(inside) >= 2 and not result.swaps:
             result.swaps.append((inside[0].tracks[0], inside[1].tracks[0], text[lo:hi].strip()))
+
+
+#: "A where B is ... B where A is", "A in B's spot and B in A's": each of a pair sent to the
+#: other's place is a swap (issue 16, round 5)
+_PLACE_OF = re.compile(r"\bwhere\b|'s?\b|\b(?:spot|place|position|seat)s?\b")
+
+
+def _find_crossed_places(text: str, mentions: list[Mention], result: ParseResult) -> None:
+    """A sentence that names two tracks in the order A B B A and sends them to each other's
+    place ("where ... is", "'s spot") swaps them."""
+    if result.swaps or len(mentions) < 4 or not ("where" in text or "'" in text):
+        return
+    starts = [mm.start for mm in mentions]
+    for sentence in _SENTENCE.finditer(text):
+        inside = [mm for mm in _mentions_in(mentions, starts, sentence.start(), sentence.end()) if mm.tracks]
+        if len(inside) != 4:
+            continue
+        a, b, c, d = (mm.tracks[0] for mm in inside)
+        between = text[inside[0].end:inside[3].end]
+        if a == d and b == c and a != b and len(_PLACE_OF.findall(between)) >= 2:
+            result.swaps.append((a, b, text[inside[0].start:inside[3].end].strip()))
+            return
 
 
 def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult) -> None:

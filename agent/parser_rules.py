@@ -38,6 +38,13 @@ Holds
   request), "behind her / him" (not behind the listener), and :data:`PLACE_FILLER` extended by every
   verb of the edit tables, words of obligation ("needs to", "has to", "ought") and ensemble nouns
   ("quartet", "duo").
+* Round 5: :data:`IN_VERBS` ("pull / draw / ease / inch ... in" is closer; "come in" only before a
+  size word, otherwise an entrance), "in towards the middle" and "squish / squash" (width),
+  :data:`TOO_LEVEL_SIGN` ("too quiet" is a level step up, "a bit too loud" a small one down; a
+  level change said beside it counts instead), "dip" and "tame" (quieter), "a fraction" (small),
+  "just" before a size said after its side ("left just a touch"), the verb "hard-pan", a hedged
+  "high" / "low" ("a little low" is 15 deg down), "upward / downward" (a height step), "call it"
+  (filler), "close-miked" (a recording style, no distance).
 
 Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
 pan = -lateral / 90 (so "70 % right" is -63 deg).  Every value keeps the words it came from:
@@ -67,7 +74,7 @@ HEDGES: dict[str, float] = {
     "all the way": 90.0, "extreme": 90.0, "extremely": 90.0, "completely": 90.0, "directly": 90.0,
     "a smidge": 8.0, "a smidgen": 8.0, "a notch": 8.0, "a nudge": 8.0, "a wee bit": 10.0, "a tiny bit": 8.0, "a little more": 15.0,
     "quite a bit": 55.0, "quite a lot": 65.0, "a good bit": 55.0, "a whole lot": 70.0, "heaps": 60.0, "loads": 60.0,
-    "a fair bit": 55.0, "a fair amount": 55.0, "a good deal": 55.0,
+    "a fair bit": 55.0, "a fair amount": 55.0, "a good deal": 55.0, "a fraction": 8.0,
     "much": 60.0, "a lot": 60.0, "hard-panned": 90.0, "panned hard": 90.0, "totally": 90.0, "dead": 90.0, "full": 90.0, "100%": 90.0, "straight": 90.0, "hard panned": 90.0,
 }
 PLAIN_SIDE_DEG = 40.0
@@ -149,7 +156,7 @@ PLACE_FILLER = frozenset("""
     shift slide drop can could would should will shall want wanted need let lets i'd i'm let's that's
     is are be being been was were do does get gets got give stay stays leave where there here what how
     up down out off over into onto from to of at on in with for by as if than both each all every
-    first second next last finally lastly also again more less much little bit lot touch tad hair ish
+    first second next last finally lastly also again more less much little bit lot touch tad hair ish call
     rest others other everything everyone everybody band group ensemble orchestra section mix stage room
     reverb sound vibe crowd audience listener position spot place side way one ones thing things stuff
     slightly somewhat degrees degree deg metres meters metre meter feet foot
@@ -161,7 +168,7 @@ PLACE_FILLER = frozenset("""
 #: the congas", "raise the volume on the rhodes").  The sign of each verb: +1 up, -1 down.
 #: ("bump" only with "up" / "down": "the horns keep bumping into each other" is a collision)
 LEVEL_VERBS: dict[str, float] = {"boost": 1.0, "cut": -1.0, "attenuate": -1.0, "duck": -1.0, "trim": -1.0,
-                                 "crank": 1.0}
+                                 "crank": 1.0, "dip": -1.0, "tame": -1.0}
 FADER_VERBS = ("turn", "crank", "dial", "fade", "bring", "push", "pull", "knock", "take", "ride", "bump")
 LEVEL_NOUNS = ("level", "levels", "volume", "fader", "gain")
 LEVEL_NOUN_VERBS: dict[str, float] = {"raise": 1.0, "increase": 1.0, "boost": 1.0, "bump": 1.0, "push": 1.0,
@@ -174,7 +181,17 @@ BACK_VERBS = ("push", "shove", "tuck", "send", "move", "put", "drag", "pull", "s
 #: Verbs that bring a source "up front" (closer, not to the centre): "push the vocal up front".
 FRONT_VERBS = ("push", "move", "pull", "get", "put", "shift", "nudge", "pop", "yank", "drag", "ease", "scoot")
 #: Verbs that narrow a group ("pinch the overheads in", "squeeze the keys and the guitar").
-NARROW_VERBS = ("pinch", "squeeze", "tighten")
+NARROW_VERBS = ("pinch", "squeeze", "tighten", "squish", "squash")
+#: Verbs that bring a source "in" (closer): "pull the piano in a touch" (round 5).  "In" is a
+#: distance only at the end of its clause or before a size word, never before "tighter",
+#: "together" or "towards" (a width: "pull the pads in tighter").  "Come in" is a distance only
+#: before a size word ("the drums could come in a fair bit"): alone it is an entrance ("then the
+#: pad comes in", "the strings come in at bar 9").
+IN_VERBS = ("pull", "draw", "move", "ease", "inch", "bring")
+#: Complaints about a level ("the vocal is too quiet", "the hats are a bit too hot"): a step the
+#: other way.  A level change said beside it for the same track ("too loud, take it down a bit")
+#: is the one that counts (:func:`stase.agent.parser._parse_text`).
+TOO_LEVEL_SIGN = {"loud": -1.0, "hot": -1.0, "quiet": 1.0, "soft": 1.0}
 
 _SMALL_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -778,7 +795,14 @@ def _up_down_degrees(m):
 
 
 def _high_low(m):
-    return {"values": {"elevation_deg": ELEVATION_WORDS_DEG["below" if m.group(1) == "low" else "above"]}}
+    """"high", "low", and hedged: "a little low" is 15 deg down, "very high" 45 deg up."""
+    hedge, down = m.group(1), m.group(2) == "low"
+    v = ELEVATION_WORDS_DEG["below" if down else "above"]
+    if hedge and HEDGES[hedge] <= 15.0:
+        v = SLIGHT_ELEVATION_DEG * (-1 if down else 1)
+    elif hedge and HEDGES[hedge] >= 65.0:
+        v = 45.0 * (-1 if down else 1)
+    return {"values": {"elevation_deg": v}}
 
 
 def _at_distance(m):
@@ -798,7 +822,24 @@ def _width(m):
 
 def _together_apart(m):
     """"closer together" / "further apart": a width step, not a distance."""
-    return _step("width_deg", 1.0 if "apart" in m.group(0) else -1.0, m.group(1))
+    return _step("width_deg", 1.0 if "apart" in m.group(0) else -1.0, m.group(1) or m.group(2))
+
+
+def _too_level(m):
+    """"the vocal is too quiet", "the hats are a bit too hot": a level step the other way."""
+    sign = TOO_LEVEL_SIGN[m.group(2)]
+    return {**_step("gain_db", sign, m.group(1)), "gain_sign": sign, "complaint": True}
+
+
+def _in_towards_centre(m):
+    """"bring the violins and violas in towards the middle": a width step towards the centre."""
+    return _step("width_deg", -1.0, None)
+
+
+def _hard_pan_verb(m):
+    """"hard-pan the e gtr to the right": the full side, a named position."""
+    return {"values": {"azimuth_deg": FULL_SIDE_DEG * _side_sign(m.group("key"))}, "side": True, "hedge": "hard",
+            "precedence": NAMED}
 
 
 def _slight_height(m):
@@ -866,12 +907,12 @@ def _VERB_FORMS(verbs) -> str:
 #: needs to go", "the organ has to come down", "the tanpura needs pushing"), and ensemble nouns
 #: ("with a quartet behind her") are filler too: none of them names an instrument (issue 16, round 4).
 PLACE_FILLER = PLACE_FILLER | verb_form_set(
-    (*LEVEL_VERBS, *FADER_VERBS, *LEVEL_NOUN_VERBS, *BACK_VERBS, *FRONT_VERBS, *NARROW_VERBS,
-     "need", "come", "open", "widen", "narrow", "raise", "lift", "lower", "stick", "pop", "scoot", "edge",
+    (*LEVEL_VERBS, *FADER_VERBS, *LEVEL_NOUN_VERBS, *BACK_VERBS, *FRONT_VERBS, *NARROW_VERBS, *IN_VERBS,
+     "need", "come", "angle", "tilt", "open", "widen", "narrow", "raise", "lift", "lower", "stick", "pop", "scoot", "edge",
      "move", "turn", "spread", "pan", "place", "sit", "swap", "switch", "trade", "flip", "mirror", "centre",
      "center")) | frozenset("""
     has had must ought gotta should needs got duo trio quartet quintet sextet combo too loud quiet
-    hot louder quieter him her
+    hot louder quieter him her soft
 """.split())
 
 
@@ -948,8 +989,12 @@ RULES: tuple[Rule, ...] = (
          needs=("left right =l =r", _DIGIT_LITERALS), value=_number_side, guarded=True),
     Rule("hard_letter", "azimuth_deg", NAMED, r"\b(?:hard|fully|full)[\s-]*(l|r)\b",
          needs=("hard full", "=l =r"), value=_hard_letter, guarded=True),
+    Rule("hard_pan_verb", "azimuth_deg", NAMED, r"\bhard[- ]?pan(?:ned|ning|s)?\b(?:(?!\bhard)[^,.;])*?\b(?P<key>left|right)\b",
+         needs=("hard", "pan", "left right"), value=_hard_pan_verb),
     Rule("centre_letter", "azimuth_deg", NAMED, r"\bc\b(?=\s*(?:@|,|\.|;|$))",
          needs=("=c",), value=_centre_letter, guarded=True),
+    Rule("in_towards_centre", "width_deg", HEDGED, rf"\bin\s+towards?\s+(?:the\s+)?{CENTRE}\b",
+         needs=("toward", "cent middle"), value=_in_towards_centre),
     Rule("together_apart", "width_deg", HEDGED, rf"\b{HEDGE}?(?:closer|nearer|tighter)\s+together\b|\b{HEDGE}?(?:further|farther|more|wider)\s+apart\b",
          needs=("together apart",), value=_together_apart),
     Rule("level_noun", "gain_db", HEDGED, rf"\b(?P<key>{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b)[^,.;])*?\b(?:{'|'.join(LEVEL_NOUNS)})\b"
@@ -959,6 +1004,8 @@ RULES: tuple[Rule, ...] = (
          needs=("mix",), value=_in_the_mix),
     Rule("level_verb", "gain_db", HEDGED, rf"\b({_VERB_FORMS(LEVEL_VERBS)})\b",
          needs=(" ".join(LEVEL_VERBS),), value=_level_verb),
+    Rule("too_level", "gain_db", HEDGED, rf"\b{HEDGE}?too\s+({'|'.join(TOO_LEVEL_SIGN)})\b",
+         needs=("too", " ".join(TOO_LEVEL_SIGN)), value=_too_level),
     Rule("relative_side", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:over\s+)?(?:to(?:wards?)?\s+(?:the\s+)?)?{SIDE}"
          rf"|\b{HEDGE}?(?:more|further)\s+to\s+the\s+{SIDE}",
          needs=("further farther more", "left right"), value=_relative_side),
@@ -972,6 +1019,11 @@ RULES: tuple[Rule, ...] = (
     Rule("closer", "step", HEDGED, rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in|up\s+front|closer)\b"
          rf"|\b(?:{_VERB_FORMS(FRONT_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(FRONT_VERBS)})\b)[^,.;])*?\b(?P<key3>up\s+front)\b"
          r"|\bmove\b(?:(?!\bmove\b)[^,.;])*?\b(?P<key2>forward)\b"
+         rf"|\b(?:{_VERB_FORMS(IN_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(IN_VERBS)})\b)[^,.;])*?\b(?P<key4>in)\b"
+         r"(?=\s*+(?:$|[,.;!?]|(?:a|just|by|much|way|quite|loads|closer|nearer|slightly|please)\b))"
+         r"(?!(?:\s++[a-z]++){0,3}\s++(?:tighter|together|towards?|narrower)\b)"
+         rf"|\b(?:{_VERB_FORMS(('come',))})\s++(?P<key5>in)\s++(?=(?:a|just|by|much|way|quite|loads|closer|nearer|slightly)\b)"
+         r"(?!(?:\s*+[a-z]++){0,3}\s++(?:tighter|together|towards?|narrower)\b)"
          rf"|\b{HEDGE}?(?:further\s+|more\s+)?forwards?\b(?!\s+of\b)|\btowards?\s+(?:me|us|the\s+listener)\b",
          needs=("closer nearer forward front =in toward",), value=_closer),
     Rule("very_close", "distance_m", HEDGED, r"\b(?:very\s+close|right\s+up\s+close|in\s+my\s+face|whisper\w*\s+in\s+my\s+ear|right\s+next\s+to\s+(?:me|my\s+ear)|inches\s+away)\b",
@@ -980,7 +1032,7 @@ RULES: tuple[Rule, ...] = (
          needs=("far miles distant",), value=_very_far),
     Rule("far", "distance_m", HEDGED, r"\b(?:far\s+away|far\s+off|in\s+the\s+distance|distant|far\s+from\s+(?:me|the\s+listener)|way\s+back|far\s+back)\b",
          needs=("far distan back",), value=_far),
-    Rule("close", "distance_m", HEDGED, r"\b(?:up\s+close|close\s+up|close\s+to\s+(?:me|the\s+listener)|close|near\s+me|nearby|near)\b(?!\s+(?:the|a)\b)",
+    Rule("close", "distance_m", HEDGED, r"\b(?:up\s+close|close\s+up|close\s+to\s+(?:me|the\s+listener)|close|near\s+me|nearby|near)\b(?!\s+(?:the|a)\b)(?![- ]?mi(?:c|ke))",
          needs=("close near",), value=_close),
     Rule("mid", "distance_m", HEDGED, r"\bmid(?:-|\s)?(?:distance|range|ground)\b",
          needs=("mid",), value=_mid),
@@ -992,8 +1044,8 @@ RULES: tuple[Rule, ...] = (
          needs=("front rear back", "left right"), value=_diagonal),
     Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|tighter|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b"
          r"|\bopen(?:s|ed|ing)?\b(?![- ](?:air|mic|plan|road|field)\b)(?:(?!\bopen)[^,.;])*?\b(?P<key>up|out)\b(?!\s+front\b)",
-         needs=("wider narrow widen pinch squeez tighten tighter open",), value=_width),
-    Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?(?:\s+(?P<after>{_SIZE_AFTER}))?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
+         needs=("wider narrow widen pinch squeez tighten tighter open squish squash",), value=_width),
+    Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?(?:\s+(?:just\s+)?(?P<after>{_SIZE_AFTER}))?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
          needs=("left right",), value=_side),
     Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind(?!\s+(?:her|him)\b)|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
          needs=("behind rear",), value=_behind),
@@ -1012,13 +1064,14 @@ RULES: tuple[Rule, ...] = (
          needs=("raised elevated lifted up down", "bit little touch tad slightly"), value=_slight_height),
     Rule("above_below", "elevation_deg", HEDGED, rf"\b{HEDGE}?(?:above|up\s+high|high\s+up|raised|elevated|up\s+in\s+the\s+air|in\s+the\s+air|below|beneath|underneath|down\s+low|low\s+down|from\s+below|at\s+my\s+feet|on\s+the\s+floor)\b",
          needs=("above high raised elevated air below neath low feet floor",), value=_above_below),
-    Rule("high_low", "elevation_deg", HEDGED, r"\b(high|low)\b(?!\s*-?\s*(?:end|pass|cut|shelf|frequenc|mids?\b|notes?\b|register|strings?\b|hats?\b))",
+    Rule("high_low", "elevation_deg", HEDGED, rf"\b{HEDGE}?(high|low)\b(?!\s*-?\s*(?:end|pass|cut|shelf|frequenc|mids?\b|notes?\b|register|strings?\b|hats?\b))",
          needs=("high low",), value=_high_low),
     Rule("ear_level", "elevation_deg", NAMED, r"\b(?<!below\s)(?<!above\s)(?<!under\s)(?:at\s+)?ear[- ]level\b",   # "below ear level" is below
          needs=("level",), value=_ear_level),
     Rule("higher_lower", "step", HEDGED, rf"\b{HEDGE}?(?:higher(?:\s+up)?|raise[ds]?|lift(?:ed|s)?)\b|\b{HEDGE}?(?:lower|drop(?:ped)?\s+down)\b"
-         rf"|\bdrop{_NOT_AFTER_NOUN_WORDS}(?:ped|s)?\b(?!\s+(?:hits?|comes?|lands?|section|kicks?|is|was|with|of|in|at|on|for|and)\b)",
-         needs=("higher raise lift bit lower drop",), value=_higher_lower),
+         rf"|\bdrop{_NOT_AFTER_NOUN_WORDS}(?:ped|s)?\b(?!\s+(?:hits?|comes?|lands?|section|kicks?|is|was|with|of|in|at|on|for|and)\b)"
+         r"|\b(?:up|down)wards?\b",
+         needs=("higher raise lift bit lower drop upward downward",), value=_higher_lower),
     Rule("height_step", "step", HEDGED, rf"\b(up|down)\s+{_SMALL_STEP}\b",
          needs=("=up =down", "bit little touch tad smidge hair slightly"), value=_height_step),
     Rule("raise_degrees", "elevation_deg", NUMBER, rf"\b(?:raise[ds]?|lift(?:ed|s)?|lower(?:ed|s)?|drop(?:ped|s)?)\b"
@@ -1029,6 +1082,6 @@ RULES: tuple[Rule, ...] = (
     Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",
          needs=("spread wide side split",), value=_spread),
     Rule("step_word", "step", HEDGED, r"\b(?:quite\s+a\s+(?:bit|lot)|a\s+good\s+(?:bit|deal)|a\s+fair\s+(?:bit|amount)|a\s+whole\s+lot|a\s+(?:tiny|wee)\s+bit|a\s+(?:bit|little|touch|tad|hair|lot|smidgen|smidge|ton)|slightly|way\s+more|much\s+more|loads|lots|heaps|tons"
-         r"|a\s+notch|a\s+nudge|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|narrower|closer|further|farther)\b))\b",
-         needs=("bit little touch tad hair lot slightly more loads lots smidge heaps tons ton way notch nudge amount deal",), value=_step_word),
+         r"|a\s+notch|a\s+nudge|a\s+fraction|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|narrower|closer|further|farther)\b))\b",
+         needs=("bit little touch tad hair lot slightly more loads lots smidge heaps tons ton way notch nudge amount deal fraction",), value=_step_word),
 )
