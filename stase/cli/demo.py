@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"length in bars (default: the plan's, fitted to about {TARGET_SECONDS:.0f} s)")
     parser.add_argument("--rate", type=int, default=48000, help="sample rate in Hz (default 48000)")
     parser.add_argument("--model", default="auto",
-                        help="conductor model: auto (default), none, smollm2, gemma or a GGUF path")
+                        help="conductor model: auto (default), none, smollm2, smollm2-agent, gemma or a GGUF path")
     parser.add_argument("--musicgen", metavar="MODEL_DIR", default=None,
                         help="generate the stems with a local MusicGen model folder instead of the "
                              "built-in arranger (needs transformers; nothing is downloaded)")

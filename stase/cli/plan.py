@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--plan", dest="current", type=Path, default=None,
                         help="current plan (JSON/YAML): the prompt is an edit of it")
     parser.add_argument("--model", default="auto",
-                        help="auto (shipped default), none, smollm2, gemma, or a path to a GGUF")
+                        help="auto (shipped default), none, smollm2, smollm2-agent (the shipped LoRA), gemma, or a path to a GGUF")
     parser.add_argument("--batch", type=Path, default=None,
                         help="JSONL file, one {\"prompt\": ..., \"tracks\": [...], \"plan\": optional} per line; "
                              "one plan (or one {\"line\": N, \"error\": ...} line) out per non-blank line, in order; "

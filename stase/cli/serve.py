@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--midi", action="store_true", default=None,
                         help="open virtual MIDI in/out ports for CC control")
     parser.add_argument("--midi-map", default=None, help="YAML CC mapping (default: built-in)")
-    parser.add_argument("--conductor-model", default=None, help='"auto", "none" or a GGUF path')
+    parser.add_argument("--conductor-model", default=None, help='"auto", "none", "smollm2", "smollm2-agent" (the shipped LoRA), "gemma" or a GGUF path')
     parser.add_argument("--allow-dir", dest="allow_dirs", action="append", default=None, metavar="DIR",
                         help="a folder whose files requests may name (stems, reference stems, binaural "
                              "files, room responses); repeatable, added to the config file's allow_dirs; "
