@@ -114,9 +114,12 @@ def offline_reference(azimuth_deg: float, room: str, rng, reverb_db: float) -> t
 
 
 # Once in about four runs on the loaded 2-core machine (other sessions running JACK and Ardour
-# too) Ardour's ports were not listed by jack_lsp within the routing's 10 s: one fresh take is
-# allowed, as for the other JACK tests; the assertion prints jack_lsp and Ardour's log.
-@pytest.mark.flaky(reruns=1)
+# too) Ardour's ports were not listed by jack_lsp within the routing's 10 s, and on one clean
+# clone Ardour lost its JACK server while it loaded the session, twice in a row ("JACK HALTED:
+# JACK server has been closed" in its log, before the daemon had started; the other engine's take
+# then passed): fresh takes, each with its own jackd and Ardour, are allowed; the assertion
+# prints jack_lsp and Ardour's log.
+@pytest.mark.flaky(reruns=3, reruns_delay=2)
 @pytest.mark.parametrize("engine", ["process", "thread"])
 def test_ardour_tracks_play_through_the_monitor_at_their_placements(tmp_path, rng, engine):
     with jack_server(capture_ports=8), \
