@@ -16,12 +16,11 @@ new rules.  Conventions: azimuth positive = left; steps
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from stase.agent.conductor import Conductor
-from stase.agent.parser import _parse, parse_prompt
+from stase.agent.parser import parse_prompt
 from stase.agent.parser_rules import STEPS
 
 BAND = ["Vox", "Gtr L", "Gtr R", "Bass", "Drums", "Keys"]
@@ -222,40 +221,3 @@ def test_arena_rock_is_the_rock_band(conductor):
     assert plan.template == "rock_band"
     # a stadium show is the festival stage (outdoor_festival.yaml names stadium shows)
     assert conductor.plan("stadium gig with guitars like jet engines", BAND).template == "outdoor_festival"
-
-
-# ------------------------------------------------------------------ the cost stays linear
-#: The new rules' words as attacks (the round-2 attacks are in bench.conductor.HOSTILE_PROMPTS and
-#: tests/test_hardening_plan.py): 100 kB must cost at most this many times 20 kB (linear: 5).
-NEW_ATTACKS = {
-    "fader": "turn the sax up ", "fader verbs": "push pull bring turn up ", "level noun": "lower the level ",
-    "level verbs": "raise lower drop cut boost ", "drop": "drop ", "back verbs": "push shove tuck back ",
-    "flip positions": "flip the positions of sax and keys ", "other side": "sax to the other side ",
-    "small steps": "up a bit down a bit ", "verbs": "shove the sax while the keys push pull drop ",
-}
-MAX_GROWTH_20_TO_100_KB = 12.0
-MAX_SECONDS_100_KB = 0.5
-
-
-def _best_seconds(fn, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
-
-
-@pytest.mark.flaky(reruns=2)  # a fresh take when other jobs share the cores; the bounds are unchanged
-@pytest.mark.parametrize("kind", sorted(NEW_ATTACKS))
-def test_new_rules_stay_linear_on_100_kb(kind):
-    unit = NEW_ATTACKS[kind]
-    large = (unit * (100_000 // len(unit) + 1))[:100_000]
-    small = large[:20_000]
-    tracks = ["Vox", "Sax", "Keys", "Bass", "Drums", "Gtr L", "Gtr R"]
-    _parse(small, tracks)
-    small_seconds = _best_seconds(lambda: _parse(small, tracks), repeats=5)
-    seconds = _best_seconds(lambda: _parse(large, tracks))
-    assert seconds < MAX_SECONDS_100_KB, f"{kind}: {seconds:.2f} s for 100 kB"
-    growth = seconds / max(small_seconds, 1e-3)
-    assert growth < MAX_GROWTH_20_TO_100_KB, f"{kind}: 100 kB costs {growth:.1f} x 20 kB"

@@ -15,13 +15,12 @@ must not change).  Conventions: azimuth positive = left; steps (``STEPS``): smal
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from stase.agent.conductor import Conductor
 from stase.agent.lexicon import get_lexicon
-from stase.agent.parser import _parse, parse_prompt
+from stase.agent.parser import parse_prompt
 from stase.agent.parser_rules import HEDGES, STEPS
 
 BAND = ["Vox", "Gtr L", "Gtr R", "Bass", "Drums", "Keys"]
@@ -175,37 +174,3 @@ def test_a_generic_word_is_no_keyword(conductor):
     tracks = ["01_Kick", "02_Snare", "03_HH", "04_Bass", "05_Gtr_L", "06_Gtr_R", "07_Vox", "08_Synth"]   # row p889
     plan = conductor.plan("a trap beat with a rapper front and centre", tracks)
     assert plan.template == "studio_recording"
-
-
-# ------------------------------------------------------------------ the cost stays linear
-NEW_ATTACKS = {
-    "open up": "open the sax up ", "back off": "back the keys off ", "vice versa": "sax and keys and vice versa ",
-    "swap over": "sax and keys swap over ", "size after side": "to the left a tad ", "fair bit": "a fair bit louder ",
-    "open without up": "open the sax and the keys ",
-}
-MAX_GROWTH_20_TO_100_KB = 12.0
-MAX_SECONDS_100_KB = 0.5
-
-
-def _best_seconds(fn, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
-
-
-@pytest.mark.flaky(reruns=2)  # a fresh take when other jobs share the cores; the bounds are unchanged
-@pytest.mark.parametrize("kind", sorted(NEW_ATTACKS))
-def test_new_rules_stay_linear_on_100_kb(kind):
-    unit = NEW_ATTACKS[kind]
-    large = (unit * (100_000 // len(unit) + 1))[:100_000]
-    small = large[:20_000]
-    tracks = ["Vox", "Sax", "Keys", "Bass", "Drums", "Gtr L", "Gtr R"]
-    _parse(small, tracks)
-    small_seconds = _best_seconds(lambda: _parse(small, tracks), repeats=5)
-    seconds = _best_seconds(lambda: _parse(large, tracks))
-    assert seconds < MAX_SECONDS_100_KB, f"{kind}: {seconds:.2f} s for 100 kB"
-    growth = seconds / max(small_seconds, 1e-3)
-    assert growth < MAX_GROWTH_20_TO_100_KB, f"{kind}: 100 kB costs {growth:.1f} x 20 kB"

@@ -15,13 +15,12 @@ x1.5 / 3 dB, large 30 deg / x2 / 6 dB.
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from stase.agent.conductor import Conductor
-from stase.agent.parser import _parse, parse_prompt
-from stase.agent.parser_rules import HEDGES, SLIGHT_ELEVATION_DEG, STEPS
+from stase.agent.parser import parse_prompt
+from stase.agent.parser_rules import SLIGHT_ELEVATION_DEG, STEPS
 
 BAND = ["Vox", "Gtr L", "Gtr R", "Bass", "Drums", "Keys"]
 JAZZ = ["Sax", "Tpt", "Piano", "Upright", "Drums"]
@@ -176,37 +175,3 @@ def test_scenes_of_round_5(conductor, prompt, tracks, template):
 
 def test_a_ballad_alone_is_still_solo(conductor):   # guard
     assert conductor.plan("a quiet ballad, just voice and guitar", ["Vox", "Ac Gtr"]).template == "solo_performance"
-
-
-# ------------------------------------------------------------------ the cost stays linear
-NEW_ATTACKS = {
-    "come in": "the sax could come in a bit ", "pull in": "pull the keys in ", "too loud": "the sax is too loud ",
-    "in towards": "bring the keys in towards the middle ", "crossed places": "put the sax in the keys's spot and the keys where the sax is ",
-    "hard-pan": "hard-pan the sax ", "hedged low": "a little low ", "downward": "angle it downward ",
-}
-MAX_GROWTH_20_TO_100_KB = 12.0
-MAX_SECONDS_100_KB = 0.5
-
-
-def _best_seconds(fn, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
-
-
-@pytest.mark.flaky(reruns=2)  # a fresh take when other jobs share the cores; the bounds are unchanged
-@pytest.mark.parametrize("kind", sorted(NEW_ATTACKS))
-def test_new_rules_stay_linear_on_100_kb(kind):
-    unit = NEW_ATTACKS[kind]
-    large = (unit * (100_000 // len(unit) + 1))[:100_000]
-    small = large[:20_000]
-    tracks = ["Vox", "Sax", "Keys", "Bass", "Drums", "Gtr L", "Gtr R"]
-    _parse(small, tracks)
-    small_seconds = _best_seconds(lambda: _parse(small, tracks), repeats=5)
-    seconds = _best_seconds(lambda: _parse(large, tracks))
-    assert seconds < MAX_SECONDS_100_KB, f"{kind}: {seconds:.2f} s for 100 kB"
-    growth = seconds / max(small_seconds, 1e-3)
-    assert growth < MAX_GROWTH_20_TO_100_KB, f"{kind}: 100 kB costs {growth:.1f} x 20 kB"
