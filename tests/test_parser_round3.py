@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pytest
 
-from stase.agent.conductor import Conductor
+from parser_helpers import edit_after  # tests/ is on sys.path under pytest
 from stase.agent.parser import parse_prompt
 from stase.agent.parser_rules import STEPS
 
@@ -41,18 +41,6 @@ PLAIN_SCALE, LARGE_SCALE = STEPS["distance_m"]["plain"][1], STEPS["distance_m"][
 SMALL_DB, PLAIN_DB, LARGE_DB = (STEPS["gain_db"][k][1] for k in ("small", "plain", "large"))
 
 
-@pytest.fixture(scope="module")
-def conductor():
-    c = Conductor(model="none")
-    c.warm_up()
-    return c
-
-
-def _edit(conductor, setup, words, tracks):
-    before = conductor.plan(setup, tracks)
-    return before, conductor.edit(words, before)
-
-
 # ------------------------------------------------------------------ size words
 @pytest.mark.parametrize("setup, words, tracks, track, field, want", [
     ("keys 30 degrees left", "scoot the keys a smidge left", BAND, "Keys", "azimuth_deg", 30.0 + SMALL_DEG),
@@ -65,7 +53,7 @@ def _edit(conductor, setup, words, tracks):
     ("flute at ear level", "raise the flute way up", WORLD, "Flute", "elevation_deg", STEPS["elevation_deg"]["large"][1]),
 ])
 def test_size_words_set_the_step(conductor, setup, words, tracks, track, field, want):
-    _, after = _edit(conductor, setup, words, tracks)
+    _, after = edit_after(conductor, setup, words, tracks)
     assert getattr(after.source(track), field) == pytest.approx(want, abs=1e-6)
 
 
@@ -78,12 +66,12 @@ def test_size_words_set_the_step(conductor, setup, words, tracks, track, field, 
     ("drums 4 metres away", "shove the drums back", BAND, "Drums", 4.0 * PLAIN_SCALE),
 ])
 def test_forward_and_back_with_any_motion_verb(conductor, setup, words, tracks, track, want):
-    _, after = _edit(conductor, setup, words, tracks)
+    _, after = edit_after(conductor, setup, words, tracks)
     assert after.source(track).distance_m == pytest.approx(want, rel=1e-2)
 
 
 def test_back_to_the_middle_is_a_return_not_a_distance(conductor):
-    before, after = _edit(conductor, "bass 25 degrees left, bass 3 metres away", "slide the bass back to the middle", BAND)
+    before, after = edit_after(conductor, "bass 25 degrees left, bass 3 metres away", "slide the bass back to the middle", BAND)
     assert after.source("Bass").azimuth_deg == pytest.approx(0.0, abs=1e-6)
     assert after.source("Bass").distance_m == pytest.approx(before.source("Bass").distance_m, abs=1e-9)
 
@@ -96,7 +84,7 @@ def test_back_to_the_middle_is_a_return_not_a_distance(conductor):
     ("soprano solo 20 degrees up", "drop the soprano solo down a bit", CHURCH, "Soprano Solo", 20.0 - SMALL_DEG),
 ])
 def test_down_a_bit_is_one_small_height_step(conductor, setup, words, tracks, track, want):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     assert after.source(track).elevation_deg == pytest.approx(want, abs=1e-6)
     assert after.source(track).azimuth_deg == pytest.approx(before.source(track).azimuth_deg, abs=1e-9)
 
@@ -133,7 +121,7 @@ def test_in_the_mix_is_a_level_and_a_notch_is_small(words, want):
 
 
 def test_two_level_changes_in_one_request(conductor):
-    _, after = _edit(conductor, "vox centre, bass 10 degrees right", "vox up 2 dB, bass down 2 dB", BAND)
+    _, after = edit_after(conductor, "vox centre, bass 10 degrees right", "vox up 2 dB, bass down 2 dB", BAND)
     assert (after.source("Vox").gain_db, after.source("Bass").gain_db) == pytest.approx((2.0, -2.0))
 
 
@@ -154,7 +142,7 @@ def test_a_collision_is_not_a_level_change():
      30.0 + PLAIN_DEG),
 ])
 def test_narrowing_verbs_and_together_apart_are_width_steps(conductor, setup, words, tracks, pair, want):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     left, right = pair
     assert (after.source(left).azimuth_deg, after.source(right).azimuth_deg) == pytest.approx((want, -want), abs=1e-6)
     for track in pair:   # "closer together" is not a distance
@@ -170,39 +158,39 @@ def test_a_step_said_twice_in_a_clause_counts_once():
 
 
 def test_a_verb_and_up_front_bring_a_track_closer(conductor):
-    before, after = _edit(conductor, "vox 20 degrees left, vox 3 metres away", "push the vox up front", BAND)
+    before, after = edit_after(conductor, "vox 20 degrees left, vox 3 metres away", "push the vox up front", BAND)
     assert after.source("Vox").distance_m == pytest.approx(3.0 / PLAIN_SCALE, rel=1e-2)
     assert after.source("Vox").azimuth_deg == pytest.approx(before.source("Vox").azimuth_deg, abs=1e-9)
 
 
 # ------------------------------------------------------------------ swap, mirror, centre
 def test_flip_the_positions_of_two_tracks_is_a_swap(conductor):
-    _, after = _edit(conductor, "keys 30 degrees left, bass 10 degrees right",
+    _, after = edit_after(conductor, "keys 30 degrees left, bass 10 degrees right",
                      "flip the positions of the keys and the bass", BAND)
     assert (after.source("Keys").azimuth_deg, after.source("Bass").azimuth_deg) == pytest.approx((-10.0, 30.0))
 
 
 def test_one_name_for_a_pair_swaps_the_pair(conductor):
-    _, after = _edit(conductor, "gtr l 40 degrees left, gtr r 20 degrees right", "swap the guitars", BAND)
+    _, after = edit_after(conductor, "gtr l 40 degrees left, gtr r 20 degrees right", "swap the guitars", BAND)
     assert (after.source("Gtr L").azimuth_deg, after.source("Gtr R").azimuth_deg) == pytest.approx((-20.0, 40.0))
 
 
 @pytest.mark.parametrize("words", ["put the harp on the opposite side", "move the harp over to the other side",
                                      "flip the harp to the other side"])   # the last: one mirror, not two
 def test_the_other_side_mirrors_the_tracks_named(conductor, words):
-    before, after = _edit(conductor, "harp 40 degrees left, violins 30 degrees left", words, ORCHESTRA)
+    before, after = edit_after(conductor, "harp 40 degrees left, violins 30 degrees left", words, ORCHESTRA)
     assert after.source("Harp").azimuth_deg == pytest.approx(-40.0, abs=1e-6)
     assert after.source("Violins").azimuth_deg == pytest.approx(before.source("Violins").azimuth_deg, abs=1e-9)
 
 
 @pytest.mark.parametrize("words", ["recentre the keys", "re-centre the keys", "recenter the keys", "re-center keys"])
 def test_recentre_puts_a_track_in_the_middle(conductor, words):
-    _, after = _edit(conductor, "keys 30 degrees left", words, BAND)
+    _, after = edit_after(conductor, "keys 30 degrees left", words, BAND)
     assert after.source("Keys").azimuth_deg == pytest.approx(0.0, abs=1e-6)
 
 
 def test_recentre_before_a_list_centres_every_track(conductor):
-    _, after = _edit(conductor, "tabla 20 degrees left, tanpura 20 degrees right", "recenter the tanpura and the tabla",
+    _, after = edit_after(conductor, "tabla 20 degrees left, tanpura 20 degrees right", "recenter the tanpura and the tabla",
                      WORLD)
     # (a plan would fan two tracks on one spot 6 deg apart, stase.agent.layout.GROUP_SPACING_DEG)
     for track in ("Tabla", "Tanpura"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-from stase.agent.conductor import Conductor
+from parser_helpers import edit_after  # tests/ is on sys.path under pytest
 from stase.agent.lexicon import get_lexicon
 from stase.agent.parser import parse_prompt
 from stase.agent.parser_rules import HEDGES, STEPS
@@ -39,18 +39,6 @@ SMALL_DB, PLAIN_DB, LARGE_DB = (STEPS["gain_db"][k][1] for k in ("small", "plain
 LARGE_SCALE = STEPS["distance_m"]["large"][1]
 
 
-@pytest.fixture(scope="module")
-def conductor():
-    c = Conductor(model="none")
-    c.warm_up()
-    return c
-
-
-def _edit(conductor, setup, words, tracks):
-    before = conductor.plan(setup, tracks)
-    return before, conductor.edit(words, before)
-
-
 # ------------------------------------------------------------------ common words are no instruments
 def test_a_misspelt_instrument_keeps_its_first_letter():
     lexicon = get_lexicon()
@@ -69,7 +57,7 @@ def test_a_misspelt_instrument_keeps_its_first_letter():
     ("tanpura 3 metres away", "the tanpura needs pushing further away", WORLD, "Tanpura", "distance_m", 4.5),
 ])
 def test_verbs_and_words_of_obligation_are_no_absent_instrument(conductor, setup, words, tracks, track, field, want):
-    _, after = _edit(conductor, setup, words, tracks)
+    _, after = edit_after(conductor, setup, words, tracks)
     assert getattr(after.source(track), field) == pytest.approx(want, abs=0.05)
 
 
@@ -90,7 +78,7 @@ def test_an_ensemble_word_is_no_absent_instrument_and_behind_her_is_not_behind_m
     ("keys 30 degrees left", "keys to the right a lot", BAND, "Keys", 30.0 - LARGE_DEG),
 ])
 def test_a_size_after_the_side_is_a_step_in_an_edit(conductor, setup, words, tracks, track, want):
-    _, after = _edit(conductor, setup, words, tracks)
+    _, after = edit_after(conductor, setup, words, tracks)
     assert after.source(track).azimuth_deg == pytest.approx(want, abs=0.01)
 
 
@@ -111,7 +99,7 @@ def test_a_size_after_the_side_is_its_hedge_in_a_new_plan(conductor):
     ("congas 30 degrees right", "back off the congas", FUNK, "Congas", -PLAIN_DB),
 ])
 def test_level_words(conductor, setup, words, tracks, track, want):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     assert after.source(track).gain_db == pytest.approx(want, abs=0.01)
     # a level change moves nothing
     assert after.source(track).distance_m == pytest.approx(before.source(track).distance_m)
@@ -127,7 +115,7 @@ def test_level_words(conductor, setup, words, tracks, track, want):
     ("pad 40 degrees left, arp 40 degrees right", "pull the pad and arp in a little tighter", SYNTHS, ("Pad", "Arp"), -SMALL_DEG),
 ])
 def test_width_words(conductor, setup, words, tracks, pair, step):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     left, right = pair
     assert after.source(left).azimuth_deg == pytest.approx(before.source(left).azimuth_deg + step, abs=0.01)
     assert after.source(right).azimuth_deg == pytest.approx(before.source(right).azimuth_deg - step, abs=0.01)
@@ -150,7 +138,7 @@ def test_open_air_is_no_width(conductor):   # guard
     ("rhodes 30 degrees left, clav 20 degrees right", "the rhodes and the clav, swap", FUNK, "Rhodes", "Clav"),
 ])
 def test_a_swap_said_after_its_pair(conductor, setup, words, tracks, a, b):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     assert after.source(a).azimuth_deg == pytest.approx(before.source(b).azimuth_deg, abs=0.01)
     assert after.source(b).azimuth_deg == pytest.approx(before.source(a).azimuth_deg, abs=0.01)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-from stase.agent.conductor import Conductor
+from parser_helpers import edit_after  # tests/ is on sys.path under pytest
 from stase.agent.parser import parse_prompt
 from stase.agent.parser_rules import SLIGHT_ELEVATION_DEG, STEPS
 
@@ -38,31 +38,19 @@ SMALL_M = STEPS["distance_m"]["small"][1]
 LARGE_SCALE = STEPS["distance_m"]["large"][1]
 
 
-@pytest.fixture(scope="module")
-def conductor():
-    c = Conductor(model="none")
-    c.warm_up()
-    return c
-
-
-def _edit(conductor, setup, words, tracks):
-    before = conductor.plan(setup, tracks)
-    return before, conductor.edit(words, before)
-
-
 # ------------------------------------------------------------------ "in": closer, or narrower
 @pytest.mark.parametrize("setup, words, tracks, track, want", [
     ("drums 4 metres away", "the drums could come in a fair bit", BAND, "Drums", 4.0 / LARGE_SCALE),
     ("piano 3 metres away", "pull the piano in a touch", JAZZ, "Piano", 3.0 - SMALL_M),
 ])
 def test_in_after_a_motion_verb_is_closer(conductor, setup, words, tracks, track, want):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     assert after.source(track).distance_m == pytest.approx(want, abs=0.01)
     assert after.source(track).azimuth_deg == pytest.approx(before.source(track).azimuth_deg)
 
 
 def test_in_before_a_width_word_or_an_entrance_is_no_distance(conductor):   # guards
-    before, after = _edit(conductor, "pad 40 degrees left, arp 40 degrees right", "pull the pad and arp in a little tighter",
+    before, after = edit_after(conductor, "pad 40 degrees left, arp 40 degrees right", "pull the pad and arp in a little tighter",
                           SYNTHS)
     assert after.source("Pad").distance_m == pytest.approx(before.source("Pad").distance_m)
     assert after.source("Pad").azimuth_deg == pytest.approx(40.0 - SMALL_DEG)
@@ -78,7 +66,7 @@ def test_in_before_a_width_word_or_an_entrance_is_no_distance(conductor):   # gu
      ("Rhodes", "Wurli"), LARGE_DEG),
 ])
 def test_width_words_of_round_5(conductor, setup, words, tracks, pair, step):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     left, right = pair
     assert after.source(left).azimuth_deg == pytest.approx(before.source(left).azimuth_deg + step, abs=0.01)
     assert after.source(right).azimuth_deg == pytest.approx(before.source(right).azimuth_deg - step, abs=0.01)
@@ -96,7 +84,7 @@ def test_width_words_of_round_5(conductor, setup, words, tracks, pair, step):
     ("lead vox centre", "the lead vox is too loud, take it down a bit", STUDIO, "Lead Vox", -SMALL_DB),
 ])
 def test_level_words_of_round_5(conductor, setup, words, tracks, track, want):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     assert after.source(track).gain_db == pytest.approx(want, abs=0.01)
     assert after.source(track).azimuth_deg == pytest.approx(before.source(track).azimuth_deg)
     assert after.source(track).elevation_deg == pytest.approx(before.source(track).elevation_deg)
@@ -108,7 +96,7 @@ def test_level_words_of_round_5(conductor, setup, words, tracks, track, want):
     ("harp 30 degrees left", "could you pan the harp a fraction further right", ORCHESTRA, "Harp", 30.0 - SMALL_DEG),
 ])
 def test_small_sizes_of_round_5(conductor, setup, words, tracks, track, want):
-    _, after = _edit(conductor, setup, words, tracks)
+    _, after = edit_after(conductor, setup, words, tracks)
     assert after.source(track).azimuth_deg == pytest.approx(want, abs=0.01)
 
 
@@ -133,7 +121,7 @@ def test_call_it_a_number_is_no_instrument(conductor):
 
 
 def test_downward_is_a_height_step(conductor):
-    _, after = _edit(conductor, "choir 20 degrees up", "angle the choir downward quite a bit", CHURCH)
+    _, after = edit_after(conductor, "choir 20 degrees up", "angle the choir downward quite a bit", CHURCH)
     assert after.source("Choir").elevation_deg == pytest.approx(20.0 - LARGE_DEG)
 
 
@@ -153,7 +141,7 @@ def test_close_miked_is_a_recording_style_not_a_distance(conductor):
      "can the violins go where the cellos are, and the cellos where the violins are", ORCHESTRA, "Violins", "Cellos"),
 ])
 def test_crossed_places_are_a_swap(conductor, setup, words, tracks, a, b):
-    before, after = _edit(conductor, setup, words, tracks)
+    before, after = edit_after(conductor, setup, words, tracks)
     assert after.source(a).azimuth_deg == pytest.approx(before.source(b).azimuth_deg, abs=0.01)
     assert after.source(b).azimuth_deg == pytest.approx(before.source(a).azimuth_deg, abs=0.01)
 
