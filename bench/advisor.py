@@ -45,7 +45,10 @@ over offset tracks whose relative offset ``o_i - mean(o)`` is at least 1 dB, how
 ``unmoved_advice_over_2db_rate`` is the share told to move by more than 2 dB (``|g_i| > 2``, the
 advice as the user reads it) and ``unmoved_relative_over_2db_rate`` the share whose residual is
 over 2 dB (the same on relative levels).  With four tracks of which three were moved, nothing
-tells which one was not, so the first has a floor even for a perfect reference.
+tells which one was not, so the first has a floor even for a perfect reference;
+``by_moved_tracks`` gives both rates (and the residuals, direction) per number of moved tracks,
+so the identifiable problems (one or two of four moved) can be read apart from that floor, and
+``differential_same``'s rates per number are the floor of the anchor rule itself (exact offsets).
 
 Speed
 -----
@@ -89,9 +92,37 @@ def _score(offsets, gains):
     rel_gain = gains - gains.mean()
     moved = (offsets != 0) & (np.abs(rel_offset) >= 1.0)
     correct = np.sign(rel_gain[moved]) == -np.sign(rel_offset[moved])
-    # the advice a user reads for a track nobody moved (not relative: "raise Viola by 4 dB")
+    # the advice a user reads for a track nobody moved (not relative: "raise Viola by 4 dB"):
+    # the advisor's own gains, which already carry its own common offset (its anchor)
     unmoved_advice = np.abs(gains[offsets == 0])
-    return residual, before, correct, residual[offsets != 0], unmoved_advice, residual[offsets == 0]
+    return (residual, before, correct, residual[offsets != 0], unmoved_advice, residual[offsets == 0],
+            int(np.count_nonzero(offsets)))
+
+
+def _by_moved_tracks(records) -> dict:
+    """The unmoved-track rates (and residuals) per number of moved tracks in the problem.
+
+    With n tracks of which k moved, the unmoved ones are identifiable (they form the largest
+    group that agrees) for k < n / 2; at k = n / 2 a group of the moved ones can tie with them,
+    and beyond, nothing tells which track stayed, so the "as read" rate has a floor there.
+    """
+    out = {}
+    for k in sorted({r[6] for r in records}):
+        group = [r for r in records if r[6] == k]
+        unmoved = np.concatenate([r[4] for r in group])
+        relative = np.concatenate([r[5] for r in group])
+        residual = np.concatenate([r[0] for r in group])
+        correct = np.concatenate([r[2] for r in group])
+        out[str(k)] = {
+            "problems": len(group), "unmoved_tracks": int(unmoved.size),
+            "unmoved_advice_over_2db_rate": round(float(np.mean(unmoved > UNMOVED_ADVICE_DB)), 4)
+            if unmoved.size else None,
+            "unmoved_relative_over_2db_rate": round(float(np.mean(relative > UNMOVED_ADVICE_DB)), 4)
+            if relative.size else None,
+            "residual_median_db": round(float(np.median(residual)), 3),
+            "residual_p90_db": round(float(np.percentile(residual, 90)), 3),
+            "direction_accuracy": round(float(np.mean(correct)), 4) if correct.size else None}
+    return out
 
 
 def _summarise(records):
@@ -114,7 +145,8 @@ def _summarise(records):
             if unmoved.size else None,
             "unmoved_relative_over_2db_rate": round(float(np.mean(unmoved_relative > UNMOVED_ADVICE_DB)), 4)
             if unmoved_relative.size else None,
-            "problems": len(records), "track_errors": int(residual.size)}
+            "problems": len(records), "track_errors": int(residual.size),
+            "by_moved_tracks": _by_moved_tracks(records)}
 
 
 def _stem_sets(quick: bool):
