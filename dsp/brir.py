@@ -322,15 +322,34 @@ def _render_analytic(delay_s, amp, az, el, sample_rate, n) -> np.ndarray:
     return out
 
 
+_WEIGHTS_CACHE: dict = {}
+
+
 def _direction_weights(hrtf) -> np.ndarray:
-    """Solid angle each measured direction stands for (a third of its triangles' areas)."""
+    """Solid angle each measured direction stands for (a third of its triangles' areas).
+
+    Kept per direction grid (its directions' and faces' bytes): a varied head of the listener's
+    data generator shares its base set's grid, and the weights cost ~0.6 s per set in a loop.
+    """
     from stase.core.conventions import spherical_to_cartesian
-    unit = np.column_stack(spherical_to_cartesian(hrtf.directions_deg[:, 0], hrtf.directions_deg[:, 1], 1.0))
+    directions = np.ascontiguousarray(hrtf.directions_deg, dtype=np.float64)
+    faces = np.ascontiguousarray(hrtf.faces, dtype=np.int64)
+    key = (directions.tobytes(), faces.tobytes())
+    kept = _WEIGHTS_CACHE.get(key)
+    if kept is not None:
+        return kept
+    unit = np.column_stack(spherical_to_cartesian(directions[:, 0], directions[:, 1], 1.0))
+    a, b, c = unit[faces[:, 0]], unit[faces[:, 1]], unit[faces[:, 2]]
+    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1) / 3.0
     weights = np.zeros(unit.shape[0])
-    for face in hrtf.faces:
-        a, b, c = unit[face]
-        weights[face] += 0.5 * np.linalg.norm(np.cross(b - a, c - a)) / 3.0
-    return weights / weights.sum()
+    for corner in range(3):   # a direction in several faces gets a third of each one's area
+        np.add.at(weights, faces[:, corner], area)
+    weights = weights / weights.sum()
+    weights.setflags(write=False)
+    if len(_WEIGHTS_CACHE) >= 8:
+        _WEIGHTS_CACHE.clear()
+    _WEIGHTS_CACHE[key] = weights
+    return weights
 
 
 def diffuse_field_power(hrtf, frequency_hz) -> np.ndarray:

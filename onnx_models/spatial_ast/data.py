@@ -30,8 +30,10 @@ directions stay within KEMAR's measured elevations (-40..90 deg) for every head.
 reflections are the presets' own (made with KEMAR); the head changes the direct sound and the
 room's diffuse-field send gain.
 
-Head variation (``head_variation=``, train split only; :func:`draw_variation`): per clip, from its
-own random stream (so the clip's recipe is the same with or without it), the interaural onset
+Head variation (``head_variation=``, train split only; :func:`draw_variation`): per group of
+``VARIATION_GROUP`` consecutive clips (a varied set costs ~0.25 s to build, a clip ~0.05 s to
+render; the group's clips keep their own recipes), from its own random stream (so the clip's
+recipe is the same with or without it), the interaural onset
 differences scaled by ``ITD_SCALE_RANGE`` (head size), a smooth gain of at most
 ``SPECTRAL_BOUND_DB`` per ear over log frequency, and with probability ``MIX_PROB`` the head's
 onset-aligned filters and delays mixed with another training head's at the same directions.
@@ -147,8 +149,8 @@ def elevation_range() -> tuple[float, float]:
     return float(el.min()), float(el.max())
 
 
-#: Dry scenes of the named heads' sets, by ``id`` of the set (an ``HrtfSet`` is not hashable);
-#: a varied head (one per clip) gets a scene of its own, not kept.
+#: Dry scenes of the named heads' sets, by ``id`` of the set (an ``HrtfSet`` is not hashable),
+#: and of the current group's varied head (one kept at a time).
 _SCENES: dict[int, tuple] = {}
 
 
@@ -160,6 +162,11 @@ def _dry_scene(hrtf):
         return kept[1]
     scene = SceneRenderer(sample_rate=SAMPLE_RATE, block_size=1024, room=None, hrtf=hrtf, max_sources=4)
     if any(hrtf is named for named in _HEAD_SETS.values()):
+        _SCENES[id(hrtf)] = (hrtf, scene)
+    else:   # a varied head: only the current group's is kept
+        for k in [k for k, (kept_set, _) in _SCENES.items()
+                  if not any(kept_set is named for named in _HEAD_SETS.values())]:
+            del _SCENES[k]
         _SCENES[id(hrtf)] = (hrtf, scene)
     return scene
 
@@ -379,6 +386,20 @@ def _loudness_gain(audio: np.ndarray, target_lufs: float) -> float:
 
 #: Entropy added to a clip's seed for its head-variation stream (apart from its recipe's stream).
 VARIATION_STREAM = 17
+#: Consecutive clips (indices ``k * VARIATION_GROUP ..``) heard through one varied head.
+VARIATION_GROUP = 8
+#: The last varied head: ((head, variation), HrtfSet); a group's clips are rendered in a row.
+_LAST_VARIED: list = [None, None]
+
+
+def group_variation(seed: int, stage: int, index: int, head: str, heads) -> tuple:
+    """(variation, varied ``HrtfSet``) of clip ``index``'s group (:data:`VARIATION_GROUP`)."""
+    variation = draw_variation(np.random.default_rng([seed, stage, index // VARIATION_GROUP, VARIATION_STREAM]),
+                               head, heads)
+    key = (head, variation)
+    if _LAST_VARIED[0] != key:
+        _LAST_VARIED[:] = [key, varied_head(head, variation)]
+    return variation, _LAST_VARIED[1]
 
 
 def make_clip(split: str, index: int, stage: int = 1, head: str = "kemar",
@@ -400,8 +421,7 @@ def make_clip(split: str, index: int, stage: int = 1, head: str = "kemar",
         heads = tuple(head_variation)
         for name in heads:
             head_path(name)
-        variation = draw_variation(np.random.default_rng([seed, stage, index, VARIATION_STREAM]), head, heads)
-        hrtf = varied_head(head, variation)
+        variation, hrtf = group_variation(seed, stage, index, head, heads)
     # the room's send follows the head's diffuse-field gain: a mix of heads moves it by up to
     # several dB (KEMAR -9.4, KU100 -2.1, SONICOM A -16.2 dB), the ITD and the spectral gains
     # by a fraction of one (-9.4 -> -9.1 dB measured), which is not worth its 0.1-0.2 s per clip

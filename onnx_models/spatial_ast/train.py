@@ -188,9 +188,11 @@ def train(args) -> dict:
         stage2 = load_sets(folders, "train_s2") if has_s2 else stage1
         # Validate on single sources (where the goals are set): a train-seed validation split when
         # rendered (data.write_dataset(..., name="valid_s1")), else the held-out test clips.
-        valid_dir = Path(args.valid) if args.valid else folder
-        valid_name = next((n for n in ("valid_s1", "test_s1", "test_s2") if (valid_dir / f"{n}.npy").exists()), None)
-        valid = FeatureSet.load(valid_dir, valid_name) if valid_name else None
+        # Several --valid folders (one head each) are concatenated, as the training sets are.
+        valid_dirs = [Path(v) for v in args.valid] if args.valid else [folder]
+        valid_name = next((n for n in ("valid_s1", "test_s1", "test_s2")
+                           if all((d / f"{n}.npy").exists() for d in valid_dirs)), None)
+        valid = load_sets(valid_dirs, valid_name) if valid_name else None
         config = dict(DEFAULT_CONFIG)
     total = args.steps if args.steps else args.stage1_steps + args.stage2_steps
     stage1_steps = min(args.stage1_steps, total) if not args.steps else total // 2
@@ -267,7 +269,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=[".cache/spatial_ast"],
                    help="folder(s) written by stase.onnx_models.spatial_ast.data; their train sets are concatenated")
-    p.add_argument("--valid", default="", help="folder holding valid_s1 (default: the first --data folder)")
+    p.add_argument("--valid", nargs="+", default=None,
+                   help="folder(s) holding valid_s1, concatenated (default: the first --data folder)")
     p.add_argument("--select", choices=["mae", "goals"], default="mae",
                    help="what the _best checkpoint minimises: validation MAE, or the worst ratio to issue 8's goals")
     p.add_argument("--out", default=".cache/spatial_ast/ckpt.pt", help="checkpoint path")
