@@ -18,6 +18,8 @@ Holds
 * :data:`OPEN_INTENTS`, :func:`open_intent`: requests with no explicit cue ("open the mix up",
   "more intimate", "the guitars are fighting, give them room", "what would you change?") and the
   small deterministic fallback that acts on them when there is no model or its call is invalid.
+  The complaints (:data:`COMPLAINTS`, :func:`complaint`: "the drums are too far away") live in
+  :mod:`stase.agent.parser_complaints`, the one table the parser reads too (re-exported here).
 * :class:`Agent` (``respond(request, current, tracks)`` -> :class:`Turn`): the parser and the
   conductor run first (:meth:`stase.agent.conductor.Conductor.edit`); the model is asked only when
   they cannot act or the request is open.  What the user wrote explicitly (a parsed cue, a named
@@ -47,6 +49,10 @@ from stase.core.placement import (FIELD_SPECS, GAIN_DB_RANGE, NUMERIC_FIELDS, PL
                                   REVERB_DB_RANGE, field_problem)
 from stase.core.plan import Plan, SourcePlacement, clip_provenance
 from stase.core.schemas import inline_refs, schema_problems, validator
+
+# the complaints table is shared with the parser (one rule): it lives in parser_complaints
+from stase.agent.parser_complaints import COMPLAINTS, OpenIntent, complaint  # noqa: F401 - re-exported
+from stase.agent.parser_complaints import lowered as _lowered
 
 TOOLS = ("plan", "edit", "set_source", "set_room", "advise", "listen", "apply")
 #: Tools that change the plan (their result is a proposal); the others are read or act verbs.
@@ -122,15 +128,6 @@ def check_call(call: Any, plan: Plan, rooms: list[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ open intents
-@dataclass(frozen=True)
-class OpenIntent:
-    """An open request kind: the words that reveal it and what the fallback does (``doc``)."""
-
-    name: str
-    patterns: tuple[str, ...]
-    doc: str
-
-
 #: Rules as data, in precedence order (the first that matches wins): the specific complaints
 #: before the general "wider"/"closer" words they may contain.
 OPEN_INTENTS: tuple[OpenIntent, ...] = (
@@ -183,78 +180,6 @@ OPEN_INTENTS: tuple[OpenIntent, ...] = (
                "distance of the named tracks x1.4"),
 )
 _COMPILED = tuple((i, tuple(re.compile(p) for p in i.patterns)) for i in OPEN_INTENTS)
-
-#: Complaints: the state a request says there is too much of, so the wish is the opposite
-#: ("the drums are too far away" wants them closer; the parser alone reads "far away" as the
-#: target and sends them to 12 m).  Rules as data, in precedence order (first match wins), read
-#: on the whole request before the parser: a complaint's words are not a cue.  A request holding
-#: a number is never read as a complaint (the number the user wrote is the target).
-COMPLAINTS: tuple[OpenIntent, ...] = (
-    OpenIntent("bigger_room", (r"\b(?:room|space|hall|venue|place) (?:is|sounds|feels|seems) (?:a (?:bit|little) |rather |quite |very |so |way )?"
-                               r"(?:too )?(?:small|tiny|boxy|cramped|dead)\b",),
-               "the room is too small: the next larger room"),
-    OpenIntent("smaller_room", (r"\b(?:room|space|hall|venue|place) (?:is|sounds|feels|seems) (?:a (?:bit|little) |rather |quite |very |so |way )?"
-                                r"(?:too )?(?:big|huge|large|cavernous|vast|enormous)\b",),
-               "the room is too big: the next smaller room"),
-    OpenIntent("give_room", (r"\btoo (?:close|near) (?:together|to each other|to one another)\b",
-                             r"\btoo (?:bunched|clustered|cramped|crowded)\b"),
-               "the named tracks are too close to each other: move them apart"),
-    OpenIntent("wider", (r"\btoo (?:close|near) to (?:the )?(?:middle|centre|center)\b",
-                         r"\btoo (?:centred|centered|narrow|mono|central)\b",
-                         r"\b(?:feels?|sounds?|is|are|seems?|looks?|gets?) (?:a (?:bit|little) |rather |quite |very |so |really |kind of )?"
-                         r"(?:narrow|mono|centred|centered)\b",
-                         r"\bless (?:narrow|mono|centred|centered)\b",
-                         r"\b(?:bunched|piled|squashed|squeezed|crammed|stuck|huddled|clumped|crowded)(?: up)? "
-                         r"(?:in|into|at|around|towards?) (?:the )?(?:middle|centre|center)\b"),
-               "too narrow: spread the named tracks away from the centre"),
-    OpenIntent("narrower", (r"\btoo (?:wide|spread(?: out)?|scattered|panned|far (?:out|apart|left|right|to the (?:left|right|sides?)))\b",
-                            r"\b(?:way|much|far) too wide\b", r"\bless (?:wide|spread(?: out)?)\b",
-                            r"\b(?:closer|nearer) together\b",
-                            r"\b(?:sounds?|feels?|is|are|looks?) (?:a (?:bit|little) |rather |quite |very |so |really )?scattered\b"),
-               "too wide: bring the named tracks towards the centre"),
-    OpenIntent("closer", (r"\btoo (?:far(?: away| back| off)?|distant|remote)\b",
-                          r"\b(?:feels?|sounds?|is|are|seems?) (?:a (?:bit|little) |rather |quite |very |so |really |kind of )?"
-                          r"(?:distant|far away|far off|remote|miles away)\b",
-                          r"\bmiles away\b", r"\bless (?:distant|far away|remote)\b"),
-               "too far: bring the named tracks closer"),
-    OpenIntent("further", (r"\btoo (?:close|near|upfront|up front|present|forward|in (?:my|your) face)\b",
-                           r"\b(?:is|are|sounds?|feels?) (?:a (?:bit|little) |rather |quite |very |so |really |way )?(?:right |too )?in (?:my|your) face\b",
-                           r"\bless (?:in (?:my|your) face|close|near|upfront|up front|present)\b"),
-               "too close: move the named tracks further away"),
-)
-_COMPLAINTS = tuple((i, tuple(re.compile(p) for p in i.patterns)) for i in COMPLAINTS)
-#: A number with a unit ("3 m", "twenty degrees", "70%", "2 o'clock"): the request states a
-#: target, so it is not a complaint ("the two violins are too close together" still is).
-_NUMBER = re.compile(r"(?:\d+(?:[.,]\d+)?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                     r"fifteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|half a))"
-                     r"\s*(?:%|°|percent\b|deg\w*|m\b|metres?\b|meters?\b|cm\b|centimet\w*|ft\b|feet\b|foot\b|"
-                     r"inch\w*|db\b|decibels?\b|o'?clock\b|steps?\b)")
-
-
-#: Where a clause ends, for the number check of :func:`complaint`.
-_CLAUSE_BREAK = re.compile(r"[.;!?]|,(?! (?:\d|please))| and | but | while | then ")
-
-
-def _lowered(text: str) -> str:
-    return " ".join(text.lower().replace("\u2019", "'").split())
-
-
-def complaint(text: str) -> tuple[str, int, int] | None:
-    """``(intent, start, end)`` of the first complaint in ``text`` (:data:`COMPLAINTS`; offsets
-    into its lowered, whitespace-collapsed form), or ``None`` (none, or the request holds a number)."""
-    lowered = _lowered(text)
-    for intent, patterns in _COMPLAINTS:
-        found = [m for m in (p.search(lowered) for p in patterns) if m]
-        if found:
-            m = min(found, key=lambda m: m.start())
-            # the clause holding the complaint ("the sax is too far left, 20 degrees" is a target;
-            # "the drums are too far away and the keys 40 degrees left" still a complaint)
-            starts = [b.end() for b in _CLAUSE_BREAK.finditer(lowered, 0, m.start())]
-            after = _CLAUSE_BREAK.search(lowered, m.end())
-            clause = lowered[starts[-1] if starts else 0:after.start() if after else len(lowered)]
-            return None if _NUMBER.search(clause) else (intent.name, m.start(), m.end())
-    return None
-
 
 def open_intent(text: str) -> str | None:
     """The open intent a request shows (a complaint, :data:`COMPLAINTS`, says the opposite of its

@@ -254,7 +254,8 @@ class Conductor:
         roles = {s.track: s.role or self.lexicon.role_of(s.track) for s in sources}
         for s in sources:
             s.role = roles[s.track]
-        parsed = parse_prompt(request, names, roles, self.lexicon)
+        # edit=True: a state said with a verb is a complaint here ("the sitar sounds distant")
+        parsed = parse_prompt(request, names, roles, self.lexicon, edit=True)
         self._reject_unknown(parsed, names)
         text = normalise_text(request)
         room = self._room(text, current.room)

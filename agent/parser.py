@@ -20,6 +20,19 @@ Holds
   crossed places: "A where B is, and B where A is", "A in B's spot and B in A's":
   :func:`_find_crossed_places`) and mirrors ("mirror", "flip", "put the harp on the other side").
   A possessive names its track ("the tpt's spot").
+* Round 6 (issue 16): complaints are directions, read from the table the agent reads too
+  (:mod:`stase.agent.parser_complaints`: "too far away" is a step closer, never 12 m; a state said
+  with a verb, "the sitar sounds distant", only when ``parse_prompt(..., edit=True)``, the
+  conductor's edit path); where a track is now ("it drifted right", "feels like they're on the
+  ceiling", "the wrong way round") is blanked in an edit (:func:`stase.agent.parser_rules.blank_present_state`);
+  "change places", inflected swap verbs, a partner after "with" and a pair said before the verb
+  ("sitar swaps with the flute", "the toms ..., swap em"); one track that "changes sides" is
+  mirrored; a word that finds no track names its kin (:func:`_kin_tracks`: "tenor" -> "Tenor
+  Sax", "basses" -> "Bass", "bass" -> a double bass); "+" joins a list; "acoustic" at the end of
+  a noun phrase is the instrument (:data:`NOUN_AT_PHRASE_END`); "the mic track" names the one
+  track holding "mic"; an alias phrase ending in "in" / "out" before a determiner is prose ("the
+  kick in the dead centre"); a hedged place beside a step of the same quantity is the step in an
+  edit ("drop it down a little, below ear height") and the place in a new plan.
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -67,7 +80,7 @@ from stase.agent.lexicon import (FUZZY_MIN_LENGTH, MARKER_WORDS, NAMEABLE_MARKER
 
 from stase.agent.parser_rules import (  # noqa: F401 - the rule table and phrase tables live there
     DIAGONAL_DEG, DISTANCE_WORDS_M, FEET_TO_M, HEDGES, NAMED, NUMBER, HEDGED, OF_CENTRE_DEG, PLAIN_SIDE_DEG,
-    PLACE_FILLER, PRECEDENCE_NAMES, REAR_DIAGONAL_DEG, RULES, STEPS, Rule, Vocabulary, correct_spelling,
+    PLACE_FILLER, PRECEDENCE_NAMES, REAR_DIAGONAL_DEG, RULES, STEPS, Rule, Vocabulary, blank_present_state, correct_spelling,
     normalise_text, number)
 from stase.agent.parser_rules import _SMALL_NUMBERS
 
@@ -265,6 +278,40 @@ def _track_side(name: str) -> int:
     return 0
 
 
+def _kin_tracks(alias: str, tracks: list[str], roles: dict[str, str | None],
+                track_words: dict[str, list[str]]) -> list[str]:
+    """The session tracks a one-word alias names when no track plays its role, or when it found
+    several tracks none of which holds it (round 6): a track whose own name holds the word or
+    an abbreviation of it ("tenor" -> "Tenor Sax" although "tenor" is a choir voice, "tenors" ->
+    "Ten", "basses" -> "Bass"), else the tracks whose role is a kind of it ("bass" -> the upright
+    of role ``double_bass``, "guitar" -> an ``acoustic_guitar``)."""
+    if " " in alias or len(alias) < 3:
+        return []
+    own = [t for t in tracks if any(w == alias or (len(w) >= 3 and alias.startswith(w) and w not in MARKER_WORDS
+                                                    and not w.isdigit()) for w in track_words[t])]
+    if own:
+        return own
+    said = {alias, alias[:-1]} if alias.endswith("s") and len(alias) > 3 else {alias}   # "basses", "bass"
+    return [t for t in tracks if roles.get(t) and said & set(roles[t].split("_"))]
+
+
+#: Words that are an instrument only at the end of a noun phrase ("swap keys and acoustic",
+#: "keys and acoustic, narrower"), never before a noun ("an acoustic space", "an upright piano"
+#: is read whole): in prose they are skipped (:data:`PROSE_SKIP`) except there (round 6).
+NOUN_AT_PHRASE_END = frozenset({"acoustic", "electric", "upright", "grand", "harmony", "backing", "recorder"})
+_PHRASE_END_AFTER = re.compile(r"\s*(?:$|[,.;!?+&\d]|\b(?:and|or|with|please|pls|left|right|cent(?:re|er)|middle|behind"
+                               r"|closer|further|louder|quieter|wider|narrower|up|down)\b)")
+#: "the mic track", "the di channel": a word of one track's name before "track" / "channel"
+_TRACK_NOUNS = frozenset({"track", "channel"})
+
+
+#: Last words of an alias phrase that are prepositions in prose ("Kick In" is a DAW name; "the kick
+#: in the centre" is the kick and a place): before a determiner the phrase is not read, unless a
+#: session track is named with the whole phrase.
+_PREPOSITION_TAILS = frozenset({"in", "out"})
+_PLACE_AFTER = re.compile(r"\s+(?:the|a|an|my|your|our|this|that|front|there|here)\b")
+
+
 def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], lexicon: Lexicon,
                   blocked: list[tuple[int, int]] = ()) -> tuple[list[Mention], list[Mention]]:
     """Mentions of session tracks in a normalised prompt: (mentions, mentions of absent roles).
@@ -311,9 +358,17 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         return all(not text[ends[k]:starts[k + 1]].strip(" _-") for k in range(i, j - 1))
 
     for hit in lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, min_words=2):
+        if words[hit.end - 1] in _PREPOSITION_TAILS and _PLACE_AFTER.match(text, ends[hit.end - 1]) \
+                and not any(set(words[hit.start:hit.end]) <= set(tw) for tw in track_words.values()):
+            continue   # "plonk the kick in the dead centre": the track "kick", then a place (round 6)
         found = tracks_playing(hit.role)
         if len(found) > 1:   # "kick out" among four drum tracks is the track named so
             found = lexicon.tracks_named_by(hit.alias, found)
+        if len(found) > 1:   # "lead vocal": the track "Lead Vox", not "Vox Dbl"
+            found = [t for t in found if set(words[hit.start:hit.end]) & set(track_words[t])] or found
+        if len(found) > 1 and any(len(track_words[t]) > hit.end - hit.start
+                                  and words[hit.start:hit.start + len(track_words[t])] == track_words[t] for t in found):
+            continue   # "e gtr l" is the track "E Gtr L", not the pair "e gtr" (round 6): step 1 reads it
         if found and not any(taken[hit.start:hit.end]) and contiguous(hit.start, hit.end):
             add(hit.start, hit.end, found, "alias", hit.role)
     # 1. full track names (longest first), skipping names that are pure markers
@@ -348,7 +403,17 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 add(i, i + n, same, "name")
     # 2. lexicon aliases, never straddling a word taken above; a free word's fuzzy spelling
     #    depends on nothing but the word, so it is asked once per distinct word
-    hits = [h for h in lexicon.find(words, fuzzy=False, skip=PROSE_SKIP, taken=taken)
+    skip = PROSE_SKIP
+    if NOUN_AT_PHRASE_END & distinct:
+        nouns = {words[i] for i in _where(words, NOUN_AT_PHRASE_END) if _PHRASE_END_AFTER.match(text, ends[i])}
+        skip = PROSE_SKIP - nouns if nouns else PROSE_SKIP
+    if _TRACK_NOUNS & distinct:
+        for i in _where(words, _TRACK_NOUNS):
+            if i > 0 and not taken[i - 1] and contiguous(i - 1, i + 1):
+                holding = [t for t in tracks if words[i - 1] in track_words[t]]
+                if len(holding) == 1:   # "the mic track" among "Ac Gtr DI" and "Ac Gtr Mic"
+                    add(i - 1, i + 1, holding, "name")
+    hits = [h for h in lexicon.find(words, fuzzy=False, skip=skip, taken=taken)
             if h.end - h.start == 1 or contiguous(h.start, h.end)]
     exact = list(taken)
     for hit in hits:
@@ -374,6 +439,13 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 found, how = [t for t in tracks if roles.get(t) and families.get(roles[t]) == fam], "family"
             if len(found) > 1:
                 found = lexicon.tracks_named_by(hit.alias, found)
+            if len(found) > 1 and " " in hit.alias:
+                holding = [t for t in found if set(hit.alias.split()) & set(track_words[t])]
+                found = holding if holding else found   # "lead vocal": the track "Lead Vox", not "Vox Dbl"
+            if not found or (len(found) > 1 and not any(hit.alias in track_words[t] for t in found)):
+                kin = _kin_tracks(hit.alias, tracks, roles, track_words)
+                if kin:
+                    found, how = kin, "kin"
             resolved[key] = (found, how)
         found, how = resolved[key]
         i, j = hit.start, hit.end
@@ -424,7 +496,7 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
 # ------------------------------------------------------------------------------------------------
 #: Where a clause ends, as alternatives tried in this order: sentence punctuation, a comma, a
 #: spaced dash, a conjunction.  (Each with the characters or words it needs to occur at all.)
-_CLAUSE_BREAKS = ((r"[.;!?\n]+", tuple(".;!?\n")), (",", (",",)), (r"\s-\s", ("-",)),
+_CLAUSE_BREAKS = ((r"[.;!?\n]+", tuple(".;!?\n")), (",", (",",)), (r"\s-\s", ("-",)), (r"(?<=\s)\+(?=\s)", ("+",)),
                   (r"\b(?:and|while|but|whereas|with|then|plus|&)\b",
                    ("and", "while", "but", "whereas", "with", "then", "plus", "&")))
 _CLAUSE_BREAK = re.compile("|".join(pattern for pattern, _ in _CLAUSE_BREAKS))
@@ -444,12 +516,13 @@ def _clause_breaks(text: str) -> re.Pattern | None:
 
 
 def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
-                      guarded: list[tuple[int, int]] = ()) -> list[tuple[int, int, dict]]:
+                      guarded: list[tuple[int, int]] = (), edit: bool = False) -> list[tuple[int, int, dict]]:
     """The spatial expressions in a normalised text: ``(start, end, fields)``, in text order.
 
     Rules run in the order of :data:`RULES`; where two matches overlap the earlier rule keeps the
     words.  A ``guarded`` rule (one-letter side words) reads nothing inside the ``guarded`` spans
-    (the session's own track names: "L" in "Gtr L").  Each fields dict carries its rule's
+    (the session's own track names: "L" in "Gtr L"); an ``edit_only`` rule runs only when ``edit``
+    (a request against a current plan).  Each fields dict carries its rule's
     ``precedence`` (a value function may have lowered it) and ``rule`` name.
 
     A rule's fields depend only on the words it matched (:class:`Rule`), so each distinct
@@ -457,7 +530,7 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
     nothing downstream changes them.
     """
     vocabulary = vocabulary or Vocabulary(text)
-    rules = [rule for rule in RULES if vocabulary.holds(rule.groups)]
+    rules = [rule for rule in RULES if (edit or not rule.edit_only) and vocabulary.holds(rule.groups)]
     taken = bytearray(len(text)) if len(rules) > 1 else bytearray()
     shielded = None
     if guarded and any(rule.guarded for rule in rules):
@@ -567,7 +640,10 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     verbs_only = [f for f in fields if f.get("verb_only")]
     if verbs_only:
         said = [f for f in fields if not f.get("verb_only")]
-        if any("gain_db" in _quantities(f) or "elevation_deg" in _quantities(f) for f in said):
+        # (a vague height place alone, "beneath ear height", leaves the verb its step: round 6)
+        if any("gain_db" in _quantities(f) or ("elevation_deg" in _quantities(f)
+                                               and (f.get("step") or f.get("relative") or f["precedence"] < HEDGED))
+               for f in said):
             fields = said
     gain_sign = next((f["gain_sign"] for f in fields + verbs_only if "gain_sign" in f), None)
     live = []
@@ -634,6 +710,16 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     az_from = origin.get("azimuth_deg")
     if az_from is not None and az_from.get("unsigned") and sides:
         cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * (1.0 if sides[0]["values"]["azimuth_deg"] > 0 else -1.0)
+        if "edit_step" in sides[0]:
+            # "move keys left a bit, like 5 deg": the number is the step's size in an edit
+            cue.edit_relative["azimuth_deg"] = cue.values["azimuth_deg"]
+    for key in ("azimuth_deg", "elevation_deg"):
+        # a vague place said beside a step of the same quantity ("drop it down a little, below
+        # ear height") is the step's direction in an edit, and the place only in a new plan
+        if key in relative and key in values and cue.precedence.get(key) == PRECEDENCE_NAMES[HEDGED] \
+                and chosen_step.get(key) is not None and key not in cue.edit_relative:
+            cue.fallback[key] = values.pop(key)
+            cue.precedence.pop(key)
     for key, f in origin.items():
         # in an edit a hedged place ("a bit to the left", "raised a bit") is a step of its own size
         if "edit_step" in f and f["edit_step"][0] == key:
@@ -691,7 +777,7 @@ def check_prompt_text(prompt: Any, what: str = "prompt") -> str:
 
 
 def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | None = None,
-                 lexicon: Lexicon | None = None) -> ParseResult:
+                 lexicon: Lexicon | None = None, *, edit: bool = False) -> ParseResult:
     """Parse a prompt against a session's track names.
 
     Parameters
@@ -699,12 +785,15 @@ def parse_prompt(prompt: str, tracks: list[str], roles: dict[str, str | None] | 
     prompt : the producer's words, at most :data:`MAX_PROMPT_CHARS` characters.
     tracks : the session's track names (mentions resolve to these).
     roles : track -> role (default: :func:`stase.agent.lexicon.match_track_role` of each name).
+    edit : the prompt is a request against a current plan (:meth:`stase.agent.conductor.Conductor.edit`):
+        a state said with a verb is then a complaint ("the sitar sounds distant" brings it closer;
+        :mod:`stase.agent.parser_complaints`), not a description of a new plan.
 
     Raises
     ------
     InputError : ``prompt`` is not a string or is too long (:func:`check_prompt_text`).
     """
-    return _parse(check_prompt_text(prompt), tracks, roles, lexicon)
+    return _parse(check_prompt_text(prompt), tracks, roles, lexicon, edit=edit)
 
 
 @contextmanager
@@ -729,15 +818,15 @@ def _cycle_collector_paused():
 
 
 def _parse(prompt: str, tracks: list[str], roles: dict[str, str | None] | None = None,
-           lexicon: Lexicon | None = None) -> ParseResult:
+           lexicon: Lexicon | None = None, edit: bool = False) -> ParseResult:
     """:func:`parse_prompt` without the length cap.  Its cost grows linearly with the text
     (tests/test_hardening_plan.py parses 100 kB), which is what makes the cap a bound on time."""
     with _cycle_collector_paused():
-        return _parse_text(prompt, tracks, roles, lexicon)
+        return _parse_text(prompt, tracks, roles, lexicon, edit)
 
 
 def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | None,
-                lexicon: Lexicon | None) -> ParseResult:
+                lexicon: Lexicon | None, edit: bool = False) -> ParseResult:
     lexicon = lexicon or get_lexicon()
     if roles is None:
         roles = {t: lexicon.role_of(t) for t in tracks}
@@ -745,7 +834,9 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     text = correct_spelling(normalise_text(prompt), lexicon.alias_words,
                             {w for t in tracks for w in normalise_words(t)})
     result = ParseResult(prompt=prompt, music=parse_music(text))
-    exprs = _scan_expressions(text, guarded=_track_name_spans(text, tracks))
+    if edit:   # where a track is now ("it drifted right") is no cue of an edit: its words are blanked
+        text = blank_present_state(text)
+    exprs = _scan_expressions(text, guarded=_track_name_spans(text, tracks), edit=edit)
     mentions, absent = find_mentions(text, tracks, roles, lexicon, blocked=[(s, e) for s, e, _ in exprs])
     result.mentions = mentions
     result.impossible = [(text[s:e].strip(), f["impossible"]) for s, e, f in exprs if "impossible" in f]
@@ -901,7 +992,7 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
     # a bare list shares the next item's cue: "the guitar and the keys on the left"
     for c in reversed(named):
         nxt = clauses.get(c["index"] + 1)
-        if nxt is not None and not c["exprs"] and nxt["join"] in ("and", ",", "&", "plus") and nxt["exprs"] \
+        if nxt is not None and not c["exprs"] and nxt["join"] in _LIST_JOINS and nxt["exprs"] \
                 and not nxt.get("shared_from") and not any(set(m.tracks) & swapped for m in c["mentions"]):
             c["exprs"] = list(nxt["exprs"])
             c["shared"] = True
@@ -958,7 +1049,7 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
 
 
 #: Joins that continue a list of tracks ("widen the keys and the bass", "the kick, snare and hats")
-_LIST_JOINS = frozenset({"and", ",", "&", "plus"})
+_LIST_JOINS = frozenset({"and", ",", "&", "plus", "+"})
 #: Words that may stand before a list item's name ("and both the pad")
 _LIST_LEAD = frozenset({"the", "both", "my", "our", "also", "too", "a"})
 
@@ -969,8 +1060,9 @@ def _join_lists(active: list[dict], clauses: dict, text: str) -> None:
 
     A clause whose expressions all stand before its first mention (a verb first) takes the
     mentions of the clauses that follow it through "and" / "," when each of those begins with
-    a mention and says no place of its own (only a step size or a width word: "... and vc
-    wider"); the merged clause gives its cue to every track of the list.
+    a mention and says no place of its own (only a step size, a width word or a width's number:
+    "... and vc wider", "narrow the pad and arp by 4 degrees"); the merged clause gives its cue
+    to every track of the list.
     """
     for c in active:
         if not (c["exprs"] and c["mentions"]) or c["exprs"][-1][0] >= c["mentions"][0].start \
@@ -980,8 +1072,8 @@ def _join_lists(active: list[dict], clauses: dict, text: str) -> None:
         while k in clauses:
             nxt = clauses[k]
             if nxt["join"] not in _LIST_JOINS or not nxt["mentions"] or nxt["absent"] \
-                    or any(f.get("values") or f.get("relative") or f.get("anchor") or f.get("spread_deg") is not None
-                           for _, _, f in nxt["exprs"]) \
+                    or any((f.get("values") or f.get("relative") or f.get("anchor") or f.get("spread_deg") is not None)
+                           and not f.get("joins_list") for _, _, f in nxt["exprs"]) \
                     or any(w not in _LIST_LEAD for w in _WORD.findall(text[nxt["start"]:nxt["mentions"][0].start])):
                 break
             c["mentions"] = c["mentions"] + nxt["mentions"]
@@ -1006,6 +1098,8 @@ def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
     w = word.group()
     if len(w) < 3 or not w.isalpha() or w in lexicon.alias_words or w in _NUMBER_WORDS:
         return
+    if len(w) >= 5 and w.endswith(("ed", "ing")):
+        return   # an inflected verb ("it drifted right", "it's sitting left") names no instrument
     clause["absent"].append(Mention(w, word.start(), word.end(), [], None, "unknown"))
 
 
@@ -1045,11 +1139,19 @@ def _take_plan_values(clause: dict, text: str, result: ParseResult) -> None:
 
 
 _SENTENCE = re.compile(r"[^.;!?]+")
-_SWAP_WORD = re.compile(r"\b(swap|switch|exchange|trade|(?:flip|reverse)\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of)\b[^.;!?]*")
+#: the swap verbs, inflected ("swapped", "switching", "traded"): "the keys and the sax, swapped"
+_SWAP_VERB = r"swap(?:s|ped|ping)?|switch(?:es|ed|ing)?|exchang(?:e|es|ed|ing)|trad(?:e|es|ed|ing)"
+_SWAP_WORD = re.compile(rf"\b({_SWAP_VERB}|(?:flip|reverse)\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of)\b[^.;!?]*")
 #: a swap said after its pair ("the sax and the keys trade places", "can the rhodes and the clav
 #: swap over", "put the horns where the strings are and vice versa")
-_SWAP_PLACES = re.compile(r"\b(?:(trade|swap|switch|exchange)\s+(places|sides|positions|spots|seats|over|round|around)"
-                          r"|(?:swap|switch)(?=\s*(?:[.;!?]|$))|(?:and\s+)?vice\s+versa)\b")
+#: ("the clav and wurli should change places": "change" only with a word of place, round 6; a
+#: partner after "with" belongs to the pair: "the clav could swap places with the wurli")
+_SWAP_PLACES = re.compile(rf"\b(?:({_SWAP_VERB})\s+(places|sides|positions|spots|seats|over|round|around)"
+                          r"|chang(?:e|es|ed|ing)\s+(?:places|sides|positions|spots|seats)"
+                          r"|(?:swap(?:ped)?|switch(?:ed)?)(?=\s*(?:(?:please|pls|plz|thanks|thx)\s*)?(?:[.;!?]|$))"
+                          r"|(?:and\s+)?vice\s+versa)\b")
+_WITH = re.compile(r"\s+with\s+")
+_PRONOUN_PAIR = re.compile(r"\s+(?:them|em|'em|those|these|the\s+two|both|the\s+pair)\b|\s*(?:please|pls|plz)?\s*(?:[.;!?]|$)")
 _MIRROR_WORD = re.compile(r"\b(mirror|flip)\b(?!\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of\b)[^.;!?,]*")
 #: "put the harp on the other side": a mirror of the tracks named before it in its clause
 _OTHER_SIDE = re.compile(r"\b(?:to|on|onto|over\s+to|across\s+to)\s+the\s+(?:opposite|other)\s+side\b(?!\s+of\b)")
@@ -1062,11 +1164,20 @@ def _mentions_in(mentions: list[Mention], starts: list[int], lo: int, hi: int) -
 
 
 def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None:
-    if not any(word in text for word in ("swap", "switch", "exchange", "trade", "flip", "reverse", "vice")):
+    if not any(word in text for word in ("swap", "switch", "exchang", "trad", "flip", "reverse", "vice", "chang")):
         return
     starts = [mm.start for mm in mentions]
     for m in _SWAP_WORD.finditer(text):
         inside = [mm for mm in _mentions_in(mentions, starts, m.start(), m.end()) if mm.tracks]
+        if len(inside) < 2 and not (inside and len(inside[0].tracks) == 2):
+            # the pair said before the verb: "sitar swaps with the flute", "the toms are the wrong
+            # way round, swap em" (round 6): the tracks named earlier in the sentence (or the one before)
+            lo = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+            if _PRONOUN_PAIR.match(text, m.end(1)) or (len(inside) == 1 and _WITH.match(text, m.end(1))):
+                if lo > 0 and not _mentions_in(mentions, starts, lo, m.start()):
+                    lo = max(text.rfind(c, 0, lo - 1) for c in ".;!?") + 1
+                before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks]
+                inside = before[-1:] + inside if inside else before[-2:]
         if len(inside) >= 2:
             a, b = inside[0].tracks[0], inside[1].tracks[0]
             if a != b:
@@ -1086,9 +1197,20 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
         if not phrases:
             continue
         lo, hi = sentence.start(), phrases[-1].end()
+        with_ = _WITH.match(text, hi)
+        if with_ is not None:   # "... swap places with the wurli": the partner said after "with"
+            partner = [mm for mm in _mentions_in(mentions, starts, with_.end(), sentence.end()) if mm.tracks]
+            if partner and partner[0].start - with_.end() <= len("the "):
+                hi = partner[0].end
         inside = [mm for mm in _mentions_in(mentions, starts, lo, hi) if mm.tracks]
         if len(inside) >= 2 and not result.swaps:
             result.swaps.append((inside[0].tracks[0], inside[1].tracks[0], text[lo:hi].strip()))
+        elif len(inside) == 1 and len(inside[0].tracks) == 2 and not result.swaps:
+            result.swaps.append((*inside[0].tracks, text[lo:hi].strip()))   # "the toms swap over"
+        elif len(inside) == 1 and len(inside[0].tracks) == 1 and phrases[-1].group().endswith("sides") \
+                and not _WITH.match(text, phrases[-1].end()):
+            # one track that "changes / switches sides" has no partner: it goes to its mirror image
+            result.mirrors.append((list(inside[0].tracks), text[inside[0].start:hi].strip()))
 
 
 #: "A where B is ... B where A is", "A in B's spot and B in A's": each of a pair sent to the

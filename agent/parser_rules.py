@@ -45,6 +45,15 @@ Holds
   "just" before a size said after its side ("left just a touch"), the verb "hard-pan", a hedged
   "high" / "low" ("a little low" is 15 deg down), "upward / downward" (a height step), "call it"
   (filler), "close-miked" (a recording style, no distance).
+* Round 6: the rule ``complaint`` (and, in an edit only, ``complaint_state``: a :class:`Rule`
+  may be ``edit_only``) reads :data:`stase.agent.parser_complaints.COMPLAINTS`, the table the
+  agent reads too, as a step the way the complaint asks; :data:`TOO_HEIGHT_SIGN` ("too high" is
+  a step down, read with the level complaints); :data:`PRESENT_STATE` and
+  :func:`blank_present_state` (where a track is now, blanked in an edit); :data:`MOTION_VERBS`
+  (rule ``motion_side``, edit only: "shift the soloist left" is a plain step); a number beside a
+  hedged side is the step's size in an edit ("left a bit, like 5 deg");
+  :data:`WIDTH_NUMBER_VERBS` (rule ``width_degrees``: "open the gtrs up by 10 degrees each side");
+  "more / less level" (rule ``level_noun``); "recentring"; "back", "again" are filler.
 
 Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
 pan = -lateral / 90 (so "70 % right" is -63 deg).  Every value keeps the words it came from:
@@ -59,6 +68,8 @@ from typing import Callable
 
 from stase.core.conventions import wrap_azimuth_deg
 from stase.core.placement import REVERB_DB_RANGE
+
+from stase.agent.parser_complaints import COMPLAINT_STEPS, PARSER_COMPLAINT_PATTERN, PARSER_STATE_PATTERN, wish_before
 
 # ------------------------------------------------------------------------------------------------
 # Phrase tables.  Azimuth magnitudes for side words, chosen to match how producers use them and
@@ -160,6 +171,7 @@ PLACE_FILLER = frozenset("""
     rest others other everything everyone everybody band group ensemble orchestra section mix stage room
     reverb sound vibe crowd audience listener position spot place side way one ones thing things stuff
     slightly somewhat degrees degree deg metres meters metre meter feet foot
+    back again reason some
 """.split())
 
 #: Words of a level change (issue 16, round 3).  A level verb alone is a gain step ("boost the
@@ -192,6 +204,38 @@ IN_VERBS = ("pull", "draw", "move", "ease", "inch", "bring")
 #: other way.  A level change said beside it for the same track ("too loud, take it down a bit")
 #: is the one that counts (:func:`stase.agent.parser._parse_text`).
 TOO_LEVEL_SIGN = {"loud": -1.0, "hot": -1.0, "quiet": 1.0, "soft": 1.0}
+#: Complaints about a height ("the riser is floating too high"): a step the other way (round 6;
+#: like the level complaints, the parser's alone: the agent has no height intent).
+TOO_HEIGHT_SIGN = {"high": -1.0, "low": 1.0}
+#: Words that describe where a track is now, not where it goes (round 6): in an edit they are
+#: read as no cue at all (the parser blanks them, as the agent takes a complaint's words out),
+#: so the change said beside them counts.  "The overheads feel like they're on the ceiling, a
+#: touch lower"; "it drifted right, recentre it"; "the toms are the wrong way round, swap em".
+PRESENT_STATE = re.compile(
+    r"\b(?:feels?|sounds?|seems?|looks?)\s+like\s+(?:it's|it\s+is|its|they're|they\s+are|theyre|it\s+was|they\s+were|"
+    r"he's|she's)\s+(?!(?:[a-z']+\s+){0,2}?(?:too|miles)\b)[^,.;!?]*"
+    r"|\b(?:drifted|slid|wandered|crept|strayed|ended\s+up|went|has\s+gone|have\s+gone)\s+"
+    r"(?:(?:over|off|a\s+bit|way|too\s+far)\s+)?(?:to(?:wards)?\s+(?:the\s+)?)?(?:left|right)\b"
+    r"|\bback\s+to\s+front\b|\bthe\s+wrong\s+way\s+a?round\b")
+#: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
+PRESENT_STATE_WORDS = ("like", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round")
+
+
+def blank_present_state(text: str) -> str:
+    """``text`` with the words of :data:`PRESENT_STATE` replaced by spaces (offsets kept); a
+    state after a wish word is the wish and stays ("make the choir sound like it's far away")."""
+    if not any(word in text for word in PRESENT_STATE_WORDS):
+        return text
+    return PRESENT_STATE.sub(lambda m: m.group() if wish_before(text, m.start()) else " " * len(m.group()), text)
+
+
+#: Verbs of a move by a step (round 6): in an edit a bare side after one ("shift the soloist
+#: left") is a plain step that way, not a place; in a new plan it is the place.
+MOTION_VERBS = ("shift", "move", "nudge", "slide", "scoot", "budge", "inch", "edge")
+#: Verbs that widen (+1) or narrow (-1) a group by a number of degrees ("open the gtrs up by 10
+#: degrees each side", "narrow the pads 10 degrees"; round 6).
+WIDTH_NUMBER_VERBS = {"widen": 1.0, "open": 1.0, "spread": 1.0, "narrow": -1.0, "pinch": -1.0, "squeeze": -1.0,
+                      "tighten": -1.0}
 
 _SMALL_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -442,6 +486,9 @@ class Rule:
     value : match -> cue fields (or ``None``), a function of the match's text and groups alone.
     guarded : the rule reads one-letter side words ("L30", "hard R"), so it never reads inside
         a track's own name ("Gtr L", "OH R 30 left").
+    edit_only : the rule reads only a request against a current plan (``parse_prompt(...,
+        edit=True)``): a state said with a verb ("the sitar sounds distant") is a complaint
+        there and a description in a new plan's prompt.
     """
 
     name: str
@@ -451,6 +498,7 @@ class Rule:
     needs: tuple[str, ...]
     value: Callable[[re.Match], dict | None]
     guarded: bool = False
+    edit_only: bool = False
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     groups: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
@@ -587,7 +635,11 @@ def _in_the_mix(m):
 
 
 def _level_noun(m):
-    """"lower the level of the congas", "raise the volume on the rhodes", "the fader down"."""
+    """"lower the level of the congas", "raise the volume on the rhodes", "the fader down", and
+    "a touch more level", "less volume on the hats" (round 6)."""
+    if m.group("more"):
+        sign = 1.0 if m.group("more") == "more" else -1.0
+        return {**_step("gain_db", sign, m.group("more_hedge")), "gain_sign": sign}
     said = m.group("key") or m.group("key2")
     sign = (-1.0 if said == "down" else 1.0) if said in ("up", "down") else _level_sign(said, LEVEL_NOUN_VERBS)
     return {**_step("gain_db", sign, None), "gain_sign": sign}
@@ -826,9 +878,58 @@ def _together_apart(m):
 
 
 def _too_level(m):
-    """"the vocal is too quiet", "the hats are a bit too hot": a level step the other way."""
-    sign = TOO_LEVEL_SIGN[m.group(2)]
+    """"the vocal is too quiet", "the hats are a bit too hot": a level step the other way; "the
+    riser is floating too high", "a bit too low": a height step the other way (round 6)."""
+    said = m.group(2)
+    if said in TOO_HEIGHT_SIGN:
+        return {**_step("elevation_deg", TOO_HEIGHT_SIGN[said], m.group(1)), "complaint": True}
+    sign = TOO_LEVEL_SIGN[said]
     return {**_step("gain_db", sign, m.group(1)), "gain_sign": sign, "complaint": True}
+
+
+#: A size said inside a complaint ("feels a bit distant", "way too far"): small, else large.
+_COMPLAINT_SMALL = re.compile(r"\ba (?:little |tiny |wee )?bit\b|\ba little\b|\ba touch\b|\ba tad\b|\bslightly\b")
+_COMPLAINT_LARGE = re.compile(r"\b(?:way|much|far) too\b|\bmiles away\b")
+
+
+def _complaint(m):
+    """"the sitar feels too far away", "the keys sound too centred", "the pads are way too wide":
+    a step the way the complaint asks (:data:`stase.agent.parser_complaints.COMPLAINTS`, the table
+    the agent reads too), never the place its words name.  "Too far left / right" is a step
+    towards the other side.  A change said beside it for the same quantity counts instead ("too
+    far away, bring it closer" is one step), and a number wins over it (precedence)."""
+    if m.groupdict().get("wish"):
+        return None   # "make the sitar sound distant": a wish (the later rules read its place)
+    intent = next(name[len("complaint_"):] for name, said in m.groupdict().items()
+                  if said and name.startswith("complaint_"))
+    quantity, sign = COMPLAINT_STEPS[intent]
+    said = m.group("key") if "key" in m.groupdict() else m.group(0)
+    side = re.search(r"\b(left|right)\b", said)
+    if intent == "narrower" and side:
+        quantity, sign = "azimuth_deg", -_side_sign(side.group(1))
+    size = _step_size(m.groupdict().get("hedge")) or ("large" if _COMPLAINT_LARGE.search(said)
+                                      else "small" if _COMPLAINT_SMALL.search(said) else None)
+    return {**_step(quantity, sign, None, size), "complaint": True}
+
+
+def _motion_side(m):
+    """"shift the soloist left": a plain step that way in an edit, the plain side in a new plan.
+    A size or a number said with it is read by the other rules ("nudge it left a bit")."""
+    between = m.group(0)[:m.start("key") - m.start(0)]
+    if _HEDGE_WORD.search(between):
+        return None
+    sign = _side_sign(m.group("key"))
+    return {"values": {"azimuth_deg": PLAIN_SIDE_DEG * sign}, "side": True, "hedge": None,
+            "edit_step": ("azimuth_deg", sign, "plain")}
+
+
+def _width_degrees(m):
+    """"open the gtrs up by 10 degrees each side", "narrow the pads 10 degrees": a width change
+    of that many degrees (each source that far from, or towards, the centre)."""
+    said = m.group(0)
+    sign = next(v for verb, v in WIDTH_NUMBER_VERBS.items() if re.match(verb[:5], said))
+    # the number may stand after a list the verb began ("narrow the pad and arp by 4 degrees")
+    return {"relative": {"width_deg": sign * abs(number(m.group("amount")))}, "joins_list": True}
 
 
 def _in_towards_centre(m):
@@ -882,6 +983,8 @@ def _anchor(m):
 
 
 _WETNESS = _alternation(WETNESS_WORDS)
+#: A hedge said as a whole word (a motion verb's side with one is the side rule's)
+_HEDGE_WORD = re.compile(rf"\b(?:{_alternation(HEDGES)})\b|\bto\s+the\s+(?:far|very)\b")
 #: A number in digits only (a bare "30 left"; a word number there is too often prose: "a left turn")
 DIGITS = r"[-+]?(?<!\d)\d++(?:\.\d++)?"
 _DIGIT_LITERALS = "0 1 2 3 4 5 6 7 8 9"
@@ -961,6 +1064,10 @@ RULES: tuple[Rule, ...] = (
          needs=("elevat raised height tilted",), value=_elevation_keyword),
     Rule("elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:of\s+elevation|up(?:wards?)?|above|high|elevat(?:ed|ion)|overhead|down(?:wards?)?|below|low|under(?:neath)?)",
          needs=("deg",), value=_elevation_degrees),
+    Rule("width_degrees", "width_deg", NUMBER,
+         rf"\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b)[^,.;])*?"
+         rf"(?P<key>\b(?:up\s+|out\s+)?(?:by\s+)?(?:another\s+|an\s+extra\s+)?(?P<amount>{NUM})\s*{DEG}(?:\s+(?:on\s+)?(?:each|either|per|a)\s+side)?)",
+         needs=("widen open spread narrow pinch squeez tighten", "deg"), value=_width_degrees),
     Rule("up_down_degrees", "elevation_deg", NUMBER, rf"\b(up|down)\s+(?:by\s+)?({NUM})\s*{DEG}",
          needs=("deg", "up down"), value=_up_down_degrees),
     Rule("relative_degrees", "azimuth_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(?:further|farther|more)\s+(?:to\s+the\s+)?{SIDE}"
@@ -993,19 +1100,25 @@ RULES: tuple[Rule, ...] = (
          needs=("hard", "pan", "left right"), value=_hard_pan_verb),
     Rule("centre_letter", "azimuth_deg", NAMED, r"\bc\b(?=\s*(?:@|,|\.|;|$))",
          needs=("=c",), value=_centre_letter, guarded=True),
+    Rule("complaint", "step", HEDGED, rf"\b(?:(?P<hedge>{_HEDGE})\s+)?(?:{PARSER_COMPLAINT_PATTERN})",
+         needs=("too less together miles",), value=_complaint),
+    Rule("complaint_state", "step", HEDGED, PARSER_STATE_PATTERN,
+         needs=("narrow mono centred centered scattered distant far remote miles face",
+                "feel sound is are seem look get"), value=_complaint, edit_only=True),
     Rule("in_towards_centre", "width_deg", HEDGED, rf"\bin\s+towards?\s+(?:the\s+)?{CENTRE}\b",
          needs=("toward", "cent middle"), value=_in_towards_centre),
     Rule("together_apart", "width_deg", HEDGED, rf"\b{HEDGE}?(?:closer|nearer|tighter)\s+together\b|\b{HEDGE}?(?:further|farther|more|wider)\s+apart\b",
          needs=("together apart",), value=_together_apart),
     Rule("level_noun", "gain_db", HEDGED, rf"\b(?P<key>{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b)[^,.;])*?\b(?:{'|'.join(LEVEL_NOUNS)})\b"
-         rf"|\b(?:{'|'.join(LEVEL_NOUNS)})\s+(?P<key2>up|down)\b",
+         rf"|\b(?:{'|'.join(LEVEL_NOUNS)})\s+(?P<key2>up|down)\b"
+         rf"|\b(?:(?P<more_hedge>{_HEDGE})\s+)?(?P<more>more|less)\s+(?:{'|'.join(LEVEL_NOUNS)})\b",
          needs=(" ".join(LEVEL_NOUNS),), value=_level_noun),
     Rule("in_the_mix", "gain_db", HEDGED, rf"\b{HEDGE}?(higher|lower|up|down|louder|quieter|hotter|further\s+up|further\s+down)\s+(?:(?P<after>{_SIZE_AFTER})\s+)?in\s+the\s+mix\b",
          needs=("mix",), value=_in_the_mix),
     Rule("level_verb", "gain_db", HEDGED, rf"\b({_VERB_FORMS(LEVEL_VERBS)})\b",
          needs=(" ".join(LEVEL_VERBS),), value=_level_verb),
-    Rule("too_level", "gain_db", HEDGED, rf"\b{HEDGE}?too\s+({'|'.join(TOO_LEVEL_SIGN)})\b",
-         needs=("too", " ".join(TOO_LEVEL_SIGN)), value=_too_level),
+    Rule("too_level", "step", HEDGED, rf"\b{HEDGE}?too\s+({'|'.join((*TOO_LEVEL_SIGN, *TOO_HEIGHT_SIGN))})\b",
+         needs=("too", " ".join((*TOO_LEVEL_SIGN, *TOO_HEIGHT_SIGN))), value=_too_level),
     Rule("relative_side", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:over\s+)?(?:to(?:wards?)?\s+(?:the\s+)?)?{SIDE}"
          rf"|\b{HEDGE}?(?:more|further)\s+to\s+the\s+{SIDE}",
          needs=("further farther more", "left right"), value=_relative_side),
@@ -1045,11 +1158,15 @@ RULES: tuple[Rule, ...] = (
     Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|tighter|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b"
          r"|\bopen(?:s|ed|ing)?\b(?![- ](?:air|mic|plan|road|field)\b)(?:(?!\bopen)[^,.;])*?\b(?P<key>up|out)\b(?!\s+front\b)",
          needs=("wider narrow widen pinch squeez tighten tighter open squish squash",), value=_width),
+    Rule("motion_side", "azimuth_deg", HEDGED,
+         rf"\b(?:{_VERB_FORMS(MOTION_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(MOTION_VERBS)})\b)[^,.;\d])*?\b(?P<key>left|right)\b"
+         rf"(?!\s+(?:of|side|hand|and|or|channel|speaker)\b)(?!\s+(?:just\s+)?(?:{_SIZE_AFTER})\b)(?!\s*-?\s*\d)",
+         needs=(" ".join(MOTION_VERBS), "left right"), value=_motion_side, edit_only=True),
     Rule("side", "azimuth_deg", HEDGED, rf"\b{HEDGE}?{PREP}?{HEDGE}?{SIDE}(\s+of\s+(?:the\s+)?{CENTRE})?(?:[- ](?:hand\s+)?side|\s+channel|\s+speaker)?(?:\s+(?:just\s+)?(?P<after>{_SIZE_AFTER}))?\b(?!\s+(?:and|or)\s+(?:the\s+)?(?:other\s+)?(?:to\s+the\s+)?(?:left|right))",
          needs=("left right",), value=_side),
     Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind(?!\s+(?:her|him)\b)|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
          needs=("behind rear",), value=_behind),
-    Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|re-?cent(?:er|re)(?:ed|d|s)?|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
+    Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|re-?cent(?:er|re|r)(?:ed|d|s|ing)?|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
          r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|centered|up\s+front|ahead|front)\b",
          needs=("front cent middle ahead",), value=_front),
     Rule("overhead", "elevation_deg", NAMED, r"\b(?:directly\s+(?:above|overhead)|right\s+above|straight\s+up|overhead|above\s+my\s+head|above\s+(?:me|us|the\s+listener)|up\s+above|from\s+above|on\s+the\s+ceiling)\b",

@@ -94,6 +94,16 @@ HOSTILE_PROMPTS = {
     'r5 hard-pan': 'hard-pan the sax ',
     'r5 hedged low': 'a little low ',
     'r5 downward': 'angle it downward ',
+    # round 6: complaints, widths by a number, swaps said before the verb, kin words, lists with "+"
+    'r6 complaint': 'the sax is too far away ',
+    'r6 state': "the sax feels like it's too ",
+    'r6 width number': 'widen the sax by 10 degrees each side ',
+    'r6 swaps with': 'sax swaps with the keys ',
+    'r6 swap em': 'swap em ',
+    'r6 plus': 'sax + keys ',
+    'r6 kin': 'tenor basses ',
+    'r6 acoustic': 'acoustic and acoustic, ',
+    'r6 number step': 'left a bit, like 5 deg ',
 }
 
 
