@@ -28,6 +28,11 @@ simulated clock where jackd is missing, said in ``audio``) while the daemon runs
 ``set_source`` reply p99 (goal < 5 ms), position change -> the block that renders it p99 (goal
 <= one block + 2 ms), callback overruns (goal 0) and xruns, the jobs done meanwhile.
 
+``--jobs process|inline|both|none`` (with ``--under-load``): where the daemon computes those
+jobs, in its job process (:mod:`stase.bridge.job_process`, the default) or on its own job
+thread; ``both`` runs each in turn (the figures go under ``under_load["<engine>/jobs=<jobs>"]``);
+``none`` runs no job at all: the same moves on the same machine, its floor at that moment.
+
 Session saves are durable (fsync) as in normal use.  Numbers vary with machine load; run
 alone for stable figures.  ``--quick`` runs every part briefly.
 """
@@ -385,7 +390,7 @@ def _job_loop(port: int, stop: threading.Event, done: dict) -> None:
 
 
 def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: int = 48000,
-                   move_every_s: float = 0.02) -> dict:
+                   move_every_s: float = 0.02, jobs: str = "process") -> dict:
     """One engine under load: see the module docstring (``--under-load``)."""
     import contextlib
     import shutil
@@ -399,7 +404,8 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
     use_jack = shutil.which("jackd") is not None
     server = jack_server(rate=rate, period=block, capture_ports=max(8, len(tracks))) if use_jack \
         else contextlib.nullcontext(None)
-    out: dict = {"engine": engine, "block_size": block, "block_period_ms": round(period_ms, 3),
+    jobs_mode = jobs
+    out: dict = {"engine": engine, "jobs": jobs_mode, "block_size": block, "block_period_ms": round(period_ms, 3),
                  "audio": "JACK dummy server" if use_jack else "simulated clock (no jackd)",
                  "tracks": len(tracks), "seconds": seconds}
     try:
@@ -407,7 +413,8 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
             d = Daemon(DaemonConfig(port=0, session=str(tmp / "s.json"), conductor_model="none",
                                     audio=use_jack, audio_hostapi="JACK" if use_jack else None,
                                     engine=engine, block_size=block, sample_rate=rate,
-                                    allow_dirs=[str(tmp)]))
+                                    allow_dirs=[str(tmp)],
+                                    jobs="inline" if jobs_mode == "none" else jobs_mode))
             d.start()
             stop_clock = None
             try:
@@ -427,8 +434,9 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                     return dict(out, error=f"the monitor did not start: {d.audio_error}")
                 stop, jobs = threading.Event(), {}
                 loader = threading.Thread(target=_job_loop, args=(d.port, stop, jobs), daemon=True)
-                loader.start()
-                time.sleep(2.0)  # the first job is under way
+                if jobs_mode != "none":
+                    loader.start()
+                    time.sleep(2.0)  # the first job is under way
                 # the moves come from another process, as from a DAW or `stase client`: its
                 # round trips do not wait for this process's GIL
                 env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
@@ -460,13 +468,16 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                     "max_callback_ms": after["max_callback_ms"],
                     "jobs_done": dict(jobs), "load_average_1min": [round(v, 2) for v in load],
                     "engine_realtime": after.get("engine_realtime"),
+                    "engine_priority": after.get("engine_priority"),
+                    "job_process": d._jobs_status(),
                 })
                 out["goals"] = {
                     "set_source_p99_under_5ms": out["set_source_round_trip"]["p99_ms"] < 5.0,
                     "move_p99_within_block_plus_2ms":
                         out["move_to_rendered_block"]["p99_ms"] <= period_ms + 2.0,
                     "no_callback_overruns": out["callback_overruns"] == 0}
-                loader.join(120)  # the running job ends before the daemon stops
+                if loader.is_alive():
+                    loader.join(120)  # the running job ends before the daemon stops
             finally:
                 if stop_clock is not None:
                     stop_clock()
@@ -492,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-under-load", action="store_true",
                         help="only the run under load (skip the idle figures and the floods)")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the run under load (s)")
+    parser.add_argument("--jobs", choices=("process", "inline", "both", "none"), default="process",
+                        help="where the daemon computes the listen/advise jobs under load (both: "
+                             "each in turn; none: no jobs, the machine's floor; default process, "
+                             "the daemon's default)")
     args = parser.parse_args(argv)
     engines = ("process", "thread") if args.engine == "both" else (args.engine,)
     result: dict = {}
@@ -505,7 +520,13 @@ def main(argv: list[str] | None = None) -> int:
                 result[f"idle_{engine}"] = part
     if args.under_load or args.only_under_load:
         seconds = min(args.seconds, 10.0) if args.quick else args.seconds
-        result["under_load"] = {engine: run_under_load(engine, seconds) for engine in engines}
+        job_modes = ("process", "inline") if args.jobs == "both" else (args.jobs,)
+        if len(job_modes) == 1:
+            result["under_load"] = {engine: run_under_load(engine, seconds, jobs=job_modes[0])
+                                    for engine in engines}
+        else:
+            result["under_load"] = {f"{engine}/jobs={jobs}": run_under_load(engine, seconds, jobs=jobs)
+                                    for engine in engines for jobs in job_modes}
     if args.json:
         print(json.dumps(result, indent=1))
     else:

@@ -18,7 +18,12 @@ the same methods.
 Handlers validate, change the session, then hand numbers to the adapter and the monitor; they
 never do DSP.  The heavy parts (conductor, advisor, listener, offline renderer) are imported
 lazily inside long-job handlers: a part that is not installed yet answers with a clear error
-reply, the daemon keeps running.
+reply, the daemon keeps running.  The compute of ``listen`` and ``advise`` (stem loading, the
+listener, the advisor) runs in one persistent, lower-priority job process
+(:mod:`stase.bridge.job_process`, ``jobs: process``, the default) while the daemon is started,
+so it never holds this process's GIL while the OSC thread answers; the path checks stay here,
+before anything crosses.  ``jobs: inline`` (and a daemon used without ``start()``) computes on
+the caller's thread.
 
 Bounds (each refused with an ``InputError`` naming it, before anything changes): request text
 (``prompt``, ``text``, ``message``, ``request``, ``question``) at most :data:`MAX_PROMPT_CHARS`;
@@ -32,7 +37,6 @@ lists the tracks that fit.
 from __future__ import annotations
 
 import dataclasses
-import contextlib
 import json
 import logging
 import math
@@ -54,6 +58,7 @@ from stase.core.plan import Plan
 
 from stase.bridge.adapters import DawAdapter, make_adapter
 from stase.bridge.dispatcher import REPLY_ADDRESS, Dispatcher
+from stase.bridge.job_process import JobProcess, make_listener, needs as _needs, run_job
 from stase.bridge.osc_transport import MAX_REPLY_BYTES, OscEndpoint
 from stase.bridge.session import SOURCE_FIELDS, Session
 
@@ -101,6 +106,11 @@ class DaemonConfig:
     #: against the thread's 39-62 and 299-356, and kept a move within one block + 2 ms (p99
     #: 5.6-6.0 ms against 7.8-8.6; docs/daemon.md)
     engine: str = "process"
+    #: where the compute of ``listen`` and ``advise`` runs: "process" (one persistent job
+    #: process at nice +10, :mod:`stase.bridge.job_process`; the OSC thread never waits behind
+    #: its GIL) or "inline" (on the dispatcher's job thread, in this process).  Default process:
+    #: see docs/daemon.md for the figures under load
+    jobs: str = "process"
     midi: bool = False
     midi_map: str | None = None
     midi_port_name: str = "stase"
@@ -147,7 +157,8 @@ CONFIG_RANGES: dict[str, tuple[int | None, int | None]] = {
     "sample_rate": (8000, 384000), "block_size": (1, 16384),
 }
 #: The settings that take one of a few words.
-CONFIG_CHOICES: dict[str, tuple[str, ...]] = {"engine": ("process", "thread")}
+CONFIG_CHOICES: dict[str, tuple[str, ...]] = {"engine": ("process", "thread"),
+                                             "jobs": ("process", "inline")}
 
 
 def _type_problem(value: Any, hint: Any) -> str | None:
@@ -202,16 +213,6 @@ def config_problems(config: Any) -> list[str]:
     return problems
 
 
-@contextlib.contextmanager
-def _needs(what: str):
-    """Around a first-use import of a heavy part (the conductor, the listener, ...): an import that
-    fails (a dependency of that part is not installed) becomes a StaseError naming the part."""
-    try:
-        yield
-    except ImportError as exc:
-        raise StaseError(f"{what} is not available in this installation ({exc})") from exc
-
-
 class Daemon:
     """The running daemon; ``start()``, then ``stop()`` (or use as a context manager)."""
 
@@ -230,6 +231,8 @@ class Daemon:
         self.midi: Any = None
         self._conductor: Any = None
         self._listener: Any = None
+        #: the job process (``jobs: process``), from start() to stop(); None: jobs run inline
+        self.job_process: JobProcess | None = None
         self._agent: Any = None
         #: the agent's last proposal (not applied yet) and the plan before the last accepted one
         self._pending: Any = None
@@ -252,6 +255,8 @@ class Daemon:
         c = self.config
         self.endpoint = OscEndpoint(self.dispatcher.handle, c.host, c.port, name="server")
         self.dispatcher.start()
+        if c.jobs == "process":  # its worker starts with the first job (docs/daemon.md)
+            self.job_process = JobProcess()
         self.endpoint.start()
         options: dict[str, Any] = {}
         if c.daw == "ardour":
@@ -285,6 +290,9 @@ class Daemon:
         self.adapter.stop()
         if self.endpoint is not None:
             self.endpoint.close()
+        job_process, self.job_process = self.job_process, None
+        if job_process is not None:  # before the dispatcher: a running job then ends at once
+            job_process.stop()
         self.dispatcher.stop()
         if self.config.durable_saves and self.session.path.exists():
             self.session.sync()
@@ -458,6 +466,7 @@ class Daemon:
                 "sources": len(s.plan.sources), "daw": self.adapter.status(), "audio": audio,
                 "osc": endpoint_stats, "requests": dict(self.dispatcher.stats),
                 "job": self.dispatcher.current_job, "verbs": self.dispatcher.verbs,
+                "jobs": self._jobs_status(),
                 "midi": self.midi.status() if self.midi is not None else None,
                 "head_tracking": self.head_tracker.status() if self.head_tracker is not None else None}
 
@@ -669,12 +678,35 @@ class Daemon:
         return self._conductor
 
     def listener(self) -> Any:
-        """One Spatial-AST listener per daemon: the ONNX model loads once."""
+        """One Spatial-AST listener per daemon (``jobs: inline``): the ONNX model loads once.
+        With ``jobs: process`` the job process holds its own, loaded once per worker."""
         if self._listener is None:
-            with _needs("the listener (Spatial-AST)"):
-                from stase.agent.listener import Listener
-            self._listener = Listener()
+            self._listener = make_listener()
         return self._listener
+
+    def _jobs_status(self) -> dict[str, Any]:
+        """Where ``listen``/``advise`` compute (``mode``) and, in a job process, its state."""
+        job_process = self.job_process
+        if job_process is None:
+            return {"mode": "inline"}
+        return {"mode": "process", **job_process.status()}
+
+    def _run_job(self, verb: str, kind: str, payload: dict[str, Any], progress: Callable,
+                 stems_given: str | None = None) -> dict:
+        """Compute a ``listen``/``advise`` job (:func:`stase.bridge.job_process.run_job`) in the
+        job process when the daemon has one, else here; same result, same errors.
+        ``stems_given``: the stems folder as the request named it, remembered as the session's
+        once it loaded."""
+        def notify(event: str, *args: Any) -> None:
+            if event == "progress":
+                progress(*args)
+            elif event == "stems_loaded" and stems_given is not None and stems_given != self.session.stems_dir:
+                self.session.set_stems_dir(stems_given)
+
+        job_process = self.job_process
+        if job_process is None:
+            return run_job(kind, payload, notify, self.listener)
+        return job_process.run(kind, payload, notify, what=verb)
 
     def verb_plan(self, params: dict, progress: Callable) -> dict:
         """A new plan for ``prompt`` (``Conductor.plan``: never an edit of the session's plan, so
@@ -726,26 +758,24 @@ class Daemon:
         self.session.set_plan(plan)
         return reply
 
-    def _stems(self, params: dict, key: str = "stems_dir") -> tuple[dict, int]:
+    def _stems(self, params: dict, key: str = "stems_dir") -> tuple[str, str]:
+        """A job's stems folder (``params[key]``, else the session's for ``stems_dir``):
+        ``(real path inside the allowed folders, the folder as given)``."""
         folder = params.get(key) or (self.session.stems_dir if key == "stems_dir" else None)
         if not isinstance(folder, str):
             raise InputError(f"{key}: give a folder of the tracks' audio files (one mono file per track)")
-        real = self.check_path(folder, key)
-        from stase.core.audio_io import load_stems
-        stems, rate = load_stems(real, downmix=True)
-        if key == "stems_dir" and folder != self.session.stems_dir:
-            self.session.set_stems_dir(folder)
-        return stems, rate
+        return self.check_path(folder, key), folder
 
     def verb_advise(self, params: dict, progress: Callable) -> dict:
+        """Gain advice for the stems (:func:`stase.agent.advisor.advise`), against the stems of
+        ``reference_dir`` when given; both folders inside :meth:`allowed_dirs`."""
         if params.get("reference_dir"):  # refused before the stems load and stems_dir is remembered
             self.check_path(params["reference_dir"], "reference_dir")
-        stems, rate = self._stems(params)
-        with _needs("the gain advisor"):
-            from stase.agent.advisor import advise
-        reference = self._stems(params, "reference_dir")[0] if params.get("reference_dir") else None
-        progress(0.3, f"analysing {len(stems)} stems")
-        return advise(stems, rate, reference=reference, plan=self.session.plan)
+        stems_dir, given = self._stems(params)
+        reference_dir = self._stems(params, "reference_dir")[0] if params.get("reference_dir") else None
+        payload = {"stems_dir": stems_dir, "reference_dir": reference_dir,
+                   "plan": self.session.plan.to_dict()}
+        return self._run_job("advise", "advise", payload, progress, stems_given=given)
 
     def verb_listen(self, params: dict, progress: Callable) -> dict:
         """Listen by ear (Spatial-AST), four ways.
@@ -763,8 +793,7 @@ class Daemon:
         """
         if params.get("path") is not None:
             real = self.check_path(params["path"], "path")
-            progress(0.5, "listening")
-            return {"heard": self.listener().listen_file(real)}
+            return self._run_job("listen", "listen_file", {"path": real}, progress)
         plan = self.session.plan
         if not plan.sources:
             raise InputError("there is no plan to listen to yet; use 'plan' (or give a binaural 'path')")
@@ -773,16 +802,16 @@ class Daemon:
             question = request_text(params, ("question",), "question must be a non-empty string")
         elif _is_question(params.get("text")):
             question = request_text(params, ("text",), "")
-        stems, rate = self._stems(params)
+        stems_dir, given = self._stems(params)
         if question is not None:
-            progress(0.2, "rendering the loudest stretch of the plan and listening")
-            return {"question": question, **self.listener().answer_plan(question, stems, plan, rate)}
+            return self._run_job("listen", "answer_plan", {"stems_dir": stems_dir, "question": question,
+                                                           "plan": plan.to_dict()}, progress, given)
         if params.get("track") is not None:
             track = self.session.resolve_track(params.get("track"))
             plan = Plan(room=plan.room, sources=[self.session.placement(track)],
                         reverb_engine=plan.reverb_engine)
-        progress(0.2, f"rendering {len(plan.sources)} track(s) alone and listening")
-        checked = self.listener().listen_back(stems, plan, rate)
+        checked = self._run_job("listen", "listen_back", {"stems_dir": stems_dir, "plan": plan.to_dict()},
+                                progress, given)
         if params.get("track") is not None:
             row = checked["tracks"][0]
             return {"track": row["track"], "planned": row["planned"], "heard": row["perceived"],

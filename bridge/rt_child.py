@@ -12,6 +12,8 @@ Holds
 -----
 engine_main                     the child's entry point
 try_realtime                    SCHED_FIFO for the calling thread, where the OS allows it
+raise_engine_priority           the whole engine process above the daemon's jobs: SCHED_FIFO,
+                                else nice -10, else nothing (``status()["engine_priority"]``)
 """
 from __future__ import annotations
 
@@ -43,6 +45,59 @@ ENGINE_SWITCH_INTERVAL_S = 0.0005
 #: callback it must never hold up), and the simulated clock, which stands for a device callback.
 #: Refused: the normal scheduler, said in the status (``engine_realtime``).
 ENGINE_CONTROL_PRIORITY, ENGINE_CLOCK_PRIORITY = 30, 50
+#: The whole engine process, once started (every thread still under the normal scheduler: the
+#: audio server's callback thread, PortAudio's, any other): SCHED_FIFO at this priority, as
+#: JACK and every pro-audio host run their audio threads, below JACK's own and below the
+#: threads above; where FIFO is refused, this niceness (the daemon's jobs run at +10), else
+#: nothing.  See :func:`raise_engine_priority`.
+ENGINE_PROCESS_PRIORITY, ENGINE_PROCESS_NICENESS = 15, -10
+
+
+def _threads() -> list[int]:
+    """The ids of this process's threads (Linux ``/proc/self/task``; elsewhere this thread)."""
+    try:
+        return sorted(int(t) for t in os.listdir("/proc/self/task"))
+    except (OSError, ValueError):
+        return [0]
+
+
+def raise_engine_priority(fifo_priority: int = ENGINE_PROCESS_PRIORITY,
+                          niceness: int = ENGINE_PROCESS_NICENESS) -> str:
+    """Put every thread of this process that runs under the normal scheduler at SCHED_FIFO
+    ``fifo_priority``; where that is refused, at ``niceness``; never fails.
+
+    Linux schedules threads, not processes (``sched_setscheduler`` and ``setpriority`` on a pid
+    change one thread), so each thread is set by its id; threads started later inherit from the
+    thread that starts them.  Threads already real-time (the audio server's callback thread,
+    the clock and control threads of :data:`ENGINE_CLOCK_PRIORITY`) keep their priority.
+
+    Returns
+    -------
+    What took effect: ``"SCHED_FIFO <priority>"``, ``"nice <niceness>"`` or ``"normal"``.
+    """
+    normal = []
+    for tid in _threads():
+        try:
+            if os.sched_getscheduler(tid) == os.SCHED_OTHER:
+                normal.append(tid)
+        except (AttributeError, OSError):  # a thread that ended meanwhile; no sched_* here
+            continue
+    try:
+        for tid in normal:
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(fifo_priority))
+        return f"SCHED_FIFO {fifo_priority}"
+    except (AttributeError, OSError):
+        for tid in normal:  # none or some took FIFO: the rest (and those) at least nicer
+            try:
+                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+            except (AttributeError, OSError):
+                pass
+    try:
+        for tid in normal:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        return f"nice {niceness}"
+    except (AttributeError, OSError):
+        return "normal"
 
 
 def try_realtime(priority: int) -> bool:
@@ -82,7 +137,9 @@ def engine_main(spec: dict[str, Any], conn: Any, wake: Any) -> None:
         if engine is not None:
             engine.close()
         os._exit(3)
-    # the control loop runs on this thread: its priority is asked for before "ready"
+    # started (built, warmed, the stream open): now the whole process above the daemon's jobs,
+    # then the control loop on this thread higher still; both before "ready"
+    engine.info["engine_priority"] = raise_engine_priority()
     shared.field("realtime")[0] = try_realtime(ENGINE_CONTROL_PRIORITY)
     conn.send(("ready", engine.info))
     try:

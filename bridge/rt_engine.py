@@ -467,12 +467,15 @@ class EngineMonitor:
     def status(self) -> dict[str, Any]:
         """LiveMonitor's status fields, read from the shared status block, plus the engine's:
         ``engine`` ("process"), ``engine_alive``, ``engine_pid``, ``engine_exit_code``,
-        ``engine_restarts``, ``engine_down_reason``, ``engine_startup_s``."""
+        ``engine_restarts``, ``engine_down_reason``, ``engine_startup_s``, ``engine_priority``
+        (what :func:`stase.bridge.rt_child.raise_engine_priority` could set: ``"SCHED_FIFO 15"``,
+        ``"nice -10"`` or ``"normal"``)."""
         alive = self.engine_alive
         base = {"engine": "process", "engine_alive": alive, "engine_pid": self.engine_pid,
                 "engine_exit_code": self.last_exit_code, "engine_restarts": self.restarts,
                 "engine_down_reason": None if alive else (self.down_reason or "not started"),
                 "engine_startup_s": self._info.get("startup_s"),
+                "engine_priority": self._info.get("engine_priority"),
                 "engine_startup_parts_s": {k: self._info.get(k) for k in
                                            ("spawn_and_import_s", "build_s", "open_s")},
                 "audio_source": self.audio,

@@ -10,7 +10,9 @@ folder at start (the daemon's ``stems`` verb) and allows DIR like ``--allow-dir 
 ``--head-tracking PORT`` opens a head tracker's OSC port (:mod:`stase.bridge.head_tracking`);
 ``--connect-ardour`` wires each Ardour track's JACK outputs into the live monitor
 (:mod:`stase.bridge.jack_routing`); ``--engine process|thread`` runs the monitor's audio callback
-in its own process (:mod:`stase.bridge.rt_engine`) or in the daemon's.  The
+in its own process (:mod:`stase.bridge.rt_engine`) or in the daemon's; ``--jobs process|inline``
+computes ``listen`` and ``advise`` in one lower-priority job process
+(:mod:`stase.bridge.job_process`) or on the daemon's job thread.  The
 daemon has no authentication: a bind address that is not loopback is logged as a loud warning
 (:class:`stase.bridge.osc_transport.OscEndpoint`) and said again on the "ready" line.
 """
@@ -51,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the live monitor's audio callback runs: its own process "
                              "(shared memory; the daemon's jobs cannot delay it) or a thread of "
                              "the daemon (default: process)")
+    parser.add_argument("--jobs", choices=("process", "inline"), default=None,
+                        help="where listen and advise compute: one job process at a lower "
+                             "priority (the daemon's replies never wait behind it) or the "
+                             "daemon's own job thread (default: process)")
     parser.add_argument("--sample-rate", type=int, default=None)
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--head-tracking", dest="head_tracking_port", type=int, default=None,
@@ -80,7 +86,7 @@ def config_from_args(args: argparse.Namespace):
                  "block_size": args.block_size, "midi": args.midi, "midi_map": args.midi_map,
                  "head_tracking_port": getattr(args, "head_tracking_port", None),
                  "connect_ardour": getattr(args, "connect_ardour", None),
-                 "engine": getattr(args, "engine", None),
+                 "engine": getattr(args, "engine", None), "jobs": getattr(args, "jobs", None),
                  "conductor_model": args.conductor_model}
     if args.allow_dirs and args.config:
         # flags add to the config file's list instead of replacing it
