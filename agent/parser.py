@@ -33,6 +33,17 @@ Holds
   track holding "mic"; an alias phrase ending in "in" / "out" before a determiner is prose ("the
   kick in the dead centre"); a hedged place beside a step of the same quantity is the step in an
   edit ("drop it down a little, below ear height") and the place in a new plan.
+* Round 7 (issue 16): the edit vocabulary as data (:mod:`stase.agent.parser_vocabulary`, whose
+  docstring maps how a request becomes a change and where each stage can go wrong): one size
+  table, direction synonyms, negations as the opposite step, "track 4" of a numbered session,
+  drum parts ("the overheads" are "OH L" / "OH R", not the kit: :func:`stase.agent.parser_vocabulary.part_tracks`),
+  ordinals ("the 2nd violin" is "Vln 2"), all rewritten before the rules run.  In an edit a
+  complaint is the reason when the request says a change of the same quantity for the same
+  track (:func:`_complaints_give_way`; "buried" / "getting lost" give way to any change), a side
+  said beside a mirror is where the mirror takes the track (:func:`_mirrored_sides_give_way`),
+  an unsigned number beside a step is the step's size ("further right, maybe 20 degrees more"),
+  "mirror everything except X" leaves X, and a mirror naming no track takes the one named before
+  it in its sentence ("organ belongs on the right, mirror it over").
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -83,6 +94,7 @@ from stase.agent.parser_rules import (  # noqa: F401 - the rule table and phrase
     PLACE_FILLER, PRECEDENCE_NAMES, REAR_DIAGONAL_DEG, RULES, STEPS, Rule, Vocabulary, blank_present_state, correct_spelling,
     normalise_text, number)
 from stase.agent.parser_rules import _SMALL_NUMBERS
+from stase.agent.parser_vocabulary import canonical_words, ordinal_words, part_tracks, part_words, track_number_words
 
 #: Number words ("twenty", "half"): never an instrument's name
 _NUMBER_WORDS = frozenset(w for phrase in _SMALL_NUMBERS for w in phrase.replace("-", " ").split())
@@ -133,6 +145,9 @@ class Cue:
     anchor: tuple[str, str] | None = None
     #: the precedence class each value came from (quantity -> "number" / "named position" / "hedge")
     precedence: dict[str, str] = field(default_factory=dict)
+    #: the relative quantities a complaint gave ("too narrow": ``width_deg``); in an edit a change
+    #: of the same quantity said elsewhere in the request for the same track counts instead
+    complaint: tuple[str, ...] = ()
 
     def kinds(self) -> set[str]:
         k = set(self.values) | set(self.relative)
@@ -439,6 +454,8 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 found, how = [t for t in tracks if roles.get(t) and families.get(roles[t]) == fam], "family"
             if len(found) > 1:
                 found = lexicon.tracks_named_by(hit.alias, found)
+            if len(found) > 1:   # "the overheads" among eleven drum tracks: "OH L" and "OH R" (round 7)
+                found = part_tracks(hit.alias, found, track_words.__getitem__)
             if len(found) > 1 and " " in hit.alias:
                 holding = [t for t in found if set(hit.alias.split()) & set(track_words[t])]
                 found = holding if holding else found   # "lead vocal": the track "Lead Vox", not "Vox Dbl"
@@ -628,6 +645,11 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     start, end = exprs[0][0], exprs[-1][1]
     cue = Cue(text[start:end].strip(), start, end)
     fields = [f for _, _, f in exprs]
+    if any(f.get("reason") for f in fields) and any(
+            not f.get("reason") and (f.get("values") or f.get("relative") or f.get("step") or f.get("spread_deg") is not None)
+            for f in fields):
+        # "the soloist is buried, bring her 3 m closer": the complaint is the reason for the change said
+        fields = [f for f in fields if not f.get("reason")]
     sides = [f for f in fields if f.get("side")]
     back = any(f.get("back") for f in fields)
     any_azimuth = any("azimuth_deg" in f.get("values", ()) for f in fields)
@@ -667,6 +689,7 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     # one step per quantity and clause ("squeeze ... closer together", "up front, much closer"
     # say it twice): the one with the largest size said, else the first
     chosen_step: dict[str, dict] = {}
+    complained: dict[str, float] = {}   # quantity -> the step a complaint added
     for f in live:
         step = f.get("step")
         if step and f["precedence"] == best[step[0]]:
@@ -696,6 +719,11 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         if step and best[step[0]] == p and chosen_step.get(step[0]) is f:
             quantity, sign, own = step
             kind, amount = STEPS[quantity][own or size or "plain"]
+            if f.get("complaint"):
+                cue.complaint += ("distance_scale" if quantity == "distance_m" and kind == "scale" else quantity,)
+                complained[quantity] = sign * amount
+                if f.get("reason"):
+                    cue.complaint += ("reason",)
             if quantity == "distance_m" and kind == "scale":
                 relative["distance_scale"] = relative.get("distance_scale", 1.0) * (amount if sign > 0 else 1.0 / amount)
             else:
@@ -713,6 +741,15 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         if "edit_step" in sides[0]:
             # "move keys left a bit, like 5 deg": the number is the step's size in an edit
             cue.edit_relative["azimuth_deg"] = cue.values["azimuth_deg"]
+    elif az_from is not None and az_from.get("unsigned") and "azimuth_deg" not in relative:
+        # "further to the right, maybe 20 degrees more", "a bit more right, like 10 deg": the number
+        # beat the step (precedence) but the step says the way: the number's side, and in an edit
+        # the step's size (round 7)
+        # (a complaint's way is no order: "too far to the left, 20 degrees" is the place 20 left)
+        lost = next((f for f in live if f.get("step") and f["step"][0] == "azimuth_deg" and not f.get("complaint")), None)
+        if lost is not None:
+            cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * lost["step"][1]
+            cue.edit_relative["azimuth_deg"] = cue.values["azimuth_deg"]
     for key in ("azimuth_deg", "elevation_deg"):
         # a vague place said beside a step of the same quantity ("drop it down a little, below
         # ear height") is the step's direction in an edit, and the place only in a new plan
@@ -724,7 +761,15 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         # in an edit a hedged place ("a bit to the left", "raised a bit") is a step of its own size
         if "edit_step" in f and f["edit_step"][0] == key:
             quantity, sign, own = f["edit_step"]
-            cue.edit_relative[quantity] = sign * STEPS[quantity][own][1]
+            cue.edit_relative[quantity] = sign * STEPS[quantity][own or size or "plain"][1]
+    for key in list(complained):
+        # "the keys are so far left, move them right a tad": the hedged side's own step is the
+        # change, the complaint its reason (round 7)
+        if key in cue.edit_relative and key in relative and key != "distance_m":
+            relative[key] -= complained.pop(key)
+            if abs(relative[key]) < 1e-9:
+                del relative[key]
+            cue.complaint = tuple(q for q in cue.complaint if q != key)
     if composite:
         side = sides[0]
         lateral = abs(side["values"]["azimuth_deg"])
@@ -833,6 +878,15 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     # misspelt side and unit words are read as the words meant ("rihgt"), never a track's own word
     text = correct_spelling(normalise_text(prompt), lexicon.alias_words,
                             {w for t in tracks for w in normalise_words(t)})
+    # "track 4" of a numbered session is that track's name ("04 gtr")
+    text = track_number_words(text, tracks, lambda t: " ".join(normalise_words(t)))
+    # a drum part said as only a track name says it ("OHs", "the hat"): the part's lexicon word
+    text = part_words(text, [normalise_words(t) for t in tracks])
+    # "the 2nd violin" is the track "Vln 2" (or "Vln II")
+    text = ordinal_words(text, tracks, normalise_words,
+                         lambda w: lexicon.phrases.get((w,)) or lexicon.phrases.get((w[:-1],)), roles)
+    # size and direction words (and, in an edit, bare comparatives and negations) as the rules' words
+    text = canonical_words(text, edit, frozenset(w for t in tracks for w in normalise_words(t)))
     result = ParseResult(prompt=prompt, music=parse_music(text))
     if edit:   # where a track is now ("it drifted right") is no cue of an edit: its words are blanked
         text = blank_present_state(text)
@@ -844,10 +898,60 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
                                 [*map(itemgetter(1), exprs), *map(attrgetter("end"), mentions + absent)])
     _find_swaps(text, mentions, result)
     _find_crossed_places(text, mentions, result)
-    _find_mirrors(text, mentions, result)
+    _find_mirrors(text, mentions, result, list(tracks))
     if exprs:   # without an expression no clause has a cue to give, lend or share
         _cues_of_clauses(text, exprs, mentions, absent, result, lexicon)
+    if edit:
+        _complaints_give_way(result)
+        _mirrored_sides_give_way(result)
     return result
+
+
+def _mirrored_sides_give_way(result: ParseResult) -> None:
+    """In an edit, a side said beside a mirror of the same track ("organ belongs on the right,
+    mirror it over", "flip track 4 to the left side") is where the mirror takes it, not a place
+    of its own: the mirror keeps the track's distance from the centre (round 7).  A number
+    ("mirror it, 30 degrees right") still counts."""
+    mirrored = {t for tracks, _ in result.mirrors for t in tracks}
+    if not mirrored:
+        return
+    for cue in result.cues:
+        if set(cue.tracks) <= mirrored and "azimuth_deg" in cue.values \
+                and cue.precedence.get("azimuth_deg") != PRECEDENCE_NAMES[NUMBER]:
+            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
+            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
+            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
+    result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative or c.spread_deg is not None
+                   or c.anchor]
+
+
+_SAME_QUANTITY = {"distance_scale": ("distance_scale", "distance_m"), "distance_m": ("distance_scale", "distance_m"),
+                  "width_deg": ("width_deg",), "azimuth_deg": ("azimuth_deg", "width_deg"),
+                  "elevation_deg": ("elevation_deg",), "gain_db": ("gain_db",)}
+
+
+def _complaints_give_way(result: ParseResult) -> None:
+    """In an edit, a complaint's step ("brass is too narrow") gives way to a change of the same
+    quantity said for the same track elsewhere in the request ("widen horns and trumpets 5 degrees
+    each side"): the complaint is the reason, the change the order (round 7; within one clause
+    :func:`_combine` does the same)."""
+    if not any(c.complaint for c in result.cues):
+        return
+    kept = []
+    for cue in result.cues:
+        if cue.complaint:
+            others = [d for d in result.cues if d is not cue and set(d.tracks) & set(cue.tracks)]
+            said = {k for d in others for k in (*d.relative, *d.edit_relative, *d.values)}
+            dropped = [q for q in cue.complaint if said & set(_SAME_QUANTITY.get(q, (q,)))]
+            if "reason" in cue.complaint and said:   # "buried, bring her closer": the reason for that change
+                dropped = list(cue.complaint)
+            if dropped:
+                cue.relative = {k: v for k, v in cue.relative.items() if k not in dropped}
+                cue.complaint = tuple(q for q in cue.complaint if q not in dropped)
+                if not (cue.relative or cue.values or cue.edit_relative or cue.spread_deg is not None or cue.anchor):
+                    continue
+        kept.append(cue)
+    result.cues = kept
 
 
 _GUARDED_WORDS = frozenset({"l", "r", "c", "left", "right"})
@@ -950,7 +1054,8 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
             return None
         start, end = exprs[0][0], exprs[-1][1]
         return Cue(text[start:end].strip(), start, end, model.values.copy(), model.relative.copy(), model.spread_deg,
-                   [], model.fallback.copy(), model.edit_relative.copy(), model.anchor, model.precedence.copy())
+                   [], model.fallback.copy(), model.edit_relative.copy(), model.anchor, model.precedence.copy(),
+                   model.complaint)
 
     anchored: dict[tuple[int, str], dict] = {}
     # equal expressions share their fields dict: look for anchor phrases once per distinct one
@@ -1035,7 +1140,7 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
                     # five small dicts were a third of a 100 kB parse
                     append(Cue(text[lo:hi].strip(), s, e, like.values, like.relative, like.spread_deg,
                                mm.tracks.copy(), like.fallback, like.edit_relative, like.anchor,
-                               like.precedence))
+                               like.precedence, like.complaint))
                 else:
                     append(_attach(_one_cue(s, e, f, text), [mm], text, shared=False))
             continue
@@ -1235,13 +1340,33 @@ def _find_crossed_places(text: str, mentions: list[Mention], result: ParseResult
             return
 
 
-def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult) -> None:
+#: "mirror everything except the vox": the tracks named after it are left out (round 7)
+_EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|but\s+not|apart\s+from|other\s+than|besides|bar|save\s+for|not)\b")
+#: a mirror of the whole mix ("mirror the mix", "flip everything")
+_WHOLE_MIX = re.compile(r"\b(?:everything|every\s+track|all|mix|whole|entire|panning|stage|scene|session|band)\b")
+
+
+def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_tracks: list[str] = ()) -> None:
     starts = [mm.start for mm in mentions]
     spans = []
     if "mirror" in text or "flip" in text:
         for m in _MIRROR_WORD.finditer(text):
-            inside = [t for mm in _mentions_in(mentions, starts, m.start(), m.end()) for t in mm.tracks]
-            result.mirrors.append((inside, m.group(0).strip()))
+            said = m.group(0)
+            cut = _EXCEPT.search(said)
+            hi = m.start() + cut.start() if cut else m.end()
+            inside = [t for mm in _mentions_in(mentions, starts, m.start(), hi) for t in mm.tracks]
+            if cut:   # "mirror everything except trk 2": every track but those named after "except"
+                left_out = {t for mm in _mentions_in(mentions, starts, hi, m.end()) for t in mm.tracks}
+                inside = [t for t in (inside or all_tracks) if t not in left_out]
+            elif not inside and not _WHOLE_MIX.search(said):
+                # "organ belongs on the right, mirror it over", "..., mirror image": the tracks
+                # named before it in its sentence (round 7); with none named, the whole mix
+                lo = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+                before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks]
+                inside = list(before[-1].tracks) if before else []
+                if inside and any(set(inside) == set(t) for t, _ in result.mirrors):
+                    continue   # "flip the keys to the right side, mirror image": one mirror
+            result.mirrors.append((inside, said.strip()))
             spans.append(m.span())
     if "side" in text and ("other" in text or "opposite" in text):
         stops = [p.start() for p in _CLAUSE_PUNCTUATION.finditer(text)]

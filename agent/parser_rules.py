@@ -54,6 +54,15 @@ Holds
   hedged side is the step's size in an edit ("left a bit, like 5 deg");
   :data:`WIDTH_NUMBER_VERBS` (rule ``width_degrees``: "open the gtrs up by 10 degrees each side");
   "more / less level" (rule ``level_noun``); "recentring"; "back", "again" are filler.
+* Round 7: the size words come from the one table of :mod:`stase.agent.parser_vocabulary`
+  (every one a hedge of its class, and said after a direction too: "right heaps"); rules
+  ``motion_height`` ("shift the strings up", edit only; a fader verb's "up" stays a level),
+  ``motion_degrees`` ("nudge it 5 degrees left" is a move by 5 deg in an edit), ``level_lost``
+  ("the harp's getting lost": a level step, the reason only beside another change); "back a tad"
+  (any size after "back"); "wider by 10 deg"; "back like 2 metres"; "half" is 0.5; "centring";
+  :data:`PRESENT_STATE` also blanks questions ("why is the vox off to the left??"), a comparison
+  after the change (", like it's coming from above"), "way up in the rafters", "off centre",
+  "drifting"; more verbs are filler ("snap it to the middle").
 
 Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
 pan = -lateral / 90 (so "70 % right" is -63 deg).  Every value keeps the words it came from:
@@ -69,6 +78,7 @@ from typing import Callable
 from stase.core.conventions import wrap_azimuth_deg
 from stase.core.placement import REVERB_DB_RANGE
 
+from stase.agent.parser_vocabulary import LARGE_SIZES, MOTION_HEIGHT_VERBS, SIZE_SYNONYMS, SMALL_SIZES
 from stase.agent.parser_complaints import COMPLAINT_STEPS, PARSER_COMPLAINT_PATTERN, PARSER_STATE_PATTERN, wish_before
 
 # ------------------------------------------------------------------------------------------------
@@ -115,6 +125,13 @@ CLOSE_SCALE = round(1.0 / FAR_SCALE, 2)
 LARGE_STEP_HEDGES = frozenset({"much", "way", "far", "a lot", "well", "way more", "much more", "loads", "lots",
                                "quite a bit", "quite a lot", "a good bit", "a whole lot", "heaps", "tons", "a ton",
                                "a fair bit", "a fair amount", "a good deal"})
+#: Round 7: every size word of the one size table (:mod:`stase.agent.parser_vocabulary`) is a
+#: hedge of its class (a large one as "a lot", 60 deg; a small one as "a bit", 15 deg), so a size
+#: said before or after a side or direction is read the same everywhere ("right heaps", "tons
+#: to the left").
+HEDGES.update({w: HEDGES["a lot"] for w in LARGE_SIZES if w not in SIZE_SYNONYMS and w not in HEDGES})
+HEDGES.update({w: HEDGES["a bit"] for w in SMALL_SIZES if w not in SIZE_SYNONYMS and w not in HEDGES})
+LARGE_STEP_HEDGES = LARGE_STEP_HEDGES | frozenset(w for w in LARGE_SIZES if w not in SIZE_SYNONYMS)
 #: Wetness words -> reverb_db (dB relative to the room's physical level; issue 15).  Clamped to
 #: stase.core.placement.REVERB_DB_RANGE.  With a track in the clause they set that source's
 #: wetness, otherwise the plan's.
@@ -191,9 +208,10 @@ LEVEL_NOUN_VERBS: dict[str, float] = {"raise": 1.0, "increase": 1.0, "boost": 1.
 BACK_VERBS = ("push", "shove", "tuck", "send", "move", "put", "drag", "pull", "sit", "set", "ease", "nudge", "scoot",
               "slide", "shift", "knock", "take", "sink", "yank", "drop")
 #: Verbs that bring a source "up front" (closer, not to the centre): "push the vocal up front".
-FRONT_VERBS = ("push", "move", "pull", "get", "put", "shift", "nudge", "pop", "yank", "drag", "ease", "scoot")
+FRONT_VERBS = ("push", "move", "pull", "get", "put", "shift", "nudge", "pop", "yank", "drag", "ease", "scoot",
+               "send", "sit", "slide", "take", "shove", "set", "place", "inch", "edge", "budge")
 #: Verbs that narrow a group ("pinch the overheads in", "squeeze the keys and the guitar").
-NARROW_VERBS = ("pinch", "squeeze", "tighten", "squish", "squash")
+NARROW_VERBS = ("pinch", "squeeze", "tighten", "squish", "squash", "collapse")
 #: Verbs that bring a source "in" (closer): "pull the piano in a touch" (round 5).  "In" is a
 #: distance only at the end of its clause or before a size word, never before "tighter",
 #: "together" or "towards" (a width: "pull the pads in tighter").  "Come in" is a distance only
@@ -214,11 +232,20 @@ TOO_HEIGHT_SIGN = {"high": -1.0, "low": 1.0}
 PRESENT_STATE = re.compile(
     r"\b(?:feels?|sounds?|seems?|looks?)\s+like\s+(?:it's|it\s+is|its|they're|they\s+are|theyre|it\s+was|they\s+were|"
     r"he's|she's)\s+(?!(?:[a-z']+\s+){0,2}?(?:too|miles)\b)[^,.;!?]*"
-    r"|\b(?:drifted|slid|wandered|crept|strayed|ended\s+up|went|has\s+gone|have\s+gone)\s+"
+    r"|\b(?:drifted|drifting|drifts|slid|sliding|wandered|wandering|crept|creeping|strayed|leaning|leans|ended\s+up|went|has\s+gone|have\s+gone)\s+"
     r"(?:(?:over|off|a\s+bit|way|too\s+far)\s+)?(?:to(?:wards)?\s+(?:the\s+)?)?(?:left|right)\b"
-    r"|\bback\s+to\s+front\b|\bthe\s+wrong\s+way\s+a?round\b")
+    r"|\bback\s+to\s+front\b|\bthe\s+wrong\s+way\s+a?round\b"
+    # round 7: a question about where it is now ("why is the vox off to the left??"), a comparison
+    # said after the change ("higher pls, like it's coming from above"), and where it sits now
+    # ("it's way up in the rafters", "is a hair off centre")
+    r"|\b(?:why|how\s+come)\s+(?:is|are|does|do|did|has|have|the|my|this|that|it)\b[^.;!?,]*+[.;!?]*"
+    r"|\b(?:why's|why're)\s[^.;!?]*+[.;!?]*"
+    r"|(?<=,)\s*like\s+(?:it's|its|it\s+is|they're|theyre|they\s+are)\s+(?:coming|sitting|floating|hovering|playing|up|down|way|in|on|at|over|right)\b[^,.;!?]*"
+    r"|\b(?:is|are|it's|its|they're|theyre)\s+(?:(?:way|right|all\s+the\s+way|stuck|sitting|floating)\s+)*(?:up\s+)?in\s+the\s+(?:rafters|ceiling|clouds|sky|roof)\b"
+    r"|\b(?:is|are|it's|its|they're)\s+(?:a\s+(?:hair|touch|tad|bit|little|smidge)\s+|slightly\s+|just\s+)?off[- ]cent(?:re|er)\b")
 #: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
-PRESENT_STATE_WORDS = ("like", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round")
+PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
+                       "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off")
 
 
 def blank_present_state(text: str) -> str:
@@ -226,7 +253,25 @@ def blank_present_state(text: str) -> str:
     state after a wish word is the wish and stays ("make the choir sound like it's far away")."""
     if not any(word in text for word in PRESENT_STATE_WORDS):
         return text
-    return PRESENT_STATE.sub(lambda m: m.group() if wish_before(text, m.start()) else " " * len(m.group()), text)
+    return PRESENT_STATE.sub(_blanked, text)
+
+
+#: Where a question about the present ("why is the lead vox off to the left??") starts saying the
+#: state: the words before stay (they name the track the next clause's pronoun means).
+_STATE_START = re.compile(r"\b(?:off|over|to|on|in|at|way|too|so|far|left|right|up|down|high|low|back|behind|above|below|"
+                          r"quiet|loud|hot|soft|wide|narrow|close|near|distant|sounding|sound|sounds|panned|sitting)\b")
+
+
+def _blanked(m: re.Match) -> str:
+    said = m.group()
+    if wish_before(m.string, m.start()):
+        return said
+    if said.startswith(("why", "how")):
+        verb = re.search(r"\b(?:is|are|does|do|did|has|have|sounds?|feels?|sits?|seems?)\b", said)
+        start = _STATE_START.search(said, verb.end() if verb else len(said.split(None, 1)[0]))
+        keep = start.start() if start else len(said)
+        return said[:keep] + " " * (len(said) - keep)
+    return " " * len(said)
 
 
 #: Verbs of a move by a step (round 6): in an edit a bare side after one ("shift the soloist
@@ -234,15 +279,15 @@ def blank_present_state(text: str) -> str:
 MOTION_VERBS = ("shift", "move", "nudge", "slide", "scoot", "budge", "inch", "edge")
 #: Verbs that widen (+1) or narrow (-1) a group by a number of degrees ("open the gtrs up by 10
 #: degrees each side", "narrow the pads 10 degrees"; round 6).
-WIDTH_NUMBER_VERBS = {"widen": 1.0, "open": 1.0, "spread": 1.0, "narrow": -1.0, "pinch": -1.0, "squeeze": -1.0,
-                      "tighten": -1.0}
+WIDTH_NUMBER_VERBS = {"widen": 1.0, "wider": 1.0, "open": 1.0, "spread": 1.0, "narrow": -1.0, "pinch": -1.0,
+                      "squeeze": -1.0, "tighten": -1.0}
 
 _SMALL_NUMBERS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
     "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
     "forty": 40, "forty-five": 45, "forty five": 45, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90, "a hundred": 100, "a": 1, "an": 1, "half a": 0.5, "half an": 0.5,
+    "eighty": 80, "ninety": 90, "a hundred": 100, "a": 1, "an": 1, "half a": 0.5, "half an": 0.5, "a half": 0.5, "half": 0.5,
     "one and a half": 1.5, "a couple of": 2, "a couple": 2, "a few": 3,
 }
 _UNITS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -651,8 +696,9 @@ def _relative_side(m):
 
 
 def _further(m):
-    small = re.search(r"a\s+(bit|little|touch)", m.group(0))
-    return _step("distance_m", 1.0, m.group(1) or m.group("hedge"), "small" if small else None)
+    # a size said after "back" is the step's ("back a tad", "back a fair bit"; round 7)
+    after = re.search(rf"\bback\s+({_SIZE_AFTER})\b", m.group(0))
+    return _step("distance_m", 1.0, m.group(1) or m.group("hedge"), _step_size(after.group(1)) if after else None)
 
 
 def _closer(m):
@@ -744,7 +790,7 @@ def _ear_level(m):
 def _higher_lower(m):
     said = m.group(0)
     down = "lower" in said or "drop" in said or "down" in said
-    out = _step("elevation_deg", -1.0 if down else 1.0, m.group(1) or m.group(2))
+    out = _step("elevation_deg", -1.0 if down else 1.0, next((g for g in m.groups() if g), None))
     if re.fullmatch(r"raise[ds]?|lift(?:ed|s)?|lower|drop(?:ped|s)?", said):
         # a bare verb: a height only when nothing else in the clause says what it changes ("raise
         # the vocal 2 dB" is a level, "drop the solo down a bit" one small step); it signs a dB number
@@ -920,7 +966,27 @@ def _motion_side(m):
         return None
     sign = _side_sign(m.group("key"))
     return {"values": {"azimuth_deg": PLAIN_SIDE_DEG * sign}, "side": True, "hedge": None,
-            "edit_step": ("azimuth_deg", sign, "plain")}
+            "edit_step": ("azimuth_deg", sign, None)}   # its size: the clause's ("move left, lots"), else plain
+
+
+def _motion_degrees(m):
+    """"nudge it 5 degrees left", "shift the harp 10 degrees to the right": in an edit a move by
+    that many degrees (round 7), not a place (a place says "to": "move it to 30 degrees left")."""
+    return {"relative": {"azimuth_deg": abs(number(m.group(2))) * _side_sign(m.group(3))}}
+
+
+def _level_lost(m):
+    """"the harp's getting lost", "can't hear the shaker": in an edit a level step up, the
+    reason only when the request says another change for the track ("the soloist is buried,
+    bring her 3 m closer"; :func:`stase.agent.parser._complaints_give_way`; round 7)."""
+    return {**_step("gain_db", 1.0, None), "gain_sign": 1.0, "complaint": True, "reason": True}
+
+
+def _motion_height(m):
+    """"shift the strings up", "nudge the pad a good bit down": a height step in an edit (a verb
+    that moves a source, :data:`stase.agent.parser_vocabulary.MOTION_HEIGHT_VERBS`; a fader verb's
+    "up" is a level).  Its size is the clause's size word (round 7)."""
+    return _step("elevation_deg", -1.0 if m.group("key") == "down" else 1.0, None)
 
 
 def _width_degrees(m):
@@ -1013,7 +1079,8 @@ PLACE_FILLER = PLACE_FILLER | verb_form_set(
     (*LEVEL_VERBS, *FADER_VERBS, *LEVEL_NOUN_VERBS, *BACK_VERBS, *FRONT_VERBS, *NARROW_VERBS, *IN_VERBS,
      "need", "come", "angle", "tilt", "open", "widen", "narrow", "raise", "lift", "lower", "stick", "pop", "scoot", "edge",
      "move", "turn", "spread", "pan", "place", "sit", "swap", "switch", "trade", "flip", "mirror", "centre",
-     "center")) | frozenset("""
+     "center", "snap", "slam", "throw", "park", "chuck", "plonk", "plop", "drag", "yank", "float", "sink", "shove",
+     "send", "tuck", "budge", "inch", "reverse", "invert", "give", "use", "sound")) | frozenset("""
     has had must ought gotta should needs got duo trio quartet quintet sextet combo too loud quiet
     hot louder quieter him her soft
 """.split())
@@ -1031,7 +1098,9 @@ _SMALL_STEP = r"(?:a\s+(?:little\s+|tiny\s+|wee\s+)?bit|a\s+little|a\s+touch|a\s
 #: A size said after a side or a direction ("over to the left a tad", "up a fair bit in the mix"):
 #: the hedges of :data:`HEDGES` that are a step's size, small or large
 SIZE_AFTER = tuple(sorted({h for h in HEDGES if h.startswith(("a ", "slightly", "quite a"))
-                           and (HEDGES[h] <= 15.0 or h in LARGE_STEP_HEDGES)} - {"a bit more", "a little more"}))
+                           and (HEDGES[h] <= 15.0 or h in LARGE_STEP_HEDGES)} - {"a bit more", "a little more"}
+                          # round 7: the size table's words that stand alone after a direction ("right heaps")
+                          | {"loads", "lots", "heaps", "tons", "way more", "much more"}))
 _SIZE_AFTER = _alternation(SIZE_AFTER)
 
 #: The rule table.  Its order is the order in which rules claim words where their matches
@@ -1067,13 +1136,17 @@ RULES: tuple[Rule, ...] = (
     Rule("width_degrees", "width_deg", NUMBER,
          rf"\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b)[^,.;])*?"
          rf"(?P<key>\b(?:up\s+|out\s+)?(?:by\s+)?(?:another\s+|an\s+extra\s+)?(?P<amount>{NUM})\s*{DEG}(?:\s+(?:on\s+)?(?:each|either|per|a)\s+side)?)",
-         needs=("widen open spread narrow pinch squeez tighten", "deg"), value=_width_degrees),
+         needs=("widen wider open spread narrow pinch squeez tighten", "deg"), value=_width_degrees),
     Rule("up_down_degrees", "elevation_deg", NUMBER, rf"\b(up|down)\s+(?:by\s+)?({NUM})\s*{DEG}",
          needs=("deg", "up down"), value=_up_down_degrees),
     Rule("relative_degrees", "azimuth_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(?:further|farther|more)\s+(?:to\s+the\s+)?{SIDE}"
          rf"|\b{SIDE}\s+by\s+(?:(?:another|an\s+extra|a\s+further)\s+)?({NUM})\s*{DEG}"
          rf"|\b(?:another|an\s+extra|a\s+further)\s+({NUM})\s*{DEG}\s+(?:to\s+the\s+)?{SIDE}",
          needs=("deg", "left right"), value=_relative_degrees),
+    Rule("motion_degrees", "azimuth_deg", NUMBER,
+         rf"\b(?:{_VERB_FORMS(MOTION_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(MOTION_VERBS)})\b)[^,.;\d])*?(?<!\bto\s)(?<!\bat\s)"
+         rf"(?P<key>\b(?:by\s+|another\s+|an\s+extra\s+)?({NUM})\s*{DEG}\s+(?:further\s+|more\s+)?(?:over\s+)?(?:to(?:wards)?\s+(?:the\s+)?)?{SIDE})\b",
+         needs=(" ".join(MOTION_VERBS), "deg", "left right"), value=_motion_degrees, edit_only=True),
     Rule("degrees_side", "azimuth_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:off[- ]cent(?:er|re)\s*|from\s+(?:the\s+)?{CENTRE}\s*)?{PREP}?{SIDE}",
          needs=("deg", "left right"), value=_degrees_side),
     Rule("side_degrees", "azimuth_deg", NUMBER, rf"\b{SIDE}\s+(?:at\s+)?({NUM})\s*{DEG}",
@@ -1082,7 +1155,7 @@ RULES: tuple[Rule, ...] = (
          r"(?:\s*o'?\s?clock|\s*oclock|:00\b)",
          needs=("clock :00",), value=_clock),
     Rule("relative_distance", "distance_m", NUMBER, rf"({NUM})\s*{DIST_UNIT}\s*(?:further\s+|farther\s+|more\s+)?(back|(?<=further )away|(?<=farther )away|closer|nearer|forward)\b(?!\s+of\b)"
-         rf"|\b(back|closer|nearer|forward|in)\s+(?:by\s+)?(?:another\s+)?({NUM})\s*{DIST_UNIT}",
+         rf"|\b(back|closer|nearer|forward|in)\s+(?:(?:by|like|about|around|roughly|maybe|say|another|an\s+extra|a\s+further),?\s+){{0,3}}({NUM})\s*{DIST_UNIT}",
          needs=("back away closer nearer forward =in", _UNIT_WORDS), value=_relative_distance),
     Rule("distance", "position", NUMBER, rf"({NUM})\s*{DIST_UNIT}(?:\s+(?:away|from\s+(?:me|the\s+listener|us)|off|distant))?"
          rf"(?:\s+(?:directly\s+)?(?:(?:to\s+(?:the|my|your)\s+)({'left|right'})|(behind)|(in\s+front)))?",
@@ -1117,6 +1190,10 @@ RULES: tuple[Rule, ...] = (
          needs=("mix",), value=_in_the_mix),
     Rule("level_verb", "gain_db", HEDGED, rf"\b({_VERB_FORMS(LEVEL_VERBS)})\b",
          needs=(" ".join(LEVEL_VERBS),), value=_level_verb),
+    Rule("level_lost", "step", HEDGED,
+         r"\b(?:getting|gets|got|is|are|'s|'re|sounds?|feels?|being)\s+(?:a\s+(?:bit|little)\s+|totally\s+|completely\s+|kind\s+of\s+|kinda\s+|so\s+)?"
+         r"(?:lost|buried|drowned(?:\s+out)?|swamped|masked|inaudible)\b|\bcan'?t\s+(?:really\s+)?hear\b|\b(?:hard|difficult)\s+to\s+hear\b",
+         needs=("lost buried drowned swamped masked inaudible hear",), value=_level_lost, edit_only=True),
     Rule("too_level", "step", HEDGED, rf"\b{HEDGE}?too\s+({'|'.join((*TOO_LEVEL_SIGN, *TOO_HEIGHT_SIGN))})\b",
          needs=("too", " ".join((*TOO_LEVEL_SIGN, *TOO_HEIGHT_SIGN))), value=_too_level),
     Rule("relative_side", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:over\s+)?(?:to(?:wards?)?\s+(?:the\s+)?)?{SIDE}"
@@ -1126,8 +1203,8 @@ RULES: tuple[Rule, ...] = (
          needs=("back ease", "off"), value=_back_off),
     Rule("further", "step", HEDGED, rf"\b{HEDGE}?(?:further|farther|more)\s+(?:back|away|distant)"
          rf"|\b(?:{_VERB_FORMS(BACK_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(BACK_VERBS)})\b)[^,.;])*?(?:\b(?P<hedge>{_HEDGE})\s+)?(?:(?:further|farther)\s+)?\b(?P<key>back)\b"
-         r"(?!\s+(?:to|into|in|where|at|on|towards?|up|and\s+forth)\b)"
-         r"|\b(?:towards?|at|in)\s+the\s+back\b|\bback\s+(?:a\s+bit|a\s+little|a\s+touch)|\bfarther\b|\bfurther\s+off\b",
+         r"(?!\s+(?:to|into|in|where|at|on|towards?|up|and\s+forth)\b)(?!\s+\S+\s*deg)"
+         rf"|\b(?:towards?|at|in)\s+the\s+back\b|\bback\s+(?:{_SIZE_AFTER})\b|\bfarther\b|\bfurther\s+off\b",
          needs=("back away distant farther off",), value=_further),
     Rule("closer", "step", HEDGED, rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in|up\s+front|closer)\b"
          rf"|\b(?:{_VERB_FORMS(FRONT_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(FRONT_VERBS)})\b)[^,.;])*?\b(?P<key3>up\s+front)\b"
@@ -1137,7 +1214,7 @@ RULES: tuple[Rule, ...] = (
          r"(?!(?:\s++[a-z]++){0,3}\s++(?:tighter|together|towards?|narrower)\b)"
          rf"|\b(?:{_VERB_FORMS(('come',))})\s++(?P<key5>in)\s++(?=(?:a|just|by|much|way|quite|loads|closer|nearer|slightly)\b)"
          r"(?!(?:\s*+[a-z]++){0,3}\s++(?:tighter|together|towards?|narrower)\b)"
-         rf"|\b{HEDGE}?(?:further\s+|more\s+)?forwards?\b(?!\s+of\b)|\btowards?\s+(?:me|us|the\s+listener)\b",
+         rf"|\b{HEDGE}?(?:further\s+|more\s+)?forwards?\b(?!\s+of\b)|\b{HEDGE}?towards?\s+(?:me|us|the\s+listener)\b",
          needs=("closer nearer forward front =in toward",), value=_closer),
     Rule("very_close", "distance_m", HEDGED, r"\b(?:very\s+close|right\s+up\s+close|in\s+my\s+face|whisper\w*\s+in\s+my\s+ear|right\s+next\s+to\s+(?:me|my\s+ear)|inches\s+away)\b",
          needs=("close face whisper next inches",), value=_very_close),
@@ -1157,7 +1234,7 @@ RULES: tuple[Rule, ...] = (
          needs=("front rear back", "left right"), value=_diagonal),
     Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|tighter|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b"
          r"|\bopen(?:s|ed|ing)?\b(?![- ](?:air|mic|plan|road|field)\b)(?:(?!\bopen)[^,.;])*?\b(?P<key>up|out)\b(?!\s+front\b)",
-         needs=("wider narrow widen pinch squeez tighten tighter open squish squash",), value=_width),
+         needs=("wider narrow widen pinch squeez tighten tighter open squish squash collaps",), value=_width),
     Rule("motion_side", "azimuth_deg", HEDGED,
          rf"\b(?:{_VERB_FORMS(MOTION_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(MOTION_VERBS)})\b)[^,.;\d])*?\b(?P<key>left|right)\b"
          rf"(?!\s+(?:of|side|hand|and|or|channel|speaker)\b)(?!\s+(?:just\s+)?(?:{_SIZE_AFTER})\b)(?!\s*-?\s*\d)",
@@ -1166,16 +1243,20 @@ RULES: tuple[Rule, ...] = (
          needs=("left right",), value=_side),
     Rule("behind", "azimuth_deg", NAMED, r"\b(?:behind\s+(?:me|us|you|the\s+listener|my\s+head|the\s+head|your\s+head)|from\s+behind|behind(?!\s+(?:her|him)\b)|in\s+the\s+rear|at\s+the\s+rear|to\s+the\s+rear|rear)\b",
          needs=("behind rear",), value=_behind),
-    Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|re-?cent(?:er|re|r)(?:ed|d|s|ing)?|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
+    Rule("front", "azimuth_deg", NAMED, r"\b(?:front\s+and\s+cent(?:er|re)|dead\s+cent(?:er|re)|(?:re-?)?cent(?:er|re|r)ing|re-?cent(?:er|re|r)(?:ed|d|s|ing)?|straight\s+ahead|directly\s+ahead|directly\s+in\s+front(?:\s+of\s+(?:me|us|you))?"
          r"|in\s+front(?:\s+of\s+(?:me|us|you|the\s+listener))?|(?:in\s+the\s+|at\s+the\s+)?(?:cent(?:er|re)|middle)|cent(?:er|re)d|centered|up\s+front|ahead|front)\b",
          needs=("front cent middle ahead",), value=_front),
     Rule("overhead", "elevation_deg", NAMED, r"\b(?:directly\s+(?:above|overhead)|right\s+above|straight\s+up|overhead|above\s+my\s+head|above\s+(?:me|us|the\s+listener)|up\s+above|from\s+above|on\s+the\s+ceiling)\b",
          needs=("above overhead straight ceiling",), value=_overhead),
     Rule("louder", "step", HEDGED, rf"\b{HEDGE}?(louder|quieter|softer)\b",
          needs=("louder quieter softer",), value=_louder),
-    Rule("fader", "step", HEDGED, rf"\b(?:{_VERB_FORMS(FADER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(FADER_VERBS)})\b)[^,.;])*?\b(?P<key>up|down)\b"
+    Rule("fader", "step", HEDGED, rf"\b(?:{_VERB_FORMS(FADER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(FADER_VERBS)})\b)[^,.;])*?(?<!\bhigher\s)(?<!\blower\s)\b(?P<key>up|down)\b"
          r"(?!\s+(?:front|close|high|low|above|below|overhead|to\s+the|the\s+middle|into|in\s+the|there|by\s+\S+\s+deg|\S+\s+deg)\b)",
          needs=(" ".join(FADER_VERBS), "=up =down"), value=_louder),
+    Rule("motion_height", "step", HEDGED,
+         rf"\b(?:{_VERB_FORMS(MOTION_HEIGHT_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(MOTION_HEIGHT_VERBS)})\b)[^,.;\d])*?\b(?P<key>up|down)\b"
+         r"(?!\s+(?:front|close|in\s+the\s+mix|the\s+middle|to\s+the|into|there|here|with|on\s+the|by\s+\S+\s+deg|\S+\s+deg)\b)",
+         needs=(" ".join(MOTION_HEIGHT_VERBS), "=up =down"), value=_motion_height, edit_only=True),
     Rule("slight_height", "elevation_deg", HEDGED, r"\b(?:raised|elevated|lifted)\s+(?:a\s+(?:little\s+)?bit|a\s+little|a\s+touch|a\s+tad|slightly)\b"
          r"|\b(?:slightly|a\s+(?:little\s+)?bit|a\s+little|a\s+touch|a\s+tad)\s+(?:up|down)\b(?!\s+front\b)",
          needs=("raised elevated lifted up down", "bit little touch tad slightly"), value=_slight_height),
@@ -1187,7 +1268,7 @@ RULES: tuple[Rule, ...] = (
          needs=("level",), value=_ear_level),
     Rule("higher_lower", "step", HEDGED, rf"\b{HEDGE}?(?:higher(?:\s+up)?|raise[ds]?|lift(?:ed|s)?)\b|\b{HEDGE}?(?:lower|drop(?:ped)?\s+down)\b"
          rf"|\bdrop{_NOT_AFTER_NOUN_WORDS}(?:ped|s)?\b(?!\s+(?:hits?|comes?|lands?|section|kicks?|is|was|with|of|in|at|on|for|and)\b)"
-         r"|\b(?:up|down)wards?\b",
+         rf"|\b{HEDGE}?(?:up|down)wards?\b",
          needs=("higher raise lift bit lower drop upward downward",), value=_higher_lower),
     Rule("height_step", "step", HEDGED, rf"\b(up|down)\s+{_SMALL_STEP}\b",
          needs=("=up =down", "bit little touch tad smidge hair slightly"), value=_height_step),
@@ -1199,6 +1280,6 @@ RULES: tuple[Rule, ...] = (
     Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",
          needs=("spread wide side split",), value=_spread),
     Rule("step_word", "step", HEDGED, r"\b(?:quite\s+a\s+(?:bit|lot)|a\s+good\s+(?:bit|deal)|a\s+fair\s+(?:bit|amount)|a\s+whole\s+lot|a\s+(?:tiny|wee)\s+bit|a\s+(?:bit|little|touch|tad|hair|lot|smidgen|smidge|ton)|slightly|way\s+more|much\s+more|loads|lots|heaps|tons"
-         r"|a\s+notch|a\s+nudge|a\s+fraction|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|narrower|closer|further|farther)\b))\b",
+         r"|a\s+notch|a\s+nudge|a\s+fraction|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|narrower|closer|further|farther|upwards?|downwards?|towards?|to\s+the)\b))\b",
          needs=("bit little touch tad hair lot slightly more loads lots smidge heaps tons ton way notch nudge amount deal fraction",), value=_step_word),
 )
