@@ -310,15 +310,20 @@ def run_measured_room(listener, n_per_direction: int) -> dict:
             "by_direction": per}
 
 
-def calibrate(model=None, n_valid: int = 600, progress=True) -> dict:
+def calibrate(model=None, n_valid: int = 600, progress=True, trained_heads=None) -> dict:
     """Fit the Platt calibration on the validation split of the training head(s) and write it next
-    to the model; returns what was written."""
+    to the model; returns what was written.  ``trained_heads``: the heads the model was trained on
+    (default: what the model's current calibration record says); written into the record, which
+    is where the listener and this bench read them."""
     from tqdm import tqdm
     from stase.agent.listener import Listener, calibration_path, model_sha256, write_calibration
     from stase.onnx_models.spatial_ast import data
     listener = Listener(model)
     clips = []
-    heads = sorted(listener.trained_heads)
+    heads = sorted(trained_heads or listener.trained_heads)
+    unknown = sorted(set(heads) - set(data.HEADS))
+    if unknown:
+        raise ValueError(f"unknown head(s) {unknown}; the heads are {list(data.HEADS)}")
     for k, head in enumerate(heads):
         clips += [data.make_clip("train", VALID_START + k * n_valid + i, stage=1, head=head)
                   for i in tqdm(range(n_valid), desc=f"validation {head}", disable=not progress)]
@@ -485,10 +490,13 @@ def main(argv=None) -> int:
     p.add_argument("--measured-n", type=int, default=24, help="measured-room clips per direction (0: skip)")
     p.add_argument("--calibrate", action="store_true", help="fit the confidence calibration and write it")
     p.add_argument("--valid-n", type=int, default=600, help="validation clips per training head (--calibrate)")
+    p.add_argument("--trained-heads", nargs="+", default=None,
+                   help="(--calibrate) the heads the model was trained on, recorded with the calibration")
     p.add_argument("--out", default=None, help="also write the JSON here")
     a = p.parse_args(argv)
     if a.calibrate:
-        print(json.dumps(calibrate(a.model, a.valid_n, progress=not a.json), indent=1))
+        print(json.dumps(calibrate(a.model, a.valid_n, progress=not a.json, trained_heads=a.trained_heads),
+                         indent=1))
         return 0
     result = run_bench(a.single, a.mixtures, a.model, a.repeats, progress=not a.json,
                        n_heads=a.heads_n, n_measured=a.measured_n)
