@@ -233,18 +233,22 @@ def bench_realistic(splits=("tuning", "heldout"), quick: bool = False,
     the priors say about the score's own balance, per track), then problems as for the other
     sets, in differential mode against the same stems (``differential_same``), against another
     piece of the same ensemble and split (``differential_other``, the loudness method), in prior
-    mode and for the equal-loudness baseline.  Keys ``<mode>[realistic_<split>]`` (every piece),
+    mode and for the equal-loudness baseline; ``prior_error_on_balanced``: per ensemble and part,
+    the prior's own error on the score's balance (part level minus its target, each piece's
+    common offset removed; ``learned_share`` = share of pieces where the learned part prior
+    gave the target, :mod:`stase.agent.advisor.learned_prior`).  Keys ``<mode>[realistic_<split>]`` (every piece),
     ``<mode>[realistic_<split>/scores]`` (the music21 renders), ``.../lmms`` (the LMMS projects:
     authors' faders) and ``<mode>[realistic_<split>/<ensemble>]``.
     """
     from stase.agent.advisor.advice import advise_analysis
     from stase.agent.advisor.analysis import analyse_stems
-    from stase.agent.advisor.priors import equal_loudness_gains
+    from stase.agent.advisor.priors import equal_loudness_gains, prior_gains, resolve_roles
     from bench.realistic_multitracks import load_sets, set_folder
     problems_per_piece = problems_per_piece or (3 if quick else 8)
     out: dict = {}
     records: dict = {}
     balanced: dict = {}
+    prior_errors: dict = {}
     for split in splits:
         pieces = load_sets(split, limit=6 if quick else None)
         if not pieces:
@@ -269,6 +273,17 @@ def bench_realistic(splits=("tuning", "heldout"), quick: bool = False,
                 # per part for the scores; LMMS tracks have names of their own: one pool per split
                 name = "every track" if source == "lmms" else t["track"]
                 balanced.setdefault(f"{split}/{p['ensemble']}", {}).setdefault(name, []).append(t["gain_db"])
+            if source == "scores":
+                # the prior's own error on the reference balance: part level - its target, each
+                # piece's common offset removed (what drives the unmoved-part rate)
+                _, details = prior_gains(reference, resolve_roles(tracks))
+                if all(d.get("kind") == "ensemble" for d in details.values()):
+                    e = np.array([reference.stems[t].integrated_lufs - details[t]["target_lu"] for t in tracks])
+                    e -= e.mean()
+                    for t, value in zip(tracks, e):
+                        d = details[t]
+                        prior_errors.setdefault(f"{split}/{p['ensemble']}", {}).setdefault(
+                            d["part"], []).append((float(value), d.get("target_from", "fixed")))
             rng = _piece_rng(p["piece"], seed)
             for _ in range(problems_per_piece):
                 offsets, common = _offset_problem(tracks, rng)
@@ -296,6 +311,12 @@ def bench_realistic(splits=("tuning", "heldout"), quick: bool = False,
         key: {t: {"median_db": round(float(np.median(g)), 2), "median_abs_db": round(float(np.median(np.abs(g))), 2),
                   "over_2db_share": round(float(np.mean(np.abs(g) > UNMOVED_ADVICE_DB)), 3)}
               for t, g in tracks.items()} for key, tracks in sorted(balanced.items())}
+    out["prior_error_on_balanced"] = {
+        key: {part: {"median_abs_lu": round(float(np.median(np.abs([v for v, _ in values]))), 3),
+                     "over_2lu_share": round(float(np.mean(np.abs([v for v, _ in values]) > 2.0)), 3),
+                     "learned_share": round(float(np.mean([w == "learned" for _, w in values])), 3),
+                     "pieces": len(values)}
+              for part, values in sorted(parts.items())} for key, parts in sorted(prior_errors.items())}
     return out
 
 

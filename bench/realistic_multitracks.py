@@ -401,6 +401,35 @@ def derive_part_targets(split: str = "tuning") -> dict:
     return out
 
 
+def part_feature_rows(split: str = "tuning") -> list[dict]:
+    """One row per part of each cached score piece of ``split``: the fit table of the learned prior.
+
+    Each row: {"piece", "work", "ensemble", "track", "part", "seconds", "loudness_lufs", "features"} with
+    ``features`` = :func:`stase.agent.advisor.learned_prior.ensemble_features` of the part (gain
+    invariant).  Pieces whose tracks do not form their ensemble are left out.  Fit only on
+    "tuning" (tools/fit_part_prior.py).
+    """
+    from stase.agent.advisor.analysis import analyse_stems
+    from stase.agent.advisor.ensembles import ensemble_parts
+    from stase.agent.advisor.learned_prior import analysis_features
+    from stase.agent.advisor.priors import resolve_roles
+    rows = []
+    for piece in load_sets(split):
+        if piece["ensemble"] not in ("choir", "string_quartet"):
+            continue
+        analysis = analyse_stems(piece["stems"], piece["rate"])
+        found = ensemble_parts(analysis, piece["tracks"], resolve_roles(piece["tracks"]))
+        if found is None or found[0] != piece["ensemble"]:
+            continue
+        features = analysis_features(analysis, list(found[1]))
+        for track, part in found[1].items():
+            rows.append({"piece": piece["piece"], "work": piece["work"], "ensemble": piece["ensemble"],
+                         "track": track, "part": part, "seconds": piece["seconds"],
+                         "loudness_lufs": analysis.stems[track].integrated_lufs,
+                         "features": features[track]})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -137,10 +137,18 @@ def _prior(current, roles, plan, genre, warnings):
         reasons = []
         if d["kind"] == "ensemble":
             ensemble, part = ENSEMBLE_NAMES[d["ensemble"]], PART_WORDS[d["part"]]
+            if d.get("target_from") == "learned":
+                # the learned prior: say which features moved the target, largest first
+                terms = sorted(d["contributions_lu"].items(), key=lambda kv: -abs(kv[1]))
+                base = d["target_lu"] - sum(d["contributions_lu"].values())
+                why = "".join(f" {value:+.1f} ({name})" for name, value in terms if abs(value) >= 0.05)
+                source = (f"predicted from what the parts play: {base:+.1f} for the part{why}, by the "
+                          f"part prior fitted on {d['rows']} parts of tuning pieces [{d['citation']}]")
+            else:
+                source = f"the median over {d['pieces']} tuning pieces [{d['citation']}]"
             reasons.append(f"{t} is {d['measured_lu']:+.1f} LU against the {ensemble}'s centre (set by the "
                            f"{d['n_agree']} of {d['n_parts']} parts that sit near their targets); target for the "
-                           f"{part}: {d['target_lu']:+.1f} LU (+-{d['tolerance_lu']:.1f}), the median over "
-                           f"{d['pieces']} tuning pieces [{d['citation']}]")
+                           f"{part}: {d['target_lu']:+.1f} LU (+-{d['tolerance_lu']:.1f}), {source}")
             if d["melody"]:
                 reasons.append(f"{t} is the top part, which carries the melody in a {ensemble}")
             if d["part_from"] == "register":

@@ -17,6 +17,15 @@ assigned by register: the spectral centroid of the stem over the frames where it
 (:func:`register_hz`), highest first.  An ensemble is recognised only when every audible track is
 one of its parts and there are 3 to 8 of them; anything else keeps the popular-music priors.
 
+Learned targets (:mod:`.learned_prior`)
+---------------------------------------
+Where ``part_prior.json`` holds a model for the ensemble (fitted by ``tools/fit_part_prior.py``
+on the tuning split, adopted only where it beat these fixed targets in nested cross-validation),
+each part's target is predicted from gain-invariant features of what the parts play, when the
+excerpt is at least as long as the fitted ones and every feature lies in the fitted range;
+otherwise, and for ensembles without a model, the fixed targets below apply
+(:func:`ensemble_gains`, :func:`part_gains` the closed form shared by both).
+
 Targets (:data:`PART_TARGETS`), derived from the tuning split
 --------------------------------------------------------------
 Measured, not taken from a paper: no published study gives per-part loudness targets for
@@ -53,6 +62,7 @@ import numpy as np
 
 from stase.agent.advisor.analysis import MixAnalysis
 
+LEARNED_DERIVATION = "tools/fit_part_prior.py on the tuning split; agent/advisor/part_prior.json"
 DERIVATION = ("derived on the tuning split of bench/realistic_multitracks (music21 scores rendered "
               "with their own dynamics; python -m bench.realistic_multitracks derive)")
 
@@ -144,37 +154,69 @@ def register_hz(analysis: MixAnalysis, track: str) -> float:
     return float(np.interp(centroid, index, centres))
 
 
-def ensemble_gains(analysis: MixAnalysis, ensemble: str, parts: dict[str, str],
-                   how: dict[str, str], dead_band: bool = True):
-    """Gain changes (dB) that bring each part to its :data:`PART_TARGETS` level.
+def part_gains(loudness_lufs, targets_lu, tolerances_lu, dead_band: bool = True):
+    """The closed form of prior mode for an ensemble: gains (dB) that bring each part to its target.
 
-    Each track's deviation is its loudness minus its part's target; the anchor is the largest
-    group of parts that agree (:func:`.anchor.consensus_anchor`), so the parts that already sit
-    right are left alone and only the others move.
+    Each part's deviation is its loudness minus its target; the anchor is the largest group of
+    parts that agree (:func:`.anchor.consensus_anchor`), the parts in it are left alone (with
+    ``dead_band``) and the others are told ``anchor - deviation``.
 
     Returns
     -------
-    gains_db, details : as :func:`.priors.prior_gains` (details ``kind`` = "ensemble").
+    gains_db (n,), deviation_lu (n,), anchor_lu, agree (n,) bool
     """
     from stase.agent.advisor.anchor import consensus_anchor
+    deviation = np.asarray(loudness_lufs, float) - np.asarray(targets_lu, float)
+    anchor, agree = consensus_anchor(deviation, np.asarray(tolerances_lu, float))
+    gains = np.where(agree & dead_band, 0.0, anchor - deviation)
+    return gains, deviation, anchor, agree
+
+
+def ensemble_gains(analysis: MixAnalysis, ensemble: str, parts: dict[str, str],
+                   how: dict[str, str], dead_band: bool = True, models=None):
+    """Gain changes (dB) that bring each part to its target level (:func:`part_gains`).
+
+    The target of a part is the learned prior's (:mod:`.learned_prior`: it follows what the
+    parts play) when the ensemble has a fitted model and every track is a different part of it;
+    otherwise the fixed :data:`PART_TARGETS`.
+
+    Returns
+    -------
+    gains_db, details : as :func:`.priors.prior_gains` (details ``kind`` = "ensemble";
+    ``target_from`` = "learned" | "fixed", ``contributions_lu`` the learned terms).
+    """
+    from stase.agent.advisor.learned_prior import learned_targets
     tracks = list(parts)
-    targets = [PART_TARGETS[ensemble][parts[t]] for t in tracks]
+    learned = learned_targets(analysis, parts, ensemble, models) if all(p in ENSEMBLE_ORDER[ensemble]
+                                                                        for p in parts.values()) else None
+    if learned is not None:
+        target_lu = [learned[t][0] for t in tracks]
+        tolerance = [learned[t][1] for t in tracks]
+        confidence = [learned[t][2] for t in tracks]
+        pieces = [None] * len(tracks)
+    else:
+        fixed = [PART_TARGETS[ensemble][parts[t]] for t in tracks]
+        target_lu = [p.target_lu for p in fixed]
+        tolerance = [p.tolerance_lu for p in fixed]
+        confidence = [p.confidence for p in fixed]
+        pieces = [p.pieces for p in fixed]
     loudness = np.array([analysis.stems[t].integrated_lufs for t in tracks])
-    deviation = loudness - np.array([p.target_lu for p in targets])
-    tolerance = np.array([p.tolerance_lu for p in targets])
-    anchor, agree = consensus_anchor(deviation, tolerance)
+    gain, deviation, anchor, agree = part_gains(loudness, target_lu, tolerance, dead_band)
     melody = MELODY_PART[ensemble]
     gains, details = {}, {}
     for i, t in enumerate(tracks):
-        target = targets[i]
-        within = bool(agree[i])
-        gains[t] = 0.0 if (dead_band and within) else float(anchor - deviation[i])
+        gains[t] = float(gain[i])
         details[t] = {"kind": "ensemble", "ensemble": ensemble, "part": parts[t], "part_from": how[t],
-                      "measured_lu": float(deviation[i] - anchor + target.target_lu),
-                      "target_lu": target.target_lu, "tolerance_lu": target.tolerance_lu,
-                      "within": within, "confidence": target.confidence * (1.0 if how[t] == "name" else 0.7),
-                      "pieces": target.pieces, "melody": parts[t] == melody,
-                      "n_agree": int(agree.sum()), "n_parts": len(tracks), "citation": DERIVATION}
+                      "measured_lu": float(deviation[i] - anchor + target_lu[i]),
+                      "target_lu": float(target_lu[i]), "tolerance_lu": float(tolerance[i]),
+                      "within": bool(agree[i]),
+                      "confidence": confidence[i] * (1.0 if how[t] == "name" else 0.7),
+                      "pieces": pieces[i], "melody": parts[t] == melody,
+                      "target_from": "learned" if learned is not None else "fixed",
+                      "contributions_lu": dict(learned[t][3]) if learned is not None else {},
+                      "rows": learned[t][4] if learned is not None else None,
+                      "n_agree": int(agree.sum()), "n_parts": len(tracks),
+                      "citation": LEARNED_DERIVATION if learned is not None else DERIVATION}
     return gains, details
 
 
