@@ -1,7 +1,7 @@
 """Conductor quality and speed on the labelled eval sets.
 
 * tests/data/conductor_eval.jsonl: the project's own 120 prompts (written with the parser).
-* tests/data/producer_eval.jsonl (``producer`` block): 1 085 prompts and edit requests written in
+* tests/data/producer_eval.jsonl (``producer`` block): 1 425 prompts and edit requests written in
   producers' words, each with a ``kind`` of phrasing and a ``split`` ("dev" / "heldout": the
   held-out split is never used to tune the parser).  Reported per split and per kind:
   explicit-cue accuracy (a prompt is right when every labelled value is within its tolerance, or,
