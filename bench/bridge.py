@@ -26,7 +26,9 @@ one (:class:`stase.bridge.monitor.LiveMonitor`, the simulated clock on a thread 
 simulated clock where jackd is missing, said in ``audio``) while the daemon runs ``listen`` and
 ``advise`` jobs back to back on 6 stems the project's generator renders (rock_band, 8 bars):
 ``set_source`` reply p99 (goal < 5 ms), position change -> the block that renders it p99 (goal
-<= one block + 2 ms), callback overruns (goal 0) and xruns, the jobs done meanwhile.
+<= one block + 2 ms), callback overruns (goal 0) and xruns, the jobs done meanwhile, where the
+machine's CPU time went meanwhile (``cpu_percent`` from /proc/stat: ``steal`` is time the
+hypervisor gave to other guests) and the engine's garbage collections (``engine_gc``).
 
 ``--jobs process|inline|both|none`` (with ``--under-load``): where the daemon computes those
 jobs, in its job process (:mod:`stase.bridge.job_process`, the default) or on its own job
@@ -357,6 +359,28 @@ print(json.dumps({"rtt_s": rtt, "errors": errors[:3], "error_count": len(errors)
 """
 
 
+_CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def _cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far, per kind (Linux ``/proc/stat``, clock ticks), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            return [int(v) for v in f.readline().split()[1:1 + len(_CPU_FIELDS)]]
+    except (OSError, ValueError):
+        return None
+
+
+def _cpu_percent(before: list[int] | None, after: list[int] | None) -> dict | None:
+    """Where the machine's CPU time went between two :func:`_cpu_ticks` (percent of all of it;
+    ``steal``: time the hypervisor gave to others, ``nice``: the job process among others)."""
+    if before is None or after is None:
+        return None
+    spent = [b - a for a, b in zip(before, after)]
+    total = sum(spent) or 1
+    return {name: round(100.0 * v / total, 1) for name, v in zip(_CPU_FIELDS, spent)}
+
+
 def _history_between(history: np.ndarray, start: int, stop: int) -> np.ndarray:
     """The entries ``start .. stop - 1`` of a ring ``history`` (the last ``len(history)`` of
     them when it wrapped)."""
@@ -447,6 +471,7 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                 before = monitor.status()
                 latencies_before = monitor.latency_count
                 load = [os.getloadavg()[0]]
+                cpu_before = _cpu_ticks()
                 mover.stdin.write("go\n")
                 mover.stdin.flush()
                 moved = json.loads(mover.stdout.readline())
@@ -454,6 +479,7 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                 rtt = moved["rtt_s"]
                 time.sleep(0.1)
                 after = monitor.status()
+                cpu_after = _cpu_ticks()
                 load.append(os.getloadavg()[0])
                 latencies = _history_between(monitor.latencies_s, latencies_before,
                                              monitor.latency_count)
@@ -467,6 +493,10 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                     "blocks": after["blocks"] - before["blocks"],
                     "max_callback_ms": after["max_callback_ms"],
                     "jobs_done": dict(jobs), "load_average_1min": [round(v, 2) for v in load],
+                    "cpu_percent": _cpu_percent(cpu_before, cpu_after),
+                    # the engine's garbage collections in the run (process engine; see rt_child)
+                    "engine_gc": {key: after[key] - before.get(key, 0) for key in
+                                  ("gc_collections", "gc_collections_during_blocks") if key in after},
                     "engine_realtime": after.get("engine_realtime"),
                     "engine_priority": after.get("engine_priority"),
                     "job_process": d._jobs_status(),

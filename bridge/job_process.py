@@ -337,20 +337,26 @@ class JobProcess:
             process, conn = self._process, self._conn
         if process is None:
             return
-        if self._job_lock.locked():  # a job is running: it would only end on its own
-            process.terminate()
-        else:
-            with contextlib.suppress(OSError, EOFError, ValueError):
-                conn.send(None)
-        process.join(timeout_s)
-        if process.is_alive():
-            process.terminate()
+        try:
+            if self._job_lock.locked():  # a job is running: it would only end on its own
+                process.terminate()
+            else:
+                with contextlib.suppress(OSError, EOFError, ValueError):
+                    conn.send(None)
             process.join(timeout_s)
-        if process.is_alive():
-            process.kill()
-            process.join(timeout_s)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout_s)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout_s)
+            exit_code = process.exitcode
+        except ValueError:
+            # "process object is closed": the running job's thread saw the worker end (it was
+            # terminated above) and closed it in _died, which recorded its exit code
+            return
         with self._state_lock:
-            self.last_exit_code = process.exitcode
+            self.last_exit_code = exit_code
             if self._process is process and not self._job_lock.locked():
                 self._close_handles()
 

@@ -469,10 +469,16 @@ class EngineMonitor:
         ``engine`` ("process"), ``engine_alive``, ``engine_pid``, ``engine_exit_code``,
         ``engine_restarts``, ``engine_down_reason``, ``engine_startup_s``, ``engine_priority``
         (what :func:`stase.bridge.rt_child.raise_engine_priority` could set: ``"SCHED_FIFO 15"``,
-        ``"nice -10"`` or ``"normal"``)."""
+        ``"nice -10"`` or ``"normal"``), and the child's garbage collector: ``gc_collections``,
+        ``gc_collections_during_blocks``, ``gc_frozen_objects`` (the start-up heap, frozen; see
+        :mod:`stase.bridge.rt_child`)."""
         alive = self.engine_alive
+        exit_code, process = self.last_exit_code, self._process
+        if not alive and process is not None:
+            # ended before the watchdog noticed (it looks every 0.2 s): the same answer now
+            exit_code = process.exitcode if process.exitcode is not None else exit_code
         base = {"engine": "process", "engine_alive": alive, "engine_pid": self.engine_pid,
-                "engine_exit_code": self.last_exit_code, "engine_restarts": self.restarts,
+                "engine_exit_code": exit_code, "engine_restarts": self.restarts,
                 "engine_down_reason": None if alive else (self.down_reason or "not started"),
                 "engine_startup_s": self._info.get("startup_s"),
                 "engine_priority": self._info.get("engine_priority"),
@@ -508,6 +514,10 @@ class EngineMonitor:
             "commands_dropped": shared.ring.dropped + int(f("queue_dropped")[0]),
             "requests_pending": len(shared.ring),
             "request_errors": int(f("request_errors")[0]),
+            "gc_collections": int(f("gc_collections")[0]),
+            "gc_collections_during_blocks": int(f("gc_during_blocks")[0]),
+            "gc_frozen_objects": int(f("gc_frozen")[0]),
+            "requests_applied_during_blocks": int(f("requests_during_blocks")[0]),
             "limited_blocks": int(f("limited_blocks")[0]),
             "head_rotated": self._head_rotation is not None, "head_batches": self.head_batches,
             "head_batches_deferred": self.head_batches_deferred,

@@ -56,7 +56,10 @@ REQUEST = np.dtype([("op", np.int64), ("slot", np.int64), ("fields", np.int64), 
 #: Engine states (``STATUS["state"]``).
 STATE_STARTING, STATE_READY, STATE_STOPPED = 0, 1, 2
 #: The engine's status, written by the child, read by the daemon (``max_callback_s``, seconds;
-#: ``output_peak``: held peak per ear, linear; ``heartbeat_s``: the child's last perf_counter).
+#: ``output_peak``: held peak per ear, linear; ``heartbeat_s``: the child's last perf_counter;
+#: ``gc_*``: the child's garbage collections, those that started while a block rendered, the
+#: objects frozen at start, see rt_child; ``requests_during_blocks``: requests the control thread
+#: applied while a block rendered).
 STATUS = np.dtype([("state", np.int64), ("heartbeat_s", np.float64), ("blocks", np.int64),
                    ("xruns", np.int64), ("input_overflows", np.int64), ("output_underflows", np.int64),
                    ("irregular_blocks", np.int64), ("callback_errors", np.int64),
@@ -66,7 +69,10 @@ STATUS = np.dtype([("state", np.int64), ("heartbeat_s", np.float64), ("blocks", 
                    ("head_batches_deferred", np.int64), ("queue_dropped", np.int64),
                    ("requests_applied", np.int64), ("request_errors", np.int64),
                    ("cpu_load", np.float64), ("output_peak", np.float64, (2,)),
-                   ("running", np.int64), ("realtime", np.int64), ("error_length", np.int64),
+                   ("running", np.int64), ("realtime", np.int64),
+                   ("gc_collections", np.int64), ("gc_during_blocks", np.int64),
+                   ("gc_frozen", np.int64), ("requests_during_blocks", np.int64),
+                   ("error_length", np.int64),
                    ("error", np.uint8, (ERROR_BYTES,))], align=True)
 #: The status fields the child's callback publishes after every block (the rest: its control thread).
 PER_BLOCK_FIELDS = ("blocks", "xruns", "input_overflows", "output_underflows", "irregular_blocks",
