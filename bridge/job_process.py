@@ -112,6 +112,19 @@ def run_job(kind: str, payload: dict[str, Any], notify: Notify, listener: Callab
     return listener().listen_back(stems, plan, rate)
 
 
+def end_process(process: Any, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for ``process`` (a ``multiprocessing`` process) to end, then
+    terminate it, then kill it, waiting ``timeout_s`` after each (the job worker and the engine
+    child end the same way)."""
+    process.join(timeout_s)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout_s)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout_s)
+
+
 # ====================================================================== errors across the pipe
 class JobProcessDied(StaseError):
     """The worker process died while it ran a job (that job is lost; the next one starts a
@@ -343,13 +356,7 @@ class JobProcess:
             else:
                 with contextlib.suppress(OSError, EOFError, ValueError):
                     conn.send(None)
-            process.join(timeout_s)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout_s)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout_s)
+            end_process(process, timeout_s)
             exit_code = process.exitcode
         except ValueError:
             # "process object is closed": the running job's thread saw the worker end (it was

@@ -216,13 +216,8 @@ class EngineMonitor:
 
     def _end_process(self, process: Any, timeout_s: float = 3.0) -> None:
         """Wait for ``process`` to end (terminate, then kill) and close the pipes."""
-        process.join(timeout_s)
-        if process.is_alive():
-            process.terminate()
-            process.join(timeout_s)
-        if process.is_alive():
-            process.kill()
-            process.join(timeout_s)
+        from stase.bridge.job_process import end_process
+        end_process(process, timeout_s)
         with self._control:  # no push may write to a pipe (or a reused fd number) once closed
             conns = (self._conn, getattr(self, "_wake_conn", None))
             self._conn = self._wake_conn = None
