@@ -470,6 +470,7 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                 assert mover.stdout.readline().strip() == "ready"
                 before = monitor.status()
                 latencies_before = monitor.latency_count
+                handled_before = d.dispatcher.handling_s, d.dispatcher.handled
                 load = [os.getloadavg()[0]]
                 cpu_before = _cpu_ticks()
                 mover.stdin.write("go\n")
@@ -483,10 +484,17 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                 load.append(os.getloadavg()[0])
                 latencies = _history_between(monitor.latencies_s, latencies_before,
                                              monitor.latency_count)
+                handling = _history_between(np.frombuffer(handled_before[0], dtype=np.float64),
+                                            handled_before[1], d.dispatcher.handled)
                 stop.set()
                 out.update({
                     "set_source_round_trip": dict(_stats_ms(rtt), lost=moved["lost"],
                                                   errors=moved["error_count"]),
+                    # the daemon's own share of each round trip: request parsed -> reply sent, on
+                    # its request thread (``status.request_thread``); the rest is the client's
+                    # process waiting for a core and the kernel
+                    "daemon_handling": _stats_ms(list(handling)) if len(handling) else None,
+                    "request_thread": d.endpoint.scheduling,
                     "move_to_rendered_block": _stats_ms(list(latencies)),
                     "callback_overruns": after["callback_overruns"] - before["callback_overruns"],
                     "xruns": after["xruns"] - before["xruns"],

@@ -60,6 +60,7 @@ from stase.bridge.adapters import DawAdapter, make_adapter
 from stase.bridge.dispatcher import REPLY_ADDRESS, Dispatcher
 from stase.bridge.job_process import JobProcess, make_listener, needs as _needs, run_job
 from stase.bridge.osc_transport import MAX_REPLY_BYTES, OscEndpoint
+from stase.bridge.scheduling import REQUEST_THREAD_PRIORITY
 from stase.bridge.session import SOURCE_FIELDS, Session
 
 log = logging.getLogger("stase.daemon")
@@ -253,7 +254,9 @@ class Daemon:
 
     def _start(self) -> "Daemon":
         c = self.config
-        self.endpoint = OscEndpoint(self.dispatcher.handle, c.host, c.port, name="server")
+        # the request thread answers the short verbs inline: above the jobs, below the engine
+        self.endpoint = OscEndpoint(self.dispatcher.handle, c.host, c.port, name="server",
+                                    realtime_priority=REQUEST_THREAD_PRIORITY)
         self.dispatcher.start()
         if c.jobs == "process":  # its worker starts with the first job (docs/daemon.md)
             self.job_process = JobProcess()
@@ -465,6 +468,9 @@ class Daemon:
                 "tracks": s.track_names(), "selected": s.selected, "room": s.plan.room,
                 "sources": len(s.plan.sources), "daw": self.adapter.status(), "audio": audio,
                 "osc": endpoint_stats, "requests": dict(self.dispatcher.stats),
+                # where the OS runs the thread that answers requests (SCHED_FIFO where allowed)
+                "request_thread": self.endpoint.scheduling if self.endpoint else None,
+                "requests_handling_ms": self.dispatcher.handling_ms(),
                 "job": self.dispatcher.current_job, "verbs": self.dispatcher.verbs,
                 "jobs": self._jobs_status(),
                 "midi": self.midi.status() if self.midi is not None else None,

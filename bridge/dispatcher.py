@@ -24,11 +24,17 @@ They validate and raise ``InputError``/``ValueError``/``TypeError`` for bad requ
 reply with their message), ``StaseError`` for backend failures.  Anything else is a bug: it is
 logged with its traceback, counted in ``internal_errors`` and answered with an error reply.
 Long jobs run one at a time on a worker thread, behind a bounded queue (``busy`` when full).
+
+Every short verb's handling time (request parsed -> reply handed to the socket, on the request
+thread) is kept for the last :data:`HANDLING_HISTORY` requests: :meth:`Dispatcher.handling_ms`
+(in ``status.requests_handling_ms``): the daemon's own share of a round trip, apart from the
+client's and the kernel's.
 """
 from __future__ import annotations
 
 import itertools
 import json
+from array import array
 import logging
 import math
 import queue
@@ -47,6 +53,8 @@ MAX_REQUEST_CHARS = 65_536        # one UDP datagram holds at most 65 507 bytes 
 MAX_ID_CHARS = 128
 MAX_INTEGER_DIGITS = 30           # a plan or a placement never needs more; 10**400 is an attack
 MAX_ERROR_CHARS = 4_000
+#: How many short requests' handling times :meth:`Dispatcher.handling_ms` summarises.
+HANDLING_HISTORY = 4096
 
 SendReply = Callable[[Any, dict], None]   # (sender, payload) -> None
 Handler = Callable[..., Any]
@@ -80,6 +88,9 @@ class Dispatcher:
         self.stats = {"requests": 0, "ok": 0, "errors": 0, "internal_errors": 0,
                       "unknown_verb": 0, "jobs_done": 0, "jobs_failed": 0, "busy": 0}
         self.current_job: dict[str, Any] | None = None
+        #: handling time (s) of the last short requests, a ring of HANDLING_HISTORY
+        self.handling_s = array("d", bytes(8 * HANDLING_HISTORY))
+        self.handled = 0
 
     # ---------------------------------------------------------------- setup
     def register(self, verb: str, handler: Handler, long: bool = False, help: str = "") -> None:
@@ -116,11 +127,31 @@ class Dispatcher:
             if route.long:
                 self._enqueue(route, params, sender, request_id)
                 return
+            started = time.perf_counter()
             result = route.handler(params)
             self.stats["ok"] += 1
             self._reply(sender, {"id": request_id, "ok": True, "status": "done", "result": result})
+            self._note_handling(time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
             self._reply_error(sender, request_id, exc)
+
+    def _note_handling(self, seconds: float) -> None:
+        self.handling_s[self.handled % HANDLING_HISTORY] = seconds
+        self.handled += 1
+
+    def handling_ms(self, since: int = 0) -> dict[str, Any]:
+        """``{"n", "median_ms", "p99_ms", "max_ms"}`` of the short requests answered since the
+        ``since``-th (``handled`` at an earlier moment; at most the last HANDLING_HISTORY)."""
+        stop = self.handled
+        start = max(since, stop - HANDLING_HISTORY)
+        times = sorted(self.handling_s[i % HANDLING_HISTORY] for i in range(start, stop))
+        if not times:
+            return {"n": 0, "median_ms": None, "p99_ms": None, "max_ms": None}
+
+        def rank(q: float) -> float:  # nearest-rank percentile
+            return round(1e3 * times[min(len(times) - 1, max(0, math.ceil(q * len(times)) - 1))], 3)
+        return {"n": len(times), "median_ms": rank(0.5), "p99_ms": rank(0.99),
+                "max_ms": round(1e3 * times[-1], 3)}
 
     def _parse(self, address: str, args: list) -> tuple[str, dict]:
         if not isinstance(address, str) or not address.startswith(PREFIX):

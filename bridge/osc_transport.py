@@ -172,11 +172,14 @@ class OscEndpoint:
         ``stats["rejected"]`` and dropped unparsed (None: every sender is accepted).
     receive_buffer_bytes : ``SO_RCVBUF`` to ask for (the kernel caps it at
         ``net.core.rmem_max`` and doubles it for its bookkeeping; ``stats`` shows what it gave).
+    realtime_priority : SCHED_FIFO priority the receive thread asks for when it starts (None:
+        the normal scheduler); what it got is :attr:`scheduling` (:mod:`stase.bridge.scheduling`).
     """
 
     def __init__(self, on_message: OnMessage, host: str = "127.0.0.1", port: int = 0,
                  name: str = "osc", accept_from: AcceptFrom | None = None,
-                 receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER_BYTES):
+                 receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER_BYTES,
+                 realtime_priority: int | None = None):
         host = check_host(host, f"{name}: the address to listen on", bind=True)
         port = check_port(port, f"{name}: the port to listen on")
         self.on_message = on_message
@@ -206,6 +209,9 @@ class OscEndpoint:
             except OSError as exc:
                 log.debug("%s: SO_RXQ_OVFL unavailable: %s", name, exc)
         self._inode = os.fstat(self._sock.fileno()).st_ino
+        self.realtime_priority = realtime_priority
+        #: the receive thread's scheduling once it runs ("SCHED_FIFO 10", "normal"; None before)
+        self.scheduling: str | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._send_lock = threading.Lock()
@@ -265,6 +271,10 @@ class OscEndpoint:
         return self.send(address, [text], to)
 
     def _loop(self) -> None:
+        from stase.bridge.scheduling import scheduling_of_this_thread, try_realtime
+        if self.realtime_priority is not None:
+            try_realtime(self.realtime_priority)
+        self.scheduling = scheduling_of_this_thread()
         sock = self._sock
         ancillary_size = socket.CMSG_SPACE(4) if self._drops_via_cmsg else 0
         while not self._stop.is_set():

@@ -23,7 +23,7 @@ rendered (``gc_collections``, ``gc_collections_during_blocks``).
 Holds
 -----
 engine_main                     the child's entry point
-try_realtime                    SCHED_FIFO for the calling thread, where the OS allows it
+try_realtime                    (from :mod:`stase.bridge.scheduling`) SCHED_FIFO for a thread
 raise_engine_priority           the whole engine process above the daemon's jobs: SCHED_FIFO,
                                 else nice -10, else nothing (``status()["engine_priority"]``)
 freeze_startup_heap             collect once, freeze what survived
@@ -43,6 +43,7 @@ import numpy as np
 
 from stase.core.conventions import LOCALISATION_MODES
 
+from stase.bridge.scheduling import try_realtime
 from stase.bridge.monitor import LIMITER_GAIN, LIMITER_NONFINITE, LiveMonitor
 from stase.bridge.rt_shared import (HAS_MODE, HAS_ROLE, HAS_ROTATION, NUMBER_BITS, OP_HEAD, OP_REVERB,
                                     OP_SOURCE, PER_BLOCK_FIELDS, REQUEST, STATE_READY, STATE_STOPPED,
@@ -127,15 +128,6 @@ def freeze_startup_heap() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
-
-
-def try_realtime(priority: int) -> bool:
-    """Ask SCHED_FIFO at ``priority`` for the calling thread; False where it is refused."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-        return True
-    except (AttributeError, OSError):
-        return False
 
 
 # ====================================================================== the child

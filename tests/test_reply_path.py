@@ -145,3 +145,119 @@ def test_the_engine_applies_requests_between_blocks_not_during_one(clocked_engin
     # does not wait for the control thread): rare, not never; the old code applied 53 of 800
     # mid-block
     assert status["requests_applied_during_blocks"] <= 8
+
+
+# ---------------------------------------------------------------- the request thread's priority
+def _fifo_allowed() -> bool:
+    """Whether this process may take SCHED_FIFO (probed on a throwaway thread)."""
+    from stase.bridge.scheduling import try_realtime
+    got: list[bool] = []
+    probe = threading.Thread(target=lambda: got.append(try_realtime(1)))
+    probe.start()
+    probe.join()
+    return got[0]
+
+
+def test_the_request_thread_runs_above_the_jobs_and_below_the_engine(tmp_path):
+    """The thread that answers ``set_source`` takes SCHED_FIFO at REQUEST_THREAD_PRIORITY where
+    the OS allows it (checked with the OS, not the daemon's word), below the engine's audio
+    threads; ``status.request_thread`` says what it got."""
+    from stase.bridge.daemon import Daemon, DaemonConfig
+    from stase.bridge.rt_child import ENGINE_PROCESS_PRIORITY
+    from stase.bridge.scheduling import REQUEST_THREAD_PRIORITY
+    assert 0 < REQUEST_THREAD_PRIORITY < ENGINE_PROCESS_PRIORITY
+    d = Daemon(DaemonConfig(port=0, session=str(tmp_path / "s.json"), conductor_model="none"))
+    d.start()
+    try:
+        assert _wait_for(lambda: d.endpoint.scheduling is not None)
+        thread = next(t for t in threading.enumerate() if t.name == "stase-server")
+        policy = os.sched_getscheduler(thread.native_id)
+        status = d.verb_status({})
+        if _fifo_allowed():
+            assert policy == os.SCHED_FIFO
+            assert os.sched_getparam(thread.native_id).sched_priority == REQUEST_THREAD_PRIORITY
+            assert status["request_thread"] == f"SCHED_FIFO {REQUEST_THREAD_PRIORITY}"
+        else:
+            assert policy == os.SCHED_OTHER
+            assert status["request_thread"] == "normal"
+        # the other threads of the process are left alone
+        assert os.sched_getscheduler(threading.get_native_id()) == os.SCHED_OTHER
+    finally:
+        d.stop()
+
+
+# ---------------------------------------------------------------- the save on the request path
+def test_atomic_write_keeps_the_mode_writes_everything_and_leaves_no_temp(tmp_path):
+    """One descriptor from create to rename: the old file's mode is kept, a text larger than
+    one ``write`` is written whole, nothing else is left in the folder."""
+    from stase.core.audio_io import atomic_write_text
+    target = tmp_path / "s.json"
+    target.write_text("old\n")
+    os.chmod(target, 0o640)
+    text = "é" * 3_000_000 + "\n"  # 6 MB of UTF-8
+    atomic_write_text(target, text, durable=True)
+    assert target.read_text(encoding="utf-8") == text
+    assert os.stat(target).st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
+    atomic_write_text(tmp_path / "new" / "deeper" / "t.json", "x", durable=False)  # folders made
+    assert (tmp_path / "new" / "deeper" / "t.json").read_text() == "x"
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    from stase.core import audio_io
+    target = tmp_path / "s.json"
+    target.write_text("old\n")
+    calls = []
+
+    def short_then_fail(fd, data):
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return len(data) // 2  # a short write first: the loop must come back for the rest
+    monkeypatch.setattr(audio_io.os, "write", short_then_fail)
+    with pytest.raises(OSError):
+        audio_io.atomic_write_text(target, "new content\n")
+    monkeypatch.undo()
+    assert len(calls) == 2
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.json"]
+
+
+def test_the_dispatcher_keeps_each_short_requests_handling_time(monkeypatch):
+    """handling_ms summarises what the request thread spent per short request (parsed -> reply
+    handed on), over a ring of HANDLING_HISTORY; long verbs and errors are not in it."""
+    from stase.bridge import dispatcher as dispatcher_module
+    from stase.bridge.dispatcher import HANDLING_HISTORY, Dispatcher
+    now = [0.0]
+
+    def fake_perf_counter():
+        return now[0]
+    monkeypatch.setattr(dispatcher_module.time, "perf_counter", fake_perf_counter)
+    replies = []
+    d = Dispatcher(lambda sender, payload: replies.append(payload))
+
+    def short(params):
+        now[0] += params["spend_s"]  # the handler "takes" this long on the fake clock
+        return {}
+    d.register("short", short)
+    d.register("long", lambda params, progress: {}, long=True)
+    d.register("fails", lambda params: (_ for _ in ()).throw(ValueError("no")))
+    spent = [0.001 * (i % 10 + 1) for i in range(HANDLING_HISTORY + 50)]
+    for i, seconds in enumerate(spent):
+        d.handle("/stase/short", [f'{{"id": {i}, "spend_s": {seconds}}}'], None)
+        if i == 10:
+            marker = d.handled
+    d.handle("/stase/fails", ["{}"], None)
+    d.handle("/stase/long", ["{}"], None)
+    assert d.handled == len(spent)
+    whole = d.handling_ms()
+    kept = sorted(spent[-HANDLING_HISTORY:])
+    assert whole["n"] == HANDLING_HISTORY
+    assert whole["max_ms"] == pytest.approx(10.0)
+    assert whole["median_ms"] == pytest.approx(1e3 * kept[HANDLING_HISTORY // 2 - 1])
+    assert whole["p99_ms"] == pytest.approx(1e3 * kept[int(np.ceil(0.99 * HANDLING_HISTORY)) - 1])
+    recent = d.handling_ms(since=d.handled - 5)
+    assert recent["n"] == 5 and recent["max_ms"] == pytest.approx(1e3 * max(spent[-5:]))
+    assert d.handling_ms(since=marker)["n"] == HANDLING_HISTORY  # older than the ring: the ring
+    assert Dispatcher(lambda s, p: None).handling_ms() == {"n": 0, "median_ms": None,
+                                                           "p99_ms": None, "max_ms": None}

@@ -60,13 +60,28 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
         keep_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         keep_mode = None
-    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        if keep_mode is not None:
-            os.fchmod(fh.fileno(), keep_mode)
-        fh.write(text)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
+        target.parent.mkdir(parents=True, exist_ok=True)  # only a new file can lack its folder
+    # one descriptor from create to close (the daemon saves on every request: each syscall
+    # here is on a user's round trip)
+    fd, tmp = _create_temp_beside(target)
+    try:
+        try:
+            if keep_mode is not None:
+                os.fchmod(fd, keep_mode)
+            data = memoryview(text.encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data):]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def file_kind(path: Path) -> str:
