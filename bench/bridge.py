@@ -497,6 +497,10 @@ def run_under_load(engine: str, seconds: float = 60.0, block: int = 256, rate: i
                     "request_thread": d.endpoint.scheduling,
                     "move_to_rendered_block": _stats_ms(list(latencies)),
                     "callback_overruns": after["callback_overruns"] - before["callback_overruns"],
+                    # overruns whose callback used less CPU than a block: it waited (a core, the
+                    # hypervisor, the GIL), the render itself fitted
+                    "callback_overruns_waiting": after.get("callback_overruns_waiting", 0)
+                    - before.get("callback_overruns_waiting", 0),
                     "xruns": after["xruns"] - before["xruns"],
                     "blocks": after["blocks"] - before["blocks"],
                     "max_callback_ms": after["max_callback_ms"],

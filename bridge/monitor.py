@@ -23,7 +23,10 @@ The callback obeys sounddevice's rules: it reads preallocated buffers, creates n
 queued command adds no allocation to a block: ``tests/test_monitor_callback.py``), takes no lock,
 handles no strings, does no logging or I/O and never waits.  PortAudio's status flags (input overflow,
 output underflow: JACK's xrun callback raises both) count as xruns, and a block whose render
-took longer than the block period counts as a callback overrun (ours, not the server's); an
+took longer than the block period counts as a callback overrun (ours, not the server's), and
+as ``callback_overruns_waiting`` too when the callback thread's own CPU time for it
+(``time.thread_time``) stayed under the period: the block was late because the thread waited
+(for a core, the hypervisor, or the GIL), not because the render needed more than a block; an
 exception inside the render (a bug) is counted, the block
 is silenced and the stream keeps running.
 
@@ -244,6 +247,7 @@ class LiveMonitor:
         self.callback_errors = 0
         self.last_callback_error: BaseException | None = None
         self.callback_overruns = 0      # blocks whose render took longer than the block period
+        self.callback_overruns_waiting = 0  # ... of which the thread's own CPU time was under it
         self.max_callback_s = 0.0
         self._period_s = self.block_size / self.sample_rate
         self.stream: Any = None
@@ -377,7 +381,7 @@ class LiveMonitor:
             if status.output_underflow:
                 self.output_underflows += 1
             self.xruns += 1
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         try:
             self.process_block(indata, outdata)
         except Exception as exc:  # noqa: BLE001 - counted; the stream must not die in a show
@@ -389,6 +393,8 @@ class LiveMonitor:
             self.max_callback_s = spent
         if spent > self._period_s:
             self.callback_overruns += 1
+            if time.thread_time() - started_cpu < self._period_s:
+                self.callback_overruns_waiting += 1
 
     # ---------------------------------------------------------------- stream
     def start(self, device: Any = None, hostapi: str | None = None) -> "LiveMonitor":
@@ -442,6 +448,7 @@ class LiveMonitor:
                 "input_overflows": self.input_overflows, "output_underflows": self.output_underflows,
                 "cpu_load": round(float(self.stream.cpu_load), 4) if self.stream is not None else 0.0,
                 "callback_errors": self.callback_errors, "callback_overruns": self.callback_overruns,
+                "callback_overruns_waiting": self.callback_overruns_waiting,
                 "max_callback_ms": round(self.max_callback_s * 1e3, 3),
                 "last_callback_error": repr(self.last_callback_error) if self.last_callback_error else None,
                 "commands_applied": self.commands_applied, "commands_dropped": self.queue.dropped,

@@ -503,6 +503,7 @@ class EngineMonitor:
             "cpu_load": round(float(f("cpu_load")[0]), 4),
             "callback_errors": int(f("callback_errors")[0]),
             "callback_overruns": int(f("callback_overruns")[0]),
+            "callback_overruns_waiting": int(f("callback_overruns_waiting")[0]),
             "max_callback_ms": round(float(f("max_callback_s")[0]) * 1e3, 3),
             "last_callback_error": error,
             "commands_applied": self.commands_applied,

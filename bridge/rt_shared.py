@@ -63,7 +63,8 @@ STATE_STARTING, STATE_READY, STATE_STOPPED = 0, 1, 2
 STATUS = np.dtype([("state", np.int64), ("heartbeat_s", np.float64), ("blocks", np.int64),
                    ("xruns", np.int64), ("input_overflows", np.int64), ("output_underflows", np.int64),
                    ("irregular_blocks", np.int64), ("callback_errors", np.int64),
-                   ("callback_overruns", np.int64), ("max_callback_s", np.float64),
+                   ("callback_overruns", np.int64), ("callback_overruns_waiting", np.int64),
+                   ("max_callback_s", np.float64),
                    ("limited_blocks", np.int64), ("limiter_gain", np.float64),
                    ("nonfinite_samples", np.int64), ("head_batches", np.int64),
                    ("head_batches_deferred", np.int64), ("queue_dropped", np.int64),
@@ -76,7 +77,7 @@ STATUS = np.dtype([("state", np.int64), ("heartbeat_s", np.float64), ("blocks", 
                    ("error", np.uint8, (ERROR_BYTES,))], align=True)
 #: The status fields the child's callback publishes after every block (the rest: its control thread).
 PER_BLOCK_FIELDS = ("blocks", "xruns", "input_overflows", "output_underflows", "irregular_blocks",
-              "callback_errors", "callback_overruns", "limited_blocks")
+              "callback_errors", "callback_overruns", "callback_overruns_waiting", "limited_blocks")
 
 _segment_numbers = itertools.count()
 

@@ -261,3 +261,29 @@ def test_the_dispatcher_keeps_each_short_requests_handling_time(monkeypatch):
     assert d.handling_ms(since=marker)["n"] == HANDLING_HISTORY  # older than the ring: the ring
     assert Dispatcher(lambda s, p: None).handling_ms() == {"n": 0, "median_ms": None,
                                                            "p99_ms": None, "max_ms": None}
+
+
+# ---------------------------------------------------------------- why a block was late
+def test_an_overrun_says_whether_the_callback_computed_or_waited(monkeypatch):
+    """A block over its period counts as an overrun; as a *waiting* one when the callback
+    thread's own CPU time stayed under the period (it slept here: a stand-in for a core, the
+    hypervisor or the GIL it waited for), not when it computed for longer than a block."""
+    from stase.bridge.monitor import LiveMonitor
+    monitor = LiveMonitor(["A"], {"A": {"mode": "pan"}}, sample_rate=48_000, block_size=256, room=None)
+    period = 256 / 48_000
+    indata = np.zeros((256, 1), np.float32)
+    outdata = np.zeros((256, 2), np.float32)
+
+    def waits(_in, _out):
+        time.sleep(3 * period)
+
+    def computes(_in, _out):
+        start = time.thread_time()
+        while time.thread_time() - start < 2 * period:
+            pass
+    for work, overruns, waiting in ((waits, 1, 1), (computes, 2, 1)):
+        monkeypatch.setattr(monitor, "process_block", work)
+        monitor._callback(indata, outdata, 256, None, None)
+        assert (monitor.callback_overruns, monitor.callback_overruns_waiting) == (overruns, waiting)
+    status = monitor.status()
+    assert (status["callback_overruns"], status["callback_overruns_waiting"]) == (2, 1)
