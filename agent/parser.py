@@ -44,6 +44,23 @@ Holds
   an unsigned number beside a step is the step's size ("further right, maybe 20 degrees more"),
   "mirror everything except X" leaves X, and a mirror naming no track takes the one named before
   it in its sentence ("organ belongs on the right, mirror it over").
+* Round 8 (issue 16): mechanisms, not phrases.  Track names beyond the full name
+  (:mod:`stase.agent.parser_names`: a word of one track's own name or an abbreviation either
+  way, "electric" / "Elec Gtr", "vla" / "Viola", "dialogue" / "Dlg"; a two-word name said the
+  other way round; "gtr 1 and 2", "Amb L/R", "g1", a bare "II" of a numbered pair; a family's
+  plural, "both guitars", "the brass"; a section's word without its soloist; "the phone guest"
+  as one noun phrase; a multi-word name's words are never rule words, "open hat").  Pronouns: a
+  later clause's "it" is the clause subject, never the object of a preposition, a comparison or a
+  pronoun-led clause (:func:`stase.agent.parser_names.object_mention`).  Producers' idioms
+  (:mod:`stase.agent.parser_idioms`: size adjectives read by the quantity a noun names, "more
+  near", "volume too small, please big a little"; non-native word orders; negated places; mirror,
+  swap, distance and self-correction words), chat spellings and "decibels" in
+  :func:`stase.agent.parser_rules.normalise_text`.  In an edit a direction before its number is a
+  move by it ("down 10 degrees"), a distance beside a distance step is its size, "N degrees each"
+  takes the way of the clause's width step, a place and a move said for one track are the move,
+  a vague side of a swapped track is the swap's, a mirror said twice is one, "the same" copies
+  the cue before it, tracks after "leave" / "keep" leave a group's cue, and a word after a
+  copula ("is the voice of") names no missing track.
 
 Cost: linear in the text.  No pattern may rescan the text from every position (a leading
 unbounded ``[^.;!?]*``, a lazy scan that another start of the same phrase could repeat, two
@@ -73,6 +90,7 @@ import bisect
 import difflib
 import gc
 import re
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -94,6 +112,8 @@ from stase.agent.parser_rules import (  # noqa: F401 - the rule table and phrase
     PLACE_FILLER, PRECEDENCE_NAMES, REAR_DIAGONAL_DEG, RULES, STEPS, Rule, Vocabulary, blank_present_state, correct_spelling,
     normalise_text, number)
 from stase.agent.parser_rules import _SMALL_NUMBERS
+from stase.agent.parser_names import (choir_roles, numbered_list_words, object_mention, own_word_tracks, reversed_pair_track,
+                                      section_tracks)
 from stase.agent.parser_vocabulary import canonical_words, ordinal_words, part_tracks, part_words, track_number_words
 
 #: Number words ("twenty", "half"): never an instrument's name
@@ -237,7 +257,7 @@ def parse_music(text: str) -> dict[str, object]:
 # Mentions
 # ------------------------------------------------------------------------------------------------
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-_ALL_TRACKS = re.compile(r"\b(?:everything|every track|all(?: the)? tracks|all instruments|all of them|the whole mix)\b")
+_ALL_TRACKS = re.compile(r"\b(?:everything|everybody|everyone|every track|all(?: the)? tracks|all instruments|all of them|the whole mix)\b")
 _ORDER_VERBS = re.compile(r"\b(?:put|place|move|pan|push|bring|set|position|sit|seat)\b")
 
 
@@ -304,6 +324,11 @@ def _kin_tracks(alias: str, tracks: list[str], roles: dict[str, str | None],
         return []
     own = [t for t in tracks if any(w == alias or (len(w) >= 3 and alias.startswith(w) and w not in MARKER_WORDS
                                                     and not w.isdigit()) for w in track_words[t])]
+    if len(own) > 1:   # "sopranos" among "Sop" and "Solo Sop": the section, not its soloist (round 8)
+        own = section_tracks(own, track_words) or own
+    if own:
+        return own
+    own = own_word_tracks(alias, track_words, frozenset(), _OWN_WORD_SKIP)   # "altos" for a choir's "Alt"
     if own:
         return own
     said = {alias, alias[:-1]} if alias.endswith("s") and len(alias) > 3 else {alias}   # "basses", "bass"
@@ -327,6 +352,19 @@ _PREPOSITION_TAILS = frozenset({"in", "out"})
 _PLACE_AFTER = re.compile(r"\s+(?:the|a|an|my|your|our|this|that|front|there|here)\b")
 
 
+def _instrument_words(lexicon: Lexicon) -> frozenset[str]:
+    """The words the lexicon knows as instruments (its aliases' words and the prose-only ones),
+    worked out once per lexicon."""
+    known = getattr(lexicon, "_instrument_words", None)
+    if known is None:
+        known = frozenset(lexicon.alias_words | PROSE_SKIP)
+        try:
+            lexicon._instrument_words = known
+        except AttributeError:   # a lexicon with slots: asked again next time
+            pass
+    return known
+
+
 def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], lexicon: Lexicon,
                   blocked: list[tuple[int, int]] = ()) -> tuple[list[Mention], list[Mention]]:
     """Mentions of session tracks in a normalised prompt: (mentions, mentions of absent roles).
@@ -342,12 +380,13 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     distinct = set(parts[1::2])
     track_words = {t: normalise_words(t) for t in tracks}
     if not (any(len(w) >= 4 for w in distinct)   # a fuzzy alias or a close spelling needs 4 letters
-            or {tw[0] for tw in track_words.values() if tw} & distinct
+            or {w for tw in track_words.values() for w in tw} & distinct
             or lexicon.phrase_lengths(distinct)
             or (tracks and any(word in text for word in ("every", "all", "whole")))):
         return [], []   # no word of the text can name a track or an instrument: skip the passes
     words, starts, ends = _words_outside(text, sorted(blocked), parts)
     distinct = set(words)
+    instruments = _instrument_words(lexicon)
     taken = [False] * len(words)
     mentions: list[Mention] = []
     absent: list[Mention] = []
@@ -386,6 +425,20 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             continue   # "e gtr l" is the track "E Gtr L", not the pair "e gtr" (round 6): step 1 reads it
         if found and not any(taken[hit.start:hit.end]) and contiguous(hit.start, hit.end):
             add(hit.start, hit.end, found, "alias", hit.role)
+    # 0b. a two-word name said the other way round ("harmony vox" for "Vox Harm"; round 8)
+    pairs = {t: tuple(tw) for t, tw in track_words.items() if len(tw) == 2 and not any(w.isdigit() for w in tw)}
+    if pairs and len(words) > 1:
+        seconds = {tw[0][0] for tw in pairs.values()}
+        firsts_of = {tw[1][0] for tw in pairs.values()}
+        asked: dict[tuple[str, str], str | None] = {}
+        for i in range(len(words) - 1):
+            a, b = words[i], words[i + 1]
+            if taken[i] or taken[i + 1] or a[0] not in firsts_of or b[0] not in seconds or not contiguous(i, i + 2):
+                continue
+            if (a, b) not in asked:
+                asked[(a, b)] = reversed_pair_track(a, b, pairs, instruments)
+            if asked[(a, b)] is not None:
+                add(i, i + 2, [asked[(a, b)]], "name")
     # 1. full track names (longest first), skipping names that are pure markers
     named = sorted(tracks, key=lambda t: -len(track_words[t]))
     first_words = {tw[0] for tw in track_words.values() if tw}
@@ -436,7 +489,8 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     free_words = set(compress(words, map(not_, exact)))
     fuzzy = {}
     for w in free_words:
-        if len(w) >= FUZZY_MIN_LENGTH and w not in MARKER_WORDS and w not in PROSE_SKIP:
+        if len(w) >= FUZZY_MIN_LENGTH and w not in MARKER_WORDS and w not in PROSE_SKIP \
+                and not w.endswith(("ed", "ing")):   # "recorded" is a verb, not "recorder" misspelt (round 8)
             found_hits = lexicon.find([w], fuzzy=True, skip=PROSE_SKIP)
             if found_hits:
                 fuzzy[w] = found_hits
@@ -452,14 +506,33 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             if not found and lexicon.names_family(hit):
                 fam = families.get(hit.role)
                 found, how = [t for t in tracks if roles.get(t) and families.get(roles[t]) == fam], "family"
+                # a track whose own name abbreviates the word ("horns" for "Hrn") beats the family
+                own = own_word_tracks(hit.alias, track_words, instruments, _OWN_WORD_SKIP)
+                if own:
+                    found, how = own, "own word"
+            whole_family = False
+            if how != "own word" and found and lexicon.names_family(hit) \
+                    and (hit.alias.endswith("s") or hit.alias.endswith(" section")) and not any(
+                    hit.alias in track_words[t] or hit.alias[:-1] in track_words[t] for t in found):
+                # a family's plural ("both guitars", "the brass") names every track of the family,
+                # not the one role its alias belongs to (round 8: "Ac Gtr" and "Elec Gtr")
+                fam = families.get(hit.role)
+                family_tracks = [t for t in tracks if roles.get(t) and families.get(roles[t]) == fam]
+                whole_family = len(family_tracks) > len(found)
+                found = family_tracks or found
             if len(found) > 1:
                 found = lexicon.tracks_named_by(hit.alias, found)
+            if len(found) > 1 and not hit.alias.endswith("s"):
+                # one instrument said once ("the vocal") among "Vox" and "Vox_Dbl": the track
+                # whose name carries no marker (double, take, bus...; round 8)
+                plain = [t for t in found if not set(track_words[t]) & MARKER_WORDS]
+                found = plain if len(plain) == 1 else found
             if len(found) > 1:   # "the overheads" among eleven drum tracks: "OH L" and "OH R" (round 7)
                 found = part_tracks(hit.alias, found, track_words.__getitem__)
             if len(found) > 1 and " " in hit.alias:
                 holding = [t for t in found if set(hit.alias.split()) & set(track_words[t])]
                 found = holding if holding else found   # "lead vocal": the track "Lead Vox", not "Vox Dbl"
-            if not found or (len(found) > 1 and not any(hit.alias in track_words[t] for t in found)):
+            if not found or (len(found) > 1 and not whole_family and not any(hit.alias in track_words[t] for t in found)):
                 kin = _kin_tracks(hit.alias, tracks, roles, track_words)
                 if kin:
                     found, how = kin, "kin"
@@ -471,6 +544,17 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         else:
             absent.append(Mention(text[starts[i]:ends[j - 1]], starts[i], ends[j - 1], [], hit.role, "absent"))
             taken[i:j] = [True] * (j - i)
+    # 2b. a word of one track's own name, its plural or an abbreviation either way ("arp" for
+    #     "SYNTH_ARP", "electric" for "Elec Gtr", "vla" for "Viola"; round 8)
+    free = set(compress(words, map(not_, taken)))
+    if free:
+        skip_own = _OWN_WORD_SKIP | {w for w in free if w in PLACE_FILLER}
+        own_found = {w: own_word_tracks(w, track_words, instruments, skip_own) for w in free
+                     if len(w) <= 24}
+        own_found = {w: f for w, f in own_found.items() if f}
+        if own_found:
+            for i in [i for i in _where(words, own_found) if not taken[i]]:
+                add(i, i + 1, own_found[words[i]], "own word")
     # 3. the whole session ("everything 3 m away")
     if tracks and any(word in text for word in ("every", "all", "whole")):
         count = len(words)
@@ -500,11 +584,24 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         spelt = {w: difflib.get_close_matches(w, own_words, n=1, cutoff=0.8)
                  for w in set(compress(words, map(not_, taken)))
                  if len(w) >= 4 and may_be_close(w, own_lengths, 0.8)}
-        close = {w for w, c in spelt.items() if c}
+        # a close spelling keeps its first letter ("guiter"; "layer" is no "player": round 8)
+        close = {w for w, c in spelt.items() if c and c[0][0] == w[0]}
         if close:
             for i in [i for i in _where(words, close) if not taken[i]]:
                 add(i, i + 1, own[spelt[words[i]][0]], "spelling")
     mentions.sort(key=attrgetter("start"))
+    if len(mentions) > 1:
+        # "the phone guest": a track named before a word that names several tracks is one noun
+        # phrase, the first track's (round 8)
+        merged = [mentions[0]]
+        for mm in mentions[1:]:
+            head = merged[-1]
+            if len(head.tracks) == 1 and len(mm.tracks) > 1 and mm.how in ("spelling", "kin", "own word") \
+                    and head.tracks[0] not in mm.tracks and not text[head.end:mm.start].strip():
+                merged[-1] = Mention(text[head.start:mm.end], head.start, mm.end, head.tracks, head.role, head.how)
+                continue
+            merged.append(mm)
+        mentions = merged
     return mentions, absent
 
 
@@ -533,13 +630,15 @@ def _clause_breaks(text: str) -> re.Pattern | None:
 
 
 def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
-                      guarded: list[tuple[int, int]] = (), edit: bool = False) -> list[tuple[int, int, dict]]:
+                      guarded: list[tuple[int, int]] = (), edit: bool = False,
+                      names: list[tuple[int, int]] = ()) -> list[tuple[int, int, dict]]:
     """The spatial expressions in a normalised text: ``(start, end, fields)``, in text order.
 
     Rules run in the order of :data:`RULES`; where two matches overlap the earlier rule keeps the
     words.  A ``guarded`` rule (one-letter side words) reads nothing inside the ``guarded`` spans
     (the session's own track names: "L" in "Gtr L"); an ``edit_only`` rule runs only when ``edit``
-    (a request against a current plan).  Each fields dict carries its rule's
+    (a request against a current plan).  No match begins inside one of the ``names`` spans
+    (a session track's name of several words, "open hat": round 8).  Each fields dict carries its rule's
     ``precedence`` (a value function may have lowered it) and ``rule`` name.
 
     A rule's fields depend only on the words it matched (:class:`Rule`), so each distinct
@@ -555,6 +654,11 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
         for a, b in guarded:
             shielded[a:b] = b"\x01" * (b - a)
     found: list[tuple[int, int, dict]] = []
+    inside_name = None
+    if names:
+        inside_name = bytearray(len(text) + 1)
+        for a, b in names:
+            inside_name[a:b] = b"\x01" * (b - a)
     for number, rule in enumerate(rules):
         # a rule's own matches never overlap, so only earlier rules' spans can block one, and
         # only a later rule needs this rule's spans marked
@@ -571,7 +675,7 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
                 fields["rule"] = name
             return fields
 
-        if not (keys or check or mark or shield):   # the usual case: one rule finds everything
+        if not (keys or check or mark or shield or inside_name):   # the usual case: one rule finds everything
             for m in rule.regex.finditer(text):
                 s, e = m.span()
                 if e > s:
@@ -580,7 +684,13 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
                     if fields:
                         found.append((s, e, fields))
             continue
-        for m in (rule.regex.finditer(text) if shield is None else _search_around(rule.regex, text, shield)):
+        if shield is not None:
+            matches = _search_around(rule.regex, text, shield, inside_name)
+        elif inside_name is not None:
+            matches = _matches_outside(rule.regex, text, inside_name)
+        else:
+            matches = rule.regex.finditer(text)
+        for m in matches:
             s, e = m.span()
             for key in keys:
                 if m.group(key):
@@ -598,16 +708,31 @@ def _scan_expressions(text: str, vocabulary: Vocabulary | None = None,
     return found
 
 
-def _search_around(regex: re.Pattern, text: str, shield: bytearray):
-    """``regex.finditer(text)`` less the matches touching a shielded span; after such a match
-    the search resumes one character on, so "30 left" is still found after the "l" of "oh l"."""
+def _matches_outside(regex: re.Pattern, text: str, starts: bytearray):
+    """``regex.finditer(text)`` less the matches beginning inside a ``starts`` span; after such a
+    match the search resumes one character on (C-speed ``finditer`` between such matches)."""
+    pos = 0
+    while True:
+        for m in regex.finditer(text, pos):
+            if starts[m.start()]:
+                pos = m.start() + 1
+                break
+            yield m
+        else:
+            return
+
+
+def _search_around(regex: re.Pattern, text: str, shield: bytearray | None, starts: bytearray | None = None):
+    """``regex.finditer(text)`` less the matches touching a shielded span (and those beginning
+    inside a ``starts`` span); after such a match the search resumes one character on, so "30
+    left" is still found after the "l" of "oh l"."""
     pos = 0
     while True:
         m = regex.search(text, pos)
         if m is None:
             return
         s, e = m.span()
-        if any(shield[s:e]):
+        if (shield is not None and any(shield[s:e])) or (starts is not None and starts[s]):
             pos = s + 1
             continue
         yield m
@@ -732,6 +857,14 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             cue.anchor = (f["anchor"], f["anchor_track"])
         if "fallback" in f:
             cue.fallback.update(f["fallback"])
+    if "width_deg" in relative and any(f.get("unsigned_width") for f in live):
+        # "in towards the middle, 10 degrees each": the number's way is the width step's (round 8)
+        way = next((f["step"][1] for f in fields if f.get("step") and f["step"][0] == "width_deg"), 1.0)
+        relative["width_deg"] = abs(relative["width_deg"]) * way
+    if best.get("width_deg") == NUMBER and "width_deg" in cue.edit_relative:
+        # "spread the keys and pad out 10 more degrees": the number is the change, not a fan
+        cue.edit_relative.pop("width_deg")
+        cue.spread_deg = None
     if gain_sign is not None and "gain_db" in relative and any(f.get("unsigned_gain") for f in live):
         # an unsigned dB number takes the sign of the clause's level verb ("cut the hats 3 dB")
         relative["gain_db"] = abs(relative["gain_db"]) * gain_sign
@@ -750,6 +883,13 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         if lost is not None:
             cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * lost["step"][1]
             cue.edit_relative["azimuth_deg"] = cue.values["azimuth_deg"]
+    if "distance_m" in values and cue.precedence.get("distance_m") == PRECEDENCE_NAMES[NUMBER] \
+            and origin.get("distance_m", {}).get("rule") in ("distance", "at_distance") and "distance_m" not in relative:
+        # "bring her in closer, maybe half a metre", "pushed back a little. half a metre maybe": a
+        # distance beside a step of distance is the step's size in an edit (round 8), the place in a plan
+        lost = next((f for f in fields if f.get("step") and f["step"][0] == "distance_m" and not f.get("complaint")), None)
+        if lost is not None:
+            cue.edit_relative["distance_m"] = values["distance_m"] * lost["step"][1]
     for key in ("azimuth_deg", "elevation_deg"):
         # a vague place said beside a step of the same quantity ("drop it down a little, below
         # ear height") is the step's direction in an edit, and the place only in a new plan
@@ -759,7 +899,17 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             cue.precedence.pop(key)
     for key, f in origin.items():
         # in an edit a hedged place ("a bit to the left", "raised a bit") is a step of its own size
-        if "edit_step" in f and f["edit_step"][0] == key:
+        if key in f.get("edit_by", ()):   # a direction before its number: a move by it in an edit (round 8)
+            cue.edit_relative[key] = f["edit_by"][key]
+        elif "edit_step" not in f and f["precedence"] == HEDGED and f.get("side") is not None and any(
+                g is not f and g.get("edit_step", ("",))[0] == key for g in live):
+            # "the guitar needs to go to the right ... move it right": the place and the move say
+            # one thing; in an edit it is the move (round 8)
+            g = next(g for g in live if g is not f and g.get("edit_step", ("",))[0] == key)
+            quantity, sign, own = g["edit_step"]
+            if sign * values[key] > 0:
+                cue.edit_relative[quantity] = sign * STEPS[quantity][own or size or "plain"][1]
+        elif "edit_step" in f and f["edit_step"][0] == key:
             quantity, sign, own = f["edit_step"]
             cue.edit_relative[quantity] = sign * STEPS[quantity][own or size or "plain"][1]
     for key in list(complained):
@@ -770,6 +920,14 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             if abs(relative[key]) < 1e-9:
                 del relative[key]
             cue.complaint = tuple(q for q in cue.complaint if q != key)
+    if "width_deg" in complained and "azimuth_deg" not in complained and (
+            "azimuth_deg" in relative or "azimuth_deg" in values or "azimuth_deg" in cue.edit_relative):
+        # "the arp is too wide on the left, move it 15 degrees right": the complaint is the
+        # reason for the move said beside it, not a width change of its own (round 8)
+        relative["width_deg"] -= complained.pop("width_deg")
+        if abs(relative["width_deg"]) < 1e-9:
+            del relative["width_deg"]
+        cue.complaint = tuple(q for q in cue.complaint if q != "width_deg")
     if composite:
         side = sides[0]
         lateral = abs(side["values"]["azimuth_deg"])
@@ -875,6 +1033,8 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     lexicon = lexicon or get_lexicon()
     if roles is None:
         roles = {t: lexicon.role_of(t) for t in tracks}
+    # a choir session's "Alt" and "Bass" are its voice parts (round 8)
+    roles = choir_roles(roles, {t: normalise_words(t) for t in tracks})
     # misspelt side and unit words are read as the words meant ("rihgt"), never a track's own word
     text = correct_spelling(normalise_text(prompt), lexicon.alias_words,
                             {w for t in tracks for w in normalise_words(t)})
@@ -885,12 +1045,15 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     # "the 2nd violin" is the track "Vln 2" (or "Vln II")
     text = ordinal_words(text, tracks, normalise_words,
                          lambda w: lexicon.phrases.get((w,)) or lexicon.phrases.get((w[:-1],)), roles)
+    # "gtr 1 and 2" is "gtr 1 and gtr 2" where both are session tracks (round 8)
+    text = numbered_list_words(text, [normalise_words(t) for t in tracks])
     # size and direction words (and, in an edit, bare comparatives and negations) as the rules' words
     text = canonical_words(text, edit, frozenset(w for t in tracks for w in normalise_words(t)))
     result = ParseResult(prompt=prompt, music=parse_music(text))
     if edit:   # where a track is now ("it drifted right") is no cue of an edit: its words are blanked
         text = blank_present_state(text)
-    exprs = _scan_expressions(text, guarded=_track_name_spans(text, tracks), edit=edit)
+    exprs = _scan_expressions(text, guarded=_track_name_spans(text, tracks), edit=edit,
+                              names=_track_name_spans(text, tracks, every=True))
     mentions, absent = find_mentions(text, tracks, roles, lexicon, blocked=[(s, e) for s, e, _ in exprs])
     result.mentions = mentions
     result.impossible = [(text[s:e].strip(), f["impossible"]) for s, e, f in exprs if "impossible" in f]
@@ -904,7 +1067,44 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     if edit:
         _complaints_give_way(result)
         _mirrored_sides_give_way(result)
+        _swapped_sides_give_way(result)
+        _left_alone(text, mentions, result)
     return result
+
+
+def _left_alone(text: str, mentions: list[Mention], result: ParseResult) -> None:
+    """In an edit, tracks named after "leave" / "keep" / "not" ("widen the strings a bit, leave the
+    basses") are taken out of the cues given to a group; a cue of their own stays (round 8)."""
+    if not any(w in text for w in ("leav", "keep", "not", "n't", "except")):
+        return
+    left = {t for mm in mentions if _LEAVE.search(text, max(0, mm.start - 30), mm.start) for t in mm.tracks}
+    if not left:
+        return
+    kept = []
+    for cue in result.cues:
+        if set(cue.tracks) & left and (not set(cue.tracks) <= left or " ... " in cue.text):
+            # (a cue a list lent them, "not the sax, the keys louder", is no cue of their own)
+            cue.tracks = [t for t in cue.tracks if t not in left]
+        if cue.tracks:
+            kept.append(cue)
+    result.cues = kept
+
+
+def _swapped_sides_give_way(result: ParseResult) -> None:
+    """In an edit, a vague side said for a track of a swap ("Sopran and Alt must be changed, the
+    conductor wants the Alt on the left") is where the swap takes it, not a place of its own
+    (round 8, as :func:`_mirrored_sides_give_way` for mirrors); a number still counts."""
+    swapped = {t for a, b, _ in result.swaps for t in (a, b)}
+    if not swapped:
+        return
+    for cue in result.cues:
+        if set(cue.tracks) <= swapped and "azimuth_deg" in cue.values \
+                and cue.precedence.get("azimuth_deg") != PRECEDENCE_NAMES[NUMBER]:
+            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
+            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
+            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
+    result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative or c.spread_deg is not None
+                   or c.anchor]
 
 
 def _mirrored_sides_give_way(result: ParseResult) -> None:
@@ -926,7 +1126,7 @@ def _mirrored_sides_give_way(result: ParseResult) -> None:
 
 
 _SAME_QUANTITY = {"distance_scale": ("distance_scale", "distance_m"), "distance_m": ("distance_scale", "distance_m"),
-                  "width_deg": ("width_deg",), "azimuth_deg": ("azimuth_deg", "width_deg"),
+                  "width_deg": ("width_deg", "azimuth_deg"), "azimuth_deg": ("azimuth_deg", "width_deg"),
                   "elevation_deg": ("elevation_deg",), "gain_db": ("gain_db",)}
 
 
@@ -937,11 +1137,18 @@ def _complaints_give_way(result: ParseResult) -> None:
     :func:`_combine` does the same)."""
     if not any(c.complaint for c in result.cues):
         return
+    # per track, how many cues say each quantity (one pass: a request of ten thousand complaints
+    # stays linear, round 8); a cue's own keys are taken off again for its own question
+    counts: dict[str, Counter] = {}
+    for d in result.cues:
+        keys = set((*d.relative, *d.edit_relative, *d.values))
+        for t in set(d.tracks):
+            counts.setdefault(t, Counter()).update(keys)
     kept = []
     for cue in result.cues:
         if cue.complaint:
-            others = [d for d in result.cues if d is not cue and set(d.tracks) & set(cue.tracks)]
-            said = {k for d in others for k in (*d.relative, *d.edit_relative, *d.values)}
+            own = set((*cue.relative, *cue.edit_relative, *cue.values))
+            said = {k for t in set(cue.tracks) for k, n in counts.get(t, {}).items() if n > (k in own)}
             dropped = [q for q in cue.complaint if said & set(_SAME_QUANTITY.get(q, (q,)))]
             if "reason" in cue.complaint and said:   # "buried, bring her closer": the reason for that change
                 dropped = list(cue.complaint)
@@ -955,16 +1162,24 @@ def _complaints_give_way(result: ParseResult) -> None:
 
 
 _GUARDED_WORDS = frozenset({"l", "r", "c", "left", "right"})
+#: Words that never name a track through a word of its name (:func:`stase.agent.parser_names.own_word_tracks`):
+#: markers ("main", "l", "bus"), side, unit and number words (round 8).
+_OWN_WORD_SKIP = (MARKER_WORDS - NAMEABLE_MARKERS - {"dbl", "double", "bus", "grp", "comp", "amp", "print", "alt"}) \
+    | _NUMBER_WORDS | frozenset(
+    "deg degs degree degrees db m cm ft feet metres meters way bit lot up down back more less".split())
 
 
-def _track_name_spans(text: str, tracks: list[str]) -> list[tuple[int, int]]:
+def _track_name_spans(text: str, tracks: list[str], every: bool = False) -> list[tuple[int, int]]:
     """Where the session's track names holding a side letter or a number occur in ``text``
     ("gtr l", "05_gtr_l", "tom 2"): rules reading one-letter sides or bare numbers keep out.
+    With ``every``, where any name of two or more words occurs ("open hat", "back vox"): no
+    rule's match may begin inside one (round 8: "open hat 20 degrees right" is no width change).
     One C-speed search per such name, and only where its first word occurs."""
     spans = []
     for track in tracks:
         words = normalise_words(track)
-        if len(words) < 2 or not any(w in _GUARDED_WORDS or w.isdigit() for w in words) or words[0] not in text:
+        if len(words) < 2 or not (every or any(w in _GUARDED_WORDS or w.isdigit() for w in words)) \
+                or words[0] not in text:
             continue
         pattern = _name_pattern(tuple(words))
         spans.extend(m.span() for m in pattern.finditer(text))
@@ -1082,25 +1297,42 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
     # (the nearest clause with a mention on each side)
     named = [c for c in active if c["mentions"]]
     named_at = [c["index"] for c in named]
+    borrowed: set[int] = set()   # expressions lent by a later clause ("..., shift it right")
     for c in active:
         if c["exprs"] and not c["mentions"] and not c["absent"]:
             kinds = kinds_of(c)
             k = bisect.bisect_left(named_at, c["index"])
-            prev = named[k - 1] if k > 0 else None
+            j = k - 1
+            while j > 0 and (all(object_mention(text, mm.start) for mm in named[j]["mentions"])
+                             or _PRONOUN_SUBJECT.match(text, named[j]["start"])):
+                j -= 1   # "the piano is clashing | with the bass, | move it left": the subject's clause (round 8)
+            prev = named[j] if k > 0 else None
             nxt = named[k] if k < len(named) else None
             prev_free = prev is not None and not (kinds & kinds_of(prev))
             nxt_free = nxt is not None and not (kinds & kinds_of(nxt))
             target = prev if prev_free or (prev is not None and not nxt_free) else nxt
             if target is not None:
+                if target is prev:
+                    borrowed.update(map(id, c["exprs"]))
                 target["exprs"] = sorted(target["exprs"] + c["exprs"], key=lambda f: f[0])
                 c["exprs"] = []
     # a bare list shares the next item's cue: "the guitar and the keys on the left"
     for c in reversed(named):
         nxt = clauses.get(c["index"] + 1)
         if nxt is not None and not c["exprs"] and nxt["join"] in _LIST_JOINS and nxt["exprs"] \
-                and not nxt.get("shared_from") and not any(set(m.tracks) & swapped for m in c["mentions"]):
+                and not nxt.get("shared_from") and not any(set(m.tracks) & swapped for m in c["mentions"]) \
+                and not {t for m in c["mentions"] for t in m.tracks} <= {t for m in nxt["mentions"] for t in m.tracks}:
+            # (a track the next clause names again takes its cue once: "vln ii is ..., bring vln ii closer")
             c["exprs"] = list(nxt["exprs"])
             c["shared"] = True
+    # "tenor 5 degrees higher, the bass also the same": a clause naming tracks and saying "the same"
+    # takes the cue of the clause before it (round 8)
+    if "same" in text or "too" in text or "also" in text or "as well" in text or "likewise" in text:
+        for k, c in enumerate(named):
+            if k and not c["exprs"] and _SAME_AGAIN.search(text, c["start"], c["end"]):
+                before = next((b for b in reversed(named[:k]) if b["exprs"]), None)
+                if before is not None:
+                    c["exprs"] = list(before["exprs"])
 
     # a cue's numbers depend on its expression's fields alone, and equal expressions share their
     # fields (_scan_expressions): work them out once per distinct fields, across all clauses
@@ -1112,6 +1344,11 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
                 and _ORDER_VERBS.search(text[c["start"]:c["end"]]) \
                 and any(f.get("values") or f.get("relative") for _, _, f in c["exprs"]):
             result.orphans.append(text[c["start"]:c["end"]].strip())
+        if c["absent"] and c["mentions"]:
+            # "narrator is the voice of god": a word said of a named track after a copula
+            # describes it, and names no missing instrument (round 8)
+            c["absent"] = [am for am in c["absent"] if not any(
+                mm.end <= am.start and _COPULA.search(text, mm.end, am.start) for mm in c["mentions"])]
         result.unknown.extend(c["absent"])
         if not c["mentions"]:
             continue
@@ -1125,6 +1362,11 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
         target_starts = [mm.start for mm in targets]
         befores = map(bisect.bisect_right, repeat(target_starts), [ex[0] for ex in c["exprs"]])
         owners = list(map(max, map(sub, befores, repeat(1)), repeat(0)))   # max(before - 1, 0), in C
+        if borrowed:
+            # a later clause's pronoun ("guitar's stacking on top of the rhodes, shift it right")
+            # is the clause's subject, never the object of a preposition or comparison (round 8)
+            subject = next((i for i, mm in enumerate(targets) if not object_mention(text, mm.start)), 0)
+            owners = [subject if id(ex) in borrowed else o for o, ex in zip(owners, c["exprs"])]
         if all(map(lt, owners, owners[1:])):   # no mention holds two expressions: one cue each
             append = result.cues.append
             for i, (s, e, f) in zip(owners, c["exprs"]):
@@ -1153,6 +1395,16 @@ def _cues_of_clauses(text: str, exprs: list[tuple[int, int, dict]], mentions: li
                 result.cues.append(_attach(cue, [targets[i]], text, shared=False))
 
 
+#: A copula between a track and a word said of it ("is the voice of", "sounds like a")
+_COPULA = re.compile(r"\b(?:is|are|was|were|'s|sounds?\s+like|feels?\s+like|as)\b")
+#: "leave the basses", "keep the pad where it is": tracks a request names only to leave them
+_LEAVE = re.compile(r"\b(?:leave|leaving|keep|keeping|don't\s+(?:touch|move)|do\s+not\s+(?:touch|move)|not|except)"
+                    r"\s+(?:the\s+|my\s+|our\s+)?$")
+#: A clause whose subject is a pronoun ("it doesn't match the production dlg"): the tracks it
+#: names are objects, and a later pronoun means the track before it
+_PRONOUN_SUBJECT = re.compile(r"\s*+(?:and\s+|but\s+|so\s+)?(?:it|it's|its|they|they're|she|he|this|that)\b(?!\s+(?:is|are)\s+the\b)")
+#: Words of a clause that repeats the change said before it for other tracks
+_SAME_AGAIN = re.compile(r"\b(?:the\s+same|same\s+(?:thing|for|here|please|pls)|also|too|as\s+well|likewise|ditto)\b")
 #: Joins that continue a list of tracks ("widen the keys and the bass", "the kick, snare and hats")
 _LIST_JOINS = frozenset({"and", ",", "&", "plus", "+"})
 #: Words that may stand before a list item's name ("and both the pad")
@@ -1341,7 +1593,8 @@ def _find_crossed_places(text: str, mentions: list[Mention], result: ParseResult
 
 
 #: "mirror everything except the vox": the tracks named after it are left out (round 7)
-_EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|but\s+not|apart\s+from|other\s+than|besides|bar|save\s+for|not)\b")
+_EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|but\s+not|apart\s+from|other\s+than|besides|bar|save\s+for|not"
+                     r"|(?:but\s+)?(?:keep(?:ing)?|leav(?:e|ing)|hold(?:ing)?)|without|excluding)\b")   # round 8: "but keep the pad"
 #: a mirror of the whole mix ("mirror the mix", "flip everything")
 _WHOLE_MIX = re.compile(r"\b(?:everything|every\s+track|all|mix|whole|entire|panning|stage|scene|session|band)\b")
 
@@ -1368,6 +1621,25 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
                     continue   # "flip the keys to the right side, mirror image": one mirror
             result.mirrors.append((inside, said.strip()))
             spans.append(m.span())
+    _other_sides(text, mentions, starts, spans, result)
+    if len(result.mirrors) > 1:
+        # a track mirrored in two phrases of one request ("the brass is seated on the opposite
+        # side ..., so the whole brass section needs mirrored") is mirrored once (round 8)
+        if any(not tracks for tracks, _ in result.mirrors):
+            result.mirrors = [next(m for m in result.mirrors if not m[0])]
+        else:
+            done: set[str] = set()
+            kept = []
+            for tracks, said in result.mirrors:
+                rest = [t for t in tracks if t not in done]
+                done.update(rest)
+                if rest:
+                    kept.append((rest, said))
+            result.mirrors = kept
+
+
+def _other_sides(text: str, mentions: list[Mention], starts: list[int], spans: list, result: ParseResult) -> None:
+    """Mirrors said as "to / on the other (opposite) side" (part of :func:`_find_mirrors`)."""
     if "side" in text and ("other" in text or "opposite" in text):
         stops = [p.start() for p in _CLAUSE_PUNCTUATION.finditer(text)]
         span_starts = [a for a, _ in spans]
@@ -1380,5 +1652,6 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
             lo = max(stops[k - 1] + 1 if k > 0 else 0, previous)
             previous = m.end()
             inside = [t for mm in _mentions_in(mentions, starts, lo, m.start()) for t in mm.tracks]
-            if inside:
+            if inside and not any(set(inside) == set(t) for t, _ in result.mirrors):
+                # (the same tracks mirrored in two phrases are mirrored once: round 8)
                 result.mirrors.append((inside, text[lo:m.end()].strip()))

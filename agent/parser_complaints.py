@@ -21,7 +21,9 @@ Holds
 * :func:`lowered`: the text as the patterns read it (lower case, one space between words).
 
 A number with a unit in the complaint's clause is the target, not a complaint (:func:`complaint`;
-the parser gets the same result from its precedence: a number beats a hedge).
+the parser gets the same result from its precedence: a number beats a hedge).  A clause's start
+is looked for at most :data:`_CLAUSE_LOOKBACK` characters back, so a text of ten thousand states
+stays linear (round 8, which also added "too much in the middle" as too narrow).
 """
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ COMPLAINTS: tuple[OpenIntent, ...] = (
                              r"\btoo (?:bunched|clustered|cramped|crowded)\b"),
                "the named tracks are too close to each other: move them apart"),
     OpenIntent("wider", (r"\btoo (?:close|near) to (?:the )?(?:middle|centre|center)\b",
+                         r"\btoo much (?:in|at|on|towards?) (?:the )?(?:middle|centre|center)\b",
                          r"\btoo (?:centred|centered|narrow|mono|central)\b",
                          r"\bless (?:narrow|mono|centred|centered)\b",
                          r"\b(?:bunched|piled|squashed|squeezed|crammed|stuck|huddled|clumped|crowded)(?: up)? "
@@ -134,9 +137,16 @@ def wish_before(text: str, at: int) -> bool:
     return _WISH_BEFORE.search(text, _clause_start(text, at), at) is not None
 
 
+#: How far back a clause's start is looked for (characters): a wish stands at most four words
+#: before its state, so a longer clause changes no answer, and a text of ten thousand states
+#: stays linear (round 8)
+_CLAUSE_LOOKBACK = 400
+
+
 def _clause_start(said: str, at: int) -> int:
-    starts = [b.end() for b in _CLAUSE_BREAK.finditer(said, 0, at)]
-    return starts[-1] if starts else 0
+    lo = max(0, at - _CLAUSE_LOOKBACK)
+    starts = [b.end() for b in _CLAUSE_BREAK.finditer(said, lo, at)]
+    return starts[-1] if starts else lo
 
 
 #: The step each complaint asks of the parser: ``intent -> (quantity, sign)``; a complaint of the

@@ -63,6 +63,12 @@ Holds
   :data:`PRESENT_STATE` also blanks questions ("why is the vox off to the left??"), a comparison
   after the change (", like it's coming from above"), "way up in the rafters", "off centre",
   "drifting"; more verbs are filler ("snap it to the middle").
+* Round 8: :data:`CHAT_SPELLINGS` ("theyre", "dont") and "decibels" in :func:`normalise_text`;
+  more present states blanked in an edit (:data:`PRESENT_STATE`: "is shifted left", "it's quite
+  left", "is way over to the left", "is louder than the keys", "is hugging the centre channel",
+  "floats above the screen", "is 6 m out"), a direction before its number as a move in an edit
+  (``edit_by`` of "right 40 degrees", "down 10 degrees"), the rule ``each_degrees`` ("10 degrees
+  each", the way of the clause's width step) and chat filler words.
 
 Conventions (:mod:`stase.core.conventions`): azimuth in degrees, 0 = front, positive = left;
 pan = -lateral / 90 (so "70 % right" is -63 deg).  Every value keeps the words it came from:
@@ -189,6 +195,9 @@ PLACE_FILLER = frozenset("""
     reverb sound vibe crowd audience listener position spot place side way one ones thing things stuff
     slightly somewhat degrees degree deg metres meters metre meter feet foot
     back again reason some
+    home lol lmao tbh ngl fr imo pls rn yeet bruh dude man bro yo
+    distance width volume level height elevation image stereo depth pans panning completely totally fully
+    exactly toward towards line take version cut scene show stream livestream mix temp
 """.split())
 
 #: Words of a level change (issue 16, round 3).  A level verb alone is a gain step ("boost the
@@ -231,7 +240,7 @@ TOO_HEIGHT_SIGN = {"high": -1.0, "low": 1.0}
 #: touch lower"; "it drifted right, recentre it"; "the toms are the wrong way round, swap em".
 PRESENT_STATE = re.compile(
     r"\b(?:feels?|sounds?|seems?|looks?)\s+like\s+(?:it's|it\s+is|its|they're|they\s+are|theyre|it\s+was|they\s+were|"
-    r"he's|she's)\s+(?!(?:[a-z']+\s+){0,2}?(?:too|miles)\b)[^,.;!?]*"
+    r"he's|she's)\s+(?!(?:[a-z']+\s+){0,2}?(?:too|miles)\b)(?:[^,.;!?\s-]++|\s++(?!-\s)|-)*+"
     r"|\b(?:drifted|drifting|drifts|slid|sliding|wandered|wandering|crept|creeping|strayed|leaning|leans|ended\s+up|went|has\s+gone|have\s+gone)\s+"
     r"(?:(?:over|off|a\s+bit|way|too\s+far)\s+)?(?:to(?:wards)?\s+(?:the\s+)?)?(?:left|right)\b"
     r"|\bback\s+to\s+front\b|\bthe\s+wrong\s+way\s+a?round\b"
@@ -242,10 +251,25 @@ PRESENT_STATE = re.compile(
     r"|\b(?:why's|why're)\s[^.;!?]*+[.;!?]*"
     r"|(?<=,)\s*like\s+(?:it's|its|it\s+is|they're|theyre|they\s+are)\s+(?:coming|sitting|floating|hovering|playing|up|down|way|in|on|at|over|right)\b[^,.;!?]*"
     r"|\b(?:is|are|it's|its|they're|theyre)\s+(?:(?:way|right|all\s+the\s+way|stuck|sitting|floating)\s+)*(?:up\s+)?in\s+the\s+(?:rafters|ceiling|clouds|sky|roof)\b"
-    r"|\b(?:is|are|it's|its|they're)\s+(?:a\s+(?:hair|touch|tad|bit|little|smidge)\s+|slightly\s+|just\s+)?off[- ]cent(?:re|er)\b")
+    r"|\b(?:is|are|it's|its|they're)\s+(?:a\s+(?:hair|touch|tad|bit|little|smidge)\s+|slightly\s+|just\s+)?off[- ]cent(?:re|er)\b"
+    # round 8: where it sits now ("the loop is way off to the left, bring it to the middle") and a
+    # comparison with another track ("the dbl is louder than the main vox, bring it down")
+    r"|\b(?:is|are|it's|they're|sits|sit|sitting)\s+(?:(?:way|really|kinda|so|a\s+bit|all\s+the\s+way)\s+)?(?:off|over)\s+"
+    r"(?:to\s+(?:the\s+)?|on\s+the\s+)?(?:left|right)\b(?!\s+(?:enough|more)\b)"
+    r"|\b(?:is|are|it's|they're|sounds?|feels?|seems?|gets?)\s+(?:(?:way|much|a\s+lot|a\s+bit|kinda|so|slightly|even)\s+)?"
+    r"(?:louder|quieter|softer|higher|lower|wider|narrower|closer|further|farther)\s+than\b[^,.;!?]*+"
+    r"|\b(?:is|are|it's|they're|was|were|got|gets|been)\s+(?:(?:shifted|moved|panned|pushed|pulled|drifted|sitting|placed|very|so|really|"
+    r"too\s+much|kinda|a\s+bit|way|all\s+the\s+way|quite|pretty|fairly|rather|mostly|slightly|a\s+little)\s+){1,3}(?:out|over|off)?\s*(?:to\s+|on\s+|at\s+)?(?:the\s+)?"
+    r"(?:left|right|wide|out)\b(?!\s+(?:enough|more)\b)"
+    r"|\b(?:is|are|it's|they're)\s+(?:hugging|crowding|stuck\s+in|living\s+in|sitting\s+in|parked\s+in)\s+(?:the\s+)?"
+    r"(?:middle|centre|center)(?:\s+(?:channel|speaker))?\b"
+    r"|\b(?:floats?|floating|hovers?|hovering|sits?|sitting)\s+(?:way\s+|high\s+|right\s+)?(?:above|over|up\s+in)\s+(?:the\s+)?"
+    r"(?:screen|picture|stage|band|mix|rest|everything|others)\b"
+    r"|\b(?:is|are|sits?|sitting)\s+(?:about\s+|like\s+|around\s+)?\d+(?:\.\d+)?\s*(?:m|metres?|meters?|feet|ft)\s+(?:out|away|back|off)\b")
 #: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
 PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
-                       "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off")
+                       "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
+                       "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked")
 
 
 def blank_present_state(text: str) -> str:
@@ -441,7 +465,23 @@ def normalise_text(prompt: str) -> str:
         t = _MINUS.sub("-", t)
     if "ish" in t or " so" in t or "odd" in t:
         t = NUMBER_HEDGES.sub("", t)
+    if "decibel" in t or "dbs" in t:   # "2 decibels", "3dbs": the unit the rules read (round 8)
+        t = _DECIBELS.sub(" db", t)
+    if any(w in t for w in _CHAT_TRIGGERS):   # "theyre", "adlibs r too quiet": chat spellings (round 8)
+        t = _CHAT_SPELLINGS.sub(lambda m: CHAT_SPELLINGS[m.group(0)], t)
     return t
+
+
+#: Chat spellings of words the rules and the clause reader know (round 8): each is read as the
+#: word meant before anything else (a dropped apostrophe, a letter for a word).
+CHAT_SPELLINGS = {"theyre": "they are", "thats": "that is", "dont": "don't", "cant": "can't", "wont": "won't",
+                  "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "shouldnt": "shouldn't",
+                  "its too": "it is too", "its way": "it is way", "its so": "it is so", "u": "you", "ur": "your",
+                  "pls": "please", "plz": "please", "thx": "thanks"}
+_CHAT_SPELLINGS = re.compile(r"\b(?:its\s(?:too|way|so)|" + "|".join(sorted((w for w in CHAT_SPELLINGS if " " not in w),
+                                                                       key=len, reverse=True)) + r")\b")
+_CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx")
+_DECIBELS = re.compile(r"(?<=\d)\s*+(?:decibels?|dbs)\b")
 
 
 
@@ -608,7 +648,13 @@ def _degrees_side(m):
 
 
 def _side_degrees(m):
-    return {"values": {"azimuth_deg": abs(number(m.group(2))) * _side_sign(m.group(1))}}
+    """"right 40 degrees": that place in a new plan; in an edit, where the direction comes before
+    its number, a move by that much ("move it right 40 degrees"; "right at 40 degrees" stays a
+    place; round 8)."""
+    v = abs(number(m.group(2))) * _side_sign(m.group(1))
+    if re.search(r"\bat\b", m.group(0)):
+        return {"values": {"azimuth_deg": v}}
+    return {"values": {"azimuth_deg": v}, "edit_by": {"azimuth_deg": v}}
 
 
 def _clock(m):
@@ -886,10 +932,13 @@ def _relative_elevation_degrees(m):
 
 
 def _up_down_degrees(m):
+    """"up 20 degrees": that height in a new plan, a move by that much in an edit (round 8:
+    "trk 8 down 10 degrees" lowers it from where it is)."""
     v = abs(number(m.group(2)))
     if v > 90.0:
         return {"impossible": IMPOSSIBLE["elevation"]}
-    return {"values": {"elevation_deg": -v if m.group(1) == "down" else v}}
+    v = -v if m.group(1) == "down" else v
+    return {"values": {"elevation_deg": v}, "edit_by": {"elevation_deg": v}}
 
 
 def _high_low(m):
@@ -1021,6 +1070,13 @@ def _raise_degrees(m):
     v = abs(number(m.group(2)))
     down = re.match(r"lower|drop", m.group(0)) is not None
     return {"relative": {"elevation_deg": -v if down else v}}
+
+
+def _each_degrees(m):
+    """"10 degrees each", "5 degrees a side": a width change of that many degrees per source;
+    its way (wider or narrower) is the clause's width step's ("pull them in towards the middle,
+    10 degrees each"), else wider (round 8)."""
+    return {"relative": {"width_deg": abs(number(m.group(1)))}, "unsigned_width": True}
 
 
 def _step_word(m):
@@ -1275,6 +1331,8 @@ RULES: tuple[Rule, ...] = (
     Rule("raise_degrees", "elevation_deg", NUMBER, rf"\b(?:raise[ds]?|lift(?:ed|s)?|lower(?:ed|s)?|drop(?:ped|s)?)\b"
          rf"(?:(?!\b(?:raise|lift|lower|drop))[^,.;])*?(?P<key>\b(?:by\s+)?({NUM})\s*{DEG})(?!\s+(?:to\s+(?:the\s+)?)?(?:left|right|l|r)\b)",
          needs=("raise lift lower drop", "deg"), value=_raise_degrees),
+    Rule("each_degrees", "width_deg", NUMBER, rf"\b(?:by\s+)?({NUM})\s*{DEG}\s+(?:each(?:\s+side)?|apiece|per\s+side|a\s+side|either\s+side|on\s+(?:each|either|both)\s+sides?)\b",
+         needs=("deg", "each apiece side"), value=_each_degrees),
     Rule("plain_degrees", "azimuth_deg", NUMBER, rf"\b(?:at\s+|to\s+)?({NUM})\s*{DEG}",
          needs=("deg",), value=_plain_degrees),
     Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",

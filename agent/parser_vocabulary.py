@@ -17,7 +17,12 @@ Holds
   a height step in an edit ("shift the strings up", "nudge the pad down a ton"), while "bring /
   push / turn ... up" stay the fader's (louder).
 * :func:`canonical_words`: the text with every rewrite applied (lengths change; every later
-  offset is into the rewritten text, which is what cues' provenance quotes).
+  offset is into the rewritten text, which is what cues' provenance quotes); the idioms of
+  :mod:`stase.agent.parser_idioms` run first (round 8).  Round 8 also added chat sizes ("a lil",
+  "hella"), a size said again in a clause of its own ("further right? like way further"), a
+  comparison with where it is now ("higher than ear level"), "climb", "way back" as a large step
+  and a direction with its number said apart ("come up, like 10 degrees more"), and "the
+  seconds" / "the firsts" of numbered violins (:func:`ordinal_words`).
 
 How an edit request becomes a change (the pipeline this module feeds):
 
@@ -45,6 +50,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from stase.agent.parser_idioms import idiom_words
+
 #: Size words of a small step; the first is the canonical word the rules read.
 SMALL_SIZES = (
     "a bit", "a little", "a touch", "a tad", "slightly", "a hair", "a smidge", "a smidgen", "a notch", "a nudge",
@@ -53,6 +60,9 @@ SMALL_SIZES = (
     "marginally", "fractionally", "a shade", "a teeny bit", "a teensy bit", "a weeny bit", "a tiny touch",
     "a little touch", "a wee touch", "a hint", "a tiny amount", "a small amount", "a titch", "a skosh",
     "a tiny little bit", "minimally", "subtly", "one notch", "a single notch",
+    # round 8: chat spellings
+    "a lil", "a lil bit", "a lill bit", "a litle", "a litte", "a lttle", "a tiny lil bit", "a smidgeon", "a skoch",
+    "a teeny tiny bit", "a weensy bit", "a lil touch",
 )
 #: Size words of a large step; the first is the canonical word the rules read.
 LARGE_SIZES = (
@@ -62,6 +72,9 @@ LARGE_SIZES = (
     "significantly", "considerably", "substantially", "massively", "hugely", "a great deal", "dramatically",
     "drastically", "a heap", "a bunch", "a load", "a whole bunch", "a big step", "a long way", "a good way",
     "a good amount", "a huge amount", "majorly", "a fair whack", "a good chunk", "a big chunk",
+    # round 8: chat spellings
+    "hella", "big time", "like crazy", "a mile", "a crazy amount", "a shitload", "a ton more", "mega",
+    "heaps more", "loads more", "tons more", "a bunch more", "a whole heap",
 )
 _SMALL_KNOWN = frozenset(SMALL_SIZES[:16])
 _LARGE_KNOWN = frozenset(LARGE_SIZES[:17])
@@ -145,6 +158,23 @@ def _unstretched_word(word: str) -> str:
 
 #: Rewrites read in an edit only: (pattern, replacement, trigger substrings).
 EDIT_REWRITES: tuple[tuple[str, object, tuple[str, ...]], ...] = (
+    # round 8: a size said again after the step, in a clause of its own ("further right? like way
+    # further", "louder. much more"): the size of that step, never a new comparative
+    (rf"(?<=[,.;!?])\s*+(?:(?:like|i\s+mean|maybe|even|or|nah|no|ok|actually)\s+)?(?P<size>{_SIZE_ALTERNATION})\s+"
+     rf"(?:further|farther|more)(?:\s+than\s+that)?(?=\s*+(?:$|[,.;!?]))",
+     lambda m: " " + _size_class(m.group("size")), ("further", "farther", "more")),
+    # round 8: a comparison with where it is now ("a hair higher than ear level", "louder than it
+    # is now") is the step alone: the reference is no target
+    (r"\b(?P<word>higher|lower|louder|quieter|softer|closer|nearer|further|farther|wider|narrower|more|less)\s+than\s+"
+     r"(?:(?:it\s+is|it's|they\s+are|they're|it\s+was|they\s+were)\s+)?(?:now|before|that|this|ear[- ]level|"
+     r"currently|at\s+the\s+moment|where\s+(?:it|they)\s+(?:is|are)(?:\s+now)?)\b", r"\g<word>", ("than",)),
+    # round 8: verbs of height and depth said in producers' words
+    (r"\bclimb(?:s|ing|ed)?\b(?:\s+(?:more|higher|up))?", "higher", ("climb",)),
+    (r"(?<!\btoo\s)(?<!\bso\s)(?<!\bis\s)(?<!\bare\s)\bway\s+back\b(?!\s+(?:then|when|in\s+the\s+day)\b)",
+     "a lot further back", ("way back",)),
+    # round 8: a direction and its number said apart ("come up, like 10 degrees more"): one move
+    (r"\b(?P<way>up|down)\b[,\s]++(?:(?:like|maybe|say|about|around|roughly|by|another)\s+)?(?P<n>\d+(?:\.\d+)?)\s*+"
+     r"(?P<unit>degrees?|degs?|deg)\b(?:\s+more)?", r"\g<way> \g<n> \g<unit>", ("up", "down")),
     # a swap said with a sign or as "the other way round" ("tom 1 <-> floor tom", "congas and
     # drums, other way round pls"), and its misspelling "swop"
     (r"\s*(?:<->|<=>|<>|\u2194|\u21c4)\s*", " swaps with ", ("<", "\u2194", "\u21c4")),
@@ -184,13 +214,18 @@ MOTION_HEIGHT_VERBS = ("move", "shift", "nudge", "slide", "scoot", "budge", "inc
 #: bring it down a bit"), a fader verb's "up" / "down" is a height: the verb is read as "move".
 HEIGHT_CONTEXT = re.compile(r"\b(?:above|overhead|over\s+my\s+head|ceiling|rafters|sky|clouds|roof|floor|ground|below|"
                             r"beneath|underneath|height|elevation|elevated|high|low)\b")
-LEVEL_CONTEXT = re.compile(r"\b(?:loud\w*|quiet\w*|soft\w*|level|levels|volume|mix|db|gain|hot\w*|fader|buried|lost|hear|"
+LEVEL_CONTEXT = re.compile(r"\b(?:loud\w*|quiet\w*|soft\w*|(?<!ear )(?<!ear-)level|levels|volume|mix|db|gain|hot\w*|fader|buried|lost|hear|"
                            r"balance|boost|cut|gain|present|presence)\b")
 _FADER_AS_MOTION = re.compile(r"\b(?:bring|take|push|pull|get)(s|ing)?\b|\b(?:brought|took|pushed|pulled)\b")
 
 _SIZE_SYNONYM_PATTERN = re.compile(
     r"\b(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(SIZE_SYNONYMS, key=len, reverse=True)) + r")\b")
 _SIZE_TRIGGERS = tuple(sorted({w.split()[-1] for w in SIZE_SYNONYMS}))
+
+
+def _size_class(size: str) -> str:
+    """The canonical size word of ``size``'s class: "a lot" for a large size, else "a bit"."""
+    return "a lot" if " ".join(size.split()) in LARGE_SIZES else "a bit"
 
 
 @lru_cache(maxsize=None)
@@ -206,6 +241,8 @@ def canonical_words(text: str, edit: bool = False, protected: frozenset[str] = f
     of the session's track names) is skipped: a track's own name is never rewritten."""
     if _TRIPLE.search(text):
         text = _STRETCHED.sub(_unstretched, text)
+    # producers' idioms, word orders, negated places, mirror and swap words (round 8)
+    text = idiom_words(text, edit, protected)
     if any(t in text for t in _SIZE_TRIGGERS):
         text = _SIZE_SYNONYM_PATTERN.sub(lambda m: SIZE_SYNONYMS[" ".join(m.group(0).split())], text)
     if edit and HEIGHT_CONTEXT.search(text) and not LEVEL_CONTEXT.search(text):
@@ -340,4 +377,16 @@ def ordinal_words(text: str, tracks, words_of, role_of_word, roles) -> str:
         numbered = [t for t in tracks if roles.get(t) == role and ({str(n), _ROMAN[n]} & set(words_of(t)))]
         return " ".join(words_of(numbered[0])) if len(numbered) == 1 else m.group(0)
 
-    return _ORDINAL.sub(number_word, text)
+    text = _ORDINAL.sub(number_word, text)
+    if "firsts" in text or "seconds" in text:
+        # "the seconds go where the celli are": an orchestra's first and second violins (round 8)
+        text = _SECTION_ORDINAL.sub(lambda m: number_word(_ORDINAL.match(f"{m.group(1)[:-1]} violin")) if _violins_numbered(
+            tracks, roles, words_of) else m.group(0), text)
+    return text
+
+
+_SECTION_ORDINAL = re.compile(r"(?<=\bthe\s)(firsts|seconds)\b(?!\s+(?:later|before|after|of|in|to)\b)")
+
+
+def _violins_numbered(tracks, roles, words_of) -> bool:
+    return sum(1 for t in tracks if roles.get(t) in ("violin", "violins") and ({"1", "2", "i", "ii"} & set(words_of(t)))) >= 2

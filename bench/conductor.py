@@ -104,6 +104,18 @@ HOSTILE_PROMPTS = {
     'r6 kin': 'tenor basses ',
     'r6 acoustic': 'acoustic and acoustic, ',
     'r6 number step': 'left a bit, like 5 deg ',
+    # round 8: names, pronouns, refusals, distances and word orders (edit-only words: tests/test_parser_round8.py)
+    'r8 negated places': 'not at left, not to the centre ',
+    'r8 distance words': 'half a metre by a metre 12 inches ',
+    'r8 sides without article': 'the sax goes to left while the keys sit 15 deg l ',
+    'r8 right on top': 'right on top of us ',
+    'r8 side pairs': 'spread gtr l/r wider and bring the vox in ',
+    'r8 pronoun subject': 'the sax is clashing with the keys, move it left ',
+    'r8 the same': 'the keys also the same, ',
+    'r8 copula': 'the sax is the voice of ',
+    'r8 chat spellings': 'theyre dont its too 3 decibels ',
+    'r8 comparison': 'the sax is louder than the keys ',
+    'r8 own words': 'guitar electric acoustic drum ',
 }
 
 
