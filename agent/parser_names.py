@@ -24,7 +24,7 @@ Holds
   later clause ("shift it right") refers to the clause's subject, not to such an object.
 
 Used by :func:`stase.agent.parser.find_mentions` (step 2b: own words) and
-:func:`stase.agent.parser._cues_of_clauses` (borrowed cues go to the subject).  Every pattern is
+:func:`stase.agent.parser_clauses._cues_of_clauses` (borrowed cues go to the subject).  Every pattern is
 linear and runs only where its trigger occurs.
 """
 from __future__ import annotations

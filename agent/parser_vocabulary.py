@@ -36,7 +36,7 @@ How an edit request becomes a change (the pipeline this module feeds):
 3. tracks: :func:`stase.agent.parser.find_mentions` (aliases, plurals, possessives, kin,
    "everything"; pronouns and clauses without a name borrow the neighbouring clause's tracks).
    Goes wrong: a cue lent to the wrong neighbour.
-4. clauses: :func:`stase.agent.parser._cues_of_clauses` joins a clause's expressions into one
+4. clauses: :func:`stase.agent.parser_clauses._cues_of_clauses` joins a clause's expressions into one
    cue per quantity (precedence numbers > named positions > hedges; one step per quantity and
    clause, the largest size said).  Goes wrong: two edits in one clause of one quantity.
 5. effect: :func:`stase.agent.conductor.apply_cues` with ``edit=True`` turns steps into changes

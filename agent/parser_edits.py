@@ -1,0 +1,278 @@
+"""Swaps, mirrors and the passes that run on an edit request only.
+
+Holds
+-----
+* :func:`_find_swaps` ("swap / trade / flip the positions of A and B", one name for a pair, a pair
+  said before the verb or after "with") and :func:`_find_crossed_places` ("A where B is, and B
+  where A is", "A in B's spot"); :func:`_find_mirrors` ("mirror", "flip", "mirror everything
+  except X", a mirror naming no track takes the one named before it) and :func:`_other_sides`
+  ("put the harp on the other side").
+* Edit-only passes over a :class:`~stase.agent.parser_types.ParseResult`, run by
+  :func:`stase.agent.parser._parse_text` in this order when ``edit=True``:
+  :func:`_complaints_give_way` (a complaint is the reason when a change of the same quantity is
+  said for the same track), :func:`_mirrored_sides_give_way` (a side said beside a mirror is where
+  the mirror takes the track), :func:`_swapped_sides_give_way` (a vague side of a swapped track is
+  the swap's) and :func:`_left_alone` (tracks after "leave" / "keep" leave a group's cue).
+  Present-state blanking ("it drifted right") is a text pass:
+  :func:`stase.agent.parser_text.blank_present_state`.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+
+from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
+from stase.agent.parser_types import Mention, ParseResult
+from stase.agent.parser_clauses import _LEAVE
+
+
+def _left_alone(text: str, mentions: list[Mention], result: ParseResult) -> None:
+    """In an edit, tracks named after "leave" / "keep" / "not" ("widen the strings a bit, leave the
+    basses") are taken out of the cues given to a group; a cue of their own stays (round 8)."""
+    if not any(w in text for w in ("leav", "keep", "not", "n't", "except")):
+        return
+    left = {t for mm in mentions if _LEAVE.search(text, max(0, mm.start - 30), mm.start) for t in mm.tracks}
+    if not left:
+        return
+    kept = []
+    for cue in result.cues:
+        if set(cue.tracks) & left and (not set(cue.tracks) <= left or " ... " in cue.text):
+            # (a cue a list lent them, "not the sax, the keys louder", is no cue of their own)
+            cue.tracks = [t for t in cue.tracks if t not in left]
+        if cue.tracks:
+            kept.append(cue)
+    result.cues = kept
+
+
+def _swapped_sides_give_way(result: ParseResult) -> None:
+    """In an edit, a vague side said for a track of a swap ("Sopran and Alt must be changed, the
+    conductor wants the Alt on the left") is where the swap takes it, not a place of its own
+    (round 8, as :func:`_mirrored_sides_give_way` for mirrors); a number still counts."""
+    swapped = {t for a, b, _ in result.swaps for t in (a, b)}
+    if not swapped:
+        return
+    for cue in result.cues:
+        if set(cue.tracks) <= swapped and "azimuth_deg" in cue.values \
+                and cue.precedence.get("azimuth_deg") != PRECEDENCE_NAMES[NUMBER]:
+            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
+            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
+            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
+    result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative or c.spread_deg is not None
+                   or c.anchor]
+
+
+def _mirrored_sides_give_way(result: ParseResult) -> None:
+    """In an edit, a side said beside a mirror of the same track ("organ belongs on the right,
+    mirror it over", "flip track 4 to the left side") is where the mirror takes it, not a place
+    of its own: the mirror keeps the track's distance from the centre (round 7).  A number
+    ("mirror it, 30 degrees right") still counts."""
+    mirrored = {t for tracks, _ in result.mirrors for t in tracks}
+    if not mirrored:
+        return
+    for cue in result.cues:
+        if set(cue.tracks) <= mirrored and "azimuth_deg" in cue.values \
+                and cue.precedence.get("azimuth_deg") != PRECEDENCE_NAMES[NUMBER]:
+            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
+            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
+            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
+    result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative or c.spread_deg is not None
+                   or c.anchor]
+
+
+_SAME_QUANTITY = {"distance_scale": ("distance_scale", "distance_m"), "distance_m": ("distance_scale", "distance_m"),
+                  "width_deg": ("width_deg", "azimuth_deg"), "azimuth_deg": ("azimuth_deg", "width_deg"),
+                  "elevation_deg": ("elevation_deg",), "gain_db": ("gain_db",)}
+
+
+def _complaints_give_way(result: ParseResult) -> None:
+    """In an edit, a complaint's step ("brass is too narrow") gives way to a change of the same
+    quantity said for the same track elsewhere in the request ("widen horns and trumpets 5 degrees
+    each side"): the complaint is the reason, the change the order (round 7; within one clause
+    :func:`stase.agent.parser_cues._combine` does the same)."""
+    if not any(c.complaint for c in result.cues):
+        return
+    # per track, how many cues say each quantity (one pass: a request of ten thousand complaints
+    # stays linear, round 8); a cue's own keys are taken off again for its own question
+    counts: dict[str, Counter] = {}
+    for d in result.cues:
+        keys = set((*d.relative, *d.edit_relative, *d.values))
+        for t in set(d.tracks):
+            counts.setdefault(t, Counter()).update(keys)
+    kept = []
+    for cue in result.cues:
+        if cue.complaint:
+            own = set((*cue.relative, *cue.edit_relative, *cue.values))
+            said = {k for t in set(cue.tracks) for k, n in counts.get(t, {}).items() if n > (k in own)}
+            dropped = [q for q in cue.complaint if said & set(_SAME_QUANTITY.get(q, (q,)))]
+            if "reason" in cue.complaint and said:   # "buried, bring her closer": the reason for that change
+                dropped = list(cue.complaint)
+            if dropped:
+                cue.relative = {k: v for k, v in cue.relative.items() if k not in dropped}
+                cue.complaint = tuple(q for q in cue.complaint if q not in dropped)
+                if not (cue.relative or cue.values or cue.edit_relative or cue.spread_deg is not None or cue.anchor):
+                    continue
+        kept.append(cue)
+    result.cues = kept
+
+
+_SENTENCE = re.compile(r"[^.;!?]+")
+#: the swap verbs, inflected ("swapped", "switching", "traded"): "the keys and the sax, swapped"
+_SWAP_VERB = r"swap(?:s|ped|ping)?|switch(?:es|ed|ing)?|exchang(?:e|es|ed|ing)|trad(?:e|es|ed|ing)"
+_SWAP_WORD = re.compile(rf"\b({_SWAP_VERB}|(?:flip|reverse)\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of)\b[^.;!?]*")
+#: a swap said after its pair ("the sax and the keys trade places", "can the rhodes and the clav
+#: swap over", "put the horns where the strings are and vice versa")
+#: ("the clav and wurli should change places": "change" only with a word of place, round 6; a
+#: partner after "with" belongs to the pair: "the clav could swap places with the wurli")
+_SWAP_PLACES = re.compile(rf"\b(?:({_SWAP_VERB})\s+(places|sides|positions|spots|seats|over|round|around)"
+                          r"|chang(?:e|es|ed|ing)\s+(?:places|sides|positions|spots|seats)"
+                          r"|(?:swap(?:ped)?|switch(?:ed)?)(?=\s*(?:(?:please|pls|plz|thanks|thx)\s*)?(?:[.;!?]|$))"
+                          r"|(?:and\s+)?vice\s+versa)\b")
+_WITH = re.compile(r"\s+with\s+")
+_PRONOUN_PAIR = re.compile(r"\s+(?:them|em|'em|those|these|the\s+two|both|the\s+pair)\b|\s*(?:please|pls|plz)?\s*(?:[.;!?]|$)")
+_MIRROR_WORD = re.compile(r"\b(mirror|flip)\b(?!\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of\b)[^.;!?,]*")
+#: "put the harp on the other side": a mirror of the tracks named before it in its clause
+_OTHER_SIDE = re.compile(r"\b(?:to|on|onto|over\s+to|across\s+to)\s+the\s+(?:opposite|other)\s+side\b(?!\s+of\b)")
+_CLAUSE_PUNCTUATION = re.compile(r"[,.;!?]")
+
+
+def _mentions_in(mentions: list[Mention], starts: list[int], lo: int, hi: int) -> list[Mention]:
+    """The mentions starting in ``[lo, hi)``; ``starts`` are the (sorted) mention starts."""
+    return mentions[bisect.bisect_left(starts, lo):bisect.bisect_left(starts, hi)]
+
+
+def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None:
+    if not any(word in text for word in ("swap", "switch", "exchang", "trad", "flip", "reverse", "vice", "chang")):
+        return
+    starts = [mm.start for mm in mentions]
+    for m in _SWAP_WORD.finditer(text):
+        inside = [mm for mm in _mentions_in(mentions, starts, m.start(), m.end()) if mm.tracks]
+        if len(inside) < 2 and not (inside and len(inside[0].tracks) == 2):
+            # the pair said before the verb: "sitar swaps with the flute", "the toms are the wrong
+            # way round, swap em" (round 6): the tracks named earlier in the sentence (or the one before)
+            lo = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+            if _PRONOUN_PAIR.match(text, m.end(1)) or (len(inside) == 1 and _WITH.match(text, m.end(1))):
+                if lo > 0 and not _mentions_in(mentions, starts, lo, m.start()):
+                    lo = max(text.rfind(c, 0, lo - 1) for c in ".;!?") + 1
+                before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks]
+                inside = before[-1:] + inside if inside else before[-2:]
+        if len(inside) >= 2:
+            a, b = inside[0].tracks[0], inside[1].tracks[0]
+            if a != b:
+                result.swaps.append((a, b, m.group(0).strip()))
+        elif len(inside) == 1 and len(inside[0].tracks) == 2:
+            # one name for a pair ("swap the guitars", "switch the overheads"): the pair trades places
+            a, b = inside[0].tracks
+            result.swaps.append((a, b, m.group(0).strip()))
+    # "the sax and the keys trade places": the sentence up to its last such phrase.  One sentence
+    # at a time, so text without sentence punctuation is scanned once (a leading [^.;!?]* in one
+    # pattern would rescan it from every position).
+    if not any(word in text for word in ("places", "sides", "positions", "spots", "seats", "over", "round",
+                                         "vice", "swap", "switch")):
+        return
+    for sentence in _SENTENCE.finditer(text):
+        phrases = list(_SWAP_PLACES.finditer(text, sentence.start(), sentence.end()))
+        if not phrases:
+            continue
+        lo, hi = sentence.start(), phrases[-1].end()
+        with_ = _WITH.match(text, hi)
+        if with_ is not None:   # "... swap places with the wurli": the partner said after "with"
+            partner = [mm for mm in _mentions_in(mentions, starts, with_.end(), sentence.end()) if mm.tracks]
+            if partner and partner[0].start - with_.end() <= len("the "):
+                hi = partner[0].end
+        inside = [mm for mm in _mentions_in(mentions, starts, lo, hi) if mm.tracks]
+        if len(inside) >= 2 and not result.swaps:
+            result.swaps.append((inside[0].tracks[0], inside[1].tracks[0], text[lo:hi].strip()))
+        elif len(inside) == 1 and len(inside[0].tracks) == 2 and not result.swaps:
+            result.swaps.append((*inside[0].tracks, text[lo:hi].strip()))   # "the toms swap over"
+        elif len(inside) == 1 and len(inside[0].tracks) == 1 and phrases[-1].group().endswith("sides") \
+                and not _WITH.match(text, phrases[-1].end()):
+            # one track that "changes / switches sides" has no partner: it goes to its mirror image
+            result.mirrors.append((list(inside[0].tracks), text[inside[0].start:hi].strip()))
+
+
+#: "A where B is ... B where A is", "A in B's spot and B in A's": each of a pair sent to the
+#: other's place is a swap (issue 16, round 5)
+_PLACE_OF = re.compile(r"\bwhere\b|'s?\b|\b(?:spot|place|position|seat)s?\b")
+
+
+def _find_crossed_places(text: str, mentions: list[Mention], result: ParseResult) -> None:
+    """A sentence that names two tracks in the order A B B A and sends them to each other's
+    place ("where ... is", "'s spot") swaps them."""
+    if result.swaps or len(mentions) < 4 or not ("where" in text or "'" in text):
+        return
+    starts = [mm.start for mm in mentions]
+    for sentence in _SENTENCE.finditer(text):
+        inside = [mm for mm in _mentions_in(mentions, starts, sentence.start(), sentence.end()) if mm.tracks]
+        if len(inside) != 4:
+            continue
+        a, b, c, d = (mm.tracks[0] for mm in inside)
+        between = text[inside[0].end:inside[3].end]
+        if a == d and b == c and a != b and len(_PLACE_OF.findall(between)) >= 2:
+            result.swaps.append((a, b, text[inside[0].start:inside[3].end].strip()))
+            return
+
+
+#: "mirror everything except the vox": the tracks named after it are left out (round 7)
+_EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|but\s+not|apart\s+from|other\s+than|besides|bar|save\s+for|not"
+                     r"|(?:but\s+)?(?:keep(?:ing)?|leav(?:e|ing)|hold(?:ing)?)|without|excluding)\b")   # round 8: "but keep the pad"
+#: a mirror of the whole mix ("mirror the mix", "flip everything")
+_WHOLE_MIX = re.compile(r"\b(?:everything|every\s+track|all|mix|whole|entire|panning|stage|scene|session|band)\b")
+
+
+def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_tracks: list[str] = ()) -> None:
+    starts = [mm.start for mm in mentions]
+    spans = []
+    if "mirror" in text or "flip" in text:
+        for m in _MIRROR_WORD.finditer(text):
+            said = m.group(0)
+            cut = _EXCEPT.search(said)
+            hi = m.start() + cut.start() if cut else m.end()
+            inside = [t for mm in _mentions_in(mentions, starts, m.start(), hi) for t in mm.tracks]
+            if cut:   # "mirror everything except trk 2": every track but those named after "except"
+                left_out = {t for mm in _mentions_in(mentions, starts, hi, m.end()) for t in mm.tracks}
+                inside = [t for t in (inside or all_tracks) if t not in left_out]
+            elif not inside and not _WHOLE_MIX.search(said):
+                # "organ belongs on the right, mirror it over", "..., mirror image": the tracks
+                # named before it in its sentence (round 7); with none named, the whole mix
+                lo = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+                before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks]
+                inside = list(before[-1].tracks) if before else []
+                if inside and any(set(inside) == set(t) for t, _ in result.mirrors):
+                    continue   # "flip the keys to the right side, mirror image": one mirror
+            result.mirrors.append((inside, said.strip()))
+            spans.append(m.span())
+    _other_sides(text, mentions, starts, spans, result)
+    if len(result.mirrors) > 1:
+        # a track mirrored in two phrases of one request ("the brass is seated on the opposite
+        # side ..., so the whole brass section needs mirrored") is mirrored once (round 8)
+        if any(not tracks for tracks, _ in result.mirrors):
+            result.mirrors = [next(m for m in result.mirrors if not m[0])]
+        else:
+            done: set[str] = set()
+            kept = []
+            for tracks, said in result.mirrors:
+                rest = [t for t in tracks if t not in done]
+                done.update(rest)
+                if rest:
+                    kept.append((rest, said))
+            result.mirrors = kept
+
+
+def _other_sides(text: str, mentions: list[Mention], starts: list[int], spans: list, result: ParseResult) -> None:
+    """Mirrors said as "to / on the other (opposite) side" (part of :func:`_find_mirrors`)."""
+    if "side" in text and ("other" in text or "opposite" in text):
+        stops = [p.start() for p in _CLAUSE_PUNCTUATION.finditer(text)]
+        span_starts = [a for a, _ in spans]
+        previous = 0   # the tracks named since the last break or the last such phrase
+        for m in _OTHER_SIDE.finditer(text):
+            k = bisect.bisect_right(span_starts, m.start()) - 1
+            if k >= 0 and m.start() < spans[k][1]:
+                continue   # "flip the piano to the other side": one mirror
+            k = bisect.bisect_left(stops, m.start())
+            lo = max(stops[k - 1] + 1 if k > 0 else 0, previous)
+            previous = m.end()
+            inside = [t for mm in _mentions_in(mentions, starts, lo, m.start()) for t in mm.tracks]
+            if inside and not any(set(inside) == set(t) for t, _ in result.mirrors):
+                # (the same tracks mirrored in two phrases are mirrored once: round 8)
+                result.mirrors.append((inside, text[lo:m.end()].strip()))

@@ -1,0 +1,140 @@
+"""Text normalisation before the rules run, and present-state blanking of an edit.
+
+Holds
+-----
+* :func:`normalise_text`: lower case; degree and plus-minus signs, unicode dashes, glued units
+  ("3m"), feet marks, "minus 3", number hedges ("35ish"), "decibels", possessive sides and chat
+  spellings (:data:`CHAT_SPELLINGS`: "theyre", "dont") as the rules' words.  Each substitution
+  runs only on a text holding its trigger characters.
+* :data:`PRESENT_STATE`, :data:`PRESENT_STATE_WORDS` and :func:`blank_present_state`: where a
+  track is now ("it drifted right", "feels like they're on the ceiling", "why is the vox off to
+  the left??") is no cue of an edit; its words are blanked (same length, so every span holds).
+
+Re-exported by :mod:`stase.agent.parser_rules`.  Spelling correction is
+:mod:`stase.agent.parser_spelling`.
+"""
+from __future__ import annotations
+
+import re
+
+from stase.agent.parser_complaints import wish_before
+from stase.agent.parser_phrases import NUMBER_HEDGES
+
+
+#: Words that describe where a track is now, not where it goes (round 6): in an edit they are
+#: read as no cue at all (the parser blanks them, as the agent takes a complaint's words out),
+#: so the change said beside them counts.  "The overheads feel like they're on the ceiling, a
+#: touch lower"; "it drifted right, recentre it"; "the toms are the wrong way round, swap em".
+PRESENT_STATE = re.compile(
+    r"\b(?:feels?|sounds?|seems?|looks?)\s+like\s+(?:it's|it\s+is|its|they're|they\s+are|theyre|it\s+was|they\s+were|"
+    r"he's|she's)\s+(?!(?:[a-z']+\s+){0,2}?(?:too|miles)\b)(?:[^,.;!?\s-]++|\s++(?!-\s)|-)*+"
+    r"|\b(?:drifted|drifting|drifts|slid|sliding|wandered|wandering|crept|creeping|strayed|leaning|leans|ended\s+up|went|has\s+gone|have\s+gone)\s+"
+    r"(?:(?:over|off|a\s+bit|way|too\s+far)\s+)?(?:to(?:wards)?\s+(?:the\s+)?)?(?:left|right)\b"
+    r"|\bback\s+to\s+front\b|\bthe\s+wrong\s+way\s+a?round\b"
+    # round 7: a question about where it is now ("why is the vox off to the left??"), a comparison
+    # said after the change ("higher pls, like it's coming from above"), and where it sits now
+    # ("it's way up in the rafters", "is a hair off centre")
+    r"|\b(?:why|how\s+come)\s+(?:is|are|does|do|did|has|have|the|my|this|that|it)\b[^.;!?,]*+[.;!?]*"
+    r"|\b(?:why's|why're)\s[^.;!?]*+[.;!?]*"
+    r"|(?<=,)\s*like\s+(?:it's|its|it\s+is|they're|theyre|they\s+are)\s+(?:coming|sitting|floating|hovering|playing|up|down|way|in|on|at|over|right)\b[^,.;!?]*"
+    r"|\b(?:is|are|it's|its|they're|theyre)\s+(?:(?:way|right|all\s+the\s+way|stuck|sitting|floating)\s+)*(?:up\s+)?in\s+the\s+(?:rafters|ceiling|clouds|sky|roof)\b"
+    r"|\b(?:is|are|it's|its|they're)\s+(?:a\s+(?:hair|touch|tad|bit|little|smidge)\s+|slightly\s+|just\s+)?off[- ]cent(?:re|er)\b"
+    # round 8: where it sits now ("the loop is way off to the left, bring it to the middle") and a
+    # comparison with another track ("the dbl is louder than the main vox, bring it down")
+    r"|\b(?:is|are|it's|they're|sits|sit|sitting)\s+(?:(?:way|really|kinda|so|a\s+bit|all\s+the\s+way)\s+)?(?:off|over)\s+"
+    r"(?:to\s+(?:the\s+)?|on\s+the\s+)?(?:left|right)\b(?!\s+(?:enough|more)\b)"
+    r"|\b(?:is|are|it's|they're|sounds?|feels?|seems?|gets?)\s+(?:(?:way|much|a\s+lot|a\s+bit|kinda|so|slightly|even)\s+)?"
+    r"(?:louder|quieter|softer|higher|lower|wider|narrower|closer|further|farther)\s+than\b[^,.;!?]*+"
+    r"|\b(?:is|are|it's|they're|was|were|got|gets|been)\s+(?:(?:shifted|moved|panned|pushed|pulled|drifted|sitting|placed|very|so|really|"
+    r"too\s+much|kinda|a\s+bit|way|all\s+the\s+way|quite|pretty|fairly|rather|mostly|slightly|a\s+little)\s+){1,3}(?:out|over|off)?\s*(?:to\s+|on\s+|at\s+)?(?:the\s+)?"
+    r"(?:left|right|wide|out)\b(?!\s+(?:enough|more)\b)"
+    r"|\b(?:is|are|it's|they're)\s+(?:hugging|crowding|stuck\s+in|living\s+in|sitting\s+in|parked\s+in)\s+(?:the\s+)?"
+    r"(?:middle|centre|center)(?:\s+(?:channel|speaker))?\b"
+    r"|\b(?:floats?|floating|hovers?|hovering|sits?|sitting)\s+(?:way\s+|high\s+|right\s+)?(?:above|over|up\s+in)\s+(?:the\s+)?"
+    r"(?:screen|picture|stage|band|mix|rest|everything|others)\b"
+    r"|\b(?:is|are|sits?|sitting)\s+(?:about\s+|like\s+|around\s+)?\d+(?:\.\d+)?\s*(?:m|metres?|meters?|feet|ft)\s+(?:out|away|back|off)\b")
+#: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
+PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
+                       "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
+                       "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked")
+
+
+def blank_present_state(text: str) -> str:
+    """``text`` with the words of :data:`PRESENT_STATE` replaced by spaces (offsets kept); a
+    state after a wish word is the wish and stays ("make the choir sound like it's far away")."""
+    if not any(word in text for word in PRESENT_STATE_WORDS):
+        return text
+    return PRESENT_STATE.sub(_blanked, text)
+
+
+#: Where a question about the present ("why is the lead vox off to the left??") starts saying the
+#: state: the words before stay (they name the track the next clause's pronoun means).
+_STATE_START = re.compile(r"\b(?:off|over|to|on|in|at|way|too|so|far|left|right|up|down|high|low|back|behind|above|below|"
+                          r"quiet|loud|hot|soft|wide|narrow|close|near|distant|sounding|sound|sounds|panned|sitting)\b")
+
+
+def _blanked(m: re.Match) -> str:
+    said = m.group()
+    if wish_before(m.string, m.start()):
+        return said
+    if said.startswith(("why", "how")):
+        verb = re.search(r"\b(?:is|are|does|do|did|has|have|sounds?|feels?|sits?|seems?)\b", said)
+        start = _STATE_START.search(said, verb.end() if verb else len(said.split(None, 1)[0]))
+        keep = start.start() if start else len(said)
+        return said[:keep] + " " * (len(said) - keep)
+    return " " * len(said)
+
+
+#: Verbs of a move by a step (round 6): in an edit a bare side after one ("shift the soloist
+
+
+_DEGREE_SIGN = re.compile(r"(?<!\s)\s*+[\u00b0\u00ba\u02da]")
+_PLUS_MINUS_SIGN = re.compile(r"\u00b1|\+/-|\+-(?=\s*\d)")
+_UNIT_AFTER_DIGIT = re.compile(r"(\d)(?=(?:m|cm|ft|bpm)\b)")
+_FEET_MARK = re.compile(r"(\d)'(?!\w)")
+_POSSESSIVE_SIDE = re.compile(r"\bon\s+(?:the\s+)?([a-z0-9_]++)'s?+\s+side\b")
+_ACROSS = re.compile(r"\b(?:left\s+to\s+right|right\s+to\s+left)\b")
+_MINUS = re.compile(r"(?<![-\w])minus\s+(?=\d)")
+
+
+def normalise_text(prompt: str) -> str:
+    """Lower-case, with degree/plus-minus symbols and unicode dashes spelled out."""
+    t = prompt.lower()
+    t = t.replace("\u2019", "'").replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", " - ")
+    # each substitution only where its characters occur (a C-speed test): a text without them
+    # is not scanned by the regex engine at all
+    if "\u00b0" in t or "\u00ba" in t or "\u02da" in t:
+        # only from the start of a whitespace run: a long run without a degree sign is scanned once
+        t = _DEGREE_SIGN.sub(" degrees ", t)
+    if "\u00b1" in t or "+" in t:
+        t = _PLUS_MINUS_SIGN.sub(" plus-or-minus ", t)
+    t = t.replace("plus or minus", "plus-or-minus")
+    if "m" in t or "ft" in t:
+        t = _UNIT_AFTER_DIGIT.sub(r"\1 ", t)
+    if "'" in t:
+        t = _FEET_MARK.sub(r"\1 feet", t)
+        if "side" in t:   # "on the sax's side" -> "on the same side as the sax"
+            t = _POSSESSIVE_SIDE.sub(r"on the same side as the \1", t)
+    if "left to right" in t or "right to left" in t:   # a mirror's words, not two sides
+        t = _ACROSS.sub("side to side", t)
+    if "minus" in t:
+        t = _MINUS.sub("-", t)
+    if "ish" in t or " so" in t or "odd" in t:
+        t = NUMBER_HEDGES.sub("", t)
+    if "decibel" in t or "dbs" in t:   # "2 decibels", "3dbs": the unit the rules read (round 8)
+        t = _DECIBELS.sub(" db", t)
+    if any(w in t for w in _CHAT_TRIGGERS):   # "theyre", "adlibs r too quiet": chat spellings (round 8)
+        t = _CHAT_SPELLINGS.sub(lambda m: CHAT_SPELLINGS[m.group(0)], t)
+    return t
+
+
+#: Chat spellings of words the rules and the clause reader know (round 8): each is read as the
+#: word meant before anything else (a dropped apostrophe, a letter for a word).
+CHAT_SPELLINGS = {"theyre": "they are", "thats": "that is", "dont": "don't", "cant": "can't", "wont": "won't",
+                  "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "shouldnt": "shouldn't",
+                  "its too": "it is too", "its way": "it is way", "its so": "it is so", "u": "you", "ur": "your",
+                  "pls": "please", "plz": "please", "thx": "thanks"}
+_CHAT_SPELLINGS = re.compile(r"\b(?:its\s(?:too|way|so)|" + "|".join(sorted((w for w in CHAT_SPELLINGS if " " not in w),
+                                                                       key=len, reverse=True)) + r")\b")
+_CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx")
+_DECIBELS = re.compile(r"(?<=\d)\s*+(?:decibels?|dbs)\b")
