@@ -297,6 +297,10 @@ def test_the_engine_is_a_daemon_setting_and_a_serve_flag():
 
 
 # ------------------------------------------------------------------ on JACK, through the daemon
+#: set_source moves the JACK test times (its p99 is the 4th-slowest of them)
+MOVES_ON_JACK = 400
+
+
 @pytest.fixture(scope="module")
 def jack_server():
     """A private JACK dummy server (tests/ardour_host.py's, the one helper)."""
@@ -314,7 +318,8 @@ def jack_server():
 # hypervisor's steal puts it over the bound (a clean-clone CI run on 2026-12-01 saw 8.01 and
 # 7.49 ms in two takes; eight takes right after, with and without the request thread at FIFO:
 # 5.4-5.9 ms, and 11.5 / 14.2 ms in one noisy minute for both).  Two fresh takes are allowed; a
-# third failure fails the suite.
+# third failure fails the suite.  400 moves, not 150: the p99 is then the 4th-slowest, not the
+# 2nd, so one stall of the machine no longer decides it (the goal is still the p99).
 @pytest.mark.flaky(reruns=2)
 def test_daemon_process_engine_on_jack_moves_within_a_block_and_survives_kill(
         jack_server, tmp_path, no_leftover_segments):
@@ -329,12 +334,12 @@ def test_daemon_process_engine_on_jack_moves_within_a_block_and_survives_kill(
         monitor = d.monitor
         assert wait_for(lambda: monitor.blocks > 50, 10)
         rng = np.random.default_rng(3)
-        for k in range(150):
+        for k in range(MOVES_ON_JACK):
             reply = request("set_source", {"track": "Vox", "azimuth_deg": float(rng.uniform(-180, 180))},
                             port=d.port)
             assert reply["ok"] and reply["result"]["monitor"] == "queued", reply
             time.sleep(float(rng.uniform(0.0, 0.012)))   # at every phase of the block
-        assert wait_for(lambda: monitor.latency_count >= 150, 5)
+        assert wait_for(lambda: monitor.latency_count >= MOVES_ON_JACK, 5)
         latencies_ms = monitor.latencies_s[:monitor.latency_count] * 1e3
         audio = request("status", {}, port=d.port)["result"]["audio"]
         assert audio["running"] and audio["engine"] == "process" and audio["engine_alive"]
