@@ -64,7 +64,7 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     # one descriptor from create to close (the daemon saves on every request: each syscall
     # here is on a user's round trip)
     fd, tmp = _create_temp_beside(target)
-    try:
+    with _replacing(tmp, target):
         try:
             if keep_mode is not None:
                 os.fchmod(fd, keep_mode)
@@ -75,13 +75,6 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def file_kind(path: Path) -> str:
@@ -294,11 +287,19 @@ def atomic_path(path: str | Path, durable: bool = False):
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp_beside(target)
     os.close(fd)
-    try:
+    with _replacing(tmp, target):
         yield tmp
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def _replacing(tmp: Path, target: Path):
+    """When the block ends without an error, ``tmp`` replaces ``target`` (``os.replace``);
+    on any error (or interruption) ``tmp`` is removed and the error goes on."""
+    try:
+        yield
         os.replace(tmp, target)
     except BaseException:
         try:
