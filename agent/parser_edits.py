@@ -45,21 +45,27 @@ def _left_alone(text: str, mentions: list[Mention], result: ParseResult) -> None
     result.cues = kept
 
 
-def _swapped_sides_give_way(result: ParseResult) -> None:
-    """In an edit, a vague side said for a track of a swap ("Sopran and Alt must be changed, the
-    conductor wants the Alt on the left") is where the swap takes it, not a place of its own
-    (round 8, as :func:`_mirrored_sides_give_way` for mirrors); a number still counts."""
-    swapped = {t for a, b, _ in result.swaps for t in (a, b)}
-    if not swapped:
+def _vague_sides_give_way(result: ParseResult, tracks: set[str]) -> None:
+    """Drop the unnumbered azimuth of every cue that names only ``tracks`` (a swap or a mirror
+    takes them to their side); a cue left with nothing goes."""
+    if not tracks:
         return
     for cue in result.cues:
-        if set(cue.tracks) <= swapped and "azimuth_deg" in cue.values \
+        if set(cue.tracks) <= tracks and "azimuth_deg" in cue.values \
                 and cue.precedence.get("azimuth_deg") != PRECEDENCE_NAMES[NUMBER]:
             cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
             cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
             cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
     result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative or c.spread_deg is not None
                    or c.anchor]
+
+
+def _swapped_sides_give_way(result: ParseResult) -> None:
+    """In an edit, a vague side said for a track of a swap ("Sopran and Alt must be changed, the
+    conductor wants the Alt on the left") is where the swap takes it, not a place of its own
+    (round 8, as :func:`_mirrored_sides_give_way` for mirrors); a number still counts."""
+    swapped = {t for a, b, _ in result.swaps for t in (a, b)}
+    _vague_sides_give_way(result, swapped)
 
 
 def _mirrored_sides_give_way(result: ParseResult) -> None:
@@ -68,16 +74,7 @@ def _mirrored_sides_give_way(result: ParseResult) -> None:
     of its own: the mirror keeps the track's distance from the centre (round 7).  A number
     ("mirror it, 30 degrees right") still counts."""
     mirrored = {t for tracks, _ in result.mirrors for t in tracks}
-    if not mirrored:
-        return
-    for cue in result.cues:
-        if set(cue.tracks) <= mirrored and "azimuth_deg" in cue.values \
-                and cue.precedence.get("azimuth_deg") != PRECEDENCE_NAMES[NUMBER]:
-            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
-            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
-            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
-    result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative or c.spread_deg is not None
-                   or c.anchor]
+    _vague_sides_give_way(result, mirrored)
 
 
 _SAME_QUANTITY = {"distance_scale": ("distance_scale", "distance_m"), "distance_m": ("distance_scale", "distance_m"),
