@@ -270,15 +270,21 @@ def _overhead(m):
     return {"values": {"elevation_deg": ELEVATION_WORDS_DEG["overhead"]}}
 
 
+def _hedged_height(hedge: str | None, down: bool) -> float:
+    """Elevation (deg) of "above"/"below" said with ``hedge``: a slight hedge is
+    SLIGHT_ELEVATION_DEG, a strong one 45 deg, none the named position's."""
+    sign = -1.0 if down else 1.0
+    if hedge and HEDGES[hedge] <= 15.0:
+        return SLIGHT_ELEVATION_DEG * sign
+    if hedge and HEDGES[hedge] >= 65.0:
+        return 45.0 * sign
+    return ELEVATION_WORDS_DEG["below" if down else "above"]
+
+
 def _above_below(m):
     hedge = m.group(1)
     down = re.search(r"below|beneath|under|low|feet|floor", m.group(0))
-    v = ELEVATION_WORDS_DEG["below" if down else "above"]
-    if hedge and HEDGES[hedge] <= 15.0:
-        v = SLIGHT_ELEVATION_DEG * (-1 if down else 1)
-    elif hedge and HEDGES[hedge] >= 65.0:
-        v = 45.0 * (-1 if down else 1)
-    return {"values": {"elevation_deg": v}}
+    return {"values": {"elevation_deg": _hedged_height(hedge, bool(down))}}
 
 
 def _ear_level(m):
@@ -396,12 +402,7 @@ def _up_down_degrees(m):
 def _high_low(m):
     """"high", "low", and hedged: "a little low" is 15 deg down, "very high" 45 deg up."""
     hedge, down = m.group(1), m.group(2) == "low"
-    v = ELEVATION_WORDS_DEG["below" if down else "above"]
-    if hedge and HEDGES[hedge] <= 15.0:
-        v = SLIGHT_ELEVATION_DEG * (-1 if down else 1)
-    elif hedge and HEDGES[hedge] >= 65.0:
-        v = 45.0 * (-1 if down else 1)
-    return {"values": {"elevation_deg": v}}
+    return {"values": {"elevation_deg": _hedged_height(hedge, bool(down))}}
 
 
 def _at_distance(m):
