@@ -265,6 +265,15 @@ def _join_lists(active: list[dict], clauses: dict, text: str) -> None:
             k += 1
 
 
+#: verbs of moving whose forms do not end in -ed / -ing (those are skipped by their ending)
+_PLAIN_VERB_FORMS = frozenset({
+    "bring", "brings", "brought", "put", "puts", "set", "sets", "keep", "keeps", "kept", "hold", "holds",
+    "held", "send", "sends", "sent", "get", "gets", "got", "gotten", "make", "makes", "made", "sit", "sits",
+    "sat", "stand", "stands", "stood", "go", "goes", "went", "gone", "come", "comes", "came", "take",
+    "takes", "took", "taken", "move", "moves", "push", "pull", "pan", "pans", "nudge", "shift", "drop",
+    "raise", "lower", "turn", "slide", "place", "throw", "threw", "thrown", "stick", "stuck", "shove"})
+
+
 def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
     """A clause that places something but names no session track, where one word that is not
     filler (:data:`PLACE_FILLER`) stands before the cue ("the didgeridoo behind me", "theremin
@@ -282,6 +291,10 @@ def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
         return
     if len(w) >= 5 and w.endswith(("ed", "ing")):
         return   # an inflected verb ("it drifted right", "it's sitting left") names no instrument
+    if w in _PLAIN_VERB_FORMS:
+        return   # "could it be brought closer": a verb, not an instrument the session lacks (round 12)
+    if len(w) >= 5 and w.endswith("ly"):
+        return   # an adverb ("strictly centred", "exactly 20 left") names none either (round 12)
     clause["absent"].append(Mention(w, word.start(), word.end(), [], None, "unknown"))
 
 

@@ -115,7 +115,8 @@ def _complaints_give_way(result: ParseResult) -> None:
 
 _SENTENCE = re.compile(r"[^.;!?]+")
 #: the swap verbs, inflected ("swapped", "switching", "traded"): "the keys and the sax, swapped"
-_SWAP_VERB = r"swap(?:s|ped|ping)?|switch(?:es|ed|ing)?|exchang(?:e|es|ed|ing)|trad(?:e|es|ed|ing)"
+_SWAP_VERB = (r"swap(?:s|ped|ping)?|switch(?:es|ed|ing)?|exchang(?:e|es|ed|ing)|trad(?:e|es|ed|ing)"
+              r"|interchang(?:e|es|ed|ing)|transpos(?:e|es|ed|ing)")   # round 12: "transpose A and B"
 _SWAP_WORD = re.compile(rf"\b({_SWAP_VERB}|(?:flip|reverse)\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of)\b[^.;!?]*")
 #: a swap said after its pair ("the sax and the keys trade places", "can the rhodes and the clav
 #: swap over", "put the horns where the strings are and vice versa")
@@ -123,11 +124,15 @@ _SWAP_WORD = re.compile(rf"\b({_SWAP_VERB}|(?:flip|reverse)\s+(?:the\s+)?(?:posi
 #: partner after "with" belongs to the pair: "the clav could swap places with the wurli")
 _SWAP_PLACES = re.compile(rf"\b(?:({_SWAP_VERB})\s+(places|sides|positions|spots|seats|over|round|around)"
                           r"|chang(?:e|es|ed|ing)\s+(?:places|sides|positions|spots|seats)"
-                          r"|(?:swap(?:ped)?|switch(?:ed)?)(?=\s*(?:(?:please|pls|plz|thanks|thx)\s*)?(?:[.;!?]|$))"
-                          r"|(?:and\s+)?vice\s+versa)\b")
+                          r"|(?:swap(?:ped)?|switch(?:ed)?|interchanged|exchanged|transposed)(?=\s*(?:(?:please|pls|plz|thanks|thx)\s*)?(?:[.;!?]|$))"
+                          r"|(?:and\s+)?vice\s+versa"
+                          r"|each\s+(?:one\s+)?(?:where|to\s+where|in\s+the\s+(?:place|spot)\s+where)\s+the\s+other(?:\s+one)?\s+(?:is|was))\b")
 _WITH = re.compile(r"\s+with\s+")
-_PRONOUN_PAIR = re.compile(r"\s+(?:them|em|'em|those|these|the\s+two|both|the\s+pair)\b|\s*(?:please|pls|plz)?\s*(?:[.;!?]|$)")
-_MIRROR_WORD = re.compile(r"\b(mirror|flip)\b(?!\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of\b)[^.;!?,]*")
+_PRONOUN_PAIR = re.compile(r"\s+(?:them|em|'em|those|these|the\s+two|both|the\s+pair|their)\b|\s*(?:please|pls|plz)?\s*(?:[.;!?]|$)")
+_MIRROR_WORD = re.compile(r"\b(mirror(?:ed)?|flip(?:ped)?)\b(?!\s+(?:the\s+)?(?:positions|places|spots|seats)\s+of\b)[^.;!?,]*")
+#: a state word ("mirrored", "flipped") asks for a mirror only after a word that asks for a state
+#: ("ought to be mirrored", "try the whole song flipped"; round 12); "polarity flipped" is no mirror
+_ASKED_STATE = re.compile(r"\b(?:be|get|gets|got|need|needs|want|wants|wanted|try|hear|have|had)\b(?![^.;!?]*\b(?:polarity|phase)\b)")
 #: "put the harp on the other side": a mirror of the tracks named before it in its clause
 _OTHER_SIDE = re.compile(r"\b(?:to|on|onto|over\s+to|across\s+to)\s+the\s+(?:opposite|other)\s+side\b(?!\s+of\b)")
 _CLAUSE_PUNCTUATION = re.compile(r"[,.;!?]")
@@ -139,7 +144,8 @@ def _mentions_in(mentions: list[Mention], starts: list[int], lo: int, hi: int) -
 
 
 def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None:
-    if not any(word in text for word in ("swap", "switch", "exchang", "trad", "flip", "reverse", "vice", "chang")):
+    if not any(word in text for word in ("swap", "switch", "exchang", "trad", "flip", "reverse", "vice", "chang",
+                                         "interchang", "transpos", "the other")):
         return
     starts = [mm.start for mm in mentions]
     for m in _SWAP_WORD.finditer(text):
@@ -165,7 +171,8 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
     # at a time, so text without sentence punctuation is scanned once (a leading [^.;!?]* in one
     # pattern would rescan it from every position).
     if not any(word in text for word in ("places", "sides", "positions", "spots", "seats", "over", "round",
-                                         "vice", "swap", "switch")):
+                                         "vice", "swap", "switch", "interchanged", "exchanged", "transposed",
+                                         "the other")):
         return
     for sentence in _SENTENCE.finditer(text):
         phrases = list(_SWAP_PLACES.finditer(text, sentence.start(), sentence.end()))
@@ -213,6 +220,10 @@ def _find_crossed_places(text: str, mentions: list[Mention], result: ParseResult
 #: "mirror everything except the vox": the tracks named after it are left out (round 7)
 _EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|but\s+not|apart\s+from|other\s+than|besides|bar|save\s+for|not"
                      r"|(?:but\s+)?(?:keep(?:ing)?|leav(?:e|ing)|hold(?:ing)?)|without|excluding)\b")   # round 8: "but keep the pad"
+#: the sides themselves traded ("swap every left and right", "reverse left and right"): a mirror
+#: of the whole mix (round 12)
+_LEFT_AND_RIGHT_TRADE = re.compile(r"\b(?:swap|switch|flip|revers(?:e|ed)|invert|exchange|trade)\s+(?:every|all(?:\s+the)?|the)?\s*"
+                                   r"lefts?\s+(?:and|&|with|for)\s+(?:the\s+)?rights?\b")
 #: a mirror of the whole mix ("mirror the mix", "flip everything")
 _WHOLE_MIX = re.compile(r"\b(?:everything|every\s+track|all|mix|whole|entire|panning|stage|scene|session|band)\b")
 
@@ -222,6 +233,8 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
     spans = []
     if "mirror" in text or "flip" in text:
         for m in _MIRROR_WORD.finditer(text):
+            if m.group(1) in ("mirrored", "flipped") and not _ASKED_STATE.search(text, max(0, m.start() - 40), m.start()):
+                continue   # "we set them up mirrored by mistake" says how it is, not what to do
             said = m.group(0)
             cut = _EXCEPT.search(said)
             hi = m.start() + cut.start() if cut else m.end()
@@ -238,6 +251,11 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
                 if inside and any(set(inside) == set(t) for t, _ in result.mirrors):
                     continue   # "flip the keys to the right side, mirror image": one mirror
             result.mirrors.append((inside, said.strip()))
+            spans.append(m.span())
+    for m in _LEFT_AND_RIGHT_TRADE.finditer(text):
+        # "swap every left and right", "reverse left and right": the whole mix (round 12)
+        if not any(a <= m.start() < z for a, z in spans):
+            result.mirrors.append(([], m.group(0).strip()))
             spans.append(m.span())
     _other_sides(text, mentions, starts, spans, result)
     if len(result.mirrors) > 1:

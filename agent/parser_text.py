@@ -48,6 +48,9 @@ PRESENT_STATE = re.compile(
     r"|\b(?:is|are|it's|they're|was|were|got|gets|been)\s+(?:(?:shifted|moved|panned|pushed|pulled|drifted|sitting|placed|very|so|really|"
     r"too\s+much|kinda|a\s+bit|way|all\s+the\s+way|quite|pretty|fairly|rather|mostly|slightly|a\s+little)\s+){1,3}(?:out|over|off)?\s*(?:to\s+|on\s+|at\s+)?(?:the\s+)?"
     r"(?:left|right|wide|out)\b(?!\s+(?:enough|more)\b)"
+    # round 12: "my voice is only in the left (headphone)", where it is now
+    r"|\b(?:is|are|it's|they're)\s+(?:(?:only|just|mostly|all|completely|totally|entirely|kinda|kind\s+of)\s+)*in\s+(?:the\s+)?"
+    r"(?:left|right)\b(?!\s+(?:enough|more)\b)"
     r"|\b(?:is|are|it's|they're)\s+(?:hugging|crowding|stuck\s+in|living\s+in|sitting\s+in|parked\s+in)\s+(?:the\s+)?"
     r"(?:middle|centre|center)(?:\s+(?:channel|speaker))?\b"
     r"|\b(?:floats?|floating|hovers?|hovering|sits?|sitting)\s+(?:way\s+|high\s+|right\s+)?(?:above|over|up\s+in)\s+(?:the\s+)?"
@@ -95,6 +98,9 @@ _FEET_MARK = re.compile(r"(\d)'(?!\w)")
 _POSSESSIVE_SIDE = re.compile(r"\bon\s+(?:the\s+)?([a-z0-9_]++)'s?+\s+side\b")
 _ACROSS = re.compile(r"\b(?:left\s+to\s+right|right\s+to\s+left)\b")
 _MINUS = re.compile(r"(?<![-\w])minus\s+(?=\d)")
+_SIDE_OF_LISTENER = re.compile(r"\b(?:my|your|our|the)\s+(left|right)\s+(?:ear|headphone|can|earbud|earphone|speaker|monitor|channel)s?\b")
+_INTENSIFIED_CENTRE = re.compile(r"\b(?:right|smack(?:\s+bang)?|slap\s+bang|bang)\s+(?=(?:in|at|on|down|into|to)\s+"
+                                 r"(?:the\s+)?(?:very\s+)?(?:middle|cent(?:re|er))\b)")
 
 
 def normalise_text(prompt: str) -> str:
@@ -119,6 +125,10 @@ def normalise_text(prompt: str) -> str:
         t = _ACROSS.sub("side to side", t)
     if "minus" in t:
         t = _MINUS.sub("-", t)
+    if " ear" in t or "phone" in t or "can" in t or "speaker" in t or "monitor" in t or "channel" in t:
+        t = _SIDE_OF_LISTENER.sub(r"the \1", t)   # "toward my right ear": the right (round 12)
+    if "middle" in t or "cent" in t:   # "right in the middle": an intensifier, not a side (round 12)
+        t = _INTENSIFIED_CENTRE.sub("", t)
     if "ish" in t or " so" in t or "odd" in t:
         t = NUMBER_HEDGES.sub("", t)
     if "decibel" in t or "dbs" in t:   # "2 decibels", "3dbs": the unit the rules read (round 8)
