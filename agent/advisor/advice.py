@@ -23,12 +23,15 @@ from stase.agent.advisor.analysis import MixAnalysis, analyse_stems, check_sampl
 from stase.core.rates import resample_stems
 from stase.agent.advisor.differential import DEAD_BAND_DB, differential_gains, match_tracks
 from stase.agent.advisor.ensembles import ENSEMBLE_NAMES, PART_WORDS
+from stase.agent.advisor.kit_prior import PIECE_WORDS
 from stase.agent.advisor.masking import describe_bands, masking_analysis
 from stase.agent.advisor.priors import prior_gains, resolve_roles
 
 _GENRE_WORDS = {"default": "popular music since 1975"}
 #: masking worth mentioning: share of the time the target plays.
 MENTION_MASKING = 0.2
+#: how a kit piece's target was found, in a reason's words.
+DERIVATION_SHORT = "in the tuning split's LMMS projects (authors' faders)"
 
 
 def _fmt_db(value: float) -> str:
@@ -154,6 +157,20 @@ def _prior(current, roles, plan, genre, warnings):
             if d["part_from"] == "register":
                 reasons.append(f"the name does not say which part {t} is: taken as the {part} by its register "
                                "(spectral centroid) among the parts")
+        elif d["kind"] == "kit":
+            piece, kit = PIECE_WORDS[d["piece"]], d["kit"]
+            reasons.append(f"{t} is {d['measured_lu']:+.1f} LU against the drum kit's sum (set by the "
+                           f"{d['n_agree']} of {d['n_pieces']} kit pieces that sit near their targets); target "
+                           f"for a {piece}: {d['target_lu']:+.1f} LU (+-{d['tolerance_lu']:.1f}), the median of "
+                           f"{d['pieces']} such tracks {DERIVATION_SHORT} [{d['citation']}]")
+            if kit["n_accompaniment"] < 2:
+                reasons.append(f"the drum kit ({len(kit['tracks'])} tracks, one source) is the only "
+                               "accompaniment: nothing to balance it against")
+            else:
+                side = "above" if kit["measured_lu"] > 0 else "below"
+                reasons.append(f"the drum kit ({len(kit['tracks'])} tracks, taken as one source: their sum) is "
+                               f"{abs(kit['measured_lu']):.1f} LU {side} the median accompaniment source; prior: "
+                               f"equal loudness (+-{kit['tolerance_lu']:.1f} LU) [{kit['citation']}]")
         elif d["kind"] == "lar":
             if d["measured_lu"] is None:
                 reasons.append("lead vocal with no accompaniment to balance against")
