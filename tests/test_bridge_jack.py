@@ -252,7 +252,14 @@ def test_daemon_with_audio_opens_the_monitor_for_its_tracks_and_routes_moves_to_
         while d.monitor is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert d.monitor is not None, d.audio_error
-        applied = d.monitor.commands_applied
+        # a monitor just built may still apply the scene it was started with: count from a quiet
+        # moment (no command applied for 0.5 s), so the one move below is the only new command
+        applied, quiet_since = d.monitor.commands_applied, time.monotonic()
+        deadline = time.monotonic() + 10
+        while time.monotonic() - quiet_since < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if d.monitor.commands_applied != applied:
+                applied, quiet_since = d.monitor.commands_applied, time.monotonic()
         assert request("set_source", {"track": "Gtr", "azimuth_deg": 60.0}, port=d.port)["ok"]
         deadline = time.monotonic() + 5
         while d.monitor.commands_applied == applied and time.monotonic() < deadline:
