@@ -192,10 +192,14 @@ class Lexicon:
         hits = self.find(words)
         if not hits:
             return None
-        # strong (instrument) words beat modifiers; exact beats fuzzy; longer beats shorter;
-        # among equals the last word is the head noun in English ("Lead Gtr", "Synth Bass")
-        best = max(hits, key=lambda h: (not h.weak, not h.fuzzy, h.end - h.start, h.start))
-        return best.role
+        return max(hits, key=hit_rank).role
+
+
+def hit_rank(hit) -> tuple:
+    """How strongly an alias hit names its track, for ``max``: strong (instrument) words beat
+    modifiers; exact beats fuzzy; longer beats shorter; among equals the last word is the head
+    noun in English ("Lead Gtr", "Synth Bass")."""
+    return (not hit.weak, not hit.fuzzy, hit.end - hit.start, hit.start)
 
 
 @lru_cache(maxsize=2)

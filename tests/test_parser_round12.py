@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from parser_helpers import edit_after
+from parser_helpers import assert_edit_effect, edit_after
 
 BAND = ["Vocal", "Piano", "Bass", "Drums", "Keys", "Synth"]
 DUO = ["Lead Vox", "Harmony Vox", "Acoustic Gtr DI", "Shaker"]
@@ -57,9 +57,7 @@ CASES = [
 @pytest.mark.parametrize("kind, setup, tracks, request_text, track, field, want", CASES,
                          ids=[f"{c[0]}: {c[3]}" for c in CASES])
 def test_edit_effect(conductor, kind, setup, tracks, request_text, track, field, want):
-    _, after = edit_after(conductor, setup, request_text, tracks)
-    tolerance = 0.05 if field == "distance_m" else 0.5 if field == "gain_db" else 1.0
-    assert getattr(after.source(track), field) == pytest.approx(want, abs=tolerance), request_text
+    assert_edit_effect(conductor, setup, tracks, request_text, track, field, want)
 
 
 @pytest.mark.parametrize("request_text", [

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from parser_helpers import edit_after
+from parser_helpers import assert_edit_effect, edit_after
 from stase.agent.parser import _parse, parse_prompt
 
 BAND = ["Vocal", "Piano", "Bass", "Drums", "Keys", "Pad", "Sax"]
@@ -174,16 +174,10 @@ CASES = [
 ]
 
 
-def _value(plan, track, field):
-    return getattr(plan.source(track), field)
-
-
 @pytest.mark.parametrize("kind, setup, tracks, request_text, track, field, want", CASES,
                          ids=[f"{c[0]}: {c[3]}" for c in CASES])
 def test_edit_effect(conductor, kind, setup, tracks, request_text, track, field, want):
-    _, after = edit_after(conductor, setup, request_text, tracks)
-    tolerance = 0.05 if field == "distance_m" else 0.5 if field == "gain_db" else 1.0
-    assert _value(after, track, field) == pytest.approx(want, abs=tolerance), request_text
+    assert_edit_effect(conductor, setup, tracks, request_text, track, field, want)
 
 
 def test_a_name_whose_words_are_rule_words_is_only_a_name(conductor):

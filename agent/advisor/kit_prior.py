@@ -108,9 +108,8 @@ def piece_of(track: str, role: str | None) -> str | None:
     """The kit piece class a track is (``"kick"``, ``"hat"``, ...), or None.
 
     ``role`` is the track's resolved role; only :data:`KIT_ROLES` tracks can be pieces.  The
-    class comes from the alias the lexicon finds in the name, ranked as
-    :meth:`Lexicon.role_of` ranks them (instrument words over modifiers, exact over fuzzy,
-    longer phrases, then the last one).
+    class comes from the alias the lexicon finds in the name, ranked by
+    :func:`stase.agent.lexicon.hit_rank` (as :meth:`Lexicon.role_of` ranks them).
     """
     if role not in KIT_ROLES:
         return None
@@ -122,7 +121,7 @@ def piece_of(track: str, role: str | None) -> str | None:
         alias = h.alias if h.alias in PIECE_OF_ALIAS else h.alias[:-1]   # "kicks", "congas"
         piece = "perc" if h.role in PERC_ROLES else PIECE_OF_ALIAS.get(alias)
         if piece is not None:
-            classes.append(((not h.weak, not h.fuzzy, h.end - h.start, h.start), piece))
+            classes.append((lexicon.hit_rank(h), piece))
     return max(classes)[1] if classes else None
 
 

@@ -36,7 +36,6 @@ import numpy as np
 from stase.agent.advisor.analysis import MixAnalysis
 from stase.agent.advisor.ensembles import ensemble_gains, ensemble_parts
 from stase.agent.advisor import kit_prior
-from stase.agent.advisor.kit_prior import kit_gains, kit_pieces
 
 GERDES_SIEDENBURG_2023 = ("Gerdes & Siedenburg 2023, JASA Express Lett. 3:043201 "
                           "(lead-vocal-to-accompaniment ratio in popular music)")
@@ -172,11 +171,11 @@ def prior_gains(analysis: MixAnalysis, roles: dict[str, str | None], genre: str 
     accompaniment = [t for t in audible if t not in leads]
     gains: dict[str, float] = {}
     details: dict[str, dict] = {}
-    pieces = kit_pieces(accompaniment, roles) if (KIT_RULE if kit is None else kit) else None
+    pieces = kit_prior.kit_pieces(accompaniment, roles) if (KIT_RULE if kit is None else kit) else None
     # the accompaniment sources: each track, except the kit pieces, which are one source
     sources = [[t] for t in accompaniment if not pieces or t not in pieces] + ([list(pieces)] if pieces else [])
     if pieces:
-        inside, kit_details = kit_gains(analysis, pieces, dead_band)
+        inside, kit_details = kit_prior.kit_gains(analysis, pieces, dead_band)
     if accompaniment:
         # the kit's sum counts against the others' centre less its own target (0: equal loudness)
         levels = np.array([analysis.stems[s[0]].integrated_lufs if len(s) == 1 else
