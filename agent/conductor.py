@@ -115,9 +115,12 @@ class Conductor:
         default: measured worse than retrieval alone).
     """
 
-    def __init__(self, model: str = "auto", presets_root=None, trust_model_template: bool = False):
+    def __init__(self, model: str = "auto", presets_root=None, trust_model_template: bool = False,
+                 edit_reader: bool = True):
         from stase.presets import load_rooms, load_templates
         self.model_spec = model
+        #: read an edit's operation with :mod:`stase.agent.edit_reader` where the rules find none
+        self.use_edit_reader = edit_reader
         self.trust_model_template = trust_model_template
         self.templates = load_templates(presets_root)
         self.rooms = load_rooms(presets_root)
@@ -145,8 +148,12 @@ class Conductor:
         return self._llm
 
     def warm_up(self) -> None:
-        """Load the embedding model (and the language model if configured) now."""
+        """Load the embedding model, train the edit reader (and load the language model if
+        configured) now."""
         self.retriever.rank("warm up")
+        if self.use_edit_reader:
+            from stase.agent.edit_reader import default_reader
+            default_reader()
         _ = self.llm
 
     # -------------------------------------------------------------------- public API
@@ -255,8 +262,17 @@ class Conductor:
         for s in sources:
             s.role = roles[s.track]
         # edit=True: a state said with a verb is a complaint here ("the sitar sounds distant")
-        parsed = parse_prompt(request, names, roles, self.lexicon, edit=True)
-        self._reject_unknown(parsed, names)
+        parsed = said = parse_prompt(request, names, roles, self.lexicon, edit=True)
+        reading = None
+        try:
+            self._reject_unknown(parsed, names)
+        except InputError:
+            # a word refused as an instrument the session lacks, in a request naming session tracks
+            if parsed.impossible or parsed.orphans or not any(m.tracks for m in parsed.mentions):
+                raise
+            reading, parsed = self._read_edit(request, parsed, names, roles)
+            if reading is None:
+                raise
         text = normalise_text(request)
         room = self._room(text, current.room)
         if extra_tracks:
@@ -269,28 +285,36 @@ class Conductor:
                     s.azimuth_deg, s.elevation_deg, s.distance_m, s.provenance = (
                         f.azimuth_deg, f.elevation_deg, f.distance_m, f.provenance)
         if not parsed.has_cues and room == current.room and not extra_tracks and not parsed.plan_values:
-            raise InputError(
-                f"could not find an edit in {request!r}: name a track ({', '.join(names)}) and a change "
-                "such as 'further left', '20 degrees right', 'back 2 m', 'closer', 'higher', "
-                "'swap X and Y', or a room ('in a cathedral')")
-        for cue in parsed.cues:
-            if "width_deg" in cue.edit_relative:   # "spread the guitars": widen them, not a fixed fan
-                cue.spread_deg = None
-        explicit = apply_cues(sources, parsed, edit=True)
-        _check_gains(sources)
-        apply_swaps(sources, parsed)
-        apply_mirrors(sources, parsed)
-        new = {s.track for s in sources if s.track not in {c.track for c in current.sources}}
-        resolve_collisions(sources, fixed=explicit | {s.track for s in sources if s.track not in new})
+            reading, parsed = self._read_edit(request, parsed, names, roles)
+            if reading is None:
+                raise InputError(
+                    f"could not find an edit in {request!r}: name a track ({', '.join(names)}) and a change "
+                    "such as 'further left', '20 degrees right', 'back 2 m', 'closer', 'higher', "
+                    "'swap X and Y', or a room ('in a cathedral')")
+        start = [SourcePlacement(**{**s.__dict__, "provenance": dict(s.provenance)}) for s in sources]
+        self._apply_edit(sources, parsed, current)
+        if reading is None and self.use_edit_reader and parsed.has_cues:
+            from stase.agent.edit_reader import OVERRIDE_CONFIDENCE, agrees, effect_operations
+            done = effect_operations(_places(start), _places(sources))
+            # cues that moved nothing are read again; an edit that did something stays unless a
+            # sure reading says it is another operation (never over a number the user wrote)
+            candidate, reparsed = (self._read_edit(request, parsed, names, roles) if not done else
+                                   (None, parsed) if _says_a_number(parsed) else
+                                   self._read_edit(request, parsed, names, roles, OVERRIDE_CONFIDENCE))
+            if candidate is not None and not agrees(candidate.operation, done):
+                reading, parsed, sources = candidate, reparsed, start
+                self._apply_edit(sources, parsed, current)
         plan = Plan(room=room, sources=[s.normalised() for s in sources], pathway="edit",
                     template=current.template, reverb_engine=current.reverb_engine, reverb_db=current.reverb_db)
-        wetness = self._wetness(parsed, None)
+        wetness = self._wetness(said, None)
         if wetness is not None:
             plan.reverb_db = wetness[0]
-        plan.music = self._music(current.template or DEFAULT_LAYOUT_TEMPLATE, plan, parsed, previous=current.music)
+        plan.music = self._music(current.template or DEFAULT_LAYOUT_TEMPLATE, plan, said, previous=current.music)
         self._write_text(plan, request, parsed, None, previous=current)
         if wetness is not None:
             plan.mix_notes = f"{plan.mix_notes} Wetness {wetness[0]:+.0f} dB ({wetness[1]}).".strip()
+        if reading is not None:
+            plan.mix_notes = f"{plan.mix_notes} {reading.note()}".strip()
         return plan
 
     # -------------------------------------------------------------------- helpers
@@ -318,6 +342,39 @@ class Conductor:
         if isinstance(default, (int, float)):
             return float(default), f"template {template_id} default"
         return None
+
+    def _read_edit(self, request: str, parsed: ParseResult, names: list[str], roles: dict,
+                   min_confidence: float | None = None):
+        """(reading, its parse) from :mod:`stase.agent.edit_reader`, or ``(None, parsed)`` when the
+        reader is off or unsure, or the rules cannot read its canonical request."""
+        if not self.use_edit_reader:
+            return None, parsed
+        from stase.agent.edit_reader import MIN_CONFIDENCE, default_reader
+        reader = default_reader()
+        if reader is None:
+            return None, parsed
+        mentioned = [m.tracks for m in sorted(parsed.mentions, key=lambda m: m.start) if m.tracks]
+        reading = reader.read(request, mentioned, names, MIN_CONFIDENCE if min_confidence is None else min_confidence)
+        if reading is None:
+            return None, parsed
+        reparsed = parse_prompt(reading.request, names, roles, self.lexicon, edit=True)
+        if not reparsed.has_cues or reparsed.unknown or reparsed.orphans or reparsed.impossible:
+            return None, parsed
+        return reading, reparsed
+
+    @staticmethod
+    def _apply_edit(sources: list[SourcePlacement], parsed: ParseResult, current: Plan) -> set[str]:
+        """Apply an edit's cues, swaps and mirrors to ``sources`` in place; the tracks set explicitly."""
+        for cue in parsed.cues:
+            if "width_deg" in cue.edit_relative:   # "spread the guitars": widen them, not a fixed fan
+                cue.spread_deg = None
+        explicit = apply_cues(sources, parsed, edit=True)
+        _check_gains(sources)
+        apply_swaps(sources, parsed)
+        apply_mirrors(sources, parsed)
+        new = {s.track for s in sources if s.track not in {c.track for c in current.sources}}
+        resolve_collisions(sources, fixed=explicit | {s.track for s in sources if s.track not in new})
+        return explicit
 
     def _reject_unknown(self, parsed: ParseResult, tracks: list[str]) -> None:
         if parsed.impossible:
@@ -391,6 +448,17 @@ class Conductor:
         template = self.templates.get(plan.template) if plan.template else None
         plan.music_description = music_description(plan, template, self.rooms.get(plan.room))
         plan.mix_notes = mix_notes(plan, parsed, ranked)
+
+
+def _says_a_number(parsed: ParseResult) -> bool:
+    """A value of some cue came from a number the user wrote: it wins over any reading."""
+    from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
+    return any(p == PRECEDENCE_NAMES[NUMBER] for cue in parsed.cues for p in cue.precedence.values())
+
+
+def _places(sources: list[SourcePlacement]) -> dict[str, tuple[float, float, float, float]]:
+    """Each source's (azimuth deg, elevation deg, distance m, gain dB), by track."""
+    return {s.track: (s.azimuth_deg, s.elevation_deg, s.distance_m, s.gain_db) for s in sources}
 
 
 def _check_gains(sources: list[SourcePlacement]) -> None:

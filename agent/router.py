@@ -263,7 +263,7 @@ def _fit_softmax(x: _Features, y: np.ndarray, classes: int, l2: float,
     return result.x.reshape(d + 1, classes)
 
 
-def _embed_examples(texts: list[str], encoder: Any) -> np.ndarray:
+def _embed_examples(texts: list[str], encoder: Any, kind: str = "chat-router") -> np.ndarray:
     """Embeddings of the example texts, cached on disk (they take seconds to compute and are the
     same at every start), named by the encoder's kind and the packaged weights' size and time."""
     from stase.agent.retrieval import cached_embeddings, minilm_path
@@ -272,7 +272,7 @@ def _embed_examples(texts: list[str], encoder: Any) -> np.ndarray:
         stamp = f"{weights.st_size}-{int(weights.st_mtime)}"
     except (StaseError, OSError):
         stamp = "unknown"
-    return cached_embeddings(texts, encoder, "chat-router", f"{type(encoder).__name__}-{stamp}")
+    return cached_embeddings(texts, encoder, kind, f"{type(encoder).__name__}-{stamp}")
 
 
 class ChatRouter:
@@ -289,14 +289,19 @@ class ChatRouter:
     l2 : the L2 penalty of the regression.
     embeddings : the examples' embeddings when the caller has them already (cross-validation in
         bench/conductor.py), shape (len(examples), 384); default: computed (cached on disk).
+    classes, label_key : the labels it chooses among, in order, and the example field holding
+        each row's label (default: the chat verbs in ``"verb"``; the edit reader of
+        :mod:`stase.agent.edit_reader` uses the same model for edit operations).
     """
 
     def __init__(self, examples: list[dict[str, str]] | None = None, encoder: Any = "auto",
                  weights: tuple[float, float, float] = (EMBEDDING_WEIGHT, WORD_WEIGHT, CHAR_WEIGHT),
-                 l2: float = L2_PENALTY, embeddings: np.ndarray | None = None):
+                 l2: float = L2_PENALTY, embeddings: np.ndarray | None = None,
+                 classes: tuple[str, ...] = VERBS, label_key: str = "verb"):
         rows = load_examples() if examples is None else examples
         if not rows:
             raise InputError("the chat router needs labelled examples")
+        self.label_key = label_key
         self.encoder = _resolve_encoder(encoder)
         self.method = "encoder+lexical" if self.encoder is not None else "lexical"
         self.weights = weights
@@ -304,13 +309,14 @@ class ChatRouter:
         terms = [lexical_terms(t) for t in texts]
         self._words = _TfIdf([w for w, _ in terms])
         self._chars = _TfIdf([c for _, c in terms])
-        self.labels = [v for v in VERBS if any(r["verb"] == v for r in rows)]
-        y = np.array([self.labels.index(r["verb"]) for r in rows])
+        self.labels = [v for v in classes if any(r[label_key] == v for r in rows)]
+        y = np.array([self.labels.index(r[label_key]) for r in rows])
         counts = np.bincount(y, minlength=len(self.labels)).astype(np.float64)
         class_weight = counts.sum() / (len(self.labels) * counts)  # each verb counts the same
         embedded = None
         if self.encoder is not None:
-            embedded = _embed_examples(texts, self.encoder) if embeddings is None else np.asarray(embeddings)
+            embedded = (_embed_examples(texts, self.encoder, f"{label_key}-classifier" if label_key != "verb" else "chat-router")
+                        if embeddings is None else np.asarray(embeddings))
         with _one_blas_thread():
             self.coef = _fit_softmax(self._features(texts, embedded), y, len(self.labels), l2, class_weight)
 

@@ -1,0 +1,156 @@
+"""The learned reading of edit requests (issue 16): agent/edit_reader.py and its use in Conductor.edit.
+
+Sentences here are our own (not rows of tests/data/producer_eval.jsonl); each conductor case is
+checked both ways: the rules alone miss it (refuse it, or change nothing or the wrong thing) and
+the conductor with the reader does what it says, with the reading named in the plan's notes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stase.agent import edit_reader as er
+from stase.agent.conductor import Conductor
+from stase.core.errors import InputError
+
+DATA = Path(__file__).parent / "data" / "producer_eval.jsonl"
+TRACKS = ["Vocal", "Tambourine", "Piano", "Bass", "Cello", "Violin"]
+SETUP = ("tambourine 1 metre away, piano 20 degrees left, bass 10 degrees right, cello 30 degrees right, "
+         "violin 30 degrees left, vocal centre")
+
+
+@pytest.fixture(scope="module")
+def conductors():
+    return Conductor(model="none"), Conductor(model="none", edit_reader=False)
+
+
+def _places(plan):
+    return {s.track: (s.azimuth_deg, s.elevation_deg, s.distance_m, s.gain_db) for s in plan.sources}
+
+
+# ------------------------------------------------------------------ pieces
+@pytest.mark.parametrize("text, quantity, want", [
+    ("bring it 18 inches closer", "distance", " 18 inches"),
+    ("foley is 2 m out, bring it 0.5 m in", "distance", " 0.5 m"),   # the last number of the unit
+    ("give the vocal 5 more db", "gain", " 5 db"),
+    ("give the vocal 5 more db", "distance", ""),                   # a number of another quantity
+    ("nudge it up a touch", "elevation", " a bit"),
+    ("way up", "elevation", " a lot"),
+    ("pull the bass down a bunch", "gain", " a lot"),
+    ("move it", "azimuth", ""),
+])
+def test_size_words_prefer_a_number_of_the_quantity_then_a_size_word(text, quantity, want):
+    assert er.size_words(text, quantity) == want
+
+
+def test_effect_operations_and_agreement():
+    before = {"A": (10.0, 0.0, 2.0, 0.0), "B": (-10.0, 0.0, 2.0, 0.0)}
+    after = {"A": (10.0, 5.0, 3.0, -2.0), "B": (-10.0, 0.0, 2.0, 0.0)}
+    done = er.effect_operations(before, after)
+    assert done == {"up", "further", "quieter"}
+    assert er.agrees("further", done) and not er.agrees("closer", done) and not er.agrees("left", done)
+    moved = er.effect_operations(before, {"A": (-10.0, 0.0, 2.0, 0.0), "B": (10.0, 0.0, 2.0, 0.0)})
+    assert moved == {"azimuth"} and all(er.agrees(op, moved) for op in ("swap", "mirror", "left", "wider", "centre"))
+    assert er.effect_operations(before, dict(before)) == set()
+
+
+EXAMPLES = [
+    {"text": t, "operation": op}
+    for op, texts in {
+        "closer": ["bring the X closer", "X nearer please", "pull X in towards me", "X should be closer"],
+        "further": ["push the X back", "X further away", "send X into the distance", "X more distant"],
+        "swap": ["swap X and Y", "trade X with Y", "X and Y change places", "switch X and Y around"],
+        "mirror": ["mirror the mix", "flip everything left to right", "mirror X and Y", "reverse the sides"],
+    }.items() for t in texts]
+
+
+def test_reader_reads_the_operation_and_its_tracks_lexical_only():
+    reader = er.EditReader(EXAMPLES, encoder=None)
+    assert reader.method == "lexical"
+    reading = reader.read("could you push the drums back a little", [["Drums"]], ["Drums", "Bass"], 0.3)
+    assert reading.operation == "further" and reading.request == "Drums a bit further away"
+    assert reading.tracks == ("Drums",) and "learned reading: further" in reading.note()
+    # a single-track operation acts on the first track named; a swap takes two, a mirror all named
+    reading = reader.read("bring the drums closer, they fight the bass", [["Drums"], ["Bass"]], ["Drums", "Bass"], 0.3)
+    assert reading.operation == "closer" and reading.tracks == ("Drums",)
+    assert reader.read("swap the drums and the bass", [["Drums"], ["Bass"]], ["Drums", "Bass"], 0.3).request \
+        == "swap Drums and Bass"
+    assert reader.read("swap the drums around", [["Drums"]], ["Drums", "Bass"], 0.3) is None   # one track
+    assert reader.read("flip everything left to right", [], ["Drums", "Bass"], 0.3).request == "mirror everything"
+    assert reader.read("bring the drums closer", [], ["Drums", "Bass"], 0.3) is None           # no track named
+    assert reader.read("push the drums back", [["Drums"]], ["Drums"], 0.9999) is None        # below the bar
+
+
+def test_examples_are_dev_rows_with_their_own_words():
+    """The packaged examples are dev requests of the producer set, as written: never held out."""
+    rows = {r["id"]: r for r in map(json.loads, DATA.read_text(encoding="utf-8").splitlines())}
+    examples = [json.loads(line) for line in er.EXAMPLES_PATH.read_text(encoding="utf-8").splitlines()]
+    assert len(examples) >= 600
+    heldout_texts = {r["prompt"] for r in rows.values() if r["split"] == "heldout"}
+    for e in examples:
+        row = rows[e["source_id"]]
+        assert row["split"] == "dev" and row["prompt"] == e["text"] and row["kind"].startswith("edit_")
+        assert e["text"] not in heldout_texts and e["operation"] in er.OPERATIONS
+    assert {e["operation"] for e in examples} == set(er.OPERATIONS)
+
+
+def test_a_bad_example_file_is_named(tmp_path):
+    bad = tmp_path / "ops.jsonl"
+    bad.write_text('{"text": "x closer", "operation": "closer"}\n{"text": "y", "operation": "teleport"}\n')
+    with pytest.raises(InputError, match="line 2"):
+        er.load_examples(bad)
+
+
+# ------------------------------------------------------------------ through the conductor
+@pytest.mark.parametrize("request_text, track, field, change", [
+    ("honestly the cello and violin are sitting in each other's seats", "Cello", 0, +60.0),
+    ("the vocal is kinda timid, give it some oomph", "Vocal", 3, +3.0),
+    ("the bass is hiding, can you dig it out of the mix", "Bass", 3, +3.0),
+])
+def test_requests_the_rules_miss_are_read_by_the_reader(conductors, request_text, track, field, change):
+    with_reader, rules_only = conductors
+    before = rules_only.plan(SETUP, TRACKS)
+    try:
+        missed = _places(rules_only.edit(request_text, before)) == _places(before)
+    except InputError:
+        missed = True
+    assert missed   # the rules alone change nothing (or refuse): the case tests the reader
+    plan = with_reader.edit(request_text, before)
+    got, was = _places(plan)[track], _places(before)[track]
+    assert got[field] - was[field] == pytest.approx(change, abs=0.01)
+    assert "learned reading" in plan.mix_notes
+    moved = {t for t, p in _places(plan).items() if p != _places(before)[t]}
+    assert moved <= {"Cello", "Violin"} if track == "Cello" else moved == {track}
+
+
+def test_a_mirror_of_the_whole_mix_said_in_new_words(conductors):
+    with_reader, rules_only = conductors
+    before = rules_only.plan(SETUP, TRACKS)
+    with pytest.raises(InputError):
+        rules_only.edit("I'd love the whole picture reversed, just to hear it", before)
+    plan = with_reader.edit("I'd love the whole picture reversed, just to hear it", before)
+    for t, (az, *_rest) in _places(before).items():
+        assert _places(plan)[t][0] == pytest.approx(-az, abs=0.01)
+
+
+@pytest.mark.parametrize("request_text", [
+    "tambourine a hair further away", "swap the cello and the violin", "piano 10 degrees further left",
+    "vocal up 2 dB and bass down 2 dB", "mirror the strings",
+])
+def test_edits_the_rules_read_are_left_as_the_rules_made_them(conductors, request_text):
+    with_reader, rules_only = conductors
+    before = rules_only.plan(SETUP, TRACKS)
+    plan = with_reader.edit(request_text, before)
+    assert _places(plan) == _places(rules_only.edit(request_text, before))
+    assert "learned reading" not in plan.mix_notes
+
+
+def test_a_request_naming_no_session_track_is_still_refused(conductors):
+    with_reader, _ = conductors
+    before = with_reader.plan(SETUP, TRACKS)
+    with pytest.raises(InputError, match="no session track plays"):
+        with_reader.edit("make the saxophone louder", before)
+    with pytest.raises(InputError, match="could not find an edit"):
+        with_reader.edit("hmm, nice", before)
