@@ -273,19 +273,23 @@ def room_response(room_id: str, sample_rate: int = 48000):
     sectors = _read_cached(sectors_path, rows=2 * k) if sectors_path.is_file() else None
     if reference is not None and sectors is not None and sectors.shape[1] <= reference.shape[1] \
             and sectors.shape[1] == min(early_length(room, int(sample_rate), hrtf), reference.shape[1]):
-        sectors = sectors.reshape(k, 2, -1)
         mark_used(reference_path)
         mark_used(sectors_path)
-        index = int(np.argmin(np.abs(SECTOR_AZIMUTHS_DEG)))
-        tail = reference.copy()
-        tail[:, :sectors.shape[2]] -= sectors[index]
-        return RoomResponse(tail=tail, sectors=sectors, sector_azimuths_deg=SECTOR_AZIMUTHS_DEG.copy(),
-                            sector_distances_m=sector_sources(room)[1])
-    from stase.dsp.brir import synthesize_room
-    response = synthesize_room(room, int(sample_rate), hrtf)
-    _write_cached(sectors_path, response.sectors.reshape(2 * k, -1))
-    _write_cached(reference_path, response.reference())
-    return response
+    else:
+        from stase.dsp.brir import synthesize_room
+        response = synthesize_room(room, int(sample_rate), hrtf)
+        reference = response.reference()
+        sectors = np.ascontiguousarray(response.sectors.reshape(2 * k, -1), dtype=np.float32)
+        _write_cached(sectors_path, sectors)
+        _write_cached(reference_path, reference)
+    # one way from the stored arrays to the response, fresh or cached: the tail is the float32
+    # reference minus the sector, so a render is the same sample for sample either way
+    sectors = sectors.reshape(k, 2, -1)
+    index = int(np.argmin(np.abs(SECTOR_AZIMUTHS_DEG)))
+    tail = reference.copy()
+    tail[:, :sectors.shape[2]] -= sectors[index]
+    return RoomResponse(tail=tail, sectors=sectors, sector_azimuths_deg=SECTOR_AZIMUTHS_DEG.copy(),
+                        sector_distances_m=sector_sources(room)[1])
 
 
 @dataclass
