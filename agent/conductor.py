@@ -349,11 +349,12 @@ class Conductor:
         reader is off or unsure, or the rules cannot read its canonical request."""
         if not self.use_edit_reader:
             return None, parsed
-        from stase.agent.edit_reader import MIN_CONFIDENCE, default_reader
+        from stase.agent.edit_reader import MIN_CONFIDENCE, default_reader, named_groups
         reader = default_reader()
         if reader is None:
             return None, parsed
-        mentioned = [m.tracks for m in sorted(parsed.mentions, key=lambda m: m.start) if m.tracks]
+        mentioned = named_groups(normalise_text(request),
+                                 [(m.text, m.tracks) for m in sorted(parsed.mentions, key=lambda m: m.start)])
         reading = reader.read(request, mentioned, names, MIN_CONFIDENCE if min_confidence is None else min_confidence)
         if reading is None:
             return None, parsed

@@ -18,7 +18,8 @@ Holds
   over :data:`EXAMPLES_PATH` (716 dev edit requests of tests/data/producer_eval.jsonl, labelled by
   ``tools/gen_edit_operations.py``; the held-out split is never read).  :meth:`EditReader.read`
   returns a :class:`Reading` or ``None`` (below :data:`MIN_CONFIDENCE`, or no track to act on).
-* :func:`size_words` (a number with the operation's unit said in the request wins, then a size
+* :func:`named_groups` (mentions said as one list, "trumpet and trombone", are one group),
+  :func:`size_words` (a number with the operation's unit said in the request wins, then a size
   word, else the rules' default step), :func:`effect_operations` (what an applied edit did, as
   operations) and :func:`agrees`.
 * :func:`default_reader`: one per process, trained on first use (about a second).
@@ -119,6 +120,28 @@ def size_words(text: str, quantity: str | None) -> str:
     if any(f" {w} " in padded for w in SMALL_SIZES):
         return " a bit"
     return ""
+
+
+_LIST_JOIN = r"\s*(?:,|&|/|\+|\band\b|\bplus\b)\s*(?:(?:also|both|the|my|our)\s+)*"
+
+
+def named_groups(text: str, mentions: list[tuple[str, list[str]]]) -> list[list[str]]:
+    """The tracks of each mention, in the order said, with mentions said as one list joined:
+    "trumpet and trombone, both to the middle" is one group (Tpt, Tbn), "move the guitar right,
+    it clashes with the piano" two.  ``mentions`` are (the words as found, tracks) in text order;
+    ``text`` the normalised request they were found in."""
+    groups: list[list[str]] = []
+    previous: str | None = None
+    for words, tracks in mentions:
+        if not tracks:
+            continue
+        if groups and previous is not None and re.search(
+                re.escape(previous) + _LIST_JOIN + re.escape(words), text):
+            groups[-1] = list(dict.fromkeys(groups[-1] + list(tracks)))
+        else:
+            groups.append(list(tracks))
+        previous = words
+    return groups
 
 
 def load_examples(path: str | Path | None = None) -> list[dict[str, str]]:
@@ -231,4 +254,4 @@ def default_reader() -> EditReader | None:
 
 __all__ = ["CANONICAL", "EXAMPLES_PATH", "EditReader", "GROUP_OPERATIONS", "MIN_CONFIDENCE", "OPERATIONS",
            "OVERRIDE_CONFIDENCE", "QUANTITY", "Reading", "agrees", "default_reader", "effect_operations",
-           "load_examples", "size_words"]
+           "load_examples", "named_groups", "size_words"]

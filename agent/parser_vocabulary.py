@@ -8,7 +8,8 @@ Holds
   The words the rules read themselves stay as they are; :data:`SIZE_SYNONYMS` are the rest,
   each rewritten to its class's canonical word ("a bit" / "a lot").
 * :data:`DIRECTION_SYNONYMS`: direction words outside the rules' own spelling, rewritten to it
-  ("leftwards" -> "to the left", "hotter" -> "louder", "further from me" -> "further away").
+  ("leftwards" -> "to the left", "hotter" -> "louder", "further from me" -> "further away"), and
+  dictation homophones ("quite her" -> "quieter", "hire" -> "higher", "to the write" -> "to the right").
 * :data:`EDIT_REWRITES` (an edit only, against a current plan): a comparative said without its
   noun ("move the piano further", "push it deeper" = further back; "move the bass away a bit"),
   and negations read as the opposite step (:data:`OPPOSITES`: "not so far left" / "less to the
@@ -98,6 +99,13 @@ DIRECTION_SYNONYMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (r"(?<!\bmiles)(?<=\s)miles(?=\s*+(?:$|[,.;!?]|(?:please|pls|plz|more)\b))", "a lot", ("miles",)),
     (r"\b(?:further|farther)\s+(?:away\s+)?from\s+(?:me|us|the\s+listener|the\s+mic)\b", "further away", ("from",)),
     (r"\b(?:closer|nearer)\s+to\s+(?:me|us|the\s+listener)\b", "closer", ("to",)),
+    # dictation (speech-to-text) homophones of the direction words: "make the piano quite her",
+    # "put the pad a bit hire", "move it to the write"
+    (r"\b(?:quite|quiet)\s+her\b", "quieter", ("her",)),
+    (r"\bloud\s+her\b", "louder", ("her",)),
+    (r"\bclose\s+her\b", "closer", ("her",)),
+    (r"\bhire\b", "higher", ("hire",)),
+    (r"\b(the|to|hard|far|more|further|bit|slightly)\s+write\b", r"\1 right", ("write",)),
     # "5 more dB", "20 more degrees", "2 extra metres": the unit before "more", as the rules read it
     (r"\b(\d+(?:\.\d+)?)\s+(?:more|extra)\s+(db|degrees?|degs?|metres?|meters?|m|feet|ft)\b", r"\1 \2 more", ("more", "extra")),
 )

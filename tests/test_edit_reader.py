@@ -154,3 +154,14 @@ def test_a_request_naming_no_session_track_is_still_refused(conductors):
         with_reader.edit("make the saxophone louder", before)
     with pytest.raises(InputError, match="could not find an edit"):
         with_reader.edit("hmm, nice", before)
+
+
+def test_named_groups_join_a_list_of_names_and_nothing_else():
+    assert er.named_groups("trumpet and trombone solos are a duet, both to the middle",
+                           [("trumpet", ["Tpt"]), ("trombone", ["Tbn"])]) == [["Tpt", "Tbn"]]
+    assert er.named_groups("gtr l, gtr r and the keys wider",
+                           [("gtr l", ["Gtr L"]), ("gtr r", ["Gtr R"]), ("keys", ["Keys"])]) == [["Gtr L", "Gtr R", "Keys"]]
+    assert er.named_groups("move the guitar right, it clashes with the piano",
+                           [("guitar", ["Gtr"]), ("piano", ["Pno"])]) == [["Gtr"], ["Pno"]]
+    assert er.named_groups("the sax", [("sax", [])]) == []   # an absent instrument names no track
+

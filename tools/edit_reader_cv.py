@@ -54,7 +54,7 @@ with open(out, "w") as f:
                 p = parse_prompt(r["prompt"], names, roles, c.lexicon, edit=True)
             except TypeError:
                 p = parse_prompt(r["prompt"], names, roles, c.lexicon)
-            rec["mentions"] = [[m.start, m.tracks] for m in p.mentions]
+            rec["mentions"] = [[m.start, m.tracks, m.text] for m in p.mentions]
             rec["number"] = any(v == "number" for q in p.cues for v in getattr(q, "precedence", {}).values())
             rec["after"] = places(c.edit(r["prompt"], b))
         except Exception as e:
@@ -124,6 +124,7 @@ def right(row: dict, before: dict | None, after: dict | None) -> bool:
 def evaluate(records: list[dict], rows: dict, min_confidence: float, override: float) -> dict:
     from stase.agent import edit_reader as er
     from stase.agent.conductor import Conductor
+    from stase.agent.parser import normalise_text
     examples = [json.loads(line) for line in er.EXAMPLES_PATH.read_text(encoding="utf-8").splitlines()]
     rules = Conductor(model="none", edit_reader=False)
     readers: dict[int, er.EditReader] = {}
@@ -136,7 +137,8 @@ def evaluate(records: list[dict], rows: dict, min_confidence: float, override: f
         reader = readers[batch]
         before, after, error = rec.get("before"), rec.get("after"), rec.get("error", "")
         was_right = right(row, before, after)
-        mentioned = [m[1] for m in sorted(rec.get("mentions", []), key=lambda m: m[0]) if m[1]]
+        ordered = sorted(rec.get("mentions", []), key=lambda m: m[0])
+        mentioned = er.named_groups(normalise_text(row["prompt"]), [(m[2], m[1]) for m in ordered])
         reading = None
         if before is not None:
             if "could not find an edit" in error or ("no session track plays" in error and mentioned):

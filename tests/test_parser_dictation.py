@@ -1,0 +1,63 @@
+"""Dictated requests and DAW default track names (issue 16, after round 12).
+
+Sentences of our own: speech-to-text writes direction words as homophones ("quite her",
+"hire", "to the write"), and sessions keep the DAW's default names ("Audio 2", "Track 12"),
+which are a marker word and a number.  Checked on the rules alone (no edit reader).
+"""
+from __future__ import annotations
+
+import pytest
+
+from stase.agent.conductor import Conductor
+
+TRACKS = ["Vocal", "Piano", "Bass", "Drums", "Pad"]
+SETUP = "vocal centre, piano 20 degrees left, pad at ear level, drums 3 metres away"
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return Conductor(model="none", edit_reader=False)
+
+
+def _changes(before, after):
+    return {s.track: (s.azimuth_deg - o.azimuth_deg, s.elevation_deg - o.elevation_deg,
+                      s.distance_m - o.distance_m, s.gain_db - o.gain_db)
+            for s, o in zip(after.sources, before.sources)
+            if (s.azimuth_deg, s.elevation_deg, s.distance_m, s.gain_db) != (o.azimuth_deg, o.elevation_deg,
+                                                                             o.distance_m, o.gain_db)}
+
+
+@pytest.mark.parametrize("request_text, field, sign", [
+    ("make the piano quite her", 3, -1),
+    ("the piano a bit loud her please", 3, +1),
+    ("bring the piano close her", 2, -1),
+    ("put the piano a bit hire", 1, +1),
+    ("move the piano to the write", 0, -1),       # azimuth positive = left: the right is negative
+    ("piano more to the write side", 0, -1),
+])
+def test_dictated_homophones_are_the_direction_words(rules, request_text, field, sign):
+    before = rules.plan(SETUP, TRACKS)
+    changes = _changes(before, rules.edit(request_text, before))
+    assert set(changes) == {"Piano"}
+    assert changes["Piano"][field] * sign > 0
+    assert all(abs(v) < 1e-9 for k, v in enumerate(changes["Piano"]) if k != field)
+
+
+def test_the_homophones_leave_other_words_alone(rules):
+    before = rules.plan(SETUP, TRACKS)
+    # "her" after other words, and "write" as a verb, are not direction words
+    plan = rules.edit("give her vocal a bit more level, louder", before)
+    assert set(_changes(before, plan)) == {"Vocal"}
+
+
+@pytest.mark.parametrize("setup, track, field, want", [
+    ("Audio 2 1 metre away", "Audio 2", "distance_m", 1.0),
+    ("Audio 3 20 degrees up", "Audio 3", "elevation_deg", 20.0),
+    ("track 12 hard left", "Track 12", "azimuth_deg", 90.0),
+])
+def test_a_daw_default_name_is_a_name(rules, setup, track, field, want):
+    tracks = ["Audio 1", "Audio 2", "Audio 3", "Track 12", "Bass"]
+    plan = rules.plan(setup, tracks)
+    assert getattr(plan.source(track), field) == pytest.approx(want)
+    # the marker word alone still names nothing
+    assert rules.plan("the audio is muddy, bass left", tracks).source("Bass").azimuth_deg > 0
