@@ -270,7 +270,8 @@ class Conductor:
             # a word refused as an instrument the session lacks, in a request naming session tracks
             if parsed.impossible or parsed.orphans or not any(m.tracks for m in parsed.mentions):
                 raise
-            reading, parsed = self._read_edit(request, parsed, names, roles)
+            from stase.agent.edit_reader import REFUSAL_CONFIDENCE
+            reading, parsed = self._read_edit(request, parsed, names, roles, REFUSAL_CONFIDENCE)
             if reading is None:
                 raise
         text = normalise_text(request)

@@ -74,6 +74,9 @@ QUANTITY = {"closer": "distance", "further": "distance", "left": "azimuth", "rig
 #: 0.6/0.7 -> 287, 0.5/0.8 -> 289.
 MIN_CONFIDENCE = 0.4
 OVERRIDE_CONFIDENCE = 0.7
+#: A reading must be this sure to stand in for a refusal of the rules (a word they took for an
+#: instrument the session lacks): the same runs fixed as many at 0.55 as at 0.4 (45), 42 at 0.7.
+REFUSAL_CONFIDENCE = 0.55
 
 EXAMPLES_PATH = Path(__file__).resolve().parent / "data" / "edit_operations.jsonl"
 
@@ -253,5 +256,5 @@ def default_reader() -> EditReader | None:
 
 
 __all__ = ["CANONICAL", "EXAMPLES_PATH", "EditReader", "GROUP_OPERATIONS", "MIN_CONFIDENCE", "OPERATIONS",
-           "OVERRIDE_CONFIDENCE", "QUANTITY", "Reading", "agrees", "default_reader", "effect_operations",
+           "OVERRIDE_CONFIDENCE", "QUANTITY", "REFUSAL_CONFIDENCE", "Reading", "agrees", "default_reader", "effect_operations",
            "load_examples", "named_groups", "size_words"]

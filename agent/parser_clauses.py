@@ -274,6 +274,12 @@ _PLAIN_VERB_FORMS = frozenset({
     "raise", "lower", "turn", "slide", "place", "throw", "threw", "thrown", "stick", "stuck", "shove"})
 
 
+#: words that sharpen a place said after them ("dead ahead", "smack in the middle", "bang on
+#: centre"): never an instrument the session lacks
+_PLACE_INTENSIFIERS = frozenset({"dead", "smack", "bang", "slap", "square", "squarely", "straight", "directly",
+                                 "exactly", "precisely", "just"})
+
+
 def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
     """A clause that places something but names no session track, where one word that is not
     filler (:data:`PLACE_FILLER`) stands before the cue ("the didgeridoo behind me", "theremin
@@ -291,8 +297,8 @@ def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
         return
     if len(w) >= 5 and w.endswith(("ed", "ing")):
         return   # an inflected verb ("it drifted right", "it's sitting left") names no instrument
-    if w in _PLAIN_VERB_FORMS:
-        return   # "could it be brought closer": a verb, not an instrument the session lacks (round 12)
+    if w in _PLAIN_VERB_FORMS or w in _PLACE_INTENSIFIERS:
+        return   # "could it be brought closer", "both dead ahead": no instrument the session lacks
     if len(w) >= 5 and w.endswith("ly"):
         return   # an adverb ("strictly centred", "exactly 20 left") names none either (round 12)
     clause["absent"].append(Mention(w, word.start(), word.end(), [], None, "unknown"))

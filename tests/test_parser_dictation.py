@@ -61,3 +61,12 @@ def test_a_daw_default_name_is_a_name(rules, setup, track, field, want):
     assert getattr(plan.source(track), field) == pytest.approx(want)
     # the marker word alone still names nothing
     assert rules.plan("the audio is muddy, bass left", tracks).source("Bass").azimuth_deg > 0
+
+
+def test_an_intensified_place_names_no_missing_instrument(rules):
+    """"both of them dead ahead": "dead" sharpens the place, it is no instrument to refuse."""
+    tracks = ["Tpt", "Tbn", "Piano"]
+    before = rules.plan("tpt 30 degrees left, tbn 30 degrees right, piano 10 degrees left", tracks)
+    plan = rules.edit("the trumpet and the trombone are a duo now, both of them dead ahead please", before)
+    assert abs(plan.source("Tpt").azimuth_deg) <= 6 and abs(plan.source("Tbn").azimuth_deg) <= 6
+    assert plan.source("Piano").azimuth_deg == pytest.approx(before.source("Piano").azimuth_deg)

@@ -141,8 +141,10 @@ def evaluate(records: list[dict], rows: dict, min_confidence: float, override: f
         mentioned = er.named_groups(normalise_text(row["prompt"]), [(m[2], m[1]) for m in ordered])
         reading = None
         if before is not None:
-            if "could not find an edit" in error or ("no session track plays" in error and mentioned):
+            if "could not find an edit" in error:
                 reading = reader.read(row["prompt"], mentioned, list(before), min_confidence)
+            elif "no session track plays" in error and mentioned:
+                reading = reader.read(row["prompt"], mentioned, list(before), er.REFUSAL_CONFIDENCE)
             elif after is not None:
                 done = er.effect_operations(before, after)
                 if not done:
