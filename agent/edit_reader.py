@@ -26,9 +26,11 @@ Holds
 
 How the conductor uses it (:meth:`stase.agent.conductor.Conductor.edit`): the rules run first and
 keep their result whenever they found an edit that does what the reader reads; the reading is used
-(1) when the rules find no edit, (2) when they refuse a word as an instrument the session lacks
-while the request names session tracks, (3) when what the rules did contradicts a reading of at
-least :data:`OVERRIDE_CONFIDENCE`.  The plan's notes say so ("read as ...").
+(1) when the rules find no edit (at :data:`MIN_CONFIDENCE`), (2) when they refuse a word as an
+instrument the session lacks while the request names session tracks
+(:data:`REFUSAL_CONFIDENCE`), (3) when their cues move nothing (:data:`MIN_CONFIDENCE`), (4) when
+what they did is another operation than a reading of at least :data:`OVERRIDE_CONFIDENCE`, unless
+the user wrote a number.  The plan's notes say so ("Read as ...").
 
 Measured (leave-one-writer-out on the dev split, the rules frozen before each writer's round,
 ``tools/edit_reader_cv.py``; docs/conductor.md "The edit reader"): the operation is right for 90 %
