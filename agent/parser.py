@@ -120,7 +120,7 @@ from stase.core.placement import MAX_PROMPT_CHARS
 # daemon also checks at its boundary: it bounds the time a parse can hold the interpreter.
 
 from stase.agent.lexicon import Lexicon, get_lexicon, normalise_words
-from stase.agent.parser_vocabulary import canonical_words, ordinal_words, part_words, track_number_words
+from stase.agent.parser_vocabulary import canonical_words, glued_name_words, ordinal_words, part_words, track_number_words
 from stase.agent.parser_names import choir_roles, numbered_list_words
 from stase.agent.parser_rules import (  # the rule table and phrase tables live there
     DIAGONAL_DEG, DISTANCE_WORDS_M, FEET_TO_M, HEDGES, NAMED, NUMBER, HEDGED, OF_CENTRE_DEG, PLAIN_SIDE_DEG,
@@ -251,6 +251,8 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     # misspelt side and unit words are read as the words meant ("rihgt"), never a track's own word
     text = correct_spelling(normalise_text(prompt), lexicon.alias_words,
                             {w for t in tracks for w in normalise_words(t)})
+    # "gtr1" / "q12 rain l" is the track "Gtr1" / "Q12 Rain L", whose words are split at the digits
+    text = glued_name_words(text, [normalise_words(t) for t in tracks])
     # "track 4" of a numbered session is that track's name ("04 gtr")
     text = track_number_words(text, tracks, lambda t: " ".join(normalise_words(t)))
     # a drum part said as only a track name says it ("OHs", "the hat"): the part's lexicon word

@@ -304,6 +304,29 @@ def track_number_words(text: str, tracks, words_of) -> str:
     return _TRACK_NUMBERS.sub(name, text)
 
 
+def glued_name_words(text: str, track_words) -> str:
+    """``text`` with a track name's letters and number said glued together ("gtr1", "q12 rain l",
+    "sfx12") written apart as the track's own words ("gtr 1"): track names are split at every
+    letter-digit boundary (:func:`stase.agent.lexicon.normalise_words`), a prompt's words are not.
+    Only a glued word that is a track's own word pair changes ("mp3", "4k", "808" stay)."""
+    glued = {}
+    for words in track_words:
+        for a, b in zip(words, words[1:]):
+            if (a.isalpha() and b.isdigit()) or (a.isdigit() and b.isalpha()):
+                glued[a + b] = f"{a} {b}"
+    if not glued:
+        return text
+    found = {w for w in _GLUED.findall(text) if w in glued}
+    if not found:
+        return text
+    pattern = re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, sorted(found, key=len, reverse=True)))
+                         + r")(?![a-z0-9])")
+    return pattern.sub(lambda m: glued[m.group(0)], text)
+
+
+_GLUED = re.compile(r"(?<![a-z0-9])(?:[a-z]+\d+|\d+[a-z]+)(?![a-z0-9])")
+
+
 # ------------------------------------------------------------------------------------------------
 # Parts of one instrument that a multi-mic session records on tracks of their own ("OH L", "OH R",
 # "Hi Hat", "Room"): the lexicon gives them all one role (drums), so "the overheads" would name

@@ -70,3 +70,25 @@ def test_an_intensified_place_names_no_missing_instrument(rules):
     plan = rules.edit("the trumpet and the trombone are a duo now, both of them dead ahead please", before)
     assert abs(plan.source("Tpt").azimuth_deg) <= 6 and abs(plan.source("Tbn").azimuth_deg) <= 6
     assert plan.source("Piano").azimuth_deg == pytest.approx(before.source("Piano").azimuth_deg)
+
+
+@pytest.mark.parametrize("tracks, setup, track, want", [
+    (["Gtr1", "Gtr2", "Bass"], "Gtr1 30 degrees left", "Gtr1", 30.0),
+    (["Q12 Rain L", "Q12 Rain R", "Host"], "Q12 Rain L 30 degrees left, Q12 Rain R 30 degrees right", "Q12 Rain R", -30.0),
+    (["Gtr 1", "Gtr 2"], "gtr2 10 degrees right", "Gtr 2", -10.0),   # glued in the prompt only
+    (["SFX12 Door", "Host"], "sfx12 door 45 degrees left", "SFX12 Door", 45.0),
+])
+def test_a_name_with_its_number_glued_on_is_that_track(rules, tracks, setup, track, want):
+    """Track names split at their digits ("Q12 Rain L" -> q 12 rain l), prompts did not: "Gtr1"
+    named nothing and "Q12 Rain L" fell back to "rain", both tracks."""
+    plan = rules.plan(setup, tracks)
+    assert plan.source(track).azimuth_deg == pytest.approx(want)
+    others = [t for t in tracks if t != track and t.lower() in setup.lower()]
+    for t in others:
+        assert plan.source(t).azimuth_deg != pytest.approx(want)
+
+
+def test_glued_words_that_are_no_track_name_stay(rules):
+    from stase.agent.parser_vocabulary import glued_name_words
+    assert glued_name_words("the 808 and the mp3 left", [["tr", "808"], ["bass"]]) == "the 808 and the mp3 left"
+    assert glued_name_words("tr808 left, gtr1 right", [["tr", "808"], ["gtr", "1"]]) == "tr 808 left, gtr 1 right"
