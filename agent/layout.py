@@ -180,6 +180,7 @@ def apply_cues(sources: list[SourcePlacement], parsed: ParseResult, edit: bool =
     """
     by_name = {s.track: s for s in sources}
     explicit: set[str] = set()
+    centred: set[str] = set()   # put in the middle by a cue's own value: stacked there, not fanned
     tag = "edit" if edit else "cue"
     for cue in sorted(parsed.cues, key=lambda c: c.anchor is not None):
         group = [by_name[t] for t in cue.tracks if t in by_name]
@@ -199,6 +200,8 @@ def apply_cues(sources: list[SourcePlacement], parsed: ParseResult, edit: bool =
                 setattr(s, key, float(v))
                 said = cue.precedence.get(key)
                 s.provenance[key] = f"{why} ({said})" if said else why
+            if values.get("azimuth_deg") == 0.0:
+                centred.add(s.track)
             rel = relative
             if "azimuth_deg" in rel:
                 s.azimuth_deg = shift_lateral(s.azimuth_deg, rel["azimuth_deg"])
@@ -235,15 +238,19 @@ def apply_cues(sources: list[SourcePlacement], parsed: ParseResult, edit: bool =
                     s.azimuth_deg = spread - 2.0 * spread * i / (n - 1)
                 s.provenance["azimuth_deg"] = f"{why} (spread +-{spread:.0f} deg)"
                 explicit.add(s.track)
-    _spread_identical(sources, explicit)
+    _spread_identical(sources, explicit, centred)
     return explicit
 
 
-def _spread_identical(sources: list[SourcePlacement], explicit: set[str]) -> None:
-    """Tracks a cue put on exactly the same spot are fanned out ``GROUP_SPACING_DEG`` apart."""
+def _spread_identical(sources: list[SourcePlacement], explicit: set[str], centred: set[str] = frozenset()) -> None:
+    """Tracks a cue put on exactly the same spot are fanned out ``GROUP_SPACING_DEG`` apart,
+    except tracks a cue itself put in the middle (``centred``): "kick and bass centre", "voiceover
+    and jingle both to the middle" are stacked there as asked (the low end stays mono; two
+    independent writers' labels, batches 11 and 13, want exactly 0).  A pair narrowed until it
+    meets in the middle is still fanned."""
     spots: dict[tuple, list[SourcePlacement]] = {}
     for s in sources:
-        if s.track in explicit:
+        if s.track in explicit and not (s.track in centred and s.azimuth_deg == 0.0):
             spots.setdefault((round(s.azimuth_deg, 3), round(s.elevation_deg, 3), round(s.distance_m, 3)), []).append(s)
     for (az, _, _), group in spots.items():
         if len(group) < 2:
