@@ -277,7 +277,9 @@ _PLAIN_VERB_FORMS = frozenset({
 #: words that sharpen a place said after them ("dead ahead", "smack in the middle", "bang on
 #: centre"): never an instrument the session lacks
 _PLACE_INTENSIFIERS = frozenset({"dead", "smack", "bang", "slap", "square", "squarely", "straight", "directly",
-                                 "exactly", "precisely", "just"})
+                                 "exactly", "precisely", "just",
+                                 # and quantifiers of a step said on its own ("..., another 20 degrees")
+                                 "another", "extra", "again"})
 
 
 def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:

@@ -92,3 +92,18 @@ def test_glued_words_that_are_no_track_name_stay(rules):
     from stase.agent.parser_vocabulary import glued_name_words
     assert glued_name_words("the 808 and the mp3 left", [["tr", "808"], ["bass"]]) == "the 808 and the mp3 left"
     assert glued_name_words("tr808 left, gtr1 right", [["tr", "808"], ["gtr", "1"]]) == "tr 808 left, gtr 1 right"
+
+
+@pytest.mark.parametrize("request_text", [
+    "guest b further right, another 20 degrees",
+    "guest b needs to go further right than that, give him another twenty degrees",
+    "move guest b right, an extra 20 degrees",
+])
+def test_a_step_said_on_its_own_after_its_direction(rules, request_text):
+    """"..., another 20 degrees": the quantifier before a step's number names no missing
+    instrument (it was refused as "the prompt places 'another'")."""
+    tracks = ["Host", "Guest B", "Bed"]
+    before = rules.plan("guest b 15 degrees right", tracks)
+    after = rules.edit(request_text, before)
+    assert after.source("Guest B").azimuth_deg == pytest.approx(-35.0)
+    assert after.source("Host").azimuth_deg == pytest.approx(before.source("Host").azimuth_deg)
