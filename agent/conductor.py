@@ -251,7 +251,7 @@ class Conductor:
         if not isinstance(current, Plan):
             raise InputError(f"the current plan must be a Plan, got {type(current).__name__}")
         extra_tracks = _check_tracks(extra_tracks)
-        sources = [SourcePlacement(**{**s.__dict__, "provenance": dict(s.provenance)}) for s in current.sources]
+        sources = _copies(current.sources)
         names = [s.track for s in sources]
         for t in extra_tracks or []:
             if t.lower() not in (n.lower() for n in names):
@@ -292,16 +292,18 @@ class Conductor:
                     f"could not find an edit in {request!r}: name a track ({', '.join(names)}) and a change "
                     "such as 'further left', '20 degrees right', 'back 2 m', 'closer', 'higher', "
                     "'swap X and Y', or a room ('in a cathedral')")
-        start = [SourcePlacement(**{**s.__dict__, "provenance": dict(s.provenance)}) for s in sources]
+        start = _copies(sources)
         self._apply_edit(sources, parsed, current)
         if reading is None and self.use_edit_reader and parsed.has_cues:
             from stase.agent.edit_reader import OVERRIDE_CONFIDENCE, agrees, effect_operations
             done = effect_operations(_places(start), _places(sources))
             # cues that moved nothing are read again; an edit that did something stays unless a
             # sure reading says it is another operation (never over a number the user wrote)
-            candidate, reparsed = (self._read_edit(request, parsed, names, roles) if not done else
-                                   (None, parsed) if _says_a_number(parsed) else
-                                   self._read_edit(request, parsed, names, roles, OVERRIDE_CONFIDENCE))
+            candidate = None
+            if not done:
+                candidate, reparsed = self._read_edit(request, parsed, names, roles)
+            elif not _says_a_number(parsed):
+                candidate, reparsed = self._read_edit(request, parsed, names, roles, OVERRIDE_CONFIDENCE)
             if candidate is not None and not agrees(candidate.operation, done):
                 reading, parsed, sources = candidate, reparsed, start
                 self._apply_edit(sources, parsed, current)
@@ -365,8 +367,9 @@ class Conductor:
         return reading, reparsed
 
     @staticmethod
-    def _apply_edit(sources: list[SourcePlacement], parsed: ParseResult, current: Plan) -> set[str]:
-        """Apply an edit's cues, swaps and mirrors to ``sources`` in place; the tracks set explicitly."""
+    def _apply_edit(sources: list[SourcePlacement], parsed: ParseResult, current: Plan) -> None:
+        """Apply an edit's cues, swaps and mirrors to ``sources`` in place (then keep the sources
+        the edit adds clear of the others)."""
         for cue in parsed.cues:
             if "width_deg" in cue.edit_relative:   # "spread the guitars": widen them, not a fixed fan
                 cue.spread_deg = None
@@ -376,7 +379,6 @@ class Conductor:
         apply_mirrors(sources, parsed)
         new = {s.track for s in sources if s.track not in {c.track for c in current.sources}}
         resolve_collisions(sources, fixed=explicit | {s.track for s in sources if s.track not in new})
-        return explicit
 
     def _reject_unknown(self, parsed: ParseResult, tracks: list[str]) -> None:
         if parsed.impossible:
@@ -456,6 +458,11 @@ def _says_a_number(parsed: ParseResult) -> bool:
     """A value of some cue came from a number the user wrote: it wins over any reading."""
     from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
     return any(p == PRECEDENCE_NAMES[NUMBER] for cue in parsed.cues for p in cue.precedence.values())
+
+
+def _copies(sources: list[SourcePlacement]) -> list[SourcePlacement]:
+    """Independent copies of ``sources`` (their provenance dicts too), to edit or to fall back to."""
+    return [SourcePlacement(**{**s.__dict__, "provenance": dict(s.provenance)}) for s in sources]
 
 
 def _places(sources: list[SourcePlacement]) -> dict[str, tuple[float, float, float, float]]:

@@ -275,11 +275,10 @@ _PLAIN_VERB_FORMS = frozenset({
 
 
 #: words that sharpen a place said after them ("dead ahead", "smack in the middle", "bang on
-#: centre"): never an instrument the session lacks
-_PLACE_INTENSIFIERS = frozenset({"dead", "smack", "bang", "slap", "square", "squarely", "straight", "directly",
-                                 "exactly", "precisely", "just",
-                                 # and quantifiers of a step said on its own ("..., another 20 degrees")
-                                 "another", "extra", "again"})
+#: centre"; the -ly ones are adverbs, below), and quantifiers of a step said on its own ("...,
+#: another 20 degrees"): never an instrument the session lacks
+_PLACE_INTENSIFIERS = frozenset({"dead", "smack", "bang", "slap", "square", "straight", "just"})
+_STEP_QUANTIFIERS = frozenset({"another", "extra", "again"})
 
 
 def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
@@ -299,7 +298,7 @@ def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
         return
     if len(w) >= 5 and w.endswith(("ed", "ing")):
         return   # an inflected verb ("it drifted right", "it's sitting left") names no instrument
-    if w in _PLAIN_VERB_FORMS or w in _PLACE_INTENSIFIERS:
+    if w in _PLAIN_VERB_FORMS or w in _PLACE_INTENSIFIERS or w in _STEP_QUANTIFIERS:
         return   # "could it be brought closer", "both dead ahead": no instrument the session lacks
     if len(w) >= 5 and w.endswith("ly"):
         return   # an adverb ("strictly centred", "exactly 20 left") names none either (round 12)

@@ -163,7 +163,7 @@ def _instrument_words(lexicon: Lexicon) -> frozenset[str]:
     return known
 
 
-def _NUMBERED_MARKER_NAME(words: list[str]) -> bool:
+def _is_numbered_marker_name(words: list[str]) -> bool:
     """A DAW's default name, a marker word of three or more letters and a number ("Audio 2",
     "Track 12", "Take 3"): said in full it names its track, though "audio" alone names none."""
     return any(w.isdigit() for w in words) and any(len(w) >= 3 and not w.isdigit() for w in words)
@@ -258,7 +258,7 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         tw = track_words[track]
         if not tw or tw[0] not in positions or (
                 all((w in MARKER_WORDS and w not in NAMEABLE_MARKERS) or w.isdigit() for w in tw)
-                and not _NUMBERED_MARKER_NAME(tw)):
+                and not _is_numbered_marker_name(tw)):
             continue
         n = len(tw)
         same = [t for t in tracks if track_words[t] == tw]

@@ -301,7 +301,6 @@ class ChatRouter:
         rows = load_examples() if examples is None else examples
         if not rows:
             raise InputError("the chat router needs labelled examples")
-        self.label_key = label_key
         self.encoder = _resolve_encoder(encoder)
         self.method = "encoder+lexical" if self.encoder is not None else "lexical"
         self.weights = weights
@@ -315,8 +314,8 @@ class ChatRouter:
         class_weight = counts.sum() / (len(self.labels) * counts)  # each verb counts the same
         embedded = None
         if self.encoder is not None:
-            embedded = (_embed_examples(texts, self.encoder, f"{label_key}-classifier" if label_key != "verb" else "chat-router")
-                        if embeddings is None else np.asarray(embeddings))
+            cache_kind = "chat-router" if label_key == "verb" else f"{label_key}-classifier"
+            embedded = _embed_examples(texts, self.encoder, cache_kind) if embeddings is None else np.asarray(embeddings)
         with _one_blas_thread():
             self.coef = _fit_softmax(self._features(texts, embedded), y, len(self.labels), l2, class_weight)
 

@@ -8,7 +8,7 @@ every **dev** edit row of the batch through them, and then applies the edit read
 writer.  So it measures what the reader adds for a writer neither the rules nor the reader met.
 Held-out rows are never read.
 
-    python tools/edit_reader_cv.py --json            # min 0.5, override 0.7 (the shipped values)
+    python tools/edit_reader_cv.py --json            # the shipped thresholds (edit_reader's constants)
     python tools/edit_reader_cv.py --sweep           # a few thresholds
 
 Reads the git history of this checkout (the frozen commits below) and needs a few minutes.
@@ -186,7 +186,9 @@ def main(argv=None) -> int:
     rows = {r["id"]: r for r in map(json.loads, EVAL.read_text(encoding="utf-8").splitlines())}
     with tempfile.TemporaryDirectory() as tmp:
         records = frozen_runs(Path(tmp))
-    settings = [(0.4, 0.7), (0.5, 0.5), (0.5, 0.7), (0.6, 0.7), (0.5, 0.8)] if args.sweep else [(0.5, 0.7)]
+    from stase.agent.edit_reader import MIN_CONFIDENCE, OVERRIDE_CONFIDENCE
+    settings = ([(0.4, 0.7), (0.5, 0.5), (0.5, 0.7), (0.6, 0.7), (0.5, 0.8)] if args.sweep
+                else [(MIN_CONFIDENCE, OVERRIDE_CONFIDENCE)])
     report = [evaluate(records, rows, lo, hi) for lo, hi in settings]
     print(json.dumps(report, indent=None if args.json else 2))
     return 0

@@ -33,14 +33,16 @@ $VENV/bin/python -c "import torch" 2>/dev/null || $pip install -q torch==2.13.0
 # (-march=native): on a CPU with AMX (Intel Sapphire Rapids and later) that build crashed in
 # ggml_backend_amx_mul_mat on the first decode (seen with 0.3.36, 2026-12-02), and a wheel cached on
 # one machine can hold instructions another lacks. So on x86-64 it is built once for AVX2/FMA
-# (every x86-64 CPU of the last ten years), kept in a wheel folder named by version and flags.
+# (every x86-64 CPU of the last ten years; a CMAKE_ARGS of the user's replaces these flags), kept
+# in a wheel folder named by the version and a hash of the flags.
 LLAMA_VERSION=0.3.36
 if [ "$(uname -m)" = x86_64 ] && ! $VENV/bin/python -c "import llama_cpp" 2>/dev/null; then
-  llama_flags="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF"
-  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/stase/wheels/llama-cpp-python-$LLAMA_VERSION-avx2"
+  llama_flags="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF}"
+  flags_id=$(printf %s "$llama_flags" | sha256sum | cut -c1-12)
+  wheels="${XDG_CACHE_HOME:-$HOME/.cache}/stase/wheels/llama-cpp-python-$LLAMA_VERSION-$flags_id"
   if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-    echo "setup: building llama-cpp-python $LLAMA_VERSION for AVX2 (about 7 min, once)"
-    CMAKE_ARGS="${CMAKE_ARGS:-$llama_flags}" $pip wheel -q --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$LLAMA_VERSION"
+    echo "setup: building llama-cpp-python $LLAMA_VERSION with $llama_flags (about 7 min, once)"
+    CMAKE_ARGS="$llama_flags" $pip wheel -q --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$LLAMA_VERSION"
   fi
   $pip install -q "$wheels"/llama_cpp_python-*.whl
 fi
