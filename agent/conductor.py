@@ -307,6 +307,8 @@ class Conductor:
             if candidate is not None and not agrees(candidate.operation, done):
                 reading, parsed, sources = candidate, reparsed, start
                 self._apply_edit(sources, parsed, current)
+            elif RESIZE_STEPS and done and not _says_a_number(parsed):
+                reading, parsed, sources = self._resized(request, parsed, names, roles, current, start, sources)
         plan = Plan(room=room, sources=[s.normalised() for s in sources], pathway="edit",
                     template=current.template, reverb_engine=current.reverb_engine, reverb_db=current.reverb_db)
         wetness = self._wetness(said, None)
@@ -365,6 +367,23 @@ class Conductor:
         if not reparsed.has_cues or reparsed.unknown or reparsed.orphans or reparsed.impossible:
             return None, parsed
         return reading, reparsed
+
+    def _resized(self, request: str, parsed: ParseResult, names: list[str], roles: dict, current: Plan,
+                 start: list[SourcePlacement], edited: list[SourcePlacement]):
+        """(reading or None, parse, sources): the rules' edit, or the reading's canonical request
+        when both read the same move and the request says its size ("a bit", "a lot") but the
+        rules' step is another one ("a little bit more on the right" read as the place on the
+        right; "a lot further left" stepped twice)."""
+        from stase.agent.edit_reader import RESIZED, same_move
+        sized, reparsed = self._read_edit(request, parsed, names, roles)
+        if sized is None or sized.size not in RESIZED or not same_move(sized.operation, _places(start),
+                                                                        _places(edited), sized.tracks):
+            return None, parsed, edited
+        trial = _copies(start)
+        self._apply_edit(trial, reparsed, current)
+        if _places(trial) == _places(edited):
+            return None, parsed, edited
+        return sized, reparsed, trial
 
     @staticmethod
     def _apply_edit(sources: list[SourcePlacement], parsed: ParseResult, current: Plan) -> None:
@@ -452,6 +471,11 @@ class Conductor:
         template = self.templates.get(plan.template) if plan.template else None
         plan.music_description = music_description(plan, template, self.rooms.get(plan.room))
         plan.mix_notes = mix_notes(plan, parsed, ranked)
+
+
+#: Read a step again at the size the request says when the rules took another (``_resized``): off;
+#: leave-one-writer-out 396 -> 411 of 576, but 7 dev rows of batches 10-11 broke (not yet looked at).
+RESIZE_STEPS = False
 
 
 def _says_a_number(parsed: ParseResult) -> bool:

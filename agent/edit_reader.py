@@ -102,6 +102,7 @@ class Reading:
     request: str
     tracks: tuple[str, ...]
     method: str
+    size: str = ""
 
     def note(self) -> str:
         return f"Read as {self.request!r} (learned reading: {self.operation}, p = {self.confidence:.2f})."
@@ -205,9 +206,10 @@ class EditReader:
             return None
         else:
             names = " and ".join(targets)
+        size = size_words(normalise_text(request), QUANTITY[operation]) if QUANTITY[operation] else ""
         text = CANONICAL[operation].format(tracks=names, first=targets[0], second=targets[1] if len(targets) > 1 else "",
-                                           size=size_words(normalise_text(request), QUANTITY[operation]))
-        return Reading(operation, confidence, text, tuple(targets), self.method)
+                                           size=size)
+        return Reading(operation, confidence, text, tuple(targets), self.method, size)
 
 
 def effect_operations(before: dict[str, tuple[float, float, float, float]],
@@ -230,6 +232,40 @@ def effect_operations(before: dict[str, tuple[float, float, float, float]],
         if abs(d_gain) > 0.1:
             done.add("louder" if d_gain > 0 else "quieter")
     return done
+
+
+#: The index of each operation's quantity in a (azimuth, elevation, distance, gain) place and the
+#: sign its move has (of the azimuth itself, or of its size |azimuth| for wider / narrower).
+_MOVES = {"left": (0, 1), "right": (0, -1), "wider": (0, 1), "narrower": (0, -1), "up": (1, 1), "down": (1, -1),
+          "further": (2, 1), "closer": (2, -1), "louder": (3, 1), "quieter": (3, -1)}
+#: The size words a step can be read again for (a number is never read again).
+RESIZED = (" a bit", " a lot")
+
+
+def same_move(operation: str, before: dict[str, tuple[float, float, float, float]],
+              after: dict[str, tuple[float, float, float, float]], tracks) -> bool:
+    """True when the edit from ``before`` to ``after`` (places as in :func:`effect_operations`) is
+    ``operation`` on ``tracks`` only: every track that changed is one of them, only the
+    operation's quantity changed, and each moved its way (wider: away from the centre).  Used to
+    tell an edit of the right kind whose size may still be wrong ("a little bit more on the
+    right" read as a place, "a lot further left" stepped twice)."""
+    if operation not in _MOVES:
+        return False
+    index, sign = _MOVES[operation]
+    tolerance = (0.5, 0.5, 0.05, 0.1)
+    moved = False
+    for track, was in before.items():
+        now = after.get(track, was)
+        changed = [abs(b - a) > t for a, b, t in zip(was, now, tolerance)]
+        if not any(changed):
+            continue
+        if track not in tracks or any(c for k, c in enumerate(changed) if k != index):
+            return False
+        step = abs(now[0]) - abs(was[0]) if operation in ("wider", "narrower") else now[index] - was[index]
+        if step * sign <= 0:
+            return False
+        moved = True
+    return moved
 
 
 def agrees(operation: str, done: set[str]) -> bool:
@@ -256,4 +292,4 @@ def default_reader() -> EditReader | None:
 
 __all__ = ["CANONICAL", "EXAMPLES_PATH", "EditReader", "GROUP_OPERATIONS", "MIN_CONFIDENCE", "OPERATIONS",
            "OVERRIDE_CONFIDENCE", "QUANTITY", "REFUSAL_CONFIDENCE", "Reading", "agrees", "default_reader", "effect_operations",
-           "load_examples", "named_groups", "size_words"]
+           "load_examples", "named_groups", "RESIZED", "same_move", "size_words"]

@@ -31,7 +31,7 @@ MARKER_WORDS = frozenset({
 #: Marker words that are a whole track's name in many sessions ("FX", "SFX", "Print"): a track
 #: named only with them is still named in a prompt ("FX on a bearing of 45").  The other markers
 #: alone ("L", "Mix", "Dry", "Close") are prose or side words and never name a track.
-NAMEABLE_MARKERS = frozenset({"fx", "sfx", "bus", "print"})
+NAMEABLE_MARKERS = frozenset({"fx", "sfx", "bus", "print", "mic"})
 #: Aliases that only modify another instrument word ("Lead Gtr" is a guitar, "Lead" alone a synth).
 WEAK_ALIASES = frozenset({"lead", "synth", "syn", "electric", "acoustic", "backing", "hook", "sub", "key",
                           "string", "break"})

@@ -112,6 +112,58 @@ def test_applied_spectral_gain_follows_the_drawn_curve():
     np.testing.assert_allclose(ratio_db[:, band], data.ear_gain_db(v, f)[:, band], atol=0.3)
 
 
+@pytest.mark.parametrize("scale", [0.87, 1.12])
+def test_frequency_scaling_moves_a_notch_by_that_factor(scale):
+    """A closed form: a filter with one deep notch at 6 kHz (FIR zeros on the unit circle), scaled
+    by s, has its notch at s x 6 kHz (Middlebrooks 1999's frequency scaling); the filter's power is
+    kept."""
+    n = 1024
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    w0 = 2 * np.pi * 6000.0 / SAMPLE_RATE
+    fir = np.array([1.0, -2 * np.cos(w0), 1.0])   # zeros at e^{+-j w0}
+    spectrum = np.fft.rfft(fir, n)
+    db = data.frequency_scaled_db(spectrum[None], scale)[0]
+    band = (f > 2000) & (f < 16000)
+    notch_hz = f[band][np.argmin(db[band])]
+    assert abs(notch_hz - scale * 6000.0) <= 2 * SAMPLE_RATE / n
+    np.testing.assert_allclose(np.mean(10 ** (db / 10)), np.mean(np.abs(spectrum) ** 2), rtol=1e-9)
+
+
+def test_frequency_scaled_head_follows_the_scaled_magnitude():
+    """A varied KEMAR set with a frequency scale and no other variation: every filter's magnitude
+    is the measured one read at f / s (within 1 dB at the median, 1-14 kHz; the minimum-phase
+    rebuild is truncated to the filter length); the interaural delays are untouched, and a scale
+    of 1 is the old path, bit for bit."""
+    flat = ((0.0,) * len(data.SPECTRAL_KNOTS_HZ),) * 2
+    base = data.head_set("kemar")
+    varied = data.varied_head("kemar", data.HeadVariation(ear_gain_db=flat, frequency_scale=1.1))
+    n = 4 * base.filter_length
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    mag_db = lambda h: 20 * np.log10(np.abs(np.fft.rfft(h.aligned.astype(float), n, axis=-1)) + 1e-12)  # noqa: E731
+    expected = np.apply_along_axis(lambda row: np.interp(f / 1.1, f, row), -1, mag_db(base))
+    band = (f > 1000) & (f < 14000)
+    error = np.abs(mag_db(varied) - expected)[..., band]
+    assert np.median(error) < 1.0
+    np.testing.assert_array_equal(varied.delays, base.delays)
+    same = data.varied_head("kemar", data.HeadVariation(ear_gain_db=flat, frequency_scale=1.0))
+    np.testing.assert_array_equal(same.aligned, data.varied_head("kemar", data.HeadVariation(ear_gain_db=flat)).aligned)
+
+
+def test_frequency_scale_is_drawn_last_and_within_its_range():
+    """The scale is drawn after the rest of the variation, so a variation with scaling is the one
+    without it plus a scale (sets rendered before keep their variations)."""
+    for seed in range(50):
+        plain = data.draw_variation(np.random.default_rng(seed), "kemar", ("kemar", "sonicom_a"))
+        scaled = data.draw_variation(np.random.default_rng(seed), "kemar", ("kemar", "sonicom_a"), True)
+        assert plain.frequency_scale == 1.0
+        assert (scaled.itd_scale, scaled.ear_gain_db, scaled.mix_head, scaled.mix_weight) == \
+            (plain.itd_scale, plain.ear_gain_db, plain.mix_head, plain.mix_weight)
+        low, high = data.FREQUENCY_SCALE_RANGE
+        assert low <= scaled.frequency_scale <= high
+    with pytest.raises(ValueError, match="head_variation"):
+        data.make_clip("train", 0, frequency_scaling=True)
+
+
 def test_mixing_heads_interpolates_between_them():
     _need("ku100")
     flat = ((0.0,) * len(data.SPECTRAL_KNOTS_HZ),) * 2

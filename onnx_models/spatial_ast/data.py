@@ -36,8 +36,13 @@ render; the group's clips keep their own recipes), from its own random stream (s
 recipe is the same with or without it), the interaural onset
 differences scaled by ``ITD_SCALE_RANGE`` (head size), a smooth gain of at most
 ``SPECTRAL_BOUND_DB`` per ear over log frequency, and with probability ``MIX_PROB`` the head's
-onset-aligned filters and delays mixed with another training head's at the same directions.
-:func:`varied_head` applies one to a whole HRTF set.
+onset-aligned filters and delays mixed with another training head's at the same directions;
+with ``frequency_scaling=True`` also every filter's magnitude scaled in frequency by a factor in
+``FREQUENCY_SCALE_RANGE`` (a larger or smaller pinna: Middlebrooks 1999, "Individual differences
+in external-ear transfer functions reduced by scaling in frequency", JASA 106(3), found that most
+of the spectral difference between two listeners' directional transfer functions goes once one of
+them is stretched or compressed in frequency by a listener-pair factor).  :func:`varied_head`
+applies one to a whole HRTF set.
 
 Train indices use seed ``TRAIN_SEED``, the held-out test split ``TEST_SEED`` (disjoint seeds, and
 test sources come from generator seeds never used in training).
@@ -80,6 +85,9 @@ SPECTRAL_BOUND_DB = 2.0
 SPECTRAL_KNOTS_HZ = tuple(float(f) for f in np.geomspace(200.0, 16000.0, 8))
 #: ... and the probability that a clip's head is mixed with another training head (weight U(0, 1)).
 MIX_PROB = 0.5
+#: Frequency scaling of the filters' magnitudes (``frequency_scaling=True``), log-uniform: a factor
+#: s moves a spectral notch at f to s f (Middlebrooks 1999; +-17 % in log frequency here).
+FREQUENCY_SCALE_RANGE = (0.85, 1.0 / 0.85)
 
 
 @dataclass
@@ -226,11 +234,15 @@ class HeadVariation:
     ear_gain_db: tuple = ((0.0,) * len(SPECTRAL_KNOTS_HZ),) * 2
     mix_head: str | None = None
     mix_weight: float = 0.0
+    frequency_scale: float = 1.0
 
 
-def draw_variation(rng: np.random.Generator, head: str, heads) -> HeadVariation:
+def draw_variation(rng: np.random.Generator, head: str, heads,
+                   frequency_scaling: bool = False) -> HeadVariation:
     """A random :class:`HeadVariation` of ``head``; the mixed-in head is one of ``heads`` (the
-    training heads; never a held-out one) other than ``head``."""
+    training heads; never a held-out one) other than ``head``.  ``frequency_scaling``: also draw a
+    frequency scale (log-uniform in :data:`FREQUENCY_SCALE_RANGE`), after every other draw, so
+    the rest of the variation is the same with or without it."""
     itd_scale = float(rng.uniform(*ITD_SCALE_RANGE))
     bound = float(rng.uniform(1.0, SPECTRAL_BOUND_DB))
     gains = rng.uniform(-bound, bound, size=(2, len(SPECTRAL_KNOTS_HZ)))
@@ -238,7 +250,11 @@ def draw_variation(rng: np.random.Generator, head: str, heads) -> HeadVariation:
     mix_head, weight = None, 0.0
     if others and rng.random() < MIX_PROB:
         mix_head, weight = others[int(rng.integers(len(others)))], float(rng.uniform(0.0, 1.0))
-    return HeadVariation(itd_scale, tuple(tuple(float(g) for g in ear) for ear in gains), mix_head, weight)
+    scale = 1.0
+    if frequency_scaling:
+        scale = float(np.exp(rng.uniform(*np.log(FREQUENCY_SCALE_RANGE))))
+    return HeadVariation(itd_scale, tuple(tuple(float(g) for g in ear) for ear in gains), mix_head, weight,
+                         scale)
 
 
 def ear_gain_db(variation: HeadVariation, frequency_hz) -> np.ndarray:
@@ -269,6 +285,22 @@ def minimum_phase_spectrum(gain_db: np.ndarray, n: int) -> np.ndarray:
     return np.exp(np.fft.rfft(folded, n, axis=-1))
 
 
+def frequency_scaled_db(spectrum: np.ndarray, scale: float) -> np.ndarray:
+    """Magnitude (dB) of ``spectrum`` (..., K) on the same ``rfftfreq`` grid scaled in frequency:
+    ``out(f) = |H|(f / scale)``, linear between bins, the last bin's value held beyond it (a notch
+    at f moves to ``scale * f``).  The mean power over every filter is kept (the set's
+    diffuse-field level does not move)."""
+    db = 20.0 * np.log10(np.maximum(np.abs(spectrum), 1e-12))
+    k = spectrum.shape[-1]
+    position = np.minimum(np.arange(k) / scale, k - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, k - 1)
+    frac = position - low
+    warped = db[..., low] * (1.0 - frac) + db[..., high] * frac
+    power = np.mean(10.0 ** (db / 10.0))
+    return warped + 10.0 * np.log10(power / max(np.mean(10.0 ** (warped / 10.0)), 1e-30))
+
+
 @functools.lru_cache(maxsize=8)
 def head_on_grid(other: str, head: str) -> tuple[np.ndarray, np.ndarray]:
     """``other``'s onset-aligned filters (M, 2, L) float64 and delays (M, 2) interpolated at
@@ -291,7 +323,9 @@ def varied_head(head: str, variation: HeadVariation):
     ITD scale (:func:`scale_itd`), then the per-ear spectral gain as a minimum-phase filter on the
     aligned filters (causal: nothing rings before the onset, so cutting back to the filter length
     loses only the short filter's tail; the diffuse-field power follows the drawn curve within
-    0.3 dB from 200 Hz to 12 kHz, see the tests).
+    0.3 dB from 200 Hz to 12 kHz, see the tests).  With a frequency scale other than 1 each
+    aligned filter becomes the minimum-phase filter of its scaled magnitude
+    (:func:`frequency_scaled_db`) plus the ear gain.
     """
     import dataclasses
     base = head_set(head)
@@ -306,8 +340,15 @@ def varied_head(head: str, variation: HeadVariation):
     from stase.dsp.hrtf import MAX_ONSET_DELAY
     delays = np.minimum(delays, MAX_ONSET_DELAY)
     n = 4 * base.filter_length
-    gain = minimum_phase_spectrum(ear_gain_db(variation, np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)), n)
-    spectrum = np.fft.rfft(aligned, n=n, axis=-1) * gain[None]
+    ear_db = ear_gain_db(variation, np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE))
+    spectrum = np.fft.rfft(aligned, n=n, axis=-1)
+    if variation.frequency_scale != 1.0:
+        # the scaled magnitude and the ear gain as one minimum-phase filter (an HRTF's aligned
+        # filter is close to minimum phase; its delay is carried by ``delays``)
+        spectrum = minimum_phase_spectrum(frequency_scaled_db(spectrum, variation.frequency_scale)
+                                          + ear_db[None], n)
+    else:
+        spectrum = spectrum * minimum_phase_spectrum(ear_db, n)[None]
     aligned = np.fft.irfft(spectrum, n=n, axis=-1)[..., :base.filter_length]
     return dataclasses.replace(base, aligned=aligned.astype(np.float32), delays=delays,
                                source=f"{base.source} varied {variation}", _spectra={})
@@ -392,10 +433,11 @@ VARIATION_GROUP = 8
 _LAST_VARIED: list = [None, None]
 
 
-def group_variation(seed: int, stage: int, index: int, head: str, heads) -> tuple:
+def group_variation(seed: int, stage: int, index: int, head: str, heads,
+                    frequency_scaling: bool = False) -> tuple:
     """(variation, varied ``HrtfSet``) of clip ``index``'s group (:data:`VARIATION_GROUP`)."""
     variation = draw_variation(np.random.default_rng([seed, stage, index // VARIATION_GROUP, VARIATION_STREAM]),
-                               head, heads)
+                               head, heads, frequency_scaling)
     key = (head, variation)
     if _LAST_VARIED[0] != key:
         _LAST_VARIED[:] = [key, varied_head(head, variation)]
@@ -403,12 +445,13 @@ def group_variation(seed: int, stage: int, index: int, head: str, heads) -> tupl
 
 
 def make_clip(split: str, index: int, stage: int = 1, head: str = "kemar",
-              head_variation=None) -> Clip:
+              head_variation=None, frequency_scaling: bool = False) -> Clip:
     """The deterministic clip ``index`` of ``split`` ("train" or "test") at curriculum ``stage``.
 
     ``head``: the head it is heard through (:data:`HEADS`; the recipe does not depend on it).
     ``head_variation``: None (the head as measured) or the training heads (a sequence of names)
-    for :func:`draw_variation`; only on the train split.
+    for :func:`draw_variation`; only on the train split.  ``frequency_scaling``: the variation also
+    scales the filters in frequency (:data:`FREQUENCY_SCALE_RANGE`; needs ``head_variation``).
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -421,7 +464,9 @@ def make_clip(split: str, index: int, stage: int = 1, head: str = "kemar",
         heads = tuple(head_variation)
         for name in heads:
             head_path(name)
-        variation, hrtf = group_variation(seed, stage, index, head, heads)
+        variation, hrtf = group_variation(seed, stage, index, head, heads, frequency_scaling)
+    elif frequency_scaling:
+        raise ValueError("frequency_scaling is part of the head variation: give head_variation too")
     # the room's send follows the head's diffuse-field gain: a mix of heads moves it by up to
     # several dB (KEMAR -9.4, KU100 -2.1, SONICOM A -16.2 dB), the ITD and the spectral gains
     # by a fraction of one (-9.4 -> -9.1 dB measured), which is not worth its 0.1-0.2 s per clip
@@ -468,7 +513,7 @@ def make_clip(split: str, index: int, stage: int = 1, head: str = "kemar",
 
 def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, start: int = 0,
                   progress: bool = True, name: str | None = None, head: str = "kemar",
-                  head_variation=None) -> Path:
+                  head_variation=None, frequency_scaling: bool = False) -> Path:
     """Render clips ``start..start+n_clips`` to ``folder/{name}.npy`` (features, float16; ``name``
     defaults to ``{split}_s{stage}``) plus ``.labels.npz``; resumes a partly written set (rows
     already done are kept).  A validation split for model selection is train-seed clips at indices
@@ -495,7 +540,8 @@ def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, star
     from stase.agent.listener import blas_single_thread
     for i in tqdm(range(done, n_clips), initial=done, total=n_clips, disable=not progress,
                   desc=f"{split} stage {stage}"):
-        clip = make_clip(split, start + i, stage, head=head, head_variation=head_variation)
+        clip = make_clip(split, start + i, stage, head=head, head_variation=head_variation,
+                         frequency_scaling=frequency_scaling)
         # one BLAS thread: a multi-threaded float32 matmul sums in an order that depends on the
         # thread count, and a shard must be the same bytes on every machine (issue 21)
         with blas_single_thread():
@@ -512,6 +558,8 @@ def write_dataset(folder: str | Path, split: str, n_clips: int, stage: int, star
             "hrtf": head_set(head).source, "rooms": list(room_ids())}
     if head != "kemar" or head_variation is not None:   # kept out for KEMAR: old sets stay equal
         meta.update(head=head, head_variation=None if head_variation is None else list(head_variation))
+    if frequency_scaling:
+        meta.update(frequency_scale_range=list(FREQUENCY_SCALE_RANGE))
     stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return feat_path
 
@@ -528,6 +576,8 @@ if __name__ == "__main__":
     parser.add_argument("--head", default="kemar", choices=sorted(HEADS))
     parser.add_argument("--vary-heads", nargs="*", default=None,
                         help="head variation (train split), mixing with these training heads")
+    parser.add_argument("--frequency-scaling", action="store_true",
+                        help="head variation also scales the filters in frequency (FREQUENCY_SCALE_RANGE)")
     a = parser.parse_args()
     write_dataset(a.folder, a.split, a.n, a.stage, a.start, name=a.name, head=a.head,
-                  head_variation=a.vary_heads)
+                  head_variation=a.vary_heads, frequency_scaling=a.frequency_scaling)
