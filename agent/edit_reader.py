@@ -15,9 +15,11 @@ Holds
   rules' own words; ``{tracks}``, ``{size}``).
 * :class:`EditReader`: the chat router's model (:class:`stase.agent.router.ChatRouter`: the
   all-MiniLM-L6-v2 embedding beside word and character TF-IDF, a multinomial logistic regression)
-  over :data:`EXAMPLES_PATH` (716 dev edit requests of tests/data/producer_eval.jsonl, labelled by
+  over :data:`EXAMPLES_PATH` (861 dev edit requests of tests/data/producer_eval.jsonl, labelled by
   ``tools/gen_edit_operations.py``; the held-out split is never read).  :meth:`EditReader.read`
   returns a :class:`Reading` or ``None`` (below :data:`MIN_CONFIDENCE`, or no track to act on).
+* :func:`same_move`: an applied edit is one operation on the reading's tracks, each moved its way
+  (for the size rule, ``Conductor._resized``; off: ``conductor.RESIZE_STEPS``).
 * :func:`named_groups` (mentions said as one list, "trumpet and trombone", are one group),
   :func:`size_words` (a number with the operation's unit said in the request wins, then a size
   word, else the rules' default step), :func:`effect_operations` (what an applied edit did, as
@@ -212,6 +214,10 @@ class EditReader:
         return Reading(operation, confidence, text, tuple(targets), self.method, size)
 
 
+#: The least change that counts as a move: azimuth deg, elevation deg, distance m, gain dB.
+MOVED = (0.5, 0.5, 0.05, 0.1)
+
+
 def effect_operations(before: dict[str, tuple[float, float, float, float]],
                       after: dict[str, tuple[float, float, float, float]]) -> set[str]:
     """What an applied edit did, as operations: each track's (azimuth deg, elevation deg,
@@ -223,13 +229,14 @@ def effect_operations(before: dict[str, tuple[float, float, float, float]],
         if now is None:
             continue
         d_az, d_el, d_dist, d_gain = (b - a for a, b in zip(was, now))
-        if abs(d_az) > 0.5:
+        t_az, t_el, t_dist, t_gain = MOVED
+        if abs(d_az) > t_az:
             done.add("azimuth")
-        if abs(d_el) > 0.5:
+        if abs(d_el) > t_el:
             done.add("up" if d_el > 0 else "down")
-        if abs(d_dist) > 0.05:
+        if abs(d_dist) > t_dist:
             done.add("further" if d_dist > 0 else "closer")
-        if abs(d_gain) > 0.1:
+        if abs(d_gain) > t_gain:
             done.add("louder" if d_gain > 0 else "quieter")
     return done
 
@@ -252,11 +259,10 @@ def same_move(operation: str, before: dict[str, tuple[float, float, float, float
     if operation not in _MOVES:
         return False
     index, sign = _MOVES[operation]
-    tolerance = (0.5, 0.5, 0.05, 0.1)
     moved = False
     for track, was in before.items():
         now = after.get(track, was)
-        changed = [abs(b - a) > t for a, b, t in zip(was, now, tolerance)]
+        changed = [abs(b - a) > t for a, b, t in zip(was, now, MOVED)]
         if not any(changed):
             continue
         if track not in tracks or any(c for k, c in enumerate(changed) if k != index):

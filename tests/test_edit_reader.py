@@ -165,3 +165,20 @@ def test_named_groups_join_a_list_of_names_and_nothing_else():
                            [("guitar", ["Gtr"]), ("piano", ["Pno"])]) == [["Gtr"], ["Pno"]]
     assert er.named_groups("the sax", [("sax", [])]) == []   # an absent instrument names no track
 
+
+
+def test_same_move_is_one_operation_on_the_reading_tracks_only():
+    """The size rule's test of an applied edit (edit_reader.same_move): the operation's quantity
+    moved its way on the named tracks, nothing else changed anywhere."""
+    from stase.agent.edit_reader import same_move
+    before = {"Sax": (20.0, 0.0, 2.0, 0.0), "Keys": (-30.0, 0.0, 3.0, 0.0)}
+    assert same_move("left", before, {**before, "Sax": (35.0, 0.0, 2.0, 0.0)}, ("Sax",))
+    assert not same_move("right", before, {**before, "Sax": (35.0, 0.0, 2.0, 0.0)}, ("Sax",))
+    assert not same_move("left", before, {**before, "Keys": (-15.0, 0.0, 3.0, 0.0)}, ("Sax",))   # another track
+    assert not same_move("left", before, {**before, "Sax": (35.0, 0.0, 3.0, 0.0)}, ("Sax",))    # and its distance
+    narrowed = {"Sax": (15.0, 0.0, 2.0, 0.0), "Keys": (-25.0, 0.0, 3.0, 0.0)}
+    assert same_move("narrower", before, narrowed, ("Sax", "Keys"))
+    assert not same_move("wider", before, narrowed, ("Sax", "Keys"))
+    assert same_move("closer", before, {**before, "Keys": (-30.0, 0.0, 1.5, 0.0)}, ("Keys",))
+    assert not same_move("louder", before, before, ("Sax",))                                 # nothing moved
+    assert not same_move("swap", before, {"Sax": before["Keys"], "Keys": before["Sax"]}, ("Sax", "Keys"))

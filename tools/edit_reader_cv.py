@@ -125,10 +125,13 @@ def right(row: dict, before: dict | None, after: dict | None) -> bool:
 
 
 def evaluate(records: list[dict], rows: dict, min_confidence: float, override: float,
-             resize: bool = True) -> dict:
+             resize: bool | None = None) -> dict:
+    """The edits right with the rules alone and with the reader; ``resize``: the size rule
+    (``Conductor._resized``), default as shipped (``conductor.RESIZE_STEPS``)."""
     from stase.agent import edit_reader as er
-    from stase.agent.conductor import Conductor
+    from stase.agent.conductor import RESIZE_STEPS, Conductor
     from stase.agent.parser import normalise_text
+    resize = RESIZE_STEPS if resize is None else resize
     examples = [json.loads(line) for line in er.EXAMPLES_PATH.read_text(encoding="utf-8").splitlines()]
     rules = Conductor(model="none", edit_reader=False)
     readers: dict[int, er.EditReader] = {}
@@ -197,8 +200,8 @@ def main(argv=None) -> int:
     settings = ([(0.4, 0.7), (0.5, 0.5), (0.5, 0.7), (0.6, 0.7), (0.5, 0.8)] if args.sweep
                 else [(MIN_CONFIDENCE, OVERRIDE_CONFIDENCE)])
     report = [evaluate(records, rows, lo, hi) for lo, hi in settings]
-    if args.sweep:   # the size rule (Conductor._resized) off, at the shipped thresholds
-        report.append(evaluate(records, rows, MIN_CONFIDENCE, OVERRIDE_CONFIDENCE, resize=False))
+    if args.sweep:   # the size rule (Conductor._resized) both ways, at the shipped thresholds
+        report += [evaluate(records, rows, MIN_CONFIDENCE, OVERRIDE_CONFIDENCE, resize=r) for r in (False, True)]
     print(json.dumps(report, indent=None if args.json else 2))
     return 0
 

@@ -39,9 +39,9 @@ differences scaled by ``ITD_SCALE_RANGE`` (head size), a smooth gain of at most
 onset-aligned filters and delays mixed with another training head's at the same directions;
 with ``frequency_scaling=True`` also every filter's magnitude scaled in frequency by a factor in
 ``FREQUENCY_SCALE_RANGE`` (a larger or smaller pinna: Middlebrooks 1999, "Individual differences
-in external-ear transfer functions reduced by scaling in frequency", JASA 106(3), found that most
-of the spectral difference between two listeners' directional transfer functions goes once one of
-them is stretched or compressed in frequency by a listener-pair factor).  :func:`varied_head`
+in external-ear transfer functions reduced by scaling in frequency", JASA 106(3), reports that the
+spectral difference between two listeners' directional transfer functions is reduced when one of
+them is stretched or compressed in frequency by a factor found for that pair).  :func:`varied_head`
 applies one to a whole HRTF set.
 
 Train indices use seed ``TRAIN_SEED``, the held-out test split ``TEST_SEED`` (disjoint seeds, and
