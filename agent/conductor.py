@@ -374,15 +374,18 @@ class Conductor:
         when both read the same move and the request says its size ("a bit", "a lot") but the
         rules' step is another one ("a little bit more on the right" read as the place on the
         right; "a lot further left" stepped twice)."""
-        from stase.agent.edit_reader import RESIZED, same_move
+        from stase.agent.edit_reader import RESIZED, said_sizes, same_move
+        text = normalise_text(request)
+        if _UNIT_WORD.search(text):   # "closer by a metre": a quantity, not a size word
+            return None, parsed, edited
         sized, reparsed = self._read_edit(request, parsed, names, roles)
-        if sized is None or sized.size not in RESIZED or not same_move(sized.operation, _places(start),
-                                                                        _places(edited), sized.tracks):
+        if (sized is None or sized.size not in RESIZED or said_sizes(text) != {sized.size}
+                or not same_move(sized.operation, _places(start), _places(edited), sized.tracks)):
             return None, parsed, edited
         trial = _copies(start)
         self._apply_edit(trial, reparsed, current)
-        if _places(trial) == _places(edited):
-            return None, parsed, edited
+        if _places(trial) == _places(edited) or _moved(start, trial) != _moved(start, edited):
+            return None, parsed, edited   # the size changes, never which tracks move
         return sized, reparsed, trial
 
     @staticmethod
@@ -473,15 +476,24 @@ class Conductor:
         plan.mix_notes = mix_notes(plan, parsed, ranked)
 
 
-#: Read a step again at the size the request says when the rules took another (``_resized``): off;
-#: leave-one-writer-out 396 -> 411 of 576, but 7 dev rows of batches 10-11 broke (not yet looked at).
-RESIZE_STEPS = False
+#: Read a step again at the size the request says when the rules took another (``_resized``).
+RESIZE_STEPS = True
 
 
 def _says_a_number(parsed: ParseResult) -> bool:
     """A value of some cue came from a number the user wrote: it wins over any reading."""
     from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
     return any(p == PRECEDENCE_NAMES[NUMBER] for cue in parsed.cues for p in cue.precedence.values())
+
+
+#: A unit of a quantity said in words ("by a metre", "half a db"): the size rule leaves it alone.
+_UNIT_WORD = re.compile(r"\b(?:met(?:er|re)s?|m|cm|feet|foot|ft|inch(?:es)?|degrees?|deg|db|decibels?)\b")
+
+
+def _moved(before: list[SourcePlacement], after: list[SourcePlacement]) -> set[str]:
+    """The tracks whose place or gain differs between ``before`` and ``after``."""
+    was = _places(before)
+    return {track for track, now in _places(after).items() if now != was.get(track)}
 
 
 def _copies(sources: list[SourcePlacement]) -> list[SourcePlacement]:

@@ -112,20 +112,41 @@ class Reading:
 
 def size_words(text: str, quantity: str | None) -> str:
     """The size of the step ``text`` asks for, in the rules' words: the last number said with the
-    quantity's unit (" 18 inches"), else " a lot" / " a bit" for a size word, else "" (the
-    rules' default step).  ``text`` is normalised (:func:`stase.agent.parser_rules.normalise_text`);
-    the size words are the parser's own table (:mod:`stase.agent.parser_vocabulary`)."""
-    from stase.agent.parser_vocabulary import LARGE_SIZES, SMALL_SIZES
+    quantity's unit (" 18 inches"), else " a lot" / " a bit" for a size word (:func:`said_sizes`;
+    " a lot" when both are said), else "" (the rules' default step).  ``text`` is normalised
+    (:func:`stase.agent.parser_rules.normalise_text`)."""
     if quantity in _NUMBER_WITH_UNIT:
         found = list(_NUMBER_WITH_UNIT[quantity].finditer(text))
         if found:
             number, unit = found[-1].group(1), found[-1].group(2)
             return f" {number} {unit}"
-    padded = " " + re.sub(r"[^a-z ]+", " ", text) + " "
-    for sizes, words in ((LARGE_SIZES, " a lot"), (SMALL_SIZES, " a bit")):
-        if any(f" {w} " in padded for w in sizes):
-            return words
-    return ""
+    said = said_sizes(text)
+    return " a lot" if " a lot" in said else " a bit" if " a bit" in said else ""
+
+
+#: Large size words that are a size only before a comparative ("way further left", "much closer",
+#: "push it way up"); elsewhere they are other words ("too much in the sky", "panned way out",
+#: "is there a way to lift them").
+_SIZE_ONLY_BEFORE_COMPARATIVE = ("way", "much")
+
+
+def said_sizes(text: str) -> set[str]:
+    """The size classes (" a bit", " a lot") the size words of ``text`` say, from the parser's
+    own table (:mod:`stase.agent.parser_vocabulary`), longest phrase first ("quite a bit" is
+    large, not "a bit"); "way" and "much" count only before a comparative."""
+    from stase.agent.parser_vocabulary import _COMPARATIVES, LARGE_SIZES, SMALL_SIZES
+    padded = " " + " ".join(re.sub(r"[^a-z ]+", " ", text).split()) + " "
+    words = sorted([(w, " a bit") for w in SMALL_SIZES] + [(w, " a lot") for w in LARGE_SIZES],
+                   key=lambda pair: len(pair[0]), reverse=True)
+    said: set[str] = set()
+    for word, size in words:
+        for found in list(re.finditer(rf"(?<= ){re.escape(word)}(?= )", padded)):
+            if word in _SIZE_ONLY_BEFORE_COMPARATIVE and not re.match(
+                    rf"(?:{_COMPARATIVES})\b", padded[found.end() + 1:]):
+                continue
+            said.add(size)
+            padded = padded[:found.start()] + "#" * len(word) + padded[found.end():]
+    return said
 
 
 _LIST_JOIN = r"\s*(?:,|&|/|\+|\band\b|\bplus\b)\s*(?:(?:also|both|the|my|our)\s+)*"
@@ -298,4 +319,4 @@ def default_reader() -> EditReader | None:
 
 __all__ = ["CANONICAL", "EXAMPLES_PATH", "EditReader", "GROUP_OPERATIONS", "MIN_CONFIDENCE", "OPERATIONS",
            "OVERRIDE_CONFIDENCE", "QUANTITY", "REFUSAL_CONFIDENCE", "Reading", "agrees", "default_reader", "effect_operations",
-           "load_examples", "named_groups", "RESIZED", "same_move", "size_words"]
+           "load_examples", "named_groups", "RESIZED", "said_sizes", "same_move", "size_words"]

@@ -182,3 +182,61 @@ def test_same_move_is_one_operation_on_the_reading_tracks_only():
     assert same_move("closer", before, {**before, "Keys": (-30.0, 0.0, 1.5, 0.0)}, ("Keys",))
     assert not same_move("louder", before, before, ("Sax",))                                 # nothing moved
     assert not same_move("swap", before, {"Sax": before["Keys"], "Keys": before["Sax"]}, ("Sax", "Keys"))
+
+
+# ------------------------------------------------------------------ the size rule (Conductor._resized)
+@pytest.mark.parametrize("text, want", [
+    ("a little bit more on the right", {" a bit"}),
+    ("quite a bit further back", {" a lot"}),                       # the longest phrase wins
+    ("push it way up", {" a lot"}),
+    ("much closer please", {" a lot"}),
+    ("it's way out on the left, nudge it in a touch", {" a bit"}),  # "way out" is a place
+    ("too much in the ceiling, drop it a little", {" a bit"}),      # "too much" is a complaint
+    ("is there a way to lift it", set()),
+    ("not much! a hair.", {" a bit"}),
+    ("a lot louder, then a touch left", {" a bit", " a lot"}),
+])
+def test_said_sizes_counts_size_words_only(text, want):
+    assert er.said_sizes(text) == want
+
+
+RESIZE_TRACKS = ["Vocal", "Flute", "Cello", "Harp", "Oboe", "Bass"]
+
+
+@pytest.mark.parametrize("setup, request_text, want", [
+    # the rules read "on the right" as the place, a step beyond where it is; the size says 5 deg
+    ("flute 25 degrees right", "could the flute go a little bit more on the right please", {"Flute": -30.0}),
+    # the rules pull both to the centre; "a bit" is 5 deg each
+    ("harp 30 degrees left, cello 30 degrees right", "squeeze the harp and the cello a bit toward centre",
+     {"Harp": 25.0, "Cello": -25.0}),
+])
+def test_size_rule_reads_the_step_at_the_size_said(setup, request_text, want, monkeypatch):
+    from stase.agent import conductor as conductor_module
+    conductor = Conductor(model="none")
+    results = {}
+    for switch in (False, True):
+        monkeypatch.setattr(conductor_module, "RESIZE_STEPS", switch)
+        plan = conductor.edit(request_text, conductor.plan(setup, RESIZE_TRACKS))
+        results[switch] = {t: plan.source(t).azimuth_deg for t in want}
+    assert results[True] == pytest.approx(want)
+    assert results[False] != pytest.approx(want)       # the rules alone take another step
+
+
+@pytest.mark.parametrize("setup, request_text, track, field, want", [
+    ("flute 25 degrees right", "the flute is way out on the right, nudge it toward the middle a touch",
+     "Flute", "azimuth_deg", -20.0),
+    ("cello 3 metres away", "bring the cello closer by a metre", "Cello", "distance_m", 2.0),
+    ("oboe 10 degrees up", "the oboe is too much in the ceiling, drop it a little", "Oboe", "elevation_deg", 5.0),
+])
+def test_size_rule_leaves_complaints_and_quantities_alone(setup, request_text, track, field, want):
+    conductor = Conductor(model="none")
+    plan = conductor.edit(request_text, conductor.plan(setup, RESIZE_TRACKS))
+    assert getattr(plan.source(track), field) == pytest.approx(want)
+
+
+def test_size_rule_never_changes_which_tracks_move():
+    conductor = Conductor(model="none")
+    before = conductor.plan("flute 20 degrees left, oboe 20 degrees right, bass 40 degrees right", RESIZE_TRACKS)
+    plan = conductor.edit("spread flute and oboe a bit, leave the bass alone", before)
+    assert plan.source("Bass").azimuth_deg == before.source("Bass").azimuth_deg
+    assert (plan.source("Flute").azimuth_deg, plan.source("Oboe").azimuth_deg) == pytest.approx((25.0, -25.0))

@@ -289,11 +289,10 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1750", "p1787", "p1805", "p1818", "p1828", "p1832", "p1845", "p1847", "p1872",
-                   "p1875", "p1877", "p1886", "p1890", "p1904", "p1934", "p1936", "p1951", "p1961",
-                   "p1982", "p1985", "p1992", "p1996", "p2003", "p2005", "p2006", "p2009", "p2012",
-                   "p2015", "p2031", "p2032", "p2044", "p2046", "p2050", "p2056", "p2081", "p2086",
-                   "p2095", "p2096"]
+OPEN_DEV_MISSES = ["p1750", "p1787", "p1805", "p1818", "p1828", "p1832", "p1845", "p1847", "p1875", "p1877",
+                   "p1886", "p1890", "p1936", "p1951", "p1961", "p2003", "p2005", "p2006", "p2009",
+                   "p2012", "p2015", "p2031", "p2032", "p2046", "p2050", "p2056", "p2081", "p2086", "p2095",
+                   "p2096"]
 
 
 def test_new_dev_rows_keep_the_file_format():
