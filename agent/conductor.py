@@ -374,9 +374,9 @@ class Conductor:
         when both read the same move and the request says its size ("a bit", "a lot") but the
         rules' step is another one ("a little bit more on the right" read as the place on the
         right; "a lot further left" stepped twice)."""
-        from stase.agent.edit_reader import RESIZED, said_sizes, same_move
+        from stase.agent.edit_reader import RESIZED, UNIT_WORD, said_sizes, same_move
         text = normalise_text(request)
-        if _UNIT_WORD.search(text):   # "closer by a metre": a quantity, not a size word
+        if UNIT_WORD.search(text):   # "closer by a metre": a quantity, not a size word
             return None, parsed, edited
         sized, reparsed = self._read_edit(request, parsed, names, roles)
         if (sized is None or sized.size not in RESIZED or said_sizes(text) != {sized.size}
@@ -484,10 +484,6 @@ def _says_a_number(parsed: ParseResult) -> bool:
     """A value of some cue came from a number the user wrote: it wins over any reading."""
     from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
     return any(p == PRECEDENCE_NAMES[NUMBER] for cue in parsed.cues for p in cue.precedence.values())
-
-
-#: A unit of a quantity said in words ("by a metre", "half a db"): the size rule leaves it alone.
-_UNIT_WORD = re.compile(r"\b(?:met(?:er|re)s?|m|cm|feet|foot|ft|inch(?:es)?|degrees?|deg|db|decibels?)\b")
 
 
 def _moved(before: list[SourcePlacement], after: list[SourcePlacement]) -> set[str]:

@@ -19,7 +19,7 @@ Holds
   ``tools/gen_edit_operations.py``; the held-out split is never read).  :meth:`EditReader.read`
   returns a :class:`Reading` or ``None`` (below :data:`MIN_CONFIDENCE`, or no track to act on).
 * :func:`same_move`: an applied edit is one operation on the reading's tracks, each moved its way
-  (for the size rule, ``Conductor._resized``; off: ``conductor.RESIZE_STEPS``).
+  (for the size rule, ``Conductor._resized``; switch: ``conductor.RESIZE_STEPS``).
 * :func:`named_groups` (mentions said as one list, "trumpet and trombone", are one group),
   :func:`size_words` (a number with the operation's unit said in the request wins, then a size
   word, else the rules' default step), :func:`effect_operations` (what an applied edit did, as
@@ -92,6 +92,8 @@ _UNITS = {
 }
 _NUMBER_WITH_UNIT = {q: re.compile(rf"(?<![\w.])[+-]?(\d+(?:\.\d+)?)\s*(?:more\s+|extra\s+)?({u})\b")
                      for q, u in _UNITS.items()}
+#: A unit word of any quantity ("closer by a metre", "half a db"): a quantity, never a size word.
+UNIT_WORD = re.compile(rf"\b(?:{'|'.join(_UNITS.values())}|decibels?)\b")
 
 
 @dataclass(frozen=True)
@@ -319,4 +321,4 @@ def default_reader() -> EditReader | None:
 
 __all__ = ["CANONICAL", "EXAMPLES_PATH", "EditReader", "GROUP_OPERATIONS", "MIN_CONFIDENCE", "OPERATIONS",
            "OVERRIDE_CONFIDENCE", "QUANTITY", "REFUSAL_CONFIDENCE", "Reading", "agrees", "default_reader", "effect_operations",
-           "load_examples", "named_groups", "RESIZED", "said_sizes", "same_move", "size_words"]
+           "load_examples", "named_groups", "RESIZED", "UNIT_WORD", "said_sizes", "same_move", "size_words"]
