@@ -3,7 +3,7 @@
 What is kept (JSON, one file, default ``stase-session.json`` in the folder the daemon was started
 from, i.e. next to the DAW project)::
 
-    {"version": 1,
+    {"version": 1, "seq": 42, "journal": "<token>",       # changes held; the journal's name
      "tracks": [{"name": "Vox", "daw_id": 1}, ...],      # the DAW's track list (or ours)
      "selected": "Vox" | null,                           # target of MIDI control
      "plan": {... stase.core.plan.Plan ...},                    # room, roles, positions, gains, modes
@@ -12,8 +12,11 @@ from, i.e. next to the DAW project)::
 Rules
 -----
 * **A change is live only once it is on disk.**  Every mutation builds the new state, writes it
-  (temp file + ``os.replace``: a reader or a crash sees the old file or the new one, never half of
-  one) and only then makes it the session's state.  A failed save changes nothing and raises a
+  and only then makes it the session's state: a source change (``set_source``, the frequent one)
+  as one line appended to the session's journal, every other change as a new snapshot (temp
+  file + ``os.replace``: a reader or a crash sees the old file or the new one, never half of
+  one), which starts a new journal (:mod:`stase.bridge.session_journal`; restoring replays the
+  journal onto its snapshot; a long journal and a clean stop write a snapshot).  A failed save changes nothing and raises a
   ``StaseError`` saying the change was not applied and why; ``writable`` and
   ``last_save_error`` say so in the daemon's ``status``.  What need not be on the caller's
   thread runs on the session's background thread: the fsync (``durable``) and the freeing of the
@@ -63,6 +66,8 @@ from stase.core.errors import InputError, StaseError
 from stase.core.placement import MAX_TRACK_NAME_CHARS, NUMERIC_FIELDS, check_placement_fields, track_name_problem
 from stase.core.names import find_track, same_track, track_key
 from stase.core.plan import Plan, SourcePlacement
+from stase.bridge.session_journal import (COMPACT_AFTER, Journal, journal_path, journal_pattern,
+                                          new_token, read_journal, replay)
 
 log = logging.getLogger("stase.session")
 
@@ -234,6 +239,13 @@ class Session:
         self._held_fd: int | None = None
         self._to_close: list[int] = []
         self._background = threading.Event()
+        # the journal of the latest snapshot (source changes are appended to it; see
+        # stase.bridge.session_journal), the number of changes saved, and the journals of
+        # replaced snapshots the background thread is to close and remove
+        self.seq = 0
+        self._journal: Journal | None = None
+        self._retired: list[Journal] = []
+        self._closed = False
         self._lock_fd: int | None = None
         self._lock_path: Path | None = None
         self._target = self._check_path()
@@ -242,7 +254,14 @@ class Session:
             if exclusive:
                 self._acquire_lock()
                 self._remove_stale_temps()
-            self.restored = self._load()
+            self.restored, replayed = self._load()
+            if replayed:  # a snapshot of the restored state, with an empty journal
+                try:
+                    self.save()
+                except StaseError as exc:
+                    log.warning("could not write a snapshot of the restored session: %s", exc)
+            if exclusive:
+                self._remove_stale_journals()
         except BaseException:
             self.close()
             raise
@@ -349,9 +368,25 @@ class Session:
             log.info("removed %d temp file(s) left by an interrupted save of %s", removed, self.path)
 
     def close(self) -> None:
-        """Release the session lock and the held file (the state stays readable; saves still
-        work)."""
+        """Write a snapshot if the journal holds changes (a stopped daemon leaves one complete
+        file), release the session lock and the held file (the state stays readable; saves
+        still work, as whole snapshots)."""
         with self.lock:
+            journal = self._journal
+            if journal is not None and journal.lines and self.writable and not self._closed:
+                try:
+                    self.save()
+                    if self.durable:
+                        self.sync()
+                except StaseError as exc:  # said in the log; the journal stays for the next start
+                    log.warning("could not write the session's snapshot at close: %s", exc)
+            self._closed = True
+            if self._journal is not None:
+                if not self._journal.lines:  # empty: nothing to restore from it
+                    self._retired.append(self._journal)
+                else:
+                    self._journal.close()
+                self._journal = None
             self._hold_files = False
             held, self._held_fd = self._held_fd, None
             if held is not None:
@@ -374,10 +409,10 @@ class Session:
         try:
             fd = os.open(target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            return False
+            return False, False
         except OSError as exc:  # unreadable (permissions): a regular file, checked at start
             self._move_aside(exc)
-            return False
+            return False, False
         with os.fdopen(fd, "rb") as fh:
             info = os.fstat(fh.fileno())
             if not stat.S_ISREG(info.st_mode):  # swapped since the start-up check
@@ -390,14 +425,23 @@ class Session:
                 if len(raw) > MAX_SESSION_BYTES:
                     raise ValueError(f"more than {MAX_SESSION_BYTES} bytes")
                 data = json.loads(raw.decode("utf-8"))
+                journal, replayed, journal_problems = None, 0, []
+                if isinstance(data, dict):
+                    try:
+                        journal = read_journal(self._target, data)
+                    except (OSError, ValueError) as exc:
+                        journal_problems = [f"its journal could not be read ({_short(exc)}); not applied"]
+                    data, replayed, more = replay(self._target, data, journal)
+                    journal_problems += more
                 state, problems = self._restore(data)
+                problems += journal_problems
             except Exception as exc:  # noqa: BLE001 - RecursionError, UnicodeDecodeError, ...: the file's
                 corrupt = exc
             else:
                 corrupt = None
         if corrupt is not None:
             self._move_aside(corrupt)
-            return False
+            return False, False
         if problems:
             shown = problems[:MAX_LOGGED_PROBLEMS]
             more = len(problems) - len(shown)
@@ -405,10 +449,14 @@ class Session:
                         len(problems), "y" if len(problems) == 1 else "ies", "\n  - ".join(shown),
                         f"\n  (and {more} more)" if more else "")
             self._keep_copy(raw)
+            if journal_problems and journal:
+                self._keep_copy(journal, ".journal")
         self.tracks, self.selected, self.plan, self.stems_dir = state
-        log.info("restored session %s: %d tracks, %d sources", self.path, len(self.tracks),
-                 len(self.plan.sources))
-        return True
+        seq = data.get("seq", 0)
+        self.seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else 0
+        log.info("restored session %s: %d tracks, %d sources%s", self.path, len(self.tracks),
+                 len(self.plan.sources), f" ({replayed} change(s) from its journal)" if replayed else "")
+        return True, bool(replayed or journal_problems)
 
     def _restore(self, data: Any) -> tuple[tuple, list[str]]:
         """The state held by a parsed session file, and what was dropped from it."""
@@ -450,9 +498,10 @@ class Session:
         log.warning("session file %s is unreadable (%s); moved it to %s and started empty",
                     self.path, _short(problem), aside)
 
-    def _keep_copy(self, raw: bytes) -> None:
+    def _keep_copy(self, raw: bytes, suffix: str = "") -> None:
         """Keep the original of a file we dropped entries from (the next save replaces it)."""
         aside = self._aside_path()
+        aside = aside.with_name(aside.name + suffix)
         try:
             fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             with os.fdopen(fd, "wb") as fh:
@@ -486,6 +535,8 @@ class Session:
         fsync that also protects against power loss (it costs milliseconds; see
         bench/bridge.py), and freeing the replaced file (:meth:`_hold_saved_file`).
         """
+        token = new_token()
+        state = dict(state, seq=self.seq + 1, journal=token)
         try:
             text = json.dumps(state) + "\n"  # C encoder: no indent
         except (TypeError, ValueError, RecursionError) as exc:
@@ -496,24 +547,68 @@ class Session:
         try:
             write_atomically(self.path, text, durable=False)
         except OSError as exc:
-            self.writable = False
-            self.last_save_error = (f"{time.strftime('%Y-%m-%d %H:%M:%S')}: "
-                                    f"{exc.strerror or exc} ({self.path})")
-            log.error("could not save the session file %s: %s; the change was not applied",
-                      self.path, exc)
-            raise StaseError(f"change NOT applied: the session file {self.path} could not be saved "
-                             f"({exc.strerror or exc}); the daemon keeps the previous state") from exc
+            self._save_failed(exc)
         self.writable = True
         self.saves += 1
+        self.seq += 1
         replaced = self._hold_saved_file()
+        self._start_journal(token)
+        self._after_save(background=replaced or bool(self._retired))
+
+    def _save_failed(self, exc: OSError) -> None:
+        """Note a failed save and raise the ``StaseError`` that says the change was not applied."""
+        self.writable = False
+        self.last_save_error = (f"{time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                                f"{exc.strerror or exc} ({self.path})")
+        log.error("could not save the session file %s: %s; the change was not applied",
+                  self.path, exc)
+        raise StaseError(f"change NOT applied: the session file {self.path} could not be saved "
+                         f"({exc.strerror or exc}); the daemon keeps the previous state") from exc
+
+    def _after_save(self, background: bool) -> None:
+        """Wake the background thread for what a save leaves to it (fsync, frees, compaction)."""
         if self.durable:
             self._need_sync.set()
-        if self.durable or replaced:
+        if self.durable or background:
             self._background.set()
             if self._syncer is None:
                 self._syncer = threading.Thread(target=self._sync_loop, name="stase-session-sync",
                                                 daemon=True)
                 self._syncer.start()
+
+    def _start_journal(self, token: str) -> None:
+        """Open the journal of the snapshot just written (named by ``token``); the previous one
+        is retired: its changes are in the snapshot, the background thread removes it."""
+        if self._journal is not None:
+            self._retired.append(self._journal)
+            self._journal = None
+        if self._closed:
+            return
+        try:
+            self._journal = Journal(journal_path(self._target, token), self.seq)
+        except OSError as exc:  # the next change writes a snapshot again
+            log.warning("cannot open the session journal %s: %s; changes are saved as whole "
+                        "snapshots", journal_path(self._target, token).name, exc)
+
+    def _append(self, source: SourcePlacement) -> bool:
+        """Save one source change as a journal line; False when there is no journal to take
+        it (write a snapshot instead).  ``StaseError`` (NOT applied) when the line failed."""
+        journal = self._journal
+        if journal is None:
+            return False
+        if journal.broken or not journal.in_place():
+            self._retired.append(journal)
+            self._journal = None
+            return False
+        entry = Plan(sources=[source]).to_dict()["sources"][0]
+        try:
+            self.seq = journal.append(entry)
+        except OSError as exc:
+            self._save_failed(exc)
+        self.writable = True
+        self.saves += 1
+        self._after_save(background=journal.lines >= COMPACT_AFTER)
+        return True
 
     def _open_saved_file(self) -> int | None:
         """The session file opened read-only (None: there is none yet, or it cannot be read)."""
@@ -542,14 +637,49 @@ class Session:
         return True
 
     def _close_replaced(self) -> None:
-        """Close the replaced files handed over by :meth:`_hold_saved_file` (frees them)."""
+        """Close the replaced files handed over by :meth:`_hold_saved_file` (frees them), and
+        close and remove the journals of replaced snapshots."""
         with self.lock:
             closing, self._to_close = self._to_close, []
+            retired, self._retired = self._retired, []
         for fd in closing:
             try:
                 os.close(fd)
             except OSError:
                 pass
+        for journal in retired:
+            try:
+                journal.close()
+                os.unlink(journal.path)
+            except OSError:
+                pass
+
+    def _remove_stale_journals(self) -> None:
+        """Remove journal files beside the session file that its snapshot does not name (we hold
+        the lock: no other daemon writes them)."""
+        pattern = journal_pattern(self._target)
+        keep = self._journal.path.name if self._journal is not None else None
+        try:
+            entries = list(os.scandir(self._target.parent))
+        except OSError as exc:
+            log.warning("cannot list %s to remove stale journals: %s", self._target.parent, exc)
+            return
+        for entry in entries:
+            if entry.name != keep and pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except OSError as exc:
+                    log.warning("cannot remove the stale session journal %s: %s", entry.path, exc)
+
+    def _compact(self) -> None:
+        """A new snapshot when the journal is long (on the background thread)."""
+        with self.lock:
+            if self._journal is None or self._journal.lines < COMPACT_AFTER or self._closed:
+                return
+            try:
+                self.save()
+            except StaseError:
+                pass  # logged by the save; the journal goes on taking changes
 
     def _commit(self, **changes: Any) -> None:
         """Save the state with ``changes`` applied, then apply them (nothing changes on failure)."""
@@ -567,20 +697,26 @@ class Session:
         while True:
             self._background.wait()
             self._background.clear()
+            self._compact()
             if self._need_sync.is_set():
                 self._need_sync.clear()
                 self.sync()
             self._close_replaced()
 
     def sync(self) -> None:
-        """fsync the session file and its folder (after the latest save)."""
+        """fsync the session file, its journal and their folder (after the latest save)."""
         try:
             with self.lock:
                 fd = os.open(self.path, os.O_RDONLY)
+                journal_fd = os.dup(self._journal.fd) if self._journal is not None and self._journal.fd is not None else None
             try:
                 os.fsync(fd)
+                if journal_fd is not None:
+                    os.fdatasync(journal_fd) if hasattr(os, "fdatasync") else os.fsync(journal_fd)
             finally:
                 os.close(fd)
+                if journal_fd is not None:
+                    os.close(journal_fd)
             dir_fd = os.open(self._target.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -663,7 +799,11 @@ class Session:
                 sources.append(updated)
             else:
                 sources[index] = updated
-            self._commit(plan=dataclasses.replace(self.plan, sources=sources))
+            plan = dataclasses.replace(self.plan, sources=sources)
+            if self._append(updated):  # one journal line (the frequent change: a DAW's, a fader's)
+                self.plan = plan
+            else:
+                self._commit(plan=plan)
             return updated
 
     def select(self, track: str | None) -> str | None:

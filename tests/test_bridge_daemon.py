@@ -17,6 +17,7 @@ import pytest
 from stase.bridge.adapters.reaper import PATTERNS, ReaperAdapter
 from stase.bridge.client import request
 from stase.bridge.daemon import Daemon, DaemonConfig
+from stase.bridge.session_journal import saved_state
 from stase.bridge.osc_transport import OscEndpoint, build_message, parse_datagram
 from daemon_helpers import ask, running_daemon  # tests/ is on sys.path in pytest
 
@@ -43,8 +44,8 @@ def test_round_trip_of_the_documented_verbs(daemon):
     assert applied["sources"] == 1
     bad = ask(daemon, "set_source", track="Sax", azimuth_deg=1)
     assert bad["ok"] is False and "unknown track" in bad["error"]
-    # the session file on disk says the same
-    saved = json.loads(Path(daemon.session.path).read_text())
+    # the session on disk (its snapshot and journal, what a restart restores) says the same
+    saved = saved_state(daemon.session.path)
     assert saved["plan"]["sources"][0]["gain_db"] == -2.0
 
 

@@ -11,6 +11,7 @@ from stase.bridge.daemon import route_chat
 from stase.bridge.dispatcher import Dispatcher
 from stase.bridge.midi import MidiControl, cc_to_value, check_mapping, value_to_cc
 from stase.bridge.session import Session
+from stase.bridge.session_journal import saved_state
 from stase.core.errors import InputError, StaseError
 
 
@@ -36,7 +37,7 @@ def test_session_saves_every_change_and_restores(tmp_path):
 def test_session_rejects_bad_values_without_changing_the_file(tmp_path):
     s = Session(tmp_path / "s.json")
     s.set_tracks([{"name": "Bass"}])
-    before = (tmp_path / "s.json").read_text()
+    before, before_saved = (tmp_path / "s.json").read_text(), saved_state(tmp_path / "s.json")
     for bad in ({"azimuth_deg": float("nan")}, {"distance_m": 0}, {"mode": "ambisonic"},
                 {"gain_db": "loud"}, {"colour": 1}, {"azimuth_deg": True}):
         with pytest.raises(InputError):
@@ -44,6 +45,7 @@ def test_session_rejects_bad_values_without_changing_the_file(tmp_path):
     with pytest.raises(InputError, match="unknown track"):
         s.set_source("Sax", azimuth_deg=1.0)
     assert (tmp_path / "s.json").read_text() == before
+    assert saved_state(tmp_path / "s.json") == before_saved  # no journal line either
 
 
 def test_corrupt_session_file_is_moved_aside(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import stase.bridge.session as session_module
 from stase.bridge.client import request
 from stase.bridge.daemon import Daemon, DaemonConfig
 from stase.bridge.session import Session
+from stase.bridge.session_journal import journal_pattern, saved_state
 from stase.core.errors import InputError, StaseError
 from stase.core.plan import Plan
 
@@ -44,15 +46,27 @@ def _config(path: Path, **extra) -> DaemonConfig:
 
 
 def _full_disk_for(monkeypatch, target: Path) -> None:
-    """Make every rename onto ``target`` fail as on a full disk (other renames work)."""
-    real_replace = os.replace
+    """Make every rename onto ``target`` and every write to its journal fail as on a full disk
+    (other renames and writes work)."""
+    real_replace, real_write = os.replace, os.write
     target = Path(os.path.realpath(target))
+    journals = journal_pattern(target)
 
     def replace(src, dst, *args, **kwargs):
         if Path(dst) == target:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_replace(src, dst, *args, **kwargs)
+
+    def write(fd, data):
+        try:
+            name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+        except OSError:
+            name = ""
+        if journals.fullmatch(name):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "write", write)
 
 
 # ------------------------------------------------------------------ #3 folder / FIFO as session
@@ -114,7 +128,7 @@ def test_a_failed_save_applies_nothing_and_says_so(tmp_path, monkeypatch):
     s = Session(path, durable=False)
     s.set_tracks([{"name": "Vox"}, {"name": "Sax"}])
     s.set_source("Sax", azimuth_deg=30.0)
-    before_state, before_file = s.to_dict(), path.read_text()
+    before_state, before_file, before_saved = s.to_dict(), path.read_text(), saved_state(path)
     assert s.writable and s.last_save_error is None
     _full_disk_for(monkeypatch, path)
     changes = [lambda: s.set_source("Sax", azimuth_deg=-60.0, gain_db=-6.0),
@@ -128,12 +142,12 @@ def test_a_failed_save_applies_nothing_and_says_so(tmp_path, monkeypatch):
             change()
         assert "No space left" in str(caught.value)
         assert s.to_dict() == before_state          # the live state is the saved one
-    assert path.read_text() == before_file
+    assert path.read_text() == before_file and saved_state(path) == before_saved
     assert s.writable is False and "No space left" in s.last_save_error
     assert s.plan.source("Sax").azimuth_deg == 30.0
     monkeypatch.undo()
     s.set_source("Sax", distance_m=3.0)  # the disk has room again: the next change is saved alone
-    saved = json.loads(path.read_text())
+    saved = saved_state(path)
     assert s.writable is True
     sax = [x for x in saved["plan"]["sources"] if x["track"] == "Sax"][0]
     assert (sax["azimuth_deg"], sax["gain_db"], sax["distance_m"]) == (30.0, 0.0, 3.0)
@@ -145,8 +159,7 @@ def test_a_folder_replaced_by_a_file_fails_saves_even_for_root(tmp_path):
     folder = tmp_path / "proj"
     s = Session(folder / "s.json", durable=False)
     s.set_tracks([{"name": "Vox"}])
-    (folder / "s.json").unlink()
-    folder.rmdir()
+    shutil.rmtree(folder)  # with the session's journal
     folder.write_text("not a folder")  # every write under proj/ now fails, whoever we are
     with pytest.raises(StaseError, match="NOT applied"):
         s.set_source("Vox", azimuth_deg=45.0)

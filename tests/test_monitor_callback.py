@@ -26,6 +26,7 @@ import pytest
 from daemon_helpers import make_daemon
 from stase.bridge.command_queue import CommandQueue
 from stase.bridge.monitor import LiveMonitor
+from stase.bridge.session_journal import saved_state
 from stase.core.errors import InputError
 from stase.dsp import scene_kernel as K
 from stase.dsp.scene import SceneRenderer
@@ -323,7 +324,7 @@ def test_daemon_set_room_and_set_source_save_the_wetness_and_queue_it(tmp_path):
         reply = d.verb_set_source({"track": "vox", "reverb_db": -3.5, "role": "vocals"})
         assert reply["reverb_db"] == -3.5
         assert monitor.calls[-1] == ("set_source", "Vox", {"reverb_db": -3.5, "role": "vocals"})
-        saved = json.loads((tmp_path / "session.json").read_text())
+        saved = saved_state(tmp_path / "session.json")  # the snapshot and its journal
         assert saved["plan"]["sources"][0]["reverb_db"] == -3.5
         assert saved["plan"]["sources"][0]["role"] == "vocals"
         d.monitor = None  # a room change restarts the monitor; keep this test off audio

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from stase.bridge.session import Session
+from stase.core.plan import Plan
 
 
 def _inode(path) -> int:
@@ -60,9 +61,11 @@ def test_set_source_does_not_free_the_replaced_file_on_the_request_thread(tmp_pa
     try:
         session.set_tracks([{"name": "Vox"}, {"name": "Sax"}])
         replaced = []
-        for azimuth in (10.0, 20.0, 30.0, 40.0):
+        # changes that write a snapshot (a source change is a journal line: test_session_journal.py)
+        for change in (lambda: session.select("Sax"), lambda: session.set_stems_dir(str(tmp_path)),
+                       lambda: session.select("Vox"), lambda: session.set_plan(Plan(room="jazz_club"))):
             replaced.append(_inode(path))
-            session.set_source("Sax", azimuth_deg=azimuth)
+            change()
             assert _inode(path) != replaced[-1]  # a new file took its place (atomic rename)
         request_thread = threading.current_thread().name
         # the last reference to each replaced file (links 0: already unlinked) is closed on
@@ -73,7 +76,7 @@ def test_set_source_does_not_free_the_replaced_file_on_the_request_thread(tmp_pa
         assert set(last_closes) == set(replaced)
         assert request_thread not in last_closes.values(), last_closes
         assert set(last_closes.values()) == {"stase-session-sync"}
-        assert '"azimuth_deg": 40.0' in path.read_text()  # on disk before set_source returned
+        assert '"room": "jazz_club"' in path.read_text()  # on disk before set_plan returned
     finally:
         session.close()
 
@@ -90,7 +93,7 @@ def test_session_close_releases_the_held_file(tmp_path):
     assert _wait_for(lambda: not any(os.path.realpath(f"/proc/self/fd/{fd}") == os.path.realpath(path)
                                      for fd in os.listdir("/proc/self/fd")))
     session.set_source("Vox", azimuth_deg=25.0)  # saves still work after close (documented)
-    assert '"azimuth_deg": 25.0' in path.read_text()
+    assert '"azimuth_deg": 25.0' in path.read_text()  # as a whole snapshot: no journal after close
 
 
 # ------------------------------------------------------------------ the engine's garbage collector
