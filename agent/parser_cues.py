@@ -176,6 +176,10 @@ def _quantities(f: dict) -> set[str]:
     return q
 
 
+#: "to" (and a hedge) just before a distance: the place it goes to, not the size of a step
+_TARGET_BEFORE = re.compile(r"\bto\s+(?:(?:about|around|roughly|maybe|like|say|approximately|approx)\s+)?$")
+
+
 def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     """Merge the expressions of one clause into one cue.
 
@@ -310,7 +314,9 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         # "bring her in closer, maybe half a metre", "pushed back a little. half a metre maybe": a
         # distance beside a step of distance is the step's size in an edit (round 8), the place in a plan
         lost = next((f for f in fields if f.get("step") and f["step"][0] == "distance_m" and not f.get("complaint")), None)
-        if lost is not None:
+        said_at = next((s for s, _, f in exprs if f is origin["distance_m"]), None)
+        if lost is not None and not (said_at is not None and _TARGET_BEFORE.search(text, max(0, said_at - 30), said_at)):
+            # ("bring it in to 4 metres", "closer, to about 3 m": "to" says where, the place wins)
             cue.edit_relative["distance_m"] = values["distance_m"] * lost["step"][1]
     for key in ("azimuth_deg", "elevation_deg"):
         # a vague place said beside a step of the same quantity ("drop it down a little, below

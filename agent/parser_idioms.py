@@ -230,8 +230,10 @@ DISTANCE_WORDS: tuple[tuple[str, object, tuple[str, ...], bool], ...] = (
     # "+0.5m dist", "-1 m": a signed distance is a step in an edit
     (r"(?<![\w.])(?P<sign>[-+])(?P<n>\d+(?:\.\d+)?)\s*+(?P<unit>m|metres?|meters?)\b(?:\s+(?:dist(?:ance)?|away|depth))?",
      lambda m: f"{m.group('n')} {m.group('unit')} " + ("further back" if m.group("sign") == "+" else "closer"), ("+", "-"), True),
-    (r"\b(?:like\s+|about\s+|maybe\s+)?half\s+(?:the|its|their)\s+distance\b", "a lot closer", ("half",), True),
-    (r"\b(?:like\s+|about\s+|maybe\s+)?(?:double|twice)\s+(?:the|its|their)\s+distance\b", "a lot further back", ("double", "twice"),
+    # "half the distance", "the half of the distance", "halve its distance", "at half the distance"
+    (r"\b(?:like\s+|about\s+|maybe\s+)?(?:the\s+)?(?:half\s+(?:of\s+)?|halve\s+)(?:the|its|their|her|his)\s+distance\b",
+     "a lot closer", ("half", "halve"), True),
+    (r"\b(?:like\s+|about\s+|maybe\s+)?(?:double|twice)\s+(?:the|its|their|her|his)\s+distance\b", "a lot further back", ("double", "twice"),
      True),
     # "timp el -5", "elev +10": the elevation keyword's short forms
     (r"\b(?:el|elev)\b\s*(?=[-+]?\d)", "elevation ", ("el",), True),

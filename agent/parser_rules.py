@@ -114,7 +114,7 @@ from stase.agent.parser_values import (_above_below, _anchor, _at_distance, _azi
     _level_noun, _level_verb, _louder, _mid, _motion_degrees, _motion_height, _motion_side, _number_side, _overhead,
     _pan_percent, _plain_degrees, _plus_minus, _raise_degrees, _relative_degrees, _relative_distance,
     _relative_elevation_degrees, _relative_side, _side, _side_degrees, _slight_height, _spread, _stage_side,
-    _step_word, _together_apart, _too_level, _up_down_degrees, _very_close, _very_far, _wetness, _width,
+    _step_word, _together_apart, _too_level, _degrees_wider, _up_down_degrees, _very_close, _very_far, _wetness, _width,
     _width_degrees)
 
 #: The rule table's public names, with the tables and text passes it re-exports from the modules
@@ -249,6 +249,10 @@ PLACE_FILLER = PLACE_FILLER | verb_form_set(
 #: "a massive drop"); only the verb ("drop the choir a bit") is a change of height or level.
 
 
+#: "each side" after a width number ("15 degrees narrower each", "tighter by 10 degrees per side")
+_EACH_SIDE = r"(?:\s+(?:each(?:\s+side)?|apiece|per\s+side|a\s+side|on\s+(?:each|either|both)\s+sides?))?"
+
+
 #: The rule table.  Its order is the order in which rules claim words where their matches
 #: overlap (a longer, more specific phrase before the words inside it: "pan 70% right" before
 #: "right"); ``precedence`` then decides between readings of the same quantity in one clause.
@@ -275,7 +279,7 @@ RULES: tuple[Rule, ...] = (
          needs=("bearing",), value=_bearing),
     Rule("relative_elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(higher|lower)\b",
          needs=("deg", "higher lower"), value=_relative_elevation_degrees),
-    Rule("elevation_keyword", "elevation_deg", NUMBER, rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|by|:|=|is)?\s*(?!an?\s)({NUM})\s*(?:{DEG})?",
+    Rule("elevation_keyword", "elevation_deg", NUMBER, rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|:|=|is)?\s*(?!an?\s)({NUM})\s*(?:{DEG})?",
          needs=("elevat raised height tilted",), value=_elevation_keyword),
     Rule("elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:of\s+elevation|up(?:wards?)?|above|high|elevat(?:ed|ion)|overhead|down(?:wards?)?|below|low|under(?:neath)?)",
          needs=("deg",), value=_elevation_degrees),
@@ -283,6 +287,10 @@ RULES: tuple[Rule, ...] = (
          rf"\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b)[^,.;])*?"
          rf"(?P<key>\b(?:up\s+|out\s+)?(?:by\s+)?(?:another\s+|an\s+extra\s+)?(?P<amount>{NUM})\s*{DEG}(?:\s+(?:on\s+)?(?:each|either|per|a)\s+side)?)",
          needs=("widen wider open spread narrow pinch squeez tighten", "deg"), value=_width_degrees),
+    Rule("degrees_wider", "width_deg", NUMBER,
+         rf"\b(?:by\s+)?(?P<amount>{NUM})\s*{DEG}\s+(?:more\s+)?(?P<way>wider|narrower|tighter)\b{_EACH_SIDE}"
+         rf"|\b(?P<way2>wider|narrower|tighter)\s+(?:by|of)\s+(?P<amount2>{NUM})\s*{DEG}{_EACH_SIDE}",
+         needs=("deg", "wider narrower tighter"), value=_degrees_wider),
     Rule("up_down_degrees", "elevation_deg", NUMBER, rf"\b(up|down)\s+(?:by\s+)?({NUM})\s*{DEG}",
          needs=("deg", "up down"), value=_up_down_degrees),
     Rule("relative_degrees", "azimuth_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(?:further|farther|more)\s+(?:to\s+the\s+)?{SIDE}"
@@ -324,8 +332,8 @@ RULES: tuple[Rule, ...] = (
     Rule("complaint_state", "step", HEDGED, PARSER_STATE_PATTERN,
          needs=("narrow mono centred centered scattered distant far remote miles face",
                 "feel sound is are seem look get"), value=_complaint, edit_only=True),
-    Rule("in_towards_centre", "width_deg", HEDGED, rf"\bin\s+towards?\s+(?:the\s+)?{CENTRE}\b",
-         needs=("toward", "cent middle"), value=_in_towards_centre),
+    Rule("in_towards_centre", "width_deg", HEDGED, rf"\bin\s+towards?\s+(?:the\s+)?(?:{CENTRE}|front)\b",
+         needs=("toward", "cent middle front"), value=_in_towards_centre),
     Rule("together_apart", "width_deg", HEDGED, rf"\b{HEDGE}?(?:closer|nearer|tighter)\s+together\b|\b{HEDGE}?(?:further|farther|more|wider)\s+apart\b",
          needs=("together apart",), value=_together_apart),
     Rule("level_noun", "gain_db", HEDGED, rf"\b(?P<key>{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(LEVEL_NOUN_VERBS)})\b)[^,.;])*?\b(?:{'|'.join(LEVEL_NOUNS)})\b"

@@ -132,7 +132,7 @@ def normalise_text(prompt: str) -> str:
     if "ish" in t or " so" in t or "odd" in t:
         t = NUMBER_HEDGES.sub("", t)
     if "decibel" in t or "dbs" in t:   # "2 decibels", "3dbs": the unit the rules read (round 8)
-        t = _DECIBELS.sub(" db", t)
+        t = _DECIBELS.sub(r"\1 db", t)
     if any(w in t for w in _CHAT_TRIGGERS):   # "theyre", "adlibs r too quiet": chat spellings (round 8)
         t = _CHAT_SPELLINGS.sub(lambda m: CHAT_SPELLINGS[m.group(0)], t)
     return t
@@ -143,8 +143,11 @@ def normalise_text(prompt: str) -> str:
 CHAT_SPELLINGS = {"theyre": "they are", "thats": "that is", "dont": "don't", "cant": "can't", "wont": "won't",
                   "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "shouldnt": "shouldn't",
                   "its too": "it is too", "its way": "it is way", "its so": "it is so", "u": "you", "ur": "your",
-                  "pls": "please", "plz": "please", "thx": "thanks"}
+                  "pls": "please", "plz": "please", "thx": "thanks",
+                  "abit": "a bit", "alot": "a lot", "alittle": "a little", "atad": "a tad", "atouch": "a touch"}
 _CHAT_SPELLINGS = re.compile(r"\b(?:its\s(?:too|way|so)|" + "|".join(sorted((w for w in CHAT_SPELLINGS if " " not in w),
                                                                        key=len, reverse=True)) + r")\b")
-_CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx")
-_DECIBELS = re.compile(r"(?<=\d)\s*+(?:decibels?|dbs)\b")
+_CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx", "abit", "alot", "alittle", "atad", "atouch")
+#: a dB number said in digits or words ("2 decibels", "3dbs", "six decibels"): the unit the rules read
+_DECIBELS = re.compile(r"(\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty"
+                       r"|forty|fifty|half))\s*+(?:decibels?|dbs)\b")

@@ -500,6 +500,14 @@ def _width_degrees(m):
     return {"relative": {"width_deg": sign * abs(number(m.group("amount")))}, "joins_list": True}
 
 
+def _degrees_wider(m):
+    """"15 degrees narrower each", "10 degrees wider", "tighter by 10 degrees": a width change of
+    that many degrees (each source that far from, or towards, the centre)."""
+    way = m.group("way") or m.group("way2")
+    amount = m.group("amount") or m.group("amount2")
+    return {"relative": {"width_deg": (1.0 if way == "wider" else -1.0) * abs(number(amount))}}
+
+
 def _in_towards_centre(m):
     """"bring the violins and violas in towards the middle": a width step towards the centre."""
     return _step("width_deg", -1.0, None)
