@@ -250,7 +250,8 @@ PLACE_FILLER = PLACE_FILLER | verb_form_set(
 
 
 #: "each side" after a width number ("15 degrees narrower each", "tighter by 10 degrees per side")
-_EACH_SIDE = r"(?:\s+(?:each(?:\s+side)?|apiece|per\s+side|a\s+side|on\s+(?:each|either|both)\s+sides?))?"
+_EACH_SIDE_WORDS = r"(?:each(?:\s+side)?|apiece|per\s+side|a\s+side|either\s+side|on\s+(?:each|either|both)\s+sides?)"
+_EACH_SIDE = rf"(?:\s+{_EACH_SIDE_WORDS})?"
 
 
 #: The rule table.  Its order is the order in which rules claim words where their matches
@@ -429,7 +430,7 @@ RULES: tuple[Rule, ...] = (
     Rule("raise_degrees", "elevation_deg", NUMBER, rf"\b(?:raise[ds]?|lift(?:ed|s)?|lower(?:ed|s)?|drop(?:ped|s)?)\b"
          rf"(?:(?!\b(?:raise|lift|lower|drop))[^,.;])*?(?P<key>\b(?:by\s+)?({NUM})\s*{DEG})(?!\s+(?:to\s+(?:the\s+)?)?(?:left|right|l|r)\b)",
          needs=("raise lift lower drop", "deg"), value=_raise_degrees),
-    Rule("each_degrees", "width_deg", NUMBER, rf"\b(?:by\s+)?({NUM})\s*{DEG}\s+(?:each(?:\s+side)?|apiece|per\s+side|a\s+side|either\s+side|on\s+(?:each|either|both)\s+sides?)\b",
+    Rule("each_degrees", "width_deg", NUMBER, rf"\b(?:by\s+)?({NUM})\s*{DEG}\s+{_EACH_SIDE_WORDS}\b",
          needs=("deg", "each apiece side"), value=_each_degrees),
     Rule("plain_degrees", "azimuth_deg", NUMBER, rf"\b(?:at\s+|to\s+)?({NUM})\s*{DEG}",
          needs=("deg",), value=_plain_degrees),

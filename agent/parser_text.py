@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from stase.agent.parser_complaints import wish_before
-from stase.agent.parser_phrases import NUMBER_HEDGES
+from stase.agent.parser_phrases import _SMALL_NUMBERS, NUMBER_HEDGES
 
 
 #: Words that describe where a track is now, not where it goes (round 6): in an edit they are
@@ -149,5 +149,5 @@ _CHAT_SPELLINGS = re.compile(r"\b(?:its\s(?:too|way|so)|" + "|".join(sorted((w f
                                                                        key=len, reverse=True)) + r")\b")
 _CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx", "abit", "alot", "alittle", "atad", "atouch")
 #: a dB number said in digits or words ("2 decibels", "3dbs", "six decibels"): the unit the rules read
-_DECIBELS = re.compile(r"(\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty"
-                       r"|forty|fifty|half))\s*+(?:decibels?|dbs)\b")
+_DECIBELS = re.compile(r"(\d|\b(?:" + "|".join(sorted((w for w in _SMALL_NUMBERS if w.isalpha() and len(w) > 2),
+                                                     key=len, reverse=True)) + r"))\s*+(?:decibels?|dbs)\b")
