@@ -37,6 +37,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from stase.bridge.scheduling import lower_every_thread
 from stase.core.errors import StaseError
 
 log = logging.getLogger("stase.jobs")
@@ -175,7 +176,9 @@ def worker_main(conn: Any, parent_pid: int) -> None:
     """The worker: lower its priority, report ready, run jobs until told to stop, its pipe
     closes or the daemon's process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's: it stops us cleanly
-    os.nice(JOB_NICENESS)  # before any thread starts: onnxruntime's and numba's inherit it
+    # every thread, OpenBLAS's pool (started by the imports) too; onnxruntime's and numba's,
+    # started later by this thread, inherit it
+    niceness = lower_every_thread(min(19, os.nice(0) + JOB_NICENESS))
 
     def watch_parent() -> None:
         while True:
@@ -191,7 +194,7 @@ def worker_main(conn: Any, parent_pid: int) -> None:
             loaded.append(make_listener())
         return loaded[0]
 
-    conn.send(("ready", 0, {"pid": os.getpid(), "niceness": os.nice(0)}))
+    conn.send(("ready", 0, {"pid": os.getpid(), "niceness": niceness}))
     while True:
         try:
             message = conn.recv()

@@ -43,7 +43,7 @@ import numpy as np
 
 from stase.core.conventions import LOCALISATION_MODES
 
-from stase.bridge.scheduling import try_realtime
+from stase.bridge.scheduling import thread_ids, try_realtime
 from stase.bridge.monitor import LIMITER_GAIN, LIMITER_NONFINITE, LiveMonitor
 from stase.bridge.rt_shared import (HAS_MODE, HAS_ROLE, HAS_ROTATION, NUMBER_BITS, OP_HEAD, OP_REVERB,
                                     OP_SOURCE, PER_BLOCK_FIELDS, REQUEST, STATE_READY, STATE_STOPPED,
@@ -71,14 +71,6 @@ ENGINE_PROCESS_PRIORITY, ENGINE_PROCESS_NICENESS = 15, -10
 BLOCK_WAIT_STEP_S = 0.0001
 
 
-def _threads() -> list[int]:
-    """The ids of this process's threads (Linux ``/proc/self/task``; elsewhere this thread)."""
-    try:
-        return sorted(int(t) for t in os.listdir("/proc/self/task"))
-    except (OSError, ValueError):
-        return [0]
-
-
 def raise_engine_priority(fifo_priority: int = ENGINE_PROCESS_PRIORITY,
                           niceness: int = ENGINE_PROCESS_NICENESS) -> str:
     """Put every thread of this process that runs under the normal scheduler at SCHED_FIFO
@@ -94,7 +86,7 @@ def raise_engine_priority(fifo_priority: int = ENGINE_PROCESS_PRIORITY,
     What took effect: ``"SCHED_FIFO <priority>"``, ``"nice <niceness>"`` or ``"normal"``.
     """
     normal = []
-    for tid in _threads():
+    for tid in thread_ids():
         try:
             if os.sched_getscheduler(tid) == os.SCHED_OTHER:
                 normal.append(tid)

@@ -15,7 +15,7 @@ engine clock (simulated device)  50        :data:`stase.bridge.rt_child.ENGINE_C
 engine control thread            30        :data:`stase.bridge.rt_child.ENGINE_CONTROL_PRIORITY`
 engine process (audio callback)  15        :data:`stase.bridge.rt_child.ENGINE_PROCESS_PRIORITY`
 daemon request thread            10        :data:`REQUEST_THREAD_PRIORITY` (this module)
-everything else                  normal    the job process at nice +10
+everything else                  normal    the job process at nice +10 (every thread)
 ===============================  ========  ================================================
 
 The request thread (the OSC server's receive loop, which answers the short verbs such as
@@ -30,6 +30,8 @@ Holds
 -----
 REQUEST_THREAD_PRIORITY   the daemon request thread's FIFO priority
 try_realtime              SCHED_FIFO for the calling thread, where the OS allows it
+thread_ids                the ids of this process's threads (Linux ``/proc/self/task``)
+lower_every_thread        every thread of this process at one niceness (the job process)
 """
 from __future__ import annotations
 
@@ -47,6 +49,39 @@ def try_realtime(priority: int) -> bool:
         return True
     except (AttributeError, OSError):
         return False
+
+
+def thread_ids() -> list[int]:
+    """The ids of this process's threads (Linux ``/proc/self/task``; elsewhere ``[0]``, this
+    thread)."""
+    try:
+        return sorted(int(t) for t in os.listdir("/proc/self/task"))
+    except (OSError, ValueError):
+        return [0]
+
+
+def lower_every_thread(niceness: int) -> int:
+    """Put every thread this process has at ``niceness`` (0-19: only ever nicer than now).
+
+    ``os.nice`` changes the calling thread only, and a process has threads before its own code
+    runs: importing NumPy starts OpenBLAS's worker pool (one thread per extra core), which then
+    does the jobs' matrix products at the priority the process started with.  Each thread is
+    set by its id; threads started later inherit the niceness of the thread that starts them.
+
+    Returns
+    -------
+    The lowest niceness (the highest priority) any thread of this process has afterwards; a
+    thread whose niceness could not be read counts as unchanged.
+    """
+    lowest = 19
+    for tid in thread_ids():
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+            lowest = min(lowest, os.getpriority(os.PRIO_PROCESS, tid))
+        except (AttributeError, OSError):  # a thread that ended meanwhile; not Linux
+            continue
+    return lowest
 
 
 def scheduling_of_this_thread() -> str:
