@@ -231,7 +231,7 @@ _PRONOUN_SUBJECT = re.compile(r"\s*+(?:and\s+|but\s+|so\s+)?(?:it|it's|its|they|
 #: Words of a clause that repeats the change said before it for other tracks
 _SAME_AGAIN = re.compile(r"\b(?:the\s+same|same\s+(?:thing|for|here|please|pls)|also|too|as\s+well|likewise|ditto)\b")
 #: Joins that continue a list of tracks ("widen the keys and the bass", "the kick, snare and hats")
-_LIST_JOINS = frozenset({"and", ",", "&", "plus", "+"})
+_LIST_JOINS = frozenset({"and", ",", "&", "plus", "+", "/"})
 #: Words that may stand before a list item's name ("and both the pad")
 _LIST_LEAD = frozenset({"the", "both", "my", "our", "also", "too", "a"})
 

@@ -33,6 +33,9 @@ from stase.agent.parser_types import Cue, Mention
 #: Where a clause ends, as alternatives tried in this order: sentence punctuation, a comma, a
 #: spaced dash, a conjunction.  (Each with the characters or words it needs to occur at all.)
 _CLAUSE_BREAKS = ((r"[.;!?\n]+", tuple(".;!?\n")), (",", (",",)), (r"\s-\s", ("-",)), (r"(?<=\s)\+(?=\s)", ("+",)),
+                  # "OH L/OH R", "vox / bgv": a slash between words joins a list as "and" does (not
+                  # "1/2", "w/ verb", "and/or")
+                  (r"(?<=[a-z0-9])(?<!\bw)(?<!\band)\s*/\s*(?=[a-z])(?!or\b)", ("/",)),
                   (r"\b(?:and|while|but|whereas|with|then|plus|&)\b",
                    ("and", "while", "but", "whereas", "with", "then", "plus", "&")))
 _CLAUSE_BREAK = re.compile("|".join(pattern for pattern, _ in _CLAUSE_BREAKS))

@@ -12,7 +12,8 @@ Holds
   :func:`_complaints_give_way` (a complaint is the reason when a change of the same quantity is
   said for the same track), :func:`_mirrored_sides_give_way` (a side said beside a mirror is where
   the mirror takes the track), :func:`_swapped_sides_give_way` (a vague side of a swapped track is
-  the swap's) and :func:`_left_alone` (tracks after "leave" / "keep" leave a group's cue).
+  the swap's) and :func:`_left_alone` (tracks after "leave" / "keep", or said to stay, leave a
+  group's cue and mirror).
   Present-state blanking ("it drifted right") is a text pass:
   :func:`stase.agent.parser_text.blank_present_state`.
 """
@@ -27,22 +28,45 @@ from stase.agent.parser_types import Mention, ParseResult
 from stase.agent.parser_clauses import _LEAVE
 
 
+#: What a track does when it is left as it is, said after its name ("Harmony stays on the right",
+#: "the shaker remains where it is", "bass can stay"): the sentence names it only as a reference
+_STAYS_AFTER = re.compile(r"\s+(?:(?:can|should|will|must|may)\s+)?(?:stays?|staying|remains?|remaining)\b")
+#: Where the sentence that names a track ends (a cue starting before it is that sentence's)
+_SENTENCE_END = re.compile(r"[.;!?]")
+
+
 def _left_alone(text: str, mentions: list[Mention], result: ParseResult) -> None:
     """In an edit, tracks named after "leave" / "keep" / "not" ("widen the strings a bit, leave the
-    basses") are taken out of the cues given to a group; a cue of their own stays (round 8)."""
-    if not any(w in text for w in ("leav", "keep", "not", "n't", "except")):
+    basses") are taken out of the cues and the mirrors given to a group; a cue of their own
+    stays (round 8).  A track said to stay ("Harmony stays on the right") loses its own cue in
+    that sentence too: the place said there is where it is, not a move (twelfth stop)."""
+    if not any(w in text for w in ("leav", "keep", "not", "n't", "except", "stay", "remain")):
         return
     left = {t for mm in mentions if _LEAVE.search(text, max(0, mm.start - 30), mm.start) for t in mm.tracks}
+    stays = [mm for mm in mentions if mm.tracks and _STAYS_AFTER.match(text, mm.end)]
+    left |= {t for mm in stays for t in mm.tracks}
     if not left:
         return
+    said_to_stay = []
+    for mm in stays:
+        end = _SENTENCE_END.search(text, mm.end)
+        said_to_stay.append((mm.start, end.start() if end else len(text), set(mm.tracks)))
     kept = []
     for cue in result.cues:
+        if any(start <= cue.start < end and set(cue.tracks) <= names for start, end, names in said_to_stay):
+            continue
         if set(cue.tracks) & left and (not set(cue.tracks) <= left or " ... " in cue.text):
             # (a cue a list lent them, "not the sax, the keys louder", is no cue of their own)
             cue.tracks = [t for t in cue.tracks if t not in left]
         if cue.tracks:
             kept.append(cue)
     result.cues = kept
+    mirrors = []
+    for tracks, said in result.mirrors:
+        if set(tracks) & left and not set(tracks) <= left:
+            tracks = [t for t in tracks if t not in left]
+        mirrors.append((tracks, said))
+    result.mirrors = mirrors
 
 
 def _vague_sides_give_way(result: ParseResult, tracks: set[str]) -> None:
@@ -246,7 +270,10 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
                 # "organ belongs on the right, mirror it over", "..., mirror image": the tracks
                 # named before it in its sentence (round 7); with none named, the whole mix
                 lo = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
-                before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks]
+                before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks] \
+                    or [mm for mm in _mentions_in(mentions, starts, 0, lo) if mm.tracks]
+                # (none in its sentence: the track the sentences before it named, "Fue is on the
+                # reverse side. Please mirror."; twelfth stop)
                 inside = list(before[-1].tracks) if before else []
                 if inside and any(set(inside) == set(t) for t, _ in result.mirrors):
                     continue   # "flip the keys to the right side, mirror image": one mirror

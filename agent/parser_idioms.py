@@ -188,6 +188,8 @@ MIRROR_WORDS: tuple[tuple[str, object, tuple[str, ...], bool], ...] = (
      ("is left", "is right"), True),
     (r"\b(?:reversed?|inverted?|inverse|flipped|flop(?:ped)?|mirrored|swapped)\s+(?:all\s+)?(?:the\s+)?(?:left[- ](?:and[- ]|to[- ])?right|"
      r"right[- ](?:and[- ]|to[- ])?left|l[-/]r|l\s+and\s+r|sides)\b", "mirror", ("left", "right", "l/r", "l-r", "sides"), True),
+    # "please left-right mirror", "an l/r flip": the sides name the mirror's axis (twelfth stop)
+    (r"\b(?:left[-/ ]right|right[-/ ]left|l[-/]r)\s+(?:mirror|flip)\b", "mirror", ("left", "right", "l/r", "l-r"), True),
     (r"\b(?:spiegel(?:n|e)?|flop(?:s)?)\b(?!\s+(?:is|was))", "mirror", ("spiegel", "flop"), True),
     (r"\b(?:needs?|should\s+be|be|is|are|get|gets|all)\s+mirrored\b|\bmirrored\s+(?:please|pls|too)\b", " mirror them",
      ("mirrored",), True),

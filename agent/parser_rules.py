@@ -361,7 +361,7 @@ RULES: tuple[Rule, ...] = (
          r"(?!\s+(?:to|into|in|where|at|on|towards?|up|and\s+forth)\b)(?!\s+\S+\s*deg)"
          rf"|\b(?:towards?|at|in)\s+the\s+back\b|\bback\s+(?:{_SIZE_AFTER})\b|\bfarther\b|\bfurther\s+off\b",
          needs=("back away distant farther off",), value=_further),
-    Rule("closer", "step", HEDGED, rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in|up\s+front|closer)\b"
+    Rule("closer", "step", HEDGED, rf"\b{HEDGE}?(?:closer|nearer)\b|\bbring\b(?:(?!\bbring\b)[^,.;])*?\b(?P<key>forward|in(?!\s+front\b|\s+the\s+(?:middle|cent(?:re|er)|front|back)\b)|up\s+front|closer)\b"
          rf"|\b(?:{_VERB_FORMS(FRONT_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(FRONT_VERBS)})\b)[^,.;])*?\b(?P<key3>up\s+front)\b"
          r"|\bmove\b(?:(?!\bmove\b)[^,.;])*?\b(?P<key2>forward)\b"
          rf"|\b(?:{_VERB_FORMS(IN_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(IN_VERBS)})\b)[^,.;])*?\b(?P<key4>in)\b"

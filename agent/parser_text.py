@@ -101,6 +101,10 @@ _MINUS = re.compile(r"(?<![-\w])minus\s+(?=\d)")
 _SIDE_OF_LISTENER = re.compile(r"\b(?:my|your|our|the)\s+(left|right)\s+(?:ear|headphone|can|earbud|earphone|speaker|monitor|channel)s?\b")
 _INTENSIFIED_CENTRE = re.compile(r"\b(?:right|smack(?:\s+bang)?|slap\s+bang|bang)\s+(?=(?:in|at|on|down|into|to)\s+"
                                  r"(?:the\s+)?(?:very\s+)?(?:middle|cent(?:re|er))\b)")
+#: "right in front of you", "right behind me", "right above the listener": "right" says exactly
+#: there, no side (twelfth stop); a comma between ("pan it right, in front") keeps the side
+_INTENSIFIED_PLACE = re.compile(r"\b(?:right|smack(?:\s+bang)?|slap\s+bang|dead)\s+(?=(?:in\s+front|up\s+front|behind|"
+                                r"ahead|overhead|above|over\s+(?:your|my|the)\s+head|below|beneath|underneath)\b)")
 
 
 def normalise_text(prompt: str) -> str:
@@ -129,6 +133,9 @@ def normalise_text(prompt: str) -> str:
         t = _SIDE_OF_LISTENER.sub(r"the \1", t)   # "toward my right ear": the right (round 12)
     if "middle" in t or "cent" in t:   # "right in the middle": an intensifier, not a side (round 12)
         t = _INTENSIFIED_CENTRE.sub("", t)
+    if "front" in t or "behind" in t or "ahead" in t or "head" in t or "above" in t or "below" in t \
+            or "neath" in t:
+        t = _INTENSIFIED_PLACE.sub("", t)
     if "ish" in t or " so" in t or "odd" in t:
         t = NUMBER_HEDGES.sub("", t)
     if "decibel" in t or "dbs" in t:   # "2 decibels", "3dbs": the unit the rules read (round 8)

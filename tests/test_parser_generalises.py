@@ -289,9 +289,8 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1750", "p1787", "p1805", "p1818", "p1828", "p1832", "p1845", "p1847", "p1875", "p1877",
-                   "p1886", "p1951", "p1961", "p2005", "p2006", "p2012", "p2046", "p2050", "p2081", "p2086",
-                   "p2095", "p2096"]
+OPEN_DEV_MISSES = ["p1750", "p1787", "p1818", "p1828", "p1832", "p1845", "p1847", "p1875", "p1877",
+                   "p1886", "p1951", "p2005", "p2006", "p2012", "p2046", "p2050", "p2081"]
 
 
 def test_new_dev_rows_keep_the_file_format():
@@ -369,3 +368,59 @@ def test_width_numbers_after_the_number(conductor, request_text, want_left):
 def test_half_and_double_the_distance(conductor, request_text, want_m):
     plan = _edited(conductor, "Flute 6 metres away", request_text)
     assert plan.source("Flute").distance_m == pytest.approx(want_m, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text", [
+    "mirror the pads, leave pad r",
+    "flip the pads over but keep pad r where it is",
+    "mirror the pads. Pad R stays where it is.",
+])
+def test_a_track_left_or_said_to_stay_is_not_mirrored_with_its_group(conductor, request_text):
+    plan = _edited(conductor, "Pad L 30 degrees left, Pad R 50 degrees right", request_text)
+    assert (plan.source("Pad L").azimuth_deg, plan.source("Pad R").azimuth_deg) == \
+        pytest.approx((-30.0, -50.0), abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text", [
+    "put the flute in the middle. The shaker stays on the left.",
+    "flute to the centre; shaker remains on the left",
+    "flute to the centre, the shaker can stay left",
+])
+def test_a_track_said_to_stay_keeps_its_place(conductor, request_text):
+    plan = _edited(conductor, "Flute 30 degrees right, Shaker 20 degrees left", request_text)
+    assert plan.source("Flute").azimuth_deg == pytest.approx(0.0, abs=1e-6)
+    assert plan.source("Shaker").azimuth_deg == pytest.approx(20.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, want", [
+    ("bring the flute right in front of me", ("azimuth_deg", 0.0)),   # "bring ... in front": no step in
+    ("bring the flute in front of me", ("azimuth_deg", 0.0)),
+    ("put the flute right behind the listener", ("azimuth_deg", 180.0)),
+    ("put the flute right above the listener", ("elevation_deg", 90.0)),
+    ("pan the flute right, and in front", ("azimuth_deg", -40.0)),   # a comma: the side stays
+])
+def test_right_before_a_place_says_exactly_there(conductor, request_text, want):
+    plan = _edited(conductor, "Flute 30 degrees left", request_text)
+    assert getattr(plan.source("Flute"), want[0]) == pytest.approx(want[1], abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, want_left", [
+    ("narrow pad l/pad r by 10 degrees per side", 40.0),
+    ("narrow pad l / pad r by 10 degrees per side", 40.0),
+    ("narrow pad l and pad r by 10 degrees per side", 40.0),
+])
+def test_a_slash_between_track_names_joins_them(conductor, request_text, want_left):
+    plan = _edited(conductor, "Pad L 50 degrees left, Pad R 50 degrees right", request_text)
+    assert (plan.source("Pad L").azimuth_deg, plan.source("Pad R").azimuth_deg) == \
+        pytest.approx((want_left, -want_left), abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text", [
+    "The flute is on the wrong side. Please left-right mirror.",
+    "flute sits on the reverse side. an l/r flip please",
+    "The flute is on the wrong side. Mirror it.",
+])
+def test_a_bare_mirror_takes_the_track_of_the_sentence_before(conductor, request_text):
+    plan = _edited(conductor, "Flute 30 degrees left, Shaker 20 degrees left", request_text)
+    assert plan.source("Flute").azimuth_deg == pytest.approx(-30.0, abs=1e-6)
+    assert plan.source("Shaker").azimuth_deg == pytest.approx(20.0, abs=1e-6)
