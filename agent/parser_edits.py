@@ -69,6 +69,49 @@ def _left_alone(text: str, mentions: list[Mention], result: ParseResult) -> None
     result.mirrors = mirrors
 
 
+#: Words before a track that make it the reference of another track's change, not its subject
+#: ("a wash behind the acapella", "hear myself over the guitar", "back from the lead")
+_REFERENCE_BEFORE = re.compile(r"\b(?:behind|over|above|under|underneath|below|beneath|beside|than|from|"
+                               r"in\s+front\s+of|on\s+top\s+of|next\s+to|against)\s+(?:the\s+|my\s+|our\s+|your\s+)?$")
+
+
+def _references_give_way(text: str, mentions: list[Mention], result: ParseResult) -> None:
+    """In an edit, a track named after "behind" / "over" / "than" / "from" ... is what another
+    track is placed against ("pad stem further away, should be a wash behind the acapella"):
+    where its sentence names another track that has a change of its own, the reference loses
+    the cues given to it (twelfth stop).  An anchored cue ("just right of the piano") keeps
+    its anchor; a track the request names elsewhere as a subject keeps its cues there."""
+    if not any(w in text for w in ("behind", "over", "above", "under", "below", "beneath", "beside", "than",
+                                   "from", "front", "top", "next", "against")):
+        return
+    ends = [0] + [m.end() for m in re.finditer(r"[.;!?]", text)]
+    def sentence(p: int) -> int:
+        return bisect.bisect_right(ends, p) - 1
+    references = [mm for mm in mentions if mm.tracks and _REFERENCE_BEFORE.search(text, max(0, mm.start - 30), mm.start)]
+    if not references:
+        return
+    subjects = [mm for mm in mentions if mm.tracks and mm not in references]
+    kept = []
+    for cue in result.cues:
+        for ref in references:
+            if not set(cue.tracks) & set(ref.tracks) or sentence(cue.start) != sentence(ref.start):
+                continue
+            others = [mm for mm in subjects if sentence(mm.start) == sentence(ref.start)
+                      and not set(mm.tracks) & set(ref.tracks)
+                      and any(set(mm.tracks) & set(c.tracks) for c in result.cues if c is not cue)]
+            own = [mm for mm in subjects if set(mm.tracks) & set(ref.tracks) and cue.start <= mm.start < cue.end]
+            if others and not own:
+                cue.tracks = [t for t in cue.tracks if t not in ref.tracks]
+                if " ... " in cue.text and all(any(t in c.tracks and c.kinds() == cue.kinds() for c in result.cues
+                                                   if c is not cue) for t in cue.tracks):
+                    # a change lent to "the shaker over the flute" as if it were a list, said again
+                    # for the shaker alone: once
+                    cue.tracks = []
+        if cue.tracks:
+            kept.append(cue)
+    result.cues = kept
+
+
 def _vague_sides_give_way(result: ParseResult, tracks: set[str]) -> None:
     """Drop the unnumbered azimuth of every cue that names only ``tracks`` (a swap or a mirror
     takes them to their side); a cue left with nothing goes."""

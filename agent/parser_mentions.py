@@ -397,12 +397,13 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     mentions.sort(key=attrgetter("start"))
     if len(mentions) > 1:
         # "the phone guest": a track named before a word that names several tracks is one noun
-        # phrase, the first track's (round 8)
+        # phrase, the first track's (round 8); so is "the harmony vocal" when the word names the
+        # first track among others (twelfth stop)
         merged = [mentions[0]]
         for mm in mentions[1:]:
             head = merged[-1]
             if len(head.tracks) == 1 and len(mm.tracks) > 1 and mm.how in ("spelling", "kin", "own word") \
-                    and head.tracks[0] not in mm.tracks and not text[head.end:mm.start].strip():
+                    and not text[head.end:mm.start].strip():
                 merged[-1] = Mention(text[head.start:mm.end], head.start, mm.end, head.tracks, head.role, head.how)
                 continue
             merged.append(mm)
