@@ -133,7 +133,8 @@ from stase.agent.parser_mentions import (NOUN_AT_PHRASE_END, PROSE_SKIP, _WORD, 
 from stase.agent.parser_cues import _CLAUSE_BREAK, _clause_breaks, _scan_expressions
 from stase.agent.parser_clauses import _cues_of_clauses
 from stase.agent.parser_edits import (_complaints_give_way, _find_crossed_places, _find_mirrors, _find_swaps,
-    _left_alone, _mirrored_sides_give_way, _references_give_way, _swapped_sides_give_way)
+    _left_alone, _mirrored_sides_give_way, _one_track_width_gives_way, _references_give_way,
+    _swapped_sides_give_way)
 
 #: The parser's entry points, and the names it re-exports from the modules it was split into
 #: (the rule-table names it has always offered, and the private helpers the tests read).
@@ -285,4 +286,5 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
         _swapped_sides_give_way(result)
         _left_alone(text, mentions, result)
         _references_give_way(text, mentions, result)
+        _one_track_width_gives_way(result)
     return result

@@ -180,6 +180,18 @@ def _complaints_give_way(result: ParseResult) -> None:
     result.cues = kept
 
 
+def _one_track_width_gives_way(result: ParseResult) -> None:
+    """In an edit, a width step said in the same cue as a side change of one track ("gtr2 way
+    further right, can't hear any spread") is the reason for that move: one track has no width of
+    its own beside the side it is moved to (twelfth stop; a width step alone still moves it away
+    from the centre)."""
+    for cue in result.cues:
+        if len(set(cue.tracks)) == 1 and "width_deg" in cue.edit_relative and cue.spread_deg is not None \
+                and ("azimuth_deg" in cue.relative or "azimuth_deg" in cue.values):
+            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "width_deg"}
+            cue.spread_deg = None
+
+
 _SENTENCE = re.compile(r"[^.;!?]+")
 #: the swap verbs, inflected ("swapped", "switching", "traded"): "the keys and the sax, swapped"
 _SWAP_VERB = (r"swap(?:s|ped|ping)?|switch(?:es|ed|ing)?|exchang(?:e|es|ed|ing)|trad(?:e|es|ed|ing)"
@@ -295,6 +307,10 @@ _LEFT_AND_RIGHT_TRADE = re.compile(r"\b(?:swap|switch|flip|revers(?:e|ed)|invert
 _WHOLE_MIX = re.compile(r"\b(?:everything|every\s+track|all|mix|whole|entire|panning|stage|scene|session|band)\b")
 
 
+#: a bracketed list right after a mirror's words, in its sentence ("..., please (glock and snare)")
+_BRACKETED = re.compile(r"[^.;!?()]{0,20}?\(([^()]{1,200})\)")
+
+
 def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_tracks: list[str] = ()) -> None:
     starts = [mm.start for mm in mentions]
     spans = []
@@ -320,6 +336,12 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
                 inside = list(before[-1].tracks) if before else []
                 if inside and any(set(inside) == set(t) for t, _ in result.mirrors):
                     continue   # "flip the keys to the right side, mirror image": one mirror
+            bracket = _BRACKETED.match(text, m.end())
+            if bracket and not cut:
+                # "mirror-image the percussion, please (glock and snare)": the brackets say which
+                named = [t for mm in _mentions_in(mentions, starts, bracket.start(1), bracket.end(1)) for t in mm.tracks]
+                if named:
+                    inside = list(dict.fromkeys(named))
             result.mirrors.append((inside, said.strip()))
             spans.append(m.span())
     for m in _LEFT_AND_RIGHT_TRADE.finditer(text):

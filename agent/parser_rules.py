@@ -387,9 +387,9 @@ RULES: tuple[Rule, ...] = (
          needs=("house audience", "left right"), value=_house_side),
     Rule("diagonal", "azimuth_deg", NAMED, rf"\b{HEDGE}?{PREP}?(?:(front|rear|back)[- ](left|right)|(left|right)[- ](front|rear|back))\b",
          needs=("front rear back", "left right"), value=_diagonal),
-    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|narrower|tighter|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b"
+    Rule("width", "width_deg", HEDGED, rf"\b{HEDGE}?(?:wider|broader|broaden(?:ed)?|narrower|tighter|widen(?:ed)?|narrow(?:ed|s)?(?!\s*-?\s*(?:band|q|range)\b)|{_VERB_FORMS(NARROW_VERBS)})\b"
          r"|\bopen(?:s|ed|ing)?\b(?![- ](?:air|mic|plan|road|field)\b)(?:(?!\bopen)[^,.;])*?\b(?P<key>up|out)\b(?!\s+front\b)",
-         needs=("wider narrow widen pinch squeez tighten tighter open squish squash collaps",), value=_width),
+         needs=("wider broad narrow widen pinch squeez tighten tighter open squish squash collaps",), value=_width),
     Rule("motion_side", "azimuth_deg", HEDGED,
          rf"\b(?:{_VERB_FORMS(MOTION_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(MOTION_VERBS)})\b)[^,.;\d])*?\b(?P<key>left|right)\b"
          rf"(?!\s+(?:of|side|hand|and|or|channel|speaker)\b)(?!\s+(?:just\s+)?(?:{_SIZE_AFTER})\b)(?!\s*-?\s*\d)",
@@ -437,6 +437,6 @@ RULES: tuple[Rule, ...] = (
     Rule("spread", "azimuth_deg", HEDGED, r"\b(?:spread|wide|widely|wide\s+apart|either\s+side|both\s+sides|split)\b",
          needs=("spread wide side split",), value=_spread),
     Rule("step_word", "step", HEDGED, r"\b(?:quite\s+a\s+(?:bit|lot)|a\s+good\s+(?:bit|deal)|a\s+fair\s+(?:bit|amount)|a\s+whole\s+lot|a\s+(?:tiny|wee)\s+bit|a\s+(?:bit|little|touch|tad|hair|lot|smidgen|smidge|ton)|slightly|way\s+more|much\s+more|loads|lots|heaps|tons"
-         r"|a\s+notch|a\s+nudge|a\s+fraction|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|narrower|closer|further|farther|upwards?|downwards?|towards?|to\s+the)\b))\b",
+         r"|a\s+notch|a\s+nudge|a\s+fraction|way(?=\s+(?:up|down|back|forward|over|out|in|higher|lower|louder|quieter|wider|broader|narrower|closer|further|farther|upwards?|downwards?|towards?|to\s+the)\b))\b",
          needs=("bit little touch tad hair lot slightly more loads lots smidge heaps tons ton way notch nudge amount deal fraction",), value=_step_word),
 )

@@ -55,11 +55,17 @@ PRESENT_STATE = re.compile(
     r"(?:middle|centre|center)(?:\s+(?:channel|speaker))?\b"
     r"|\b(?:floats?|floating|hovers?|hovering|sits?|sitting)\s+(?:way\s+|high\s+|right\s+)?(?:above|over|up\s+in)\s+(?:the\s+)?"
     r"(?:screen|picture|stage|band|mix|rest|everything|others)\b"
-    r"|\b(?:is|are|sits?|sitting)\s+(?:about\s+|like\s+|around\s+)?\d+(?:\.\d+)?\s*(?:m|metres?|meters?|feet|ft)\s+(?:out|away|back|off)\b")
+    r"|\b(?:is|are|sits?|sitting)\s+(?:about\s+|like\s+|around\s+)?\d+(?:\.\d+)?\s*(?:m|metres?|meters?|feet|ft)\s+(?:out|away|back|off)\b"
+    # twelfth stop: where the listener is in the scene ("we're standing in the middle of the
+    # square"), no place of a track
+    r"|\b(?:we're|we\s+are|i'm|i\s+am|you're|you\s+are|the\s+(?:listener|audience|player|camera)\s+is|listeners\s+are)\s+"
+    r"(?:(?:standing|sitting|stood|sat|walking|placed|located|right|now|just)\s+)*(?:in|at)\s+the\s+(?:very\s+)?"
+    r"(?:middle|cent(?:re|er))\s+of\b[^,.;!?]*")
 #: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
 PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
                        "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
-                       "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked")
+                       "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked",
+                       "middle of", "centre of", "center of")
 
 
 def blank_present_state(text: str) -> str:

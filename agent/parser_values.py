@@ -413,7 +413,7 @@ def _at_distance(m):
 
 
 def _width(m):
-    wider = re.search(r"wid|spread|apart|open", m.group(0)) is not None
+    wider = re.search(r"wid|broad|spread|apart|open", m.group(0)) is not None
     out = _step("width_deg", 1.0 if wider else -1.0, m.group(1))
     if m.group("key"):   # "open up the guitars": only for the tracks of its own clause, never lent
         out["own_clause"] = True

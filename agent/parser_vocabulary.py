@@ -85,7 +85,7 @@ SIZE_SYNONYMS: dict[str, str] = {
     **{w: "a lot" for w in LARGE_SIZES if w not in _LARGE_KNOWN},
 }
 #: Comparatives a size word may stand before ("miles further back"; alone, "miles away" is a place).
-_COMPARATIVES = (r"further|farther|closer|nearer|louder|quieter|softer|higher|lower|wider|narrower|tighter|more|less|"
+_COMPARATIVES = (r"further|farther|closer|nearer|louder|quieter|softer|higher|lower|wider|broader|narrower|tighter|more|less|"
                  r"forward|back|left|right|upwards?|downwards?|towards?|up|down|over|to\s+the")
 
 #: Direction words outside the rules' own spelling -> the rules' words, (pattern, replacement,

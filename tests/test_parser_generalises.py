@@ -289,8 +289,8 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1818", "p1828", "p1832", "p1845", "p1847", "p1875", "p1877",
-                   "p1951", "p2005", "p2006", "p2012", "p2046", "p2050", "p2081"]
+OPEN_DEV_MISSES = ["p1818", "p1828", "p1832", "p1845", "p1875",
+                   "p1951", "p2005", "p2006", "p2012", "p2046", "p2081"]
 
 
 def test_new_dev_rows_keep_the_file_format():
@@ -445,3 +445,34 @@ def test_a_track_word_before_a_word_of_several_tracks_names_that_track(conductor
                           conductor.plan("Lead Vox 2 metres away, Harmony Vox 2 metres away", tracks))
     assert plan.source("Lead Vox").distance_m == pytest.approx(2.0, abs=1e-6)
     assert plan.source("Harmony Vox").distance_m > 2.0
+
+
+@pytest.mark.parametrize("request_text", [
+    "flute much further left, there is no spread at all",
+    "flute way further left, can't hear any spread",
+])
+def test_a_spread_said_beside_one_tracks_side_move_is_its_reason(conductor, request_text):
+    plan = _edited(conductor, "Flute 20 degrees left", request_text)
+    assert plan.source("Flute").azimuth_deg == pytest.approx(50.0, abs=1e-6)   # the large side step only
+
+
+@pytest.mark.parametrize("request_text", [
+    "mirror the winds, please (flute and shaker)",
+    "Mirror-image these two (the flute and the shaker).",
+])
+def test_a_bracketed_list_after_a_mirror_says_which_tracks(conductor, request_text):
+    plan = _edited(conductor, "Flute 20 degrees left, Shaker 10 degrees right, Lead Vox 5 degrees left", request_text)
+    assert (plan.source("Flute").azimuth_deg, plan.source("Shaker").azimuth_deg,
+            plan.source("Lead Vox").azimuth_deg) == pytest.approx((-20.0, 10.0, 5.0), abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, want_left", [
+    ("the pads should feel much broader", 80.0),
+    ("broaden the pads a lot", 80.0),
+    ("the pads a bit broader, we're standing in the middle of the field", 55.0),
+    ("much wider pads, i am sitting in the centre of the hall", 80.0),
+])
+def test_broader_is_wider_and_where_the_listener_stands_is_no_place(conductor, request_text, want_left):
+    plan = _edited(conductor, "Pad L 50 degrees left, Pad R 50 degrees right", request_text)
+    assert (plan.source("Pad L").azimuth_deg, plan.source("Pad R").azimuth_deg) == \
+        pytest.approx((want_left, -want_left), abs=1e-6)
