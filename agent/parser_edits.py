@@ -72,7 +72,8 @@ def _left_alone(text: str, mentions: list[Mention], result: ParseResult) -> None
 #: Words before a track that make it the reference of another track's change, not its subject
 #: ("a wash behind the acapella", "hear myself over the guitar", "back from the lead")
 _REFERENCE_BEFORE = re.compile(r"\b(?:behind|over|above|under|underneath|below|beneath|beside|than|from|"
-                               r"in\s+front\s+of|on\s+top\s+of|next\s+to|against)\s+(?:the\s+|my\s+|our\s+|your\s+)?$")
+                               r"in\s+front\s+of|on\s+top\s+of|next\s+to|against|(?:closer|nearer|close|near)\s+to)"
+                               r"\s+(?:the\s+|my\s+|our\s+|your\s+)?$")
 
 
 def _references_give_way(text: str, mentions: list[Mention], result: ParseResult) -> None:
@@ -80,7 +81,9 @@ def _references_give_way(text: str, mentions: list[Mention], result: ParseResult
     track is placed against ("pad stem further away, should be a wash behind the acapella"):
     where its sentence names another track that has a change of its own, the reference loses
     the cues given to it (twelfth stop).  An anchored cue ("just right of the piano") keeps
-    its anchor; a track the request names elsewhere as a subject keeps its cues there."""
+    its anchor; a track the request names elsewhere as a subject keeps its cues there.  Where the
+    sentence names one other track, before the reference and with no change of its own, the
+    change is that track's ("the brushing a tiny bit closer to the ear")."""
     if not any(w in text for w in ("behind", "over", "above", "under", "below", "beneath", "beside", "than",
                                    "from", "front", "top", "next", "against")):
         return
@@ -96,10 +99,18 @@ def _references_give_way(text: str, mentions: list[Mention], result: ParseResult
         for ref in references:
             if not set(cue.tracks) & set(ref.tracks) or sentence(cue.start) != sentence(ref.start):
                 continue
-            others = [mm for mm in subjects if sentence(mm.start) == sentence(ref.start)
-                      and not set(mm.tracks) & set(ref.tracks)
-                      and any(set(mm.tracks) & set(c.tracks) for c in result.cues if c is not cue)]
+            in_sentence = [mm for mm in subjects if sentence(mm.start) == sentence(ref.start)
+                           and not set(mm.tracks) & set(ref.tracks)]
+            others = [mm for mm in in_sentence
+                      if any(set(mm.tracks) & set(c.tracks) for c in result.cues if c is not cue)]
             own = [mm for mm in subjects if set(mm.tracks) & set(ref.tracks) and cue.start <= mm.start < cue.end]
+            if not others and not own and len(in_sentence) == 1 and in_sentence[0].start < ref.start \
+                    and set(cue.tracks) <= set(ref.tracks) and not any(set(c.tracks) & set(in_sentence[0].tracks)
+                                                                       for c in result.cues):
+                # "the brushing needs to come a tiny bit closer to the ear": the change is the one
+                # track's the sentence names before its reference
+                cue.tracks = list(in_sentence[0].tracks)
+                continue
             if others and not own:
                 cue.tracks = [t for t in cue.tracks if t not in ref.tracks]
                 if " ... " in cue.text and all(any(t in c.tracks and c.kinds() == cue.kinds() for c in result.cues

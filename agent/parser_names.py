@@ -134,7 +134,7 @@ DOMAIN_ABBREVIATIONS = {
 #: lexicon's roles do not list them (they may be read as the long form of a track's abbreviation).
 DOMAIN_WORDS = frozenset("""dialogue dialog music score narration narrator voiceover ambience ambiance atmos foley
     soloist effects background timpani percussion celesta contrabass violoncello cembalo harpsichord organ
-    sopranos altos tenors basses guest guests host caller presenter""".split())
+    sopranos altos tenors basses guest guests host caller presenter accompaniment""".split())
 
 
 def names_word(word: str, own: str, instrument_words) -> bool:
@@ -146,7 +146,8 @@ def names_word(word: str, own: str, instrument_words) -> bool:
     known = word in instrument_words or word in DOMAIN_WORDS or singular in DOMAIN_WORDS
     return own == singular or (known and abbreviates(own, word)) \
         or (len(word) >= 3 and (own in instrument_words or own in DOMAIN_WORDS) and abbreviates(word, own)) \
-        or (len(own) >= 5 and len(word) >= len(own) + 2 and singular.endswith(own.rstrip("s")))   # "footsteps" / "Steps"
+        or (len(own) >= 5 and len(word) >= len(own) + 2 and singular.endswith(own.rstrip("s"))) \
+        or (len(own) >= 5 and word.endswith("ing") and word[:-3] in (own, own + own[-1]))   # "footsteps" / "Steps"; "the brushing" / "Brush"
 
 
 def own_word_tracks(word: str, track_words: dict[str, list[str]], instrument_words, skip) -> list[str]:
