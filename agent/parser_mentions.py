@@ -28,7 +28,7 @@ from operator import attrgetter, itemgetter, le, not_
 
 from stase.agent.lexicon import (AliasHit, FUZZY_MIN_LENGTH, Lexicon, MARKER_WORDS, NAMEABLE_MARKERS, may_be_close,
     normalise_words)
-from stase.agent.parser_names import own_word_tracks, reversed_pair_track, section_tracks
+from stase.agent.parser_names import numbered_word_tracks, own_word_tracks, reversed_pair_track, section_tracks
 from stase.agent.parser_vocabulary import part_tracks
 from stase.agent.parser_rules import PLACE_FILLER, _SMALL_NUMBERS
 from stase.agent.parser_types import Mention
@@ -360,6 +360,15 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         if own_found:
             for i in [i for i in _where(words, own_found) if not taken[i]]:
                 add(i, i + 1, own_found[words[i]], "own word")
+        # "object 1" for "Obj 1 Drone" among "Obj 2 Sonar", "Obj 3 Bubbles": a word several tracks
+        # share, then the number that follows it in one of their names (twelfth stop)
+        for i in range(len(words) - 1):
+            if taken[i] or taken[i + 1] or not words[i + 1].isdigit() or words[i] not in free \
+                    or words[i] in own_found or words[i] in skip_own or len(words[i]) < 3:
+                continue
+            numbered = numbered_word_tracks(words[i], words[i + 1], track_words, instruments)
+            if numbered:
+                add(i, i + 2, numbered, "own word")
     # 3. the whole session ("everything 3 m away")
     if tracks and any(word in text for word in ("every", "all", "whole")):
         count = len(words)

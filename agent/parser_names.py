@@ -14,6 +14,8 @@ Holds
   abbreviation either way ("electric" -> "Elec Gtr", "timpani" -> "Timp", "vla" -> "Viola").
   Only one track may be named so (a word two tracks share names neither), and a word the
   clause reader treats as filler or a marker ("the", "main", "l") never names one.
+* :func:`numbered_word_tracks`: a word several tracks share, said with the number that follows
+  it in one of their names ("object 1" -> "Obj 1 Drone").
 * :func:`reversed_pair_track`: a two-word track name said the other way round ("harmony vox"
   for "Vox Harm").
 * :func:`choir_roles`: in a session of choir voice parts ("Sopran", "Alt", "Tenor", "Bass"), the
@@ -129,12 +131,13 @@ DOMAIN_ABBREVIATIONS = {
     "vo": ("voiceover", "narration"), "amb": ("ambience", "ambiance", "atmos", "atmosphere"),
     "bg": ("background", "backgrounds"), "solo": ("soloist",), "sop": ("sopranos", "soprano"),
     "bas": ("basses",), "alt": ("altos", "alto"), "ten": ("tenors", "tenor"),
+    "bass": ("base",),   # dictation: "swap the keys and the base" (twelfth stop)
 }
 #: Words that are instruments or sources in film, broadcast and concert sessions though the
 #: lexicon's roles do not list them (they may be read as the long form of a track's abbreviation).
 DOMAIN_WORDS = frozenset("""dialogue dialog music score narration narrator voiceover ambience ambiance atmos foley
     soloist effects background timpani percussion celesta contrabass violoncello cembalo harpsichord organ
-    sopranos altos tenors basses guest guests host caller presenter accompaniment""".split())
+    sopranos altos tenors basses guest guests host caller presenter accompaniment object objects""".split())
 
 
 def names_word(word: str, own: str, instrument_words) -> bool:
@@ -148,6 +151,15 @@ def names_word(word: str, own: str, instrument_words) -> bool:
         or (len(word) >= 3 and (own in instrument_words or own in DOMAIN_WORDS) and abbreviates(word, own)) \
         or (len(own) >= 5 and len(word) >= len(own) + 2 and singular.endswith(own.rstrip("s"))) \
         or (len(own) >= 5 and word.endswith("ing") and word[:-3] in (own, own + own[-1]))   # "footsteps" / "Steps"; "the brushing" / "Brush"
+
+
+def numbered_word_tracks(word: str, number: str, track_words: dict[str, list[str]], instrument_words) -> list[str]:
+    """The one track whose own name has a word ``word`` names followed by ``number`` ("object 1"
+    for "Obj 1 Drone"), as a one-item list, else ``[]``."""
+    found = [t for t, words in track_words.items()
+             if any(words[k + 1] == number and names_word(word, own, instrument_words)
+                    for k, own in enumerate(words[:-1]) if len(own) >= 2 and not own.isdigit())]
+    return found if len(found) == 1 else []
 
 
 def own_word_tracks(word: str, track_words: dict[str, list[str]], instrument_words, skip) -> list[str]:

@@ -289,7 +289,7 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1818", "p1828", "p1832", "p1845", "p1875", "p1951", "p2012", "p2046", "p2081"]
+OPEN_DEV_MISSES = ["p1828", "p1832", "p1845", "p1875", "p2012", "p2046", "p2081"]
 
 
 def test_new_dev_rows_keep_the_file_format():
@@ -492,3 +492,16 @@ def test_a_gerund_or_the_long_form_names_the_track_and_closer_to_x_makes_x_the_r
     assert plan.source(moved).distance_m == pytest.approx(want_m, abs=1e-6)
     for other in {"Hair Brush", "Ear Tap", "Piano Accomp"} - {moved}:
         assert plan.source(other).distance_m == pytest.approx(3.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, a, b", [
+    ("swap object 2 and object 3", "Obj 2 Sonar", "Obj 3 Bubbles"),
+    ("switch the drums and the base", "Drums", "Bass"),           # dictation: "base" for the bass
+])
+def test_a_shared_word_with_a_number_and_a_dictated_bass_name_the_track(conductor, request_text, a, b):
+    tracks = ["Obj 1 Drone", "Obj 2 Sonar", "Obj 3 Bubbles", "Drums", "Bass"]
+    before = conductor.plan("Obj 1 Drone 10 degrees left, Obj 2 Sonar 20 degrees left, Obj 3 Bubbles 30 degrees "
+                            "left, Drums 40 degrees left, Bass 50 degrees left", tracks)
+    plan = conductor.edit(request_text, before)
+    assert (plan.source(a).azimuth_deg, plan.source(b).azimuth_deg) == \
+        pytest.approx((before.source(b).azimuth_deg, before.source(a).azimuth_deg), abs=1e-6)
