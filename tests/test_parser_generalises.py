@@ -314,6 +314,12 @@ def _edited(conductor, setup, request_text):
     return conductor.edit(request_text, conductor.plan(setup, EDIT_TRACKS))
 
 
+def _pads_after(conductor, request_text):
+    """(Pad L, Pad R) azimuths (deg) after ``request_text``, from 50 deg left and 50 deg right."""
+    plan = _edited(conductor, "Pad L 50 degrees left, Pad R 50 degrees right", request_text)
+    return plan.source("Pad L").azimuth_deg, plan.source("Pad R").azimuth_deg
+
+
 @pytest.mark.parametrize("request_text, want_m", [
     ("bring the flute in to 2 metres", 2.0),            # "to": where it goes
     ("move the flute closer, to about 2.5 m", 2.5),
@@ -354,9 +360,7 @@ def test_elevation_by_a_number_is_a_move(conductor, request_text, want_deg):
     ("pull the pads in towards the front a little", 45.0),   # the small width step, not the front
 ])
 def test_width_numbers_after_the_number(conductor, request_text, want_left):
-    plan = _edited(conductor, "Pad L 50 degrees left, Pad R 50 degrees right", request_text)
-    assert (plan.source("Pad L").azimuth_deg, plan.source("Pad R").azimuth_deg) == \
-        pytest.approx((want_left, -want_left), abs=1e-6)
+    assert _pads_after(conductor, request_text) == pytest.approx((want_left, -want_left), abs=1e-6)
 
 
 @pytest.mark.parametrize("request_text, want_m", [
@@ -409,9 +413,7 @@ def test_right_before_a_place_says_exactly_there(conductor, request_text, want):
     ("narrow pad l and pad r by 10 degrees per side", 40.0),
 ])
 def test_a_slash_between_track_names_joins_them(conductor, request_text, want_left):
-    plan = _edited(conductor, "Pad L 50 degrees left, Pad R 50 degrees right", request_text)
-    assert (plan.source("Pad L").azimuth_deg, plan.source("Pad R").azimuth_deg) == \
-        pytest.approx((want_left, -want_left), abs=1e-6)
+    assert _pads_after(conductor, request_text) == pytest.approx((want_left, -want_left), abs=1e-6)
 
 
 @pytest.mark.parametrize("request_text", [
@@ -472,9 +474,7 @@ def test_a_bracketed_list_after_a_mirror_says_which_tracks(conductor, request_te
     ("much wider pads, i am sitting in the centre of the hall", 80.0),
 ])
 def test_broader_is_wider_and_where_the_listener_stands_is_no_place(conductor, request_text, want_left):
-    plan = _edited(conductor, "Pad L 50 degrees left, Pad R 50 degrees right", request_text)
-    assert (plan.source("Pad L").azimuth_deg, plan.source("Pad R").azimuth_deg) == \
-        pytest.approx((want_left, -want_left), abs=1e-6)
+    assert _pads_after(conductor, request_text) == pytest.approx((want_left, -want_left), abs=1e-6)
 
 
 SOUND_TRACKS = ["Hair Brush", "Ear Tap", "Piano Accomp", "Lead Vox"]
