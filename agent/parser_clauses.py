@@ -276,9 +276,9 @@ _PLAIN_VERB_FORMS = frozenset({
 
 #: words that sharpen a place said after them ("dead ahead", "smack in the middle", "bang on
 #: centre"; the -ly ones are adverbs, below), and quantifiers of a step said on its own ("...,
-#: another 20 degrees"): never an instrument the session lacks
+#: another 20 degrees", "move it further back"): never an instrument the session lacks
 _PLACE_INTENSIFIERS = frozenset({"dead", "smack", "bang", "slap", "square", "straight", "just"})
-_STEP_QUANTIFIERS = frozenset({"another", "extra", "again"})
+_STEP_QUANTIFIERS = frozenset({"another", "extra", "again", "further", "farther", "more", "even", "much"})
 
 
 def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:

@@ -210,6 +210,7 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
     firm_spread = any(f.get("spread_deg") is not None and not f.get("soft") for f in fields)
     widths = any(f.get("step") and f["step"][0] == "width_deg" for f in fields)
     size = next((f["step_size"] for f in fields if "step_size" in f), None)
+    size_of = _size_owner(exprs, text, size)
     # a bare "raise / lower / drop" is a height only when nothing else in the clause says what
     # changes: a level word or a dB number makes it a level change ("lower the keys 3 dB"), and
     # another height word gives the step ("drop the solo down a bit" is one small step)
@@ -268,11 +269,11 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         if f.get("spread_deg") is not None and best["azimuth_deg"] == p:
             cue.spread_deg = f["spread_deg"]
             if f.get("edit_width"):   # "spread the guitars (a bit)": in an edit, a width step
-                cue.edit_relative["width_deg"] = f["edit_width"] * STEPS["width_deg"][size or "plain"][1]
+                cue.edit_relative["width_deg"] = f["edit_width"] * STEPS["width_deg"][size_of(f) or "plain"][1]
         step = f.get("step")
         if step and best[step[0]] == p and chosen_step.get(step[0]) is f:
             quantity, sign, own = step
-            kind, amount = STEPS[quantity][own or size or "plain"]
+            kind, amount = STEPS[quantity][own or size_of(f) or "plain"]
             if f.get("complaint"):
                 cue.complaint += ("distance_scale" if quantity == "distance_m" and kind == "scale" else quantity,)
                 complained[quantity] = sign * amount
@@ -339,10 +340,10 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             g = next(g for g in live if g is not f and g.get("edit_step", ("",))[0] == key)
             quantity, sign, own = g["edit_step"]
             if sign * values[key] > 0:
-                cue.edit_relative[quantity] = sign * STEPS[quantity][own or size or "plain"][1]
+                cue.edit_relative[quantity] = sign * STEPS[quantity][own or size_of(g) or "plain"][1]
         elif "edit_step" in f and f["edit_step"][0] == key:
             quantity, sign, own = f["edit_step"]
-            cue.edit_relative[quantity] = sign * STEPS[quantity][own or size or "plain"][1]
+            cue.edit_relative[quantity] = sign * STEPS[quantity][own or size_of(f) or "plain"][1]
     for key in list(complained):
         # "the keys are so far left, move them right a tad": the hedged side's own step is the
         # change, the complaint its reason (round 7)
@@ -369,6 +370,45 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         cue.precedence["azimuth_deg"] = PRECEDENCE_NAMES[NAMED]
         cue.edit_relative.pop("azimuth_deg", None)
     return cue
+
+
+#: Nothing but a list join between two steps: one verb's directions ("left and up a bit")
+_COORDINATED = re.compile(r"[\s,]*(?:and|&|or)?\s*")
+#: A step said by its verb starts a predicate of its own ("further back and raise it a lot")
+_VERB_FIRST = re.compile(r"(?:raise|lift|lower|drop|push|pull|bring|move|pan|turn|boost|cut|put|shift|send|nudge|"
+                         r"take|set|spread|widen|narrow|tighten|squeeze)\w*\b")
+
+
+def _size_owner(exprs: list[tuple[int, int, dict]], text: str, size: str | None):
+    """Which steps of a clause a size word ("a bit", "a lot") sizes: a function of a step's fields.
+
+    One quantity stepped: every step takes the clause's size ("raise the sax a bit").  Steps of
+    two or more quantities ("push the heli further back and raise it a lot"): the size belongs to
+    the step said right after it, else the last one said before it, and the others are plain;
+    directions listed under one verb ("further left and up a bit") share it (thirteenth stop).
+    """
+    if size is None:
+        return lambda f: size
+    stepped = []
+    for s, e, f in exprs:
+        quantity = (f.get("step") or f.get("edit_step") or (("width_deg",) if f.get("edit_width") else None) or (None,))[0]
+        if quantity is not None and not f.get("complaint") and not (f.get("step") or f.get("edit_step") or ("", 0, None))[2]:
+            stepped.append((s, e, f, quantity))
+    if len({q for *_, q in stepped}) < 2:
+        return lambda f: size
+    said = [(s, e) for s, e, f in exprs if "step_size" in f]
+    stepped.sort(key=itemgetter(0))
+    if not said or all(_COORDINATED.fullmatch(text, x[1], y[0]) and not _VERB_FIRST.match(text, y[0])
+                       for x, y in zip(stepped, stepped[1:]) if y[0] >= x[1]):
+        # "move it left and up a bit": directions listed under one verb share its size
+        return lambda f: size
+    a, b = said[0]
+    # the step said right after the size ("a lot further back"), else the last one before it
+    # ("raise the drone a bit. move it further away"), else the first after it
+    right_after = [x for x in stepped if x[0] >= b and not text[b:x[0]].strip()]
+    before = [x for x in stepped if x[1] <= a]
+    owner = (right_after or before[-1:] or stepped)[0][2]
+    return lambda f: size if f is owner else None
 
 
 #: Which of two steps of one quantity in a clause counts: a large size, then a small one, then plain.

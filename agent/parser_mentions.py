@@ -407,12 +407,13 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     if len(mentions) > 1:
         # "the phone guest": a track named before a word that names several tracks is one noun
         # phrase, the first track's (round 8); so is "the harmony vocal" when the word names the
-        # first track among others (twelfth stop)
+        # first track among others (twelfth stop); "the pad stems": a group named before a word that
+        # names it among others is that group (thirteenth stop)
         merged = [mentions[0]]
         for mm in mentions[1:]:
             head = merged[-1]
-            if len(head.tracks) == 1 and len(mm.tracks) > 1 and mm.how in ("spelling", "kin", "own word") \
-                    and not text[head.end:mm.start].strip():
+            if (len(head.tracks) == 1 < len(mm.tracks) or set(head.tracks) < set(mm.tracks)) \
+                    and mm.how in ("spelling", "kin", "own word") and not text[head.end:mm.start].strip():
                 merged[-1] = Mention(text[head.start:mm.end], head.start, mm.end, head.tracks, head.role, head.how)
                 continue
             merged.append(mm)

@@ -150,7 +150,19 @@ def names_word(word: str, own: str, instrument_words) -> bool:
     return own == singular or (known and abbreviates(own, word)) \
         or (len(word) >= 3 and (own in instrument_words or own in DOMAIN_WORDS) and abbreviates(word, own)) \
         or (len(own) >= 5 and len(word) >= len(own) + 2 and singular.endswith(own.rstrip("s"))) \
-        or (len(own) >= 5 and word.endswith("ing") and word[:-3] in (own, own + own[-1]))   # "footsteps" / "Steps"; "the brushing" / "Brush"
+        or (len(own) >= 5 and word.endswith("ing") and word[:-3] in (own, own + own[-1])) \
+        or (len(own) >= 4 and len(word) >= len(own) + 3 and word.startswith(own) and own.isalpha()
+            and word not in instrument_words and word not in NOT_LONG_FORMS)
+    # ("footsteps" / "Steps"; "the brushing" / "Brush"; "the helicopter" / "Heli": a track word
+    # that begins a longer word no instrument's is its short form, thirteenth stop)
+
+
+#: Request words that begin with a plausible track word but are the request's own words
+#: ("distance" is no "Dist Gtr", "overall" no "Over Mic"): never the long form of a track word.
+NOT_LONG_FORMS = frozenset("""distance distances distant overall overhead backing background backgrounds
+    everything everyone centered centred centering centring elevation elevated elevate volume position
+    positions positioned placement reverb reverberant panning panned mixing levels stereo spreading widening
+    further closer louder quieter softer higher lower wider narrower""".split())
 
 
 def numbered_word_tracks(word: str, number: str, track_words: dict[str, list[str]], instrument_words) -> list[str]:

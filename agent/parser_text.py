@@ -60,12 +60,16 @@ PRESENT_STATE = re.compile(
     # square"), no place of a track
     r"|\b(?:we're|we\s+are|i'm|i\s+am|you're|you\s+are|the\s+(?:listener|audience|player|camera)\s+is|listeners\s+are)\s+"
     r"(?:(?:standing|sitting|stood|sat|walking|placed|located|right|now|just)\s+)*(?:in|at)\s+the\s+(?:very\s+)?"
-    r"(?:middle|cent(?:re|er))\s+of\b[^,.;!?]*")
+    r"(?:middle|cent(?:re|er))\s+of\b[^,.;!?]*"
+    # thirteenth stop: where a source is in the picture ("the helicopter is way overhead in the
+    # shot"), the reason for a change, not one
+    r"|\b(?:is|are|it's|they're)\s+(?:(?:way|right|directly|high|far|all\s+the\s+way)\s+)*(?:overhead|above|below|up\s+high|"
+    r"high\s+up|up|down\s+low|low|(?:on|to)\s+the\s+(?:left|right))\s+(?:(?:in|of)\s+)?(?:the\s+)?(?:shot|picture|frame|scene|video|footage|image)\b")
 #: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
 PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
                        "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
                        "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked",
-                       "middle of", "centre of", "center of")
+                       "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image")
 
 
 def blank_present_state(text: str) -> str:
