@@ -322,6 +322,10 @@ _WHOLE_MIX = re.compile(r"\b(?:everything|every\s+track|all|mix|whole|entire|pan
 _BRACKETED = re.compile(r"[^.;!?()]{0,20}?\(([^()]{1,200})\)")
 
 
+#: Only a list join between two named tracks ("the leader and her guitar", "keys, bass & drums")
+_LISTED_BEFORE = re.compile(r"\s*(?:,\s*|\band\b|&|\bplus\b)?\s*(?:(?:the|her|his|their|my|our|its|both)\s+)*")
+
+
 def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_tracks: list[str] = ()) -> None:
     starts = [mm.start for mm in mentions]
     spans = []
@@ -345,6 +349,11 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
                 # (none in its sentence: the track the sentences before it named, "Fue is on the
                 # reverse side. Please mirror."; twelfth stop)
                 inside = list(before[-1].tracks) if before else []
+                k = len(before) - 1
+                while k > 0 and _LISTED_BEFORE.fullmatch(text, before[k - 1].end, before[k].start):
+                    # "worship leader and her guitar ought to be mirrored": the whole list (thirteenth stop)
+                    k -= 1
+                    inside = list(dict.fromkeys(list(before[k].tracks) + inside))
                 if inside and any(set(inside) == set(t) for t, _ in result.mirrors):
                     continue   # "flip the keys to the right side, mirror image": one mirror
             bracket = _BRACKETED.match(text, m.end())

@@ -289,7 +289,7 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1828", "p1832", "p1845", "p1875", "p2081"]
+OPEN_DEV_MISSES = ["p1828", "p1832", "p1875", "p2081"]
 
 
 def test_new_dev_rows_keep_the_file_format():
@@ -553,3 +553,13 @@ def test_a_group_named_before_a_word_naming_it_among_others_is_that_group(conduc
                           conductor.plan("Stem Strings L 50 degrees left, Stem Strings R 40 degrees right, "
                                          "Stem Vox 20 degrees left, Stem Bass 30 degrees right", tracks))
     assert [plan.source(t).azimuth_deg for t in tracks] == pytest.approx([40.0, -30.0, 20.0, -30.0], abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text", [
+    "Flute and her shaker ought to be mirrored, she has moved across the stage tonight.",
+    "the flute plus his shaker should be flipped",
+])
+def test_a_bare_mirror_after_a_list_takes_the_whole_list(conductor, request_text):
+    plan = _edited(conductor, "Flute 20 degrees left, Shaker 30 degrees left, Lead Vox 5 degrees left", request_text)
+    assert (plan.source("Flute").azimuth_deg, plan.source("Shaker").azimuth_deg,
+            plan.source("Lead Vox").azimuth_deg) == pytest.approx((-20.0, -30.0, 5.0), abs=1e-6)
