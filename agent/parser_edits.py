@@ -300,9 +300,19 @@ def _find_crossed_places(text: str, mentions: list[Mention], result: ParseResult
         inside = [mm for mm in _mentions_in(mentions, starts, sentence.start(), sentence.end()) if mm.tracks]
         if len(inside) != 4:
             continue
-        a, b, c, d = (mm.tracks[0] for mm in inside)
+        # a name said once in full and once short ("the mic'd acoustic ... the acoustic") is the
+        # track both name
+        first = set(inside[0].tracks) & set(inside[3].tracks)
+        second = set(inside[1].tracks) & set(inside[2].tracks)
+        if len(first) == 2 and len(second) == 1:
+            first -= second
+        if len(second) == 2 and len(first) == 1:
+            second -= first
+        if len(first) != 1 or len(second) != 1:
+            continue
+        (a,), (b,) = first, second
         between = text[inside[0].end:inside[3].end]
-        if a == d and b == c and a != b and len(_PLACE_OF.findall(between)) >= 2:
+        if a != b and len(_PLACE_OF.findall(between)) >= 2:
             result.swaps.append((a, b, text[inside[0].start:inside[3].end].strip()))
             return
 

@@ -418,7 +418,24 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 continue
             merged.append(mm)
         mentions = merged
+    for k, mm in enumerate(mentions):
+        if len(mm.tracks) > 1:
+            # "the mic'd acoustic" among "Acoustic Gtr DI" and "Acoustic Gtr Mic": a word said
+            # before a mention of several tracks that is a word of one of them names that one
+            # (thirteenth stop)
+            before = _MODIFIER_BEFORE.search(text, max(0, mm.start - 24), mm.start)
+            if before is None or (k and mentions[k - 1].end > before.start()):
+                continue
+            w = before.group(1)
+            forms = {w, w[:-2] if w.endswith("ed") else w, w[:-1] if w.endswith("d") else w}
+            hit = [t for t in mm.tracks if forms & set(track_words[t])]
+            if len(hit) == 1:
+                mentions[k] = Mention(text[before.start():mm.end], before.start(), mm.end, hit, mm.role, mm.how)
     return mentions, absent
+
+
+#: The word right before a mention, and a participle's ending ("mic'd", "miked")
+_MODIFIER_BEFORE = re.compile(r"\b([a-z]{2,})(?:'d|'ed)?\s+$")
 
 
 _GUARDED_WORDS = frozenset({"l", "r", "c", "left", "right"})

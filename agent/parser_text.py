@@ -64,12 +64,14 @@ PRESENT_STATE = re.compile(
     # thirteenth stop: where a source is in the picture ("the helicopter is way overhead in the
     # shot"), the reason for a change, not one
     r"|\b(?:is|are|it's|they're)\s+(?:(?:way|right|directly|high|far|all\s+the\s+way)\s+)*(?:overhead|above|below|up\s+high|"
-    r"high\s+up|up|down\s+low|low|(?:on|to)\s+the\s+(?:left|right))\s+(?:(?:in|of)\s+)?(?:the\s+)?(?:shot|picture|frame|scene|video|footage|image)\b")
+    r"high\s+up|up|down\s+low|low|(?:on|to)\s+the\s+(?:left|right))\s+(?:(?:in|of)\s+)?(?:the\s+)?(?:shot|picture|frame|scene|video|footage|image)\b"
+    # "swap them, where they are and how far away": how far is a noun clause or a question, no place
+    r"|\bhow\s+(?:far|close|near)(?:\s+(?:away|back|off|out|apart))?\b")
 #: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
 PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
                        "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
                        "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked",
-                       "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image")
+                       "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image", "how ")
 
 
 def blank_present_state(text: str) -> str:

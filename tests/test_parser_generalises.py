@@ -289,7 +289,7 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1828", "p1832", "p1875", "p2081"]
+OPEN_DEV_MISSES = ["p1875", "p2081"]
 
 
 def test_new_dev_rows_keep_the_file_format():
@@ -563,3 +563,25 @@ def test_a_bare_mirror_after_a_list_takes_the_whole_list(conductor, request_text
     plan = _edited(conductor, "Flute 20 degrees left, Shaker 30 degrees left, Lead Vox 5 degrees left", request_text)
     assert (plan.source("Flute").azimuth_deg, plan.source("Shaker").azimuth_deg,
             plan.source("Lead Vox").azimuth_deg) == pytest.approx((-20.0, -30.0, 5.0), abs=1e-6)
+
+
+def test_how_far_away_is_no_place_in_a_swap(conductor):
+    plan = _edited(conductor, "Flute 10 degrees left, Flute 4 metres away, Shaker 20 degrees right, Shaker 2 metres away",
+                   "trade the flute and the shaker, where they sit and how far away")
+    assert (plan.source("Flute").azimuth_deg, plan.source("Flute").distance_m,
+            plan.source("Shaker").azimuth_deg, plan.source("Shaker").distance_m) == \
+        pytest.approx((-20.0, 2.0, 10.0, 4.0), abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, moved", [
+    ("the flute over where the mic'd sax is, and the sax to where the flute was", "Sax Mic"),
+    ("flute where the DI'd sax is and the sax where the flute is", "Sax DI"),
+])
+def test_a_word_before_a_shared_name_picks_the_track_and_crossed_places_swap(conductor, request_text, moved):
+    tracks = ["Sax DI", "Sax Mic", "Flute", "Lead Vox"]
+    plan = conductor.edit(request_text, conductor.plan(
+        "Sax DI 30 degrees left, Sax Mic 40 degrees right, Flute 10 degrees left, Lead Vox centre", tracks))
+    was = {"Sax DI": 30.0, "Sax Mic": -40.0}
+    assert (plan.source("Flute").azimuth_deg, plan.source(moved).azimuth_deg) == pytest.approx((was[moved], 10.0), abs=1e-6)
+    other = ({"Sax DI", "Sax Mic"} - {moved}).pop()
+    assert plan.source(other).azimuth_deg == pytest.approx(was[other], abs=1e-6)
