@@ -120,7 +120,7 @@ from stase.core.placement import MAX_PROMPT_CHARS
 # daemon also checks at its boundary: it bounds the time a parse can hold the interpreter.
 
 from stase.agent.lexicon import Lexicon, get_lexicon, normalise_words
-from stase.agent.parser_vocabulary import canonical_words, glued_name_words, ordinal_words, part_words, track_number_words
+from stase.agent.parser_vocabulary import canonical_words, daw_number_words, glued_name_words, ordinal_words, part_words, track_number_words
 from stase.agent.parser_names import choir_roles, numbered_list_words
 from stase.agent.parser_rules import (  # the rule table and phrase tables live there
     DIAGONAL_DEG, DISTANCE_WORDS_M, FEET_TO_M, HEDGES, NAMED, NUMBER, HEDGED, OF_CENTRE_DEG, PLAIN_SIDE_DEG,
@@ -132,7 +132,7 @@ from stase.agent.parser_mentions import (NOUN_AT_PHRASE_END, PROSE_SKIP, _WORD, 
     _word_spans, _words_outside, find_mentions)
 from stase.agent.parser_cues import _CLAUSE_BREAK, _clause_breaks, _scan_expressions
 from stase.agent.parser_clauses import _cues_of_clauses
-from stase.agent.parser_edits import (_complaints_give_way, _find_crossed_places, _find_mirrors, _find_swaps,
+from stase.agent.parser_edits import (_complaints_give_way, _moved_sides_give_way, _numbered_changes_win, _find_crossed_places, _find_mirrors, _find_swaps,
     _left_alone, _mirrored_sides_give_way, _one_track_width_gives_way, _references_give_way,
     _swapped_sides_give_way)
 
@@ -256,6 +256,8 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
     text = glued_name_words(text, [normalise_words(t) for t in tracks])
     # "track 4" of a numbered session is that track's name ("04 gtr")
     text = track_number_words(text, tracks, lambda t: " ".join(normalise_words(t)))
+    # "the fourth track", "switch 2 and 6" in a session of numbered tracks
+    text = daw_number_words(text, tracks, lambda t: " ".join(normalise_words(t)))
     # a drum part said as only a track name says it ("OHs", "the hat"): the part's lexicon word
     text = part_words(text, [normalise_words(t) for t in tracks])
     # "the 2nd violin" is the track "Vln 2" (or "Vln II")
@@ -282,9 +284,11 @@ def _parse_text(prompt: str, tracks: list[str], roles: dict[str, str | None] | N
         _cues_of_clauses(text, exprs, mentions, absent, result, lexicon)
     if edit:
         _complaints_give_way(result)
+        _moved_sides_give_way(result)
         _mirrored_sides_give_way(result)
         _swapped_sides_give_way(result)
         _left_alone(text, mentions, result)
         _references_give_way(text, mentions, result)
+        _numbered_changes_win(result)
         _one_track_width_gives_way(result)
     return result

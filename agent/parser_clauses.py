@@ -278,7 +278,11 @@ _PLAIN_VERB_FORMS = frozenset({
 #: centre"; the -ly ones are adverbs, below), and quantifiers of a step said on its own ("...,
 #: another 20 degrees", "move it further back"): never an instrument the session lacks
 _PLACE_INTENSIFIERS = frozenset({"dead", "smack", "bang", "slap", "square", "straight", "just"})
-_STEP_QUANTIFIERS = frozenset({"another", "extra", "again", "further", "farther", "more", "even", "much"})
+_STEP_QUANTIFIERS = frozenset({"another", "extra", "again", "further", "farther", "more", "even", "much",
+                               "wee", "tiny", "small", "slight", "quick"})
+
+
+_AFTER_PRONOUN = re.compile(r"\b(?:it|she|he|they|this|that|which)\s+$")
 
 
 def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
@@ -302,6 +306,8 @@ def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
         return   # "could it be brought closer", "both dead ahead": no instrument the session lacks
     if len(w) >= 5 and w.endswith("ly"):
         return   # an adverb ("strictly centred", "exactly 20 left") names none either (round 12)
+    if _AFTER_PRONOUN.search(text, max(0, word.start() - 12), word.start()):
+        return   # a word after "it" / "she" is its verb ("it reads too far off"; thirteenth stop)
     clause["absent"].append(Mention(w, word.start(), word.end(), [], None, "unknown"))
 
 

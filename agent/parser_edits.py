@@ -23,7 +23,7 @@ import bisect
 import re
 from collections import Counter
 
-from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
+from stase.agent.parser_rules import HEDGED, NAMED, NUMBER, PRECEDENCE_NAMES
 from stase.agent.parser_types import Mention, ParseResult
 from stase.agent.parser_clauses import _LEAVE
 
@@ -144,6 +144,59 @@ def _swapped_sides_give_way(result: ParseResult) -> None:
     (round 8, as :func:`_mirrored_sides_give_way` for mirrors); a number still counts."""
     swapped = {t for a, b, _ in result.swaps for t in (a, b)}
     _vague_sides_give_way(result, swapped)
+
+
+def _moved_sides_give_way(result: ParseResult) -> None:
+    """In an edit, a vague side said in one cue of a track that another cue moves sideways ("the
+    violas sit outside right. Please move the Vla a further 20 degrees to the right") is where it
+    is or the move's reason, not a place of its own: the move counts (thirteenth stop)."""
+    if len(result.cues) < 2:
+        return
+    moved = set()
+    for cue in result.cues:
+        if ("azimuth_deg" in cue.relative or "azimuth_deg" in cue.edit_relative) and "azimuth_deg" not in cue.values:
+            moved.update(cue.tracks)
+    vague = [c for c in result.cues if "azimuth_deg" in c.values and "azimuth_deg" not in c.relative
+             and c.tracks and set(c.tracks) <= moved
+             and c.precedence.get("azimuth_deg") in (PRECEDENCE_NAMES[HEDGED], PRECEDENCE_NAMES[NAMED])]
+    if vague:
+        for cue in vague:
+            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
+            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
+            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
+        result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative
+                       or c.spread_deg is not None or c.anchor]
+
+
+#: A number with its unit in a cue's words: the change said exactly
+_SAID_AMOUNT = re.compile(r"\d+(?:\.\d+)?\s*(?:degrees?|degs?|°|db\b|decibels?|m\b|metres?|meters?|cm\b|ft\b|feet|foot|inch(?:es)?)")
+#: Relative quantities that are one change ("further" may be a scale or metres)
+_CHANGE_OF = {"distance_scale": "distance", "distance_m": "distance"}
+
+
+def _numbered_changes_win(result: ParseResult) -> None:
+    """In an edit, a change said with its number ("bring the four string parts in by 10 degrees
+    each") beats a plain step of the same quantity said for the same tracks elsewhere ("the string
+    section should be narrower"): the step is the request's intent, the number its size
+    (thirteenth stop)."""
+    if len(result.cues) < 2:
+        return
+    numbered: dict[str, set[str]] = {}
+    for cue in result.cues:
+        if cue.relative and _SAID_AMOUNT.search(cue.text):
+            for q in cue.relative:
+                numbered.setdefault(_CHANGE_OF.get(q, q), set()).update(cue.tracks)
+    if not numbered:
+        return
+    for cue in result.cues:
+        if _SAID_AMOUNT.search(cue.text) or not cue.tracks:
+            continue
+        drop = [q for q in cue.relative if set(cue.tracks) <= numbered.get(_CHANGE_OF.get(q, q), set())]
+        if drop:
+            cue.relative = {k: v for k, v in cue.relative.items() if k not in drop}
+            cue.complaint = tuple(c for c in cue.complaint if c not in drop)
+    result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative
+                   or c.spread_deg is not None or c.anchor]
 
 
 def _mirrored_sides_give_way(result: ParseResult) -> None:
@@ -347,6 +400,14 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
             cut = _EXCEPT.search(said)
             hi = m.start() + cut.start() if cut else m.end()
             inside = [t for mm in _mentions_in(mentions, starts, m.start(), hi) for t in mm.tracks]
+            if inside and not cut:
+                # "mirror the keys, bass and drums": the list goes on past the comma (thirteenth stop)
+                k = bisect.bisect_left(starts, hi)
+                last = max(mm.end for mm in _mentions_in(mentions, starts, m.start(), hi))
+                while k < len(mentions) and _LISTED_BEFORE.fullmatch(text, last, mentions[k].start):
+                    inside += [t for t in mentions[k].tracks if t not in inside]
+                    last = mentions[k].end
+                    k += 1
             if cut:   # "mirror everything except trk 2": every track but those named after "except"
                 left_out = {t for mm in _mentions_in(mentions, starts, hi, m.end()) for t in mm.tracks}
                 inside = [t for t in (inside or all_tracks) if t not in left_out]

@@ -165,8 +165,10 @@ WORD_ORDER: tuple[tuple[str, object, tuple[str, ...], bool], ...] = (
     # "nudge them toward the middle a touch": a step towards the centre
     (r"(?<!\bin\s)\btowards?\s+(?:the\s+)?(?:middle|centre|center)\b(?=\s+(?:a\s+(?:bit|little|touch|tad|hair|lot)|slightly|just)\b)",
      "in towards the middle", ("toward",), True),
-    # "bring it in 10 degrees": that much towards the centre (for a pair, narrower by it)
-    (r"\b(?P<verb>bring|pull|move|nudge|push)\s+(?P<it>(?:[a-z0-9_']+\s+){1,3}?)in\s+(?:by\s+)?(?P<n>\d+(?:\.\d+)?)\s*(?:degrees?|degs?|deg)\b",
+    # "bring it in 10 degrees": that much towards the centre (for a pair, narrower by it); also a
+    # list ("bring the parts (vln i, vln ii, vla, vc) in by 10 degrees each"; thirteenth stop)
+    (r"\b(?P<verb>bring|pull|move|nudge|push)\s+(?P<it>(?:(?!(?:up|down|left|right|back|then|bring|pull|move|nudge|push|"
+     r"and\s+(?:then|also))\b)[a-z0-9_'(),]+\s+){1,12}?)in\s+(?:by\s+)?(?P<n>\d+(?:\.\d+)?)\s*(?:degrees?|degs?|deg)\b",
      r"narrow \g<it>by \g<n> degrees", ("in",), True),
 )
 #: a place said only to be refused: blanked (spaces), so it is no target

@@ -286,7 +286,11 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 holding = [t for t in tracks if words[i - 1] in track_words[t]]
                 if len(holding) == 1:   # "the mic track" among "Ac Gtr DI" and "Ac Gtr Mic"
                     add(i - 1, i + 1, holding, "name")
-    hits = [h for h in lexicon.find(words, fuzzy=False, skip=skip, taken=taken)
+    # a possessive or "'s" of an instrument ("the singer's a wee bit off") is the instrument
+    # (thirteenth stop); the words' positions stay, only the alias lookup sees the stem
+    possessive = {w: w[:-2] for w in distinct if w.endswith("'s") and w[:-2] in lexicon.alias_words}
+    alias_view = [possessive.get(w, w) for w in words] if possessive else words
+    hits = [h for h in lexicon.find(alias_view, fuzzy=False, skip=skip, taken=taken)
             if h.end - h.start == 1 or contiguous(h.start, h.end)]
     exact = list(taken)
     for hit in hits:
@@ -300,7 +304,9 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             if found_hits:
                 fuzzy[w] = found_hits
     if fuzzy:
-        for k in [k for k in _where(words, fuzzy) if not exact[k]]:
+        # (a word after "it" / "she" is its verb, never a misspelt instrument: "it reads too far
+        # off" is no "reeds"; thirteenth stop)
+        for k in [k for k in _where(words, fuzzy) if not exact[k] and not (k and words[k - 1] in _SUBJECT_PRONOUNS)]:
             hits.extend(AliasHit(h.role, k, k + 1, h.alias, h.weak, h.fuzzy) for h in fuzzy[words[k]])
         hits.sort(key=attrgetter("start"))
     resolved: dict[tuple[str, str], tuple[list[str], str]] = {}   # (role, alias) -> the tracks it finds, and how
@@ -327,12 +333,19 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 found = family_tracks or found
             if len(found) > 1:
                 found = lexicon.tracks_named_by(hit.alias, found)
+                singular = hit.alias[:-2] if hit.alias.endswith("es") else hit.alias[:-1]
+                if len(found) > 1 and how == "alias" and hit.alias.endswith("s") and " " not in hit.alias \
+                        and (hit.role.startswith(singular) or singular in hit.role.split("_")):
+                    # a plural of the role's own name ("the saxes") names every track playing it,
+                    # not the one whose name holds the word ("Bari Sax" beside "Alto 1"; thirteenth
+                    # stop); a part's plural ("tenors" in a choir) still finds its part
+                    whole_family = True
             if len(found) > 1 and not hit.alias.endswith("s"):
                 # one instrument said once ("the vocal") among "Vox" and "Vox_Dbl": the track
                 # whose name carries no marker (double, take, bus...; round 8)
                 plain = [t for t in found if not set(track_words[t]) & MARKER_WORDS]
                 found = plain if len(plain) == 1 else found
-            if len(found) > 1:   # "the overheads" among eleven drum tracks: "OH L" and "OH R" (round 7)
+            if len(found) > 1 and not whole_family:   # "the overheads" among eleven drum tracks: "OH L" and "OH R" (round 7)
                 found = part_tracks(hit.alias, found, track_words.__getitem__)
             if len(found) > 1 and " " in hit.alias:
                 holding = [t for t in found if set(hit.alias.split()) & set(track_words[t])]
@@ -419,6 +432,11 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             merged.append(mm)
         mentions = merged
     for k, mm in enumerate(mentions):
+        if mm.role and mm.how == "alias" and _SECTION_AFTER.match(text, mm.end):
+            # "the sax section": every track playing it (thirteenth stop)
+            section = [t for t in tracks if roles.get(t) == mm.role]
+            if len(section) > len(mm.tracks):
+                mentions[k] = mm = Mention(mm.text, mm.start, mm.end, section, mm.role, mm.how)
         if len(mm.tracks) > 1:
             # "the mic'd acoustic" among "Acoustic Gtr DI" and "Acoustic Gtr Mic": a word said
             # before a mention of several tracks that is a word of one of them names that one
@@ -434,6 +452,8 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     return mentions, absent
 
 
+_SUBJECT_PRONOUNS = frozenset({"it", "she", "he", "they", "this", "that", "which"})
+_SECTION_AFTER = re.compile(r"\s+sections?\b")
 #: The word right before a mention, and a participle's ending ("mic'd", "miked")
 _MODIFIER_BEFORE = re.compile(r"\b([a-z]{2,})(?:'d|'ed)?\s+$")
 

@@ -250,6 +250,17 @@ def choir_roles(roles: dict[str, str | None], track_words: dict[str, list[str]],
     "Bass"), those tracks are the choir's whatever else the lexicon read in their names."""
     parts = [t for t, words in track_words.items()
              if len([w for w in words if not w.isdigit()]) == 1 and any(w in VOICE_PARTS for w in words)]
+    saxes = [t for t in parts if any(w in SAX_PARTS for w in track_words[t])]
+    if saxes and any(roles.get(t) == SAXOPHONE or any(w.startswith("sax") for w in words)
+                     for t, words in track_words.items() if t not in parts):
+        # a big band's "Alto 1", "Tenor 2" beside a "Bari Sax": the sax section, not a choir
+        # (thirteenth stop)
+        return {**roles, **{t: SAXOPHONE for t in saxes}}
     if len(parts) < 3 or all(roles.get(t) == choir for t in parts):
         return roles
     return {**roles, **{t: choir for t in parts}}
+
+
+#: The saxophone's role, and the voice-part words that also name a saxophone ("Alto 1", "Bari")
+SAXOPHONE = "saxophone"
+SAX_PARTS = frozenset("sop soprano alto alt ten tenor bari baritone".split())

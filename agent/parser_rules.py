@@ -250,6 +250,9 @@ PLACE_FILLER = PLACE_FILLER | verb_form_set(
 
 
 #: "each side" after a width number ("15 degrees narrower each", "tighter by 10 degrees per side")
+#: A comma inside a list of names ("narrow vln ii, vla and vc by 10 degrees"): one or two words
+#: follow it, then another comma, "and" or a closing bracket (thirteenth stop)
+_LIST_COMMA = r",(?=\s*[a-z0-9_']+(?:\s+[a-z0-9_']+)?\s*(?:,|\band\b|&|\)))"
 _EACH_SIDE_WORDS = r"(?:each(?:\s+side)?|apiece|per\s+side|a\s+side|either\s+side|on\s+(?:each|either|both)\s+sides?)"
 _EACH_SIDE = rf"(?:\s+{_EACH_SIDE_WORDS})?"
 
@@ -285,7 +288,7 @@ RULES: tuple[Rule, ...] = (
     Rule("elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:of\s+elevation|up(?:wards?)?|above|high|elevat(?:ed|ion)|overhead|down(?:wards?)?|below|low|under(?:neath)?)",
          needs=("deg",), value=_elevation_degrees),
     Rule("width_degrees", "width_deg", NUMBER,
-         rf"\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b)[^,.;])*?"
+         rf"\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b(?:(?!\b(?:{_VERB_FORMS(WIDTH_NUMBER_VERBS)})\b)(?:[^,.;]|{_LIST_COMMA}))*?"
          rf"(?P<key>\b(?:up\s+|out\s+)?(?:by\s+)?(?:another\s+|an\s+extra\s+)?(?P<amount>{NUM})\s*{DEG}(?:\s+(?:on\s+)?(?:each|either|per|a)\s+side)?)",
          needs=("widen wider open spread narrow pinch squeez tighten", "deg"), value=_width_degrees),
     Rule("degrees_wider", "width_deg", NUMBER,
@@ -430,7 +433,7 @@ RULES: tuple[Rule, ...] = (
     Rule("raise_degrees", "elevation_deg", NUMBER, rf"\b(?:raise[ds]?|lift(?:ed|s)?|lower(?:ed|s)?|drop(?:ped|s)?)\b"
          rf"(?:(?!\b(?:raise|lift|lower|drop))[^,.;])*?(?P<key>\b(?:by\s+)?({NUM})\s*{DEG})(?!\s+(?:to\s+(?:the\s+)?)?(?:left|right|l|r)\b)",
          needs=("raise lift lower drop", "deg"), value=_raise_degrees),
-    Rule("each_degrees", "width_deg", NUMBER, rf"\b(?:by\s+)?({NUM})\s*{DEG}\s+{_EACH_SIDE_WORDS}\b",
+    Rule("each_degrees", "width_deg", NUMBER, rf"\b(?:by\s+)?(?:another\s+|an\s+extra\s+)?({NUM})\s*{DEG}\s+(?:(?:more|extra|further)\s+)?{_EACH_SIDE_WORDS}\b",
          needs=("deg", "each apiece side"), value=_each_degrees),
     Rule("plain_degrees", "azimuth_deg", NUMBER, rf"\b(?:at\s+|to\s+)?({NUM})\s*{DEG}",
          needs=("deg",), value=_plain_degrees),

@@ -41,13 +41,13 @@ PRESENT_STATE = re.compile(
     r"|\b(?:is|are|it's|its|they're)\s+(?:a\s+(?:hair|touch|tad|bit|little|smidge)\s+|slightly\s+|just\s+)?off[- ]cent(?:re|er)\b"
     # round 8: where it sits now ("the loop is way off to the left, bring it to the middle") and a
     # comparison with another track ("the dbl is louder than the main vox, bring it down")
-    r"|\b(?:is|are|it's|they're|sits|sit|sitting)\s+(?:(?:way|really|kinda|so|a\s+bit|all\s+the\s+way)\s+)?(?:off|over)\s+"
+    r"|(?:\b(?:is|are|it's|they're|sits|sit|sitting)|(?<=[a-z])'s)\s+(?:(?:way|really|kinda|so|a\s+bit|all\s+the\s+way)\s+)?(?:off|over)\s+"
     r"(?:to\s+(?:the\s+)?|on\s+the\s+)?(?:left|right)\b(?!\s+(?:enough|more)\b)"
     r"|\b(?:is|are|it's|they're|sounds?|feels?|seems?|gets?)\s+(?:(?:way|much|a\s+lot|a\s+bit|kinda|so|slightly|even)\s+)?"
     r"(?:louder|quieter|softer|higher|lower|wider|narrower|closer|further|farther)\s+than\b[^,.;!?]*+"
     r"|\b(?:is|are|it's|they're|was|were|got|gets|been)\s+(?:(?:shifted|moved|panned|pushed|pulled|drifted|sitting|placed|very|so|really|"
     r"too\s+much|kinda|a\s+bit|way|all\s+the\s+way|quite|pretty|fairly|rather|mostly|slightly|a\s+little)\s+){1,3}(?:out|over|off)?\s*(?:to\s+|on\s+|at\s+)?(?:the\s+)?"
-    r"(?:left|right|wide|out)\b(?!\s+(?:enough|more)\b)"
+    r"(?:left|right|wide|out|narrow)\b(?!\s+(?:enough|more)\b)"
     # round 12: "my voice is only in the left (headphone)", where it is now
     r"|\b(?:is|are|it's|they're)\s+(?:(?:only|just|mostly|all|completely|totally|entirely|kinda|kind\s+of)\s+)*in\s+(?:the\s+)?"
     r"(?:left|right)\b(?!\s+(?:enough|more)\b)"
@@ -65,13 +65,16 @@ PRESENT_STATE = re.compile(
     # shot"), the reason for a change, not one
     r"|\b(?:is|are|it's|they're)\s+(?:(?:way|right|directly|high|far|all\s+the\s+way)\s+)*(?:overhead|above|below|up\s+high|"
     r"high\s+up|up|down\s+low|low|(?:on|to)\s+the\s+(?:left|right))\s+(?:(?:in|of)\s+)?(?:the\s+)?(?:shot|picture|frame|scene|video|footage|image)\b"
+    # "the sax section is a clump in the middle": how it is now (thirteenth stop)
+    r"|\b(?:is|are|it's|they're)\s+(?:(?:all|just|kind\s+of|kinda|a\s+bit)\s+)*(?:a\s+clump|clumped|bunched(?:\s+up)?|crammed|piled(?:\s+up)?|"
+    r"stacked(?:\s+up)?|lumped(?:\s+together)?|huddled)\s+(?:together\s+)?(?:in|at|on)\s+(?:the\s+)?(?:middle|cent(?:re|er))\b"
     # "swap them, where they are and how far away": how far is a noun clause or a question, no place
     r"|\bhow\s+(?:far|close|near)(?:\s+(?:away|back|off|out|apart))?\b")
 #: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
 PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
                        "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
                        "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked",
-                       "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image", "how ")
+                       "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image", "how ", "clump", "bunched", "crammed", "piled", "stacked", "lumped", "huddled", "narrow")
 
 
 def blank_present_state(text: str) -> str:
@@ -152,8 +155,13 @@ def normalise_text(prompt: str) -> str:
         t = NUMBER_HEDGES.sub("", t)
     if "decibel" in t or "dbs" in t:   # "2 decibels", "3dbs": the unit the rules read (round 8)
         t = _DECIBELS.sub(r"\1 db", t)
+    if "um" in t or "uh" in t or "erm" in t or "you know" in t:
+        # a voice note's fillers ("the pads, like, they're kinda, you know, narrow?") say nothing
+        t = _FILLERS.sub("", t)
+    if "(" in t:   # "eight (8) metres", as contracts write numbers: the digits (thirteenth stop)
+        t = _WORDS_AND_DIGITS.sub(r"\1", t)
     if any(w in t for w in _CHAT_TRIGGERS):   # "theyre", "adlibs r too quiet": chat spellings (round 8)
-        t = _CHAT_SPELLINGS.sub(lambda m: CHAT_SPELLINGS[m.group(0)], t)
+        t = _CHAT_SPELLINGS.sub(lambda m: CHAT_SPELLINGS[" ".join(m.group(0).split())], t)
     return t
 
 
@@ -163,10 +171,23 @@ CHAT_SPELLINGS = {"theyre": "they are", "thats": "that is", "dont": "don't", "ca
                   "doesnt": "doesn't", "isnt": "isn't", "arent": "aren't", "shouldnt": "shouldn't",
                   "its too": "it is too", "its way": "it is way", "its so": "it is so", "u": "you", "ur": "your",
                   "pls": "please", "plz": "please", "thx": "thanks",
-                  "abit": "a bit", "alot": "a lot", "alittle": "a little", "atad": "a tad", "atouch": "a touch"}
-_CHAT_SPELLINGS = re.compile(r"\b(?:its\s(?:too|way|so)|" + "|".join(sorted((w for w in CHAT_SPELLINGS if " " not in w),
-                                                                       key=len, reverse=True)) + r")\b")
-_CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx", "abit", "alot", "alittle", "atad", "atouch")
+                  "abit": "a bit", "alot": "a lot", "alittle": "a little", "atad": "a tad", "atouch": "a touch",
+                  # Scots forms of the rules' words (thirteenth stop: "a wee bit aff tae the side, pit her
+                  # in the middle"); "pit" only before a pronoun (an orchestra pit stays a pit)
+                  "aff": "off", "tae": "to", "intae": "into", "oot": "out", "doon": "down", "gie": "give",
+                  "cannae": "can't", "dinnae": "don't", "pit her": "put her", "pit him": "put him",
+                  "pit it": "put it", "pit them": "put them", "a couple o": "a couple of", "couple o": "a couple of"}
+_CHAT_SPELLINGS = re.compile(r"\b(?:its\s(?:too|way|so)|" + "|".join(
+    w.replace(" ", r"\s") for w in sorted((w for w in CHAT_SPELLINGS if not w.startswith("its ")), key=len, reverse=True))
+    + r")\b")
+_CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx", "abit", "alot", "alittle", "atad", "atouch",
+                  "aff", "tae", "oot", "doon", "gie", "nae", "pit")
+#: Fillers of speech ("um", "uh", "erm", ", you know,", ", like,"), dropped with their commas (thirteenth stop)
+_FILLERS = re.compile(r",?\s*\b(?:u+m+|u+h+|e+r+m+|you\s+know)\b(?=\s*[,.?!]|\s)(?:\s*,)?|(?<=,)\s*like\s*,")
+#: a number said in words and then in digits in brackets ("eight (8)", "twenty-five (25)")
+_WORDS_AND_DIGITS = re.compile(r"\b(?:" + "|".join(sorted((re.escape(w).replace(r"\ ", r"\s+") for w in _SMALL_NUMBERS
+                                                            if w[:1].isalpha()), key=len, reverse=True))
+                               + r")\s*\(\s*(\d+(?:\.\d+)?)\s*\)")
 #: a dB number said in digits or words ("2 decibels", "3dbs", "six decibels"): the unit the rules read
 _DECIBELS = re.compile(r"(\d|\b(?:" + "|".join(sorted((w for w in _SMALL_NUMBERS if w.isalpha() and len(w) > 2),
                                                      key=len, reverse=True)) + r"))\s*+(?:decibels?|dbs)\b")

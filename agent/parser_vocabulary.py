@@ -304,6 +304,43 @@ def track_number_words(text: str, tracks, words_of) -> str:
     return _TRACK_NUMBERS.sub(name, text)
 
 
+#: A DAW's default track names ("Track 4", "Audio 2", "MIDI 3"): a marker word and a number
+_DEFAULT_NAME_WORDS = frozenset({"track", "audio", "midi", "inst", "instrument", "channel", "ch", "trk", "bus"})
+_ORDINAL_NUMBERS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+                    "eighth": 8, "ninth": 9, "tenth": 10, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5,
+                    "6th": 6, "7th": 7, "8th": 8, "9th": 9, "10th": 10}
+_ORDINAL_TRACK = re.compile(r"\b(?P<ord>" + "|".join(_ORDINAL_NUMBERS) + r"|last)\s+(?:track|channel|trk|ch)\b")
+_SWAPPED_NUMBERS = re.compile(r"\b(?P<verb>swap|switch|trade|exchange|flip|interchange)\s+(?:tracks?\s+)?(?P<a>\d{1,3})"
+                              r"\s*(?:and|&|with|<->|<>|/|\+|for)\s*(?P<b>\d{1,3})\b(?!\s*(?:deg|db|m\b|metres?|meters?|%|°|feet|ft))")
+
+
+def daw_number_words(text: str, tracks, words_of) -> str:
+    """``text`` with the tracks of a numbered session said by number alone written as their
+    names: "the fourth track" / "the last track" and a swap of bare numbers ("switch 2 and 6"),
+    where the numbers name tracks ("Track 2", "Audio 6" or "02 Gtr"; thirteenth stop)."""
+    if not any(ch.isdigit() for ch in text) and "track" not in text and "channel" not in text:
+        return text
+    by_number = dict(numbered_tracks(tracks))
+    for t in tracks:
+        words = words_of(t).split()
+        if len(words) == 2 and words[0] in _DEFAULT_NAME_WORDS and words[1].isdigit():
+            by_number.setdefault(int(words[1]), t)
+    if not by_number:
+        return text
+
+    def ordinal(m: re.Match) -> str:
+        n = max(by_number) if m.group("ord") == "last" else _ORDINAL_NUMBERS[m.group("ord")]
+        return words_of(by_number[n]) if n in by_number else m.group(0)
+
+    def swapped(m: re.Match) -> str:
+        a, b = int(m.group("a")), int(m.group("b"))
+        if a not in by_number or b not in by_number or a == b:
+            return m.group(0)
+        return f"{m.group('verb')} {words_of(by_number[a])} and {words_of(by_number[b])}"
+
+    return _SWAPPED_NUMBERS.sub(swapped, _ORDINAL_TRACK.sub(ordinal, text))
+
+
 def glued_name_words(text: str, track_words) -> str:
     """``text`` with a track name's letters and number said glued together ("gtr1", "q12 rain l",
     "sfx12") written apart as the track's own words ("gtr 1"): track names are split at every

@@ -289,7 +289,7 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1875", "p2081"]
+OPEN_DEV_MISSES = ["p1875", "p2081", "p2102", "p2164", "p2166", "p2170", "p2196", "p2208", "p2218"]
 
 
 def test_new_dev_rows_keep_the_file_format():
@@ -585,3 +585,92 @@ def test_a_word_before_a_shared_name_picks_the_track_and_crossed_places_swap(con
     assert (plan.source("Flute").azimuth_deg, plan.source(moved).azimuth_deg) == pytest.approx((was[moved], 10.0), abs=1e-6)
     other = ({"Sax DI", "Sax Mic"} - {moved}).pop()
     assert plan.source(other).azimuth_deg == pytest.approx(was[other], abs=1e-6)
+
+
+# ---- thirteenth stop, batch 15's dev rows: mechanisms, with sentences of our own ----------------
+
+def test_a_side_said_of_a_track_another_sentence_moves_is_the_reason(conductor):
+    plan = _edited(conductor, "Flute 10 degrees left",
+                   "Our flute player stands on the far left. Please move the flute another 15 degrees to the left.")
+    assert plan.source("Flute").azimuth_deg == pytest.approx(25.0, abs=1e-6)
+
+
+def test_a_mirror_takes_the_list_past_its_comma(conductor):
+    plan = _edited(conductor, "Flute 20 degrees left, Shaker 30 degrees left, Lead Vox 5 degrees left, Pad L 40 degrees left",
+                   "mirror the flute, shaker and lead vox because the stage is flipped tonight")
+    assert [plan.source(t).azimuth_deg for t in ("Flute", "Shaker", "Lead Vox", "Pad L")] == \
+        pytest.approx([-20.0, -30.0, -5.0, 40.0], abs=1e-6)
+
+
+WINDS = ["Fl 1", "Ob 1", "Cl 1", "Bsn 1", "Hn", "Timp"]
+WINDS_SETUP = "Fl 1 40 degrees left, Ob 1 15 degrees left, Cl 1 20 degrees right, Bsn 1 35 degrees right"
+
+
+@pytest.mark.parametrize("request_text", [
+    "pull Fl 1, Ob 1, Cl 1 and Bsn 1 in by 5 degrees each",
+    "narrow the winds (Fl 1, Ob 1, Cl 1, Bsn 1) by 5 degrees",
+    "The woodwinds need to be tighter. Bring Fl 1, Ob 1, Cl 1 and Bsn 1 in by 5 degrees each.",
+])
+def test_a_list_narrowed_by_a_number_and_the_number_beats_a_plain_step(conductor, request_text):
+    plan = conductor.edit(request_text, conductor.plan(WINDS_SETUP, WINDS))
+    assert [plan.source(t).azimuth_deg for t in ("Fl 1", "Ob 1", "Cl 1", "Bsn 1")] == \
+        pytest.approx([35.0, 10.0, -15.0, -30.0], abs=1e-6)
+
+
+BIG_BAND = ["Alto 1", "Tenor 1", "Bari Sax", "Tpt 1", "Bones"]
+
+
+@pytest.mark.parametrize("request_text", [
+    "the saxes are bunched up in the middle, spread them 10 degrees more each side",
+    "widen the sax section, another 10 degrees each side",
+])
+def test_a_big_bands_alto_and_tenor_are_saxes_and_the_section_is_all_of_them(conductor, request_text):
+    plan = conductor.edit(request_text, conductor.plan(
+        "Alto 1 10 degrees left, Tenor 1 5 degrees right, Bari Sax 15 degrees right, Tpt 1 30 degrees left", BIG_BAND))
+    assert [plan.source(t).azimuth_deg for t in ("Alto 1", "Tenor 1", "Bari Sax", "Tpt 1")] == \
+        pytest.approx([20.0, -15.0, -25.0, 30.0], abs=1e-6)
+
+
+DAW_DEFAULTS = ["Audio 1", "Audio 2", "Audio 3", "Audio 4", "Audio 5"]
+
+
+@pytest.mark.parametrize("request_text, gains", [
+    ("the third track a little louder", [0.0, 0.0, 2.0, 0.0, 0.0]),
+    ("the last track needs to be a bit quieter", [0.0, 0.0, 0.0, 0.0, -2.0]),
+])
+def test_a_track_said_by_its_ordinal_in_a_session_of_default_names(conductor, request_text, gains):
+    plan = conductor.edit(request_text, conductor.plan("Audio 1 10 degrees left", DAW_DEFAULTS))
+    assert [plan.source(t).gain_db for t in DAW_DEFAULTS] == pytest.approx(gains, abs=1e-6)
+
+
+def test_a_swap_of_bare_track_numbers(conductor):
+    plan = conductor.edit("swap 1 and 4 please", conductor.plan("Audio 1 10 degrees left, Audio 4 30 degrees right",
+                                                              DAW_DEFAULTS))
+    assert (plan.source("Audio 1").azimuth_deg, plan.source("Audio 4").azimuth_deg) == pytest.approx((-30.0, 10.0), abs=1e-6)
+    plan = conductor.edit("move audio 1 30 degrees right", conductor.plan("Audio 1 10 degrees left", DAW_DEFAULTS))
+    assert plan.source("Audio 1").azimuth_deg == pytest.approx(-30.0, abs=1e-6)   # a number with a unit stays one
+
+
+@pytest.mark.parametrize("request_text", [
+    "the flute player's drifting about, pit her back in the centre",    # an alias's 's, Scots "pit her"
+    "that flute's aff tae the left, pit it in the middle",
+])
+def test_an_instruments_s_and_scots_forms(conductor, request_text):
+    plan = _edited(conductor, "Flute 20 degrees left", request_text)
+    assert plan.source("Flute").azimuth_deg == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, want_db", [
+    ("gie the shaker a wee lift, a couple o dB louder", 2.0),
+    ("the shaker, um, it's like, you know, too quiet? just a little louder", 2.0),
+])
+def test_fillers_wee_and_a_couple_of(conductor, request_text, want_db):
+    plan = _edited(conductor, "Shaker 20 degrees left", request_text)
+    assert plan.source("Shaker").gain_db == pytest.approx(want_db, abs=1e-6)
+
+
+def test_a_verb_after_it_is_no_misspelt_instrument_and_a_number_in_words_and_digits(conductor):
+    plan = _edited(conductor, "Flute 6 metres away", "the flute should sit at 3m, right now it reads too distant")
+    assert plan.source("Flute").distance_m == pytest.approx(3.0, abs=1e-6)
+    plan = _edited(conductor, "Flute 2 metres away", "Kindly position the flute at a distance of five (5) metres.")
+    assert plan.source("Flute").distance_m == pytest.approx(5.0, abs=1e-6)
