@@ -26,6 +26,7 @@ from collections import Counter
 from stase.agent.parser_rules import HEDGED, NAMED, NUMBER, PRECEDENCE_NAMES
 from stase.agent.parser_types import Mention, ParseResult
 from stase.agent.parser_clauses import _LEAVE
+from stase.agent.parser_names import object_mention
 
 
 #: What a track does when it is left as it is, said after its name ("Harmony stays on the right",
@@ -277,7 +278,7 @@ _MIRROR_WORD = re.compile(r"\b(mirror(?:ed)?|flip(?:ped)?)\b(?!\s+(?:the\s+)?(?:
 #: ("ought to be mirrored", "try the whole song flipped"; round 12); "polarity flipped" is no mirror
 _ASKED_STATE = re.compile(r"\b(?:be|get|gets|got|need|needs|want|wants|wanted|try|hear|have|had)\b(?![^.;!?]*\b(?:polarity|phase)\b)")
 #: "put the harp on the other side": a mirror of the tracks named before it in its clause
-_OTHER_SIDE = re.compile(r"\b(?:to|on|onto|over\s+to|across\s+to)\s+the\s+(?:opposite|other)\s+side\b(?!\s+of\b)")
+_OTHER_SIDE = re.compile(r"\b(?:to|on|onto|over\s+to|across\s+to|just)\s+the\s+(?:opposite|other)\s+side\b(?!\s+of\b)")
 _CLAUSE_PUNCTUATION = re.compile(r"[,.;!?]")
 
 
@@ -301,6 +302,11 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
                 if lo > 0 and not _mentions_in(mentions, starts, lo, m.start()):
                     lo = max(text.rfind(c, 0, lo - 1) for c in ".;!?") + 1
                 before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks]
+                subjects = [mm for mm in before if not object_mention(text, mm.start)]
+                if len(subjects) >= 2 and not inside:
+                    # "Ben's up on the landing and Alice is down at the foot of the stairs, so swap the
+                    # two of them": the pair are the subjects, not a preposition's object (thirteenth stop)
+                    before = subjects
                 inside = before[-1:] + inside if inside else before[-2:]
         if len(inside) >= 2:
             a, b = inside[0].tracks[0], inside[1].tracks[0]
@@ -457,6 +463,10 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
             result.mirrors = kept
 
 
+#: Words that make "the other side" on its own a mirror ("same amount, just the other side")
+_MIRROR_ONLY = re.compile(r"\b(?:same\s+(?:amount|angle|distance|spot|degrees?|width|offset)|just|instead|mirror(?:ed)?)\b")
+
+
 def _other_sides(text: str, mentions: list[Mention], starts: list[int], spans: list, result: ParseResult) -> None:
     """Mirrors said as "to / on the other (opposite) side" (part of :func:`_find_mirrors`)."""
     if "side" in text and ("other" in text or "opposite" in text):
@@ -471,6 +481,14 @@ def _other_sides(text: str, mentions: list[Mention], starts: list[int], spans: l
             lo = max(stops[k - 1] + 1 if k > 0 else 0, previous)
             previous = m.end()
             inside = [t for mm in _mentions_in(mentions, starts, lo, m.start()) for t in mm.tracks]
+            if not inside and not result.mirrors:
+                # "the arp should be on the left now. same amount, just the other side": a sentence
+                # that says only that takes the track named before it (thirteenth stop)
+                begin = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+                stop = min((i for i in (text.find(c, m.end()) for c in ".;!?") if i >= 0), default=len(text))
+                if _MIRROR_ONLY.search(text, begin, stop) and not _mentions_in(mentions, starts, begin, stop):
+                    before = [mm for mm in _mentions_in(mentions, starts, 0, begin) if mm.tracks]
+                    inside = list(before[-1].tracks) if before else []
             if inside and not any(set(inside) == set(t) for t, _ in result.mirrors):
                 # (the same tracks mirrored in two phrases are mirrored once: round 8)
                 result.mirrors.append((inside, text[lo:m.end()].strip()))

@@ -240,7 +240,8 @@ DISTANCE_WORDS: tuple[tuple[str, object, tuple[str, ...], bool], ...] = (
     (r"\b(?:like\s+|about\s+|maybe\s+)?(?:double|twice)\s+(?:the|its|their|her|his)\s+distance\b", "a lot further back", ("double", "twice"),
      True),
     # "timp el -5", "elev +10": the elevation keyword's short forms
-    (r"\b(?:el|elev)\b\s*(?=[-+]?\d)", "elevation ", ("el",), True),
+    # (a number an elevation can be: "el 808" is the Spanish article and a drum machine; thirteenth stop)
+    (r"\b(?:el|elev)\b\s*(?=[-+]?(?:[0-8]?\d|90)(?:\.\d+)?(?!\d|\.\d))", "elevation ", ("el",), True),
 )
 
 

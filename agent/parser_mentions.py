@@ -367,8 +367,9 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     free = set(compress(words, map(not_, taken)))
     if free:
         skip_own = _OWN_WORD_SKIP | {w for w in free if w in PLACE_FILLER}
-        own_found = {w: own_word_tracks(w, track_words, instruments, skip_own) for w in free
-                     if len(w) <= 24}
+        # (a possessive or "'s" of a track's word, "ben's up on the landing", is the word: thirteenth stop)
+        own_found = {w: own_word_tracks(w[:-2] if w.endswith("'s") else w, track_words, instruments, skip_own)
+                     for w in free if len(w) <= 24}
         own_found = {w: f for w, f in own_found.items() if f}
         if own_found:
             for i in [i for i in _where(words, own_found) if not taken[i]]:
@@ -431,6 +432,23 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
                 continue
             merged.append(mm)
         mentions = merged
+    if _ENSEMBLE_WORD.search(text):
+        # "pull the quartet in", "the trio": the one family the session has that many tracks of (thirteenth stop)
+        by_family: dict[str, list[str]] = {}
+        for t in tracks:
+            if roles.get(t):
+                by_family.setdefault(families.get(roles[t]) or roles[t], []).append(t)
+        held = [(mm.start, mm.end) for mm in mentions]
+        for m in _ENSEMBLE_WORD.finditer(text):
+            size = _ENSEMBLE_SIZES[m.group(1)]
+            fitting = [ts for ts in by_family.values() if len(ts) == size]
+            begin = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+            stop = min((i for i in (text.find(c, m.end()) for c in ".;!?") if i >= 0), default=len(text))
+            # (only in a sentence that names no track itself: "2nd violin <-> viola, the quartet sits
+            # differently on this record" swaps two of them)
+            if len(fitting) == 1 and not any(a < stop and begin < b for a, b in held):
+                mentions.append(Mention(m.group(0), m.start(), m.end(), list(fitting[0]), None, "ensemble"))
+        mentions.sort(key=attrgetter("start"))
     for k, mm in enumerate(mentions):
         if mm.role and mm.how == "alias" and _SECTION_AFTER.match(text, mm.end):
             # "the sax section": every track playing it (thirteenth stop)
@@ -452,6 +470,8 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
     return mentions, absent
 
 
+_ENSEMBLE_SIZES = {"duo": 2, "trio": 3, "quartet": 4, "quintet": 5, "sextet": 6}
+_ENSEMBLE_WORD = re.compile(r"\b(duo|trio|quartet|quintet|sextet)\b")
 _SUBJECT_PRONOUNS = frozenset({"it", "she", "he", "they", "this", "that", "which"})
 _SECTION_AFTER = re.compile(r"\s+sections?\b")
 #: The word right before a mention, and a participle's ending ("mic'd", "miked")

@@ -241,7 +241,7 @@ def object_mention(text: str, start: int) -> bool:
 
 #: Names of a choir's voice parts as session tracks carry them (German and Italian spellings too)
 VOICE_PARTS = frozenset("""sop sopr sopran soprano sopranos mezzo alt alto altos contralto ten tenor tenore tenors bar
-    bari bariton baritone baritono bas bass basso basses""".split())
+    bari bariton baritone baritono bas bass basso basses lead""".split())   # "lead": a barbershop quartet's melody
 
 
 def choir_roles(roles: dict[str, str | None], track_words: dict[str, list[str]], choir: str = "choir") -> dict[str, str | None]:

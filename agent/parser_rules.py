@@ -283,7 +283,7 @@ RULES: tuple[Rule, ...] = (
          needs=("bearing",), value=_bearing),
     Rule("relative_elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s+(higher|lower)\b",
          needs=("deg", "higher lower"), value=_relative_elevation_degrees),
-    Rule("elevation_keyword", "elevation_deg", NUMBER, rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:of|at|to|:|=|is)?\s*(?!an?\s)({NUM})\s*(?:{DEG})?",
+    Rule("elevation_keyword", "elevation_deg", NUMBER, rf"\b(?:elevation|elevated|raised|height|tilted\s+up)\s*+(?:(?:up\s+|down\s+)?(?:of|at|to|:|=|is)\s*(?:about\s+|around\s+|roughly\s+|approximately\s+|maybe\s+)?)?(?!an?\s)({NUM})\s*(?:{DEG})?",
          needs=("elevat raised height tilted",), value=_elevation_keyword),
     Rule("elevation_degrees", "elevation_deg", NUMBER, rf"({NUM})\s*{DEG}\s*(?:of\s+elevation|up(?:wards?)?|above|high|elevat(?:ed|ion)|overhead|down(?:wards?)?|below|low|under(?:neath)?)",
          needs=("deg",), value=_elevation_degrees),

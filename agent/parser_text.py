@@ -68,13 +68,22 @@ PRESENT_STATE = re.compile(
     # "the sax section is a clump in the middle": how it is now (thirteenth stop)
     r"|\b(?:is|are|it's|they're)\s+(?:(?:all|just|kind\s+of|kinda|a\s+bit)\s+)*(?:a\s+clump|clumped|bunched(?:\s+up)?|crammed|piled(?:\s+up)?|"
     r"stacked(?:\s+up)?|lumped(?:\s+together)?|huddled)\s+(?:together\s+)?(?:in|at|on)\s+(?:the\s+)?(?:middle|cent(?:re|er))\b"
+    # "the shakers are too in the middle": how they are now, the reason for a change ("too much in
+    # the middle" is a complaint, read as one)
+    r"|\b(?:is|are|it's|they're)\s+(?:(?:way|far|much|so|a\s+bit|kinda)\s+)?too\s+(?:in|at|on)\s+(?:the\s+)?(?:middle|cent(?:re|er))\b"
+    # "Sam's standing next to the car": where a person in the scene is now, a reason
+    r"|(?:\b(?:is|are|it's|they're|she's|he's)|(?<=[a-z])'s)\s+(?:now\s+)?(?:standing|sitting|stood|sat|waiting|parked)\s+"
+    r"(?:right\s+)?(?:next\s+to|beside|by|near|behind|in\s+front\s+of|across|on|at)\s+(?:(?:the|a|an|his|her|their|my)\s+)?[a-z0-9']+"
+    # "these four singers are spread across the whole room": how they are now (thirteenth stop)
+    r"|\b(?:is|are|it's|they're)\s+(?:(?:all|kind\s+of|kinda|way\s+too|too|very|really|currently)\s+)*spread\s+(?:out\s+)?"
+    r"(?:across|over|all\s+over|around|throughout)\s+(?:the\s+)?(?:whole\s+|entire\s+)?(?:room|stage|place|mix|field|hall|image|space)\b"
     # "swap them, where they are and how far away": how far is a noun clause or a question, no place
     r"|\bhow\s+(?:far|close|near)(?:\s+(?:away|back|off|out|apart))?\b")
 #: One of these occurs wherever :data:`PRESENT_STATE` can match (a C-speed test first).
 PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "leans", "sliding", "drifted", "slid", "wandered", "crept", "strayed", "ended", "went", "gone", "front", "round",
                        "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
                        "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked",
-                       "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image", "how ", "clump", "bunched", "crammed", "piled", "stacked", "lumped", "huddled", "narrow")
+                       "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image", "how ", "clump", "bunched", "crammed", "piled", "stacked", "lumped", "huddled", "narrow", "spread", "standing", "sitting", "stood", "waiting", "parked")
 
 
 def blank_present_state(text: str) -> str:
@@ -114,6 +123,11 @@ _POSSESSIVE_SIDE = re.compile(r"\bon\s+(?:the\s+)?([a-z0-9_]++)'s?+\s+side\b")
 _ACROSS = re.compile(r"\b(?:left\s+to\s+right|right\s+to\s+left)\b")
 _MINUS = re.compile(r"(?<![-\w])minus\s+(?=\d)")
 _SIDE_OF_LISTENER = re.compile(r"\b(?:my|your|our|the)\s+(left|right)\s+(?:ear|headphone|can|earbud|earphone|speaker|monitor|channel)s?\b")
+#: "right now", "right away", "all right": no side
+_RIGHT_AS_TIME = re.compile(
+    r"(?:^|(?<=[,.;:!?(])|(?<=[,.;:!?(]\s)|(?<=\band\s)|(?<=\bbut\s)|(?<=\bso\s)|(?<=\bbecause\s)|(?<=\bcause\s))\s*right\s+(?=now\b)"
+    r"|\bright\s+(?=now\s+(?:the|it|it's|its|they|they're|he|she|there|we|i|this|that|my|our|everything)\b)"
+    r"|\ball\s+right\b(?=\s*[,.!?;]|\s+(?:so|then|now|let's|i)\b)")
 _INTENSIFIED_CENTRE = re.compile(r"\b(?:right|smack(?:\s+bang)?|slap\s+bang|bang)\s+(?=(?:in|at|on|down|into|to)\s+"
                                  r"(?:the\s+)?(?:very\s+)?(?:middle|cent(?:re|er))\b)")
 #: "right in front of you", "right behind me", "right above the listener": "right" says exactly
@@ -146,6 +160,8 @@ def normalise_text(prompt: str) -> str:
         t = _MINUS.sub("-", t)
     if " ear" in t or "phone" in t or "can" in t or "speaker" in t or "monitor" in t or "channel" in t:
         t = _SIDE_OF_LISTENER.sub(r"the \1", t)   # "toward my right ear": the right (round 12)
+    if "right" in t:   # "right now the tenor is overpowering it": a time, not a side (thirteenth stop)
+        t = _RIGHT_AS_TIME.sub("", t)
     if "middle" in t or "cent" in t:   # "right in the middle": an intensifier, not a side (round 12)
         t = _INTENSIFIED_CENTRE.sub("", t)
     if "front" in t or "behind" in t or "ahead" in t or "head" in t or "above" in t or "below" in t \
@@ -176,12 +192,16 @@ CHAT_SPELLINGS = {"theyre": "they are", "thats": "that is", "dont": "don't", "ca
                   # in the middle"); "pit" only before a pronoun (an orchestra pit stays a pit)
                   "aff": "off", "tae": "to", "intae": "into", "oot": "out", "doon": "down", "gie": "give",
                   "cannae": "can't", "dinnae": "don't", "pit her": "put her", "pit him": "put him",
-                  "pit it": "put it", "pit them": "put them", "a couple o": "a couple of", "couple o": "a couple of"}
+                  "pit it": "put it", "pit them": "put them", "a couple o": "a couple of", "couple o": "a couple of",
+                  # Nigerian Pidgin forms ("the shakers dey too for middle. spread them out wide well well")
+                  "dey": "are", "for middle": "in the middle", "well well": "a lot", "make e": "make it",
+                  "abeg": "please", "small small": "a little"}
 _CHAT_SPELLINGS = re.compile(r"\b(?:its\s(?:too|way|so)|" + "|".join(
     w.replace(" ", r"\s") for w in sorted((w for w in CHAT_SPELLINGS if not w.startswith("its ")), key=len, reverse=True))
     + r")\b")
 _CHAT_TRIGGERS = ("nt", "re", "ts", "u", "pl", "thx", "abit", "alot", "alittle", "atad", "atouch",
-                  "aff", "tae", "oot", "doon", "gie", "nae", "pit")
+                  "aff", "tae", "oot", "doon", "gie", "nae", "pit", "dey", "for middle", "well well", "make e", "abeg",
+                  "small small")
 #: Fillers of speech ("um", "uh", "erm", ", you know,", ", like,"), dropped with their commas (thirteenth stop)
 _FILLERS = re.compile(r",?\s*\b(?:u+m+|u+h+|e+r+m+|you\s+know)\b(?=\s*[,.?!]|\s)(?:\s*,)?|(?<=,)\s*like\s*,")
 #: a number said in words and then in digits in brackets ("eight (8)", "twenty-five (25)")
