@@ -10,10 +10,13 @@ Holds
 * Edit-only passes over a :class:`~stase.agent.parser_types.ParseResult`, run by
   :func:`stase.agent.parser._parse_text` in this order when ``edit=True``:
   :func:`_complaints_give_way` (a complaint is the reason when a change of the same quantity is
-  said for the same track), :func:`_mirrored_sides_give_way` (a side said beside a mirror is where
-  the mirror takes the track), :func:`_swapped_sides_give_way` (a vague side of a swapped track is
-  the swap's) and :func:`_left_alone` (tracks after "leave" / "keep", or said to stay, leave a
-  group's cue and mirror).
+  said for the same track), :func:`_moved_sides_give_way` (a vague side of a track another cue
+  moves sideways is the move's reason), :func:`_mirrored_sides_give_way` (a side said beside a
+  mirror is where the mirror takes the track), :func:`_swapped_sides_give_way` (a vague side of a
+  swapped track is the swap's), :func:`_left_alone` (tracks after "leave" / "keep", or said to
+  stay, leave a group's cue and mirror), :func:`_references_give_way` (a reference track keeps its
+  place), :func:`_numbered_changes_win` (a change said with its number beats a plain step of the
+  same quantity for the same tracks) and :func:`_one_track_width_gives_way`.
   Present-state blanking ("it drifted right") is a text pass:
   :func:`stase.agent.parser_text.blank_present_state`.
 """

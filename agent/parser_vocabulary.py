@@ -24,6 +24,9 @@ Holds
   comparison with where it is now ("higher than ear level"), "climb", "way back" as a large step
   and a direction with its number said apart ("come up, like 10 degrees more"), and "the
   seconds" / "the firsts" of numbered violins (:func:`ordinal_words`).
+* Tracks said by number: :func:`track_number_words` ("track 4", "ch 3" of a numbered session) and
+  :func:`daw_number_words` ("the fourth track", "the last track", "switch 2 and 6" among "Track N"
+  / "Audio N" names; thirteenth stop); :func:`glued_name_words` ("gtr1").
 
 How an edit request becomes a change (the pipeline this module feeds):
 
