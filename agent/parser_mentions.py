@@ -28,7 +28,7 @@ from operator import attrgetter, itemgetter, le, not_
 
 from stase.agent.lexicon import (AliasHit, FUZZY_MIN_LENGTH, Lexicon, MARKER_WORDS, NAMEABLE_MARKERS, may_be_close,
     normalise_words)
-from stase.agent.parser_names import numbered_word_tracks, own_word_tracks, reversed_pair_track, section_tracks
+from stase.agent.parser_names import names_word, numbered_word_tracks, own_word_tracks, reversed_pair_track, section_tracks
 from stase.agent.parser_vocabulary import part_tracks
 from stase.agent.parser_rules import PLACE_FILLER, _SMALL_NUMBERS
 from stase.agent.parser_types import Mention
@@ -383,6 +383,28 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
             numbered = numbered_word_tracks(words[i], words[i + 1], track_words, instruments)
             if numbered:
                 add(i, i + 2, numbered, "own word")
+        # "the car arrival in q5" among "Q5 Car Arrive" and "Q6 Car Leave": a word several tracks
+        # share, then (within three words, no punctuation between) a word only one of them has,
+        # said the same or with the same first five letters (thirteenth stop)
+        for i in range(len(words) - 1):
+            w = words[i]
+            if taken[i] or w not in free or w in own_found or w in skip_own or len(w) < 3 or w.isdigit():
+                continue
+            sharing = [t for t in tracks if any(names_word(w, own, instruments) for own in track_words[t]
+                                                 if own not in skip_own and not own.isdigit() and len(own) >= 2)]
+            if len(sharing) < 2:
+                continue
+            common = set.intersection(*(set(track_words[t]) for t in sharing))
+            for j in range(i + 1, min(i + 4, len(words))):
+                if taken[j] or _CLAUSE_MARK.search(text, ends[j - 1], starts[j]):
+                    break
+                said = words[j]
+                picked = [t for t in sharing if any(
+                    own == said or (len(own) >= 5 and len(said) >= 5 and own[:5] == said[:5])
+                    for own in track_words[t] if own not in common and own not in skip_own)]
+                if len(picked) == 1:
+                    add(i, j + 1, picked, "own word")
+                    break
     # 3. the whole session ("everything 3 m away")
     if tracks and any(word in text for word in ("every", "all", "whole")):
         count = len(words)
@@ -472,6 +494,7 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
 
 _ENSEMBLE_SIZES = {"duo": 2, "trio": 3, "quartet": 4, "quintet": 5, "sextet": 6}
 _ENSEMBLE_WORD = re.compile(r"\b(duo|trio|quartet|quintet|sextet)\b")
+_CLAUSE_MARK = re.compile(r"[,.;:!?()]")
 _SUBJECT_PRONOUNS = frozenset({"it", "she", "he", "they", "this", "that", "which"})
 _SECTION_AFTER = re.compile(r"\s+sections?\b")
 #: The word right before a mention, and a participle's ending ("mic'd", "miked")

@@ -289,7 +289,7 @@ def test_producer_dev_split_is_fully_right(conductor):
 #: Batch 12's dev rows not read right yet (issue 16, round 12 and the edit reader; docs/conductor.md),
 #: batch 13's (a fourth writer, merged after the edit reader and scored on it; no round of its own yet)
 #: and batch 14's (a fifth writer, p1982-p2101, merged at the eighth stop; no round of its own yet).
-OPEN_DEV_MISSES = ["p1875", "p2081"]
+OPEN_DEV_MISSES = ["p2081"]
 
 
 def test_new_dev_rows_keep_the_file_format():
@@ -731,3 +731,13 @@ def test_the_quartet_names_the_four_tracks_of_one_family(conductor, tracks, setu
 def test_pidgin_forms_and_too_in_the_middle_as_a_state(conductor, request_text, want):
     plan = _edited(conductor, "Flute 20 degrees left", request_text)
     assert plan.source("Flute").azimuth_deg == pytest.approx(want, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, moved", [
+    ("the car arrival a little louder please", "Q7 Car Arrive"),
+    ("make the car departure in q8 a little louder", "Q8 Car Depart"),
+])
+def test_a_shared_word_then_a_word_only_one_track_has_names_that_track(conductor, request_text, moved):
+    tracks = ["Q7 Car Arrive", "Q8 Car Depart", "Rain", "PA"]
+    plan = conductor.edit(request_text, conductor.plan("Q7 Car Arrive 20 degrees left, Q8 Car Depart 20 degrees right", tracks))
+    assert {t: plan.source(t).gain_db for t in tracks} == pytest.approx({t: 2.0 if t == moved else 0.0 for t in tracks})
