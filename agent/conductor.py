@@ -302,7 +302,8 @@ class Conductor:
             candidate = None
             if not done:
                 candidate, reparsed = self._read_edit(request, parsed, names, roles)
-            elif not _says_a_number(parsed):
+            elif not _says_a_number(parsed) and not _says_a_named_place(parsed):
+                # (nor over a named place: "bring the flute in front of me" is no step closer)
                 candidate, reparsed = self._read_edit(request, parsed, names, roles, OVERRIDE_CONFIDENCE)
             if candidate is not None and not agrees(candidate.operation, done):
                 reading, parsed, sources = candidate, reparsed, start
@@ -484,6 +485,13 @@ def _says_a_number(parsed: ParseResult) -> bool:
     """A value of some cue came from a number the user wrote: it wins over any reading."""
     from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
     return any(p == PRECEDENCE_NAMES[NUMBER] for cue in parsed.cues for p in cue.precedence.values())
+
+
+def _says_a_named_place(parsed: ParseResult) -> bool:
+    """A value of some cue is a named position the user said ("in front of me", "overhead",
+    "in the middle"): a sure reading of another operation does not replace it (thirteenth stop)."""
+    from stase.agent.parser_rules import NAMED, PRECEDENCE_NAMES
+    return any(p == PRECEDENCE_NAMES[NAMED] for cue in parsed.cues for p in cue.precedence.values())
 
 
 def _moved(before: list[SourcePlacement], after: list[SourcePlacement]) -> set[str]:

@@ -282,6 +282,7 @@ _STEP_QUANTIFIERS = frozenset({"another", "extra", "again", "further", "farther"
                                "wee", "tiny", "small", "slight", "quick"})
 
 
+_SECTION_NOUN = re.compile(r"\s+(?:section|part|scene|sequence|cue|segment|passage|movement|bars?)\b")
 _AFTER_PRONOUN = re.compile(r"\b(?:it|she|he|they|this|that|which)\s+$")
 
 
@@ -306,6 +307,8 @@ def _take_unplaced_word(clause: dict, text: str, lexicon: Lexicon) -> None:
         return   # "could it be brought closer", "both dead ahead": no instrument the session lacks
     if len(w) >= 5 and w.endswith("ly"):
         return   # an adverb ("strictly centred", "exactly 20 left") names none either (round 12)
+    if _SECTION_NOUN.match(text, word.end()):
+        return   # "for the sunrise section": a part of the piece (thirteenth stop)
     if _AFTER_PRONOUN.search(text, max(0, word.start() - 12), word.start()):
         return   # a word after "it" / "she" is its verb ("it reads too far off"; thirteenth stop)
     clause["absent"].append(Mention(w, word.start(), word.end(), [], None, "unknown"))

@@ -232,6 +232,8 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         if f.get("front") and (sides or back):
             continue
         live.append(f)
+    if len(live) > 1:
+        live = _named_after_step(exprs, text, live)
     best: dict[str, int] = {}
     for f in live:
         p = f["precedence"]
@@ -313,6 +315,14 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         if lost is not None:
             cue.values["azimuth_deg"] = abs(cue.values["azimuth_deg"]) * lost["step"][1]
             cue.edit_relative["azimuth_deg"] = cue.values["azimuth_deg"]
+    if az_from is not None and az_from.get("unsigned") and not sides and "azimuth_deg" not in relative \
+            and "elevation_deg" not in values and chosen_step.get("elevation_deg") is not None \
+            and not chosen_step["elevation_deg"].get("complaint") and az_from.get("rule") == "plain_degrees":
+        # "flute must be higher in space, not much, by 5 degrees": a bare number of degrees beside a
+        # height step and no side is the step's size (thirteenth stop)
+        sign = chosen_step["elevation_deg"]["step"][1]
+        relative["elevation_deg"] = sign * abs(values.pop("azimuth_deg"))
+        cue.precedence.pop("azimuth_deg", None)
     if "distance_m" in values and cue.precedence.get("distance_m") == PRECEDENCE_NAMES[NUMBER] \
             and origin.get("distance_m", {}).get("rule") in ("distance", "at_distance") and "distance_m" not in relative:
         # "bring her in closer, maybe half a metre", "pushed back a little. half a metre maybe": a
@@ -324,7 +334,8 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
             cue.edit_relative["distance_m"] = values["distance_m"] * lost["step"][1]
     for key in ("azimuth_deg", "elevation_deg"):
         # a vague place said beside a step of the same quantity ("drop it down a little, below
-        # ear height") is the step's direction in an edit, and the place only in a new plan
+        # ear height") is the step's direction in an edit, and the place only in a new plan; so is
+        # a named place said right after the step ("organ pipes higher overhead"; thirteenth stop)
         if key in relative and key in values and cue.precedence.get(key) == PRECEDENCE_NAMES[HEDGED] \
                 and chosen_step.get(key) is not None and key not in cue.edit_relative:
             cue.fallback[key] = values.pop(key)
@@ -370,6 +381,25 @@ def _combine(exprs: list[tuple[int, int, dict]], text: str) -> Cue | None:
         cue.precedence["azimuth_deg"] = PRECEDENCE_NAMES[NAMED]
         cue.edit_relative.pop("azimuth_deg", None)
     return cue
+
+
+def _named_after_step(exprs: list[tuple[int, int, dict]], text: str, live: list[dict]) -> list[dict]:
+    """``live`` with a named height or side said right after a step of it ("organ pipes higher
+    overhead") read as a vague place (a copy at the hedged class), so the step counts in an edit
+    and the place stays the plan's fallback (thirteenth stop)."""
+    step_ends = {f["step"][0]: e for _, e, f in exprs if f.get("step") and f in live}
+    if not step_ends:
+        return live
+    out = []
+    for f in live:
+        if f["precedence"] == NAMED and f.get("values") and not f.get("step"):
+            start = next((s for s, _, g in exprs if g is f), None)
+            keys = [k for k in f["values"] if k in ("elevation_deg", "azimuth_deg") and k in step_ends]
+            if start is not None and keys and all(step_ends[k] <= start and not text[step_ends[k]:start].strip()
+                                                  for k in keys):
+                f = {**f, "precedence": HEDGED}
+        out.append(f)
+    return out
 
 
 #: Nothing but a list join between two steps: one verb's directions ("left and up a bit")

@@ -151,23 +151,28 @@ def _swapped_sides_give_way(result: ParseResult) -> None:
 
 
 def _moved_sides_give_way(result: ParseResult) -> None:
-    """In an edit, a vague side said in one cue of a track that another cue moves sideways ("the
-    violas sit outside right. Please move the Vla a further 20 degrees to the right") is where it
-    is or the move's reason, not a place of its own: the move counts (thirteenth stop)."""
+    """In an edit, a vague place said in one cue of a track that another cue moves the same way
+    ("the violas sit outside right. Please move the Vla a further 20 degrees to the right", "the
+    descant ought to hover just above ... raise the descant ... perhaps ten degrees") is where it
+    is or the move's reason, not a place of its own: the move counts (thirteenth stop).  Azimuth
+    and elevation; a number still counts."""
     if len(result.cues) < 2:
         return
-    moved = set()
-    for cue in result.cues:
-        if ("azimuth_deg" in cue.relative or "azimuth_deg" in cue.edit_relative) and "azimuth_deg" not in cue.values:
-            moved.update(cue.tracks)
-    vague = [c for c in result.cues if "azimuth_deg" in c.values and "azimuth_deg" not in c.relative
-             and c.tracks and set(c.tracks) <= moved
-             and c.precedence.get("azimuth_deg") in (PRECEDENCE_NAMES[HEDGED], PRECEDENCE_NAMES[NAMED])]
-    if vague:
-        for cue in vague:
-            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
-            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
-            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
+    vague_classes = (PRECEDENCE_NAMES[HEDGED], PRECEDENCE_NAMES[NAMED])
+    changed = False
+    for key in ("azimuth_deg", "elevation_deg"):
+        moved = set()
+        for cue in result.cues:
+            if (key in cue.relative or key in cue.edit_relative) and key not in cue.values:
+                moved.update(cue.tracks)
+        for cue in result.cues:
+            if key in cue.values and key not in cue.relative and cue.tracks and set(cue.tracks) <= moved \
+                    and cue.precedence.get(key) in vague_classes:
+                cue.values = {k: v for k, v in cue.values.items() if k != key}
+                cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != key}
+                cue.precedence = {k: v for k, v in cue.precedence.items() if k != key}
+                changed = True
+    if changed:
         result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative
                        or c.spread_deg is not None or c.anchor]
 

@@ -108,6 +108,20 @@ def quantity_words(text: str) -> str:
 _PRONOUN = r"(?:it|them|him|her|em|'em)"
 _STEP_NUMBER = r"\d+(?:\.\d+)?\s*+(?:degrees?|degs?|deg|db|metres?|meters?|m|cm|feet|ft)\b"
 WORD_ORDER: tuple[tuple[str, object, tuple[str, ...], bool], ...] = (
+    # thirteenth stop, non-native sizes: "not much, just little", "little bit only", "decrease the
+    # volume little" (a size without its article), "higher ..., on 5 degrees" ("on" for "by"),
+    # "quieter by for db" (dictated "four"), "move it to the right side 10 degree" (the number after the side)
+    (r"\bnot\s+(?:too\s+|so\s+)?much\s*,?\s*(?:just\s+|only\s+)?(?:a\s+)?little(?:\s+bit)?(?:\s+only)?\b", "a little",
+     ("much",), True),
+    (r"(?<!\ba\s)(?<!\bthe\s)(?<!\bmy\s)(?<!\bour\s)(?<![a-z]')\b(?:just\s+|only\s+)?little(?:\s+bit)?(?:\s+only)?\b"
+     r"(?=\s*(?:[,.;!?]|$)|\s+(?:please|pls|more|louder|quieter|closer|further|higher|lower|wider|narrower|left|right|up|down)\b)",
+     "a little", ("little",), True),
+    (r"(?<=[,\s])on\s+(?=\d+(?:\.\d+)?\s*(?:degrees?|degs?|deg|db)\b)", "by ", ("on",), True),
+    (r"\b(?:by\s+)?for\s+(?=db\b|decibels?\b)", "by 4 ", ("for",), True),
+    (r"\bto\s+the\s+(?P<side>left|right)(?:\s+side)?\s+(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>degrees?|degs?|deg)\b",
+     r"\g<n> degrees to the \g<side>", ("side", "deg"), True),
+    (r"\b(?P<way>up|down)\s+(?P<size>a\s+lot|a\s+bit|a\s+little|a\s+touch|way|much|slightly)\s+in\s+(?:level|volume)\b",
+     lambda m: f"{m.group('size')} {'louder' if m.group('way') == 'up' else 'quieter'}", ("level", "volume"), True),
     # "bring down it", "move up them": the particle after its pronoun
     (rf"\b(?P<verb>bring|move|put|take|push|pull|turn|get|shift|send|set)\s+(?P<way>up|down|back|in|out|forward|closer|left|right)"
      rf"\s+(?P<it>{_PRONOUN})\b", r"\g<verb> \g<it> \g<way>", ("it", "them", "him", "her", "em"), False),
@@ -266,6 +280,15 @@ def _kept_names(said: str, protected: frozenset[str]) -> str:
     return re.sub(r"[a-z0-9_']+|[^a-z0-9_']+", lambda m: m.group(0) if m.group(0) in protected else " ", said)
 
 
+_HYPHENATED = re.compile(r"\b[a-z]+(?:-[a-z]+){1,3}\b")
+_MORE_OF_TRACK = re.compile(r"(?:^|(?<=[,.;!?:]\s)|(?<=[,.;!?:]))\s*(?:(?:we\s+)?need\s+|give\s+me\s+|just\s+)?more\s+(?:of\s+)?"
+                            r"(?:the\s+|that\s+|my\s+)?(?P<w>[a-z0-9']+)(?=\s*(?:$|[,.;!?]|(?:please|pls|plz)\b))")
+
+
+def _initials(phrase: str) -> str:
+    return "".join(w[0] for w in phrase.split("-"))
+
+
 def idiom_words(text: str, edit: bool = False, protected: frozenset[str] = frozenset()) -> str:
     """``text`` with every table of this module applied (see the module docstring); a rewrite
     whose trigger is one of ``protected`` (the words of the session's track names) is skipped,
@@ -277,6 +300,12 @@ def idiom_words(text: str, edit: bool = False, protected: frozenset[str] = froze
     for pattern, replacement, triggers in _compiled(edit):
         if any(t in text for t in triggers) and not any(t.strip() in protected for t in triggers):
             text = pattern.sub(replacement, text)
+    if protected and "-" in text:
+        # "play-by-play" for the track "PBP": a hyphenated phrase said by its initials (thirteenth stop)
+        text = _HYPHENATED.sub(lambda m: _initials(m.group(0)) if _initials(m.group(0)) in protected else m.group(0), text)
+    if edit and protected and "more" in text:
+        # "more cowbell pls": more of a track, said alone, is louder (thirteenth stop)
+        text = _MORE_OF_TRACK.sub(lambda m: f"{m.group('w')} louder" if m.group("w") in protected else m.group(0), text)
     if edit and any(a in text for a in ("more", "too", "big", "small", "strong", "short", "broad", "near", "weak", "open")):
         text = quantity_words(text)
     if edit and ("up" in text or "down" in text) and _LEVEL_WORDS.search(text) and not _HEIGHT_WORDS.search(text):

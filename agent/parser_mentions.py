@@ -445,11 +445,24 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         # phrase, the first track's (round 8); so is "the harmony vocal" when the word names the
         # first track among others (twelfth stop); "the pad stems": a group named before a word that
         # names it among others is that group (thirteenth stop)
+        # "the shooting-star whoosh": a name ending a hyphenated word just before another name is
+        # that name's modifier, no mention of its own (thirteenth stop)
+        mentions = [mm for k, mm in enumerate(mentions)
+                    if not (k + 1 < len(mentions) and mm.start >= 2 and text[mm.start - 1] == "-"
+                            and text[mm.start - 2].isalpha() and not text[mm.end:mentions[k + 1].start].strip())]
         merged = [mentions[0]]
         for mm in mentions[1:]:
             head = merged[-1]
-            if (len(head.tracks) == 1 < len(mm.tracks) or set(head.tracks) < set(mm.tracks)) \
-                    and mm.how in ("spelling", "kin", "own word") and not text[head.end:mm.start].strip():
+            if ((len(head.tracks) == 1 < len(mm.tracks) or set(head.tracks) < set(mm.tracks))
+                    and mm.how in ("spelling", "kin", "own word") or mm.text in _GENERIC_NOUNS) \
+                    and not text[head.end:mm.start].strip():
+                # ("the crowd mics" among "Crowd L", "Crowd R" and "Ref Mic": the crowd's mics)
+                merged[-1] = Mention(text[head.start:mm.end], head.start, mm.end, head.tracks, head.role, head.how)
+                continue
+            if len(head.tracks) == 1 and mm.tracks and head.tracks != mm.tracks and not text[head.end:mm.start].strip() \
+                    and any(names_word(w, own, instruments) for w in mm.text.split() for own in track_words[head.tracks[0]]):
+                # "the base guitar" for "Bass Gtr" beside a "Lead Gtr": the phrase names the track
+                # that has both words (thirteenth stop)
                 merged[-1] = Mention(text[head.start:mm.end], head.start, mm.end, head.tracks, head.role, head.how)
                 continue
             merged.append(mm)
@@ -494,6 +507,9 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
 
 _ENSEMBLE_SIZES = {"duo": 2, "trio": 3, "quartet": 4, "quintet": 5, "sextet": 6}
 _ENSEMBLE_WORD = re.compile(r"\b(duo|trio|quartet|quintet|sextet)\b")
+#: Nouns said after a name for what it is ("the crowd mics", "the vocal tracks")
+_GENERIC_NOUNS = frozenset({"mic", "mics", "track", "tracks", "channel", "channels", "stem", "stems", "feed", "feeds",
+                            "bus", "busses", "buses"})
 _CLAUSE_MARK = re.compile(r"[,.;:!?()]")
 _SUBJECT_PRONOUNS = frozenset({"it", "she", "he", "they", "this", "that", "which"})
 _SECTION_AFTER = re.compile(r"\s+sections?\b")

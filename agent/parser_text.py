@@ -36,7 +36,7 @@ PRESENT_STATE = re.compile(
     # ("it's way up in the rafters", "is a hair off centre")
     r"|\b(?:why|how\s+come)\s+(?:is|are|does|do|did|has|have|the|my|this|that|it)\b[^.;!?,]*+[.;!?]*"
     r"|\b(?:why's|why're)\s[^.;!?]*+[.;!?]*"
-    r"|(?<=,)\s*like\s+(?:it's|its|it\s+is|they're|theyre|they\s+are)\s+(?:coming|sitting|floating|hovering|playing|up|down|way|in|on|at|over|right)\b[^,.;!?]*"
+    r"|(?<=,)\s*like\s+(?:it's|its|it\s+is|they're|theyre|they\s+are)\s+(?:coming|sitting|floating|hovering|playing|up|down|way|in|on|at|over|right|[a-z]+ing)\b[^,.;!?]*"
     r"|\b(?:is|are|it's|its|they're|theyre)\s+(?:(?:way|right|all\s+the\s+way|stuck|sitting|floating)\s+)*(?:up\s+)?in\s+the\s+(?:rafters|ceiling|clouds|sky|roof)\b"
     r"|\b(?:is|are|it's|its|they're)\s+(?:a\s+(?:hair|touch|tad|bit|little|smidge)\s+|slightly\s+|just\s+)?off[- ]cent(?:re|er)\b"
     # round 8: where it sits now ("the loop is way off to the left, bring it to the middle") and a
@@ -68,6 +68,9 @@ PRESENT_STATE = re.compile(
     # "the sax section is a clump in the middle": how it is now (thirteenth stop)
     r"|\b(?:is|are|it's|they're)\s+(?:(?:all|just|kind\s+of|kinda|a\s+bit)\s+)*(?:a\s+clump|clumped|bunched(?:\s+up)?|crammed|piled(?:\s+up)?|"
     r"stacked(?:\s+up)?|lumped(?:\s+together)?|huddled)\s+(?:together\s+)?(?:in|at|on)\s+(?:the\s+)?(?:middle|cent(?:re|er))\b"
+    # "the chorus feels huddled together behind figaro": how it is now
+    r"|\b(?:feels?|sounds?|seems?|looks?)\s+(?:(?:all|kind\s+of|kinda|a\s+bit|too|very)\s+)*(?:huddled|bunched|crammed|clumped|squashed|squeezed|"
+    r"piled|stacked|lumped)(?:\s+(?:up|together))?(?:\s+(?:behind|in|at|on|around|near|by)\s+(?:the\s+)?[a-z0-9']+)?"
     # "the shakers are too in the middle": how they are now, the reason for a change ("too much in
     # the middle" is a complaint, read as one)
     r"|\b(?:is|are|it's|they're)\s+(?:(?:way|far|much|so|a\s+bit|kinda)\s+)?too\s+(?:in|at|on)\s+(?:the\s+)?(?:middle|cent(?:re|er))\b"
@@ -133,7 +136,8 @@ _INTENSIFIED_CENTRE = re.compile(r"\b(?:right|smack(?:\s+bang)?|slap\s+bang|bang
 #: "right in front of you", "right behind me", "right above the listener": "right" says exactly
 #: there, no side (twelfth stop); a comma between ("pan it right, in front") keeps the side
 _INTENSIFIED_PLACE = re.compile(r"\b(?:right|smack(?:\s+bang)?|slap\s+bang|dead)\s+(?=(?:in\s+front|up\s+front|behind|"
-                                r"ahead|overhead|above|over\s+(?:your|my|the)\s+head|below|beneath|underneath)\b)")
+                                r"ahead|overhead|above|over\s+(?:your|my|the)\s+head|over\s+(?:the|us|me|our|your)|through|across|"
+                                r"past|below|beneath|underneath)\b)")
 
 
 def normalise_text(prompt: str) -> str:
@@ -165,7 +169,7 @@ def normalise_text(prompt: str) -> str:
     if "middle" in t or "cent" in t:   # "right in the middle": an intensifier, not a side (round 12)
         t = _INTENSIFIED_CENTRE.sub("", t)
     if "front" in t or "behind" in t or "ahead" in t or "head" in t or "above" in t or "below" in t \
-            or "neath" in t:
+            or "neath" in t or "over" in t or "through" in t or "across" in t or "past" in t:
         t = _INTENSIFIED_PLACE.sub("", t)
     if "ish" in t or " so" in t or "odd" in t:
         t = NUMBER_HEDGES.sub("", t)

@@ -741,3 +741,64 @@ def test_a_shared_word_then_a_word_only_one_track_has_names_that_track(conductor
     tracks = ["Q7 Car Arrive", "Q8 Car Depart", "Rain", "PA"]
     plan = conductor.edit(request_text, conductor.plan("Q7 Car Arrive 20 degrees left, Q8 Car Depart 20 degrees right", tracks))
     assert {t: plan.source(t).gain_db for t in tracks} == pytest.approx({t: 2.0 if t == moved else 0.0 for t in tracks})
+
+
+# ---- thirteenth stop, batch 16's dev rows: mechanisms, with sentences of our own ----------------
+
+@pytest.mark.parametrize("request_text, want", [
+    ("Shaker must go more to left, little bit only.", 25.0),
+    ("move the shaker to the left, not much, just little", 25.0),
+    ("please, the shaker, move it to the left side 10 degree", 30.0),
+])
+def test_non_native_sizes_and_a_number_after_the_side(conductor, request_text, want):
+    plan = _edited(conductor, "Shaker 20 degrees left", request_text)
+    assert plan.source("Shaker").azimuth_deg == pytest.approx(want, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, want_el", [
+    ("The flute should be higher in the room, not much, on 5 degrees.", 15.0),
+    ("flute higher overhead", 25.0),
+    ("the flute ought to float just above the band. raise the flute, perhaps five degrees", 15.0),
+])
+def test_a_height_steps_size_said_apart_and_a_named_height_after_the_step(conductor, request_text, want_el):
+    plan = _edited(conductor, "Flute 10 degrees up", request_text)
+    assert plan.source("Flute").elevation_deg == pytest.approx(want_el, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text, want_db", [
+    ("make the shaker quieter by for DB", -4.0),
+    ("the shaker is too loud, decrease the volume little", -2.0),
+    ("more shaker pls", 3.0),
+    ("Turn the shaker down a lot in level.", -6.0),
+])
+def test_level_words_of_dictation_non_native_and_more_x(conductor, request_text, want_db):
+    plan = _edited(conductor, "Shaker 20 degrees left", request_text)
+    assert plan.source("Shaker").gain_db == pytest.approx(want_db, abs=1e-6)
+
+
+def test_a_generic_noun_after_a_name_and_a_modifier_word_of_the_same_track(conductor):
+    tracks = ["Drum L", "Drum R", "Talkback Mic", "Bass Gtr", "Lead Gtr"]
+    plan = conductor.edit("turn both drum mics down a bit", conductor.plan("Drum L 30 degrees left", tracks))
+    assert [plan.source(t).gain_db for t in tracks] == pytest.approx([-2.0, -2.0, 0.0, 0.0, 0.0], abs=1e-6)
+    plan = conductor.edit("put the base guitar in the middle", conductor.plan("Bass Gtr 20 degrees right, Lead Gtr "
+                                                                              "30 degrees left", tracks))
+    assert (plan.source("Bass Gtr").azimuth_deg, plan.source("Lead Gtr").azimuth_deg) == pytest.approx((0.0, 30.0), abs=1e-6)
+
+
+def test_initials_a_hyphenated_modifier_and_a_part_of_the_piece(conductor):
+    tracks = ["PBP", "Colour", "Crowd", "Star Bed", "Whoosh"]
+    before = conductor.plan("PBP 20 degrees left, Colour 20 degrees right, Whoosh 10 degrees up, Star Bed 10 degrees up", tracks)
+    plan = conductor.edit("the play-by-play in the middle please, colour stays where he is", before)
+    assert (plan.source("PBP").azimuth_deg, plan.source("Colour").azimuth_deg) == pytest.approx((0.0, -20.0), abs=1e-6)
+    plan = conductor.edit("the falling-star whoosh a lot higher", before)
+    assert (plan.source("Whoosh").elevation_deg, plan.source("Star Bed").elevation_deg) == pytest.approx((40.0, 10.0), abs=1e-6)
+    plan = conductor.edit("For the finale section, the crowd a little louder", before)
+    assert plan.source("Crowd").gain_db == pytest.approx(2.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("request_text", [
+    "The pads feel huddled together behind the vocal. Spread the pads wider.",
+    "Put the pads wider, like they're ringing from the walls of the hall.",
+])
+def test_a_huddled_state_and_a_like_clause_are_reasons(conductor, request_text):
+    assert _pads_after(conductor, request_text) == pytest.approx((65.0, -65.0), abs=1e-6)
