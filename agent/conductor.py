@@ -302,8 +302,10 @@ class Conductor:
             candidate = None
             if not done:
                 candidate, reparsed = self._read_edit(request, parsed, names, roles)
-            elif not _says_a_number(parsed) and not _says_a_named_place(parsed):
-                # (nor over a named place: "bring the flute in front of me" is no step closer)
+            elif not _says_a_number(parsed) and not _says_a_named_place(parsed) \
+                    and not any(cue.complaint for cue in parsed.cues):
+                # (nor over a named place, "bring the flute in front of me" is no step closer, nor
+                # over a complaint the rules read, "the pad is a touch too low" is a step up)
                 candidate, reparsed = self._read_edit(request, parsed, names, roles, OVERRIDE_CONFIDENCE)
             if candidate is not None and not agrees(candidate.operation, done):
                 reading, parsed, sources = candidate, reparsed, start

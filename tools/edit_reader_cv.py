@@ -31,7 +31,7 @@ EVAL = ROOT / "tests" / "data" / "producer_eval.jsonl"
 #: batch -> (first id, last id, the commit before the round that read the batch)
 FROZEN = {8: (1085, 1264, "d09597f"), 9: (1265, 1424, "5a37da2"), 10: (1425, 1744, "b7c7254"),
           12: (1745, 1864, "9869370"), 13: (1865, 1981, "2ab7d71"), 14: (1982, 2101, "b4bb09e"),
-          15: (2102, 2221, "fd5137e")}
+          15: (2102, 2221, "fd5137e"), 16: (2222, 2341, "c9c7ef4")}
 _PACKAGES = ("presets", "dsp", "agent", "bridge", "onnx_models")
 
 _DUMP = r'''
