@@ -132,7 +132,8 @@ def test_ardour_tracks_play_through_the_monitor_at_their_placements(tmp_path, rn
         recorder = None
         ardour = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            assert wait_for(lambda: d.session.track_names() == TRACKS), d.session.track_names()
+            # (a loaded host's headless Ardour has taken over 20 s to list its third track: 40 s)
+            assert wait_for(lambda: d.session.track_names() == TRACKS, 40.0), d.session.track_names()
             def routed() -> bool:  # the monitor for all tracks runs and the routing is its own
                 m, r = d.monitor, d.routing
                 return (m is not None and m.status()["running"] and r is not None
