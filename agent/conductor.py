@@ -485,15 +485,22 @@ RESIZE_STEPS = True
 
 def _says_a_number(parsed: ParseResult) -> bool:
     """A value of some cue came from a number the user wrote: it wins over any reading."""
-    from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
-    return any(p == PRECEDENCE_NAMES[NUMBER] for cue in parsed.cues for p in cue.precedence.values())
+    from stase.agent.parser_rules import NUMBER
+    return _says_a(parsed, NUMBER)
 
 
 def _says_a_named_place(parsed: ParseResult) -> bool:
     """A value of some cue is a named position the user said ("in front of me", "overhead",
     "in the middle"): a sure reading of another operation does not replace it (thirteenth stop)."""
-    from stase.agent.parser_rules import NAMED, PRECEDENCE_NAMES
-    return any(p == PRECEDENCE_NAMES[NAMED] for cue in parsed.cues for p in cue.precedence.values())
+    from stase.agent.parser_rules import NAMED
+    return _says_a(parsed, NAMED)
+
+
+def _says_a(parsed: ParseResult, precedence_class: int) -> bool:
+    """Whether a value of some cue came from ``precedence_class`` (:mod:`stase.agent.parser_rules`)."""
+    from stase.agent.parser_rules import PRECEDENCE_NAMES
+    name = PRECEDENCE_NAMES[precedence_class]
+    return any(p == name for cue in parsed.cues for p in cue.precedence.values())
 
 
 def _moved(before: list[SourcePlacement], after: list[SourcePlacement]) -> set[str]:

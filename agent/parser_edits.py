@@ -26,10 +26,11 @@ import bisect
 import re
 from collections import Counter
 
-from stase.agent.parser_rules import HEDGED, NAMED, NUMBER, PRECEDENCE_NAMES
+from stase.agent.parser_rules import NUMBER, PRECEDENCE_NAMES
 from stase.agent.parser_types import Mention, ParseResult
 from stase.agent.parser_clauses import _LEAVE
 from stase.agent.parser_names import object_mention
+from stase.agent.parser_text import sentence_end, sentence_start
 
 
 #: What a track does when it is left as it is, said after its name ("Harmony stays on the right",
@@ -127,17 +128,18 @@ def _references_give_way(text: str, mentions: list[Mention], result: ParseResult
     result.cues = kept
 
 
-def _vague_sides_give_way(result: ParseResult, tracks: set[str]) -> None:
-    """Drop the unnumbered azimuth of every cue that names only ``tracks`` (a swap or a mirror
-    takes them to their side); a cue left with nothing goes."""
+def _vague_sides_give_way(result: ParseResult, tracks: set[str], key: str = "azimuth_deg") -> None:
+    """Drop the unnumbered ``key`` place (azimuth by default) of every cue that names only
+    ``tracks`` (a swap, a mirror or another cue's move takes them there); a cue left with nothing
+    goes."""
     if not tracks:
         return
     for cue in result.cues:
-        if set(cue.tracks) <= tracks and "azimuth_deg" in cue.values \
-                and cue.precedence.get("azimuth_deg") != PRECEDENCE_NAMES[NUMBER]:
-            cue.values = {k: v for k, v in cue.values.items() if k != "azimuth_deg"}
-            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != "azimuth_deg"}
-            cue.precedence = {k: v for k, v in cue.precedence.items() if k != "azimuth_deg"}
+        if set(cue.tracks) <= tracks and key in cue.values \
+                and cue.precedence.get(key) != PRECEDENCE_NAMES[NUMBER]:
+            cue.values = {k: v for k, v in cue.values.items() if k != key}
+            cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != key}
+            cue.precedence = {k: v for k, v in cue.precedence.items() if k != key}
     result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative or c.spread_deg is not None
                    or c.anchor]
 
@@ -158,23 +160,10 @@ def _moved_sides_give_way(result: ParseResult) -> None:
     and elevation; a number still counts."""
     if len(result.cues) < 2:
         return
-    vague_classes = (PRECEDENCE_NAMES[HEDGED], PRECEDENCE_NAMES[NAMED])
-    changed = False
     for key in ("azimuth_deg", "elevation_deg"):
-        moved = set()
-        for cue in result.cues:
-            if (key in cue.relative or key in cue.edit_relative) and key not in cue.values:
-                moved.update(cue.tracks)
-        for cue in result.cues:
-            if key in cue.values and key not in cue.relative and cue.tracks and set(cue.tracks) <= moved \
-                    and cue.precedence.get(key) in vague_classes:
-                cue.values = {k: v for k, v in cue.values.items() if k != key}
-                cue.edit_relative = {k: v for k, v in cue.edit_relative.items() if k != key}
-                cue.precedence = {k: v for k, v in cue.precedence.items() if k != key}
-                changed = True
-    if changed:
-        result.cues = [c for c in result.cues if c.values or c.relative or c.edit_relative
-                       or c.spread_deg is not None or c.anchor]
+        moved = {t for cue in result.cues if (key in cue.relative or key in cue.edit_relative) and key not in cue.values
+                 for t in cue.tracks}
+        _vague_sides_give_way(result, moved, key)
 
 
 #: A number with its unit in a cue's words: the change said exactly
@@ -305,10 +294,10 @@ def _find_swaps(text: str, mentions: list[Mention], result: ParseResult) -> None
         if len(inside) < 2 and not (inside and len(inside[0].tracks) == 2):
             # the pair said before the verb: "sitar swaps with the flute", "the toms are the wrong
             # way round, swap em" (round 6): the tracks named earlier in the sentence (or the one before)
-            lo = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+            lo = sentence_start(text, m.start())
             if _PRONOUN_PAIR.match(text, m.end(1)) or (len(inside) == 1 and _WITH.match(text, m.end(1))):
                 if lo > 0 and not _mentions_in(mentions, starts, lo, m.start()):
-                    lo = max(text.rfind(c, 0, lo - 1) for c in ".;!?") + 1
+                    lo = sentence_start(text, lo - 1)
                 before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks]
                 subjects = [mm for mm in before if not object_mention(text, mm.start)]
                 if len(subjects) >= 2 and not inside:
@@ -428,7 +417,7 @@ def _find_mirrors(text: str, mentions: list[Mention], result: ParseResult, all_t
             elif not inside and not _WHOLE_MIX.search(said):
                 # "organ belongs on the right, mirror it over", "..., mirror image": the tracks
                 # named before it in its sentence (round 7); with none named, the whole mix
-                lo = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
+                lo = sentence_start(text, m.start())
                 before = [mm for mm in _mentions_in(mentions, starts, lo, m.start()) if mm.tracks] \
                     or [mm for mm in _mentions_in(mentions, starts, 0, lo) if mm.tracks]
                 # (none in its sentence: the track the sentences before it named, "Fue is on the
@@ -492,8 +481,7 @@ def _other_sides(text: str, mentions: list[Mention], starts: list[int], spans: l
             if not inside and not result.mirrors:
                 # "the arp should be on the left now. same amount, just the other side": a sentence
                 # that says only that takes the track named before it (thirteenth stop)
-                begin = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
-                stop = min((i for i in (text.find(c, m.end()) for c in ".;!?") if i >= 0), default=len(text))
+                begin, stop = sentence_start(text, m.start()), sentence_end(text, m.end())
                 if _MIRROR_ONLY.search(text, begin, stop) and not _mentions_in(mentions, starts, begin, stop):
                     before = [mm for mm in _mentions_in(mentions, starts, 0, begin) if mm.tracks]
                     inside = list(before[-1].tracks) if before else []

@@ -31,6 +31,7 @@ from stase.agent.lexicon import (AliasHit, FUZZY_MIN_LENGTH, Lexicon, MARKER_WOR
 from stase.agent.parser_names import names_word, numbered_word_tracks, own_word_tracks, reversed_pair_track, section_tracks
 from stase.agent.parser_vocabulary import part_tracks
 from stase.agent.parser_rules import PLACE_FILLER, _SMALL_NUMBERS
+from stase.agent.parser_text import sentence_end, sentence_start
 from stase.agent.parser_types import Mention
 
 
@@ -386,12 +387,15 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         # "the car arrival in q5" among "Q5 Car Arrive" and "Q6 Car Leave": a word several tracks
         # share, then (within three words, no punctuation between) a word only one of them has,
         # said the same or with the same first five letters (thirteenth stop)
+        shared_by: dict[str, list[str]] = {}   # asked once per distinct word
         for i in range(len(words) - 1):
             w = words[i]
             if taken[i] or w not in free or w in own_found or w in skip_own or len(w) < 3 or w.isdigit():
                 continue
-            sharing = [t for t in tracks if any(names_word(w, own, instruments) for own in track_words[t]
-                                                 if own not in skip_own and not own.isdigit() and len(own) >= 2)]
+            if w not in shared_by:
+                shared_by[w] = [t for t in tracks if any(names_word(w, own, instruments) for own in track_words[t]
+                                                         if own not in skip_own and not own.isdigit() and len(own) >= 2)]
+            sharing = shared_by[w]
             if len(sharing) < 2:
                 continue
             common = set.intersection(*(set(track_words[t]) for t in sharing))
@@ -477,8 +481,7 @@ def find_mentions(text: str, tracks: list[str], roles: dict[str, str | None], le
         for m in _ENSEMBLE_WORD.finditer(text):
             size = _ENSEMBLE_SIZES[m.group(1)]
             fitting = [ts for ts in by_family.values() if len(ts) == size]
-            begin = max(text.rfind(c, 0, m.start()) for c in ".;!?") + 1
-            stop = min((i for i in (text.find(c, m.end()) for c in ".;!?") if i >= 0), default=len(text))
+            begin, stop = sentence_start(text, m.start()), sentence_end(text, m.end())
             # (only in a sentence that names no track itself: "2nd violin <-> viola, the quartet sits
             # differently on this record" swaps two of them)
             if len(fitting) == 1 and not any(a < stop and begin < b for a, b in held):

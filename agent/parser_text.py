@@ -10,6 +10,9 @@ Holds
   track is now ("it drifted right", "feels like they're on the ceiling", "why is the vox off to
   the left??") is no cue of an edit; its words are blanked (same length, so every span holds).
 
+* :func:`sentence_start`, :func:`sentence_end`: the sentence around a position (the one rule for
+  "its sentence" that the mention, swap and mirror passes share).
+
 Re-exported by :mod:`stase.agent.parser_rules`.  Spelling correction is
 :mod:`stase.agent.parser_spelling`.
 """
@@ -87,6 +90,19 @@ PRESENT_STATE_WORDS = ("like", "drift", "wandering", "creeping", "leaning", "lea
                        "why", "how come", "rafters", "ceiling", "clouds", "sky", "roof", "off", "over", "than", "left",
                        "right", "wide", "out", "above", "up in", "hugging", "crowding", "stuck", "living", "parked",
                        "middle of", "centre of", "center of", "shot", "picture", "frame", "scene", "video", "footage", "image", "how ", "clump", "bunched", "crammed", "piled", "stacked", "lumped", "huddled", "narrow", "spread", "standing", "sitting", "stood", "waiting", "parked")
+
+
+_SENTENCE_MARKS = ".;!?"
+
+
+def sentence_start(text: str, at: int) -> int:
+    """Where the sentence holding position ``at`` of ``text`` begins (after the last . ; ! or ?)."""
+    return max(text.rfind(c, 0, at) for c in _SENTENCE_MARKS) + 1
+
+
+def sentence_end(text: str, at: int) -> int:
+    """Where the sentence holding position ``at`` of ``text`` ends (its next . ; ! or ?, else the end)."""
+    return min((i for i in (text.find(c, at) for c in _SENTENCE_MARKS) if i >= 0), default=len(text))
 
 
 def blank_present_state(text: str) -> str:

@@ -314,6 +314,11 @@ def _edited(conductor, setup, request_text):
     return conductor.edit(request_text, conductor.plan(setup, EDIT_TRACKS))
 
 
+def _after(conductor, setup, request_text, track, field):
+    """``track``'s ``field`` (deg, m or dB) after ``request_text`` on the plan of ``setup`` (EDIT_TRACKS)."""
+    return getattr(_edited(conductor, setup, request_text).source(track), field)
+
+
 def _pads_after(conductor, request_text):
     """(Pad L, Pad R) azimuths (deg) after ``request_text``, from 50 deg left and 50 deg right."""
     plan = _edited(conductor, "Pad L 50 degrees left, Pad R 50 degrees right", request_text)
@@ -656,8 +661,8 @@ def test_a_swap_of_bare_track_numbers(conductor):
     "that flute's aff tae the left, pit it in the middle",
 ])
 def test_an_instruments_s_and_scots_forms(conductor, request_text):
-    plan = _edited(conductor, "Flute 20 degrees left", request_text)
-    assert plan.source("Flute").azimuth_deg == pytest.approx(0.0, abs=1e-6)
+    assert _after(conductor, "Flute 20 degrees left", request_text, "Flute", "azimuth_deg") == \
+        pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("request_text, want_db", [
@@ -665,8 +670,8 @@ def test_an_instruments_s_and_scots_forms(conductor, request_text):
     ("the shaker, um, it's like, you know, too quiet? just a little louder", 2.0),
 ])
 def test_fillers_wee_and_a_couple_of(conductor, request_text, want_db):
-    plan = _edited(conductor, "Shaker 20 degrees left", request_text)
-    assert plan.source("Shaker").gain_db == pytest.approx(want_db, abs=1e-6)
+    assert _after(conductor, "Shaker 20 degrees left", request_text, "Shaker", "gain_db") == \
+        pytest.approx(want_db, abs=1e-6)
 
 
 def test_a_verb_after_it_is_no_misspelt_instrument_and_a_number_in_words_and_digits(conductor):
@@ -729,8 +734,8 @@ def test_the_quartet_names_the_four_tracks_of_one_family(conductor, tracks, setu
     ("the flute is too in the middle, move it a little left", 25.0),
 ])
 def test_pidgin_forms_and_too_in_the_middle_as_a_state(conductor, request_text, want):
-    plan = _edited(conductor, "Flute 20 degrees left", request_text)
-    assert plan.source("Flute").azimuth_deg == pytest.approx(want, abs=1e-6)
+    assert _after(conductor, "Flute 20 degrees left", request_text, "Flute", "azimuth_deg") == \
+        pytest.approx(want, abs=1e-6)
 
 
 @pytest.mark.parametrize("request_text, moved", [
@@ -751,8 +756,8 @@ def test_a_shared_word_then_a_word_only_one_track_has_names_that_track(conductor
     ("please, the shaker, move it to the left side 10 degree", 30.0),
 ])
 def test_non_native_sizes_and_a_number_after_the_side(conductor, request_text, want):
-    plan = _edited(conductor, "Shaker 20 degrees left", request_text)
-    assert plan.source("Shaker").azimuth_deg == pytest.approx(want, abs=1e-6)
+    assert _after(conductor, "Shaker 20 degrees left", request_text, "Shaker", "azimuth_deg") == \
+        pytest.approx(want, abs=1e-6)
 
 
 @pytest.mark.parametrize("request_text, want_el", [
@@ -761,8 +766,8 @@ def test_non_native_sizes_and_a_number_after_the_side(conductor, request_text, w
     ("the flute ought to float just above the band. raise the flute, perhaps five degrees", 15.0),
 ])
 def test_a_height_steps_size_said_apart_and_a_named_height_after_the_step(conductor, request_text, want_el):
-    plan = _edited(conductor, "Flute 10 degrees up", request_text)
-    assert plan.source("Flute").elevation_deg == pytest.approx(want_el, abs=1e-6)
+    assert _after(conductor, "Flute 10 degrees up", request_text, "Flute", "elevation_deg") == \
+        pytest.approx(want_el, abs=1e-6)
 
 
 @pytest.mark.parametrize("request_text, want_db", [
@@ -772,8 +777,8 @@ def test_a_height_steps_size_said_apart_and_a_named_height_after_the_step(conduc
     ("Turn the shaker down a lot in level.", -6.0),
 ])
 def test_level_words_of_dictation_non_native_and_more_x(conductor, request_text, want_db):
-    plan = _edited(conductor, "Shaker 20 degrees left", request_text)
-    assert plan.source("Shaker").gain_db == pytest.approx(want_db, abs=1e-6)
+    assert _after(conductor, "Shaker 20 degrees left", request_text, "Shaker", "gain_db") == \
+        pytest.approx(want_db, abs=1e-6)
 
 
 def test_a_generic_noun_after_a_name_and_a_modifier_word_of_the_same_track(conductor):
